@@ -1,0 +1,47 @@
+#include "secrets/secret_value.hpp"
+
+#include <openssl/crypto.h>
+
+#include <utility>
+
+namespace cloakroom::secrets {
+namespace {
+
+void wipe(std::string& bytes) {
+    // Wipe the whole capacity, not just size(): a shrunken string may hold old bytes past the end.
+    if (bytes.capacity() > 0) OPENSSL_cleanse(bytes.data(), bytes.capacity());
+    bytes.clear();
+}
+
+}  // namespace
+
+SecretValue::SecretValue(std::string bytes) : bytes_(std::move(bytes)) {}
+
+SecretValue::SecretValue(const SecretValue& other) : bytes_(other.bytes_) {}
+
+SecretValue& SecretValue::operator=(const SecretValue& other) {
+    if (this != &other) {
+        wipe(bytes_);
+        bytes_ = other.bytes_;
+    }
+    return *this;
+}
+
+SecretValue::SecretValue(SecretValue&& other) noexcept : bytes_(other.bytes_) {
+    wipe(other.bytes_);
+}
+
+SecretValue& SecretValue::operator=(SecretValue&& other) noexcept {
+    if (this != &other) {
+        wipe(bytes_);
+        bytes_ = other.bytes_;
+        wipe(other.bytes_);
+    }
+    return *this;
+}
+
+SecretValue::~SecretValue() {
+    wipe(bytes_);
+}
+
+}  // namespace cloakroom::secrets
