@@ -1,11 +1,46 @@
-#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/command.hpp"
 
 int main(int argc, char** argv) {
-    CLI::App app{"cloakroom: a credential gateway for AI agents"};
+    using namespace cloakroom::cli;
+    CLI::App app{"cloakroom: agents get tokens, Cloakroom holds the real credentials", "cloakroom"};
     app.require_subcommand(1);
-    app.add_subcommand("version", "Print the version")->callback([] {
-        std::puts(CLOAKROOM_VERSION);
-    });
-    CLI11_PARSE(app, argc, argv);
-    return 0;
+    app.set_version_flag("--version", CLOAKROOM_VERSION);
+
+    GlobalOptions global;
+    app.add_option("-c,--config", global.config_files,
+                   "Configuration file (repeatable: cloakroom.toml, or agent-creds.toml + "
+                   "vault.toml). Default: $CLOAKROOM_CONFIG, then "
+                   "$XDG_CONFIG_HOME/cloakroom/cloakroom.toml, then the embedded default")
+        ->check(CLI::ExistingFile);
+
+    Commands commands;
+    register_serve(app, global, commands);
+    register_mint(app, global, commands);
+    register_attenuate(app, global, commands);
+    register_inspect(app, global, commands);
+    register_verify(app, global, commands);
+    register_keys(app, global, commands);
+    register_secrets(app, global, commands);
+    register_config(app, global, commands);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return kExitUsage;
+    }
+    // The chosen subcommand is the deepest parsed one (e.g. "keys generate").
+    for (auto it = commands.rbegin(); it != commands.rend(); ++it) {
+        if (it->app->parsed()) return it->run();
+    }
+    std::fputs(app.help().c_str(), stderr);
+    return kExitUsage;
 }

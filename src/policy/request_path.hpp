@@ -3,12 +3,17 @@
 // sent upstream carries exactly that path.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 #include "util/result.hpp"
 
 namespace cloakroom::policy {
+
+// Longest request target accepted, before and after normalization (the normalized form can be
+// longer when raw characters get percent-encoded; bounding both keeps normalization idempotent).
+inline constexpr std::size_t kMaxRequestTargetBytes = 8192;
 
 struct PathOptions {
     // Encoded slashes/backslashes (%2F, %5C), a raw backslash and NUL are refused by default:
@@ -25,7 +30,10 @@ struct NormalizedTarget {
 };
 
 // Normalizes an origin-form request target ("/a/b?x=1"). Errors use code "path.invalid" with a
-// message that names the offending part.
+// message that names the offending part. The exact rules are in docs/paths.md; in short: the
+// path's characters are canonicalized (policy/path_chars.hpp), then empty and dot segments are
+// removed (policy/dot_segments.hpp); the query is checked for forbidden bytes but kept verbatim;
+// a '#' anywhere is refused. normalize_target(x.request_target()) == x for every result x.
 Result<NormalizedTarget> normalize_target(std::string_view raw_target,
                                           const PathOptions& options = {});
 

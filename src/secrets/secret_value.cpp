@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <ostream>
 #include <utility>
 
 namespace cloakroom::secrets {
@@ -42,6 +43,10 @@ SecretValue& SecretValue::operator=(SecretValue&& other) noexcept {
 
 SecretValue::~SecretValue() {
     wipe(bytes_);
+}
+
+void PrintTo(const SecretValue& /*value*/, std::ostream* out) {
+    *out << SecretValue::kRedacted;
 }
 
 }  // namespace cloakroom::secrets

@@ -3,6 +3,7 @@
 // (OPENSSL_cleanse) on destruction and on move-from.
 #pragma once
 
+#include <iosfwd>
 #include <string>
 #include <string_view>
 
@@ -29,5 +30,10 @@ class SecretValue {
   private:
     std::string bytes_;
 };
+
+// GoogleTest's printer for values (found by ADL). Without it, a failing assertion that mentions
+// a SecretValue would hex-dump the object's bytes, and a short string keeps its characters
+// inline. Prints kRedacted. This is deliberately not operator<<: nothing else may stream it.
+void PrintTo(const SecretValue& value, std::ostream* out);
 
 }  // namespace cloakroom::secrets

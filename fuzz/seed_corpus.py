@@ -1,0 +1,26 @@
+"""Writes seed inputs for the fuzz targets from the token vectors and sample paths."""
+import json
+import os
+import sys
+
+root = sys.argv[1] if len(sys.argv) > 1 else "fuzz"
+here = os.path.dirname(os.path.abspath(__file__))
+vectors = json.load(open(os.path.join(here, "..", "tests", "vectors", "agent_creds_tokens.json")))
+
+
+def write(target, name, data):
+    d = os.path.join(root, "seeds", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+for i, v in enumerate(vectors["vectors"] + vectors["quirk_vectors"]):
+    write("token_decode_fuzz", f"msgpack-{i}", bytes.fromhex(v["msgpack_hex"]))
+    write("token_decode_fuzz", f"text-{i}", v["token"].encode())
+    for c in v.get("checks", []):
+        write("path_normalize_fuzz", f"path-{i}-{len(c['path'])}", c["path"].encode())
+for pattern in vectors.get("path_glob_to_regex", {}):
+    write("path_normalize_fuzz", f"pattern-{abs(hash(pattern))}", pattern.encode())
+for i, p in enumerate(["/a/../b", "/%2e%2e/x", "//a//b/", "/a%2Fb", "/a?x=/../", "/%41%7e"]):
+    write("path_normalize_fuzz", f"extra-{i}", p.encode())

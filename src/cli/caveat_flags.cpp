@@ -1,0 +1,70 @@
+#include "cli/caveat_flags.hpp"
+
+#include "util/duration.hpp"
+#include "util/time_parse.hpp"
+
+namespace cloakroom::cli {
+
+void add_caveat_flags(CLI::App* command, CaveatFlags& flags) {
+    command
+        ->add_option("--hosts", flags.hosts,
+                     "Allowed API hosts, e.g. api.stripe.com,api.openai.com")
+        ->delimiter(',');
+    command->add_option("--methods", flags.methods, "Allowed HTTP methods, e.g. GET,POST")
+        ->delimiter(',');
+    command
+        ->add_option("--paths", flags.paths,
+                     "Allowed path patterns (* = one segment, ** = any number), e.g. "
+                     "/v1/customers/*")
+        ->delimiter(',');
+    command->add_option("--valid-for", flags.valid_for, "Token lifetime, e.g. 1h, 24h, 7d");
+    command->add_option("--not-before", flags.not_before,
+                        "Validity start (RFC 3339 or Unix seconds)");
+    command->add_flag("--show-caveats", flags.show_caveats, "Print the caveats to stderr");
+}
+
+Result<std::vector<token::Caveat>> build_caveats(const CaveatFlags& flags, std::int64_t now,
+                                                 const ValidityPolicy& policy) {
+    std::vector<token::Caveat> caveats;
+    if (!flags.hosts.empty()) caveats.push_back(token::hosts_caveat(flags.hosts));
+    if (!flags.methods.empty()) caveats.push_back(token::methods_caveat(flags.methods));
+    if (!flags.paths.empty()) {
+        auto paths = token::paths_caveat(flags.paths);
+        if (!paths.ok()) return paths.error();
+        caveats.push_back(std::move(*paths));
+    }
+
+    std::int64_t not_before = now;
+    if (!flags.not_before.empty()) {
+        auto parsed = parse_time(flags.not_before);
+        if (!parsed.ok()) return parsed.error();
+        not_before = *parsed;
+    }
+    std::optional<std::chrono::seconds> lifetime = policy.default_validity;
+    if (!flags.valid_for.empty()) {
+        auto parsed = parse_duration(flags.valid_for);
+        if (!parsed.ok()) return parsed.error();
+        if (parsed->count() <= 0) {
+            return make_error("usage", "--valid-for must be longer than zero");
+        }
+        lifetime = *parsed;
+    }
+    if (!lifetime && !flags.not_before.empty()) {
+        return make_error("usage", "--not-before needs --valid-for when attenuating");
+    }
+    if (lifetime) {
+        // The window ends `lifetime` after it starts; a future start does not stretch the maximum.
+        const std::int64_t not_after = std::max(now, not_before) + lifetime->count();
+        if (policy.max_validity && not_after - now > policy.max_validity->count()) {
+            return make_error("usage", "requested validity ends " +
+                                           format_duration(std::chrono::seconds(not_after - now)) +
+                                           " from now; the maximum is " +
+                                           format_duration(*policy.max_validity) +
+                                           " ([token] max_validity)");
+        }
+        caveats.push_back(token::validity_caveat(not_before, not_after));
+    }
+    return caveats;
+}
+
+}  // namespace cloakroom::cli

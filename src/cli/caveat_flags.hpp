@@ -1,0 +1,37 @@
+// The caveat flags shared by `mint` and `attenuate` (the agent-creds `mint` flag set).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "token/token.hpp"
+#include "util/result.hpp"
+
+namespace cloakroom::cli {
+
+struct CaveatFlags {
+    std::vector<std::string> hosts;
+    std::vector<std::string> methods;
+    std::vector<std::string> paths;
+    std::string valid_for;   // duration, e.g. 1h
+    std::string not_before;  // RFC 3339 or Unix seconds
+    bool show_caveats = false;
+};
+
+void add_caveat_flags(CLI::App* command, CaveatFlags& flags);
+
+struct ValidityPolicy {
+    std::optional<std::chrono::seconds> default_validity;  // mint: always a window
+    std::optional<std::chrono::seconds> max_validity;
+};
+
+// Builds the caveats in a fixed order (hosts, methods, paths, validity window).
+Result<std::vector<token::Caveat>> build_caveats(const CaveatFlags& flags, std::int64_t now,
+                                                 const ValidityPolicy& policy);
+
+}  // namespace cloakroom::cli

@@ -1,0 +1,45 @@
+// `cloakroom config`: validate the configuration, or print the embedded default.
+#include <cstdio>
+
+#include "cli/command.hpp"
+#include "cli/context.hpp"
+
+namespace cloakroom::cli {
+namespace {
+
+int run_check(const GlobalOptions& global) {
+    auto config = load_cli_config(global);
+    if (!config.ok()) return fail("config check", config.error(), kExitFailure);
+    std::printf("configuration ok\n");
+    for (const auto& source : config->sources) std::printf("  source: %s\n", source.c_str());
+    std::printf("  proxy listener: %s\n", config->gateway.proxy.address.c_str());
+    std::printf("  strict mode: %s\n", config->gateway.strict ? "on" : "off");
+    for (const auto& service : config->services) {
+        std::string hosts;
+        for (const auto& host : service.hosts) hosts += (hosts.empty() ? "" : ", ") + host;
+        std::printf("  service %s: %s%s\n", service.name.c_str(), hosts.c_str(),
+                    service.credential ? "" : " (no credential)");
+    }
+    for (const auto& host : config->allowed_hosts)
+        std::printf("  allowed host: %s\n", host.c_str());
+    return kExitOk;
+}
+
+}  // namespace
+
+void register_config(CLI::App& app, const GlobalOptions& global, Commands& commands) {
+    auto* config_cmd = app.add_subcommand("config", "Check or show the configuration");
+    config_cmd->require_subcommand(1);
+    auto* check =
+        config_cmd->add_subcommand("check", "Validate the configuration and summarize it");
+    commands.push_back({check, [&global] { return run_check(global); }});
+    auto* show_default =
+        config_cmd->add_subcommand("default", "Print the embedded default configuration");
+    commands.push_back({show_default, [] {
+                            std::printf("%s",
+                                        std::string(config::embedded_default_config()).c_str());
+                            return kExitOk;
+                        }});
+}
+
+}  // namespace cloakroom::cli

@@ -1,0 +1,59 @@
+// Internal to the config module: what the per-format parsers share while files are applied, in
+// order, onto one Config. Finalization (defaults that depend on other settings, cross-file
+// checks, environment overrides) happens in loader.cpp once every file has been applied.
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/environment.hpp"
+#include "config/model.hpp"
+#include "config/toml_reader.hpp"
+
+namespace cloakroom::config::detail {
+
+struct Document {
+    const toml::table& root;
+    std::string file;                               // as shown in messages
+    std::optional<std::filesystem::path> base_dir;  // for relative paths; none = keep relative
+};
+
+struct LoadState {
+    explicit LoadState(const Environment& environment) : env(environment) {}
+
+    const Environment& env;
+    Config config;
+    Diagnostics diagnostics;
+    // Settings whose default depends on others, or which are checked against each other after
+    // all files are in: where each was last set.
+    std::optional<SourceLocation> data_dir_set;
+    std::optional<SourceLocation> key_dir_set;
+    std::optional<SourceLocation> secrets_dir_set;
+    std::optional<SourceLocation> validity_set;
+    std::vector<Located<std::string>> allowed_hosts;  // normalized, duplicates not yet removed
+};
+
+void apply_cloakroom_format(const Document& document, LoadState& state);
+void apply_agent_creds_format(const Document& document, LoadState& state);
+
+// Shared value readers. Each reports its own errors and returns nullopt on any problem.
+std::optional<std::filesystem::path> read_path(TableReader& reader, std::string_view key,
+                                               const Document& document, const Environment& env);
+std::optional<std::chrono::seconds> read_duration(TableReader& reader, std::string_view key);
+// "file:x" / "env:X" / ... or agent-creds' { provider = "env", name = "X" }.
+std::optional<secrets::SecretRef> read_secret_ref(TableReader& reader, std::string_view key);
+// A normalized authority (see authority.hpp) from a string; `what` names it in messages.
+std::optional<std::string> check_host(const TableReader& reader, const Located<std::string>& host);
+
+// Why a token prefix is unusable, or nullopt when it is fine.
+std::optional<std::string> token_prefix_problem(std::string_view prefix);
+
+// A cloakroom-format credential table; `parent` supplies file and context for messages.
+std::optional<Credential> read_credential(const toml::table& table, const TableReader& parent);
+
+}  // namespace cloakroom::config::detail

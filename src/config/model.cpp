@@ -1,0 +1,83 @@
+#include "config/model.hpp"
+
+#include <algorithm>
+
+#include "config/authority.hpp"
+
+namespace cloakroom::config {
+namespace {
+
+// Port-specific entries first, then bare-host entries; an authority without a port only
+// matches bare-host entries (an SNI lookup has no port to compare).
+bool matches(const std::vector<std::string>& entries, const Authority& authority) {
+    if (authority.port &&
+        std::find(entries.begin(), entries.end(), authority.text()) != entries.end()) {
+        return true;
+    }
+    const std::string bare = Authority{authority.host, std::nullopt}.text();
+    return std::find(entries.begin(), entries.end(), bare) != entries.end();
+}
+
+}  // namespace
+
+std::string SourceLocation::text() const {
+    if (line == 0) return file;
+    return file + ":" + std::to_string(line);
+}
+
+std::string_view to_string(CredentialType type) {
+    switch (type) {
+        case CredentialType::Bearer:
+            return "bearer";
+        case CredentialType::Basic:
+            return "basic";
+        case CredentialType::Header:
+            return "header";
+        case CredentialType::Query:
+            return "query";
+        case CredentialType::Template:
+            return "template";
+    }
+    return "unknown";
+}
+
+const Service* Config::find_service(std::string_view authority_text) const {
+    auto authority = parse_authority(authority_text);
+    if (!authority.ok()) return nullptr;
+    if (authority->port) {
+        const std::string exact = authority->text();
+        for (const Service& service : services) {
+            if (std::find(service.hosts.begin(), service.hosts.end(), exact) !=
+                service.hosts.end()) {
+                return &service;
+            }
+        }
+    }
+    const std::string bare = Authority{authority->host, std::nullopt}.text();
+    for (const Service& service : services) {
+        if (std::find(service.hosts.begin(), service.hosts.end(), bare) != service.hosts.end()) {
+            return &service;
+        }
+    }
+    return nullptr;
+}
+
+bool Config::is_allowed_host(std::string_view authority_text) const {
+    auto authority = parse_authority(authority_text);
+    return authority.ok() && matches(allowed_hosts, *authority);
+}
+
+std::vector<secrets::SecretRef> Config::secret_refs() const {
+    std::vector<secrets::SecretRef> refs;
+    auto add = [&refs](const std::optional<secrets::SecretRef>& ref) {
+        if (ref && std::find(refs.begin(), refs.end(), *ref) == refs.end()) refs.push_back(*ref);
+    };
+    for (const Service& service : services) {
+        if (!service.credential) continue;
+        add(service.credential->username_secret);
+        add(service.credential->secret);
+    }
+    return refs;
+}
+
+}  // namespace cloakroom::config

@@ -1,0 +1,111 @@
+// The Cloakroom configuration model: plain data produced by the loader (loader.hpp) from
+// cloakroom.toml and/or agent-creds' agent-creds.toml + vault.toml. Everything here has already
+// been validated; consumers never re-check syntax, only apply it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/access_rules.hpp"
+#include "secrets/secret_ref.hpp"
+
+namespace cloakroom::config {
+
+// Where a setting came from, for messages ("cloakroom.toml:14").
+struct SourceLocation {
+    std::string file;
+    std::uint32_t line = 0;  // 1-based; 0 = unknown
+    std::uint32_t column = 0;
+    std::string text() const;  // "file:line", or "file" when the line is unknown
+    bool operator==(const SourceLocation&) const = default;
+};
+
+// The forward proxy listener (CONNECT / absolute-form requests).
+struct ListenerConfig {
+    std::string address = "127.0.0.1:3128";  // as written, normalized ("[::1]:3128" for IPv6)
+    std::string host = "127.0.0.1";          // IP literal or name, without brackets
+    std::uint16_t port = 3128;               // 0 = let the kernel pick (tests)
+};
+
+struct GatewayConfig {
+    ListenerConfig proxy;
+    bool strict = false;          // reject requests without a Cloakroom token (no passthrough)
+    std::string audit_log = "-";  // "-" = stdout, else a file path
+};
+
+struct TokenConfig {
+    std::string prefix = "acm_";         // agent-creds compatible
+    std::string location = "cloakroom";  // macaroon location field
+    std::chrono::seconds default_validity{std::chrono::hours(24)};
+    std::chrono::seconds max_validity{std::chrono::hours(24 * 30)};
+    std::filesystem::path key_dir;  // default <data_dir>/keys
+    std::string signing_key_id = "primary";
+};
+
+struct SecretsConfig {
+    std::filesystem::path dir;  // root for file: refs; default $XDG_CONFIG_HOME/cloakroom/secrets
+    std::chrono::milliseconds exec_timeout{5000};
+};
+
+enum class CredentialType { Bearer, Basic, Header, Query, Template };
+
+std::string_view to_string(CredentialType type);
+
+// How a service's real secret is injected. Which fields are set depends on the type:
+//   Bearer:   secret                       -> Authorization: Bearer <secret>
+//   Basic:    username | username_secret, secret (password; may be absent = empty password)
+//   Header:   header, prefix, secret       -> <header>: <prefix><secret>
+//   Query:    param, secret                -> ?<param>=<secret>
+//   Template: header, template_text, secret -> <header>: template with {secret} replaced
+struct Credential {
+    CredentialType type = CredentialType::Bearer;
+    std::optional<secrets::SecretRef> secret;
+    std::string username;
+    std::optional<secrets::SecretRef> username_secret;
+    std::string header;
+    std::string prefix;
+    std::string param;
+    std::string template_text;
+};
+
+struct Service {
+    std::string name;
+    // Normalized authorities: lower-case host without trailing dot, IPv6 in brackets, optional
+    // ":port". A bare host matches any port; "host:port" matches that port only.
+    std::vector<std::string> hosts;
+    std::optional<Credential> credential;  // none = inspected and rule-checked, nothing injected
+    policy::AccessRules rules;
+    std::optional<std::filesystem::path> upstream_ca;  // none = system roots
+    std::optional<std::string> connect_to;             // fixed upstream "host:port"
+    bool allow_private = false;  // may dial loopback/private/link-local addresses
+    SourceLocation where;
+};
+
+struct Config {
+    GatewayConfig gateway;
+    TokenConfig token;
+    SecretsConfig secrets;
+    std::vector<Service> services;
+    // Hosts without credentials that are still reachable through the gateway (same syntax and
+    // port rule as Service::hosts). A host that belongs to a service is never listed here.
+    std::vector<std::string> allowed_hosts;
+    std::filesystem::path data_dir;    // default $XDG_DATA_HOME/cloakroom
+    std::vector<std::string> sources;  // files loaded in order, or "<embedded default>"
+
+    // The service owning an authority ("Host", "host:port", "[v6]:port"; case and a trailing dot
+    // are ignored). "host:port" entries win over bare-host entries. nullptr when none matches or
+    // the authority is malformed.
+    const Service* find_service(std::string_view authority) const;
+    // Whether the authority matches allowed_hosts (services are not consulted).
+    bool is_allowed_host(std::string_view authority) const;
+    // Every secret reference the services use, in order, without duplicates; for resolving and
+    // checking them all up front.
+    std::vector<secrets::SecretRef> secret_refs() const;
+};
+
+}  // namespace cloakroom::config

@@ -1,0 +1,34 @@
+// Request checks for the caveats that survive signature verification (README §6), with
+// Cloakroom's deliberate differences from agent-creds:
+//   * APIPath patterns match the NORMALIZED path without the query string
+//     (policy::normalize_target, then PathPattern::matches), the same path the gateway forwards
+//     (DESIGN.md invariant 4). agent-creds matches the raw target with the query attached.
+//     A target that fails normalization fails every path caveat, with the normalization error.
+//   * APIHost compares case-insensitively (ASCII lower-case on both sides): DNS names are
+//     case-insensitive and Cloakroom routes by the connection target anyway. agent-creds
+//     compares exactly. No port stripping in either.
+// Same as agent-creds: methods compare upper-cased, ValidityWindow is inclusive on both ends,
+// several caveats of one kind must all allow, Attestation allows everything, unknown types (and
+// 3P / BindToParentToken, should they ever be evaluated) deny.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "token/caveat.hpp"
+
+namespace cloakroom::token {
+
+struct AccessRequest {
+    std::string host;
+    std::string method;
+    std::string path;  // raw request target as received ("/a/b?x=1")
+    std::int64_t time_unix = 0;
+};
+
+// One readable reason per caveat that denies the request, in caveat order (empty = allowed).
+std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
+                                          const AccessRequest& request);
+
+}  // namespace cloakroom::token
