@@ -26,10 +26,10 @@ e2e: build
 test: unit e2e format-check
 
 format:
-	clang-format -i $$(find src tests fuzz bench -name '*.cpp' -o -name '*.hpp')
+	clang-format -i $$(find src tests fuzz $$(test -d bench && echo bench) -name '*.cpp' -o -name '*.hpp')
 
 format-check:
-	clang-format --dry-run --Werror $$(find src tests fuzz bench -name '*.cpp' -o -name '*.hpp')
+	clang-format --dry-run --Werror $$(find src tests fuzz $$(test -d bench && echo bench) -name '*.cpp' -o -name '*.hpp')
 
 fuzz:
 	@bash fuzz/run
