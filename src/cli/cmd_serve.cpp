@@ -1,34 +1,31 @@
-// `cloakroom serve`: the gateway. The HTTPS listener lands with issue 3; until then this command
-// validates the configuration and says plainly that it does not serve traffic yet.
-#include <cstdio>
+// `cloakroom serve`: run the gateway until SIGINT/SIGTERM; SIGHUP or a config file change
+// reloads (the last good configuration keeps serving if the new one is broken).
+#include <memory>
 
 #include "cli/command.hpp"
-#include "cli/context.hpp"
+#include "config/environment.hpp"
+#include "proxy/server.hpp"
 
 namespace cloakroom::cli {
 namespace {
 
-int run_serve(const GlobalOptions& global) {
-    auto config = load_cli_config(global);
-    if (!config.ok()) return fail("serve", config.error(), kExitFailure);
-    std::string sources;
-    for (const auto& source : config->sources) sources += (sources.empty() ? "" : ", ") + source;
-    std::fprintf(stderr,
-                 "cloakroom serve: configuration ok (%s; %zu services, proxy listener %s)\n"
-                 "cloakroom serve: the HTTPS gateway is not part of this build yet, so nothing is "
-                 "listening.\n"
-                 "What works today: cloakroom mint | attenuate | inspect | verify | keys | secrets "
-                 "check | config check (see cloakroom --help).\n",
-                 sources.c_str(), config->services.size(), config->gateway.proxy.address.c_str());
-    return kExitFailure;
+int run_serve(const GlobalOptions& global, unsigned threads) {
+    proxy::ServeOptions options;
+    options.config_files.assign(global.config_files.begin(), global.config_files.end());
+    options.threads = threads;
+    const auto environment = config::Environment::from_process();
+    return proxy::serve(options, environment);
 }
 
 }  // namespace
 
 void register_serve(CLI::App& app, const GlobalOptions& global, Commands& commands) {
-    auto* command =
-        app.add_subcommand("serve", "Run the gateway (not yet available in this build)");
-    commands.push_back({command, [&global] { return run_serve(global); }});
+    auto threads = std::make_shared<unsigned>(0);
+    auto* command = app.add_subcommand(
+        "serve",
+        "Run the HTTPS gateway (forward proxy with TLS interception and credential injection)");
+    command->add_option("--threads", *threads, "Worker threads (default: one per core)");
+    commands.push_back({command, [&global, threads] { return run_serve(global, *threads); }});
 }
 
 }  // namespace cloakroom::cli

@@ -33,5 +33,7 @@ void register_keys(CLI::App& app, const GlobalOptions& global, Commands& command
 void register_secrets(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_config(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_serve(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_ca(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_env(CLI::App& app, const GlobalOptions& global, Commands& commands);
 
 }  // namespace cloakroom::cli

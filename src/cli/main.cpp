@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
     register_keys(app, global, commands);
     register_secrets(app, global, commands);
     register_config(app, global, commands);
+    register_ca(app, global, commands);
+    register_env(app, global, commands);
 
     try {
         app.parse(argc, argv);

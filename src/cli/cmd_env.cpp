@@ -1,0 +1,35 @@
+// `cloakroom env`: shell exports that point an agent's tools at Cloakroom.
+//   eval "$(cloakroom env)"
+#include <cstdio>
+
+#include "cli/command.hpp"
+#include "cli/context.hpp"
+#include "proxy/agent_env.hpp"
+#include "tls/ca_bundle.hpp"
+#include "tls/certificate_authority.hpp"
+
+namespace cloakroom::cli {
+namespace {
+
+int run_env(const GlobalOptions& global) {
+    auto config = load_cli_config(global);
+    if (!config.ok()) return fail("env", config.error(), kExitUsage);
+    auto authority = tls::CertificateAuthority::load_or_create(config->data_dir / "ca");
+    if (!authority.ok()) return fail("env", authority.error(), kExitFailure);
+    auto bundle = tls::write_ca_bundle(**authority, config->data_dir / "ca" / "bundle.pem");
+    if (!bundle.ok()) return fail("env", bundle.error(), kExitFailure);
+    proxy::AgentFiles files{bundle->string(), (*authority)->cert_path().string()};
+    std::fputs(proxy::shell_exports(proxy::agent_environment(*config, files)).c_str(), stdout);
+    return kExitOk;
+}
+
+}  // namespace
+
+void register_env(CLI::App& app, const GlobalOptions& global, Commands& commands) {
+    auto* command = app.add_subcommand(
+        "env",
+        "Print shell exports (proxy, NO_PROXY, CA bundle) for an agent: eval \"$(cloakroom env)\"");
+    commands.push_back({command, [&global] { return run_env(global); }});
+}
+
+}  // namespace cloakroom::cli

@@ -1,0 +1,95 @@
+#include "http/head_text.hpp"
+
+#include <cstddef>
+#include <string_view>
+
+namespace cloakroom::http::detail {
+namespace {
+
+constexpr std::size_t kMaxQuotedBytes = 64;
+
+void append_hex(std::string& out, char c) {
+    constexpr std::string_view kDigits = "0123456789ABCDEF";
+    const auto byte = static_cast<unsigned char>(c);
+    out += "\\x";
+    out += kDigits[byte >> 4];
+    out += kDigits[byte & 0x0F];
+}
+
+bool is_plain_printable(char c) {
+    return c >= 0x20 && c <= 0x7E && c != '\\';
+}
+
+}  // namespace
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+bool is_tchar(char c) {
+    if (is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view text) {
+    if (text.empty()) return false;
+    for (char c : text) {
+        if (!is_tchar(c)) return false;
+    }
+    return true;
+}
+
+bool is_ows(char c) {
+    return c == ' ' || c == '\t';
+}
+
+bool is_field_value_char(char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return c == '\t' || (byte >= 0x20 && byte != 0x7F);
+}
+
+bool is_target_char(char c) {
+    return c > 0x20 && c < 0x7F;
+}
+
+std::string_view trim_ows(std::string_view text) {
+    while (!text.empty() && is_ows(text.front())) text.remove_prefix(1);
+    while (!text.empty() && is_ows(text.back())) text.remove_suffix(1);
+    return text;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i];
+        char y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+std::string quote(std::string_view text) {
+    std::string out = "'";
+    const std::string_view shown = text.substr(0, kMaxQuotedBytes);
+    for (char c : shown) {
+        if (is_plain_printable(c)) {
+            out += c;
+        } else {
+            append_hex(out, c);
+        }
+    }
+    out += '\'';
+    if (shown.size() < text.size()) out += "...";
+    return out;
+}
+
+std::string quote_byte(char c) {
+    if (is_plain_printable(c)) return std::string("'") + c + "'";
+    std::string out;
+    append_hex(out, c);
+    return out;
+}
+
+}  // namespace cloakroom::http::detail

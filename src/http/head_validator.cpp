@@ -1,0 +1,163 @@
+#include "http/head_validator.hpp"
+
+#include <string>
+
+#include "http/head_text.hpp"
+#include "http/header_fields.hpp"
+#include "http/start_line.hpp"
+
+namespace cloakroom::http {
+namespace {
+
+using detail::Side;
+
+constexpr unsigned kBadRequest = 400;
+constexpr unsigned kUriTooLong = 414;
+constexpr unsigned kFieldsTooLarge = 431;
+constexpr unsigned kBadGateway = 502;
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kTerminator = "\r\n\r\n";
+
+std::string_view side_name(Side side) {
+    return side == Side::Request ? "request" : "response";
+}
+
+HeadRejection too_large(std::string reason) {
+    return HeadRejection{kFieldsTooLarge, std::move(reason)};
+}
+
+// Lenient parsers end a line at a bare LF and some at a bare CR; a strict one does not. Any
+// such byte is where two parsers can split the same head differently, so it is fatal.
+std::optional<HeadRejection> check_line_endings(std::string_view bytes) {
+    std::size_t line = 1;
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        if (bytes[i] == '\n') {
+            if (i == 0 || bytes[i - 1] != '\r') {
+                return HeadRejection{kBadRequest, "bare LF (line ending without CR) in line " +
+                                                      std::to_string(line)};
+            }
+            ++line;
+        } else if (bytes[i] == '\r' && i + 1 < bytes.size() && bytes[i + 1] != '\n') {
+            return HeadRejection{kBadRequest,
+                                 "bare CR (not followed by LF) in line " + std::to_string(line)};
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<HeadRejection> check_line_length(std::string_view line, std::size_t number,
+                                               const HeadLimits& limits, Side side) {
+    if (line.size() <= limits.max_line_bytes) return std::nullopt;
+    std::string reason = "line " + std::to_string(number) + " is " + std::to_string(line.size()) +
+                         " bytes; the limit is " + std::to_string(limits.max_line_bytes);
+    // RFC 9112 §3: an over-long request line is a target the server will not parse: 414.
+    if (number == 1 && side == Side::Request) return HeadRejection{kUriTooLong, reason};
+    return too_large(std::move(reason));
+}
+
+std::optional<HeadRejection> validate_lines(std::string_view head, const HeadLimits& limits,
+                                            Side side) {
+    if (head.size() > limits.max_head_bytes) {
+        return too_large(std::string(side_name(side)) + " head is " + std::to_string(head.size()) +
+                         " bytes; the limit is " + std::to_string(limits.max_head_bytes));
+    }
+    if (auto rejection = check_line_endings(head)) return rejection;
+    if (!head.ends_with(kTerminator)) {
+        return HeadRejection{kBadRequest, "the head does not end with CRLF CRLF"};
+    }
+    if (head.find(kTerminator) + kTerminator.size() != head.size()) {
+        return HeadRejection{kBadRequest, "bytes follow the empty line that ends the head"};
+    }
+    // Every line below ends in CRLF; the last two CRLFs are the terminator.
+    const std::string_view lines = head.substr(0, head.size() - kCrlf.size());
+    std::size_t number = 1;
+    std::size_t end = lines.find(kCrlf);
+    const std::string_view first = lines.substr(0, end);
+    if (auto rejection = check_line_length(first, number, limits, side)) return rejection;
+    detail::StartLine start_line;
+    auto rejection = side == Side::Request ? detail::check_request_line(first, start_line)
+                                           : detail::check_status_line(first, start_line);
+    if (rejection) return rejection;
+
+    detail::FieldChecker fields(side, start_line.minor_version);
+    std::size_t field_count = 0;
+    for (std::size_t start = end + kCrlf.size(); start < lines.size(); start = end + kCrlf.size()) {
+        end = lines.find(kCrlf, start);
+        const std::string_view line = lines.substr(start, end - start);
+        ++number;
+        if (++field_count > limits.max_fields) {
+            return too_large("more than " + std::to_string(limits.max_fields) + " header fields");
+        }
+        if (auto too_long = check_line_length(line, number, limits, side)) return too_long;
+        const bool next_is_folded =
+            end + kCrlf.size() < lines.size() && detail::is_ows(lines[end + kCrlf.size()]);
+        if (auto bad_field = fields.add(line, next_is_folded)) return bad_field;
+    }
+    return fields.finish();
+}
+
+std::optional<HeadRejection> for_response(std::optional<HeadRejection> rejection) {
+    if (rejection) rejection->status = kBadGateway;
+    return rejection;
+}
+
+std::optional<HeadRejection> check_incomplete(std::string_view buffer, const HeadLimits& limits,
+                                              Side side) {
+    if (buffer.size() > limits.max_head_bytes) {
+        return too_large(std::string(side_name(side)) + " head exceeds " +
+                         std::to_string(limits.max_head_bytes) + " bytes");
+    }
+    // A trailing CR may still be followed by its LF, so only a CR with a successor counts.
+    if (auto rejection = check_line_endings(buffer)) return rejection;
+    // Completed lines end in CRLF; the unterminated last one may end in the CR of its CRLF.
+    std::size_t start = 0;
+    for (std::size_t number = 1; start <= buffer.size(); ++number) {
+        const std::size_t lf = buffer.find('\n', start);
+        const std::size_t end = lf == std::string_view::npos ? buffer.size() : lf - 1;
+        std::string_view line = buffer.substr(start, end - start);
+        if (lf == std::string_view::npos && line.ends_with('\r')) line.remove_suffix(1);
+        if (auto rejection = check_line_length(line, number, limits, side)) return rejection;
+        if (lf == std::string_view::npos) break;
+        start = lf + 1;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<HeadRejection> validate_request_head(std::string_view head,
+                                                   const HeadLimits& limits) {
+    return validate_lines(head, limits, Side::Request);
+}
+
+std::optional<HeadRejection> validate_response_head(std::string_view head,
+                                                    const HeadLimits& limits) {
+    return for_response(validate_lines(head, limits, Side::Response));
+}
+
+std::optional<HeadEnd> find_head_end(std::string_view buffer) {
+    for (std::size_t i = buffer.find('\n'); i != std::string_view::npos;
+         i = buffer.find('\n', i + 1)) {
+        const bool crlf = i > 0 && buffer[i - 1] == '\r';
+        const std::size_t next = i + 1;
+        if (next < buffer.size() && buffer[next] == '\n') {
+            return HeadEnd{next + 1, true};
+        }
+        if (next + 1 < buffer.size() && buffer[next] == '\r' && buffer[next + 1] == '\n') {
+            return HeadEnd{next + 2, !crlf};
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<HeadRejection> check_incomplete_request_head(std::string_view buffer,
+                                                           const HeadLimits& limits) {
+    return check_incomplete(buffer, limits, Side::Request);
+}
+
+std::optional<HeadRejection> check_incomplete_response_head(std::string_view buffer,
+                                                            const HeadLimits& limits) {
+    return for_response(check_incomplete(buffer, limits, Side::Response));
+}
+
+}  // namespace cloakroom::http

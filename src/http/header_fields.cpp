@@ -1,0 +1,190 @@
+#include "http/header_fields.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "http/authority.hpp"
+#include "http/head_text.hpp"
+
+namespace cloakroom::http::detail {
+namespace {
+
+constexpr unsigned kBadRequest = 400;
+constexpr unsigned kNotImplemented = 501;
+// 2^53: the largest length every JSON/JavaScript consumer of audit records counts exactly,
+// and far beyond any body this proxy streams.
+constexpr std::uint64_t kMaxContentLength = std::uint64_t{1} << 53;
+constexpr std::size_t kMaxSignificantDigits = 16;  // 2^53 has 16 digits
+
+HeadRejection bad(std::string reason) {
+    return HeadRejection{kBadRequest, std::move(reason)};
+}
+
+std::optional<HeadRejection> check_name(std::string_view name) {
+    if (name.empty()) return bad("a header line starts with ':' (empty field name)");
+    if (is_ows(name.back())) {
+        return bad("whitespace between header name " + quote(trim_ows(name)) +
+                   " and ':' is not allowed");
+    }
+    for (char c : name) {
+        if (!is_tchar(c)) {
+            return bad("header name " + quote(name) + " contains invalid character " +
+                       quote_byte(c));
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<HeadRejection> check_value(std::string_view name, std::string_view value) {
+    for (char c : value) {
+        if (!is_field_value_char(c)) {
+            return bad("value of header " + quote(name) + " contains control byte " +
+                       quote_byte(c));
+        }
+    }
+    return std::nullopt;
+}
+
+bool is_framing_field(std::string_view name) {
+    return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+           iequals(name, "Host");
+}
+
+// Connection and Proxy-Connection decide which fields are hop-by-hop. Beast refuses a value
+// that is not a comma list of tokens (empty elements allowed); refusing it here keeps the
+// validator at least as strict as Beast. Naming a framing field there is hop-by-hop abuse: a
+// proxy that honours it strips Content-Length and the body becomes the next request.
+std::optional<HeadRejection> check_connection(std::string_view name, std::string_view value) {
+    std::size_t start = 0;
+    while (start <= value.size()) {
+        std::size_t comma = value.find(',', start);
+        if (comma == std::string_view::npos) comma = value.size();
+        const std::string_view element = trim_ows(value.substr(start, comma - start));
+        if (!element.empty() && !is_token(element)) {
+            return bad(quote(name) + " value " + quote(value) + " is not a list of tokens");
+        }
+        if (is_framing_field(element)) {
+            return bad(quote(name) + " must not name " + quote(element) +
+                       ", which frames the message");
+        }
+        start = comma + 1;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<HeadRejection> FieldChecker::add(std::string_view line, bool next_is_folded) {
+    if (line.empty()) return bad("empty header line");
+    // Folded lines are caught by the look-ahead on the line before; only the first field line
+    // has no line before it.
+    if (std::exchange(first_, false) && is_ows(line.front())) {
+        return bad("whitespace before the first header field is not allowed");
+    }
+    const std::size_t colon = line.find(':');
+    if (next_is_folded) {
+        return bad("obs-fold (line folding) in header " + quote(trim_ows(line.substr(0, colon))) +
+                   " is not allowed");
+    }
+    if (colon == std::string_view::npos) {
+        return bad("header line " + quote(line) + " has no ':'");
+    }
+    const std::string_view name = line.substr(0, colon);
+    if (auto rejection = check_name(name)) return rejection;
+    const std::string_view value = trim_ows(line.substr(colon + 1));
+    if (auto rejection = check_value(name, value)) return rejection;
+    return check_framing(name, value);
+}
+
+std::optional<HeadRejection> FieldChecker::check_framing(std::string_view name,
+                                                         std::string_view value) {
+    if (iequals(name, "Content-Length")) return check_content_length(value);
+    if (iequals(name, "Transfer-Encoding")) return check_transfer_encoding(value);
+    if (side_ == Side::Request && iequals(name, "Host")) return check_host(value);
+    if (iequals(name, "Connection") || iequals(name, "Proxy-Connection")) {
+        return check_connection(name, value);
+    }
+    return std::nullopt;
+}
+
+std::optional<HeadRejection> FieldChecker::check_content_length(std::string_view value) {
+    if (has_content_length_) {
+        return bad("more than one Content-Length field (even identical ones are refused)");
+    }
+    has_content_length_ = true;
+    if (has_transfer_encoding_) {
+        return bad("Content-Length together with Transfer-Encoding is ambiguous framing");
+    }
+    if (value.find(',') != std::string_view::npos) {
+        return bad("Content-Length " + quote(value) + " is a list; exactly one number is allowed");
+    }
+    if (value.empty()) return bad("Content-Length is empty");
+    for (char c : value) {
+        if (!is_digit(c)) {
+            return bad("Content-Length " + quote(value) + " is not a decimal number (1*DIGIT)");
+        }
+    }
+    // Leading zeros are valid 1*DIGIT; only the significant digits can overflow.
+    const std::size_t first_significant = value.find_first_not_of('0');
+    const std::string_view digits = first_significant == std::string_view::npos
+                                        ? std::string_view()
+                                        : value.substr(first_significant);
+    std::uint64_t length = 0;
+    if (digits.size() <= kMaxSignificantDigits) {
+        for (char c : digits) length = length * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (digits.size() > kMaxSignificantDigits || length > kMaxContentLength) {
+        return bad("Content-Length " + quote(value) + " is larger than 2^53");
+    }
+    return std::nullopt;
+}
+
+std::optional<HeadRejection> FieldChecker::check_transfer_encoding(std::string_view value) {
+    if (has_transfer_encoding_) return bad("more than one Transfer-Encoding field");
+    has_transfer_encoding_ = true;
+    if (has_content_length_) {
+        return bad("Content-Length together with Transfer-Encoding is ambiguous framing");
+    }
+    // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+    if (minor_version_ == 0) return bad("Transfer-Encoding in an HTTP/1.0 message");
+    if (value.empty()) return bad("Transfer-Encoding is empty");
+    // Only a single "chunked" is understood. Any other coding, even one followed by chunked,
+    // would make Cloakroom relay a body it cannot decode or re-frame.
+    bool seen_chunked = false;
+    std::size_t start = 0;
+    while (start <= value.size()) {
+        std::size_t comma = value.find(',', start);
+        if (comma == std::string_view::npos) comma = value.size();
+        const std::string_view coding = trim_ows(value.substr(start, comma - start));
+        if (!is_token(coding)) {
+            return bad("Transfer-Encoding " + quote(value) + " is not a list of codings");
+        }
+        if (!iequals(coding, "chunked")) {
+            return HeadRejection{kNotImplemented,
+                                 "transfer coding " + quote(coding) + " is not supported"};
+        }
+        if (seen_chunked) return bad("Transfer-Encoding applies chunked more than once");
+        seen_chunked = true;
+        start = comma + 1;
+    }
+    return std::nullopt;
+}
+
+std::optional<HeadRejection> FieldChecker::check_host(std::string_view value) {
+    if (has_host_) return bad("more than one Host field");
+    has_host_ = true;
+    if (auto problem = authority_problem(value, PortRule::Optional)) {
+        return bad("Host " + quote(value) + " is not host[:port]: " + *problem);
+    }
+    return std::nullopt;
+}
+
+std::optional<HeadRejection> FieldChecker::finish() const {
+    if (side_ == Side::Request && minor_version_ == 1 && !has_host_) {
+        return bad("an HTTP/1.1 request must have a Host field");
+    }
+    return std::nullopt;
+}
+
+}  // namespace cloakroom::http::detail

@@ -1,0 +1,64 @@
+// Audit trail: one JSON line per request (issue 3). A record has no field that could hold a
+// token or a secret (DESIGN.md invariant 1): the token appears only as its id, the path is the
+// normalized path without the query (query parameters may carry credentials).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "util/result.hpp"
+#include "util/unique_fd.hpp"
+
+namespace cloakroom::proxy {
+
+struct AuditRecord {
+    std::int64_t time_ms = 0;  // Unix milliseconds when the request arrived
+    std::string token_id;      // hex id of the token, "" when none decoded
+    std::string service;       // service name, "" for [allow] hosts and unknown hosts
+    std::string host;          // routed host (connection target), with ":port" if not default
+    std::string method;
+    std::string path;      // normalized, no query
+    std::string decision;  // allow | deny | passthrough | tunnel | error
+    std::string reason;
+    unsigned status = 0;
+    std::uint64_t bytes_in = 0;   // request body bytes from the agent
+    std::uint64_t bytes_out = 0;  // response body bytes to the agent
+    std::uint64_t duration_us = 0;
+    std::string client;  // agent's address "ip:port"
+};
+
+// {"time":"2026-01-01T00:00:00.000Z","token_id":...,"service":...,"host":...,"method":...,
+//  "path":...,"decision":...,"reason":...,"status":...,"bytes_in":...,"bytes_out":...,
+//  "duration_us":...,"client":...}\n  -- keys in this order, invalid UTF-8 replaced.
+std::string to_json_line(const AuditRecord& record);
+
+// "2026-01-01T00:00:00.123Z" (UTC, milliseconds).
+std::string rfc3339_ms(std::int64_t unix_ms);
+
+class AuditSink {
+  public:
+    // "-" = standard output (not closed by the sink); otherwise a file opened
+    // O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC with mode 0600. Error code "audit.open".
+    static Result<std::unique_ptr<AuditSink>> open(std::string_view target);
+
+    // Thread-safe. One write(2) per record (retried only for a partial write or EINTR), under a
+    // lock, so concurrent records never interleave. A failed write is counted, not thrown: an
+    // audit problem must not take a request down with it.
+    void write(const AuditRecord& record);
+    std::uint64_t write_errors() const;
+
+    AuditSink(const AuditSink&) = delete;
+    AuditSink& operator=(const AuditSink&) = delete;
+
+  private:
+    AuditSink(int fd, bool owned);
+    UniqueFd owned_;
+    int fd_ = -1;
+    mutable std::mutex mutex_;
+    std::uint64_t write_errors_ = 0;
+};
+
+}  // namespace cloakroom::proxy

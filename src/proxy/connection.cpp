@@ -1,0 +1,248 @@
+#include "proxy/connection.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <ctime>
+#include <limits>
+
+#include "proxy/audit.hpp"
+#include "proxy/connection_forward.hpp"
+#include "proxy/route.hpp"
+#include "proxy/tunnel.hpp"
+#include "tls/contexts.hpp"
+
+namespace cloakroom::proxy {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+std::string peer_name(const tcp::socket& socket) {
+    beast::error_code ec;
+    const auto endpoint = socket.remote_endpoint(ec);
+    if (ec) return "";
+    return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Reads, validates and parses one request head. Returns false (after answering, when there
+// is something to answer) if the connection must end.
+template <class Stream>
+net::awaitable<bool> read_request(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
+                                  const Gateway& gateway, std::chrono::seconds timeout) {
+    beast::get_lowest_layer(stream).expires_after(timeout);
+    HeadRead head = co_await read_head(stream, buffer, gateway.limits, /*is_request=*/true);
+    if (head.rejection) {
+        const unsigned status = head.rejection->status;
+        co_await write_error(stream, status,
+                             status == 431 ? "header_too_large"
+                                           : (status == 501 ? "not_implemented" : "bad_request"),
+                             head.rejection->reason, 11, false);
+        co_return false;
+    }
+    if (head.ec) co_return false;  // closed, reset or idle timeout: nothing to answer
+    // Not boost::none: Beast 1.74 then refuses every Content-Length (helper finding, pinned by
+    // http_beast_agreement_test).
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser.header_limit(static_cast<std::uint32_t>(gateway.limits.max_head_bytes + 1));
+    beast::error_code ec;
+    parser.put(net::buffer(buffer.data().data(), head.size), ec);
+    buffer.consume(head.size);
+    if (ec == bhttp::error::need_more) ec = {};
+    if (ec || !parser.is_header_done()) {
+        co_await write_error(stream, 400, "bad_request",
+                             "malformed request head: " + (ec ? ec.message() : "incomplete"), 11,
+                             false);
+        co_return false;
+    }
+    co_return true;
+}
+
+// Requests inside an intercepted CONNECT: TLS to the agent with a leaf for the CONNECT host.
+net::awaitable<void> serve_intercepted(beast::tcp_stream stream, beast::flat_buffer& buffer,
+                                       RequestContext context, Worker& worker) {
+    Gateway& gateway = worker.gateway;
+    auto leaf =
+        gateway.leaves.get(context.route.host, static_cast<std::int64_t>(std::time(nullptr)));
+    if (!leaf.ok()) co_return;  // the client already got 200; nothing sane to answer over TLS
+    beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), gateway.server_tls);
+    if (!tls::use_leaf(tls.native_handle(), **leaf).ok()) co_return;
+
+    beast::error_code ec;
+    beast::get_lowest_layer(tls).expires_after(gateway.timeouts.tls_handshake);
+    // Bytes the client sent right after CONNECT are the start of its TLS handshake.
+    const std::size_t early = buffer.size();
+    co_await tls.async_handshake(net::ssl::stream_base::server, buffer.data(),
+                                 net::redirect_error(net::use_awaitable, ec));
+    buffer.consume(early);
+    if (ec) co_return;
+
+    // Invariant 2: CONNECT authority = TLS SNI = Host. A client without SNI (IP literals) is
+    // judged by Host alone.
+    if (const char* sni = SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name)) {
+        context.sni_mismatch = !forward_detail::iequals(sni, context.route.host);
+    }
+
+    bool first = true;
+    for (;;) {
+        RequestParser parser;
+        const bool ok =
+            co_await read_request(tls, buffer, parser, gateway,
+                                  first ? gateway.timeouts.first_header : gateway.timeouts.idle);
+        if (!ok) break;
+        first = false;
+        context.runtime = gateway.runtime.get();  // each request sees the newest config
+        if (!co_await forward_request(tls, buffer, parser, context, worker)) break;
+    }
+    beast::get_lowest_layer(tls).expires_after(std::chrono::seconds(2));
+    co_await tls.async_shutdown(net::redirect_error(net::use_awaitable, ec));
+}
+
+net::awaitable<void> handle_connect(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                    RequestParser& parser, Worker& worker,
+                                    const std::string& client) {
+    Gateway& gateway = worker.gateway;
+    auto runtime = gateway.runtime.get();
+    auto& request = parser.get();
+    const auto started = std::chrono::steady_clock::now();
+    const Route route = route_connect(runtime->config, request.target());
+
+    AuditRecord audit;
+    audit.time_ms = now_ms();
+    audit.client = client;
+    audit.host = route.host.empty() ? std::string(request.target().substr(0, 256)) : route.host;
+    audit.method = "CONNECT";
+
+    if (route.kind == RouteKind::Deny) {
+        audit.decision = "deny";
+        audit.status = route.status;
+        audit.reason = route.reason;
+        runtime->audit->write(audit);
+        co_await write_error(stream, route.status, route.error, route.reason, request.version(),
+                             false);
+        co_return;
+    }
+
+    if (route.kind == RouteKind::Tunnel) {
+        auto dialed = co_await dial_tcp(route.host, route.port, /*allow_private=*/false,
+                                        gateway.timeouts.dial.connect);
+        if (auto* failure = std::get_if<DialFailure>(&dialed)) {
+            audit.decision = "deny";
+            audit.status = failure->status;
+            audit.reason = failure->reason;
+            runtime->audit->write(audit);
+            co_await write_error(stream, failure->status, failure->error, failure->reason,
+                                 request.version(), false);
+            co_return;
+        }
+        auto& upstream = std::get<beast::tcp_stream>(dialed);
+        beast::error_code ec;
+        co_await net::async_write(stream, net::buffer(kConnectEstablished),
+                                  net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return;
+        const TunnelBytes bytes =
+            co_await relay_tunnel(stream, buffer, upstream, gateway.timeouts.body_idle);
+        audit.decision = "tunnel";
+        audit.status = 200;
+        audit.bytes_in = bytes.client_to_upstream;
+        audit.bytes_out = bytes.upstream_to_client;
+        audit.duration_us =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::steady_clock::now() - started)
+                                           .count());
+        runtime->audit->write(audit);
+        co_return;
+    }
+
+    // Intercept: a service host is always inspected (invariant 3).
+    RequestContext context;
+    context.runtime = runtime;
+    context.route = route;
+    context.client = client;
+    if (auto it = request.find(bhttp::field::proxy_authorization); it != request.end()) {
+        context.proxy_authorization = std::string(it->value());
+    }
+    beast::error_code ec;
+    co_await net::async_write(stream, net::buffer(kConnectEstablished),
+                              net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;
+    co_await serve_intercepted(std::move(stream), buffer, std::move(context), worker);
+}
+
+}  // namespace
+
+net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
+    Gateway& gateway = worker.gateway;
+    const std::string client = peer_name(socket);
+    beast::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    bool first = true;
+    for (;;) {
+        RequestParser parser;
+        const bool ok =
+            co_await read_request(stream, buffer, parser, gateway,
+                                  first ? gateway.timeouts.first_header : gateway.timeouts.idle);
+        if (!ok) co_return;
+        first = false;
+        auto& request = parser.get();
+        if (request.method() == bhttp::verb::connect) {
+            co_await handle_connect(stream, buffer, parser, worker, client);
+            co_return;
+        }
+        const std::string_view target = request.target();
+        auto runtime = gateway.runtime.get();
+        if (!target.starts_with("http://")) {
+            co_await write_error(
+                stream, 400, "bad_request",
+                target.starts_with("https://")
+                    ? "send https:// requests through CONNECT (set HTTPS_PROXY), not absolute-form"
+                    : "Cloakroom is a forward proxy: use CONNECT or an absolute http:// URL",
+                request.version(), false);
+            co_return;
+        }
+        const std::string_view rest = target.substr(7);
+        const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+        const Route route = route_absolute(runtime->config, "http", authority);
+        if (route.kind == RouteKind::Deny) {
+            co_await write_error(stream, route.status, route.error, route.reason, request.version(),
+                                 false);
+            co_return;
+        }
+        if (route.kind == RouteKind::Tunnel) {
+            co_await write_error(stream, 501, "not_implemented",
+                                 "plain-HTTP forwarding to allowed hosts is not supported yet; "
+                                 "use https://",
+                                 request.version(), false);
+            co_return;
+        }
+        RequestContext context;
+        context.runtime = runtime;
+        context.route = route;
+        // A service host is an HTTPS API: the upstream leg is always verified TLS.
+        context.upstream_port = route.port == 80 ? 443 : route.port;
+        context.absolute_form = true;
+        context.client = client;
+        if (auto it = request.find(bhttp::field::proxy_authorization); it != request.end()) {
+            context.proxy_authorization = std::string(it->value());
+        }
+        if (!co_await forward_request(stream, buffer, parser, context, worker)) co_return;
+    }
+}
+
+}  // namespace cloakroom::proxy

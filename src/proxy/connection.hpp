@@ -1,0 +1,15 @@
+// One agent connection on the proxy listener: CONNECT (deny / tunnel / intercept) or
+// absolute-form http:// requests.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "proxy/gateway.hpp"
+
+namespace cloakroom::proxy {
+
+boost::asio::awaitable<void> run_client_connection(boost::asio::ip::tcp::socket socket,
+                                                   Worker& worker);
+
+}  // namespace cloakroom::proxy

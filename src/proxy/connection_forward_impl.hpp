@@ -1,0 +1,414 @@
+// Template implementation of connection_forward.hpp (included from there only).
+#pragma once
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <ctime>
+#include <limits>
+#include <string_view>
+
+#include "policy/request_path.hpp"
+#include "proxy/audit.hpp"
+#include "proxy/connection_head.hpp"
+#include "proxy/error_response.hpp"
+#include "proxy/injection.hpp"
+#include "proxy/redactor.hpp"
+#include "proxy/request_auth.hpp"
+
+namespace cloakroom::proxy {
+namespace forward_detail {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const auto x = static_cast<unsigned char>(a[i]);
+        const auto y = static_cast<unsigned char>(b[i]);
+        if (std::tolower(x) != std::tolower(y)) return false;
+    }
+    return true;
+}
+
+// Hop-by-hop fields never cross the proxy (RFC 9110 §7.6.1), including any named in Connection.
+template <class Fields>
+void remove_hop_by_hop(Fields& fields) {
+    std::vector<std::string> listed;
+    for (auto it = fields.find(bhttp::field::connection);
+         it != fields.end() && it->name() == bhttp::field::connection; ++it) {
+        std::string_view value = it->value();
+        while (!value.empty()) {
+            const auto comma = value.find(',');
+            std::string_view item = value.substr(0, comma);
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+                item.remove_prefix(1);
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+                item.remove_suffix(1);
+            if (!item.empty()) listed.emplace_back(item);
+            if (comma == std::string_view::npos) break;
+            value.remove_prefix(comma + 1);
+        }
+    }
+    for (const auto& name : listed) {
+        // Never let Connection remove framing or routing fields we depend on.
+        if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+            iequals(name, "host")) {
+            continue;
+        }
+        fields.erase(name);
+    }
+    for (auto field :
+         {bhttp::field::connection, bhttp::field::keep_alive, bhttp::field::te,
+          bhttp::field::trailer, bhttp::field::upgrade, bhttp::field::proxy_authorization,
+          bhttp::field::proxy_authenticate, bhttp::field::proxy_connection}) {
+        fields.erase(field);
+    }
+}
+
+inline std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::steady_clock::now() - start)
+                                          .count());
+}
+
+inline std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Splits an origin-form or absolute-form target into the origin-form part.
+inline std::string_view origin_form(std::string_view target, bool absolute_form) {
+    if (!absolute_form) return target;
+    const auto scheme_end = target.find("://");
+    if (scheme_end == std::string_view::npos) return target;
+    const auto path_start = target.find_first_of("/?", scheme_end + 3);
+    if (path_start == std::string_view::npos) return "/";
+    if (target[path_start] == '?') return target.substr(path_start);  // "http://h?q" → "?q"
+    return target.substr(path_start);
+}
+
+}  // namespace forward_detail
+
+template <class Stream>
+boost::asio::awaitable<bool> write_error(Stream& stream, unsigned status, std::string_view error,
+                                         std::string_view reason, unsigned version,
+                                         bool keep_alive) {
+    namespace net = boost::asio;
+    auto response = make_error_response(status, error, reason, version, keep_alive);
+    boost::beast::error_code ec;
+    co_await boost::beast::http::async_write(stream, response,
+                                             net::redirect_error(net::use_awaitable, ec));
+    co_return !ec && keep_alive;
+}
+
+template <class ClientStream>
+boost::asio::awaitable<bool> forward_request(ClientStream& client,
+                                             boost::beast::flat_buffer& client_buffer,
+                                             RequestParser& parser, const RequestContext& context,
+                                             Worker& worker) {
+    using namespace forward_detail;
+    const auto started = std::chrono::steady_clock::now();
+    const Runtime& runtime = *context.runtime;
+    const Gateway& gateway = worker.gateway;
+    auto& request = parser.get();
+    const unsigned version = request.version();
+    const bool body_pending = !parser.is_done();
+    const bool client_keep_alive = request.keep_alive();
+
+    AuditRecord audit;
+    audit.time_ms = now_ms();
+    audit.client = context.client;
+    const config::Service* service_ptr = context.route.service;
+    audit.service = service_ptr != nullptr ? service_ptr->name : "";
+    audit.host = context.route.host;
+    audit.method = std::string(request.method_string());
+
+    // A request we refuse before reading its body ends the connection: the unread body would
+    // otherwise be parsed as the next request.
+    auto refuse = [&](unsigned status, std::string_view error,
+                      std::string_view reason) -> net::awaitable<bool> {
+        audit.status = status;
+        audit.decision = "deny";
+        audit.reason = std::string(reason);
+        audit.duration_us = micros_since(started);
+        runtime.audit->write(audit);
+        const bool keep = client_keep_alive && !body_pending;
+        co_return co_await write_error(client, status, error, reason, version, keep);
+    };
+
+    // 1. The request must be for the host this connection was opened to.
+    if (context.sni_mismatch) {
+        co_return co_await refuse(
+            421, "misdirected_request",
+            "TLS server name does not match the CONNECT target '" + context.route.host + "'");
+    }
+    if (auto mismatch = check_host_header(context.route, request[bhttp::field::host])) {
+        co_return co_await refuse(421, "misdirected_request", *mismatch);
+    }
+
+    // 2. The path every rule and caveat sees, and exactly the one sent upstream.
+    const auto raw_target = origin_form(request.target(), context.absolute_form);
+    auto normalized = policy::normalize_target(raw_target);
+    if (!normalized.ok()) co_return co_await refuse(400, "bad_request", normalized.error().message);
+    audit.path = normalized->path;
+
+    if (service_ptr == nullptr) {
+        co_return co_await refuse(
+            403, "host_not_configured",
+            "host '" + context.route.host + "' is not configured in Cloakroom");
+    }
+    const config::Service& service = *service_ptr;
+    const config::Credential* credential = service.credential ? &*service.credential : nullptr;
+
+    // 3. Authorize: service rules, then the token.
+    std::string query = normalized->query;
+    auto found = find_token(request, query, credential, runtime.config.token.prefix,
+                            context.proxy_authorization);
+    const AuthDecision decision = authorize(
+        runtime.config, service, context.route.host, request, *normalized, found, runtime.keys,
+        static_cast<std::int64_t>(std::time(nullptr)), runtime.config.gateway.strict);
+    audit.token_id = decision.token_id;
+    if (decision.kind == AuthDecision::Reject) {
+        co_return co_await refuse(decision.status, decision.error, decision.reason);
+    }
+
+    // 4. Injection: every secret resolved before the request is touched.
+    std::optional<InjectionPlan> plan;
+    if (decision.kind == AuthDecision::Inject) {
+        auto planned = plan_injection(*credential, *runtime.resolver);
+        if (!planned.ok()) {
+            co_return co_await refuse(
+                502, "credential_unavailable",
+                "the credential for this host cannot be loaded: " + planned.error().message);
+        }
+        plan = std::move(*planned);
+    }
+    if (found) strip_token(request, query, *found);
+    strip_proxy_headers(request);
+    if (plan) apply_injection(request, query, *plan);
+    const bool expects_continue = iequals(request[bhttp::field::expect], "100-continue");
+    remove_hop_by_hop(request);
+    request.erase(bhttp::field::expect);
+    if (plan) {
+        // Redaction needs the response body as bytes; compressed bodies would hide the secret.
+        request.set(bhttp::field::accept_encoding, "identity");
+    }
+    std::string target = normalized->path;
+    if (!query.empty() || normalized->has_query) target += "?" + query;
+    request.target(target);
+    const std::uint16_t upstream_port =
+        context.upstream_port != 0 ? context.upstream_port : context.route.port;
+    const std::string& upstream_host = context.route.host;
+    request.set(bhttp::field::host, upstream_port == 443
+                                        ? upstream_host
+                                        : upstream_host + ":" + std::to_string(upstream_port));
+    request.keep_alive(true);
+
+    // 5. Upstream connection: pooled or new; dial failures are clean errors.
+    UpstreamTarget upstream_target{upstream_host, upstream_port, service.connect_to,
+                                   service.allow_private};
+    const std::string key = upstream_target.pool_key();
+    std::unique_ptr<UpstreamConnection> upstream = worker.pool.take(key);
+    if (!upstream) {
+        auto dialed = co_await dial_upstream(upstream_target, runtime.upstream_context(&service),
+                                             gateway.timeouts.dial);
+        if (auto* failure = std::get_if<DialFailure>(&dialed)) {
+            co_return co_await refuse(failure->status, failure->error, failure->reason);
+        }
+        upstream = std::move(std::get<std::unique_ptr<UpstreamConnection>>(dialed));
+    }
+
+    if (expects_continue && body_pending) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        beast::error_code ec;
+        co_await net::async_write(client, net::buffer(kContinue),
+                                  net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return false;
+    }
+
+    // 6. Send the request: header, then the body streamed as it arrives.
+    beast::error_code ec;
+    auto& client_layer = beast::get_lowest_layer(client);
+    std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
+    request_writer.emplace(request);
+    beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
+    co_await bhttp::async_write_header(upstream->stream, *request_writer,
+                                       net::redirect_error(net::use_awaitable, ec));
+    if (ec && upstream->reused && !body_pending) {
+        // The pooled connection died under us before anything reached the server; one fresh try.
+        auto dialed = co_await dial_upstream(upstream_target, runtime.upstream_context(&service),
+                                             gateway.timeouts.dial);
+        if (auto* failure = std::get_if<DialFailure>(&dialed)) {
+            co_return co_await refuse(failure->status, failure->error, failure->reason);
+        }
+        upstream = std::move(std::get<std::unique_ptr<UpstreamConnection>>(dialed));
+        request_writer.emplace(request);
+        ec = {};
+        beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
+        co_await bhttp::async_write_header(upstream->stream, *request_writer,
+                                           net::redirect_error(net::use_awaitable, ec));
+    }
+    if (ec) {
+        co_return co_await refuse(502, "upstream_unreachable",
+                                  "sending the request upstream failed: " + ec.message());
+    }
+    char chunk[16384];
+    std::uint64_t bytes_in = 0;
+    while (!request_writer->is_done()) {
+        if (!parser.is_done()) {
+            request.body().data = chunk;
+            request.body().size = sizeof chunk;
+            client_layer.expires_after(gateway.timeouts.body_idle);
+            co_await bhttp::async_read_some(client, client_buffer, parser,
+                                            net::redirect_error(net::use_awaitable, ec));
+            if (ec == bhttp::error::need_buffer) ec = {};
+            if (ec) break;
+            request.body().size = sizeof chunk - request.body().size;
+            // A null pointer, not an empty buffer: Beast would write an empty buffer as a
+            // zero-length chunk, which is the end-of-body marker.
+            request.body().data = request.body().size > 0 ? chunk : nullptr;
+            request.body().more = !parser.is_done();
+            bytes_in += request.body().size;
+        } else {
+            request.body().data = nullptr;
+            request.body().size = 0;
+            request.body().more = false;
+        }
+        beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
+        co_await bhttp::async_write(upstream->stream, *request_writer,
+                                    net::redirect_error(net::use_awaitable, ec));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) break;
+    }
+    audit.bytes_in = bytes_in;
+    if (ec) {
+        audit.decision = "error";
+        audit.reason = "request body relay failed: " + ec.message();
+        audit.status = 502;
+        audit.duration_us = micros_since(started);
+        runtime.audit->write(audit);
+        co_return false;
+    }
+
+    // 7. The response head, validated like a request head (smuggling works both ways).
+    std::optional<bhttp::response_parser<bhttp::buffer_body>> response_parser;
+    for (;;) {
+        beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.upstream_response);
+        HeadRead head = co_await read_head(upstream->stream, upstream->buffer, gateway.limits,
+                                           /*is_request=*/false);
+        if (head.rejection || head.ec) {
+            const bool timeout = head.ec == beast::error::timeout;
+            co_return co_await refuse(
+                timeout ? 504 : 502, timeout ? "upstream_timeout" : "upstream_bad_response",
+                head.rejection
+                    ? "invalid response from upstream: " + head.rejection->reason
+                    : "upstream closed or failed before responding: " + head.ec.message());
+        }
+        response_parser.emplace();
+        response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+        response_parser->header_limit(
+            static_cast<std::uint32_t>(gateway.limits.max_head_bytes + 1));
+        if (request.method() == bhttp::verb::head) response_parser->skip(true);
+        response_parser->put(net::buffer(upstream->buffer.data().data(), head.size), ec);
+        upstream->buffer.consume(head.size);
+        if (ec == bhttp::error::need_more) ec = {};
+        if (ec) {
+            co_return co_await refuse(502, "upstream_bad_response",
+                                      "invalid response from upstream: " + ec.message());
+        }
+        const unsigned status = response_parser->get().result_int();
+        if (status >= 100 && status < 200) {
+            if (status == 101) {
+                co_return co_await refuse(502, "upstream_bad_response",
+                                          "protocol upgrades are not supported");
+            }
+            continue;  // interim responses: 100-continue was answered by Cloakroom itself
+        }
+        break;
+    }
+
+    // 8. Stream the response back, redacting any injected secret the upstream echoes.
+    auto& response = response_parser->get();
+    const bool upstream_keep_alive = response.keep_alive();
+    const bool length_known = response.has_content_length() || response.chunked() ||
+                              response_parser->is_done() || request.method() == bhttp::verb::head ||
+                              response.result_int() == 204 || response.result_int() == 304;
+    std::vector<std::string_view> needles;
+    if (plan) {
+        for (const auto& value : plan->values_to_redact) {
+            if (!value.empty()) needles.push_back(value.reveal());
+        }
+    }
+    std::optional<Redactor> redactor;
+    if (!needles.empty()) {
+        redactor.emplace(needles);
+        redact_header_values(response, needles);
+    }
+    remove_hop_by_hop(response);
+    const bool keep = client_keep_alive && length_known;
+    response.keep_alive(keep);
+    response.set(bhttp::field::via, "1.1 cloakroom");
+
+    bhttp::response_serializer<bhttp::buffer_body> response_writer{response};
+    client_layer.expires_after(gateway.timeouts.body_idle);
+    co_await bhttp::async_write_header(client, response_writer,
+                                       net::redirect_error(net::use_awaitable, ec));
+    std::string redacted;
+    std::uint64_t bytes_out = 0;
+    while (!ec && !response_writer.is_done()) {
+        if (!response_parser->is_done()) {
+            response.body().data = chunk;
+            response.body().size = sizeof chunk;
+            beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
+            co_await bhttp::async_read_some(upstream->stream, upstream->buffer, *response_parser,
+                                            net::redirect_error(net::use_awaitable, ec));
+            if (ec == bhttp::error::need_buffer) ec = {};
+            if (ec == bhttp::error::end_of_stream && !length_known) ec = {};
+            if (ec) break;
+            std::size_t n = sizeof chunk - response.body().size;
+            response.body().data = chunk;
+            if (redactor) {
+                redacted.clear();
+                redactor->feed(std::string_view(chunk, n), redacted);
+                if (response_parser->is_done()) redactor->finish(redacted);
+                response.body().data = redacted.data();
+                n = redacted.size();
+            }
+            response.body().size = n;
+            if (n == 0) response.body().data = nullptr;  // see the request loop
+            response.body().more = !response_parser->is_done();
+            bytes_out += n;
+        } else {
+            response.body().data = nullptr;
+            response.body().size = 0;
+            response.body().more = false;
+        }
+        client_layer.expires_after(gateway.timeouts.body_idle);
+        co_await bhttp::async_write(client, response_writer,
+                                    net::redirect_error(net::use_awaitable, ec));
+        if (ec == bhttp::error::need_buffer) ec = {};
+    }
+
+    audit.status = response.result_int();
+    audit.bytes_out = bytes_out;
+    audit.decision = decision.kind == AuthDecision::Inject ? "allow" : "passthrough";
+    audit.reason = ec ? "response relay failed: " + ec.message() : decision.reason;
+    audit.duration_us = micros_since(started);
+    runtime.audit->write(audit);
+
+    if (!ec && upstream_keep_alive && response_parser->is_done() && length_known) {
+        worker.pool.put(std::move(upstream));
+    }
+    co_return !ec && keep;
+}
+
+}  // namespace cloakroom::proxy

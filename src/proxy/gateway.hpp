@@ -1,0 +1,49 @@
+// Process-wide gateway state shared by all worker threads: the current runtime snapshot, the
+// CA and its leaf cache, the server-side TLS context, limits and timeouts.
+#pragma once
+
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <memory>
+
+#include "http/head_validator.hpp"
+#include "proxy/gateway_runtime.hpp"
+#include "proxy/upstream.hpp"
+#include "tls/certificate_authority.hpp"
+#include "tls/leaf_cache.hpp"
+
+namespace cloakroom::proxy {
+
+struct Timeouts {
+    std::chrono::seconds first_header{30};       // from accept to a complete first request head
+    std::chrono::seconds idle{60};               // keep-alive wait for the next request
+    std::chrono::seconds tls_handshake{10};      // agent-side handshake after CONNECT
+    std::chrono::seconds upstream_response{60};  // from request sent to response head
+    std::chrono::seconds body_idle{120};         // no body byte either way for this long
+    DialTimeouts dial;
+};
+
+struct Gateway {
+    Gateway(std::shared_ptr<const Runtime> initial,
+            std::shared_ptr<const tls::CertificateAuthority> authority,
+            boost::asio::ssl::context server_context)
+        : runtime(std::move(initial)),
+          ca(authority),
+          leaves(std::move(authority)),
+          server_tls(std::move(server_context)) {}
+
+    RuntimeHolder runtime;
+    std::shared_ptr<const tls::CertificateAuthority> ca;
+    tls::LeafCache leaves;
+    boost::asio::ssl::context server_tls;
+    Timeouts timeouts;
+    cloakroom::http::HeadLimits limits;
+};
+
+// One per io_context thread.
+struct Worker {
+    Gateway& gateway;
+    UpstreamPool pool;
+};
+
+}  // namespace cloakroom::proxy

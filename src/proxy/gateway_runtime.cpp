@@ -1,0 +1,74 @@
+#include "proxy/gateway_runtime.hpp"
+
+#include <cstdlib>
+
+#include "tls/contexts.hpp"
+
+namespace cloakroom::proxy {
+
+boost::asio::ssl::context& Runtime::upstream_context(const config::Service* service) const {
+    const std::string key =
+        service != nullptr && service->upstream_ca ? service->upstream_ca->string() : "";
+    auto it = upstream_tls.find(key);
+    // build_runtime creates a context for every service, so a miss is the system-roots one.
+    if (it == upstream_tls.end()) it = upstream_tls.find("");
+    return *it->second;
+}
+
+namespace {
+
+Result<std::shared_ptr<boost::asio::ssl::context>> make_upstream_context(
+    const std::optional<std::filesystem::path>& ca_file) {
+    auto native = tls::make_client_context(ca_file);
+    if (!native.ok()) return native.error();
+    return std::make_shared<boost::asio::ssl::context>(native->release());
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Runtime>> build_runtime(config::Config config,
+                                                     std::shared_ptr<AuditSink> previous_audit,
+                                                     const std::string& previous_audit_target) {
+    auto runtime = std::make_shared<Runtime>();
+    if (std::getenv("MACAROON_SIGNING_KEY") != nullptr) {
+        if (auto added = runtime->keys.add_from_env(); !added.ok()) return added.error();
+    }
+    std::error_code ec;
+    if (std::filesystem::exists(config.token.key_dir, ec)) {
+        auto loaded = runtime->keys.load_dir(config.token.key_dir.string());
+        if (!loaded.ok()) return loaded.error();
+    }
+
+    secrets::SecretSources sources;
+    sources.file_root = config.secrets.dir;
+    sources.exec_timeout = config.secrets.exec_timeout;
+    runtime->resolver = std::make_unique<secrets::SecretResolver>(sources);
+
+    auto system = make_upstream_context(std::nullopt);
+    if (!system.ok()) return system.error();
+    runtime->upstream_tls.emplace("", *system);
+    for (const auto& service : config.services) {
+        if (!service.upstream_ca || runtime->upstream_tls.count(service.upstream_ca->string())) {
+            continue;
+        }
+        auto context = make_upstream_context(service.upstream_ca);
+        if (!context.ok()) {
+            return make_error(
+                context.error().code,
+                "service \"" + service.name + "\": upstream_ca: " + context.error().message);
+        }
+        runtime->upstream_tls.emplace(service.upstream_ca->string(), *context);
+    }
+
+    if (previous_audit && previous_audit_target == config.gateway.audit_log) {
+        runtime->audit = std::move(previous_audit);
+    } else {
+        auto sink = AuditSink::open(config.gateway.audit_log);
+        if (!sink.ok()) return sink.error();
+        runtime->audit = std::shared_ptr<AuditSink>(std::move(*sink));
+    }
+    runtime->config = std::move(config);
+    return std::shared_ptr<const Runtime>(std::move(runtime));
+}
+
+}  // namespace cloakroom::proxy

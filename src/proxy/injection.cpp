@@ -1,0 +1,164 @@
+#include "proxy/injection.hpp"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+
+#include "proxy/request_auth.hpp"
+#include "util/base64.hpp"
+
+namespace cloakroom::proxy {
+namespace {
+
+void wipe(std::string& text) {
+    if (!text.empty()) OPENSSL_cleanse(text.data(), text.size());
+    text.clear();
+}
+
+// An intermediate string holding secret bytes, wiped on every exit path.
+struct Wiped {
+    std::string text;
+    Wiped() = default;
+    Wiped(const Wiped&) = delete;
+    Wiped& operator=(const Wiped&) = delete;
+    ~Wiped() { wipe(text); }
+};
+
+Error secret_error(const secrets::SecretRef& ref, const Error& cause) {
+    return make_error("inject.secret",
+                      "cannot resolve credential secret '" + ref.text() + "': " + cause.message);
+}
+
+void add_needle(std::vector<secrets::SecretValue>& needles, std::string_view value) {
+    if (value.empty()) return;
+    for (const auto& existing : needles) {
+        if (existing.reveal() == value) return;
+    }
+    needles.emplace_back(std::string(value));
+}
+
+}  // namespace
+
+InjectionPlan::~InjectionPlan() {
+    for (auto& [name, value] : set_headers) wipe(value);
+    if (set_query_param) wipe(set_query_param->second);
+}
+
+std::string percent_encode(std::string_view bytes) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(bytes.size());
+    for (const char c : bytes) {
+        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                                c == '~';
+        if (unreserved) {
+            out.push_back(c);
+        } else {
+            const auto byte = static_cast<unsigned char>(c);
+            out.push_back('%');
+            out.push_back(kHex[byte >> 4]);
+            out.push_back(kHex[byte & 0x0F]);
+        }
+    }
+    return out;
+}
+
+Result<InjectionPlan> plan_injection(const config::Credential& credential,
+                                     const secrets::SecretResolver& resolver) {
+    // Stage 1: resolve every secret. Nothing is built until all of them are in hand.
+    std::optional<secrets::SecretValue> secret;
+    if (credential.secret) {
+        auto value = resolver.resolve(*credential.secret);
+        if (!value.ok()) return secret_error(*credential.secret, value.error());
+        secret = std::move(*value);
+    }
+    std::optional<secrets::SecretValue> username_secret;
+    if (credential.type == config::CredentialType::Basic && credential.username_secret) {
+        auto value = resolver.resolve(*credential.username_secret);
+        if (!value.ok()) return secret_error(*credential.username_secret, value.error());
+        username_secret = std::move(*value);
+    }
+    if (!secret && credential.type != config::CredentialType::Basic) {
+        return make_error("inject.config", "credential of type " +
+                                               std::string(config::to_string(credential.type)) +
+                                               " has no secret reference");
+    }
+    const std::string_view raw = secret ? secret->reveal() : std::string_view();
+
+    // Stage 2: build the values. Only allocation can fail from here on.
+    InjectionPlan plan;
+    Wiped header;
+    std::string& header_value = header.text;
+    add_needle(plan.values_to_redact, raw);
+
+    switch (credential.type) {
+        case config::CredentialType::Bearer:
+            header_value = "Bearer ";
+            header_value += raw;
+            plan.set_headers.emplace_back("Authorization", header_value);
+            break;
+        case config::CredentialType::Basic: {
+            Wiped pair;
+            Wiped encoded;
+            if (username_secret) {
+                pair.text = username_secret->reveal();
+                add_needle(plan.values_to_redact, username_secret->reveal());
+            } else {
+                pair.text = credential.username;
+            }
+            pair.text += ':';
+            pair.text += raw;
+            encoded.text = base64_encode(pair.text);
+            add_needle(plan.values_to_redact, encoded.text);
+            header_value = "Basic ";
+            header_value += encoded.text;
+            plan.set_headers.emplace_back("Authorization", header_value);
+            break;
+        }
+        case config::CredentialType::Header:
+            header_value = credential.prefix;
+            header_value += raw;
+            plan.set_headers.emplace_back(credential.header, header_value);
+            break;
+        case config::CredentialType::Query: {
+            Wiped encoded;
+            encoded.text = percent_encode(raw);
+            add_needle(plan.values_to_redact, encoded.text);
+            plan.set_query_param.emplace(credential.param, encoded.text);
+            break;
+        }
+        case config::CredentialType::Template: {
+            const std::size_t at = credential.template_text.find("{secret}");
+            if (at == std::string::npos) {
+                return make_error("inject.config", "credential template has no {secret}");
+            }
+            header_value = credential.template_text.substr(0, at);
+            header_value += raw;
+            header_value += credential.template_text.substr(at + 8);
+            const std::string name =
+                credential.header.empty() ? "Authorization" : credential.header;
+            plan.set_headers.emplace_back(name, header_value);
+            break;
+        }
+    }
+    if (!header_value.empty()) add_needle(plan.values_to_redact, header_value);
+    // Defense in depth: these are for Cloakroom, never for the upstream.
+    plan.remove_headers = {"Proxy-Authorization", "Proxy-Connection"};
+    return plan;
+}
+
+void apply_injection(http::request_header<>& req, std::string& query, const InjectionPlan& plan) {
+    for (const std::string& name : plan.remove_headers) req.erase(name);
+    for (const auto& [name, value] : plan.set_headers) req.set(name, value);
+    if (plan.set_query_param) {
+        const auto& [name, value] = *plan.set_query_param;
+        query::remove_param(query, name);
+        if (!query.empty()) query.push_back('&');
+        query += name;
+        query.push_back('=');
+        query += value;
+    }
+}
+
+}  // namespace cloakroom::proxy

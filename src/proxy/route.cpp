@@ -1,0 +1,112 @@
+#include "proxy/route.hpp"
+
+#include "config/authority.hpp"
+
+namespace cloakroom::proxy {
+namespace {
+
+Route deny(unsigned status, std::string error, std::string reason) {
+    Route route;
+    route.status = status;
+    route.error = std::move(error);
+    route.reason = std::move(reason);
+    return route;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i];
+        char y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+// The shared part of both entry points, once the target has a port.
+Route decide(const config::Config& config, const config::Authority& target) {
+    const std::string text = target.text();
+    Route route;
+    route.host = target.host;
+    route.port = *target.port;
+    // Services first: a host that belongs to a service must be inspected, whatever [allow] says
+    // (invariant 3). The loader already drops such hosts from [allow]; this order does not rely
+    // on it.
+    if (const config::Service* service = config.find_service(text)) {
+        route.kind = RouteKind::Intercept;
+        route.service = service;
+        route.reason = "service '" + service->name + "'";
+        return route;
+    }
+    if (config.is_allowed_host(text)) {
+        route.kind = RouteKind::Tunnel;
+        route.reason = "allowed host";
+        return route;
+    }
+    return deny(403, "host_not_configured",
+                "host '" + text +
+                    "' is not configured in Cloakroom; only configured services and [allow] "
+                    "hosts can be reached");
+}
+
+}  // namespace
+
+std::string Route::authority() const {
+    return config::Authority{host, port}.text();
+}
+
+Route route_connect(const config::Config& config, std::string_view authority) {
+    auto target = config::parse_authority(authority);
+    if (!target.ok()) {
+        return deny(400, "bad_request", "invalid CONNECT target: " + target.error().message);
+    }
+    if (!target->port) {
+        return deny(400, "bad_request",
+                    "CONNECT target '" + target->text() + "' needs a port (host:port)");
+    }
+    return decide(config, *target);
+}
+
+Route route_absolute(const config::Config& config, std::string_view scheme,
+                     std::string_view authority) {
+    if (iequals(scheme, "https")) {
+        return deny(400, "bad_request",
+                    "https:// URLs must be requested through CONNECT (set HTTPS_PROXY), not as an "
+                    "absolute-form request");
+    }
+    if (!iequals(scheme, "http")) {
+        return deny(400, "bad_request", "only http:// URLs can be requested in absolute form");
+    }
+    auto target = config::parse_authority(authority);
+    if (!target.ok()) {
+        return deny(400, "bad_request", "invalid request URL host: " + target.error().message);
+    }
+    if (!target->port) target->port = 80;
+    Route route = decide(config, *target);
+    if (route.kind == RouteKind::Intercept && route.service->credential) {
+        return deny(403, "https_required",
+                    "host '" + route.host +
+                        "' has a credential in Cloakroom and is only reachable over HTTPS; use "
+                        "https://" +
+                        config::Authority{route.host, std::nullopt}.text() + "/ instead");
+    }
+    return route;
+}
+
+std::optional<std::string> check_host_header(const Route& route, std::string_view host_header) {
+    if (host_header.empty()) return std::nullopt;
+    auto named = config::parse_authority(host_header);
+    const std::string expected = route.authority();
+    if (!named.ok()) {
+        return "the Host header is not a valid host; this connection is for " + expected;
+    }
+    if (named->host != route.host || (named->port && *named->port != route.port)) {
+        return "this connection is for " + expected + " but the Host header names " +
+               named->text() + "; open a separate connection for each host";
+    }
+    return std::nullopt;
+}
+
+}  // namespace cloakroom::proxy

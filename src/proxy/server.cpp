@@ -1,0 +1,253 @@
+#include "proxy/server.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
+#include <list>
+#include <thread>
+
+#include "config/config.hpp"
+#include "proxy/connection.hpp"
+#include "proxy/gateway.hpp"
+#include "tls/contexts.hpp"
+
+namespace cloakroom::proxy {
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+Result<config::Config> load(const ServeOptions& options, const config::Environment& environment) {
+    if (options.config_files.empty()) return config::load_default_config(environment);
+    return config::load_config(options.config_files, environment);
+}
+
+// What a reload watches: the files the configuration came from (not the embedded default).
+std::vector<std::filesystem::path> watched_files(const config::Config& config) {
+    std::vector<std::filesystem::path> files;
+    for (const auto& source : config.sources) {
+        if (source != config::kEmbeddedDefaultName) files.emplace_back(source);
+    }
+    return files;
+}
+
+std::vector<std::filesystem::file_time_type> mtimes(
+    const std::vector<std::filesystem::path>& files) {
+    std::vector<std::filesystem::file_time_type> times;
+    for (const auto& file : files) {
+        std::error_code ec;
+        times.push_back(std::filesystem::last_write_time(file, ec));
+    }
+    return times;
+}
+
+class Server {
+  public:
+    Server(const ServeOptions& options, const config::Environment& environment)
+        : options_(options), environment_(environment) {}
+
+    int run() {
+        auto config = load(options_, environment_);
+        if (!config.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", config.error().message.c_str());
+            return 1;
+        }
+        auto authority = tls::CertificateAuthority::load_or_create(config->data_dir / "ca");
+        if (!authority.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", authority.error().message.c_str());
+            return 1;
+        }
+        const std::string audit_target = config->gateway.audit_log;
+        const auto listener = config->gateway.proxy;
+        watched_ = watched_files(*config);
+        watched_times_ = mtimes(watched_);
+        auto runtime = build_runtime(std::move(*config), nullptr, "");
+        if (!runtime.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", runtime.error().message.c_str());
+            return 1;
+        }
+        audit_target_ = audit_target;
+        auto server_context = tls::make_server_context();
+        if (!server_context.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", server_context.error().message.c_str());
+            return 1;
+        }
+        gateway_ = std::make_unique<Gateway>(*runtime, *authority,
+                                             net::ssl::context(server_context->release()));
+
+        // Signals are caught from here on, before anyone can learn the port and send SIGHUP.
+        net::signal_set stop(control_, SIGINT, SIGTERM);
+        net::signal_set hangup(control_, SIGHUP);
+
+        unsigned threads = options_.threads != 0
+                               ? options_.threads
+                               : std::max(1u, std::thread::hardware_concurrency());
+        if (auto bound = bind_workers(listener, threads); !bound.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", bound.error().message.c_str());
+            return 1;
+        }
+        std::fprintf(stderr, "cloakroom: listening on %s (forward proxy)\n", bound_.c_str());
+        std::fprintf(stderr, "cloakroom: CA certificate %s\n", gateway_->ca->cert_path().c_str());
+        std::fflush(stderr);
+
+        std::vector<std::thread> pool;
+        for (auto& worker : workers_) {
+            pool.emplace_back([&worker] { worker->io.run(); });
+        }
+        run_control(stop, hangup);
+        for (auto& worker : workers_) worker->io.stop();
+        for (auto& thread : pool) thread.join();
+        std::fprintf(stderr, "cloakroom: stopped\n");
+        return 0;
+    }
+
+  private:
+    struct WorkerThread {
+        explicit WorkerThread(Gateway& gateway) : io(1), worker{gateway, {}} {}
+        net::io_context io;
+        Worker worker;
+        std::unique_ptr<tcp::acceptor> acceptor;
+    };
+
+    Result<void> bind_workers(const config::ListenerConfig& listener, unsigned threads) {
+        boost::system::error_code ec;
+        const auto address = net::ip::make_address(listener.host, ec);
+        if (ec) {
+            return make_error("serve.listen",
+                              "listen address '" + listener.host + "' must be an IP address");
+        }
+        std::uint16_t port = listener.port;
+        for (unsigned i = 0; i < threads; ++i) {
+            auto thread = std::make_unique<WorkerThread>(*gateway_);
+            auto acceptor = std::make_unique<tcp::acceptor>(thread->io);
+            const tcp::endpoint endpoint(address, port);
+            acceptor->open(endpoint.protocol(), ec);
+            if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+            if (!ec) {
+                // One acceptor per worker on the same port: the kernel spreads connections.
+                const int one = 1;
+                ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+            }
+            if (!ec) acceptor->bind(endpoint, ec);
+            if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
+            if (ec) {
+                return make_error("serve.listen",
+                                  "cannot listen on " + listener.address + ": " + ec.message());
+            }
+            port = acceptor->local_endpoint().port();
+            thread->acceptor = std::move(acceptor);
+            workers_.push_back(std::move(thread));
+        }
+        bound_ = (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+                 std::to_string(port);
+        for (auto& worker : workers_) {
+            net::co_spawn(worker->io, accept_loop(*worker), [](std::exception_ptr) {});
+        }
+        return {};
+    }
+
+    static net::awaitable<void> accept_loop(WorkerThread& thread) {
+        for (;;) {
+            boost::system::error_code ec;
+            tcp::socket socket =
+                co_await thread.acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
+            if (ec == net::error::operation_aborted) co_return;
+            if (ec) continue;  // EMFILE and friends: keep serving the connections we have
+            net::co_spawn(thread.io, run_client_connection(std::move(socket), thread.worker),
+                          [](std::exception_ptr error) {
+                              if (!error) return;
+                              try {
+                                  std::rethrow_exception(error);
+                              } catch (const std::exception& e) {
+                                  spdlog::warn("connection ended by an internal error: {}",
+                                               e.what());
+                              }
+                          });
+        }
+    }
+
+    void reload(const char* why) {
+        auto config = load(options_, environment_);
+        if (!config.ok()) {
+            spdlog::error("reload ({}) failed, keeping the previous configuration: {}", why,
+                          config.error().message);
+            return;
+        }
+        if (config->gateway.proxy.address !=
+            gateway_->runtime.get()->config.gateway.proxy.address) {
+            spdlog::warn("reload: the listen address changed; restart Cloakroom to apply it");
+        }
+        const std::string audit_target = config->gateway.audit_log;
+        auto current = gateway_->runtime.get();
+        auto next = build_runtime(std::move(*config), current->audit, audit_target_);
+        if (!next.ok()) {
+            spdlog::error("reload ({}) failed, keeping the previous configuration: {}", why,
+                          next.error().message);
+            return;
+        }
+        audit_target_ = audit_target;
+        watched_ = watched_files((*next)->config);
+        watched_times_ = mtimes(watched_);
+        gateway_->runtime.set(*next);
+        spdlog::info("reload ({}): configuration applied ({} services)", why,
+                     (*next)->config.services.size());
+    }
+
+    void run_control(net::signal_set& stop, net::signal_set& hangup) {
+        net::io_context& control = control_;
+        stop.async_wait([&](const boost::system::error_code&, int) { control.stop(); });
+        std::function<void()> wait_hangup = [&] {
+            hangup.async_wait([&](const boost::system::error_code& ec, int) {
+                if (ec) return;
+                reload("SIGHUP");
+                wait_hangup();
+            });
+        };
+        wait_hangup();
+        net::steady_timer watch(control);
+        std::function<void()> poll = [&] {
+            watch.expires_after(std::chrono::seconds(1));
+            watch.async_wait([&](const boost::system::error_code& ec) {
+                if (ec) return;
+                if (!watched_.empty() && mtimes(watched_) != watched_times_) {
+                    watched_times_ = mtimes(watched_);
+                    reload("file changed");
+                }
+                poll();
+            });
+        };
+        poll();
+        control.run();
+    }
+
+    net::io_context control_{1};
+    const ServeOptions& options_;
+    const config::Environment& environment_;
+    std::unique_ptr<Gateway> gateway_;
+    std::vector<std::unique_ptr<WorkerThread>> workers_;
+    std::string bound_;
+    std::string audit_target_;
+    std::vector<std::filesystem::path> watched_;
+    std::vector<std::filesystem::file_time_type> watched_times_;
+};
+
+}  // namespace
+
+int serve(const ServeOptions& options, const config::Environment& environment) {
+    // A client that hangs up mid-write must not kill the process.
+    std::signal(SIGPIPE, SIG_IGN);
+    // Logs go to stderr: stdout may carry the audit log (audit_log = "-").
+    spdlog::set_default_logger(spdlog::stderr_logger_mt("cloakroom"));
+    Server server(options, environment);
+    return server.run();
+}
+
+}  // namespace cloakroom::proxy

@@ -1,0 +1,181 @@
+#include "proxy/upstream.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "config/authority.hpp"
+#include "policy/address_policy.hpp"
+#include "tls/contexts.hpp"
+
+namespace cloakroom::proxy {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+std::string UpstreamTarget::pool_key() const {
+    return host + ":" + std::to_string(port) + "|" + connect_to.value_or("") +
+           (allow_private ? "|p" : "");
+}
+
+namespace {
+
+std::vector<std::uint8_t> address_bytes(const net::ip::address& address) {
+    if (address.is_v4()) {
+        const auto b = address.to_v4().to_bytes();
+        return {b.begin(), b.end()};
+    }
+    const auto b = address.to_v6().to_bytes();
+    return {b.begin(), b.end()};
+}
+
+struct Resolved {
+    std::vector<tcp::endpoint> allowed;
+    std::optional<DialFailure> failure;
+};
+
+// Resolve, then keep only addresses the policy allows: the dial below uses exactly these, so
+// a DNS answer that changes between check and connect (rebinding) cannot slip through.
+net::awaitable<Resolved> resolve_checked(const std::string& host, std::uint16_t port,
+                                         bool allow_private) {
+    Resolved out;
+    auto executor = co_await net::this_coro::executor;
+    tcp::resolver resolver(executor);
+    beast::error_code ec;
+    auto results = co_await resolver.async_resolve(host, std::to_string(port),
+                                                   net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+        out.failure = DialFailure{502, "upstream_unreachable",
+                                  "cannot resolve upstream host '" + host + "': " + ec.message()};
+        co_return out;
+    }
+    std::string refused;
+    for (const auto& entry : results) {
+        const auto bytes = address_bytes(entry.endpoint().address());
+        auto verdict = policy::classify_address(bytes, allow_private);
+        // Cloud metadata endpoints hand out instance credentials: never dialed, not even for a
+        // service with allow_private (that flag is for private upstreams, not for metadata).
+        if (verdict.cls == policy::AddressClass::Metadata) verdict.allowed = false;
+        if (verdict.allowed) {
+            out.allowed.push_back(entry.endpoint());
+        } else if (refused.empty()) {
+            refused = verdict.reason;
+        }
+    }
+    if (out.allowed.empty()) {
+        out.failure =
+            DialFailure{403, "address_forbidden",
+                        "upstream '" + host + "' resolves to a forbidden address (" + refused +
+                            "); set allow_private = true on the service "
+                            "if this is intended"};
+    }
+    co_return out;
+}
+
+net::awaitable<std::variant<beast::tcp_stream, DialFailure>> connect_checked(
+    const std::string& host, std::uint16_t port, bool allow_private, std::chrono::seconds timeout) {
+    auto resolved = co_await resolve_checked(host, port, allow_private);
+    if (resolved.failure) co_return *resolved.failure;
+    auto executor = co_await net::this_coro::executor;
+    beast::error_code ec;
+    for (const auto& endpoint : resolved.allowed) {
+        beast::tcp_stream stream(executor);
+        stream.expires_after(timeout);
+        co_await stream.async_connect(endpoint, net::redirect_error(net::use_awaitable, ec));
+        if (!ec) {
+            stream.socket().set_option(tcp::no_delay(true), ec);
+            co_return std::move(stream);
+        }
+    }
+    if (ec == beast::error::timeout) {
+        co_return DialFailure{504, "upstream_timeout",
+                              "connecting to upstream '" + host + "' timed out"};
+    }
+    co_return DialFailure{502, "upstream_unreachable",
+                          "cannot connect to upstream '" + host + "': " + ec.message()};
+}
+
+}  // namespace
+
+net::awaitable<std::variant<beast::tcp_stream, DialFailure>> dial_tcp(
+    const std::string& host, std::uint16_t port, bool allow_private,
+    std::chrono::seconds connect_timeout) {
+    co_return co_await connect_checked(host, port, allow_private, connect_timeout);
+}
+
+net::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
+                                         net::ssl::context& tls_context,
+                                         const DialTimeouts& timeouts) {
+    std::string dial_host = target.host;
+    std::uint16_t dial_port = target.port;
+    if (target.connect_to) {
+        auto authority = config::parse_authority(*target.connect_to);
+        if (!authority.ok()) {
+            co_return DialFailure{502, "upstream_unreachable",
+                                  "bad connect_to: " + authority.error().message};
+        }
+        dial_host = authority->host;
+        dial_port = authority->port.value_or(443);
+    }
+    auto tcp_result =
+        co_await connect_checked(dial_host, dial_port, target.allow_private, timeouts.connect);
+    if (auto* failure = std::get_if<DialFailure>(&tcp_result)) co_return *failure;
+
+    auto& tcp_stream = std::get<beast::tcp_stream>(tcp_result);
+    beast::error_code ec;
+    const auto remote = tcp_stream.socket().remote_endpoint(ec);
+    auto connection =
+        std::make_unique<UpstreamConnection>(TlsStream(std::move(tcp_stream), tls_context));
+    connection->key = target.pool_key();
+    connection->address = remote.address().to_string() + ":" + std::to_string(remote.port());
+    if (auto prepared = tls::prepare_client_ssl(connection->stream.native_handle(), target.host);
+        !prepared.ok()) {
+        co_return DialFailure{502, "upstream_tls_failed", prepared.error().message};
+    }
+    beast::get_lowest_layer(connection->stream).expires_after(timeouts.handshake);
+    co_await connection->stream.async_handshake(net::ssl::stream_base::client,
+                                                net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+        if (ec == beast::error::timeout) {
+            co_return DialFailure{504, "upstream_timeout",
+                                  "TLS handshake with upstream '" + target.host + "' timed out"};
+        }
+        std::string reason = tls::verify_failure_reason(connection->stream.native_handle());
+        if (reason.empty()) reason = ec.message();
+        co_return DialFailure{502, "upstream_tls_failed",
+                              "TLS to upstream '" + target.host + "' failed: " + reason};
+    }
+    co_return std::move(connection);
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
+    auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    auto& list = it->second;
+    const auto now = std::chrono::steady_clock::now();
+    while (!list.empty()) {
+        Idle idle = std::move(list.back());
+        list.pop_back();
+        if (now - idle.since > kMaxIdle) continue;
+        // A pooled connection the server closed reads as EOF; peek without blocking.
+        auto& socket = beast::get_lowest_layer(idle.connection->stream).socket();
+        char byte;
+        const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) continue;
+        if (n > 0) continue;  // unsolicited bytes: the connection is out of sync, drop it
+        idle.connection->reused = true;
+        return std::move(idle.connection);
+    }
+    return nullptr;
+}
+
+void UpstreamPool::put(std::unique_ptr<UpstreamConnection> connection) {
+    auto& list = idle_[connection->key];
+    if (list.size() >= kMaxIdlePerKey) list.erase(list.begin());
+    list.push_back(Idle{std::move(connection), std::chrono::steady_clock::now()});
+}
+
+}  // namespace cloakroom::proxy

@@ -1,0 +1,79 @@
+// Connections to real upstreams: resolve, check every address against the SSRF policy, dial
+// exactly a checked address, TLS with verification (never optional), and reuse through a
+// per-worker pool (one io_context per thread, so the pool needs no lock).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace cloakroom::proxy {
+
+using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+struct UpstreamTarget {
+    std::string host;  // name the TLS certificate must carry (and SNI)
+    std::uint16_t port = 443;
+    std::optional<std::string> connect_to;  // fixed "host:port" to dial instead of host:port
+    bool allow_private = false;
+    std::string pool_key() const;
+};
+
+struct UpstreamConnection {
+    explicit UpstreamConnection(TlsStream s) : stream(std::move(s)) {}
+    TlsStream stream;
+    boost::beast::flat_buffer buffer;
+    std::string key;
+    std::string address;  // the dialed address, for logs
+    bool reused = false;
+};
+
+struct DialFailure {
+    unsigned status;    // 403 address_forbidden, 502 unreachable / TLS failure, 504 timeout
+    std::string error;  // error id for the JSON body
+    std::string reason;
+};
+
+using DialResult = std::variant<std::unique_ptr<UpstreamConnection>, DialFailure>;
+
+struct DialTimeouts {
+    std::chrono::seconds connect{10};
+    std::chrono::seconds handshake{10};
+};
+
+boost::asio::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
+                                                 boost::asio::ssl::context& tls_context,
+                                                 const DialTimeouts& timeouts);
+
+// Resolves and checks only (for blind tunnels to allowed hosts); returns the connected socket.
+boost::asio::awaitable<std::variant<boost::beast::tcp_stream, DialFailure>> dial_tcp(
+    const std::string& host, std::uint16_t port, bool allow_private,
+    std::chrono::seconds connect_timeout);
+
+class UpstreamPool {
+  public:
+    // An idle connection the server has not closed, or nullptr.
+    std::unique_ptr<UpstreamConnection> take(const std::string& key);
+    void put(std::unique_ptr<UpstreamConnection> connection);
+
+  private:
+    struct Idle {
+        std::unique_ptr<UpstreamConnection> connection;
+        std::chrono::steady_clock::time_point since;
+    };
+    std::map<std::string, std::vector<Idle>> idle_;
+    static constexpr std::size_t kMaxIdlePerKey = 32;
+    static constexpr std::chrono::seconds kMaxIdle{30};
+};
+
+}  // namespace cloakroom::proxy

@@ -1,0 +1,32 @@
+// A trust bundle for clients whose CA setting REPLACES their trust store (SSL_CERT_FILE,
+// REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO): the system roots plus Cloakroom's CA, so
+// intercepted hosts verify and hosts reached directly (NO_PROXY) still do too.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include "tls/certificate_authority.hpp"
+#include "util/result.hpp"
+
+namespace cloakroom::tls {
+
+// The system root bundle: $SSL_CERT_FILE if set, else OpenSSL's default cert file, else the
+// usual distribution paths (/etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt,
+// /etc/ssl/cert.pem). `exclude` (the bundle being written) is skipped, so an agent shell whose
+// SSL_CERT_FILE already points at the Cloakroom bundle does not feed it back into itself.
+std::optional<std::filesystem::path> find_system_roots(
+    const std::optional<std::filesystem::path>& exclude = std::nullopt);
+
+// Writes `out` = every certificate of the system bundle (re-encoded as PEM, any earlier copy of
+// this CA dropped) + this CA, atomically, mode 0644. Returns `out`. Errors (code "tls.bundle"):
+// no system bundle found, none of its entries parse, the write fails.
+Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
+                                              const std::filesystem::path& out);
+
+// Same, reading the roots from `system_roots` (tests, or a deliberately chosen bundle).
+Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
+                                              const std::filesystem::path& out,
+                                              const std::filesystem::path& system_roots);
+
+}  // namespace cloakroom::tls

@@ -1,0 +1,102 @@
+"""Runs inside `unshare --net` (only the loopback interface): starts `cloakroom serve`, sends one request per
+host through it, prints {host: {status, body, error_header}} as JSON. Nothing can leave the machine from here.
+With a 4th argument (a PKI directory) it also serves the Python TLS upstream on TUNNEL_ADDR (an address
+that exists only on this namespace's loopback) and reports what a CONNECT to that [allow] host gives.
+Usage: netns_probe.py BIN CONFIG HOSTS_JSON [PKI_DIR]"""
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import gwlib
+import upstreams
+
+# A public address, so that the guard lets an [allow] host reach it; it exists only inside this
+# network namespace (added to its loopback), so nothing is ever sent off the machine.
+TUNNEL_ADDR = "100.0.0.1"
+
+
+def tunnel_probe(gw, upstream, pki):
+    """CONNECT to the [allow] host: a plain tunnel, so TLS is the upstream's own (test CA)."""
+    try:
+        t = gwlib.Tunnel(gw, f"{TUNNEL_ADDR}:{upstream.port}")
+        if not t.ok:
+            return {"connect": t.connect.status, "body": t.connect.text[:500]}
+        t.start_tls("stream.example.com", pki.ca)
+        r = t.request(gwlib.http_request("GET", "/record/tunnel", "stream.example.com",
+                                         [("Authorization", "Bearer acm_not_even_looked_at"),
+                                          ("Connection", "close")]))
+        t.close()
+        return {"connect": 200, "issuer": gwlib.issuer_cn(t.cert), "status": r.status, "echo": r.json()}
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        return {"connect": None, "error": repr(e)}
+
+
+def main():
+    binary, config, hosts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    upstream = None
+    if len(sys.argv) > 4:
+        subprocess.run(["ip", "addr", "add", f"{TUNNEL_ADDR}/32", "dev", "lo"], check=True)
+        pki = upstreams.PKI(__import__("pathlib").Path(sys.argv[4]))
+        upstream = upstreams.PyUpstream(pki, host=TUNNEL_ADDR).start()
+    proc = subprocess.Popen([binary, "--config", config, "serve"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    port = None
+    lines = []
+    deadline = time.monotonic() + 10
+    while port is None and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        m = gwlib.LISTEN_RE.search(line)
+        if m:
+            port = int(m.group(1))
+    if port is None:
+        proc.kill()
+        sys.stderr.write("".join(lines))
+        sys.exit("cloakroom serve did not start in the namespace")
+    threading.Thread(target=lambda: [lines.append(l) for l in proc.stderr], daemon=True).start()
+
+    class GW:
+        pass
+    gw = GW()
+    gw.port = port
+    ca = None
+    results = {}
+    try:
+        for host in hosts:
+            try:
+                t = gwlib.Tunnel(gw, f"{host}:443")
+                if t.ok:
+                    if ca is None:
+                        ca = subprocess.run([binary, "--config", config, "ca", "path"], capture_output=True,
+                                            text=True).stdout.strip()
+                    t.start_tls(host, ca)
+                    r = t.request(gwlib.http_request("GET", "/latest/meta-data/", host, [("Connection", "close")]))
+                else:
+                    r = t.connect
+                t.close()
+                results[host] = {"status": r.status, "body": r.text[:500],
+                                 "error_header": r.headers.get("x-cloakroom-error", "")}
+            except Exception as e:  # report, do not crash: the test prints it
+                results[host] = {"status": None, "body": repr(e), "error_header": ""}
+        if upstream is not None:
+            results["tunnel"] = tunnel_probe(gw, upstream, pki)
+    finally:
+        if upstream is not None:
+            upstream.stop()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    sys.stderr.write("".join(lines))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

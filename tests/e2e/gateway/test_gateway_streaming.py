@@ -1,0 +1,126 @@
+"""Bodies stream both ways: a 10 MiB download, a 20 MiB chunked upload, server-sent events event by event."""
+import hashlib
+import json
+import os
+import time
+import uuid
+
+import requests
+
+
+
+def _session(gw):
+    s = requests.Session()
+    s.trust_env = False
+    s.proxies = {"https": gw.proxy_url}
+    s.verify = str(gw.ca_path)
+    return s
+
+
+def test_download_10mib_curl(gw, nginx, tmp_path):
+    tok = gw.mint(methods="GET", paths="/files/**")
+    out = tmp_path / "10m.bin"
+    gw.curl("-H", f"Authorization: Bearer {tok}", "-o", str(out), "https://api.example.com/files/10m.bin")
+    size, digest = nginx.files["/files/10m.bin"]
+    data = out.read_bytes()
+    assert len(data) == size
+    assert hashlib.sha256(data).hexdigest() == digest
+
+
+def test_download_requests_stream(gw, nginx):
+    tok = gw.mint(methods="GET", paths="/files/**")
+    h = hashlib.sha256()
+    n = 0
+    with _session(gw) as s, s.get("https://api.example.com/files/10m.bin", stream=True, timeout=60,
+                                   headers={"Authorization": f"Bearer {tok}"}) as r:
+        assert r.status_code == 200
+        for chunk in r.iter_content(65536):
+            h.update(chunk)
+            n += len(chunk)
+    assert (n, h.hexdigest()) == nginx.files["/files/10m.bin"]
+    r = None
+    with _session(gw) as s:
+        r = s.get("https://api.example.com/files/1k.bin", headers={"Authorization": f"Bearer {tok}"}, timeout=20)
+    assert (len(r.content), hashlib.sha256(r.content).hexdigest()) == nginx.files["/files/1k.bin"]
+
+
+def test_upload_20mib_chunked(gw, tmp_path):
+    """curl with Transfer-Encoding: chunked (python-requests cannot send a chunked body through an HTTPS
+    proxy: its chunked path skips the CONNECT tunnel)."""
+    tok = gw.mint(hosts="stream.example.com", methods="POST")
+    data = os.urandom(20 << 20)
+    f = tmp_path / "up-chunked.bin"
+    f.write_bytes(data)
+    p = gw.curl("-H", f"Authorization: Bearer {tok}", "-H", "Transfer-Encoding: chunked",
+                "-H", "Content-Type: application/octet-stream", "--data-binary", f"@{f}",
+                "https://stream.example.com/upload")
+    assert json.loads(p.stdout) == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                                    "framing": "chunked"}
+
+
+def test_upload_chunked_raw_odd_chunk_sizes(gw):
+    """Chunks of 1 byte, 1 MiB + 1, with extensions and trailers, written with pauses: body intact."""
+    tok = gw.mint(hosts="stream.example.com", methods="POST")
+    parts = [b"a", os.urandom((1 << 20) + 1), b"", os.urandom(70001), b"z" * 3]
+    parts = [p for p in parts if p]
+    t = gw.tunnel("stream.example.com:443")
+    try:
+        t.start_tls("stream.example.com", gw.ca_path)
+        t.send(("POST /upload HTTP/1.1\r\nHost: stream.example.com\r\n"
+                f"Authorization: Bearer {tok}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode())
+        for i, part in enumerate(parts):
+            ext = b";ext=1" if i == 1 else b""
+            t.send(b"%x%s\r\n" % (len(part), ext) + part + b"\r\n")
+            time.sleep(0.05)
+        t.send(b"0\r\nX-Trailer: t\r\n\r\n")
+        r = t.response()
+    finally:
+        t.close()
+    whole = b"".join(parts)
+    assert r.status == 200, r
+    assert r.json() == {"sha256": hashlib.sha256(whole).hexdigest(), "bytes": len(whole), "framing": "chunked"}
+
+
+def test_chunked_response_intact(gw):
+    """An upstream's chunked response reaches the client with the same bytes and one terminating chunk."""
+    r = gw.get("stream.example.com", "/chunked?n=5")
+    assert r.status == 200, r
+    assert r.body == b"".join(f"part-{i}\n".encode() for i in range(5)), r.body
+
+
+def test_upload_20mib_content_length_curl(gw, tmp_path):
+    tok = gw.mint(hosts="stream.example.com", methods="POST")
+    data = os.urandom(20 << 20)
+    f = tmp_path / "up.bin"
+    f.write_bytes(data)
+    p = gw.curl("-H", f"Authorization: Bearer {tok}", "-H", "Content-Type: application/octet-stream",
+                "--data-binary", f"@{f}", "https://stream.example.com/upload")
+    assert json.loads(p.stdout) == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                                    "framing": "content-length"}
+
+
+def test_server_sent_events_arrive_one_by_one(gw, pyup):
+    """Event 2 is only sent after the client has received event 1: a buffering gateway deadlocks here."""
+    tok = gw.mint(hosts="stream.example.com", methods="GET")
+    sid = uuid.uuid4().hex
+    events = []
+    with _session(gw) as s, s.get(f"https://stream.example.com/sse?id={sid}", stream=True, timeout=20,
+                                   headers={"Authorization": f"Bearer {tok}", "Accept": "text/event-stream"}) as r:
+        assert r.status_code == 200
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        lines = r.iter_lines(chunk_size=1)
+        t0 = time.monotonic()
+        for line in lines:
+            if line.startswith(b"data:"):
+                events.append(line)
+                break
+        assert events == [b"data: event-one"]
+        state = pyup.sse_state(sid)
+        assert "sent1" in state and "sent2" not in state  # event 1 arrived before event 2 existed
+        assert time.monotonic() - t0 < 10
+        pyup.release(sid)
+        for line in lines:
+            if line.startswith(b"data:"):
+                events.append(line)
+    assert events == [b"data: event-one", b"data: event-two", b"data: event-three"]
+    assert pyup.sse_state(sid)["released"] is True

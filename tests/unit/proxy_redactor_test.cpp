@@ -1,0 +1,236 @@
+// Streaming redaction: every occurrence of every needle, across any chunking, becomes '*'s of
+// the same length (DESIGN.md invariant 1).
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "proxy/redactor.hpp"
+
+namespace cloakroom::proxy {
+namespace {
+
+namespace http = boost::beast::http;
+
+// Reference: star the union of all (possibly overlapping) occurrences, on the whole buffer.
+std::string naive(std::string_view text, const std::vector<std::string_view>& needles) {
+    std::string out(text);
+    for (const auto needle : needles) {
+        if (needle.empty()) continue;
+        for (std::size_t at = text.find(needle); at != std::string_view::npos;
+             at = text.find(needle, at + 1)) {
+            std::fill_n(out.begin() + static_cast<std::ptrdiff_t>(at), needle.size(), '*');
+        }
+    }
+    return out;
+}
+
+std::string streamed(const std::vector<std::string_view>& needles,
+                     const std::vector<std::string_view>& chunks, std::size_t* max_held = nullptr) {
+    Redactor redactor(needles);
+    std::string out;
+    for (const auto chunk : chunks) {
+        const std::size_t before = out.size();
+        redactor.feed(chunk, out);
+        EXPECT_GE(out.size(), before);
+        if (max_held) *max_held = std::max(*max_held, redactor.held());
+    }
+    redactor.finish(out);
+    EXPECT_EQ(redactor.held(), 0u);
+    return out;
+}
+
+std::vector<std::string_view> split(std::string_view text, std::vector<std::size_t> cuts) {
+    std::vector<std::string_view> parts;
+    std::size_t from = 0;
+    for (std::size_t cut : cuts) {
+        parts.push_back(text.substr(from, cut - from));
+        from = cut;
+    }
+    parts.push_back(text.substr(from));
+    return parts;
+}
+
+TEST(ProxyRedactor, WholeBuffer) {
+    Redactor r({"SECRET"});
+    EXPECT_EQ(r.redact("a SECRET b SECRETSECRET"), "a ****** b ************");
+    EXPECT_EQ(r.redactions(), 3u);
+    EXPECT_EQ(r.redact(""), "");
+    EXPECT_EQ(r.redact("SECRE"), "SECRE");
+    EXPECT_EQ(r.redact("SECRET"), "******");
+    EXPECT_EQ(r.redact("xSECRET"), "x******");
+    EXPECT_EQ(r.redact("SECRETx"), "******x");
+}
+
+TEST(ProxyRedactor, NoNeedlePresentIsCopiedUnchanged) {
+    Redactor r({"s3cr3t-value", "Bearer s3cr3t-value"});
+    const std::string text = "HTTP body with Bearer tokens and s3cr3t values, but not the one";
+    std::string out = "prefix:";
+    r.feed(text, out);
+    r.finish(out);
+    EXPECT_EQ(out, "prefix:" + text);
+    EXPECT_EQ(r.redactions(), 0u);
+}
+
+TEST(ProxyRedactor, DoesNotTouchCallerBytesBeforeTheCall) {
+    Redactor r({"abc"});
+    std::string out = "abcab";  // looks like a needle, but is the caller's
+    r.feed("c", out);
+    r.finish(out);
+    EXPECT_EQ(out, "abcabc");
+}
+
+TEST(ProxyRedactor, EmptyNeedleListAndEmptyNeedles) {
+    Redactor none({});
+    EXPECT_EQ(none.redact("anything"), "anything");
+    Redactor blank({"", "x"});
+    EXPECT_EQ(blank.redact("axa"), "a*a");
+}
+
+TEST(ProxyRedactor, EverySplitPosition) {
+    const std::vector<std::string_view> needles = {"sk_live_ABC123", "Bearer sk_live_ABC123",
+                                                   "c2tfbGl2ZV9BQkMxMjM=", "ABC"};
+    const std::string text =
+        "start sk_live_ABC123 mid Bearer sk_live_ABC123 c2tfbGl2ZV9BQkMxMjM= ABABC sk_live_ABC12 "
+        "end sk_live_ABC123";
+    const std::string expected = naive(text, needles);
+    ASSERT_NE(expected, text);
+    for (std::size_t i = 0; i <= text.size(); ++i) {
+        EXPECT_EQ(streamed(needles, split(text, {i})), expected) << "split at " << i;
+        for (std::size_t j = i; j <= text.size(); j += 7) {
+            EXPECT_EQ(streamed(needles, split(text, {i, j})), expected) << i << "," << j;
+        }
+    }
+}
+
+TEST(ProxyRedactor, OneByteChunksHoldBackLessThanTheLongestNeedle) {
+    const std::vector<std::string_view> needles = {"aab", "abaab", "b"};
+    const std::string text = "xxaabaabaababaabyaaaaabbbab";
+    std::vector<std::string_view> chunks;
+    for (std::size_t i = 0; i < text.size(); ++i)
+        chunks.push_back(std::string_view(text).substr(i, 1));
+    std::size_t max_held = 0;
+    EXPECT_EQ(streamed(needles, chunks, &max_held), naive(text, needles));
+    EXPECT_LT(max_held, 5u);
+
+    const std::vector<std::string_view> long_needle = {"0123456789"};
+    const std::string digits = "012345678 0123456789 01234567890123456789";
+    chunks.clear();
+    for (std::size_t i = 0; i < digits.size(); ++i)
+        chunks.push_back(std::string_view(digits).substr(i, 1));
+    max_held = 0;
+    EXPECT_EQ(streamed(long_needle, chunks, &max_held), naive(digits, long_needle));
+    EXPECT_LE(max_held, 9u);
+}
+
+TEST(ProxyRedactor, OverlappingNeedlesLeakNoPartialSecret) {
+    // Two secrets sharing bytes: every byte of either occurrence is hidden.
+    EXPECT_EQ(Redactor({"abcd", "cdef"}).redact("xabcdefx"), "x******x");
+    // Nested: longest wins, shorter inside it does not split it.
+    Redactor nested({"S3CRET", "Bearer S3CRET"});
+    EXPECT_EQ(nested.redact("Authorization: Bearer S3CRET\n"), "Authorization: *************\n");
+    EXPECT_EQ(nested.redactions(), 1u);
+    // Self-overlap.
+    EXPECT_EQ(Redactor({"aa"}).redact("aaa"), "***");
+    EXPECT_EQ(Redactor({"aba"}).redact("ababa_aba"), "*****_***");
+}
+
+TEST(ProxyRedactor, NeedleAtStartEndAndAlone) {
+    const std::vector<std::string_view> needles = {"TOPSECRET"};
+    for (const std::string& text :
+         {std::string("TOPSECRET"), std::string("TOPSECRET tail"), std::string("head TOPSECRET"),
+          std::string("TOPSECRETTOPSECRET")}) {
+        for (std::size_t i = 0; i <= text.size(); ++i) {
+            EXPECT_EQ(streamed(needles, split(text, {i})), naive(text, needles))
+                << text << " @" << i;
+        }
+    }
+}
+
+TEST(ProxyRedactor, PartialNeedleAtEndOfStreamIsReleased) {
+    Redactor r({"SECRET"});
+    std::string out;
+    r.feed("data SECR", out);
+    EXPECT_EQ(out, "data ");
+    EXPECT_EQ(r.held(), 4u);
+    r.finish(out);
+    EXPECT_EQ(out, "data SECR");
+}
+
+TEST(ProxyRedactor, CompletedNeedleIsNotHeldBack) {
+    Redactor r({"SECRET", "SEC"});
+    std::string out;
+    r.feed("x SECRET", out);
+    EXPECT_EQ(out, "x ******");
+    EXPECT_EQ(r.held(), 0u);
+}
+
+TEST(ProxyRedactor, BinaryBytes) {
+    const std::string needle("\x00\xff\x80secret", 9);
+    const std::string text = std::string("\x00\x00", 2) + needle + std::string("\xff", 1) + needle;
+    EXPECT_EQ(streamed({needle}, split(text, {3, 5})), naive(text, {needle}));
+}
+
+TEST(ProxyRedactor, RandomAgainstNaive) {
+    std::mt19937 rng(12345);
+    auto random_string = [&](std::size_t length, int alphabet) {
+        std::string s;
+        for (std::size_t i = 0; i < length; ++i) {
+            s.push_back(
+                static_cast<char>('a' + std::uniform_int_distribution<int>(0, alphabet - 1)(rng)));
+        }
+        return s;
+    };
+    for (int round = 0; round < 3000; ++round) {
+        const int alphabet = 1 + static_cast<int>(rng() % 4);
+        std::vector<std::string> owned;
+        const std::size_t count = 1 + rng() % 4;
+        for (std::size_t k = 0; k < count; ++k)
+            owned.push_back(random_string(1 + rng() % 6, alphabet));
+        std::vector<std::string_view> needles(owned.begin(), owned.end());
+        const std::string text = random_string(rng() % 80, alphabet);
+        std::vector<std::size_t> cuts;
+        for (std::size_t at = 0; at < text.size();) {
+            at += rng() % 9;
+            if (at <= text.size()) cuts.push_back(at);
+        }
+        std::size_t max_held = 0;
+        std::size_t longest = 0;
+        for (const auto& n : owned) longest = std::max(longest, n.size());
+        ASSERT_EQ(streamed(needles, split(text, cuts), &max_held), naive(text, needles))
+            << "round " << round << " text " << text;
+        ASSERT_LT(max_held, longest);
+    }
+}
+
+TEST(ProxyRedactor, LargeBodyIsLinear) {
+    // A hostile upstream cannot make matching quadratic: 4 MiB of near-misses.
+    const std::string needle = std::string(1000, 'a') + "b";
+    std::string body(4 << 20, 'a');
+    Redactor r({needle});
+    std::string out;
+    out.reserve(body.size());
+    for (std::size_t at = 0; at < body.size(); at += 16384)
+        r.feed(std::string_view(body).substr(at, 16384), out);
+    r.finish(out);
+    EXPECT_EQ(out, body);
+}
+
+TEST(ProxyRedactor, HeaderValues) {
+    http::response_header<> header;
+    header.result(http::status::ok);
+    header.insert("X-Echo-Authorization", "Bearer SECRETVAL");
+    header.insert("Content-Type", "text/plain");
+    header.insert("Set-Cookie", "a=SECRETVAL; Path=/");
+    header.insert("Set-Cookie", "b=2");
+    redact_header_values(header, {"SECRETVAL"});
+    std::string all;
+    for (const auto& f : header)
+        all += std::string(f.name_string()) + "=" + std::string(f.value()) + "\n";
+    EXPECT_EQ(all,
+              "X-Echo-Authorization=Bearer *********\nContent-Type=text/plain\n"
+              "Set-Cookie=a=*********; Path=/\nSet-Cookie=b=2\n");
+    EXPECT_EQ(header.result(), http::status::ok);
+}
+
+}  // namespace
+}  // namespace cloakroom::proxy

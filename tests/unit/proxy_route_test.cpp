@@ -1,0 +1,146 @@
+// Connection-level routing (issue 3 decisions 1-4; DESIGN.md invariants 2, 3, 7).
+#include <gtest/gtest.h>
+
+#include "proxy/route.hpp"
+#include "proxy_test_support.hpp"
+
+namespace cloakroom::proxy {
+namespace {
+
+using test::sample_config;
+
+TEST(ProxyRoute, UnknownHostIsDeniedWith403) {
+    const auto config = sample_config();
+    const Route route = route_connect(config, "evil.example.net:443");
+    EXPECT_EQ(route.kind, RouteKind::Deny);
+    EXPECT_EQ(route.status, 403u);
+    EXPECT_EQ(route.error, "host_not_configured");
+    EXPECT_NE(route.reason.find("host 'evil.example.net:443' is not configured in Cloakroom"),
+              std::string::npos)
+        << route.reason;
+    EXPECT_EQ(route.service, nullptr);
+}
+
+TEST(ProxyRoute, AllowedHostIsTunneled) {
+    const auto config = sample_config();
+    const Route route = route_connect(config, "PyPI.org.:443");
+    EXPECT_EQ(route.kind, RouteKind::Tunnel);
+    EXPECT_EQ(route.host, "pypi.org");
+    EXPECT_EQ(route.port, 443);
+    EXPECT_EQ(route.service, nullptr);
+    EXPECT_EQ(route.authority(), "pypi.org:443");
+}
+
+TEST(ProxyRoute, AllowedHostPortSemantics) {
+    const auto config = sample_config();
+    EXPECT_EQ(route_connect(config, "files.example.com:8443").kind, RouteKind::Tunnel);
+    EXPECT_EQ(route_connect(config, "files.example.com:443").kind, RouteKind::Deny);
+    const Route v6 = route_connect(config, "[2001:DB8:0::1]:443");
+    EXPECT_EQ(v6.kind, RouteKind::Tunnel);
+    EXPECT_EQ(v6.host, "2001:db8::1");
+    EXPECT_EQ(v6.authority(), "[2001:db8::1]:443");
+}
+
+TEST(ProxyRoute, CredentialHostIsAlwaysIntercepted) {
+    auto config = sample_config();
+    // Even if a credential host also sits in [allow] (the loader prevents it), it is never a
+    // blind tunnel.
+    config.allowed_hosts.push_back("api.stripe.com");
+    const Route route = route_connect(config, "api.stripe.com:443");
+    EXPECT_EQ(route.kind, RouteKind::Intercept);
+    ASSERT_NE(route.service, nullptr);
+    EXPECT_EQ(route.service->name, "stripe");
+    EXPECT_EQ(route.host, "api.stripe.com");
+    EXPECT_EQ(route.port, 443);
+    // Any port of a bare service host.
+    EXPECT_EQ(route_connect(config, "api.stripe.com:8443").kind, RouteKind::Intercept);
+}
+
+TEST(ProxyRoute, ServiceWithoutCredentialIsInterceptedToo) {
+    const auto config = sample_config();
+    const Route route = route_connect(config, "docs.example.com:443");
+    EXPECT_EQ(route.kind, RouteKind::Intercept);
+    ASSERT_NE(route.service, nullptr);
+    EXPECT_EQ(route.service->name, "docs");
+    const Route v6 = route_connect(config, "[::1]:8080");
+    EXPECT_EQ(v6.kind, RouteKind::Intercept);
+    EXPECT_EQ(route_connect(config, "[::1]:8081").kind, RouteKind::Deny);
+}
+
+TEST(ProxyRoute, PortSpecificServiceHost) {
+    const auto config = sample_config();
+    const Route git = route_connect(config, "git.example.com:8443");
+    EXPECT_EQ(git.kind, RouteKind::Intercept);
+    EXPECT_EQ(git.service->name, "git");
+    EXPECT_EQ(route_connect(config, "git.example.com:443").kind, RouteKind::Deny);
+}
+
+TEST(ProxyRoute, MalformedConnectTargetsAre400) {
+    const auto config = sample_config();
+    for (const char* bad : {"", "api.stripe.com", "api.stripe.com:0", "api.stripe.com:99999",
+                            "https://api.stripe.com:443", "user@api.stripe.com:443", "::1:443",
+                            "api.stripe.com:443/x", "api stripe.com:443"}) {
+        const Route route = route_connect(config, bad);
+        EXPECT_EQ(route.kind, RouteKind::Deny) << bad;
+        EXPECT_EQ(route.status, 400u) << bad;
+        EXPECT_EQ(route.error, "bad_request") << bad;
+        EXPECT_FALSE(route.reason.empty());
+    }
+}
+
+TEST(ProxyRoute, AbsoluteFormHttp) {
+    const auto config = sample_config();
+    const Route allowed = route_absolute(config, "http", "pypi.org");
+    EXPECT_EQ(allowed.kind, RouteKind::Tunnel);
+    EXPECT_EQ(allowed.port, 80);
+    const Route docs = route_absolute(config, "HTTP", "docs.example.com:8080");
+    EXPECT_EQ(docs.kind, RouteKind::Intercept);
+    EXPECT_EQ(docs.port, 8080);
+    const Route unknown = route_absolute(config, "http", "evil.example.net");
+    EXPECT_EQ(unknown.kind, RouteKind::Deny);
+    EXPECT_EQ(unknown.status, 403u);
+    EXPECT_EQ(unknown.error, "host_not_configured");
+}
+
+TEST(ProxyRoute, AbsoluteFormNeverSendsACredentialInClearText) {
+    const auto config = sample_config();
+    const Route stripe = route_absolute(config, "http", "api.stripe.com");
+    EXPECT_EQ(stripe.kind, RouteKind::Deny);
+    EXPECT_EQ(stripe.status, 403u);
+    EXPECT_EQ(stripe.error, "https_required");
+    EXPECT_NE(stripe.reason.find("https://api.stripe.com/"), std::string::npos) << stripe.reason;
+}
+
+TEST(ProxyRoute, AbsoluteFormOtherSchemes) {
+    const auto config = sample_config();
+    for (const char* scheme : {"https", "ftp", "", "ws"}) {
+        const Route route = route_absolute(config, scheme, "pypi.org");
+        EXPECT_EQ(route.kind, RouteKind::Deny) << scheme;
+        EXPECT_EQ(route.status, 400u) << scheme;
+    }
+    EXPECT_EQ(route_absolute(config, "http", "pypi.org:0").status, 400u);
+}
+
+TEST(ProxyRoute, HostHeaderMustMatchTheConnection) {
+    const auto config = sample_config();
+    const Route route = route_connect(config, "api.stripe.com:443");
+    EXPECT_FALSE(check_host_header(route, "api.stripe.com"));
+    EXPECT_FALSE(check_host_header(route, "API.Stripe.com."));
+    EXPECT_FALSE(check_host_header(route, "api.stripe.com:443"));
+    EXPECT_FALSE(check_host_header(route, ""));
+    auto other = check_host_header(route, "api.github.com");
+    ASSERT_TRUE(other);
+    EXPECT_NE(other->find("api.stripe.com:443"), std::string::npos) << *other;
+    EXPECT_TRUE(check_host_header(route, "api.stripe.com:8443"));
+    EXPECT_TRUE(check_host_header(route, "api.stripe.com.evil.net"));
+    EXPECT_TRUE(check_host_header(route, "api.stripe.com@evil.net"));
+    EXPECT_TRUE(check_host_header(route, "bad host"));
+
+    const Route v6 = route_connect(config, "[::1]:8080");
+    EXPECT_FALSE(check_host_header(v6, "[::1]:8080"));
+    EXPECT_FALSE(check_host_header(v6, "[0::1]"));
+    EXPECT_TRUE(check_host_header(v6, "[::2]:8080"));
+}
+
+}  // namespace
+}  // namespace cloakroom::proxy
