@@ -16,11 +16,12 @@ def write(target, name, data):
 
 
 for i, v in enumerate(vectors["vectors"] + vectors["quirk_vectors"]):
-    write("token_decode_fuzz", f"msgpack-{i}", bytes.fromhex(v["msgpack_hex"]))
+    if v.get("msgpack_hex"):
+        write("token_decode_fuzz", f"msgpack-{i}", bytes.fromhex(v["msgpack_hex"]))
     write("token_decode_fuzz", f"text-{i}", v["token"].encode())
     for c in v.get("checks", []):
         write("path_normalize_fuzz", f"path-{i}-{len(c['path'])}", c["path"].encode())
-for pattern in vectors.get("path_glob_to_regex", {}):
-    write("path_normalize_fuzz", f"pattern-{abs(hash(pattern))}", pattern.encode())
+for i, entry in enumerate(vectors.get("path_glob_to_regex", [])):
+    write("path_normalize_fuzz", f"pattern-{i}", entry["pattern"].encode())
 for i, p in enumerate(["/a/../b", "/%2e%2e/x", "//a//b/", "/a%2Fb", "/a?x=/../", "/%41%7e"]):
     write("path_normalize_fuzz", f"extra-{i}", p.encode())

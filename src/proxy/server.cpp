@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
 #include <cstdio>
 #include <list>
 #include <thread>
@@ -242,6 +245,11 @@ class Server {
 }  // namespace
 
 int serve(const ServeOptions& options, const config::Environment& environment) {
+    // Invariant 1: secrets never reach a core dump. No core file, and not dumpable/ptrace-able
+    // by other processes of the same user.
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     // A client that hangs up mid-write must not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
     // Logs go to stderr: stdout may carry the audit log (audit_log = "-").

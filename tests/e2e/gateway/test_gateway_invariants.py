@@ -405,3 +405,18 @@ def test_error_bodies_and_logs_never_carry_secret_or_token(gw):
         assert tok not in r.text and S["bearer"] not in r.text
     assert tok not in gw.stderr_text()
     assert tok not in gw.audit_path.read_text()
+
+
+def test_gateway_process_never_dumps_core(gw):
+    """Invariant 1 (core dumps): the serving process has a zero core-file limit and is not
+    dumpable, so a crash or another process of the same user cannot read secrets out of it."""
+    pid = gw.proc.pid
+    limits = open(f"/proc/{pid}/limits").read()
+    core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
+    assert core.split()[4:6] == ["0", "0"], core
+    # Not dumpable: /proc/<pid>/ entries become owned by root and ptrace attach is refused to
+    # non-root; the kernel reports it through the 'dumpable' check on /proc/<pid>/coredump_filter
+    # only indirectly, so check the owner of /proc/<pid>/mem when we are not root.
+    import os
+    if os.geteuid() != 0:
+        assert os.stat(f"/proc/{pid}/mem").st_uid == 0

@@ -462,8 +462,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
-        chunk(b"id: 1\ndata: event-one\n\n")
+        # Recorded before the write: a fast gateway delivers the event before this thread runs again.
         state["sent1"] = time.time()
+        chunk(b"id: 1\ndata: event-one\n\n")
         released = gate.wait(timeout=15)
         state["released"] = released
         state["sent2"] = time.time()
