@@ -1,5 +1,7 @@
 #include "http/head_text.hpp"
 
+#include "util/ascii.hpp"
+
 #include <cstddef>
 #include <string_view>
 
@@ -59,15 +61,7 @@ std::string_view trim_ows(std::string_view text) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i];
-        char y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
+    return ascii_iequals(a, b);
 }
 
 std::string quote(std::string_view text) {

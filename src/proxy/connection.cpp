@@ -94,7 +94,7 @@ net::awaitable<void> serve_intercepted(beast::tcp_stream stream, beast::flat_buf
     // Invariant 2: CONNECT authority = TLS SNI = Host. A client without SNI (IP literals) is
     // judged by Host alone.
     if (const char* sni = SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name)) {
-        context.sni_mismatch = !forward_detail::iequals(sni, context.route.host);
+        context.sni_mismatch = !ascii_iequals(sni, context.route.host);
     }
 
     bool first = true;

@@ -20,6 +20,7 @@
 #include "proxy/injection.hpp"
 #include "proxy/redactor.hpp"
 #include "proxy/request_auth.hpp"
+#include "util/ascii.hpp"
 
 namespace cloakroom::proxy {
 namespace forward_detail {
@@ -28,15 +29,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 
-inline bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        const auto x = static_cast<unsigned char>(a[i]);
-        const auto y = static_cast<unsigned char>(b[i]);
-        if (std::tolower(x) != std::tolower(y)) return false;
-    }
-    return true;
-}
+using cloakroom::ascii_iequals;
 
 // Hop-by-hop fields never cross the proxy (RFC 9110 §7.6.1), including any named in Connection.
 template <class Fields>
@@ -59,8 +52,8 @@ void remove_hop_by_hop(Fields& fields) {
     }
     for (const auto& name : listed) {
         // Never let Connection remove framing or routing fields we depend on.
-        if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-            iequals(name, "host")) {
+        if (ascii_iequals(name, "content-length") || ascii_iequals(name, "transfer-encoding") ||
+            ascii_iequals(name, "host")) {
             continue;
         }
         fields.erase(name);
@@ -195,7 +188,7 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     if (found) strip_token(request, query, *found);
     strip_proxy_headers(request);
     if (plan) apply_injection(request, query, *plan);
-    const bool expects_continue = iequals(request[bhttp::field::expect], "100-continue");
+    const bool expects_continue = ascii_iequals(request[bhttp::field::expect], "100-continue");
     remove_hop_by_hop(request);
     request.erase(bhttp::field::expect);
     if (plan) {

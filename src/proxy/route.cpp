@@ -1,5 +1,7 @@
 #include "proxy/route.hpp"
 
+#include "util/ascii.hpp"
+
 #include "config/authority.hpp"
 
 namespace cloakroom::proxy {
@@ -11,18 +13,6 @@ Route deny(unsigned status, std::string error, std::string reason) {
     route.error = std::move(error);
     route.reason = std::move(reason);
     return route;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i];
-        char y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
 }
 
 // The shared part of both entry points, once the target has a port.
@@ -71,12 +61,12 @@ Route route_connect(const config::Config& config, std::string_view authority) {
 
 Route route_absolute(const config::Config& config, std::string_view scheme,
                      std::string_view authority) {
-    if (iequals(scheme, "https")) {
+    if (ascii_iequals(scheme, "https")) {
         return deny(400, "bad_request",
                     "https:// URLs must be requested through CONNECT (set HTTPS_PROXY), not as an "
                     "absolute-form request");
     }
-    if (!iequals(scheme, "http")) {
+    if (!ascii_iequals(scheme, "http")) {
         return deny(400, "bad_request", "only http:// URLs can be requested in absolute form");
     }
     auto target = config::parse_authority(authority);
