@@ -12,6 +12,7 @@
 
 #include "proxy/audit.hpp"
 #include "proxy/connection_forward.hpp"
+#include "proxy/connection_relay.hpp"
 #include "proxy/route.hpp"
 #include "proxy/tunnel.hpp"
 #include "tls/contexts.hpp"
@@ -70,6 +71,116 @@ net::awaitable<bool> read_request(Stream& stream, beast::flat_buffer& buffer, Re
         co_return false;
     }
     co_return true;
+}
+
+// Absolute-form http:// to an [allow] host: no token, no credential, just a checked plain-HTTP
+// forward (the upstream leg is closed after each response; allowed hosts are not a hot path).
+net::awaitable<bool> forward_plain(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                   RequestParser& parser, const Route& route,
+                                   const std::string& client_name, Worker& worker) {
+    using namespace forward_detail;
+    const Gateway& gateway = worker.gateway;
+    auto runtime = gateway.runtime.get();
+    auto& request = parser.get();
+    const auto started = std::chrono::steady_clock::now();
+    const bool body_pending = !parser.is_done();
+    const bool client_keep_alive = request.keep_alive();
+    const unsigned version = request.version();
+
+    AuditRecord audit;
+    audit.time_ms = now_ms();
+    audit.client = client_name;
+    audit.host = route.host;
+    audit.method = std::string(request.method_string());
+    auto finish = [&](unsigned status, std::string decision, std::string reason) {
+        audit.status = status;
+        audit.decision = std::move(decision);
+        audit.reason = std::move(reason);
+        audit.duration_us = micros_since(started);
+        runtime->audit->write(audit);
+    };
+
+    if (auto mismatch = check_host_header(route, request[bhttp::field::host])) {
+        finish(421, "deny", *mismatch);
+        co_return co_await write_error(client, 421, "misdirected_request", *mismatch, version,
+                                       client_keep_alive && !body_pending);
+    }
+    auto normalized = policy::normalize_target(origin_form(request.target(), true));
+    if (!normalized.ok()) {
+        finish(400, "deny", normalized.error().message);
+        co_return co_await write_error(client, 400, "bad_request", normalized.error().message,
+                                       version, false);
+    }
+    audit.path = normalized->path;
+    auto dialed = co_await dial_tcp(route.host, route.port, /*allow_private=*/false,
+                                    gateway.timeouts.dial.connect);
+    if (auto* failure = std::get_if<DialFailure>(&dialed)) {
+        finish(failure->status, "deny", failure->reason);
+        co_return co_await write_error(client, failure->status, failure->error, failure->reason,
+                                       version, client_keep_alive && !body_pending);
+    }
+    auto& upstream = std::get<beast::tcp_stream>(dialed);
+
+    const bool expects_continue = ascii_iequals(request[bhttp::field::expect], "100-continue");
+    remove_hop_by_hop(request);
+    request.erase(bhttp::field::expect);
+    request.target(normalized->request_target());
+    request.keep_alive(false);
+    beast::error_code ec;
+    if (expects_continue && body_pending) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await net::async_write(client, net::buffer(kContinue),
+                                  net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return false;
+    }
+    bhttp::request_serializer<bhttp::buffer_body> request_writer{request};
+    upstream.expires_after(gateway.timeouts.body_idle);
+    co_await bhttp::async_write_header(upstream, request_writer,
+                                       net::redirect_error(net::use_awaitable, ec));
+    RelayResult sent;
+    if (!ec) {
+        sent = co_await relay_request_body(client, buffer, parser, upstream, request_writer,
+                                           gateway.timeouts.body_idle);
+        ec = sent.ec;
+    }
+    audit.bytes_in = sent.bytes;
+    if (ec) {
+        finish(502, "error", "forwarding the request failed: " + ec.message());
+        co_return co_await write_error(client, 502, "upstream_unreachable",
+                                       "forwarding the request failed: " + ec.message(), version,
+                                       false);
+    }
+    const bool head_request = request.method() == bhttp::verb::head;
+    beast::flat_buffer upstream_buffer;
+    ResponseHead response_head =
+        co_await read_response_head(upstream, upstream_buffer, gateway.limits,
+                                    gateway.timeouts.upstream_response, head_request);
+    if (!response_head.parser) {
+        finish(response_head.status, "error", response_head.reason);
+        co_return co_await write_error(client, response_head.status, response_head.error,
+                                       response_head.reason, version, false);
+    }
+    auto& response = response_head.parser->get();
+    const bool length_known = response_length_known(*response_head.parser, head_request);
+    remove_hop_by_hop(response);
+    const bool keep = client_keep_alive && length_known;
+    response.keep_alive(keep);
+    response.set(bhttp::field::via, "1.1 cloakroom");
+    bhttp::response_serializer<bhttp::buffer_body> response_writer{response};
+    client.expires_after(gateway.timeouts.body_idle);
+    co_await bhttp::async_write_header(client, response_writer,
+                                       net::redirect_error(net::use_awaitable, ec));
+    RelayResult received;
+    if (!ec) {
+        received = co_await relay_response_body(upstream, upstream_buffer, *response_head.parser,
+                                                client, response_writer, nullptr, length_known,
+                                                gateway.timeouts.body_idle);
+        ec = received.ec;
+    }
+    audit.bytes_out = received.bytes;
+    finish(response.result_int(), "forward",
+           ec ? "response relay failed: " + ec.message() : route.reason);
+    co_return !ec && keep;
 }
 
 // Requests inside an intercepted CONNECT: TLS to the agent with a leaf for the CONNECT host.
@@ -225,11 +336,8 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
             co_return;
         }
         if (route.kind == RouteKind::Tunnel) {
-            co_await write_error(stream, 501, "not_implemented",
-                                 "plain-HTTP forwarding to allowed hosts is not supported yet; "
-                                 "use https://",
-                                 request.version(), false);
-            co_return;
+            if (!co_await forward_plain(stream, buffer, parser, route, client, worker)) co_return;
+            continue;
         }
         RequestContext context;
         context.runtime = runtime;

@@ -16,6 +16,7 @@
 #include "policy/request_path.hpp"
 #include "proxy/audit.hpp"
 #include "proxy/connection_head.hpp"
+#include "proxy/connection_relay.hpp"
 #include "proxy/error_response.hpp"
 #include "proxy/injection.hpp"
 #include "proxy/redactor.hpp"
@@ -254,34 +255,11 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         co_return co_await refuse(502, "upstream_unreachable",
                                   "sending the request upstream failed: " + ec.message());
     }
-    char chunk[16384];
-    std::uint64_t bytes_in = 0;
-    while (!request_writer->is_done()) {
-        if (!parser.is_done()) {
-            request.body().data = chunk;
-            request.body().size = sizeof chunk;
-            client_layer.expires_after(gateway.timeouts.body_idle);
-            co_await bhttp::async_read_some(client, client_buffer, parser,
-                                            net::redirect_error(net::use_awaitable, ec));
-            if (ec == bhttp::error::need_buffer) ec = {};
-            if (ec) break;
-            request.body().size = sizeof chunk - request.body().size;
-            // A null pointer, not an empty buffer: Beast would write an empty buffer as a
-            // zero-length chunk, which is the end-of-body marker.
-            request.body().data = request.body().size > 0 ? chunk : nullptr;
-            request.body().more = !parser.is_done();
-            bytes_in += request.body().size;
-        } else {
-            request.body().data = nullptr;
-            request.body().size = 0;
-            request.body().more = false;
-        }
-        beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
-        co_await bhttp::async_write(upstream->stream, *request_writer,
-                                    net::redirect_error(net::use_awaitable, ec));
-        if (ec == bhttp::error::need_buffer) ec = {};
-        if (ec) break;
-    }
+    const RelayResult sent =
+        co_await relay_request_body(client, client_buffer, parser, upstream->stream,
+                                    *request_writer, gateway.timeouts.body_idle);
+    ec = sent.ec;
+    const std::uint64_t bytes_in = sent.bytes;
     audit.bytes_in = bytes_in;
     if (ec) {
         audit.decision = "error";
@@ -293,48 +271,19 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     }
 
     // 7. The response head, validated like a request head (smuggling works both ways).
-    std::optional<bhttp::response_parser<bhttp::buffer_body>> response_parser;
-    for (;;) {
-        beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.upstream_response);
-        HeadRead head = co_await read_head(upstream->stream, upstream->buffer, gateway.limits,
-                                           /*is_request=*/false);
-        if (head.rejection || head.ec) {
-            const bool timeout = head.ec == beast::error::timeout;
-            co_return co_await refuse(
-                timeout ? 504 : 502, timeout ? "upstream_timeout" : "upstream_bad_response",
-                head.rejection
-                    ? "invalid response from upstream: " + head.rejection->reason
-                    : "upstream closed or failed before responding: " + head.ec.message());
-        }
-        response_parser.emplace();
-        response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
-        response_parser->header_limit(
-            static_cast<std::uint32_t>(gateway.limits.max_head_bytes + 1));
-        if (request.method() == bhttp::verb::head) response_parser->skip(true);
-        response_parser->put(net::buffer(upstream->buffer.data().data(), head.size), ec);
-        upstream->buffer.consume(head.size);
-        if (ec == bhttp::error::need_more) ec = {};
-        if (ec) {
-            co_return co_await refuse(502, "upstream_bad_response",
-                                      "invalid response from upstream: " + ec.message());
-        }
-        const unsigned status = response_parser->get().result_int();
-        if (status >= 100 && status < 200) {
-            if (status == 101) {
-                co_return co_await refuse(502, "upstream_bad_response",
-                                          "protocol upgrades are not supported");
-            }
-            continue;  // interim responses: 100-continue was answered by Cloakroom itself
-        }
-        break;
+    const bool head_request = request.method() == bhttp::verb::head;
+    ResponseHead response_head =
+        co_await read_response_head(upstream->stream, upstream->buffer, gateway.limits,
+                                    gateway.timeouts.upstream_response, head_request);
+    if (!response_head.parser) {
+        co_return co_await refuse(response_head.status, response_head.error, response_head.reason);
     }
+    auto& response_parser = response_head.parser;
 
     // 8. Stream the response back, redacting any injected secret the upstream echoes.
     auto& response = response_parser->get();
     const bool upstream_keep_alive = response.keep_alive();
-    const bool length_known = response.has_content_length() || response.chunked() ||
-                              response_parser->is_done() || request.method() == bhttp::verb::head ||
-                              response.result_int() == 204 || response.result_int() == 304;
+    const bool length_known = response_length_known(*response_parser, head_request);
     std::vector<std::string_view> needles;
     if (plan) {
         for (const auto& value : plan->values_to_redact) {
@@ -355,41 +304,14 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     client_layer.expires_after(gateway.timeouts.body_idle);
     co_await bhttp::async_write_header(client, response_writer,
                                        net::redirect_error(net::use_awaitable, ec));
-    std::string redacted;
-    std::uint64_t bytes_out = 0;
-    while (!ec && !response_writer.is_done()) {
-        if (!response_parser->is_done()) {
-            response.body().data = chunk;
-            response.body().size = sizeof chunk;
-            beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
-            co_await bhttp::async_read_some(upstream->stream, upstream->buffer, *response_parser,
-                                            net::redirect_error(net::use_awaitable, ec));
-            if (ec == bhttp::error::need_buffer) ec = {};
-            if (ec == bhttp::error::end_of_stream && !length_known) ec = {};
-            if (ec) break;
-            std::size_t n = sizeof chunk - response.body().size;
-            response.body().data = chunk;
-            if (redactor) {
-                redacted.clear();
-                redactor->feed(std::string_view(chunk, n), redacted);
-                if (response_parser->is_done()) redactor->finish(redacted);
-                response.body().data = redacted.data();
-                n = redacted.size();
-            }
-            response.body().size = n;
-            if (n == 0) response.body().data = nullptr;  // see the request loop
-            response.body().more = !response_parser->is_done();
-            bytes_out += n;
-        } else {
-            response.body().data = nullptr;
-            response.body().size = 0;
-            response.body().more = false;
-        }
-        client_layer.expires_after(gateway.timeouts.body_idle);
-        co_await bhttp::async_write(client, response_writer,
-                                    net::redirect_error(net::use_awaitable, ec));
-        if (ec == bhttp::error::need_buffer) ec = {};
+    RelayResult received;
+    if (!ec) {
+        received = co_await relay_response_body(
+            upstream->stream, upstream->buffer, *response_parser, client, response_writer,
+            redactor ? &*redactor : nullptr, length_known, gateway.timeouts.body_idle);
+        ec = received.ec;
     }
+    const std::uint64_t bytes_out = received.bytes;
 
     audit.status = response.result_int();
     audit.bytes_out = bytes_out;

@@ -3,7 +3,9 @@ host through it, prints {host: {status, body, error_header}} as JSON. Nothing ca
 With a 4th argument (a PKI directory) it also serves the Python TLS upstream on TUNNEL_ADDR (an address
 that exists only on this namespace's loopback) and reports what a CONNECT to that [allow] host gives.
 Usage: netns_probe.py BIN CONFIG HOSTS_JSON [PKI_DIR]"""
+import http.server
 import json
+import socket
 import signal
 import subprocess
 import sys
@@ -32,6 +34,45 @@ def tunnel_probe(gw, upstream, pki):
         return {"connect": 200, "issuer": gwlib.issuer_cn(t.cert), "status": r.status, "echo": r.json()}
     except Exception as e:  # noqa: BLE001 - reported to the test
         return {"connect": None, "error": repr(e)}
+
+
+def plain_http_probe(gw):
+    """Absolute-form http:// to the [allow] host: forwarded as plain HTTP, path normalized,
+    Proxy-Authorization dropped. The upstream is a plain http.server on TUNNEL_ADDR."""
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = json.dumps({"path": self.path, "headers": [[k, v] for k, v in self.headers.items()]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer((TUNNEL_ADDR, 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        authority = f"{TUNNEL_ADDR}:{server.server_address[1]}"
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+            s.sendall((f"GET http://{authority}/plain/x/../y?q=1 HTTP/1.1\r\nHost: {authority}\r\n"
+                       "Proxy-Authorization: Basic dXNlcjpwYXNz\r\nConnection: close\r\n\r\n").encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ")[1])
+        return {"status": status, "echo": json.loads(body) if status == 200 else body.decode(errors="replace")}
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        return {"status": None, "error": repr(e)}
+    finally:
+        server.shutdown()
 
 
 def main():
@@ -86,6 +127,7 @@ def main():
                 results[host] = {"status": None, "body": repr(e), "error_header": ""}
         if upstream is not None:
             results["tunnel"] = tunnel_probe(gw, upstream, pki)
+            results["plain"] = plain_http_probe(gw)
     finally:
         if upstream is not None:
             upstream.stop()

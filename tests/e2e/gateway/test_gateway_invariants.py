@@ -359,6 +359,12 @@ def test_metadata_and_private_addresses_refused_allowed_host_tunneled(gw, pki, t
     assert p.returncode == 0, p.stdout + p.stderr
     results = json.loads(p.stdout)
     tunnel = results.pop("tunnel")
+    plain = results.pop("plain")
+    # Absolute-form http:// to the [allow] host: forwarded as plain HTTP with the normalized path,
+    # and the proxy's own credentials never reach the upstream.
+    assert plain.get("status") == 200, plain
+    assert plain["echo"]["path"] == "/plain/y?q=1", plain
+    assert not any(k.lower() == "proxy-authorization" for k, _ in plain["echo"]["headers"]), plain
     # [allow] host on a public address: a plain tunnel, the client sees the upstream's own certificate
     # and the upstream gets the request untouched (no token processing on allowed hosts)
     assert tunnel.get("connect") == 200, tunnel

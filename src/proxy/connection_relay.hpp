@@ -1,0 +1,194 @@
+// The byte-moving parts of forwarding, shared by the intercepted pipeline (TLS upstream) and
+// plain-HTTP forwarding to allowed hosts (TCP upstream): stream a request body upstream, read and
+// validate a response head, stream a response body back (optionally through the redactor).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "http/head_validator.hpp"
+#include "proxy/connection_head.hpp"
+#include "proxy/redactor.hpp"
+
+namespace cloakroom::proxy {
+
+using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+
+struct RelayResult {
+    boost::beast::error_code ec;
+    std::uint64_t bytes = 0;
+};
+
+inline constexpr std::size_t kRelayChunk = 16384;
+
+// Body of `parser` (already past its head) from `from` to `to` through `writer`, whose header
+// has been written.
+template <class From, class To>
+boost::asio::awaitable<RelayResult> relay_request_body(
+    From& from, boost::beast::flat_buffer& from_buffer,
+    boost::beast::http::request_parser<boost::beast::http::buffer_body>& parser, To& to,
+    boost::beast::http::request_serializer<boost::beast::http::buffer_body>& writer,
+    std::chrono::seconds idle) {
+    namespace net = boost::asio;
+    namespace bhttp = boost::beast::http;
+    RelayResult result;
+    char chunk[kRelayChunk];
+    auto& body = parser.get().body();
+    while (!writer.is_done()) {
+        if (!parser.is_done()) {
+            body.data = chunk;
+            body.size = sizeof chunk;
+            boost::beast::get_lowest_layer(from).expires_after(idle);
+            co_await bhttp::async_read_some(from, from_buffer, parser,
+                                            net::redirect_error(net::use_awaitable, result.ec));
+            if (result.ec == bhttp::error::need_buffer) result.ec = {};
+            if (result.ec) break;
+            body.size = sizeof chunk - body.size;
+            // A null pointer, not an empty buffer: Beast writes an empty buffer as a zero-length
+            // chunk, which is the end-of-body marker.
+            body.data = body.size > 0 ? chunk : nullptr;
+            body.more = !parser.is_done();
+            result.bytes += body.size;
+        } else {
+            body.data = nullptr;
+            body.size = 0;
+            body.more = false;
+        }
+        boost::beast::get_lowest_layer(to).expires_after(idle);
+        co_await bhttp::async_write(to, writer, net::redirect_error(net::use_awaitable, result.ec));
+        if (result.ec == bhttp::error::need_buffer) result.ec = {};
+        if (result.ec) break;
+    }
+    co_return result;
+}
+
+struct ResponseHead {
+    std::unique_ptr<ResponseParser> parser;  // set on success (Beast parsers cannot move)
+    unsigned status = 0;                     // on failure: 502 or 504
+    std::string error;
+    std::string reason;
+};
+
+// Reads response heads until a final (non-1xx) one; validates each strictly before Beast.
+template <class Upstream>
+boost::asio::awaitable<ResponseHead> read_response_head(Upstream& upstream,
+                                                        boost::beast::flat_buffer& buffer,
+                                                        const cloakroom::http::HeadLimits& limits,
+                                                        std::chrono::seconds timeout,
+                                                        bool head_request) {
+    namespace net = boost::asio;
+    namespace bhttp = boost::beast::http;
+    ResponseHead out;
+    for (;;) {
+        boost::beast::get_lowest_layer(upstream).expires_after(timeout);
+        HeadRead head = co_await read_head(upstream, buffer, limits, /*is_request=*/false);
+        if (head.rejection || head.ec) {
+            const bool timed_out = head.ec == boost::beast::error::timeout;
+            out.status = timed_out ? 504 : 502;
+            out.error = timed_out ? "upstream_timeout" : "upstream_bad_response";
+            out.reason = head.rejection
+                             ? "invalid response from upstream: " + head.rejection->reason
+                             : "upstream closed or failed before responding: " + head.ec.message();
+            co_return out;
+        }
+        out.parser = std::make_unique<ResponseParser>();
+        // Not boost::none: Beast 1.74 then refuses every Content-Length.
+        out.parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+        out.parser->header_limit(static_cast<std::uint32_t>(limits.max_head_bytes + 1));
+        if (head_request) out.parser->skip(true);
+        boost::beast::error_code ec;
+        out.parser->put(net::buffer(buffer.data().data(), head.size), ec);
+        buffer.consume(head.size);
+        if (ec == bhttp::error::need_more) ec = {};
+        if (ec) {
+            out.parser.reset();
+            out.status = 502;
+            out.error = "upstream_bad_response";
+            out.reason = "invalid response from upstream: " + ec.message();
+            co_return out;
+        }
+        const unsigned status = out.parser->get().result_int();
+        if (status == 101) {
+            out.parser.reset();
+            out.status = 502;
+            out.error = "upstream_bad_response";
+            out.reason = "protocol upgrades are not supported";
+            co_return out;
+        }
+        if (status >= 100 && status < 200) continue;  // interim: Cloakroom answered 100-continue
+        co_return out;
+    }
+}
+
+// Whether the response's end is known without the upstream closing the connection.
+inline bool response_length_known(ResponseParser& parser, bool head_request) {
+    const auto& response = parser.get();
+    const unsigned status = response.result_int();
+    return response.has_content_length() || response.chunked() || parser.is_done() ||
+           head_request || status == 204 || status == 304;
+}
+
+template <class Upstream, class Client>
+boost::asio::awaitable<RelayResult> relay_response_body(
+    Upstream& upstream, boost::beast::flat_buffer& upstream_buffer, ResponseParser& parser,
+    Client& client,
+    boost::beast::http::response_serializer<boost::beast::http::buffer_body>& writer,
+    Redactor* redactor, bool length_known, std::chrono::seconds idle) {
+    namespace net = boost::asio;
+    namespace bhttp = boost::beast::http;
+    RelayResult result;
+    char chunk[kRelayChunk];
+    std::string redacted;
+    auto& body = parser.get().body();
+    while (!writer.is_done()) {
+        if (!parser.is_done()) {
+            body.data = chunk;
+            body.size = sizeof chunk;
+            boost::beast::get_lowest_layer(upstream).expires_after(idle);
+            co_await bhttp::async_read_some(upstream, upstream_buffer, parser,
+                                            net::redirect_error(net::use_awaitable, result.ec));
+            if (result.ec == bhttp::error::need_buffer) result.ec = {};
+            if (result.ec == bhttp::error::end_of_stream && !length_known) result.ec = {};
+            if (result.ec) break;
+            std::size_t n = sizeof chunk - body.size;
+            body.data = chunk;
+            if (redactor != nullptr) {
+                redacted.clear();
+                redactor->feed(std::string_view(chunk, n), redacted);
+                if (parser.is_done()) redactor->finish(redacted);
+                body.data = redacted.data();
+                n = redacted.size();
+            }
+            body.size = n;
+            if (n == 0) body.data = nullptr;  // see relay_request_body
+            body.more = !parser.is_done();
+            result.bytes += n;
+        } else {
+            body.data = nullptr;
+            body.size = 0;
+            body.more = false;
+        }
+        boost::beast::get_lowest_layer(client).expires_after(idle);
+        co_await bhttp::async_write(client, writer,
+                                    net::redirect_error(net::use_awaitable, result.ec));
+        if (result.ec == bhttp::error::need_buffer) result.ec = {};
+        if (result.ec) break;
+    }
+    co_return result;
+}
+
+}  // namespace cloakroom::proxy
