@@ -38,6 +38,15 @@ Result<std::shared_ptr<const Runtime>> build_runtime(config::Config config,
         auto loaded = runtime->keys.load_dir(config.token.key_dir.string());
         if (!loaded.ok()) return loaded.error();
     }
+    // Like `mint`, the gateway creates the signing key on first use, so on a fresh machine
+    // `make run` and `cloakroom mint` agree on one key without any setup.
+    if (!runtime->keys.contains(config.token.signing_key_id)) {
+        auto generated =
+            token::KeyStore::generate(config.token.key_dir.string(), config.token.signing_key_id);
+        if (!generated.ok()) return generated.error();
+        auto loaded = runtime->keys.load_dir(config.token.key_dir.string());
+        if (!loaded.ok()) return loaded.error();
+    }
 
     secrets::SecretSources sources;
     sources.file_root = config.secrets.dir;

@@ -198,3 +198,34 @@ def test_key_material_never_printed(cloakroom):
     cloakroom.run("verify", token, "--host", "a.example", "--method", "GET", "--path", "/",
                   env=key_env(base64.b64encode(b"short").decode()))
     cloakroom.assert_never_printed(CANARY_KEY_B64, base64.b64decode(CANARY_KEY_B64).decode())
+
+
+def test_serve_creates_the_signing_key_mint_uses(cloakroom, tmp_path):
+    """On a fresh machine `serve` (make run) and `mint` must agree on one key without setup."""
+    import subprocess
+    cfg = tmp_path / "cloakroom.toml"
+    cfg.write_text('[gateway]\nlisten = "127.0.0.1:0"\naudit_log = "%s"\n' % (tmp_path / "audit"))
+    proc = subprocess.Popen([conftest_bin(), "--config", str(cfg), "serve"], env=cloakroom.env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if "listening on" in line or not line:
+                break
+        key_file = cloakroom.home / "data" / "cloakroom" / "keys" / "primary.key"
+        assert key_file.exists(), "serve did not create the signing key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        before = key_file.read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    token = mint(cloakroom, "--hosts", "a.example", env={})
+    assert key_file.read_bytes() == before
+    cloakroom.run("verify", token, "--host", "a.example", "--method", "GET", "--path", "/",
+                  env={}, check=0)
+
+
+def conftest_bin():
+    from conftest import BIN
+    return BIN
