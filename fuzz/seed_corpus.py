@@ -25,3 +25,15 @@ for i, entry in enumerate(vectors.get("path_glob_to_regex", [])):
     write("path_normalize_fuzz", f"pattern-{i}", entry["pattern"].encode())
 for i, p in enumerate(["/a/../b", "/%2e%2e/x", "//a//b/", "/a%2Fb", "/a?x=/../", "/%41%7e"]):
     write("path_normalize_fuzz", f"extra-{i}", p.encode())
+
+# Database handshake parsers: each protocol's seeds live beside its fuzz target.
+import importlib.util
+
+for proto in ("postgres", "mysql", "redis"):
+    path = os.path.join(here, f"seed_db_{proto}.py")
+    if not os.path.exists(path):
+        continue
+    spec = importlib.util.spec_from_file_location(f"seed_db_{proto}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_seeds(os.path.join(root, "seeds", f"db_{proto}_fuzz"))

@@ -17,6 +17,25 @@ void add_caveat_flags(CLI::App* command, CaveatFlags& flags) {
                      "Allowed path patterns (* = one segment, ** = any number), e.g. "
                      "/v1/customers/*")
         ->delimiter(',');
+    command
+        ->add_option("--db", flags.db_services,
+                     "Allowed databases ([[database]] names), e.g. app,cache. A token with any "
+                     "--db* flag can no longer make HTTP requests")
+        ->delimiter(',');
+    command
+        ->add_option("--db-login", flags.db_logins,
+                     "Allowed database login names (the user name the agent sends)")
+        ->delimiter(',');
+    command
+        ->add_option("--db-name", flags.db_names,
+                     "Allowed database names asked for at login (PostgreSQL/MySQL); a login "
+                     "naming no database is then refused")
+        ->delimiter(',');
+    command
+        ->add_option("--db-commands", flags.db_commands,
+                     "Allowed Redis commands or @categories, e.g. GET,SCAN,@read (refuses "
+                     "PostgreSQL/MySQL logins)")
+        ->delimiter(',');
     command->add_option("--valid-for", flags.valid_for, "Token lifetime, e.g. 1h, 24h, 7d");
     command->add_option("--not-before", flags.not_before,
                         "Validity start (RFC 3339 or Unix seconds)");
@@ -32,6 +51,25 @@ Result<std::vector<token::Caveat>> build_caveats(const CaveatFlags& flags, std::
         auto paths = token::paths_caveat(flags.paths);
         if (!paths.ok()) return paths.error();
         caveats.push_back(std::move(*paths));
+    }
+
+    // Database caveats: after the HTTP ones, before the validity window.
+    struct DbFlag {
+        const std::vector<std::string>* entries;
+        std::string_view flag;
+        token::Caveat (*make)(std::vector<std::string>);
+    };
+    for (const DbFlag& db :
+         {DbFlag{&flags.db_services, "--db", token::db_services_caveat},
+          DbFlag{&flags.db_logins, "--db-login", token::db_logins_caveat},
+          DbFlag{&flags.db_names, "--db-name", token::db_names_caveat},
+          DbFlag{&flags.db_commands, "--db-commands", token::db_commands_caveat}}) {
+        if (db.entries->empty()) continue;
+        for (const auto& entry : *db.entries) {
+            if (entry.empty())
+                return make_error("usage", std::string(db.flag) + " has an empty entry");
+        }
+        caveats.push_back(db.make(*db.entries));
     }
 
     std::int64_t not_before = now;

@@ -18,8 +18,12 @@ struct CaveatFlags {
     std::vector<std::string> hosts;
     std::vector<std::string> methods;
     std::vector<std::string> paths;
-    std::string valid_for;   // duration, e.g. 1h
-    std::string not_before;  // RFC 3339 or Unix seconds
+    std::vector<std::string> db_services;  // --db
+    std::vector<std::string> db_logins;    // --db-login
+    std::vector<std::string> db_names;     // --db-name
+    std::vector<std::string> db_commands;  // --db-commands
+    std::string valid_for;                 // duration, e.g. 1h
+    std::string not_before;                // RFC 3339 or Unix seconds
     bool show_caveats = false;
 };
 
@@ -30,7 +34,8 @@ struct ValidityPolicy {
     std::optional<std::chrono::seconds> max_validity;
 };
 
-// Builds the caveats in a fixed order (hosts, methods, paths, validity window).
+// Builds the caveats in a fixed order (hosts, methods, paths, database services, logins, names,
+// commands, validity window). Empty database list entries are usage errors.
 Result<std::vector<token::Caveat>> build_caveats(const CaveatFlags& flags, std::int64_t now,
                                                  const ValidityPolicy& policy);
 

@@ -28,8 +28,9 @@ int run_attenuate(const GlobalOptions& global, const AttenuateOptions& options) 
     if (caveats->empty()) {
         return fail("attenuate",
                     make_error("usage",
-                               "nothing to add: give --hosts, --methods, --paths, "
-                               "--valid-for or --not-before"),
+                               "nothing to add: give --hosts, --methods, --paths, --db, "
+                               "--db-login, --db-name, --db-commands, --valid-for or "
+                               "--not-before"),
                     kExitUsage);
     }
     auto attenuated = token::attenuate_token(*text, *caveats, token_format(*config));

@@ -45,8 +45,9 @@ void register_mint(CLI::App& app, const GlobalOptions& global, Commands& command
     auto options = std::make_shared<MintOptions>();
     auto* command = app.add_subcommand(
         "mint",
-        "Mint a token. Without --hosts/--methods/--paths it may use every configured service; "
-        "it always expires (default 24h, at most [token] max_validity)");
+        "Mint a token. Without caveat flags it may use every configured service and database; "
+        "--hosts/--methods/--paths limit it to HTTP, --db* flags to databases. It always "
+        "expires (default 24h, at most [token] max_validity)");
     add_caveat_flags(command, options->caveats);
     command->add_option("--key-id", options->key_id,
                         "Signing key id (default: [token] signing_key, usually 'primary')");

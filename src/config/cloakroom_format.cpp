@@ -1,5 +1,5 @@
-// cloakroom.toml: [gateway], [token], [secrets], [allow], [[service]]. Each key set in a file
-// overrides the value from earlier files; services and allowed hosts accumulate.
+// cloakroom.toml: [gateway], [token], [secrets], [allow], [[service]], [[database]]. Each key set
+// in a file overrides the value from earlier files; services and allowed hosts accumulate.
 #include <algorithm>
 
 #include "config/authority.hpp"
@@ -29,6 +29,19 @@ void apply_gateway(const toml::table& table, const Document& document, LoadState
             gateway.proxy.address = parsed->text();
             gateway.proxy.host = parsed->host;
             gateway.proxy.port = *parsed->port;
+        }
+    }
+    if (auto reverse = reader.string("reverse_listen")) {
+        auto parsed = parse_listen_address(reverse->value);
+        if (!parsed.ok()) {
+            reader.error("reverse_listen", "reverse_listen " + parsed.error().message);
+        } else if (!is_loopback_listen_host(parsed->host)) {
+            // Agents send their token in clear text to this listener.
+            reader.error("reverse_listen", "reverse_listen \"" + reverse->value +
+                                               "\" must be a loopback address (127.0.0.1 or "
+                                               "[::1]): it is plain HTTP");
+        } else {
+            gateway.reverse = ListenerConfig{parsed->text(), parsed->host, *parsed->port};
         }
     }
     if (auto strict = reader.boolean("strict")) gateway.strict = strict->value;
@@ -296,6 +309,9 @@ void apply_cloakroom_format(const Document& document, LoadState& state) {
     if (const toml::table* allow = root.table("allow")) apply_allow(*allow, document, state);
     if (auto services = root.tables("service")) {
         for (const toml::table* service : *services) apply_service(*service, document, state);
+    }
+    if (auto databases = root.tables("database")) {
+        for (const toml::table* database : *databases) apply_database(*database, document, state);
     }
     // Unknown top-level keys are reported by the loader, which knows every format's tables.
 }

@@ -40,6 +40,8 @@ struct LoadState {
 
 void apply_cloakroom_format(const Document& document, LoadState& state);
 void apply_agent_creds_format(const Document& document, LoadState& state);
+// One [[database]] table (database_format.cpp); appended to state.config.databases when valid.
+void apply_database(const toml::table& table, const Document& document, LoadState& state);
 
 // Shared value readers. Each reports its own errors and returns nullopt on any problem.
 std::optional<std::filesystem::path> read_path(TableReader& reader, std::string_view key,
@@ -49,6 +51,9 @@ std::optional<std::chrono::seconds> read_duration(TableReader& reader, std::stri
 std::optional<secrets::SecretRef> read_secret_ref(TableReader& reader, std::string_view key);
 // A normalized authority (see authority.hpp) from a string; `what` names it in messages.
 std::optional<std::string> check_host(const TableReader& reader, const Located<std::string>& host);
+
+// 127.0.0.0/8 or ::1 (an IP literal; names are not resolved).
+bool is_loopback_listen_host(const std::string& host);
 
 // Why a token prefix is unusable, or nullopt when it is fine.
 std::optional<std::string> token_prefix_problem(std::string_view prefix);

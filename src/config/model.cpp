@@ -67,6 +67,58 @@ bool Config::is_allowed_host(std::string_view authority_text) const {
     return authority.ok() && matches(allowed_hosts, *authority);
 }
 
+std::string_view to_string(DatabaseProtocol protocol) {
+    switch (protocol) {
+        case DatabaseProtocol::Postgres:
+            return "postgres";
+        case DatabaseProtocol::Mysql:
+            return "mysql";
+        case DatabaseProtocol::Redis:
+            return "redis";
+    }
+    return "?";
+}
+
+std::string_view to_string(DatabaseTlsMode mode) {
+    switch (mode) {
+        case DatabaseTlsMode::Disable:
+            return "disable";
+        case DatabaseTlsMode::Require:
+            return "require";
+        case DatabaseTlsMode::VerifyCa:
+            return "verify-ca";
+        case DatabaseTlsMode::VerifyFull:
+            return "verify-full";
+    }
+    return "?";
+}
+
+std::string_view to_string(ClientTlsMode mode) {
+    switch (mode) {
+        case ClientTlsMode::Off:
+            return "off";
+        case ClientTlsMode::Optional:
+            return "optional";
+        case ClientTlsMode::Required:
+            return "required";
+    }
+    return "?";
+}
+
+const DatabaseLogin* Database::find_login(std::string_view login_name) const {
+    for (const DatabaseLogin& login : logins) {
+        if (login.name == login_name) return &login;
+    }
+    return nullptr;
+}
+
+const Database* Config::find_database(std::string_view database_name) const {
+    for (const Database& database : databases) {
+        if (database.name == database_name) return &database;
+    }
+    return nullptr;
+}
+
 std::vector<secrets::SecretRef> Config::secret_refs() const {
     std::vector<secrets::SecretRef> refs;
     auto add = [&refs](const std::optional<secrets::SecretRef>& ref) {
@@ -76,6 +128,9 @@ std::vector<secrets::SecretRef> Config::secret_refs() const {
         if (!service.credential) continue;
         add(service.credential->username_secret);
         add(service.credential->secret);
+    }
+    for (const Database& database : databases) {
+        for (const DatabaseLogin& login : database.logins) add(login.password);
     }
     return refs;
 }

@@ -34,6 +34,9 @@ struct ListenerConfig {
 
 struct GatewayConfig {
     ListenerConfig proxy;
+    // Reverse base-URL listener: plain HTTP on loopback, "http://HOST:PORT/<service>/<path>" is
+    // forwarded to the service's first host over verified TLS. None = not listening.
+    std::optional<ListenerConfig> reverse;
     bool strict = false;          // reject requests without a Cloakroom token (no passthrough)
     std::string audit_log = "-";  // "-" = stdout, else a file path
 };
@@ -86,6 +89,51 @@ struct Service {
     SourceLocation where;
 };
 
+// ---- Database gateways ([[database]], docs/databases.md) ----
+
+enum class DatabaseProtocol { Postgres, Mysql, Redis };
+std::string_view to_string(DatabaseProtocol protocol);  // "postgres", "mysql", "redis"
+
+// TLS from Cloakroom to the database server, with libpq's meanings:
+//   Disable: plaintext. Require: encrypted, certificate NOT checked (an explicit opt-out, warned
+//   about at load). VerifyCa: chain checked against ca_file (or system roots). VerifyFull: chain
+//   and the server name (server_name, default the upstream host).
+enum class DatabaseTlsMode { Disable, Require, VerifyCa, VerifyFull };
+std::string_view to_string(DatabaseTlsMode mode);  // "disable", "require", "verify-ca", ...
+
+// TLS from the agent's client to Cloakroom, with a leaf from Cloakroom's CA.
+//   Off: plaintext only (refused at load for a non-loopback listen address).
+//   Optional: offered, the client chooses. Required: plaintext logins are refused.
+enum class ClientTlsMode { Off, Optional, Required };
+std::string_view to_string(ClientTlsMode mode);  // "off", "optional", "required"
+
+// One upstream identity an agent can log in as. The agent names it as its user name; the token
+// it sends as its password must allow it (DbLogins caveat).
+struct DatabaseLogin {
+    std::string name;                            // what the agent sends as its user name
+    std::string user;                            // the real upstream user (default: name)
+    std::optional<secrets::SecretRef> password;  // none: upstream needs no password (trust)
+};
+
+struct Database {
+    std::string name;  // service name in tokens (DbServices caveat) and in the audit log
+    DatabaseProtocol protocol = DatabaseProtocol::Postgres;
+    ListenerConfig listen;      // local address the agent connects to
+    std::string upstream;       // "host:port" as normalized ("[::1]:5432" for IPv6)
+    std::string upstream_host;  // without brackets
+    std::uint16_t upstream_port = 0;
+    DatabaseTlsMode tls = DatabaseTlsMode::Disable;  // default: disable for a loopback upstream,
+                                                     // verify-full otherwise
+    std::optional<std::filesystem::path> ca_file;    // none = system roots
+    std::string server_name;  // name the certificate must carry (VerifyFull); default upstream_host
+    ClientTlsMode client_tls = ClientTlsMode::Off;
+    std::vector<DatabaseLogin> logins;  // at least one
+    SourceLocation where;
+
+    // The login an agent's user name selects; nullptr when none has that name.
+    const DatabaseLogin* find_login(std::string_view name) const;
+};
+
 struct Config {
     GatewayConfig gateway;
     TokenConfig token;
@@ -94,6 +142,7 @@ struct Config {
     // Hosts without credentials that are still reachable through the gateway (same syntax and
     // port rule as Service::hosts). A host that belongs to a service is never listed here.
     std::vector<std::string> allowed_hosts;
+    std::vector<Database> databases;
     std::filesystem::path data_dir;    // default $XDG_DATA_HOME/cloakroom
     std::vector<std::string> sources;  // files loaded in order, or "<embedded default>"
 
@@ -101,10 +150,11 @@ struct Config {
     // are ignored). "host:port" entries win over bare-host entries. nullptr when none matches or
     // the authority is malformed.
     const Service* find_service(std::string_view authority) const;
+    const Database* find_database(std::string_view name) const;
     // Whether the authority matches allowed_hosts (services are not consulted).
     bool is_allowed_host(std::string_view authority) const;
-    // Every secret reference the services use, in order, without duplicates; for resolving and
-    // checking them all up front.
+    // Every secret reference the services and database logins use, in order, without duplicates;
+    // for resolving and checking them all up front.
     std::vector<secrets::SecretRef> secret_refs() const;
 };
 

@@ -65,7 +65,10 @@ Result<std::unique_ptr<AuditSink>> AuditSink::open(std::string_view target) {
 }
 
 void AuditSink::write(const AuditRecord& record) {
-    const std::string line = to_json_line(record);
+    write_line(to_json_line(record));
+}
+
+void AuditSink::write_line(std::string_view line) {
     std::lock_guard lock(mutex_);
     std::size_t done = 0;
     while (done < line.size()) {

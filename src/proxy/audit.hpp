@@ -48,6 +48,8 @@ class AuditSink {
     // lock, so concurrent records never interleave. A failed write is counted, not thrown: an
     // audit problem must not take a request down with it.
     void write(const AuditRecord& record);
+    // A complete JSON line ending in "\n" (other record kinds, e.g. database sessions).
+    void write_line(std::string_view line);
     std::uint64_t write_errors() const;
 
     AuditSink(const AuditSink&) = delete;

@@ -12,6 +12,7 @@
 
 #include "proxy/audit.hpp"
 #include "proxy/connection_forward.hpp"
+#include "proxy/connection_read.hpp"
 #include "proxy/connection_relay.hpp"
 #include "proxy/route.hpp"
 #include "proxy/tunnel.hpp"
@@ -38,39 +39,6 @@ std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-// Reads, validates and parses one request head. Returns false (after answering, when there
-// is something to answer) if the connection must end.
-template <class Stream>
-net::awaitable<bool> read_request(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-                                  const Gateway& gateway, std::chrono::seconds timeout) {
-    beast::get_lowest_layer(stream).expires_after(timeout);
-    HeadRead head = co_await read_head(stream, buffer, gateway.limits, /*is_request=*/true);
-    if (head.rejection) {
-        const unsigned status = head.rejection->status;
-        co_await write_error(stream, status,
-                             status == 431 ? "header_too_large"
-                                           : (status == 501 ? "not_implemented" : "bad_request"),
-                             head.rejection->reason, 11, false);
-        co_return false;
-    }
-    if (head.ec) co_return false;  // closed, reset or idle timeout: nothing to answer
-    // Not boost::none: Beast 1.74 then refuses every Content-Length (helper finding, pinned by
-    // http_beast_agreement_test).
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    parser.header_limit(static_cast<std::uint32_t>(gateway.limits.max_head_bytes + 1));
-    beast::error_code ec;
-    parser.put(net::buffer(buffer.data().data(), head.size), ec);
-    buffer.consume(head.size);
-    if (ec == bhttp::error::need_more) ec = {};
-    if (ec || !parser.is_header_done()) {
-        co_await write_error(stream, 400, "bad_request",
-                             "malformed request head: " + (ec ? ec.message() : "incomplete"), 11,
-                             false);
-        co_return false;
-    }
-    co_return true;
 }
 
 // Absolute-form http:// to an [allow] host: no token, no credential, just a checked plain-HTTP
@@ -211,9 +179,9 @@ net::awaitable<void> serve_intercepted(beast::tcp_stream stream, beast::flat_buf
     bool first = true;
     for (;;) {
         RequestParser parser;
-        const bool ok =
-            co_await read_request(tls, buffer, parser, gateway,
-                                  first ? gateway.timeouts.first_header : gateway.timeouts.idle);
+        const bool ok = co_await read_request_head(
+            tls, buffer, parser, gateway,
+            first ? gateway.timeouts.first_header : gateway.timeouts.idle);
         if (!ok) break;
         first = false;
         context.runtime = gateway.runtime.get();  // each request sees the newest config
@@ -306,9 +274,9 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
     bool first = true;
     for (;;) {
         RequestParser parser;
-        const bool ok =
-            co_await read_request(stream, buffer, parser, gateway,
-                                  first ? gateway.timeouts.first_header : gateway.timeouts.idle);
+        const bool ok = co_await read_request_head(
+            stream, buffer, parser, gateway,
+            first ? gateway.timeouts.first_header : gateway.timeouts.idle);
         if (!ok) co_return;
         first = false;
         auto& request = parser.get();

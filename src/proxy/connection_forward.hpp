@@ -29,7 +29,10 @@ struct RequestContext {
     std::optional<std::string> proxy_authorization;  // from the CONNECT, if any
     bool sni_mismatch = false;
     bool absolute_form = false;  // target is "http://host/path"
-    std::string client;          // peer address, for the audit log
+    // Reverse base-URL listener: the route came from the path prefix (route_reverse) and the
+    // Host header names Cloakroom itself, so it is not compared with the route.
+    bool reverse = false;
+    std::string client;  // peer address, for the audit log
 };
 
 // Returns true when the client connection may carry another request.

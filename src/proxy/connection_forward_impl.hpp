@@ -145,8 +145,10 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
             421, "misdirected_request",
             "TLS server name does not match the CONNECT target '" + context.route.host + "'");
     }
-    if (auto mismatch = check_host_header(context.route, request[bhttp::field::host])) {
-        co_return co_await refuse(421, "misdirected_request", *mismatch);
+    if (!context.reverse) {
+        if (auto mismatch = check_host_header(context.route, request[bhttp::field::host])) {
+            co_return co_await refuse(421, "misdirected_request", *mismatch);
+        }
     }
 
     // 2. The path every rule and caveat sees, and exactly the one sent upstream.

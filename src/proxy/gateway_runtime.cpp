@@ -69,6 +69,19 @@ Result<std::shared_ptr<const Runtime>> build_runtime(config::Config config,
         runtime->upstream_tls.emplace(service.upstream_ca->string(), *context);
     }
 
+    for (const auto& database : config.databases) {
+        if (database.tls == config::DatabaseTlsMode::Disable) continue;
+        auto native = tls::make_database_client_context(
+            database.tls != config::DatabaseTlsMode::Require, database.ca_file,
+            database.protocol == config::DatabaseProtocol::Postgres ? "postgresql" : "");
+        if (!native.ok()) {
+            return make_error(native.error().code,
+                              "database \"" + database.name + "\": " + native.error().message);
+        }
+        runtime->database_tls.emplace(
+            database.name, std::make_shared<boost::asio::ssl::context>(native->release()));
+    }
+
     if (previous_audit && previous_audit_target == config.gateway.audit_log) {
         runtime->audit = std::move(previous_audit);
     } else {

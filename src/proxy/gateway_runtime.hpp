@@ -24,6 +24,9 @@ struct Runtime {
     // Upstream TLS contexts by trust source: "" = system roots, else the CA file path.
     std::map<std::string, std::shared_ptr<boost::asio::ssl::context>> upstream_tls;
     std::shared_ptr<AuditSink> audit;
+    // Database gateways: the TLS context towards each [[database]] whose tls mode is not
+    // "disable", by database name (db::make_upstream_tls_context).
+    std::map<std::string, std::shared_ptr<boost::asio::ssl::context>> database_tls;
 
     boost::asio::ssl::context& upstream_context(const config::Service* service) const;
 };

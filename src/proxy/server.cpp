@@ -15,9 +15,11 @@
 
 #include <cstdio>
 #include <list>
+#include <optional>
 #include <thread>
 
 #include "config/config.hpp"
+#include "db/listeners.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/gateway.hpp"
 #include "tls/contexts.hpp"
@@ -69,7 +71,7 @@ class Server {
             return 1;
         }
         const std::string audit_target = config->gateway.audit_log;
-        const auto listener = config->gateway.proxy;
+        const auto listeners = config->gateway;
         watched_ = watched_files(*config);
         watched_times_ = mtimes(watched_);
         auto runtime = build_runtime(std::move(*config), nullptr, "");
@@ -93,11 +95,36 @@ class Server {
         unsigned threads = options_.threads != 0
                                ? options_.threads
                                : std::max(1u, std::thread::hardware_concurrency());
-        if (auto bound = bind_workers(listener, threads); !bound.ok()) {
+        if (auto bound = bind_workers(listeners, threads); !bound.ok()) {
             std::fprintf(stderr, "cloakroom serve: %s\n", bound.error().message.c_str());
             return 1;
         }
+        std::vector<net::io_context*> ios;
+        for (auto& worker : workers_) ios.push_back(&worker->io);
+        auto databases = db::DatabaseListeners::start(gateway_->runtime.get()->config, ios,
+                                                      gateway_->runtime, gateway_->leaves);
+        if (!databases.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", databases.error().message.c_str());
+            return 1;
+        }
+        databases_ = std::move(*databases);
         std::fprintf(stderr, "cloakroom: listening on %s (forward proxy)\n", bound_.c_str());
+        if (!reverse_bound_.empty()) {
+            std::fprintf(stderr,
+                         "cloakroom: listening on %s (reverse base URL: http://%s/<service>/)\n",
+                         reverse_bound_.c_str(), reverse_bound_.c_str());
+        }
+        for (const auto& line : databases_->bound()) {
+            std::fprintf(stderr, "cloakroom: listening on %s\n", line.c_str());
+        }
+        for (const auto& database : gateway_->runtime.get()->config.databases) {
+            if (database.tls == config::DatabaseTlsMode::Require) {
+                std::fprintf(stderr,
+                             "cloakroom: warning: database %s: tls = \"require\" does not check "
+                             "the server's certificate; prefer \"verify-full\"\n",
+                             database.name.c_str());
+            }
+        }
         std::fprintf(stderr, "cloakroom: CA certificate %s\n", gateway_->ca->cert_path().c_str());
         std::fflush(stderr);
 
@@ -108,6 +135,7 @@ class Server {
         run_control(stop, hangup);
         for (auto& worker : workers_) worker->io.stop();
         for (auto& thread : pool) thread.join();
+        databases_.reset();
         std::fprintf(stderr, "cloakroom: stopped\n");
         return 0;
     }
@@ -118,24 +146,28 @@ class Server {
         net::io_context io;
         Worker worker;
         std::unique_ptr<tcp::acceptor> acceptor;
+        std::unique_ptr<tcp::acceptor> reverse_acceptor;
     };
 
-    Result<void> bind_workers(const config::ListenerConfig& listener, unsigned threads) {
+    // One acceptor per worker on the same port (SO_REUSEPORT): the kernel spreads connections.
+    // Port 0 binds the first on a kernel-picked port and the others on that one.
+    static Result<std::vector<std::unique_ptr<tcp::acceptor>>> bind_acceptors(
+        const config::ListenerConfig& listener, const std::vector<net::io_context*>& ios,
+        std::string& bound) {
         boost::system::error_code ec;
         const auto address = net::ip::make_address(listener.host, ec);
         if (ec) {
             return make_error("serve.listen",
                               "listen address '" + listener.host + "' must be an IP address");
         }
+        std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
         std::uint16_t port = listener.port;
-        for (unsigned i = 0; i < threads; ++i) {
-            auto thread = std::make_unique<WorkerThread>(*gateway_);
-            auto acceptor = std::make_unique<tcp::acceptor>(thread->io);
+        for (net::io_context* io : ios) {
+            auto acceptor = std::make_unique<tcp::acceptor>(*io);
             const tcp::endpoint endpoint(address, port);
             acceptor->open(endpoint.protocol(), ec);
             if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
             if (!ec) {
-                // One acceptor per worker on the same port: the kernel spreads connections.
                 const int one = 1;
                 ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
             }
@@ -146,25 +178,52 @@ class Server {
                                   "cannot listen on " + listener.address + ": " + ec.message());
             }
             port = acceptor->local_endpoint().port();
-            thread->acceptor = std::move(acceptor);
-            workers_.push_back(std::move(thread));
+            acceptors.push_back(std::move(acceptor));
         }
-        bound_ = (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-                 std::to_string(port);
-        for (auto& worker : workers_) {
-            net::co_spawn(worker->io, accept_loop(*worker), [](std::exception_ptr) {});
+        bound = (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+                std::to_string(port);
+        return acceptors;
+    }
+
+    Result<void> bind_workers(const config::GatewayConfig& gateway, unsigned threads) {
+        std::vector<net::io_context*> ios;
+        for (unsigned i = 0; i < threads; ++i) {
+            workers_.push_back(std::make_unique<WorkerThread>(*gateway_));
+            ios.push_back(&workers_.back()->io);
+        }
+        auto proxy = bind_acceptors(gateway.proxy, ios, bound_);
+        if (!proxy.ok()) return proxy.error();
+        std::optional<std::vector<std::unique_ptr<tcp::acceptor>>> reverse;
+        if (gateway.reverse) {
+            auto bound = bind_acceptors(*gateway.reverse, ios, reverse_bound_);
+            if (!bound.ok()) return bound.error();
+            reverse = std::move(*bound);
+        }
+        for (std::size_t i = 0; i < workers_.size(); ++i) {
+            WorkerThread& worker = *workers_[i];
+            worker.acceptor = std::move((*proxy)[i]);
+            net::co_spawn(worker.io, accept_loop(*worker.acceptor, worker, false),
+                          [](std::exception_ptr) {});
+            if (reverse) {
+                worker.reverse_acceptor = std::move((*reverse)[i]);
+                net::co_spawn(worker.io, accept_loop(*worker.reverse_acceptor, worker, true),
+                              [](std::exception_ptr) {});
+            }
         }
         return {};
     }
 
-    static net::awaitable<void> accept_loop(WorkerThread& thread) {
+    static net::awaitable<void> accept_loop(tcp::acceptor& acceptor, WorkerThread& thread,
+                                            bool reverse) {
         for (;;) {
             boost::system::error_code ec;
             tcp::socket socket =
-                co_await thread.acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
+                co_await acceptor.async_accept(net::redirect_error(net::use_awaitable, ec));
             if (ec == net::error::operation_aborted) co_return;
             if (ec) continue;  // EMFILE and friends: keep serving the connections we have
-            net::co_spawn(thread.io, run_client_connection(std::move(socket), thread.worker),
+            net::co_spawn(thread.io,
+                          reverse ? run_reverse_connection(std::move(socket), thread.worker)
+                                  : run_client_connection(std::move(socket), thread.worker),
                           [](std::exception_ptr error) {
                               if (!error) return;
                               try {
@@ -184,9 +243,15 @@ class Server {
                           config.error().message);
             return;
         }
-        if (config->gateway.proxy.address !=
-            gateway_->runtime.get()->config.gateway.proxy.address) {
+        const auto previous = gateway_->runtime.get();
+        const auto& current_gateway = previous->config.gateway;
+        if (config->gateway.proxy.address != current_gateway.proxy.address ||
+            (config->gateway.reverse ? config->gateway.reverse->address : "") !=
+                (current_gateway.reverse ? current_gateway.reverse->address : "")) {
             spdlog::warn("reload: the listen address changed; restart Cloakroom to apply it");
+        }
+        if (databases_ && !databases_->same_listeners(*config)) {
+            spdlog::warn("reload: database listeners changed; restart Cloakroom to apply them");
         }
         const std::string audit_target = config->gateway.audit_log;
         auto current = gateway_->runtime.get();
@@ -235,8 +300,10 @@ class Server {
     const ServeOptions& options_;
     const config::Environment& environment_;
     std::unique_ptr<Gateway> gateway_;
+    std::unique_ptr<db::DatabaseListeners> databases_;
     std::vector<std::unique_ptr<WorkerThread>> workers_;
     std::string bound_;
+    std::string reverse_bound_;
     std::string audit_target_;
     std::vector<std::filesystem::path> watched_;
     std::vector<std::filesystem::file_time_type> watched_times_;

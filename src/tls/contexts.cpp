@@ -161,6 +161,42 @@ Result<SslCtxPtr> make_client_context(const std::optional<std::filesystem::path>
     return ctx;
 }
 
+Result<SslCtxPtr> make_database_client_context(bool verify,
+                                               const std::optional<std::filesystem::path>& ca_file,
+                                               std::string_view alpn) {
+    auto ctx = new_context(TLS_client_method(), "client");
+    if (!ctx) return ctx;
+    SSL_CTX* c = ctx->get();
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    if (!alpn.empty()) {
+        if (alpn.size() > 255) return make_error(kContextCode, "ALPN protocol name too long");
+        std::string wire(1, static_cast<char>(alpn.size()));
+        wire += alpn;
+        if (SSL_CTX_set_alpn_protos(c, reinterpret_cast<const unsigned char*>(wire.data()),
+                                    static_cast<unsigned>(wire.size())) != 0) {
+            return openssl_error(kContextCode, "cannot set ALPN");
+        }
+    }
+    if (!verify) {
+        SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+        return ctx;
+    }
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+    if (ca_file) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(*ca_file, ec)) {
+            return make_error(kContextCode, "CA file " + ca_file->string() +
+                                                " does not exist or is not a regular file");
+        }
+        if (SSL_CTX_load_verify_file(c, ca_file->c_str()) != 1) {
+            return openssl_error(kContextCode, "cannot load CA file " + ca_file->string());
+        }
+    } else if (SSL_CTX_set_default_verify_paths(c) != 1) {
+        return openssl_error(kContextCode, "cannot load the system trust store");
+    }
+    return ctx;
+}
+
 Result<void> prepare_client_ssl(SSL* ssl, std::string_view host) {
     if (ssl == nullptr) return make_error(kContextCode, "prepare_client_ssl needs a connection");
     auto parsed = parse_tls_host(host);

@@ -30,6 +30,15 @@ Result<void> use_leaf(SSL* ssl, const Leaf& leaf);
 // offered again by prepare_client_ssl (resumption). Errors: code "tls.context".
 Result<SslCtxPtr> make_client_context(const std::optional<std::filesystem::path>& ca_file);
 
+// Towards a database server (db gateways): TLS 1.2+, no session cache, ALPN `alpn` when not
+// empty ("postgresql": PostgreSQL 17+ checks it). verify=false is tls = "require" (encrypted,
+// unauthenticated: the operator's explicit choice); otherwise SSL_VERIFY_PEER against ONLY
+// `ca_file` when given, else the system roots. The host name check is per connection
+// (DbStream::connect_tls). Errors: code "tls.context".
+Result<SslCtxPtr> make_database_client_context(bool verify,
+                                               const std::optional<std::filesystem::path>& ca_file,
+                                               std::string_view alpn);
+
 // Per upstream connection, before the handshake: SNI (DNS names only, never IP literals, per
 // RFC 6066) and name verification (SSL_set1_host, or the IP for literals; no partial wildcards),
 // so a valid certificate for another name is rejected; offers a cached session for the host.

@@ -11,6 +11,10 @@ std::uint64_t caveat_type(const Caveat& caveat) {
         std::uint64_t operator()(const ThirdParty&) const { return kTypeThirdParty; }
         std::uint64_t operator()(const BindToParent&) const { return kTypeBindToParent; }
         std::uint64_t operator()(const Attestation&) const { return kTypeAttestation; }
+        std::uint64_t operator()(const DbServices&) const { return kTypeDbServices; }
+        std::uint64_t operator()(const DbLogins&) const { return kTypeDbLogins; }
+        std::uint64_t operator()(const DbNames&) const { return kTypeDbNames; }
+        std::uint64_t operator()(const DbCommands&) const { return kTypeDbCommands; }
         std::uint64_t operator()(const UnknownCaveat& c) const { return c.type; }
     };
     return std::visit(Visitor{}, caveat);
@@ -32,6 +36,14 @@ std::string_view caveat_type_name(std::uint64_t type) {
             return "APIPath";
         case kTypeAttestation:
             return "Attestation";
+        case kTypeDbServices:
+            return "DBService";
+        case kTypeDbLogins:
+            return "DBLogin";
+        case kTypeDbNames:
+            return "DBName";
+        case kTypeDbCommands:
+            return "DBCommand";
         default:
             return "Unregistered";
     }

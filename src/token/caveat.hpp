@@ -22,6 +22,15 @@ inline constexpr std::uint64_t kTypeApiMethod = (std::uint64_t{1} << 32) + 2;
 inline constexpr std::uint64_t kTypeApiPath = (std::uint64_t{1} << 32) + 3;
 inline constexpr std::uint64_t kTypeAttestation = (std::uint64_t{1} << 32) + 4;
 
+// Cloakroom's own caveat types (database gateways). agent-creds registers 2^32+1..4 and Fly.io
+// uses small numbers and 2^48+n; Cloakroom's live at 2^32 + 0x434C0000 ("CL") + n, far from
+// both. agent-creds does not know them, so it rejects such tokens (fail closed), as it should.
+inline constexpr std::uint64_t kCloakroomCaveatBase = (std::uint64_t{1} << 32) + 0x434C0000;
+inline constexpr std::uint64_t kTypeDbServices = kCloakroomCaveatBase + 1;
+inline constexpr std::uint64_t kTypeDbLogins = kCloakroomCaveatBase + 2;
+inline constexpr std::uint64_t kTypeDbNames = kCloakroomCaveatBase + 3;
+inline constexpr std::uint64_t kTypeDbCommands = kCloakroomCaveatBase + 4;
+
 // Unix seconds, both ends inclusive.
 struct ValidityWindow {
     std::int64_t not_before = 0;
@@ -42,6 +51,29 @@ struct Methods {
 struct Paths {
     std::optional<std::vector<std::string>> patterns;
     bool operator==(const Paths&) const = default;
+};
+
+// Database caveats: bodies are 1-element arrays holding a list of str (or nil), like Hosts.
+// [[database]] names the token may log in to.
+struct DbServices {
+    std::optional<std::vector<std::string>> services;
+    bool operator==(const DbServices&) const = default;
+};
+// Login names (the agent's user name, config::DatabaseLogin::name).
+struct DbLogins {
+    std::optional<std::vector<std::string>> logins;
+    bool operator==(const DbLogins&) const = default;
+};
+// Database names asked for at login (PostgreSQL/MySQL). A login naming no database fails it.
+struct DbNames {
+    std::optional<std::vector<std::string>> names;
+    bool operator==(const DbNames&) const = default;
+};
+// Redis commands (upper-case names, or a category such as "@read"); enforced per command by the
+// Redis session. Any other protocol fails it (it cannot be enforced there).
+struct DbCommands {
+    std::optional<std::vector<std::string>> commands;
+    bool operator==(const DbCommands&) const = default;
 };
 
 struct ThirdParty {
@@ -72,11 +104,12 @@ struct UnknownCaveat {
 };
 
 using Caveat = std::variant<ValidityWindow, Hosts, Methods, Paths, ThirdParty, BindToParent,
-                            Attestation, UnknownCaveat>;
+                            Attestation, DbServices, DbLogins, DbNames, DbCommands, UnknownCaveat>;
 
 std::uint64_t caveat_type(const Caveat& caveat);
 // "ValidityWindow", "3P", "BindToParentToken", "APIHost", "APIMethod", "APIPath",
-// "Attestation", or "Unregistered" for any other number.
+// "Attestation", "DBService", "DBLogin", "DBName", "DBCommand", or "Unregistered" for any other
+// number.
 std::string_view caveat_type_name(std::uint64_t type);
 
 }  // namespace cloakroom::token

@@ -104,6 +104,10 @@ void write_caveat_body(Writer& w, const Caveat& caveat) {
             w.array_header(1);
             w.str(c.nonce);
         }
+        void operator()(const DbServices& c) const { write_string_list(w, c.services); }
+        void operator()(const DbLogins& c) const { write_string_list(w, c.logins); }
+        void operator()(const DbNames& c) const { write_string_list(w, c.names); }
+        void operator()(const DbCommands& c) const { write_string_list(w, c.commands); }
         void operator()(const UnknownCaveat& c) const { w.raw(c.body); }
     };
     std::visit(Visitor{w}, caveat);
@@ -127,6 +131,14 @@ Result<Caveat> read_caveat_body(std::uint64_t type, const msgpack::object& body,
             return read_list_caveat<Methods>(body, "APIMethod", "methods");
         case kTypeApiPath:
             return read_list_caveat<Paths>(body, "APIPath", "patterns");
+        case kTypeDbServices:
+            return read_list_caveat<DbServices>(body, "DBService", "services");
+        case kTypeDbLogins:
+            return read_list_caveat<DbLogins>(body, "DBLogin", "logins");
+        case kTypeDbNames:
+            return read_list_caveat<DbNames>(body, "DBName", "names");
+        case kTypeDbCommands:
+            return read_list_caveat<DbCommands>(body, "DBCommand", "commands");
         case kTypeThirdParty: {
             auto fields = struct_fields(body, "3P", 3);
             if (!fields) return fields.error();

@@ -65,54 +65,149 @@ bool path_allowed(const Paths& caveat, const PathView& view) {
     return false;
 }
 
+std::string bad_caveat(std::uint64_t type) {
+    char type_hex[32];
+    std::snprintf(type_hex, sizeof type_hex, "0x%llx", static_cast<unsigned long long>(type));
+    return std::string("bad caveat ") + std::string(caveat_type_name(type)) + " (type " + type_hex +
+           ")";
+}
+
+std::string limited_to(std::string_view what, const std::optional<std::vector<std::string>>& list) {
+    return "token is limited to " + std::string(what) + " " + list_text(list);
+}
+
+bool any_exact(const std::optional<std::vector<std::string>>& list, const std::string& value) {
+    if (!list) return false;
+    for (const auto& entry : *list) {
+        if (entry == value) return true;
+    }
+    return false;
+}
+
+// What every kind of request shares. Each check below is exhaustive over Caveat (std::visit),
+// so a new caveat type must decide what it means for HTTP requests and for database logins.
+struct CommonCheck {
+    std::int64_t time_unix = 0;
+    using Denial = std::optional<std::string>;
+
+    Denial operator()(const ValidityWindow& c) const {
+        if (time_unix < c.not_before) return "token not valid until " + time_text(c.not_before);
+        if (time_unix > c.not_after) return "token only valid until " + time_text(c.not_after);
+        return std::nullopt;
+    }
+    // Marker inside 3P tickets; the discharge's existence is the attestation.
+    Denial operator()(const Attestation&) const { return std::nullopt; }
+    // Signature verification consumes 3P and BindToParentToken; should they ever be evaluated
+    // they deny, like types this verifier does not know.
+    Denial operator()(const ThirdParty&) const { return bad_caveat(kTypeThirdParty); }
+    Denial operator()(const BindToParent&) const { return bad_caveat(kTypeBindToParent); }
+    Denial operator()(const UnknownCaveat& c) const { return bad_caveat(c.type); }
+};
+
+// One HTTP request against one caveat; nullopt = allowed.
+struct HttpCheck : CommonCheck {
+    using CommonCheck::operator();
+    const AccessRequest& request;
+    const std::string& host;    // lower-cased
+    const std::string& method;  // upper-cased
+    std::optional<PathView>& path_view;
+
+    Denial operator()(const Hosts& c) const {
+        if (any_equal(c.hosts, host, ascii_lower)) return std::nullopt;
+        return "host " + quote(request.host) + " not in allowed list " + list_text(c.hosts);
+    }
+    Denial operator()(const Methods& c) const {
+        if (any_equal(c.methods, method, ascii_upper)) return std::nullopt;
+        return "method " + quote(method) + " not in allowed list " + list_text(c.methods);
+    }
+    Denial operator()(const Paths& c) const {
+        if (!path_view) path_view = normalize(request.path);
+        if (!path_view->normalized_ok) {
+            return "path " + quote(request.path) + " cannot be checked against allowed patterns " +
+                   list_text(c.patterns) + ": " + path_view->error;
+        }
+        if (path_allowed(c, *path_view)) return std::nullopt;
+        return "path " + quote(path_view->path) + " does not match allowed patterns " +
+               list_text(c.patterns);
+    }
+    // Database caveats: the token is meant for database logins only.
+    Denial operator()(const DbServices& c) const { return limited_to("databases", c.services); }
+    Denial operator()(const DbLogins& c) const { return limited_to("database logins", c.logins); }
+    Denial operator()(const DbNames& c) const { return limited_to("database names", c.names); }
+    Denial operator()(const DbCommands& c) const {
+        return limited_to("Redis commands", c.commands);
+    }
+};
+
+// One database login against one caveat; nullopt = allowed.
+struct DbCheck : CommonCheck {
+    using CommonCheck::operator();
+    const DbAccessRequest& request;
+
+    // HTTP caveats: the token is meant for HTTP requests only.
+    Denial operator()(const Hosts& c) const { return limited_to("HTTP hosts", c.hosts); }
+    Denial operator()(const Methods& c) const { return limited_to("HTTP methods", c.methods); }
+    Denial operator()(const Paths& c) const { return limited_to("HTTP paths", c.patterns); }
+    Denial operator()(const DbServices& c) const {
+        if (any_exact(c.services, request.service)) return std::nullopt;
+        return "database " + quote(request.service) + " not in allowed list " +
+               list_text(c.services);
+    }
+    Denial operator()(const DbLogins& c) const {
+        if (any_exact(c.logins, request.login)) return std::nullopt;
+        return "login " + quote(request.login) + " not in allowed list " + list_text(c.logins);
+    }
+    Denial operator()(const DbNames& c) const {
+        // Even a "" entry does not allow a login without a database: the server would pick a
+        // default one (often the user name) that the caveat cannot see.
+        if (request.database.empty()) {
+            return "login names no database, but the token is limited to database names " +
+                   list_text(c.names);
+        }
+        if (any_exact(c.names, request.database)) return std::nullopt;
+        return "database name " + quote(request.database) + " not in allowed list " +
+               list_text(c.names);
+    }
+    Denial operator()(const DbCommands& c) const {
+        // Enforced per command by the Redis session (command_lists).
+        if (request.protocol == "redis") return std::nullopt;
+        return limited_to("Redis commands", c.commands) + ", which cannot be enforced on a " +
+               quote(request.protocol) + " login (command limits only work for Redis)";
+    }
+};
+
+template <class Check>
+std::vector<std::string> evaluate_with(const std::vector<Caveat>& caveats, const Check& check) {
+    std::vector<std::string> denials;
+    for (const auto& caveat : caveats) {
+        if (auto denial = std::visit(check, caveat)) denials.push_back(std::move(*denial));
+    }
+    return denials;
+}
+
 }  // namespace
 
 std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
                                           const AccessRequest& request) {
-    std::vector<std::string> denials;
     const std::string host = ascii_lower(request.host);
     const std::string method = ascii_upper(request.method);
     std::optional<PathView> path_view;
+    return evaluate_with(caveats, HttpCheck{{request.time_unix}, request, host, method, path_view});
+}
 
+std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
+                                          const DbAccessRequest& request) {
+    return evaluate_with(caveats, DbCheck{{request.time_unix}, request});
+}
+
+std::vector<std::vector<std::string>> command_lists(const std::vector<Caveat>& caveats) {
+    std::vector<std::vector<std::string>> lists;
     for (const auto& caveat : caveats) {
-        if (const auto* vw = std::get_if<ValidityWindow>(&caveat)) {
-            if (request.time_unix < vw->not_before) {
-                denials.push_back("token not valid until " + time_text(vw->not_before));
-            } else if (request.time_unix > vw->not_after) {
-                denials.push_back("token only valid until " + time_text(vw->not_after));
-            }
-        } else if (const auto* hosts = std::get_if<Hosts>(&caveat)) {
-            if (!any_equal(hosts->hosts, host, ascii_lower)) {
-                denials.push_back("host " + quote(request.host) + " not in allowed list " +
-                                  list_text(hosts->hosts));
-            }
-        } else if (const auto* methods = std::get_if<Methods>(&caveat)) {
-            if (!any_equal(methods->methods, method, ascii_upper)) {
-                denials.push_back("method " + quote(method) + " not in allowed list " +
-                                  list_text(methods->methods));
-            }
-        } else if (const auto* paths = std::get_if<Paths>(&caveat)) {
-            if (!path_view) path_view = normalize(request.path);
-            if (!path_view->normalized_ok) {
-                denials.push_back("path " + quote(request.path) +
-                                  " cannot be checked against allowed patterns " +
-                                  list_text(paths->patterns) + ": " + path_view->error);
-            } else if (!path_allowed(*paths, *path_view)) {
-                denials.push_back("path " + quote(path_view->path) +
-                                  " does not match allowed patterns " + list_text(paths->patterns));
-            }
-        } else if (std::holds_alternative<Attestation>(caveat)) {
-            // Marker inside 3P tickets; the discharge's existence is the attestation.
-        } else {
-            char type_hex[32];
-            std::snprintf(type_hex, sizeof type_hex, "0x%llx",
-                          static_cast<unsigned long long>(caveat_type(caveat)));
-            denials.push_back(std::string("bad caveat ") +
-                              std::string(caveat_type_name(caveat_type(caveat))) + " (type " +
-                              type_hex + ")");
+        if (const auto* commands = std::get_if<DbCommands>(&caveat)) {
+            lists.push_back(commands->commands.value_or(std::vector<std::string>{}));
         }
     }
-    return denials;
+    return lists;
 }
 
 }  // namespace cloakroom::token

@@ -27,8 +27,29 @@ struct AccessRequest {
     std::int64_t time_unix = 0;
 };
 
+// A login through a database gateway.
+struct DbAccessRequest {
+    std::string service;   // [[database]] name
+    std::string login;     // login name (the client's user name)
+    std::string database;  // database name asked for; "" when none (Redis, MySQL without one)
+    std::string protocol;  // "postgres" | "mysql" | "redis" (DbCommands needs "redis")
+    std::int64_t time_unix = 0;
+};
+
 // One readable reason per caveat that denies the request, in caveat order (empty = allowed).
+// Every caveat must allow; a caveat of the other kind denies (an HTTP request against a token
+// with DbServices, a database login against one with APIHost), so attenuating towards one kind
+// of access never widens the other.
 std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
                                           const AccessRequest& request);
+// Database logins: ValidityWindow as for HTTP; DbServices/DbLogins/DbNames compare exactly;
+// DbCommands allows here when the protocol is "redis" (the session enforces it per command,
+// see command_lists) and denies otherwise; Hosts/Methods/Paths deny.
+std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
+                                          const DbAccessRequest& request);
+
+// The DbCommands lists of a token, in caveat order (each must allow a command; a nil list is
+// returned as an empty vector, which allows nothing).
+std::vector<std::vector<std::string>> command_lists(const std::vector<Caveat>& caveats);
 
 }  // namespace cloakroom::token

@@ -100,6 +100,10 @@ json body_json(const Caveat& caveat) {
             return {{"parent_binding_id_hex", hex_encode(c.binding_id)}};
         }
         json operator()(const Attestation& c) const { return {{"nonce", text_json(c.nonce)}}; }
+        json operator()(const DbServices& c) const { return {{"services", list_json(c.services)}}; }
+        json operator()(const DbLogins& c) const { return {{"logins", list_json(c.logins)}}; }
+        json operator()(const DbNames& c) const { return {{"names", list_json(c.names)}}; }
+        json operator()(const DbCommands& c) const { return {{"commands", list_json(c.commands)}}; }
         json operator()(const UnknownCaveat& c) const { return unknown_body_json(c); }
     };
     return std::visit(Visitor{}, caveat);

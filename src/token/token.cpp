@@ -69,6 +69,11 @@ VerifyOutcome verify_token(std::string_view token_or_header, const AccessRequest
     return verify(token_or_header, request, keys, format);
 }
 
+VerifyOutcome verify_token(std::string_view token_or_header, const DbAccessRequest& request,
+                           const KeyStore& keys, const TokenFormat& format) {
+    return verify(token_or_header, request, keys, format);
+}
+
 Caveat hosts_caveat(std::vector<std::string> hosts) {
     return Hosts{std::move(hosts)};
 }
@@ -87,6 +92,31 @@ Result<Caveat> paths_caveat(std::vector<std::string> patterns) {
 
 Caveat validity_caveat(std::int64_t not_before, std::int64_t not_after) {
     return ValidityWindow{not_before, not_after};
+}
+
+Caveat db_services_caveat(std::vector<std::string> services) {
+    return DbServices{std::move(services)};
+}
+
+Caveat db_logins_caveat(std::vector<std::string> logins) {
+    return DbLogins{std::move(logins)};
+}
+
+Caveat db_names_caveat(std::vector<std::string> names) {
+    return DbNames{std::move(names)};
+}
+
+Caveat db_commands_caveat(std::vector<std::string> commands) {
+    // Redis command names are case-insensitive and the session compares upper-case names;
+    // ACL categories ("@read") are lower-case in Redis.
+    for (auto& command : commands) {
+        const bool category = !command.empty() && command.front() == '@';
+        for (char& c : command) {
+            if (category && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+            if (!category && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        }
+    }
+    return DbCommands{std::move(commands)};
 }
 
 }  // namespace cloakroom::token

@@ -33,11 +33,18 @@ Result<nlohmann::json> inspect_token(std::string_view token_or_header, const Tok
 
 VerifyOutcome verify_token(std::string_view token_or_header, const AccessRequest& request,
                            const KeyStore& keys, const TokenFormat& format);
+VerifyOutcome verify_token(std::string_view token_or_header, const DbAccessRequest& request,
+                           const KeyStore& keys, const TokenFormat& format);
 
 Caveat hosts_caveat(std::vector<std::string> hosts);
 Caveat methods_caveat(std::vector<std::string> methods);
 // Every pattern must compile as a policy::PathPattern (error code "pattern.invalid").
 Result<Caveat> paths_caveat(std::vector<std::string> patterns);
 Caveat validity_caveat(std::int64_t not_before, std::int64_t not_after);
+Caveat db_services_caveat(std::vector<std::string> services);
+Caveat db_logins_caveat(std::vector<std::string> logins);
+Caveat db_names_caveat(std::vector<std::string> names);
+// Command names are upper-cased; "@read" style categories (leading '@') are lower-cased.
+Caveat db_commands_caveat(std::vector<std::string> commands);
 
 }  // namespace cloakroom::token

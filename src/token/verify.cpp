@@ -22,34 +22,30 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
     return out;
 }
 
-}  // namespace
-
-std::string_view stage_name(Stage stage) {
-    switch (stage) {
-        case Stage::Access:
-            return "access";
-        case Stage::Header:
-            return "header";
-        case Stage::Decode:
-            return "decode";
-        case Stage::Signature:
-            return "signature";
-        case Stage::Caveats:
-            return "caveats";
-        case Stage::Ok:
-            return "ok";
-    }
-    return "unknown";
+// The access stage: what the request itself must carry. "" = complete.
+std::string missing_field(const AccessRequest& request) {
+    if (request.host.empty()) return "host";
+    if (request.method.empty()) return "method";
+    if (request.path.empty()) return "path";
+    return {};
 }
 
-VerifyOutcome verify(std::string_view header_or_token, const AccessRequest& request,
-                     const KeyStore& keys, const TokenFormat& format) {
+std::string missing_field(const DbAccessRequest& request) {
+    if (request.service.empty()) return "database service";
+    if (request.login.empty()) return "login";
+    if (request.protocol.empty()) return "protocol";
+    return {};  // the database name is optional (Redis, MySQL without one)
+}
+
+// Every stage after `access` is the same for both kinds of request; only the caveat
+// evaluation (an evaluate_caveats overload) depends on the request type.
+template <class Request>
+VerifyOutcome verify_stages(std::string_view header_or_token, const Request& request,
+                            const KeyStore& keys, const TokenFormat& format) {
     VerifyOutcome out;
-    if (request.host.empty()) return fail(out, Stage::Access, "invalid access: host is required");
-    if (request.method.empty()) {
-        return fail(out, Stage::Access, "invalid access: method is required");
+    if (const std::string missing = missing_field(request); !missing.empty()) {
+        return fail(out, Stage::Access, "invalid access: " + missing + " is required");
     }
-    if (request.path.empty()) return fail(out, Stage::Access, "invalid access: path is required");
 
     auto tokens = split_header(header_or_token, format);
     if (!tokens) return fail(out, Stage::Header, tokens.error().message);
@@ -89,6 +85,36 @@ VerifyOutcome verify(std::string_view header_or_token, const AccessRequest& requ
     }
     out.stage = Stage::Ok;
     return out;
+}
+
+}  // namespace
+
+std::string_view stage_name(Stage stage) {
+    switch (stage) {
+        case Stage::Access:
+            return "access";
+        case Stage::Header:
+            return "header";
+        case Stage::Decode:
+            return "decode";
+        case Stage::Signature:
+            return "signature";
+        case Stage::Caveats:
+            return "caveats";
+        case Stage::Ok:
+            return "ok";
+    }
+    return "unknown";
+}
+
+VerifyOutcome verify(std::string_view header_or_token, const AccessRequest& request,
+                     const KeyStore& keys, const TokenFormat& format) {
+    return verify_stages(header_or_token, request, keys, format);
+}
+
+VerifyOutcome verify(std::string_view header_or_token, const DbAccessRequest& request,
+                     const KeyStore& keys, const TokenFormat& format) {
+    return verify_stages(header_or_token, request, keys, format);
 }
 
 }  // namespace cloakroom::token

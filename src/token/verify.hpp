@@ -29,5 +29,8 @@ struct VerifyOutcome {
 
 VerifyOutcome verify(std::string_view header_or_token, const AccessRequest& request,
                      const KeyStore& keys, const TokenFormat& format);
+// The same stages for a database login (the token arrives as the client's password).
+VerifyOutcome verify(std::string_view header_or_token, const DbAccessRequest& request,
+                     const KeyStore& keys, const TokenFormat& format);
 
 }  // namespace cloakroom::token

@@ -128,6 +128,156 @@ def test_inspect_without_key(cloakroom):
     cloakroom.run("inspect", "nope", check=1)
 
 
+DB_SERVICE = 2**32 + 0x434C0000 + 1
+DB_LOGIN = DB_SERVICE + 1
+DB_NAME = DB_SERVICE + 2
+DB_COMMAND = DB_SERVICE + 3
+
+
+def db_verify(cr, token, *flags, check):
+    return cr.run("verify", token, *flags, env=key_env(), check=check)
+
+
+def test_mint_database_caveats_wire_format_and_inspect(cloakroom):
+    token = mint(cloakroom, "--hosts", "api.stripe.com", "--db", "app,cache",
+                 "--db-login", "readonly", "--db-name", "shop", "--db-commands", "get,SCAN,@READ",
+                 "--valid-for", "1h")
+    # Signed like every other caveat, checked by the independent reader; type numbers as msgpack
+    # uint64, bodies 1-element arrays of a str list, after the HTTP ones, before the window.
+    assert ref.verify(token, base64.b64decode(CANARY_KEY_B64))
+    cavs = ref.caveats(token)
+    assert [name for name, _ in cavs] == ["APIHost", DB_SERVICE, DB_LOGIN, DB_NAME, DB_COMMAND,
+                                          "ValidityWindow"]
+    assert cavs[1][1] == [["app", "cache"]]
+    assert cavs[2][1] == [["readonly"]]
+    assert cavs[3][1] == [["shop"]]
+    assert cavs[4][1] == [["GET", "SCAN", "@read"]]
+    wire = base64.urlsafe_b64decode(token[4:] + "=" * (-len(token[4:]) % 4))
+    assert b"\xcf\x00\x00\x00\x01\x43\x4c\x00\x01\x91\x92\xa3app\xa5cache" in wire
+
+    info = json.loads(cloakroom.run("inspect", token, env={}, check=0).stdout)
+    by_name = {c["name"]: c for c in info["caveats"]}
+    assert by_name["DBService"]["type"] == DB_SERVICE
+    assert by_name["DBService"]["type_hex"] == "0x1434c0001"
+    assert by_name["DBService"]["body"] == {"services": ["app", "cache"]}
+    assert by_name["DBLogin"]["body"] == {"logins": ["readonly"]}
+    assert by_name["DBName"]["body"] == {"names": ["shop"]}
+    assert by_name["DBCommand"]["body"] == {"commands": ["GET", "SCAN", "@read"]}
+    shown = cloakroom.run("mint", "--db", "app", "--show-caveats", env=key_env(), check=0)
+    assert '"DBService"' in shown.stderr
+
+
+def test_verify_database_login(cloakroom):
+    token = mint(cloakroom, "--db", "app", "--db-login", "readonly", "--db-name", "shop",
+                 "--valid-for", "1h")
+    ok = db_verify(cloakroom, token, "--db", "app", "--db-login", "readonly", "--db-name", "shop",
+                   "--db-protocol", "postgres", check=0)
+    assert ok.stdout.startswith("allowed: token ")
+    assert "app" in ok.stdout and "readonly" in ok.stdout and "shop" in ok.stdout
+    for flags, reason in [
+        (("--db", "cache", "--db-login", "readonly", "--db-name", "shop"),
+         'database "cache" not in allowed list ["app"]'),
+        (("--db", "app", "--db-login", "admin", "--db-name", "shop"),
+         'login "admin" not in allowed list ["readonly"]'),
+        (("--db", "app", "--db-login", "readonly", "--db-name", "other"),
+         'database name "other" not in allowed list ["shop"]'),
+        (("--db", "app", "--db-login", "readonly"),
+         'login names no database, but the token is limited to database names ["shop"]'),
+    ]:
+        denied = db_verify(cloakroom, token, *flags, "--db-protocol", "mysql", check=1)
+        assert denied.stderr.startswith("denied (caveats): "), denied.stderr
+        assert reason in denied.stderr, denied.stderr
+    # The database token cannot make HTTP requests.
+    http = cloakroom.run("verify", token, "--host", "api.stripe.com", "--method", "GET",
+                         "--path", "/", env=key_env(), check=1)
+    assert 'token is limited to databases ["app"]' in http.stderr
+    # Expiry applies to logins too.
+    late = db_verify(cloakroom, token, "--db", "app", "--db-login", "readonly", "--db-name",
+                     "shop", "--db-protocol", "postgres", "--at", str(int(time.time()) + 7200),
+                     check=1)
+    assert "token only valid until" in late.stderr
+
+
+def test_verify_database_login_cross_kind_and_commands(cloakroom):
+    http_token = mint(cloakroom, "--hosts", "api.stripe.com", "--valid-for", "1h")
+    denied = db_verify(cloakroom, http_token, "--db", "app", "--db-login", "ro",
+                       "--db-protocol", "postgres", check=1)
+    assert 'token is limited to HTTP hosts ["api.stripe.com"]' in denied.stderr
+    # A token without caveat flags allows both kinds.
+    open_token = mint(cloakroom)
+    db_verify(cloakroom, open_token, "--db", "app", "--db-login", "ro", "--db-protocol", "redis",
+              check=0)
+
+    redis_token = mint(cloakroom, "--db", "cache", "--db-commands", "get,scan,@read")
+    ok = db_verify(cloakroom, redis_token, "--db", "cache", "--db-login", "agent",
+                   "--db-protocol", "redis", check=0)
+    assert "commands limited to: GET,SCAN,@read" in ok.stdout
+    pg = db_verify(cloakroom, redis_token, "--db", "cache", "--db-login", "agent",
+                   "--db-name", "x", "--db-protocol", "postgres", check=1)
+    assert "command limits only work for Redis" in pg.stderr
+
+
+def test_verify_database_usage_errors(cloakroom):
+    token = mint(cloakroom, "--db", "app")
+    # Mixing an HTTP request with a database login, or half of either, is a usage error.
+    mixed = cloakroom.run("verify", token, "--host", "h", "--method", "GET", "--path", "/",
+                          "--db", "app", "--db-login", "ro", env=key_env(), check=2)
+    assert "excludes" in mixed.stderr.lower()
+    missing = db_verify(cloakroom, token, "--db", "app", "--db-protocol", "redis", check=2)
+    assert "--db-login" in missing.stderr
+    db_verify(cloakroom, token, "--db", "app", "--db-login", "ro", "--db-protocol", "oracle",
+              check=2)
+    # Without --db-protocol the protocol comes from the configured [[database]]; none here.
+    unknown = db_verify(cloakroom, token, "--db", "app", "--db-login", "ro", check=2)
+    assert "--db-protocol" in unknown.stderr
+    # An empty name is refused rather than minted.
+    empty = cloakroom.run("mint", "--db-name", "", env=key_env(), check=2)
+    assert "--db-name has an empty entry" in empty.stderr
+    # An empty value is given, and fails the access stage like an empty --host.
+    access = db_verify(cloakroom, token, "--db", "", "--db-login", "ro", "--db-protocol", "redis",
+                       check=1)
+    assert "denied (access): invalid access: database service is required" in access.stderr
+
+
+def test_verify_takes_the_protocol_from_the_configured_database(cloakroom, tmp_path):
+    cfg = tmp_path / "cloakroom.toml"
+    cfg.write_text('[[database]]\nname = "cache"\nprotocol = "redis"\nlisten = "127.0.0.1:0"\n'
+                   'upstream = "127.0.0.1:6379"\nlogins = { agent = {} }\n'
+                   '[[database]]\nname = "app"\nprotocol = "postgres"\nlisten = "127.0.0.1:0"\n'
+                   'upstream = "127.0.0.1:5432"\nlogins = { agent = {} }\n')
+    token = mint(cloakroom, "--db-commands", "GET")
+    ok = cloakroom.run("--config", str(cfg), "verify", token, "--db", "cache", "--db-login",
+                       "agent", env=key_env(), check=0)
+    assert "(redis)" in ok.stdout and "commands limited to: GET" in ok.stdout
+    pg = cloakroom.run("--config", str(cfg), "verify", token, "--db", "app", "--db-login",
+                       "agent", "--db-name", "shop", env=key_env(), check=1)
+    assert 'cannot be enforced on a "postgres" login' in pg.stderr
+    # --db-protocol wins over the configuration.
+    cloakroom.run("--config", str(cfg), "verify", token, "--db", "app", "--db-login", "agent",
+                  "--db-protocol", "redis", env=key_env(), check=0)
+
+
+def test_attenuate_adds_database_caveats(cloakroom):
+    token = mint(cloakroom, "--db", "app,cache", "--valid-for", "1h")
+    narrowed = cloakroom.run("attenuate", token, "--db", "app", "--db-login", "readonly",
+                             "--db-commands", "GET", env={}, check=0).stdout.strip()
+    assert narrowed != token and narrowed.startswith("acm_")
+    names = [name for name, _ in ref.caveats(narrowed)]
+    assert names == [DB_SERVICE, "ValidityWindow", DB_SERVICE, DB_LOGIN, DB_COMMAND]
+    info = json.loads(cloakroom.run("inspect", narrowed, env={}, check=0).stdout)
+    assert [c["name"] for c in info["caveats"]] == ["DBService", "ValidityWindow", "DBService",
+                                                    "DBLogin", "DBCommand"]
+    login = ("--db-login", "readonly", "--db-protocol", "redis")
+    db_verify(cloakroom, token, "--db", "cache", *login, check=0)
+    db_verify(cloakroom, narrowed, "--db", "app", *login, check=0)
+    db_verify(cloakroom, narrowed, "--db", "cache", *login, check=1)
+    db_verify(cloakroom, narrowed, "--db", "app", "--db-login", "admin", "--db-protocol", "redis",
+              check=1)
+    # The command limit makes the token useless for a PostgreSQL login.
+    db_verify(cloakroom, narrowed, "--db", "app", "--db-login", "readonly", "--db-name", "x",
+              "--db-protocol", "postgres", check=1)
+
+
 def test_token_from_stdin(cloakroom):
     token = mint(cloakroom, "--hosts", "a.example")
     cloakroom.run("verify", "-", "--host", "a.example", "--method", "GET", "--path", "/",

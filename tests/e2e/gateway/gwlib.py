@@ -36,6 +36,7 @@ SECRETS = {
 }
 OTHER_KEY_B64 = base64.b64encode(b"another-signing-key-not-the-gateways-0123").decode()
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+) \(forward proxy\)")
+REVERSE_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+) \(reverse base URL")
 
 
 def stars(value):
@@ -57,7 +58,7 @@ def toml_str(s):
 
 
 def build_config(tmp: pathlib.Path, pki, nginx, py, *, strict=False, listen="127.0.0.1:0",
-                 extra="", api_connect_to=None, api_rules=None, allow_hosts=None):
+                 extra="", api_connect_to=None, api_rules=None, allow_hosts=None, reverse_listen=None):
     """The standard cloakroom.toml of the suite: one service per thing a test needs."""
     ng = f"127.0.0.1:{nginx.port}"
     common = f"upstream_ca = {toml_str(pki.ca)}\nallow_private = true\n"
@@ -74,6 +75,7 @@ listen = {toml_str(listen)}
 audit_log = {toml_str(tmp / "audit.jsonl")}
 data_dir = {toml_str(tmp / "data")}
 strict = {"true" if strict else "false"}
+{f"reverse_listen = {toml_str(reverse_listen)}" if reverse_listen else ""}
 
 [token]
 key_dir = {toml_str(tmp / "keys")}
@@ -361,6 +363,7 @@ class Gateway:
         self.cond = threading.Condition()
         self.proc = None
         self.port = None
+        self.reverse_port = None  # set when the config has reverse_listen (printed after "forward proxy")
 
     # -- lifecycle
     def start(self, timeout=10):
@@ -399,6 +402,9 @@ class Gateway:
                     m = LISTEN_RE.search(text)
                     if m and self.port is None:
                         self.port = int(m.group(1))
+                    m = REVERSE_RE.search(text)
+                    if m:
+                        self.reverse_port = int(m.group(1))
                 else:
                     self.stdout_chunks.append(text)
                 self.cond.notify_all()

@@ -1,0 +1,40 @@
+// Secret lookup: the gateway resolves the credential on every injected request (no cache, by
+// design: rotation needs no reload), so this is a per-request cost.
+#include <benchmark/benchmark.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "bench_support.hpp"
+#include "secrets/resolver.hpp"
+#include "secrets/secret_ref.hpp"
+
+namespace {
+
+using namespace cloakroom;
+
+void BM_SecretResolveFile(benchmark::State& state) {
+    bench::TempDir dir;
+    const auto root = dir.path() / "secrets";
+    std::filesystem::create_directory(root);
+    chmod(root.c_str(), 0700);
+    {
+        std::ofstream out(root / "api.key");
+        out << "sk_bench_0123456789abcdef0123456789abcdef\n";
+    }
+    chmod((root / "api.key").c_str(), 0600);
+    secrets::SecretSources sources;
+    sources.file_root = root;
+    secrets::SecretResolver resolver(sources);
+    auto ref = secrets::parse_secret_ref("file:api.key");
+    if (!ref.ok()) std::abort();
+    for (auto _ : state) {
+        auto value = resolver.resolve(*ref);
+        if (!value.ok()) state.SkipWithError("resolve failed");
+        benchmark::DoNotOptimize(value);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SecretResolveFile);
+
+}  // namespace

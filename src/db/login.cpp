@@ -1,0 +1,96 @@
+#include "db/login.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "token/token.hpp"
+
+namespace cloakroom::db {
+namespace {
+
+LoginDenied deny(Denial kind, std::string message, std::string token_id = {}) {
+    return LoginDenied{kind, std::move(message), std::move(token_id)};
+}
+
+}  // namespace
+
+LoginDecision authorize_login(const proxy::Runtime& runtime, const config::Database& database,
+                              const LoginRequest& request) {
+    const token::TokenFormat format{runtime.config.token.prefix, runtime.config.token.location};
+    const token::DbAccessRequest access{
+        database.name, std::string(request.login), std::string(request.database),
+        std::string(config::to_string(database.protocol)), request.time_unix};
+    if (request.token.empty()) {
+        return deny(Denial::BadToken, "no password given: send your Cloakroom token (" +
+                                          format.prefix + "...) as the password");
+    }
+    const token::VerifyOutcome outcome =
+        token::verify_token(request.token, access, runtime.keys, format);
+    switch (outcome.stage) {
+        case token::Stage::Access:
+        case token::Stage::Header:
+        case token::Stage::Decode:
+        case token::Stage::Signature:
+            return deny(Denial::BadToken,
+                        "the password is not a valid Cloakroom token (" +
+                            std::string(token::stage_name(outcome.stage)) + "): " + outcome.reason,
+                        outcome.token_id);
+        case token::Stage::Caveats: {
+            // Expired / not yet valid is about the token itself, like a wrong password.
+            std::vector<token::Caveat> windows;
+            for (const auto& caveat : outcome.caveats) {
+                if (std::holds_alternative<token::ValidityWindow>(caveat))
+                    windows.push_back(caveat);
+            }
+            const auto window_denials = token::evaluate_caveats(windows, access);
+            if (!window_denials.empty()) {
+                return deny(Denial::BadToken,
+                            "the Cloakroom token has expired or is not valid yet: " +
+                                window_denials.front() + "; ask for a new token",
+                            outcome.token_id);
+            }
+            std::string what = "login \"" + std::string(request.login) + "\" on database \"" +
+                               database.name + "\"";
+            if (!request.database.empty())
+                what += " (database name \"" + std::string(request.database) + "\")";
+            return deny(Denial::NotAllowed,
+                        "the Cloakroom token does not allow " + what + ": " + outcome.reason,
+                        outcome.token_id);
+        }
+        case token::Stage::Ok:
+            break;
+    }
+
+    const config::DatabaseLogin* login = database.find_login(request.login);
+    if (login == nullptr) {
+        std::string names;
+        for (const auto& known : database.logins) {
+            names += names.empty() ? "" : ", ";
+            names += known.name;
+        }
+        return deny(Denial::UnknownLogin,
+                    "database \"" + database.name + "\" has no login \"" +
+                        std::string(request.login) + "\" (use one of: " + names + ")",
+                    outcome.token_id);
+    }
+
+    LoginGranted granted;
+    granted.login = login;
+    granted.token_id = outcome.token_id;
+    granted.command_lists = token::command_lists(outcome.caveats);
+    if (login->password) {
+        auto secret = runtime.resolver->resolve(*login->password);
+        if (!secret.ok()) {
+            // The operator's problem, not the agent's: the details go to the log only.
+            spdlog::error("database \"{}\" login \"{}\": cannot read its password: {}",
+                          database.name, login->name, secret.error().message);
+            return deny(Denial::Unavailable,
+                        "Cloakroom cannot read the password of login \"" + login->name +
+                            "\"; the operator has been told (see Cloakroom's log)",
+                        outcome.token_id);
+        }
+        granted.password = std::move(*secret);
+    }
+    return granted;
+}
+
+}  // namespace cloakroom::db

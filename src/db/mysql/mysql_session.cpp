@@ -1,0 +1,498 @@
+// One MySQL/MariaDB client connection. Cloakroom dials the database server first and reads its
+// greeting, greets the agent's client with the same version and capabilities (and its own nonce,
+// asking for caching_sha2_password), obtains the token in readable form (client_login), checks
+// it, logs in upstream with the client's options and the real password (upstream_login), hands
+// the client the server's OK, then relays bytes. The wire formats live in messages/protocol; this
+// file only sequences them over the streams, under one deadline for the whole login phase.
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "db/audit.hpp"
+#include "db/login.hpp"
+#include "db/mysql/auth_crypto.hpp"
+#include "db/mysql/client_login.hpp"
+#include "db/mysql/messages.hpp"
+#include "db/mysql/protocol.hpp"
+#include "db/mysql/rsa_key.hpp"
+#include "db/mysql/upstream_login.hpp"
+#include "db/relay.hpp"
+#include "db/session.hpp"
+#include "db/upstream.hpp"
+
+namespace cloakroom::db {
+namespace {
+
+using namespace mysql;
+
+constexpr std::size_t kMaxClientPacket = 256 * 1024;    // login packet with attributes, token
+constexpr std::size_t kMaxServerPacket = 256 * 1024;    // greeting, public key, OK/ERR
+constexpr std::string_view kIoError = "mysql.io";        // the peer is gone: nothing to send
+constexpr std::string_view kOrderError = "mysql.order";  // a sequence id out of order
+
+void wipe(std::string& bytes) {
+    if (bytes.capacity() > 0) OPENSSL_cleanse(bytes.data(), bytes.capacity());
+    bytes.clear();
+}
+
+// Cloakroom's RSA key takes up to a second or two to generate: never on an I/O thread.
+net::thread_pool& key_pool() {
+    static net::thread_pool pool(1);
+    return pool;
+}
+
+// Starts generating the key in the background at the first session, so that the first client
+// that asks for it rarely waits.
+void start_key_generation() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        net::co_spawn(
+            key_pool(),
+            []() -> net::awaitable<void> {
+                (void)process_rsa_key();
+                co_return;
+            },
+            net::detached);
+    });
+}
+
+net::awaitable<void> wait_for_key() {
+    co_await net::co_spawn(
+        key_pool(),
+        []() -> net::awaitable<void> {
+            (void)process_rsa_key();
+            co_return;
+        },
+        net::use_awaitable);
+}
+
+class MysqlSession {
+  public:
+    explicit MysqlSession(Session& session) : s_(session) {
+        audit_.time_ms = session.started_unix_ms;
+        audit_.database = session.database->name;
+        audit_.protocol = "mysql";
+        audit_.client = session.client.peer();
+    }
+
+    net::awaitable<void> run() {
+        auto executor = co_await net::this_coro::executor;
+        deadline_.emplace(executor, s_.services->timeouts.login, s_.client);
+        start_key_generation();
+        co_await login_and_relay();
+        deadline_.reset();
+        s_.client.close();
+        if (upstream_) upstream_->close();
+        audit_.duration_us = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - s_.started)
+                .count());
+        write_audit(*s_.runtime, audit_);
+    }
+
+  private:
+    // ---- outcome helpers ----
+
+    void record(std::string_view decision, std::string reason) {
+        audit_.decision = std::string(decision);
+        audit_.reason = std::move(reason);
+    }
+
+    std::string io_reason(std::string_view what) const {
+        if (deadline_ && deadline_->expired()) {
+            return "login did not finish within " +
+                   std::to_string(s_.services->timeouts.login.count()) + "s (" +
+                   std::string(what) + ")";
+        }
+        return std::string(what);
+    }
+
+    // Sends the client an ERR packet (best effort) with the next sequence id, and records it.
+    net::awaitable<void> refuse(std::string_view decision, std::uint16_t code,
+                                std::string_view sql_state, std::string message) {
+        co_await send_client_raw(build_err(code, sql_state, "Cloakroom: " + message));
+        record(decision, std::move(message));
+    }
+
+    // A failure: an I/O error is only recorded; anything else is also told to the client.
+    net::awaitable<void> fail(const Error& error, std::uint16_t code = kErHandshake,
+                              std::string_view sql_state = "08S01") {
+        if (error.code == kIoError) {
+            record("error", io_reason(error.message));
+            co_return;
+        }
+        co_await refuse("error", code, sql_state, error.message);
+    }
+
+    // ---- packets ----
+
+    net::awaitable<Result<Packet>> read_packet(DbStream& stream, std::uint8_t expected_seq,
+                                               std::size_t max_payload, std::string_view who) {
+        boost::system::error_code ec;
+        std::string head;
+        co_await stream.read_exact(head, kHeaderSize, ec);
+        if (ec) {
+            co_return make_error(std::string(kIoError),
+                                 std::string(who) + " closed the connection during login");
+        }
+        const PacketHeader header = parse_header(head);
+        if (header.length >= kMaxPayload || header.length > max_payload) {
+            co_return make_error("mysql.packet", std::string(who) + " sent a packet of " +
+                                                     std::to_string(header.length) +
+                                                     " bytes during login (at most " +
+                                                     std::to_string(max_payload) + ")");
+        }
+        if (header.seq != expected_seq) {
+            co_return make_error(std::string(kOrderError),
+                                 std::string(who) + " sent packet number " +
+                                     std::to_string(header.seq) + ", expected " +
+                                     std::to_string(expected_seq) + " (packets out of order)");
+        }
+        Packet packet;
+        packet.seq = header.seq;
+        co_await stream.read_exact(packet.payload, header.length, ec);
+        if (ec) {
+            co_return make_error(std::string(kIoError),
+                                 std::string(who) + " closed the connection during login");
+        }
+        co_return packet;
+    }
+
+    net::awaitable<Result<Packet>> read_client() {
+        auto packet = co_await read_packet(s_.client, static_cast<std::uint8_t>(client_seq_ + 1),
+                                           kMaxClientPacket, "the client");
+        if (packet) client_seq_ = packet->seq;
+        co_return packet;
+    }
+
+    net::awaitable<Result<Packet>> read_upstream() {
+        auto packet = co_await read_packet(*upstream_,
+                                           static_cast<std::uint8_t>(upstream_seq_ + 1),
+                                           kMaxServerPacket, "the database server");
+        if (packet) upstream_seq_ = packet->seq;
+        co_return packet;
+    }
+
+    net::awaitable<bool> send_client_raw(std::string_view payload) {
+        client_seq_ = static_cast<std::uint8_t>(client_seq_ + 1);
+        boost::system::error_code ec;
+        co_await s_.client.write_all(frame_packet(client_seq_, payload), ec);
+        co_return !ec;
+    }
+
+    // Sends a packet whose payload may hold a secret; the framed copy is wiped.
+    net::awaitable<bool> send_upstream(std::string_view payload) {
+        upstream_seq_ = static_cast<std::uint8_t>(upstream_seq_ + 1);
+        std::string framed = frame_packet(upstream_seq_, payload);
+        boost::system::error_code ec;
+        co_await upstream_->write_all(framed, ec);
+        wipe(framed);
+        co_return !ec;
+    }
+
+    // ---- phases ----
+
+    net::awaitable<void> login_and_relay() {
+        const config::Database& database = *s_.database;
+        const bool upstream_tls = database.tls != config::DatabaseTlsMode::Disable;
+
+        // 1. The database server's greeting: its version and capabilities become Cloakroom's.
+        // Until the client's first packet, an ERR takes the greeting's place (sequence 0).
+        client_seq_ = 0xFF;
+        auto greeting = co_await read_server_greeting();
+        if (!greeting) {
+            if (greeting.error().code == "mysql.upstream.err") {
+                co_return;  // the server's own ERR was passed on
+            }
+            spdlog::warn("database \"{}\": {}", database.name, greeting.error().message);
+            co_await refuse("error", kErUnknown, "HY000",
+                            "database \"" + database.name + "\": " + greeting.error().message);
+            co_return;
+        }
+        const InitialHandshake& server = *greeting;
+
+        // 2. Greet the client.
+        const std::string nonce = make_nonce();
+        const bool offer_tls = database.client_tls != config::ClientTlsMode::Off &&
+                               s_.services->client_tls != nullptr;
+        if (!co_await send_client_raw(
+                build_initial_handshake(client_greeting(server, nonce, offer_tls)))) {
+            record("error", io_reason("the client closed the connection"));
+            co_return;
+        }
+
+        // 3. The client's login packet, after TLS when it asks for it.
+        auto first = co_await read_client();
+        if (!first) {
+            co_await fail(first.error());
+            co_return;
+        }
+        if (is_ssl_request(first->payload)) {
+            if (!offer_tls) {
+                co_await refuse("error", kErHandshake, "08S01",
+                                "the client asked for TLS, which this listener does not offer");
+                co_return;
+            }
+            auto accepted = co_await s_.client.accept_tls(*s_.services->client_tls);
+            if (!accepted) {
+                record("error", io_reason(accepted.error().message));
+                co_return;
+            }
+            first = co_await read_client();
+            if (!first) {
+                co_await fail(first.error());
+                co_return;
+            }
+        }
+        auto response = parse_handshake_response(first->payload);
+        wipe(first->payload);
+        if (!response) {
+            co_await refuse("error", kErHandshake, "08S01",
+                            "bad handshake: " + response.error().message);
+            co_return;
+        }
+        audit_.login = response->user;
+        audit_.db_name = response->database.value_or("");
+        if (database.client_tls == config::ClientTlsMode::Required && !s_.client.is_tls()) {
+            co_await refuse("deny", kErSecureTransportRequired, "HY000",
+                            "this listener requires TLS: connect with TLS (mariadb/mysql --ssl, "
+                            "--ssl-mode=REQUIRED; PyMySQL ssl={...})");
+            co_return;
+        }
+
+        // 4. The token, in readable form.
+        auto token = co_await obtain_token(*response, nonce);
+        wipe(response->auth_response);
+        if (!token) co_return;
+
+        // 5. Is the token good for this login?
+        const auto now_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+        LoginDecision decision =
+            authorize_login(*s_.runtime, database,
+                            LoginRequest{response->user, response->database.value_or(""),
+                                         token->reveal(), now_unix});
+        token.reset();
+        if (auto* denied = std::get_if<LoginDenied>(&decision)) {
+            audit_.token_id = denied->token_id;
+            if (denied->kind == Denial::Unavailable) {
+                co_await refuse("error", kErUnknown, "HY000", denied->message);
+            } else {
+                co_await refuse("deny", kErAccessDenied, "28000",
+                                "access denied for user '" + response->user + "': " +
+                                    denied->message);
+            }
+            co_return;
+        }
+        auto& granted = std::get<LoginGranted>(decision);
+        audit_.token_id = granted.token_id;
+        SecretBytes password(granted.password ? std::string(granted.password->reveal())
+                                              : std::string());
+        granted.password.reset();
+
+        // 6. Log in upstream with the client's options and the real password.
+        std::optional<UpstreamLogin> upstream_login;
+        upstream_login.emplace(server, *response, granted.login->user, password.reveal(),
+                               upstream_tls);
+        auto ok = co_await upstream_login_exchange(*upstream_login, upstream_tls);
+        upstream_login.reset();
+        if (!ok) co_return;
+
+        // 7. The client's login succeeds with the server's own OK packet.
+        if (!co_await send_client_raw(*ok)) {
+            record("error", io_reason("the client closed the connection"));
+            co_return;
+        }
+        deadline_.reset();  // the login is done; databases idle legitimately
+        spdlog::debug("database \"{}\": {} logged in as {}, token {}", database.name,
+                      audit_.client, granted.login->name, audit_.token_id);
+        const RelayStats stats = co_await relay(s_.client, *upstream_);
+        audit_.bytes_in = stats.client_to_upstream;
+        audit_.bytes_out = stats.upstream_to_client;
+        record("allow", "ended by " + stats.ended_by);
+    }
+
+    // Dials the server and reads its greeting. A server ERR (e.g. too many connections) is
+    // passed on to the client and reported as "mysql.upstream.err".
+    net::awaitable<Result<InitialHandshake>> read_server_greeting() {
+        const config::Database& database = *s_.database;
+        auto dialed = co_await dial_database(database, s_.services->timeouts.connect);
+        if (!dialed) co_return dialed.error();
+        upstream_.emplace(std::move(*dialed));
+        deadline_->watch(*upstream_);
+        upstream_seq_ = 0xFF;
+        auto packet = co_await read_upstream();
+        if (!packet) co_return Error{packet.error().code, io_reason(packet.error().message)};
+        if (!packet->payload.empty() &&
+            static_cast<std::uint8_t>(packet->payload[0]) == kErrHeader) {
+            auto err = parse_err(packet->payload);
+            const std::string text = err ? err->message : std::string("malformed error");
+            spdlog::warn("database \"{}\": the database server refused the connection: {}",
+                         database.name, text);
+            (void)co_await send_client_raw(packet->payload);
+            record("error", "the database server refused the connection: " + text);
+            co_return make_error("mysql.upstream.err", text);
+        }
+        auto greeting = parse_initial_handshake(packet->payload);
+        if (!greeting) co_return greeting.error();
+        auto usable = check_server_greeting(*greeting, database.tls != config::DatabaseTlsMode::Disable);
+        if (!usable) co_return usable.error();
+        co_return std::move(*greeting);
+    }
+
+    // Runs client_login; on refusal the client has been told and the outcome recorded.
+    net::awaitable<std::optional<SecretBytes>> obtain_token(const HandshakeResponse& response,
+                                                            const std::string& nonce) {
+        ClientLogin login(nonce, s_.client.is_tls(), process_rsa_key);
+        ClientLogin::Step step = login.start(response);
+        for (;;) {
+            switch (step.kind) {
+                case ClientLogin::Kind::Token:
+                    co_return std::move(step.token);
+                case ClientLogin::Kind::Refuse: {
+                    auto err = parse_err(step.payload);
+                    const bool ours = err && err->code == kErUnknown;
+                    (void)co_await send_client_raw(step.payload);
+                    record(ours ? "error" : "deny", std::move(step.reason));
+                    co_return std::nullopt;
+                }
+                case ClientLogin::Kind::Reply:
+                    break;
+            }
+            if (!co_await send_client_raw(step.payload)) {
+                record("error", io_reason("the client closed the connection"));
+                co_return std::nullopt;
+            }
+            const bool full_auth_without_tls = login.in_full_auth_without_tls();
+            auto packet = co_await read_client();
+            if (!packet) {
+                if (packet.error().code == kIoError && full_auth_without_tls &&
+                    !(deadline_ && deadline_->expired())) {
+                    // MySQL's own client does this unless it may fetch the server's key.
+                    record("error",
+                           "the client closed the connection when asked for its password "
+                           "without TLS (a MySQL client needs --get-server-public-key, or TLS)");
+                    co_return std::nullopt;
+                }
+                co_await fail(packet.error());
+                co_return std::nullopt;
+            }
+            if (login.wants_key(packet->payload)) co_await wait_for_key();
+            step = login.next(packet->payload);
+            wipe(packet->payload);
+        }
+    }
+
+    // TLS (per the database's mode; never a plaintext fallback), the login packet and the
+    // server's authentication exchange. Returns the server's OK packet; otherwise the client has
+    // been told and the outcome recorded.
+    net::awaitable<std::optional<std::string>> upstream_login_exchange(UpstreamLogin& login,
+                                                                       bool tls) {
+        const config::Database& database = *s_.database;
+        if (tls) {
+            if (!co_await send_upstream(login.ssl_request())) {
+                co_await upstream_failure(make_error(
+                    std::string(kIoError), "the database server closed the connection"));
+                co_return std::nullopt;
+            }
+            const auto context = s_.runtime->database_tls.find(database.name);
+            if (context == s_.runtime->database_tls.end() || !context->second) {
+                co_await upstream_failure(make_error("db.tls", "no TLS context for the database"));
+                co_return std::nullopt;
+            }
+            auto secured = co_await upstream_->connect_tls(*context->second, database);
+            if (!secured) {
+                co_await upstream_failure(secured.error());
+                co_return std::nullopt;
+            }
+        }
+        std::string first = login.handshake_response();
+        const bool sent = co_await send_upstream(first);
+        wipe(first);
+        if (!sent) {
+            co_await upstream_failure(
+                make_error(std::string(kIoError), "the database server closed the connection"));
+            co_return std::nullopt;
+        }
+        for (;;) {
+            auto packet = co_await read_upstream();
+            if (!packet) {
+                co_await upstream_failure(packet.error());
+                co_return std::nullopt;
+            }
+            UpstreamLogin::Step step = login.next(packet->payload);
+            switch (step.kind) {
+                case UpstreamLogin::Kind::Send: {
+                    const bool ok = co_await send_upstream(step.payload);
+                    wipe(step.payload);
+                    if (!ok) {
+                        co_await upstream_failure(make_error(
+                            std::string(kIoError), "the database server closed the connection"));
+                        co_return std::nullopt;
+                    }
+                    break;
+                }
+                case UpstreamLogin::Kind::Wait:
+                    break;
+                case UpstreamLogin::Kind::Ok:
+                    co_return std::move(step.payload);
+                case UpstreamLogin::Kind::Err: {
+                    // E.g. a wrong real password or an unknown database. The server never saw
+                    // the token and does not echo passwords; its code and state are kept.
+                    auto err = parse_err(step.payload);
+                    const std::string text = err ? err->message : std::string("malformed error");
+                    const std::string message = "the database server refused the login of \"" +
+                                                login.response().user + "\": " + text;
+                    spdlog::warn("database \"{}\": {}", database.name, message);
+                    // (Plain locals: GCC 12 mishandles temporaries of a conditional expression
+                    // inside co_await arguments.)
+                    std::uint16_t code = kErUnknown;
+                    std::string sql_state = "HY000";
+                    if (err) {
+                        code = err->code;
+                        if (!err->sql_state.empty()) sql_state = err->sql_state;
+                    }
+                    co_await refuse("error", code, sql_state, message);
+                    co_return std::nullopt;
+                }
+                case UpstreamLogin::Kind::Fail:
+                    co_await upstream_failure(make_error("mysql.upstream", step.error));
+                    co_return std::nullopt;
+            }
+        }
+    }
+
+    // A failure talking to the database server: logged, and the client gets an ERR.
+    net::awaitable<void> upstream_failure(const Error& error) {
+        std::string message = "database \"" + s_.database->name + "\": " +
+                              (error.code == kIoError ? io_reason(error.message) : error.message);
+        spdlog::warn("{}", message);
+        co_await refuse("error", kErUnknown, "HY000", std::move(message));
+    }
+
+    Session& s_;
+    DbAuditRecord audit_;
+    std::optional<DbStream> upstream_;
+    std::optional<Deadline> deadline_;  // after upstream_: destroyed first
+    std::uint8_t client_seq_ = 0;
+    std::uint8_t upstream_seq_ = 0;
+};
+
+}  // namespace
+
+net::awaitable<void> run_mysql_session(Session session) {
+    MysqlSession mysql(session);
+    co_await mysql.run();
+}
+
+}  // namespace cloakroom::db

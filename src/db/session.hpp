@@ -1,0 +1,51 @@
+// What a protocol session gets from the listener, and the three session entry points. A session
+// owns its client stream; it dials the upstream itself (upstream.hpp), logs in, then relays
+// (relay.hpp) and writes one audit record (audit.hpp).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "config/model.hpp"
+#include "db/cancel_registry.hpp"
+#include "db/stream.hpp"
+#include "proxy/gateway_runtime.hpp"
+
+namespace cloakroom::db {
+
+struct DbTimeouts {
+    std::chrono::seconds login{15};    // accept → upstream login finished (both directions)
+    std::chrono::seconds connect{10};  // upstream TCP connect + TLS handshake
+    std::chrono::seconds idle{0};      // relay idle limit; 0 = none (databases idle legitimately)
+};
+
+// Shared by every session of one listener; lives as long as the listener.
+struct ListenerServices {
+    std::string database_name;  // the [[database]] this listener serves
+    // TLS context that presents a Cloakroom-CA leaf for the listen address (nullptr when
+    // client_tls = off).
+    std::shared_ptr<net::ssl::context> client_tls;
+    CancelRegistry cancels;  // PostgreSQL cancel keys of live sessions
+    DbTimeouts timeouts;
+    std::shared_ptr<const void> client_tls_state;  // what client_tls's callbacks point to
+};
+
+struct Session {
+    DbStream client;
+    // The snapshot current at accept; the session uses it throughout (a reload never changes a
+    // session midway). `database` points into runtime->config.databases.
+    std::shared_ptr<const proxy::Runtime> runtime;
+    const config::Database* database = nullptr;
+    // Shared so that sessions still unwinding at shutdown never outlive it.
+    std::shared_ptr<ListenerServices> services;
+    std::chrono::steady_clock::time_point started;
+    std::int64_t started_unix_ms = 0;
+};
+
+net::awaitable<void> run_postgres_session(Session session);
+net::awaitable<void> run_mysql_session(Session session);
+net::awaitable<void> run_redis_session(Session session);
+
+}  // namespace cloakroom::db

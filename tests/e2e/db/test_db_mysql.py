@@ -1,0 +1,293 @@
+"""The MySQL/MariaDB gateway end to end: a real MariaDB 10.11 (mysql_server.py), `cloakroom serve`
+with [[database]] listeners, and the clients an agent would use: the `mariadb` CLI (MariaDB
+Connector/C) and PyMySQL. The agent's password is its Cloakroom token; the server only ever sees
+the real password, which the agent never sees.
+"""
+import socket
+import struct
+import subprocess
+import time
+
+import pymysql
+import pytest
+
+from dblib import CloakroomDb, toml_str
+from mysql_server import RO_PASSWORD, TLS_PASSWORD, mariadb  # noqa: F401 (fixture)
+
+WRONG_PASSWORD = "wrong_pw_3e9d7f20_canary_DO_NOT_LEAK"
+ROWS = [(1, "teapot"), (2, "kettle"), (3, "whisk")]
+
+
+@pytest.fixture(scope="module")
+def gw(mariadb, tmp_path_factory):  # noqa: F811
+    upstream = f"127.0.0.1:{mariadb.port}"
+    databases = f"""
+[[database]]
+name = "shopdb"
+protocol = "mysql"
+listen = "127.0.0.1:0"
+upstream = "{upstream}"
+tls = "disable"
+client_tls = "off"
+[database.logins]
+readonly = {{ user = "shop_ro", password = "file:my_ro" }}
+wrongpw = {{ user = "shop_ro", password = "file:my_wrong" }}
+tlsuser = {{ user = "shop_tls", password = "file:my_tls" }}
+
+[[database]]
+name = "shoptls"
+protocol = "mysql"
+listen = "127.0.0.1:0"
+upstream = "{upstream}"
+tls = "verify-full"
+ca_file = {toml_str(mariadb.ca_path)}
+server_name = "localhost"
+client_tls = "required"
+[database.logins]
+readonly = {{ user = "shop_ro", password = "file:my_ro" }}
+tlsuser = {{ user = "shop_tls", password = "file:my_tls" }}
+
+[[database]]
+name = "badname"
+protocol = "mysql"
+listen = "127.0.0.1:0"
+upstream = "{upstream}"
+tls = "verify-full"
+ca_file = {toml_str(mariadb.ca_path)}
+server_name = "db.wrong.example"
+[database.logins]
+readonly = {{ user = "shop_ro", password = "file:my_ro" }}
+"""
+    secrets = {"my_ro": RO_PASSWORD, "my_tls": TLS_PASSWORD, "my_wrong": WRONG_PASSWORD}
+    gateway = CloakroomDb(tmp_path_factory.mktemp("gw"), databases, secrets).start()
+    gateway.tokens = []
+    gateway.client_outputs = []
+    yield gateway
+    gateway.stop()
+    assert_nothing_leaked(gateway)
+
+
+def assert_nothing_leaked(gw):
+    # Passwords: nowhere in anything Cloakroom printed (serve, CLI, audit). Tokens: not in what
+    # serve printed or the audit log (`cloakroom mint` prints them, by design).
+    gw.assert_never_printed(RO_PASSWORD, TLS_PASSWORD, WRONG_PASSWORD)
+    served = gw.stderr_text() + "".join(gw.stdout_chunks)
+    if gw.audit_path.exists():
+        served += gw.audit_path.read_text(errors="replace")
+    for token in gw.tokens:
+        assert token not in served, "a token appeared in cloakroom's output"
+
+
+def mint(gw, *args, valid_for="1h"):
+    token = gw.mint(*args, valid_for=valid_for)
+    gw.tokens.append(token)
+    return token
+
+
+def shop_token(gw, db="shopdb", login="readonly"):
+    return mint(gw, "--db", db, "--db-login", login, "--db-name", "shop")
+
+
+def cli(gw, db, user, password, *options, database="shop", query="SELECT id, name FROM items"):
+    """The `mariadb` CLI against a Cloakroom listener; returns the finished process."""
+    args = ["mariadb", "--no-defaults", "-h", "127.0.0.1", "-P", str(gw.port(db)), "-u", user,
+            f"--password={password}", "--connect-timeout=10", "--batch", "--skip-column-names",
+            *options]
+    if database:
+        args.append(database)
+    proc = subprocess.run([*args, "-e", query], capture_output=True, text=True, timeout=30)
+    gw.client_outputs += [proc.stdout, proc.stderr]
+    return proc
+
+
+def rows(proc):
+    assert proc.returncode == 0, proc.stderr
+    return [tuple(int(v) if v.isdigit() else v for v in line.split("\t"))
+            for line in proc.stdout.splitlines() if not line.startswith("WARNING: ")]
+
+
+def connect_pymysql(gw, db, user, password, **kwargs):
+    return pymysql.connect(host="127.0.0.1", port=gw.port(db), user=user, password=password,
+                           connect_timeout=10, **kwargs)
+
+
+def last_audit(gw, count_before):
+    records = gw.audit(wait_for=count_before + 1)
+    assert len(records) > count_before, "no audit record for the session"
+    return records[-1]
+
+
+# ---- working paths ----
+
+def test_mariadb_cli_default_options(gw):
+    # libmariadb's ssl option is on by default; with a listener that offers no TLS it falls back
+    # to plaintext and answers caching_sha2_password's full-authentication request in clear.
+    token = shop_token(gw)
+    before = len(gw.audit())
+    assert rows(cli(gw, "shopdb", "readonly", token)) == ROWS
+    record = last_audit(gw, before)
+    assert record["decision"] == "allow" and record["protocol"] == "mysql"
+    assert record["login"] == "readonly" and record["db_name"] == "shop"
+    assert record["token_id"] and record["bytes_out"] > 0
+
+
+def test_mariadb_cli_rsa_key_exchange(gw):
+    # --skip-ssl: the client asks for Cloakroom's RSA public key and sends the token encrypted.
+    token = shop_token(gw)
+    assert rows(cli(gw, "shopdb", "readonly", token, "--skip-ssl")) == ROWS
+
+
+def test_pymysql_rsa_key_exchange(gw):
+    token = shop_token(gw)
+    conn = connect_pymysql(gw, "shopdb", "readonly", token, database="shop")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, name FROM items WHERE id > %s ORDER BY id", (1,))
+            assert cur.fetchall() == tuple(ROWS[1:])
+            cur.execute("SELECT CURRENT_USER()")
+            assert cur.fetchone()[0].startswith("shop_ro@")
+    finally:
+        conn.close()
+
+
+def test_compression_passes_through(gw):
+    token = shop_token(gw)
+    proc = cli(gw, "shopdb", "readonly", token, "--compress",
+               query="SELECT id, name FROM items; SHOW SESSION STATUS LIKE 'Compression'")
+    assert rows(proc)[:3] == ROWS
+    assert ("Compression", "ON") in rows(proc)
+
+
+def test_mariadb_cli_tls_both_ways(gw, mariadb):  # noqa: F811
+    # Client → Cloakroom: TLS verified against Cloakroom's CA; Cloakroom → server: verify-full
+    # against the test CA. The shop_tls user REQUIRE SSL proves the upstream leg is TLS.
+    token = shop_token(gw, db="shoptls", login="tlsuser")
+    proc = cli(gw, "shoptls", "tlsuser", token, "--ssl", f"--ssl-ca={gw.ca_path}",
+               "--ssl-verify-server-cert",
+               query="SELECT id, name FROM items; SHOW SESSION STATUS LIKE 'Ssl_version'")
+    result = rows(proc)
+    assert result[:3] == ROWS
+    assert result[3][0] == "Ssl_version" and result[3][1].startswith("TLSv1")
+
+
+def test_mariadb_cli_cleartext_plugin_over_tls(gw):
+    token = shop_token(gw, db="shoptls")
+    proc = cli(gw, "shoptls", "readonly", token, "--ssl", f"--ssl-ca={gw.ca_path}",
+               "--enable-cleartext-plugin", "--default-auth=mysql_clear_password")
+    assert rows(proc) == ROWS
+
+
+def test_pymysql_over_tls(gw):
+    token = shop_token(gw, db="shoptls", login="tlsuser")
+    conn = connect_pymysql(gw, "shoptls", "tlsuser", token, database="shop",
+                           ssl={"ca": str(gw.ca_path)})
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM items")
+            assert cur.fetchone() == (3,)
+    finally:
+        conn.close()
+
+
+# ---- refusals ----
+
+def test_plaintext_refused_when_listener_requires_tls(gw):
+    token = shop_token(gw, db="shoptls")
+    proc = cli(gw, "shoptls", "readonly", token, "--skip-ssl")
+    assert proc.returncode != 0
+    assert "ERROR 3159" in proc.stderr and "requires TLS" in proc.stderr
+
+
+def test_native_password_only_client_gets_a_clear_error(gw):
+    token = shop_token(gw)
+    before = len(gw.audit())
+    proc = cli(gw, "shopdb", "readonly", token, "--default-auth=mysql_native_password")
+    assert proc.returncode != 0
+    assert "ERROR 1251" in proc.stderr
+    assert "caching_sha2_password" in proc.stderr and "cleartext plugin" in proc.stderr
+    assert last_audit(gw, before)["decision"] == "deny"
+
+
+@pytest.mark.parametrize("case", ["garbage", "other-db", "other-login", "other-name", "no-name"])
+def test_tokens_that_do_not_fit_are_access_denied(gw, case):
+    database = "shop"
+    if case == "garbage":
+        token, expect = "acm_not-a-real-token", "not a valid Cloakroom token"
+    elif case == "other-db":
+        token, expect = shop_token(gw, db="shoptls"), "does not allow"
+    elif case == "other-login":
+        token, expect = shop_token(gw, login="tlsuser"), "does not allow"
+    elif case == "other-name":
+        token, expect = shop_token(gw), "does not allow"
+        database = "other"
+    else:
+        token, expect = shop_token(gw), "does not allow"
+        database = None
+    before = len(gw.audit())
+    proc = cli(gw, "shopdb", "readonly", token, database=database, query="SELECT 1")
+    assert proc.returncode != 0
+    assert "ERROR 1045 (28000)" in proc.stderr, proc.stderr
+    assert expect in proc.stderr and "'readonly'" in proc.stderr
+    assert token not in proc.stderr
+    assert last_audit(gw, before)["decision"] == "deny"
+
+
+def test_expired_token_is_access_denied(gw):
+    # The shortest validity mint allows; expiry is checked in whole seconds.
+    token = mint(gw, "--db", "shopdb", "--db-login", "readonly", "--db-name", "shop",
+                 valid_for="1s")
+    time.sleep(max(0.0, int(time.time()) + 2.05 - time.time()))
+    with pytest.raises(pymysql.err.OperationalError) as raised:
+        connect_pymysql(gw, "shopdb", "readonly", token, database="shop").close()
+    code, message = raised.value.args
+    assert code == 1045
+    assert "expired" in message and token not in message
+
+
+def test_wrong_real_password_is_reported_as_the_servers_refusal(gw):
+    token = shop_token(gw, login="wrongpw")
+    proc = cli(gw, "shopdb", "wrongpw", token)
+    assert proc.returncode != 0
+    assert "ERROR 1045" in proc.stderr
+    assert "database server refused the login" in proc.stderr
+
+
+def test_upstream_certificate_name_mismatch_fails_clearly(gw):
+    token = mint(gw, "--db", "badname", "--db-login", "readonly", "--db-name", "shop")
+    before = len(gw.audit())
+    proc = cli(gw, "badname", "readonly", token)
+    assert proc.returncode != 0
+    assert "TLS to database" in proc.stderr and "hostname mismatch" in proc.stderr, (
+        proc.stderr + f"(exit {gw.proc.poll()})" + gw.stderr_text())
+    record = last_audit(gw, before)
+    assert record["decision"] == "error"
+
+
+def test_malformed_login_packet_gets_an_error_then_close(gw):
+    with socket.create_connection(("127.0.0.1", gw.port("shopdb")), timeout=10) as s:
+        f = s.makefile("rb")
+        header = f.read(4)
+        greeting = f.read(int.from_bytes(header[:3], "little"))
+        assert greeting[0] == 10 and b"MariaDB" in greeting
+        assert b"caching_sha2_password" in greeting
+        junk = b"\x05\x82\x00\x00garbage"  # claims protocol 4.1, then ends mid-field
+        s.sendall(struct.pack("<I", len(junk))[:3] + b"\x01" + junk)
+        header = f.read(4)
+        payload = f.read(int.from_bytes(header[:3], "little"))
+        assert header[3] == 2 and payload[0] == 0xFF
+        assert struct.unpack("<H", payload[1:3])[0] == 1043
+        assert b"malformed" in payload
+        assert f.read(1) == b""  # closed
+
+
+# ---- secrets ----
+
+def test_secrets_stay_where_they_belong(gw, mariadb):  # noqa: F811
+    log = mariadb.general_log_text()
+    assert "shop_ro@" in log  # the server did log the logins...
+    for token in gw.tokens:
+        assert token not in log  # ...but never saw a token
+    for output in gw.client_outputs:
+        for secret in (RO_PASSWORD, TLS_PASSWORD, WRONG_PASSWORD):
+            assert secret not in output
+    assert_nothing_leaked(gw)

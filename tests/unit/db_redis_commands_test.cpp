@@ -1,0 +1,164 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "db/redis/commands.hpp"
+
+namespace cloakroom::db::redis {
+namespace {
+
+using Lists = std::vector<std::vector<std::string>>;
+
+CommandHead head(std::vector<std::string> args) {
+    CommandHead result;
+    result.argc = args.size();
+    result.name.text = args.at(0);
+    for (std::size_t i = 1; i < args.size(); ++i) result.args.push_back(CapturedArg{args[i]});
+    return result;
+}
+
+TEST(DbRedisCommands, TableIsSortedAndKnowsRedis7) {
+    for (std::size_t i = 1; i < detail::kCommandTableSize; ++i) {
+        EXPECT_LT(std::string_view(detail::kCommandTable[i - 1].name),
+                  std::string_view(detail::kCommandTable[i].name));
+    }
+    EXPECT_GT(detail::kCommandTableSize, 300u);
+    ASSERT_TRUE(command_categories("GET"));
+    EXPECT_TRUE(*command_categories("GET") & kRead);
+    EXPECT_FALSE(*command_categories("SET") & kRead);
+    EXPECT_TRUE(*command_categories("SET") & kWrite);
+    EXPECT_TRUE(*command_categories("CONFIG|GET") & kAdmin);
+    EXPECT_TRUE(*command_categories("XINFO|STREAM") & kRead);
+    EXPECT_FALSE(command_categories("get"));  // callers upper-case
+    EXPECT_FALSE(command_categories("NOSUCH"));
+    EXPECT_TRUE(has_subcommands("CLIENT"));
+    EXPECT_TRUE(has_subcommands("XINFO"));
+    EXPECT_FALSE(has_subcommands("GET"));
+    EXPECT_FALSE(has_subcommands("CLIENT|ID"));
+    EXPECT_FALSE(has_subcommands("NOSUCH"));
+    EXPECT_EQ(category_bit("@read"), kRead);
+    EXPECT_EQ(category_bit("@SortedSet"), kSortedset);
+    EXPECT_EQ(category_bit("@all"), 0u);
+    EXPECT_EQ(category_bit("@nope"), 0u);
+}
+
+TEST(DbRedisCommands, EntryMatching) {
+    EXPECT_TRUE(CommandPolicy::entry_allows("GET", "GET", ""));
+    EXPECT_FALSE(CommandPolicy::entry_allows("GET", "GETSET", ""));
+    EXPECT_TRUE(CommandPolicy::entry_allows("CLIENT", "CLIENT", "KILL"));
+    EXPECT_TRUE(CommandPolicy::entry_allows("CLIENT|SETNAME", "CLIENT", "SETNAME"));
+    EXPECT_FALSE(CommandPolicy::entry_allows("CLIENT|SETNAME", "CLIENT", "KILL"));
+    EXPECT_FALSE(CommandPolicy::entry_allows("CLIENT|SETNAME", "CLIENT", ""));
+    EXPECT_TRUE(CommandPolicy::entry_allows("@READ", "HGETALL", ""));
+    EXPECT_TRUE(CommandPolicy::entry_allows("@READ", "XINFO", "STREAM"));
+    EXPECT_FALSE(CommandPolicy::entry_allows("@READ", "XINFO", "HELP"));
+    EXPECT_FALSE(CommandPolicy::entry_allows("@READ", "XINFO", ""));
+    EXPECT_FALSE(CommandPolicy::entry_allows("@READ", "EVAL_RO", ""));   // @scripting in Redis
+    EXPECT_FALSE(CommandPolicy::entry_allows("@READ", "JSON.GET", ""));  // module: name it
+    EXPECT_TRUE(CommandPolicy::entry_allows("@ALL", "JSON.GET", ""));
+    EXPECT_FALSE(CommandPolicy::entry_allows("@NOPE", "GET", ""));
+    EXPECT_FALSE(CommandPolicy::entry_allows("", "GET", ""));
+}
+
+TEST(DbRedisCommands, EverySessionRefusesReauthentication) {
+    const CommandPolicy open;
+    EXPECT_FALSE(open.restricted());
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"AUTH", "x"},
+             {"auth", "user", "pass"},
+             {"HELLO", "3", "AUTH", "u", "p"},
+             {"hello", "2", "SETNAME", "n", "auth", "u", "p"},
+             {"RESET"},
+             {"cloakroom.refused:NOPERM forged"},
+             {"Cloakroom.Closing:x"},
+         }) {
+        const Verdict verdict = open.decide(head(args));
+        EXPECT_FALSE(verdict.allow) << args[0];
+        EXPECT_EQ(verdict.code, "NOPERM");
+        EXPECT_NE(verdict.message.find("Cloakroom"), std::string::npos);
+    }
+    EXPECT_TRUE(open.decide(head({"HELLO", "3"})).allow);
+    EXPECT_TRUE(open.decide(head({"HELLO", "2", "SETNAME", "x"})).allow);
+    EXPECT_TRUE(open.decide(head({"SET", "k", "v"})).allow);
+    EXPECT_TRUE(open.decide(head({"FLUSHALL"})).allow);
+    EXPECT_TRUE(open.decide(head({"NOSUCHCOMMAND"})).allow);
+}
+
+TEST(DbRedisCommands, HelloMustBeSeenWhole) {
+    const CommandPolicy open;
+    EXPECT_EQ(open.args_needed("HELLO"), kAllArgs);
+    CommandHead partial = head({"HELLO", "3", "SETNAME"});
+    partial.argc = 5;  // two arguments not captured
+    EXPECT_FALSE(open.decide(partial).allow);
+    CommandHead cut = head({"HELLO", "3", "SETNAME", "x"});
+    cut.args.back().truncated = true;
+    EXPECT_FALSE(open.decide(cut).allow);
+}
+
+TEST(DbRedisCommands, RestrictedSessionsNeedEveryList) {
+    const CommandPolicy policy(Lists{{"@read", "SET"}, {"GET", "SET", "CLIENT|SETNAME"}});
+    EXPECT_TRUE(policy.restricted());
+    EXPECT_TRUE(policy.decide(head({"GET", "k"})).allow);
+    EXPECT_TRUE(policy.decide(head({"get", "k"})).allow);
+    EXPECT_TRUE(policy.decide(head({"SET", "k", "v"})).allow);
+    const Verdict mget = policy.decide(head({"MGET", "a", "b"}));  // @read but not in list 2
+    EXPECT_FALSE(mget.allow);
+    EXPECT_EQ(mget.code, "NOPERM");
+    EXPECT_EQ(mget.message, "Cloakroom: this token does not allow 'MGET'");
+    EXPECT_FALSE(policy.decide(head({"CLIENT", "SETNAME", "x"})).allow);  // not in list 1
+    EXPECT_FALSE(policy.decide(head({"DEL", "k"})).allow);
+}
+
+TEST(DbRedisCommands, SubcommandsAndImplicitCommands) {
+    const CommandPolicy policy(Lists{{"@read", "CLIENT|SETNAME"}});
+    EXPECT_EQ(policy.args_needed("CLIENT"), 1u);
+    EXPECT_EQ(policy.args_needed("GET"), 0u);
+    EXPECT_EQ(CommandPolicy().args_needed("CLIENT"), 0u);
+    EXPECT_TRUE(policy.decide(head({"CLIENT", "setname", "x"})).allow);
+    const Verdict kill = policy.decide(head({"CLIENT", "KILL", "ID", "1"}));
+    EXPECT_FALSE(kill.allow);
+    EXPECT_EQ(kill.message, "Cloakroom: this token does not allow 'CLIENT|KILL'");
+    EXPECT_TRUE(policy.decide(head({"XINFO", "STREAM", "s"})).allow);
+    EXPECT_TRUE(policy.decide(head({"OBJECT", "ENCODING", "k"})).allow);
+    EXPECT_FALSE(policy.decide(head({"CONFIG", "GET", "*"})).allow);
+    EXPECT_FALSE(policy.decide(head({"EVAL", "return 1", "0"})).allow);
+    EXPECT_FALSE(policy.decide(head({"MULTI"})).allow);
+    EXPECT_FALSE(policy.decide(head({"SUBSCRIBE", "ch"})).allow);
+    EXPECT_FALSE(policy.decide(head({"MONITOR"})).allow);
+    for (const char* implicit : {"PING", "ECHO", "QUIT", "ping"}) {
+        EXPECT_TRUE(policy.decide(head({implicit})).allow) << implicit;
+    }
+    EXPECT_TRUE(policy.decide(head({"HELLO", "3"})).allow);
+    EXPECT_FALSE(policy.decide(head({"HELLO", "3", "AUTH", "a", "b"})).allow);
+    EXPECT_FALSE(policy.decide(head({"AUTH", "x"})).allow);
+}
+
+TEST(DbRedisCommands, TruncatedNamesAreNoCommand) {
+    CommandHead long_name = head({std::string(kCaptureName, 'G')});
+    long_name.name.truncated = true;
+    EXPECT_TRUE(CommandPolicy().decide(long_name).allow);
+    EXPECT_FALSE(CommandPolicy(Lists{{"@all"}}).decide(long_name).allow);
+    CommandHead long_sub = head({"CLIENT", "SETNAME"});
+    long_sub.args[0].truncated = true;
+    EXPECT_FALSE(CommandPolicy(Lists{{"CLIENT|SETNAME"}}).decide(long_sub).allow);
+    EXPECT_TRUE(CommandPolicy(Lists{{"CLIENT"}}).decide(long_sub).allow);
+}
+
+TEST(DbRedisCommands, UnknownCategoryAllowsNothing) {
+    const CommandPolicy policy(Lists{{"@reads"}});
+    EXPECT_FALSE(policy.decide(head({"GET", "k"})).allow);
+    EXPECT_TRUE(policy.decide(head({"PING"})).allow);
+    const CommandPolicy empty_list(Lists{{}});
+    EXPECT_TRUE(empty_list.restricted());
+    EXPECT_FALSE(empty_list.decide(head({"GET", "k"})).allow);
+}
+
+TEST(DbRedisCommands, DisplayNameIsSafe) {
+    EXPECT_EQ(display_name("GET"), "GET");
+    EXPECT_EQ(display_name("a'b\r\n"), "a?b??");
+    EXPECT_EQ(display_name(std::string(50, 'X')), std::string(40, 'X') + "...");
+}
+
+}  // namespace
+}  // namespace cloakroom::db::redis

@@ -1,0 +1,327 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "db/redis/filter.hpp"
+
+namespace cloakroom::db::redis {
+namespace {
+
+using Lists = std::vector<std::vector<std::string>>;
+
+struct Filtered {
+    bool ok = true;
+    std::string upstream;
+};
+
+// Feeds `input` in chunks of `chunk` bytes (0: all at once).
+Filtered run(const CommandPolicy& policy, std::string_view input, std::size_t chunk = 0) {
+    CommandFilter filter(policy);
+    Filtered result;
+    if (chunk == 0) chunk = input.size() + 1;
+    for (std::size_t i = 0; i < input.size() && result.ok; i += chunk) {
+        result.ok = filter.feed(input.substr(i, chunk), result.upstream);
+    }
+    return result;
+}
+
+// Feeds `input` split at every single position, and byte by byte: the output must not depend on
+// how the bytes arrive.
+void expect_split_invariant(const CommandPolicy& policy, const std::string& input) {
+    const Filtered whole = run(policy, input);
+    EXPECT_EQ(run(policy, input, 1).upstream, whole.upstream) << "byte by byte";
+    for (std::size_t cut = 1; cut < input.size(); ++cut) {
+        CommandFilter filter(policy);
+        std::string out;
+        bool ok = filter.feed(std::string_view(input).substr(0, cut), out);
+        if (ok) ok = filter.feed(std::string_view(input).substr(cut), out);
+        EXPECT_EQ(out, whole.upstream) << "cut at " << cut;
+        EXPECT_EQ(ok, whole.ok) << "cut at " << cut;
+    }
+}
+
+std::string cmd(std::vector<std::string> args) {
+    return encode_command(args);
+}
+
+// A tiny stand-in for redis-server: answers every command of `upstream` in order, "-ERR unknown
+// command" (redis-server 7's wording) for the names Cloakroom invents, "+OK" otherwise.
+std::string fake_server(std::string_view upstream) {
+    std::string replies;
+    while (!upstream.empty()) {
+        const ParsedCommand parsed = parse_command(upstream, kSessionLimits);
+        if (parsed.status != ParseStatus::Complete) break;
+        upstream.remove_prefix(parsed.consumed);
+        if (parsed.args.empty()) continue;
+        if (parsed.args[0].rfind("cloakroom.", 0) == 0) {
+            replies +=
+                "-ERR unknown command '" + parsed.args[0] + "', with args beginning with: \r\n";
+        } else {
+            replies += "+" + parsed.args[0] + "\r\n";
+        }
+    }
+    return replies;
+}
+
+std::string rewrite(std::string_view replies, std::size_t chunk = 0) {
+    ReplyRewriter rewriter;
+    std::string out;
+    if (chunk == 0) chunk = replies.size() + 1;
+    for (std::size_t i = 0; i < replies.size(); i += chunk)
+        rewriter.feed(replies.substr(i, chunk), out);
+    return out;
+}
+
+TEST(DbRedisFilter, UnrestrictedSessionsForwardBytesUnchanged) {
+    const std::string input = cmd({"SET", "k", "v"}) + cmd({"GET", "k"}) +
+                              cmd({"CLIENT", "KILL", "ID", "7"}) + cmd({"EVAL", "return 1", "0"});
+    const Filtered out = run(CommandPolicy(), input);
+    EXPECT_TRUE(out.ok);
+    EXPECT_EQ(out.upstream, input);
+    expect_split_invariant(CommandPolicy(), input);
+}
+
+TEST(DbRedisFilter, ReauthenticationNeverReachesTheUpstream) {
+    const std::string input = cmd({"GET", "a"}) + cmd({"AUTH", "other", "acm_token"}) +
+                              cmd({"HELLO", "3", "AUTH", "other", "secret"}) + cmd({"RESET"}) +
+                              "auth inline_secret\r\n" + cmd({"GET", "b"});
+    const Filtered out = run(CommandPolicy(), input);
+    EXPECT_TRUE(out.ok);
+    EXPECT_EQ(out.upstream.find("acm_token"), std::string::npos);
+    EXPECT_EQ(out.upstream.find("secret"), std::string::npos);
+    const std::string replies = rewrite(fake_server(out.upstream));
+    EXPECT_EQ(
+        replies,
+        "+GET\r\n"
+        "-NOPERM Cloakroom: AUTH after login is refused; connect again to use another token\r\n"
+        "-NOPERM Cloakroom: HELLO AUTH after login is refused; connect again to use another "
+        "token\r\n"
+        "-NOPERM Cloakroom: RESET is refused (it would log the connection out)\r\n"
+        "-NOPERM Cloakroom: AUTH after login is refused; connect again to use another token\r\n"
+        "+GET\r\n");
+    expect_split_invariant(CommandPolicy(), input);
+}
+
+TEST(DbRedisFilter, PipelinedRefusalsKeepTheirPlace) {
+    const CommandPolicy policy(Lists{{"@read"}});
+    const std::string input = cmd({"GET", "a"}) + cmd({"SET", "a", "1"}) + cmd({"MGET", "a", "b"}) +
+                              "DEL a\r\n" + cmd({"PING"}) + cmd({"HGETALL", "h"});
+    const Filtered out = run(policy, input);
+    ASSERT_TRUE(out.ok);
+    EXPECT_EQ(fake_server(out.upstream).substr(0, 6), "+GET\r\n");
+    EXPECT_EQ(rewrite(fake_server(out.upstream)),
+              "+GET\r\n"
+              "-NOPERM Cloakroom: this token does not allow 'SET'\r\n"
+              "+MGET\r\n"
+              "-NOPERM Cloakroom: this token does not allow 'DEL'\r\n"
+              "+PING\r\n"
+              "+HGETALL\r\n");
+    expect_split_invariant(policy, input);
+}
+
+TEST(DbRedisFilter, RefusedValuesAreNeitherForwardedNorBuffered) {
+    const CommandPolicy policy(Lists{{"GET"}});
+    const std::string big(1 << 20, 'x');
+    const std::string head =
+        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + std::to_string(big.size()) + "\r\n";
+    CommandFilter filter(policy);
+    std::string out;
+    ASSERT_TRUE(filter.feed(head, out));
+    // Refused as soon as the name arrived: the refusal is already upstream.
+    EXPECT_EQ(out, refusal_command("NOPERM", "Cloakroom: this token does not allow 'SET'"));
+    out.clear();
+    for (std::size_t i = 0; i < big.size(); i += 4096) {
+        ASSERT_TRUE(filter.feed(std::string_view(big).substr(i, 4096), out));
+    }
+    ASSERT_TRUE(filter.feed("\r\n" + cmd({"GET", "k"}), out));
+    EXPECT_EQ(out, cmd({"GET", "k"}));
+    EXPECT_EQ(filter.refused(), 1u);
+    EXPECT_EQ(filter.commands(), 2u);
+    EXPECT_EQ(filter.refused_names(), std::vector<std::string>{"SET"});
+}
+
+TEST(DbRedisFilter, AllowedValuesStreamThrough) {
+    const CommandPolicy policy(Lists{{"@write"}});
+    const std::string head = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n";
+    CommandFilter filter(policy);
+    std::string out;
+    ASSERT_TRUE(filter.feed(head, out));
+    EXPECT_EQ(out, head);
+    ASSERT_TRUE(filter.feed(std::string(1000, 'v'), out));
+    EXPECT_EQ(out.size(), head.size() + 1000);  // passed on before the value is complete
+}
+
+TEST(DbRedisFilter, SubcommandsAreCheckedWhenTheListNeedsThem) {
+    const CommandPolicy policy(Lists{{"CLIENT|SETNAME", "GET"}});
+    const std::string input = cmd({"CLIENT", "SETNAME", "me"}) +
+                              cmd({"client", "kill", "ID", "1"}) + cmd({"CLIENT"}) +
+                              cmd({"GET", "k"});
+    const Filtered out = run(policy, input);
+    ASSERT_TRUE(out.ok);
+    EXPECT_EQ(rewrite(fake_server(out.upstream)),
+              "+CLIENT\r\n"
+              "-NOPERM Cloakroom: this token does not allow 'CLIENT|KILL'\r\n"
+              "-NOPERM Cloakroom: this token does not allow 'CLIENT'\r\n"
+              "+GET\r\n");
+    expect_split_invariant(policy, input);
+}
+
+TEST(DbRedisFilter, HugeNamesAndArgumentsAreDecidedWithoutWaiting) {
+    const std::string name(5000, 'A');
+    const std::string input = cmd({name, "x"}) + cmd({"CLIENT", std::string(5000, 'B')}) +
+                              cmd({"HELLO", "3", "SETNAME", std::string(5000, 'n')});
+    const Filtered open = run(CommandPolicy(), input);
+    ASSERT_TRUE(open.ok);
+    // Unrestricted: unknown names pass (the upstream answers them), HELLO with an argument too
+    // long to check does not.
+    EXPECT_EQ(open.upstream.substr(
+                  0, input.size() - cmd({"HELLO", "3", "SETNAME", std::string(5000, 'n')}).size()),
+              cmd({name, "x"}) + cmd({"CLIENT", std::string(5000, 'B')}));
+    EXPECT_NE(open.upstream.find("cloakroom.refused:NOPERM Cloakroom: HELLO with these arguments"),
+              std::string::npos);
+    expect_split_invariant(CommandPolicy(), input);
+    const CommandPolicy restricted(Lists{{"@all"}});
+    const Filtered closed = run(restricted, cmd({name, "x"}));
+    EXPECT_EQ(closed.upstream.find(name), std::string::npos);
+    EXPECT_EQ(rewrite(fake_server(closed.upstream)),
+              "-NOPERM Cloakroom: this token does not allow '" + std::string(40, 'A') + "...'\r\n");
+}
+
+TEST(DbRedisFilter, HelloWithManyArgumentsIsRefused) {
+    std::vector<std::string> args{"HELLO", "3"};
+    for (int i = 0; i < 10; ++i) args.push_back("SETNAME");
+    const Filtered out = run(CommandPolicy(), cmd(args));
+    EXPECT_EQ(rewrite(fake_server(out.upstream)),
+              "-NOPERM Cloakroom: HELLO with these arguments is refused\r\n");
+}
+
+TEST(DbRedisFilter, InlineCommandsAreReencoded) {
+    const Filtered out = run(CommandPolicy(), "SET k \"a b\"\r\nGET k\n\r\n");
+    ASSERT_TRUE(out.ok);
+    EXPECT_EQ(out.upstream, cmd({"SET", "k", "a b"}) + cmd({"GET", "k"}));
+    expect_split_invariant(CommandPolicy(), "SET k \"a b\"\r\nGET k\n\r\n");
+}
+
+TEST(DbRedisFilter, EmptyCommandsAreDropped) {
+    const Filtered out = run(CommandPolicy(), "*0\r\n*-1\r\n\r\n" + cmd({"PING"}));
+    ASSERT_TRUE(out.ok);
+    EXPECT_EQ(out.upstream, cmd({"PING"}));
+}
+
+TEST(DbRedisFilter, ProtocolErrorAtABoundaryIsAnsweredInOrder) {
+    CommandFilter filter{CommandPolicy()};
+    std::string out;
+    EXPECT_FALSE(filter.feed(cmd({"GET", "a"}) + "*1\r\n:1\r\n", out));
+    EXPECT_TRUE(filter.failed());
+    EXPECT_TRUE(filter.error_in_band());
+    EXPECT_EQ(filter.error(), "Protocol error: expected '$', got ':'");
+    ReplyRewriter rewriter;
+    std::string replies;
+    rewriter.feed(fake_server(out), replies);
+    EXPECT_EQ(replies, "+GET\r\n-ERR Protocol error: expected '$', got ':'\r\n");
+    EXPECT_TRUE(rewriter.closing());
+    EXPECT_FALSE(filter.feed(cmd({"GET", "b"}), out));  // stays failed
+}
+
+TEST(DbRedisFilter, ProtocolErrorInsideAForwardedCommandIsNotInBand) {
+    CommandFilter filter{CommandPolicy()};
+    std::string out;
+    EXPECT_FALSE(filter.feed("*2\r\n$3\r\nGET\r\n$1\r\nab", out));
+    EXPECT_FALSE(filter.error_in_band());
+    EXPECT_EQ(filter.error(), "Protocol error: expected CRLF after an argument");
+    EXPECT_EQ(out, "*2\r\n$3\r\nGET\r\n$1\r\na");
+}
+
+TEST(DbRedisFilter, ProtocolErrors) {
+    for (const std::string& input : std::vector<std::string>{
+             "*x\r\n", "*1\r\n$x\r\n", "*1\r\n$-1\r\n", "SET \"a\r\n", std::string(70000, 'a'),
+             "*" + std::string(50, '9'), "*1\r\n$600000000\r\n"}) {
+        CommandFilter filter{CommandPolicy()};
+        std::string out;
+        EXPECT_FALSE(filter.feed(input, out)) << input.substr(0, 20);
+        EXPECT_EQ(filter.error().rfind("Protocol error: ", 0), 0u);
+        EXPECT_TRUE(filter.error_in_band());
+    }
+}
+
+TEST(DbRedisFilter, RefusalNamesFitRedisQuote) {
+    const std::string marker = refusal_command("NOPERM", std::string(300, 'm'));
+    const ParsedCommand parsed = parse_command(marker, kSessionLimits);
+    ASSERT_EQ(parsed.status, ParseStatus::Complete);
+    ASSERT_EQ(parsed.args.size(), 1u);
+    EXPECT_EQ(parsed.args[0].size(), 128u);
+    EXPECT_EQ(parse_command(refusal_command("NOPERM", "a\r\nb"), kSessionLimits).args[0],
+              "cloakroom.refused:NOPERM a  b");
+}
+
+TEST(DbRedisRewriter, RewritesOnlyTopLevelRefusals) {
+    const std::string refusal =
+        "-ERR unknown command 'cloakroom.refused:NOPERM Cloakroom: no 'SET'', with args "
+        "beginning with: \r\n";
+    const std::string replies = "+OK\r\n" + refusal + "$" + std::to_string(refusal.size()) +
+                                "\r\n" + refusal + "\r\n" + "*2\r\n" + refusal + ":1\r\n" +
+                                "-ERR unknown command 'FOO', with args beginning with: \r\n" +
+                                "-ERR unknown command `cloakroom.refused:NOPERM old`, with args "
+                                "beginning with: \r\n" +
+                                ">2\r\n+a\r\n" + refusal + "|1\r\n+k\r\n+v\r\n" + refusal;
+    const std::string expected =
+        "+OK\r\n-NOPERM Cloakroom: no 'SET'\r\n$" + std::to_string(refusal.size()) + "\r\n" +
+        refusal + "\r\n" + "*2\r\n" + refusal + ":1\r\n" +
+        "-ERR unknown command 'FOO', with args beginning with: \r\n" + "-NOPERM old\r\n" +
+        ">2\r\n+a\r\n" + refusal + "|1\r\n+k\r\n+v\r\n" + "-NOPERM Cloakroom: no 'SET'\r\n";
+    EXPECT_EQ(rewrite(replies), expected);
+    for (std::size_t chunk = 1; chunk < 12; ++chunk) {
+        EXPECT_EQ(rewrite(replies, chunk), expected) << chunk;
+    }
+    for (std::size_t cut = 1; cut < replies.size(); ++cut) {
+        ReplyRewriter rewriter;
+        std::string out;
+        rewriter.feed(std::string_view(replies).substr(0, cut), out);
+        rewriter.feed(std::string_view(replies).substr(cut), out);
+        EXPECT_EQ(out, expected) << cut;
+    }
+}
+
+TEST(DbRedisRewriter, LeavesLookalikesAlone) {
+    for (const std::string& reply : std::vector<std::string>{
+             std::string(
+                 "-ERR unknown command 'cloakroom.refused:nocode', with args beginning with: \r\n"),
+             std::string("-ERR unknown command 'cloakroom.refused:NOPERM no close quote\r\n"),
+             std::string(
+                 "-ERR unknown command 'cloakroom.other:NOPERM x', with args beginning with: \r\n"),
+             std::string("-ERR unknown command 'cloakroom.refused:NOPERM x'\n"),
+             "-ERR unknown command 'cloakroom.refused:NOPERM " + std::string(600, 'x') + "'\r\n",
+             std::string("+ERR unknown command 'cloakroom.refused:NOPERM x', with args beginning "
+                         "with: \r\n")}) {
+        EXPECT_EQ(rewrite(reply), reply);
+        EXPECT_EQ(rewrite(reply, 1), reply);
+    }
+}
+
+TEST(DbRedisRewriter, PassesEverythingThroughOnceFramingIsLost) {
+    const std::string refusal =
+        "-ERR unknown command 'cloakroom.refused:NOPERM x', with args beginning with: \r\n";
+    ReplyRewriter rewriter;
+    std::string out;
+    rewriter.feed("+OK\r\n?garbage\r\n" + refusal, out);
+    EXPECT_TRUE(rewriter.passthrough());
+    EXPECT_EQ(out, "+OK\r\n?garbage\r\n" + refusal);
+    ReplyRewriter bad_blob;
+    out.clear();
+    bad_blob.feed("$1\r\nabc\r\n" + refusal, out);
+    EXPECT_TRUE(bad_blob.passthrough());
+    EXPECT_EQ(out, "$1\r\nabc\r\n" + refusal);
+}
+
+TEST(DbRedisRewriter, LargeBlobsPassWithoutBuffering) {
+    ReplyRewriter rewriter;
+    std::string out;
+    rewriter.feed("$1000000\r\n", out);
+    rewriter.feed(std::string(5000, '-'), out);
+    EXPECT_EQ(out.size(), 10u + 5000u);
+    EXPECT_FALSE(rewriter.passthrough());
+}
+
+}  // namespace
+}  // namespace cloakroom::db::redis
