@@ -240,7 +240,8 @@ class Candidate:
         stop(self.proc)
         self.proc = None
 
-    def restart(self):
+    def fresh(self):
+        """A newly started process (for the idle-memory test), nothing else of ours running in it."""
         self.stop()
         self.start()
 
@@ -267,7 +268,8 @@ class Direct(Candidate):
     def stop(self):
         pass
 
-    def restart(self):
+    def fresh(self):
+        # The upstream itself; runs first (candidate order), before the proxies dial it.
         self.upstream.stop()
         self.upstream.start()
         self.port = self.upstream.port
@@ -406,10 +408,10 @@ class CloakroomReverse(Candidate):
         self.port = self.forward.reverse_port
 
     def stop(self):
-        pass
+        self.forward.stop()
 
-    def restart(self):
-        self.forward.restart()
+    def fresh(self):
+        self.forward.fresh()
         self.port = self.forward.reverse_port
 
     def pids(self):
@@ -872,10 +874,12 @@ def main():
         tools["token"] = "acm_" + "x" * 200
 
     # Correctness first: no candidate may be fast because it is broken.
-    neg = check(tools, cands[0] if cands and cands[0].name == "direct" else Direct(work, pki, upstream, tools),
-                upstream, auth_header="Authorization: Bearer not-the-secret")
-    if not neg:
-        log("the injection check accepts a wrong credential: the check itself is broken")
+    # Negative control: the upstream given a wrong credential must fail the check, on the header.
+    control = Direct(work, pki, upstream, tools)
+    control.start()
+    neg = check(tools, control, upstream, auth_header="Authorization: Bearer not-the-secret")
+    if len(neg) != 2 or not all("x-auth-check" in x for x in neg):
+        log(f"the injection check does not catch a wrong credential: {neg}")
         return 1
     for c in cands:
         problems = check(tools, c, upstream)
@@ -908,20 +912,16 @@ def main():
 
     idle = {}
     if do_idle:
-        # Fresh processes, so the baseline is a warm proxy (one request done) with no history.
+        # Each candidate on a freshly started process, alone, so the baseline is a warm proxy
+        # (one request done) whose heap has no history of earlier loads.
         for c in cands:
             c.stop()
-        upstream.stop()
-        upstream.start()
         for c in cands:
-            if c.name == "cloakroom-reverse":
-                c.forward.start() if c.forward.proc is None else None
-                c.port = c.forward.reverse_port
-            else:
-                c.start()
+            c.fresh()
             problems = check(tools, c, upstream)
             if problems:
                 idle[c.name] = {"ready": 0, "errors": 1, "error_samples": problems}
+                c.stop()
                 continue
             args = [*c.target("/1k"), "-H", c.auth_header(), "--idle", str(opts.idle),
                     "-t", "2", "--settle", "1", "--expect-status", "200",
@@ -933,9 +933,6 @@ def main():
             log(f"idle {c.name:<18} {res.get('ready', 0)} conns in {res.get('setup_seconds', 0):.1f}s, "
                 f"{res.get('bytes_per_conn', 0) / 1024:.1f} KiB/conn"
                 + (f"  ERRORS {res.get('errors')}: {res.get('error_samples', [])[:2]}" if res.get("errors") else ""))
-            if c.name not in ("direct", "cloakroom"):
-                c.stop()  # cloakroom stays up for cloakroom-reverse; direct is the upstream
-        for c in cands:
             c.stop()
 
     stop_all()

@@ -42,7 +42,9 @@ std::shared_ptr<const RsaKey> fuzz_key() {
     return key;
 }
 
-Result<std::shared_ptr<const RsaKey>> key_source() { return fuzz_key(); }
+Result<std::shared_ptr<const RsaKey>> key_source() {
+    return fuzz_key();
+}
 
 // Splits the input into packets (framing errors end the list).
 template <class F>
@@ -139,8 +141,7 @@ void fuzz_upstream_login(std::string_view input) {
     server.server_version = "8.0.36";
     server.nonce = "ABCDEFGHIJKLMNOPQRST";
     server.capabilities = 0xFFFFFFFFu;
-    server.auth_plugin =
-        std::string((flags & 2) != 0 ? kCachingSha2Password : kNativePassword);
+    server.auth_plugin = std::string((flags & 2) != 0 ? kCachingSha2Password : kNativePassword);
     HandshakeResponse client;
     client.capabilities = kClientProtocol41 | kClientSecureConnection | kClientPluginAuth |
                           kClientPluginAuthLenencData | kClientConnectWithDb;

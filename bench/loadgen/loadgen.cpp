@@ -90,15 +90,16 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-    std::fprintf(stderr,
-                 "cloakroom_loadgen: %s\n"
-                 "usage: cloakroom_loadgen --url https://HOST[:PORT]/PATH (--dial IP:PORT | --proxy "
-                 "IP:PORT)\n"
-                 "  [--cacert FILE] [-c CONNS] [-t THREADS] [-d SECONDS] [--warmup SECONDS]\n"
-                 "  [--new-conn] [--requests N] [--idle N [--settle SECONDS]] [-H 'Name: value']\n"
-                 "  [--expect-status N] [--expect-size BYTES] [--expect-header 'Name: value']\n"
-                 "  [--expect-body-file FILE] [--pid PID]... [--show]\n",
-                 why.c_str());
+    std::fprintf(
+        stderr,
+        "cloakroom_loadgen: %s\n"
+        "usage: cloakroom_loadgen --url https://HOST[:PORT]/PATH (--dial IP:PORT | --proxy "
+        "IP:PORT)\n"
+        "  [--cacert FILE] [-c CONNS] [-t THREADS] [-d SECONDS] [--warmup SECONDS]\n"
+        "  [--new-conn] [--requests N] [--idle N [--settle SECONDS]] [-H 'Name: value']\n"
+        "  [--expect-status N] [--expect-size BYTES] [--expect-header 'Name: value']\n"
+        "  [--expect-body-file FILE] [--pid PID]... [--show]\n",
+        why.c_str());
     std::exit(2);
 }
 
@@ -802,9 +803,9 @@ int main(int argc, char** argv) {
         window_bytes += s.window_bytes;
     }
     std::sort(all.begin(), all.end());
-    const double window_seconds =
-        o.max_requests > 0 ? std::chrono::duration<double>(Clock::now() - start).count()
-                           : o.duration;
+    const double window_seconds = o.max_requests > 0
+                                      ? std::chrono::duration<double>(Clock::now() - start).count()
+                                      : o.duration;
     const double proxy_cpu = cpu_end.cpu_seconds - cpu_start.cpu_seconds;
     const double client_cpu = client_cpu_end - client_cpu_start;
     double mean = 0;

@@ -40,7 +40,8 @@ paths = ["/v1/transfers/**"]
 )";
 
 void BM_Authorize(benchmark::State& state) {
-    config::Environment env({{"HOME", "/nonexistent/cloakroom-bench"}});
+    config::Environment env(
+        config::Environment::Variables{{"HOME", "/nonexistent/cloakroom-bench"}});
     auto cfg = config::parse_config_string(kConfig, "bench.toml", env);
     if (!cfg.ok()) {
         state.SkipWithError(("config: " + cfg.error().message).c_str());
@@ -53,10 +54,10 @@ void BM_Authorize(benchmark::State& state) {
         std::abort();
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
     const token::TokenFormat format{cfg->token.prefix, cfg->token.location};
-    auto tok = token::mint_token(keys, "primary",
-                                 {token::hosts_caveat({"api.example.com"}),
-                                  token::validity_caveat(now - 60, now + 3600)},
-                                 format);
+    auto tok = token::mint_token(
+        keys, "primary",
+        {token::hosts_caveat({"api.example.com"}), token::validity_caveat(now - 60, now + 3600)},
+        format);
     if (!tok.ok()) std::abort();
     http::request_header<> req;
     req.method(http::verb::get);
@@ -67,8 +68,8 @@ void BM_Authorize(benchmark::State& state) {
     for (auto _ : state) {
         auto target = policy::normalize_target(req.target());
         if (!target.ok()) std::abort();
-        auto found = proxy::find_token(req, target->query, &*service->credential,
-                                       cfg->token.prefix, std::nullopt);
+        auto found = proxy::find_token(req, target->query, &*service->credential, cfg->token.prefix,
+                                       std::nullopt);
         auto decision = proxy::authorize(*cfg, *service, "api.example.com", req, *target, found,
                                          keys, now, false);
         if (decision.kind != proxy::AuthDecision::Inject) state.SkipWithError("not Inject");

@@ -42,7 +42,8 @@ struct Tokens {
             std::string text = *minted;
             for (int e = 0; e < extra; ++e) {
                 auto narrower = token::attenuate_token(
-                    text, {token::methods_caveat({"GET"}), token::validity_caveat(now - 30, now + 1800)},
+                    text,
+                    {token::methods_caveat({"GET"}), token::validity_caveat(now - 30, now + 1800)},
                     format);
                 if (!narrower.ok()) std::abort();
                 text = *narrower;

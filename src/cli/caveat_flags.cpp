@@ -1,5 +1,7 @@
 #include "cli/caveat_flags.hpp"
 
+#include "db/redis/commands.hpp"
+#include "util/ascii.hpp"
 #include "util/duration.hpp"
 #include "util/time_parse.hpp"
 
@@ -68,6 +70,12 @@ Result<std::vector<token::Caveat>> build_caveats(const CaveatFlags& flags, std::
         for (const auto& entry : *db.entries) {
             if (entry.empty())
                 return make_error("usage", std::string(db.flag) + " has an empty entry");
+            // A misspelt category would silently allow nothing: refuse it here instead.
+            if (db.entries == &flags.db_commands && entry.front() == '@' &&
+                !ascii_iequals(entry, "@all") && db::redis::category_bit(entry) == 0) {
+                return make_error("usage", "--db-commands: unknown Redis category \"" + entry +
+                                               "\" (e.g. @read, @write, @string, @hash, @all)");
+            }
         }
         caveats.push_back(db.make(*db.entries));
     }

@@ -28,14 +28,16 @@ int run_check(const GlobalOptions& global) {
             logins += (logins.empty() ? "" : ", ") + login.name;
         }
         std::printf("  database %s (%s): %s -> %s, tls %s, client tls %s, logins: %s\n",
-                    database.name.c_str(), std::string(config::to_string(database.protocol)).c_str(),
+                    database.name.c_str(),
+                    std::string(config::to_string(database.protocol)).c_str(),
                     database.listen.address.c_str(), database.upstream.c_str(),
                     std::string(config::to_string(database.tls)).c_str(),
                     std::string(config::to_string(database.client_tls)).c_str(), logins.c_str());
         if (database.tls == config::DatabaseTlsMode::Require) {
-            std::printf("  warning: database %s: tls = \"require\" encrypts but does not check "
-                        "the server's certificate; prefer \"verify-full\"\n",
-                        database.name.c_str());
+            std::printf(
+                "  warning: database %s: tls = \"require\" encrypts but does not check "
+                "the server's certificate; prefer \"verify-full\"\n",
+                database.name.c_str());
         }
     }
     return kExitOk;

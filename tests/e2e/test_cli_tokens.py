@@ -379,3 +379,11 @@ def test_serve_creates_the_signing_key_mint_uses(cloakroom, tmp_path):
 def conftest_bin():
     from conftest import BIN
     return BIN
+
+
+def test_mint_refuses_an_unknown_redis_category(cloakroom):
+    """A misspelt category would allow nothing at all; mint says so instead of minting it."""
+    bad = cloakroom.run("mint", "--db", "cache", "--db-commands", "GET,@raed", check=2)
+    assert "@raed" in bad.stderr and "unknown Redis category" in bad.stderr
+    ok = cloakroom.run("mint", "--db", "cache", "--db-commands", "GET,@READ,@all", check=0)
+    assert ok.stdout.strip().startswith("acm_")

@@ -63,8 +63,8 @@ std::uint16_t err_code(std::string_view payload) {
 
 TEST(MysqlClientLogin, CachingSha2OverTlsGetsTheTokenInClear) {
     ClientLogin login(std::string(kNonce), /*tls=*/true, keys());
-    auto step = login.start(client_response("caching_sha2_password",
-                                            caching_sha2_scramble(kToken, kNonce)));
+    auto step = login.start(
+        client_response("caching_sha2_password", caching_sha2_scramble(kToken, kNonce)));
     ASSERT_EQ(step.kind, ClientLogin::Kind::Reply);
     EXPECT_EQ(step.payload, "\x01\x04");  // perform full authentication
     EXPECT_FALSE(login.in_full_auth_without_tls());
@@ -76,13 +76,13 @@ TEST(MysqlClientLogin, CachingSha2OverTlsGetsTheTokenInClear) {
 
 TEST(MysqlClientLogin, CachingSha2WithoutTlsUsesCloakroomsRsaKey) {
     ClientLogin login(std::string(kNonce), /*tls=*/false, keys());
-    auto step = login.start(client_response("caching_sha2_password",
-                                            caching_sha2_scramble(kToken, kNonce)));
+    auto step = login.start(
+        client_response("caching_sha2_password", caching_sha2_scramble(kToken, kNonce)));
     ASSERT_EQ(step.kind, ClientLogin::Kind::Reply);
     EXPECT_TRUE(login.in_full_auth_without_tls());
     EXPECT_TRUE(login.wants_key("\x02"));
     EXPECT_FALSE(login.wants_key(std::string(kToken) + '\0'));  // a clear answer
-    step = login.next("\x02");  // request public key
+    step = login.next("\x02");                                  // request public key
     ASSERT_EQ(step.kind, ClientLogin::Kind::Reply);
     ASSERT_EQ(step.payload[0], '\x01');
     const std::string pem = step.payload.substr(1);
@@ -163,8 +163,7 @@ TEST(MysqlClientLogin, ClearPasswordPluginNeedsTls) {
 TEST(MysqlClientLogin, NativePasswordGetsAClearError) {
     for (const char* plugin : {"mysql_native_password", "", "client_ed25519"}) {
         ClientLogin login(std::string(kNonce), false, keys());
-        auto step =
-            login.start(client_response(plugin, native_password_scramble(kToken, kNonce)));
+        auto step = login.start(client_response(plugin, native_password_scramble(kToken, kNonce)));
         ASSERT_EQ(step.kind, ClientLogin::Kind::Refuse) << plugin;
         EXPECT_EQ(err_code(step.payload), kErNotSupportedAuthMode);
         const std::string message = err_message(step.payload);
@@ -266,8 +265,7 @@ TEST(MysqlNegotiation, UpstreamLoginCarriesTheClientsChoices) {
     UpstreamLogin login(server, client, "shop_ro", kPassword, /*tls=*/false);
     auto sent = parse_handshake_response(login.handshake_response());
     ASSERT_TRUE(sent.ok()) << sent.error().message;
-    EXPECT_EQ(sent->capabilities,
-              (client.capabilities & ~(kClientSsl | kClientMultiFactorAuth)));
+    EXPECT_EQ(sent->capabilities, (client.capabilities & ~(kClientSsl | kClientMultiFactorAuth)));
     EXPECT_EQ(sent->max_packet, client.max_packet);
     EXPECT_EQ(sent->charset, client.charset);
     EXPECT_EQ(sent->filler, client.filler);
@@ -292,8 +290,8 @@ TEST(MysqlNegotiation, LoginOnlyBitsFollowTheServer) {
     UpstreamLogin login(server, client, "u", kPassword, false);
     auto sent = parse_handshake_response(login.handshake_response());
     ASSERT_TRUE(sent.ok());
-    EXPECT_EQ(sent->capabilities & (kClientConnectAttrs | kClientPluginAuthLenencData |
-                                    kClientConnectWithDb),
+    EXPECT_EQ(sent->capabilities &
+                  (kClientConnectAttrs | kClientPluginAuthLenencData | kClientConnectWithDb),
               0u);
     EXPECT_FALSE(sent->connect_attrs.has_value());
     EXPECT_FALSE(sent->database.has_value());

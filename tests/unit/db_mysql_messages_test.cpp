@@ -103,7 +103,9 @@ TEST(MysqlGreeting, PluginNameWithoutTerminatorIsAccepted) {
 }
 
 TEST(MysqlGreeting, RejectsOtherProtocolsAndTruncation) {
-    auto v9 = parse_initial_handshake("\x09" "5.0\0"s);
+    auto v9 = parse_initial_handshake(
+        "\x09"
+        "5.0\0"s);
     ASSERT_FALSE(v9.ok());
     EXPECT_NE(v9.error().message.find("protocol version 9"), std::string::npos);
     EXPECT_FALSE(parse_initial_handshake("").ok());
@@ -157,8 +159,8 @@ TEST(MysqlResponse, AuthResponseEncodings) {
     response.auth_plugin = "mysql_native_password";
     response.database = "db";
     // One length byte (CLIENT_SECURE_CONNECTION).
-    response.capabilities = kClientProtocol41 | kClientSecureConnection | kClientPluginAuth |
-                            kClientConnectWithDb;
+    response.capabilities =
+        kClientProtocol41 | kClientSecureConnection | kClientPluginAuth | kClientConnectWithDb;
     std::string built = build_handshake_response(response);
     EXPECT_EQ(built.substr(32, 3), "u\0\x14"s);
     auto parsed = parse_handshake_response(built);
@@ -228,9 +230,13 @@ TEST(MysqlResponse, RejectsMalformedLogins) {
     HandshakeResponse response;
     response.capabilities = kClientProtocol41 | kClientSecureConnection | kClientConnectAttrs;
     response.user = "u";
-    response.connect_attrs = "\x05" "ab"s;
+    response.connect_attrs =
+        "\x05"
+        "ab"s;
     EXPECT_FALSE(parse_handshake_response(build_handshake_response(response)).ok());
-    response.connect_attrs = "\x01" "a"s;  // a key without a value
+    response.connect_attrs =
+        "\x01"
+        "a"s;  // a key without a value
     EXPECT_FALSE(parse_handshake_response(build_handshake_response(response)).ok());
 }
 
@@ -261,7 +267,9 @@ TEST(MysqlAuthSwitch, RoundTripsAndRejectsOldPasswords) {
     EXPECT_NE(old.error().message.find("old_password"), std::string::npos);
     EXPECT_FALSE(parse_auth_switch("\x01x"s).ok());
     EXPECT_FALSE(parse_auth_switch("").ok());
-    auto bare = parse_auth_switch("\xfe" "dialog"s);
+    auto bare = parse_auth_switch(
+        "\xfe"
+        "dialog"s);
     ASSERT_TRUE(bare.ok());
     EXPECT_EQ(bare->plugin, "dialog");
     EXPECT_EQ(bare->data, "");

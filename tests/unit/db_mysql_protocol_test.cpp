@@ -83,32 +83,38 @@ TEST(MysqlFields, LengthEncodedIntegersRoundTrip) {
 
 TEST(MysqlFields, ReaderRejectsTruncationAndInvalidPrefixes) {
     {
-        Reader reader("\xfb"s);  // NULL marker is not an integer
+        const std::string data = "\xfb"s;
+        Reader reader(data);  // NULL marker is not an integer
         EXPECT_FALSE(reader.lenenc_int());
         EXPECT_EQ(reader.remaining(), 1u);
     }
     {
-        Reader reader("\xff"s);
+        const std::string data = "\xff"s;
+        Reader reader(data);
         EXPECT_FALSE(reader.lenenc_int());
     }
     {
-        Reader reader("\xfe\x01\x02"s);  // 8 bytes announced, 2 present
+        const std::string data = "\xfe\x01\x02"s;
+        Reader reader(data);  // 8 bytes announced, 2 present
         EXPECT_FALSE(reader.lenenc_int());
         EXPECT_EQ(reader.remaining(), 3u);
     }
     {
-        Reader reader("\x05" "abc"s);  // string longer than the data: nothing consumed
+        const std::string data = "\x05" + "abc"s;  // longer than the data: nothing consumed
+        Reader reader(data);
         EXPECT_FALSE(reader.lenenc_string());
         EXPECT_EQ(reader.remaining(), 4u);
     }
     {
-        Reader reader("no terminator"s);
+        const std::string data = "no terminator"s;
+        Reader reader(data);
         EXPECT_FALSE(reader.nul_string());
         EXPECT_EQ(reader.nul_or_rest_string(), "no terminator");
         EXPECT_TRUE(reader.empty());
     }
     {
-        Reader reader("\x01\x02\x03"s);
+        const std::string data = "\x01\x02\x03"s;
+        Reader reader(data);
         EXPECT_FALSE(reader.u32());
         EXPECT_EQ(reader.u24(), 0x030201u);
         EXPECT_FALSE(reader.u8());

@@ -1,4 +1,5 @@
-// route_reverse: the service comes from the normalized path's first segment, the rest goes upstream.
+// route_reverse: the service comes from the normalized path's first segment, the rest goes
+// upstream.
 #include <gtest/gtest.h>
 
 #include "proxy/route_reverse.hpp"
@@ -34,8 +35,8 @@ TEST(RouteReverse, ServiceRootAndExplicitPorts) {
 
 TEST(RouteReverse, NormalizedBeforeTheServiceIsChosen) {
     const auto config = sample_config();
-    for (const char* target : {"/stripe/../maps/v1", "/stripe/%2e%2e/maps/v1", "//maps/./v1",
-                               "/x/../maps/v1"}) {
+    for (const char* target :
+         {"/stripe/../maps/v1", "/stripe/%2e%2e/maps/v1", "//maps/./v1", "/x/../maps/v1"}) {
         const ReverseRoute r = route_reverse(config, target);
         ASSERT_EQ(r.route.kind, RouteKind::Intercept) << target;
         EXPECT_EQ(r.route.service->name, "maps") << target;

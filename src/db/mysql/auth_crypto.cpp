@@ -43,7 +43,9 @@ std::string_view view(const Digest<N>& d) {
     return {reinterpret_cast<const char*>(d.bytes.data()), N};
 }
 
-std::string_view nonce20(std::string_view nonce) { return nonce.substr(0, kNonceSize); }
+std::string_view nonce20(std::string_view nonce) {
+    return nonce.substr(0, kNonceSize);
+}
 
 // "mysql.rsa" with OpenSSL's queued reasons (the queue is emptied, so a stale entry never gets
 // blamed for a later failure on this thread).
@@ -74,7 +76,9 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
     return *this;
 }
 
-SecretBytes::~SecretBytes() { wipe(bytes_); }
+SecretBytes::~SecretBytes() {
+    wipe(bytes_);
+}
 
 std::string make_nonce() {
     std::array<unsigned char, kNonceSize> random{};
@@ -121,7 +125,8 @@ std::string xor_with_nonce(std::string_view data, std::string_view nonce) {
 
 Result<std::string> rsa_encrypt_password(std::string_view public_key_pem, std::string_view password,
                                          std::string_view nonce) {
-    tls::BioPtr bio(BIO_new_mem_buf(public_key_pem.data(), static_cast<int>(public_key_pem.size())));
+    tls::BioPtr bio(
+        BIO_new_mem_buf(public_key_pem.data(), static_cast<int>(public_key_pem.size())));
     if (!bio) return rsa_error("cannot read the server's public key");
     tls::EvpPkeyPtr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
     if (!key || EVP_PKEY_base_id(key.get()) != EVP_PKEY_RSA) {
@@ -143,9 +148,8 @@ Result<std::string> rsa_encrypt_password(std::string_view public_key_pem, std::s
         return rsa_error("RSA encryption failed");
     }
     std::string out(length, '\0');
-    const int rc =
-        EVP_PKEY_encrypt(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &length, in,
-                         mixed.size());
+    const int rc = EVP_PKEY_encrypt(ctx.get(), reinterpret_cast<unsigned char*>(out.data()),
+                                    &length, in, mixed.size());
     wipe(mixed);
     if (rc != 1) {
         return rsa_error("RSA encryption failed (is the password too long for the key?)");
@@ -158,10 +162,9 @@ Result<SecretBytes> rsa_decrypt_password(EVP_PKEY* key, std::string_view ciphert
                                          std::string_view nonce) {
     if (key == nullptr) return make_error("mysql.rsa", "no RSA key");
     if (ciphertext.size() != static_cast<std::size_t>(EVP_PKEY_get_size(key))) {
-        return make_error("mysql.rsa", "the encrypted password has " +
-                                           std::to_string(ciphertext.size()) +
-                                           " bytes, the key needs " +
-                                           std::to_string(EVP_PKEY_get_size(key)));
+        return make_error("mysql.rsa",
+                          "the encrypted password has " + std::to_string(ciphertext.size()) +
+                              " bytes, the key needs " + std::to_string(EVP_PKEY_get_size(key)));
     }
     tls::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new(key, nullptr));
     if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1 ||
@@ -178,8 +181,9 @@ Result<SecretBytes> rsa_decrypt_password(EVP_PKEY* key, std::string_view ciphert
                          ciphertext.size()) != 1) {
         wipe(plain);
         ERR_clear_error();
-        return make_error("mysql.rsa", "the encrypted password does not decrypt under Cloakroom's "
-                                       "key (OAEP check failed)");
+        return make_error("mysql.rsa",
+                          "the encrypted password does not decrypt under Cloakroom's "
+                          "key (OAEP check failed)");
     }
     plain.resize(length);
     std::string password = xor_with_nonce(plain, nonce20(nonce));

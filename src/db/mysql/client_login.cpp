@@ -139,8 +139,9 @@ ClientLogin::Step ClientLogin::next(std::string_view payload) {
             // on, when the server offered no TLS) sends the password in clear, NUL-terminated.
             if (!payload.empty() && payload.back() == '\0') return token(payload);
             // A client that already holds Cloakroom's public key encrypts straight away.
-            if (const auto key = fetch_key(); key && payload.size() == static_cast<std::size_t>(
-                                                                     EVP_PKEY_get_size(key->key.get()))) {
+            if (const auto key = fetch_key();
+                key &&
+                payload.size() == static_cast<std::size_t>(EVP_PKEY_get_size(key->key.get()))) {
                 return decrypt(payload);
             }
             return token(payload);

@@ -100,8 +100,9 @@ std::string build_initial_handshake(const InitialHandshake& greeting) {
     put_u8(out, greeting.charset);
     put_u16(out, greeting.status);
     put_u16(out, static_cast<std::uint16_t>(greeting.capabilities >> 16));
-    put_u8(out, plugin_auth ? static_cast<std::uint8_t>(std::min<std::size_t>(nonce.size() + 1, 255))
-                            : 0);
+    put_u8(out, plugin_auth
+                    ? static_cast<std::uint8_t>(std::min<std::size_t>(nonce.size() + 1, 255))
+                    : 0);
     std::string reserved = greeting.reserved;
     reserved.resize(10, '\0');
     out += reserved;

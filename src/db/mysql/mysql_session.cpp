@@ -34,8 +34,8 @@ namespace {
 
 using namespace mysql;
 
-constexpr std::size_t kMaxClientPacket = 256 * 1024;    // login packet with attributes, token
-constexpr std::size_t kMaxServerPacket = 256 * 1024;    // greeting, public key, OK/ERR
+constexpr std::size_t kMaxClientPacket = 256 * 1024;     // login packet with attributes, token
+constexpr std::size_t kMaxServerPacket = 256 * 1024;     // greeting, public key, OK/ERR
 constexpr std::string_view kIoError = "mysql.io";        // the peer is gone: nothing to send
 constexpr std::string_view kOrderError = "mysql.order";  // a sequence id out of order
 
@@ -92,10 +92,10 @@ class MysqlSession {
         deadline_.reset();
         s_.client.close();
         if (upstream_) upstream_->close();
-        audit_.duration_us = static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(
-                std::chrono::steady_clock::now() - s_.started)
-                .count());
+        audit_.duration_us =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::steady_clock::now() - s_.started)
+                                           .count());
         write_audit(*s_.runtime, audit_);
     }
 
@@ -110,8 +110,8 @@ class MysqlSession {
     std::string io_reason(std::string_view what) const {
         if (deadline_ && deadline_->expired()) {
             return "login did not finish within " +
-                   std::to_string(s_.services->timeouts.login.count()) + "s (" +
-                   std::string(what) + ")";
+                   std::to_string(s_.services->timeouts.login.count()) + "s (" + std::string(what) +
+                   ")";
         }
         return std::string(what);
     }
@@ -175,8 +175,7 @@ class MysqlSession {
     }
 
     net::awaitable<Result<Packet>> read_upstream() {
-        auto packet = co_await read_packet(*upstream_,
-                                           static_cast<std::uint8_t>(upstream_seq_ + 1),
+        auto packet = co_await read_packet(*upstream_, static_cast<std::uint8_t>(upstream_seq_ + 1),
                                            kMaxServerPacket, "the database server");
         if (packet) upstream_seq_ = packet->seq;
         co_return packet;
@@ -222,8 +221,8 @@ class MysqlSession {
 
         // 2. Greet the client.
         const std::string nonce = make_nonce();
-        const bool offer_tls = database.client_tls != config::ClientTlsMode::Off &&
-                               s_.services->client_tls != nullptr;
+        const bool offer_tls =
+            database.client_tls != config::ClientTlsMode::Off && s_.services->client_tls != nullptr;
         if (!co_await send_client_raw(
                 build_initial_handshake(client_greeting(server, nonce, offer_tls)))) {
             record("error", io_reason("the client closed the connection"));
@@ -288,9 +287,9 @@ class MysqlSession {
             if (denied->kind == Denial::Unavailable) {
                 co_await refuse("error", kErUnknown, "HY000", denied->message);
             } else {
-                co_await refuse("deny", kErAccessDenied, "28000",
-                                "access denied for user '" + response->user + "': " +
-                                    denied->message);
+                co_await refuse(
+                    "deny", kErAccessDenied, "28000",
+                    "access denied for user '" + response->user + "': " + denied->message);
             }
             co_return;
         }
@@ -314,8 +313,8 @@ class MysqlSession {
             co_return;
         }
         deadline_.reset();  // the login is done; databases idle legitimately
-        spdlog::debug("database \"{}\": {} logged in as {}, token {}", database.name,
-                      audit_.client, granted.login->name, audit_.token_id);
+        spdlog::debug("database \"{}\": {} logged in as {}, token {}", database.name, audit_.client,
+                      granted.login->name, audit_.token_id);
         const RelayStats stats = co_await relay(s_.client, *upstream_);
         audit_.bytes_in = stats.client_to_upstream;
         audit_.bytes_out = stats.upstream_to_client;
@@ -345,7 +344,8 @@ class MysqlSession {
         }
         auto greeting = parse_initial_handshake(packet->payload);
         if (!greeting) co_return greeting.error();
-        auto usable = check_server_greeting(*greeting, database.tls != config::DatabaseTlsMode::Disable);
+        auto usable =
+            check_server_greeting(*greeting, database.tls != config::DatabaseTlsMode::Disable);
         if (!usable) co_return usable.error();
         co_return std::move(*greeting);
     }
@@ -401,8 +401,8 @@ class MysqlSession {
         const config::Database& database = *s_.database;
         if (tls) {
             if (!co_await send_upstream(login.ssl_request())) {
-                co_await upstream_failure(make_error(
-                    std::string(kIoError), "the database server closed the connection"));
+                co_await upstream_failure(
+                    make_error(std::string(kIoError), "the database server closed the connection"));
                 co_return std::nullopt;
             }
             const auto context = s_.runtime->database_tls.find(database.name);

@@ -60,8 +60,8 @@ std::optional<std::uint8_t> Reader::u8() {
 
 std::optional<std::uint16_t> Reader::u16() {
     if (remaining() < 2) return std::nullopt;
-    const auto value = static_cast<std::uint16_t>(byte_at(data_, pos_) |
-                                                  (byte_at(data_, pos_ + 1) << 8));
+    const auto value =
+        static_cast<std::uint16_t>(byte_at(data_, pos_) | (byte_at(data_, pos_ + 1) << 8));
     pos_ += 2;
     return value;
 }
@@ -148,7 +148,9 @@ std::string_view Reader::rest() {
     return out;
 }
 
-void put_u8(std::string& out, std::uint8_t value) { out.push_back(static_cast<char>(value)); }
+void put_u8(std::string& out, std::uint8_t value) {
+    out.push_back(static_cast<char>(value));
+}
 
 void put_u16(std::string& out, std::uint16_t value) {
     put_u8(out, static_cast<std::uint8_t>(value & 0xFF));
@@ -179,7 +181,8 @@ void put_lenenc_int(std::string& out, std::uint64_t value) {
         put_u8(out, 0xFE);
         width = 8;
     }
-    for (int i = 0; i < width; ++i) put_u8(out, static_cast<std::uint8_t>((value >> (8 * i)) & 0xFF));
+    for (int i = 0; i < width; ++i)
+        put_u8(out, static_cast<std::uint8_t>((value >> (8 * i)) & 0xFF));
 }
 
 void put_lenenc_string(std::string& out, std::string_view value) {

@@ -73,8 +73,8 @@ UpstreamLogin::UpstreamLogin(const InitialHandshake& server, const HandshakeResp
     if ((response_.capabilities & kClientConnectWithDb) == 0) response_.database.reset();
     if ((response_.capabilities & kClientConnectAttrs) == 0) response_.connect_attrs.reset();
     response_.user = std::move(user);
-    plugin_ = supported_plugin(server.auth_plugin) ? server.auth_plugin
-                                                   : std::string(kNativePassword);
+    plugin_ =
+        supported_plugin(server.auth_plugin) ? server.auth_plugin : std::string(kNativePassword);
     response_.auth_plugin = plugin_;
     response_.auth_response.clear();  // computed in handshake_response()
 }
@@ -84,7 +84,9 @@ std::string UpstreamLogin::scramble(std::string_view plugin) const {
     return native_password_scramble(password_, nonce_);
 }
 
-std::string UpstreamLogin::ssl_request() const { return build_ssl_request(response_); }
+std::string UpstreamLogin::ssl_request() const {
+    return build_ssl_request(response_);
+}
 
 std::string UpstreamLogin::handshake_response() const {
     HandshakeResponse with_auth = response_;

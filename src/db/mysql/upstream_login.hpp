@@ -26,8 +26,7 @@ std::uint32_t client_greeting_capabilities(std::uint32_t server_capabilities, bo
 
 // Cloakroom's greeting to the agent's client: the server's, with Cloakroom's nonce,
 // caching_sha2_password and client_greeting_capabilities.
-InitialHandshake client_greeting(const InitialHandshake& server, std::string nonce,
-                                 bool offer_tls);
+InitialHandshake client_greeting(const InitialHandshake& server, std::string nonce, bool offer_tls);
 
 // Capabilities Cloakroom sends the server: the client's, CLIENT_SSL per `tls`, plugin auth
 // and secure connection set, multi-factor authentication cleared, and the login-packet-only bits
@@ -51,8 +50,8 @@ class UpstreamLogin {
     };
 
     // `password` must outlive this object. `tls`: the upstream connection is (about to be) TLS.
-    UpstreamLogin(const InitialHandshake& server, const HandshakeResponse& client,
-                  std::string user, std::string_view password, bool tls);
+    UpstreamLogin(const InitialHandshake& server, const HandshakeResponse& client, std::string user,
+                  std::string_view password, bool tls);
 
     // The login packet's fields (capabilities etc.) as sent.
     const HandshakeResponse& response() const { return response_; }

@@ -283,6 +283,7 @@ def test_malformed_login_packet_gets_an_error_then_close(gw):
 # ---- secrets ----
 
 def test_secrets_stay_where_they_belong(gw, mariadb):  # noqa: F811
+    assert gw.proc.poll() is None, "cloakroom exited:\n" + gw.stderr_text()
     log = mariadb.general_log_text()
     assert "shop_ro@" in log  # the server did log the logins...
     for token in gw.tokens:
