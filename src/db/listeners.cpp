@@ -2,12 +2,12 @@
 
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "proxy/listen.hpp"
 #include "tls/contexts.hpp"
 
 namespace cloakroom::db {
@@ -89,37 +89,14 @@ Result<std::unique_ptr<DatabaseListeners>> DatabaseListeners::start(
                 std::make_shared<net::ssl::context>(context->release());
         }
 
-        boost::system::error_code ec;
-        const auto address = net::ip::make_address(database.listen.host, ec);
-        if (ec) {
-            return make_error("serve.listen", "database \"" + database.name +
-                                                  "\": listen address '" + database.listen.host +
-                                                  "' must be an IP address");
+        auto bound = proxy::bind_acceptors(database.listen, workers);
+        if (!bound.ok()) {
+            return make_error(bound.error().code,
+                              "database \"" + database.name + "\": " + bound.error().message);
         }
-        std::uint16_t port = database.listen.port;
-        for (net::io_context* io : workers) {
-            auto acceptor = std::make_unique<tcp::acceptor>(*io);
-            const tcp::endpoint endpoint(address, port);
-            acceptor->open(endpoint.protocol(), ec);
-            if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-            if (!ec) {
-                const int one = 1;
-                ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-            }
-            if (!ec) acceptor->bind(endpoint, ec);
-            if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
-            if (ec) {
-                return make_error("serve.listen",
-                                  "database \"" + database.name + "\": cannot listen on " +
-                                      database.listen.address + ": " + ec.message());
-            }
-            port = acceptor->local_endpoint().port();
-            listener->acceptors.push_back(std::move(acceptor));
-        }
-        result->bound_.push_back(
-            (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-            std::to_string(port) + " (database " + database.name + ", " +
-            std::string(config::to_string(database.protocol)) + ")");
+        listener->acceptors = std::move(bound->acceptors);
+        result->bound_.push_back(bound->address + " (database " + database.name + ", " +
+                                 std::string(config::to_string(database.protocol)) + ")");
         result->listeners_.push_back(std::move(listener));
     }
     for (auto& listener : result->listeners_) {

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "proxy/listen.hpp"
 #include "tls/contexts.hpp"
 
 namespace cloakroom::db {
@@ -46,13 +47,7 @@ SSL* DbStream::ssl_handle() {
 }
 
 std::string DbStream::peer() const {
-    boost::system::error_code ec;
-    const tcp::socket& s = tls_ ? tls_->next_layer() : *tcp_;
-    const auto endpoint = s.remote_endpoint(ec);
-    if (ec) return "?";
-    const auto address = endpoint.address();
-    return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-           std::to_string(endpoint.port());
+    return proxy::peer_address(tls_ ? tls_->next_layer() : *tcp_);
 }
 
 void DbStream::close() {

@@ -14,6 +14,7 @@
 #include "proxy/connection_forward.hpp"
 #include "proxy/connection_read.hpp"
 #include "proxy/connection_relay.hpp"
+#include "proxy/listen.hpp"
 #include "proxy/route.hpp"
 #include "proxy/tunnel.hpp"
 #include "tls/contexts.hpp"
@@ -27,13 +28,6 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
-
-std::string peer_name(const tcp::socket& socket) {
-    beast::error_code ec;
-    const auto endpoint = socket.remote_endpoint(ec);
-    if (ec) return "";
-    return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-}
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -266,7 +260,7 @@ net::awaitable<void> handle_connect(beast::tcp_stream& stream, beast::flat_buffe
 
 net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
     Gateway& gateway = worker.gateway;
-    const std::string client = peer_name(socket);
+    const std::string client = peer_address(socket);
     beast::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     beast::tcp_stream stream(std::move(socket));

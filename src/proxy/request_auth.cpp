@@ -314,16 +314,10 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
                           outcome.token_id);
         case token::Stage::Caveats: {
             // Expired / not yet valid is about the token, not the request: 401 like agent-creds.
-            std::vector<token::Caveat> windows;
-            for (const auto& caveat : outcome.caveats) {
-                if (std::holds_alternative<token::ValidityWindow>(caveat))
-                    windows.push_back(caveat);
-            }
-            const auto window_denials = token::evaluate_caveats(windows, access);
-            if (!window_denials.empty()) {
+            if (auto expired = token::validity_denial(outcome.caveats, now); !expired.empty()) {
                 return reject(401, "token_invalid",
-                              "the Cloakroom token has expired or is not valid yet: " +
-                                  window_denials.front() + "; ask for a new token",
+                              "the Cloakroom token has expired or is not valid yet: " + expired +
+                                  "; ask for a new token",
                               outcome.token_id);
             }
             return reject(403, "token_forbidden",

@@ -10,6 +10,7 @@
 #include "proxy/connection.hpp"
 #include "proxy/connection_forward.hpp"
 #include "proxy/connection_read.hpp"
+#include "proxy/listen.hpp"
 #include "proxy/route_reverse.hpp"
 
 namespace cloakroom::proxy {
@@ -18,22 +19,9 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
-namespace {
-
-std::string peer_of(const tcp::socket& socket) {
-    beast::error_code ec;
-    const auto endpoint = socket.remote_endpoint(ec);
-    if (ec) return "?";
-    const auto address = endpoint.address();
-    return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-           std::to_string(endpoint.port());
-}
-
-}  // namespace
-
 net::awaitable<void> run_reverse_connection(tcp::socket socket, Worker& worker) {
     Gateway& gateway = worker.gateway;
-    const std::string client = peer_of(socket);
+    const std::string client = peer_address(socket);
     beast::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     beast::tcp_stream stream(std::move(socket));

@@ -22,6 +22,7 @@
 #include "db/listeners.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/gateway.hpp"
+#include "proxy/listen.hpp"
 #include "tls/contexts.hpp"
 
 namespace cloakroom::proxy {
@@ -149,63 +150,29 @@ class Server {
         std::unique_ptr<tcp::acceptor> reverse_acceptor;
     };
 
-    // One acceptor per worker on the same port (SO_REUSEPORT): the kernel spreads connections.
-    // Port 0 binds the first on a kernel-picked port and the others on that one.
-    static Result<std::vector<std::unique_ptr<tcp::acceptor>>> bind_acceptors(
-        const config::ListenerConfig& listener, const std::vector<net::io_context*>& ios,
-        std::string& bound) {
-        boost::system::error_code ec;
-        const auto address = net::ip::make_address(listener.host, ec);
-        if (ec) {
-            return make_error("serve.listen",
-                              "listen address '" + listener.host + "' must be an IP address");
-        }
-        std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
-        std::uint16_t port = listener.port;
-        for (net::io_context* io : ios) {
-            auto acceptor = std::make_unique<tcp::acceptor>(*io);
-            const tcp::endpoint endpoint(address, port);
-            acceptor->open(endpoint.protocol(), ec);
-            if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-            if (!ec) {
-                const int one = 1;
-                ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-            }
-            if (!ec) acceptor->bind(endpoint, ec);
-            if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
-            if (ec) {
-                return make_error("serve.listen",
-                                  "cannot listen on " + listener.address + ": " + ec.message());
-            }
-            port = acceptor->local_endpoint().port();
-            acceptors.push_back(std::move(acceptor));
-        }
-        bound = (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-                std::to_string(port);
-        return acceptors;
-    }
-
     Result<void> bind_workers(const config::GatewayConfig& gateway, unsigned threads) {
         std::vector<net::io_context*> ios;
         for (unsigned i = 0; i < threads; ++i) {
             workers_.push_back(std::make_unique<WorkerThread>(*gateway_));
             ios.push_back(&workers_.back()->io);
         }
-        auto proxy = bind_acceptors(gateway.proxy, ios, bound_);
+        auto proxy = bind_acceptors(gateway.proxy, ios);
         if (!proxy.ok()) return proxy.error();
-        std::optional<std::vector<std::unique_ptr<tcp::acceptor>>> reverse;
+        bound_ = proxy->address;
+        std::optional<BoundAcceptors> reverse;
         if (gateway.reverse) {
-            auto bound = bind_acceptors(*gateway.reverse, ios, reverse_bound_);
+            auto bound = bind_acceptors(*gateway.reverse, ios);
             if (!bound.ok()) return bound.error();
+            reverse_bound_ = bound->address;
             reverse = std::move(*bound);
         }
         for (std::size_t i = 0; i < workers_.size(); ++i) {
             WorkerThread& worker = *workers_[i];
-            worker.acceptor = std::move((*proxy)[i]);
+            worker.acceptor = std::move(proxy->acceptors[i]);
             net::co_spawn(worker.io, accept_loop(*worker.acceptor, worker, false),
                           [](std::exception_ptr) {});
             if (reverse) {
-                worker.reverse_acceptor = std::move((*reverse)[i]);
+                worker.reverse_acceptor = std::move(reverse->acceptors[i]);
                 net::co_spawn(worker.io, accept_loop(*worker.reverse_acceptor, worker, true),
                               [](std::exception_ptr) {});
             }

@@ -210,4 +210,15 @@ std::vector<std::vector<std::string>> command_lists(const std::vector<Caveat>& c
     return lists;
 }
 
+std::string validity_denial(const std::vector<Caveat>& caveats, std::int64_t time_unix) {
+    std::vector<Caveat> windows;
+    for (const auto& caveat : caveats) {
+        if (std::holds_alternative<ValidityWindow>(caveat)) windows.push_back(caveat);
+    }
+    AccessRequest request;
+    request.time_unix = time_unix;
+    const auto denials = evaluate_caveats(windows, request);
+    return denials.empty() ? std::string() : denials.front();
+}
+
 }  // namespace cloakroom::token

@@ -48,6 +48,11 @@ std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
 std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
                                           const DbAccessRequest& request);
 
+// Why the token's ValidityWindow caveats refuse time `time_unix` ("token only valid until ..."),
+// or "" when they allow it: expiry is about the token itself, so callers answer it as "invalid
+// token" (HTTP 401, database "wrong password") rather than as a forbidden request.
+std::string validity_denial(const std::vector<Caveat>& caveats, std::int64_t time_unix);
+
 // The DbCommands lists of a token, in caveat order (each must allow a command; a nil list is
 // returned as an empty vector, which allows nothing).
 std::vector<std::vector<std::string>> command_lists(const std::vector<Caveat>& caveats);

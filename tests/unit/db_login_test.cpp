@@ -49,11 +49,11 @@ class DbLogin : public ::testing::Test {
         return authorize_login(runtime, database, LoginRequest{name, db_name, token, now});
     }
 
-    static const LoginDenied& denied(const LoginDecision& decision) {
-        static const LoginDenied none{};
+    // By value: callers pass temporaries.
+    static LoginDenied denied(const LoginDecision& decision) {
         EXPECT_TRUE(std::holds_alternative<LoginDenied>(decision)) << "login was granted";
         const auto* d = std::get_if<LoginDenied>(&decision);
-        return d != nullptr ? *d : none;
+        return d != nullptr ? *d : LoginDenied{};
     }
 
     proxy::Runtime runtime;
@@ -83,7 +83,7 @@ TEST_F(DbLogin, LoginWithoutPasswordIsGrantedWithoutOne) {
 TEST_F(DbLogin, GarbageEmptyAndForeignTokensAreBadPasswords) {
     for (const std::string& password : {std::string("hunter2"), std::string(""),
                                         std::string("acm_AAAA"), std::string("acm_") + "x"}) {
-        const LoginDenied& d = denied(login(password));
+        const LoginDenied d = denied(login(password));
         EXPECT_EQ(d.kind, Denial::BadToken) << password;
         EXPECT_FALSE(d.message.empty());
     }
@@ -96,7 +96,7 @@ TEST_F(DbLogin, GarbageEmptyAndForeignTokensAreBadPasswords) {
 }
 
 TEST_F(DbLogin, ExpiredTokenIsABadPasswordThatSaysSo) {
-    const LoginDenied& d = denied(login(mint({}), "readonly", "shop", kNow + 7200));
+    const LoginDenied d = denied(login(mint({}), "readonly", "shop", kNow + 7200));
     EXPECT_EQ(d.kind, Denial::BadToken);
     EXPECT_THAT(d.message, HasSubstr("expired"));
     EXPECT_FALSE(d.token_id.empty());
@@ -115,7 +115,7 @@ TEST_F(DbLogin, CaveatsOutsideTheRequestAreNotAllowed) {
         {{token::db_commands_caveat({"GET"})}, "Redis"},
     };
     for (const Case& c : cases) {
-        const LoginDenied& d = denied(login(mint(c.caveats)));
+        const LoginDenied d = denied(login(mint(c.caveats)));
         EXPECT_EQ(d.kind, Denial::NotAllowed) << d.message;
         EXPECT_THAT(d.message, HasSubstr(c.expect));
         EXPECT_THAT(d.message, HasSubstr("readonly"));
@@ -123,19 +123,19 @@ TEST_F(DbLogin, CaveatsOutsideTheRequestAreNotAllowed) {
 }
 
 TEST_F(DbLogin, DatabaseNameCaveatNeedsADatabaseName) {
-    const LoginDenied& d = denied(login(mint({token::db_names_caveat({"shop"})}), "readonly", ""));
+    const LoginDenied d = denied(login(mint({token::db_names_caveat({"shop"})}), "readonly", ""));
     EXPECT_EQ(d.kind, Denial::NotAllowed);
 }
 
 TEST_F(DbLogin, UnknownLoginListsTheKnownOnes) {
-    const LoginDenied& d = denied(login(mint({}), "admin"));
+    const LoginDenied d = denied(login(mint({}), "admin"));
     EXPECT_EQ(d.kind, Denial::UnknownLogin);
     EXPECT_THAT(d.message, HasSubstr("readonly"));
     EXPECT_THAT(d.message, HasSubstr("admin"));
 }
 
 TEST_F(DbLogin, UnreadableSecretIsUnavailableAndNeverNamesTheValue) {
-    const LoginDenied& d = denied(login(mint({}), "broken"));
+    const LoginDenied d = denied(login(mint({}), "broken"));
     EXPECT_EQ(d.kind, Denial::Unavailable);
     EXPECT_THAT(d.message, Not(HasSubstr("CLOAKROOM_DB_LOGIN_TEST_MISSING")));
 }
@@ -155,7 +155,7 @@ TEST_F(DbLogin, RedisCommandCaveatsAreHandedToTheSession) {
 TEST_F(DbLogin, NoDenialMessageContainsTheTokenOrSecret) {
     const std::string token = mint({token::db_services_caveat({"other"})});
     for (const auto& decision : {login(token), login(token, "admin"), login(token + "x")}) {
-        const LoginDenied& d = denied(decision);
+        const LoginDenied d = denied(decision);
         EXPECT_THAT(d.message, Not(HasSubstr(token.substr(4, 20))));
         EXPECT_THAT(d.message, Not(HasSubstr(kSecret)));
     }

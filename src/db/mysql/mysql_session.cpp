@@ -27,6 +27,7 @@
 #include "db/mysql/upstream_login.hpp"
 #include "db/relay.hpp"
 #include "db/session.hpp"
+#include "db/session_frame.hpp"
 #include "db/upstream.hpp"
 
 namespace cloakroom::db {
@@ -75,46 +76,20 @@ net::awaitable<void> wait_for_key() {
         net::use_awaitable);
 }
 
-class MysqlSession {
+class MysqlSession : private SessionFrame {
   public:
-    explicit MysqlSession(Session& session) : s_(session) {
-        audit_.time_ms = session.started_unix_ms;
-        audit_.database = session.database->name;
-        audit_.protocol = "mysql";
-        audit_.client = session.client.peer();
-    }
+    explicit MysqlSession(Session& session) : SessionFrame(session, "mysql") {}
 
     net::awaitable<void> run() {
         auto executor = co_await net::this_coro::executor;
-        deadline_.emplace(executor, s_.services->timeouts.login, s_.client);
+        start_login_deadline(executor);
         start_key_generation();
         co_await login_and_relay();
-        deadline_.reset();
-        s_.client.close();
-        if (upstream_) upstream_->close();
-        audit_.duration_us =
-            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                           std::chrono::steady_clock::now() - s_.started)
-                                           .count());
-        write_audit(*s_.runtime, audit_);
+        finish();
     }
 
   private:
     // ---- outcome helpers ----
-
-    void record(std::string_view decision, std::string reason) {
-        audit_.decision = std::string(decision);
-        audit_.reason = std::move(reason);
-    }
-
-    std::string io_reason(std::string_view what) const {
-        if (deadline_ && deadline_->expired()) {
-            return "login did not finish within " +
-                   std::to_string(s_.services->timeouts.login.count()) + "s (" + std::string(what) +
-                   ")";
-        }
-        return std::string(what);
-    }
 
     // Sends the client an ERR packet (best effort) with the next sequence id, and records it.
     net::awaitable<void> refuse(std::string_view decision, std::uint16_t code,
@@ -480,10 +455,6 @@ class MysqlSession {
         co_await refuse("error", kErUnknown, "HY000", std::move(message));
     }
 
-    Session& s_;
-    DbAuditRecord audit_;
-    std::optional<DbStream> upstream_;
-    std::optional<Deadline> deadline_;  // after upstream_: destroyed first
     std::uint8_t client_seq_ = 0;
     std::uint8_t upstream_seq_ = 0;
 };

@@ -18,6 +18,7 @@
 #include "db/postgres/pg_upstream_auth.hpp"
 #include "db/relay.hpp"
 #include "db/session.hpp"
+#include "db/session_frame.hpp"
 #include "db/upstream.hpp"
 #include "tls/openssl_ptr.hpp"
 
@@ -66,46 +67,20 @@ struct CancelKeys {
     }
 };
 
-class PgSession {
+class PgSession : private SessionFrame {
   public:
-    explicit PgSession(Session& session) : s_(session), cancels_{session.services->cancels, {}} {
-        audit_.time_ms = session.started_unix_ms;
-        audit_.database = session.database->name;
-        audit_.protocol = "postgres";
-        audit_.client = session.client.peer();
-    }
+    explicit PgSession(Session& session)
+        : SessionFrame(session, "postgres"), cancels_{session.services->cancels, {}} {}
 
     net::awaitable<void> run() {
         auto executor = co_await net::this_coro::executor;
-        deadline_.emplace(executor, s_.services->timeouts.login, s_.client);
+        start_login_deadline(executor);
         co_await login_and_relay();
-        deadline_.reset();
-        s_.client.close();
-        if (upstream_) upstream_->close();
-        audit_.duration_us =
-            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                           std::chrono::steady_clock::now() - s_.started)
-                                           .count());
-        write_audit(*s_.runtime, audit_);
+        finish();
     }
 
   private:
     // ---- outcome helpers ----
-
-    void record(std::string_view decision, std::string reason) {
-        audit_.decision = std::string(decision);
-        audit_.reason = std::move(reason);
-    }
-
-    // The reason for an I/O failure, naming the deadline when that is what closed the stream.
-    std::string io_reason(std::string_view what) const {
-        if (deadline_ && deadline_->expired()) {
-            return "login did not finish within " +
-                   std::to_string(s_.services->timeouts.login.count()) + "s (" + std::string(what) +
-                   ")";
-        }
-        return std::string(what);
-    }
 
     // Tells the client (best effort) and records the outcome.
     net::awaitable<void> refuse(std::string_view decision, std::string_view sqlstate,
@@ -509,11 +484,7 @@ class PgSession {
         record("cancel", "forwarded to the database server");
     }
 
-    Session& s_;
-    DbAuditRecord audit_;
-    std::optional<DbStream> upstream_;
     CancelKeys cancels_;
-    std::optional<Deadline> deadline_;  // after upstream_: destroyed first
 };
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "db/redis/handshake.hpp"
 #include "db/redis/resp.hpp"
 #include "db/session.hpp"
+#include "db/session_frame.hpp"
 #include "db/upstream.hpp"
 
 namespace cloakroom::db {
@@ -60,44 +61,18 @@ struct RelayResult {
     std::string ended_by;
 };
 
-class RedisSession {
+class RedisSession : private SessionFrame {
   public:
-    explicit RedisSession(Session& session) : s_(session) {
-        audit_.time_ms = session.started_unix_ms;
-        audit_.database = session.database->name;
-        audit_.protocol = "redis";
-        audit_.client = session.client.peer();
-    }
+    explicit RedisSession(Session& session) : SessionFrame(session, "redis") {}
 
     net::awaitable<void> run() {
         auto executor = co_await net::this_coro::executor;
-        deadline_.emplace(executor, s_.services->timeouts.login, s_.client);
+        start_login_deadline(executor);
         co_await login_and_relay();
-        deadline_.reset();
-        s_.client.close();
-        if (upstream_) upstream_->close();
-        audit_.duration_us =
-            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                           std::chrono::steady_clock::now() - s_.started)
-                                           .count());
-        write_audit(*s_.runtime, audit_);
+        finish();
     }
 
   private:
-    void record(std::string_view decision, std::string reason) {
-        audit_.decision = std::string(decision);
-        audit_.reason = std::move(reason);
-    }
-
-    std::string io_reason(std::string_view what) const {
-        if (deadline_ && deadline_->expired()) {
-            return "login did not finish within " +
-                   std::to_string(s_.services->timeouts.login.count()) + "s (" + std::string(what) +
-                   ")";
-        }
-        return std::string(what);
-    }
-
     // Best effort: the client may be gone.
     net::awaitable<void> send(std::string_view bytes) {
         boost::system::error_code ec;
@@ -421,10 +396,6 @@ class RedisSession {
         co_return result;
     }
 
-    Session& s_;
-    DbAuditRecord audit_;
-    std::optional<DbStream> upstream_;
-    std::optional<Deadline> deadline_;  // after upstream_: destroyed first
     std::string refusal_summary_;
 };
 

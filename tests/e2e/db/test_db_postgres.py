@@ -237,6 +237,23 @@ def test_psql_scram_login_query_and_audit(gw, pg_server):
     assert record["reason"].startswith("upstream login SCRAM-SHA-256; ended by client")
 
 
+def test_readme_example_psql_uri(gw, pg_server):
+    """The README's line, literally: psql "postgres://readonly:$TOKEN@127.0.0.1:PORT/shop" (default
+    sslmode=prefer: psql asks for TLS, Cloakroom declines, the login goes on in plaintext on loopback)."""
+    token = mint(gw, "--db", "app", "--db-login", "readonly", "--db-name", "shop")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(gw.tmp)}
+    uri = f"postgres://readonly:{token}@127.0.0.1:{gw.port('app')}/shop"
+    result = subprocess.run([PSQL, "-X", "-At", uri, "-c", "select count(*) from items"], env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2"
+    other = subprocess.run([PSQL, "-X", "-At", uri.replace("/shop", "/postgres"), "-c", "select 1"],
+                           env=env, capture_output=True, text=True, timeout=30)
+    assert other.returncode != 0
+    assert "does not allow" in other.stderr and "postgres" in other.stderr
+    assert_no_password(pg_server, result.stdout, result.stderr, other.stdout, other.stderr)
+
+
 def wait_audit(gw, predicate, timeout=5.0):
     """The first audit record matching `predicate` (records are written when a session ends)."""
     deadline = time.monotonic() + timeout

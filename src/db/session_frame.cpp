@@ -1,0 +1,43 @@
+#include "db/session_frame.hpp"
+
+#include <chrono>
+
+namespace cloakroom::db {
+
+SessionFrame::SessionFrame(Session& session, std::string_view protocol) : s_(session) {
+    audit_.time_ms = session.started_unix_ms;
+    audit_.database = session.database->name;
+    audit_.protocol = std::string(protocol);
+    audit_.client = session.client.peer();
+}
+
+void SessionFrame::start_login_deadline(const net::any_io_executor& executor) {
+    deadline_.emplace(executor, s_.services->timeouts.login, s_.client);
+}
+
+void SessionFrame::finish() {
+    deadline_.reset();
+    s_.client.close();
+    if (upstream_) upstream_->close();
+    audit_.duration_us =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - s_.started)
+                                       .count());
+    write_audit(*s_.runtime, audit_);
+}
+
+void SessionFrame::record(std::string_view decision, std::string reason) {
+    audit_.decision = std::string(decision);
+    audit_.reason = std::move(reason);
+}
+
+std::string SessionFrame::io_reason(std::string_view what) const {
+    if (deadline_ && deadline_->expired()) {
+        return "login did not finish within " +
+               std::to_string(s_.services->timeouts.login.count()) + "s (" + std::string(what) +
+               ")";
+    }
+    return std::string(what);
+}
+
+}  // namespace cloakroom::db
