@@ -71,7 +71,7 @@ void BM_Authorize(benchmark::State& state) {
         auto found = proxy::find_token(req, target->query, &*service->credential, cfg->token.prefix,
                                        std::nullopt);
         auto decision = proxy::authorize(*cfg, *service, "api.example.com", req, *target, found,
-                                         keys, now, false);
+                                         keys, now, false, nullptr);
         if (decision.kind != proxy::AuthDecision::Inject) state.SkipWithError("not Inject");
         benchmark::DoNotOptimize(decision);
     }

@@ -23,8 +23,8 @@ LoginDecision authorize_login(const proxy::Runtime& runtime, const config::Datab
         return deny(Denial::BadToken, "no password given: send your Cloakroom token (" +
                                           format.prefix + "...) as the password");
     }
-    const token::VerifyOutcome outcome =
-        token::verify_token(request.token, access, runtime.keys, format);
+    const token::VerifyOutcome outcome = token::verify_token(request.token, access, runtime.keys,
+                                                             format, runtime.verify_cache.get());
     switch (outcome.stage) {
         case token::Stage::Access:
         case token::Stage::Header:

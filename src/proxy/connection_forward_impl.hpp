@@ -11,6 +11,7 @@
 #include <chrono>
 #include <ctime>
 #include <limits>
+#include <optional>
 #include <string_view>
 
 #include "policy/request_path.hpp"
@@ -169,9 +170,10 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     std::string query = normalized->query;
     auto found = find_token(request, query, credential, runtime.config.token.prefix,
                             context.proxy_authorization);
-    const AuthDecision decision = authorize(
-        runtime.config, service, context.route.host, request, *normalized, found, runtime.keys,
-        static_cast<std::int64_t>(std::time(nullptr)), runtime.config.gateway.strict);
+    const AuthDecision decision =
+        authorize(runtime.config, service, context.route.host, request, *normalized, found,
+                  runtime.keys, static_cast<std::int64_t>(std::time(nullptr)),
+                  runtime.config.gateway.strict, runtime.verify_cache.get());
     audit.token_id = decision.token_id;
     if (decision.kind == AuthDecision::Reject) {
         co_return co_await refuse(decision.status, decision.error, decision.reason);
@@ -231,52 +233,64 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         if (ec) co_return false;
     }
 
-    // 6. Send the request: header, then the body streamed as it arrives.
-    beast::error_code ec;
-    auto& client_layer = beast::get_lowest_layer(client);
-    std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
-    request_writer.emplace(request);
-    beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
-    co_await bhttp::async_write_header(upstream->stream, *request_writer,
-                                       net::redirect_error(net::use_awaitable, ec));
-    if (ec && upstream->reused && !body_pending) {
-        // The pooled connection died under us before anything reached the server; one fresh try.
+    // 6. Send the request: header, then the body streamed as it arrives. 7. The response head,
+    // validated like a request head (smuggling works both ways). A pooled connection can die
+    // under us before the server saw anything (write failure, or EOF before any response byte);
+    // a request without a body is then sent once more on a fresh connection.
+    auto redial = [&]() -> net::awaitable<std::optional<DialFailure>> {
         auto dialed = co_await dial_upstream(upstream_target, runtime.upstream_context(&service),
                                              gateway.timeouts.dial);
-        if (auto* failure = std::get_if<DialFailure>(&dialed)) {
-            co_return co_await refuse(failure->status, failure->error, failure->reason);
-        }
+        if (auto* failure = std::get_if<DialFailure>(&dialed)) co_return std::move(*failure);
         upstream = std::move(std::get<std::unique_ptr<UpstreamConnection>>(dialed));
+        co_return std::nullopt;
+    };
+    beast::error_code ec;
+    auto& client_layer = beast::get_lowest_layer(client);
+    const bool head_request = request.method() == bhttp::verb::head;
+    std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
+    ResponseHead response_head;
+    for (bool retried = false;; retried = true) {
+        const bool may_retry = upstream->reused && !body_pending && !retried;
         request_writer.emplace(request);
         ec = {};
         beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
         co_await bhttp::async_write_header(upstream->stream, *request_writer,
                                            net::redirect_error(net::use_awaitable, ec));
+        if (ec && may_retry) {
+            if (auto failure = co_await redial()) {
+                co_return co_await refuse(failure->status, failure->error, failure->reason);
+            }
+            continue;
+        }
+        if (ec) {
+            co_return co_await refuse(502, "upstream_unreachable",
+                                      "sending the request upstream failed: " + ec.message());
+        }
+        const RelayResult sent =
+            co_await relay_request_body(client, client_buffer, parser, upstream->stream,
+                                        *request_writer, gateway.timeouts.body_idle);
+        ec = sent.ec;
+        audit.bytes_in = sent.bytes;
+        if (ec) {
+            audit.decision = "error";
+            audit.reason = "request body relay failed: " + ec.message();
+            audit.status = 502;
+            audit.duration_us = micros_since(started);
+            runtime.audit->write(audit);
+            co_return false;
+        }
+        response_head =
+            co_await read_response_head(upstream->stream, upstream->buffer, gateway.limits,
+                                        gateway.timeouts.upstream_response, head_request);
+        if (!response_head.parser && may_retry && !response_head.got_bytes &&
+            response_head.status != 504) {
+            if (auto failure = co_await redial()) {
+                co_return co_await refuse(failure->status, failure->error, failure->reason);
+            }
+            continue;
+        }
+        break;
     }
-    if (ec) {
-        co_return co_await refuse(502, "upstream_unreachable",
-                                  "sending the request upstream failed: " + ec.message());
-    }
-    const RelayResult sent =
-        co_await relay_request_body(client, client_buffer, parser, upstream->stream,
-                                    *request_writer, gateway.timeouts.body_idle);
-    ec = sent.ec;
-    const std::uint64_t bytes_in = sent.bytes;
-    audit.bytes_in = bytes_in;
-    if (ec) {
-        audit.decision = "error";
-        audit.reason = "request body relay failed: " + ec.message();
-        audit.status = 502;
-        audit.duration_us = micros_since(started);
-        runtime.audit->write(audit);
-        co_return false;
-    }
-
-    // 7. The response head, validated like a request head (smuggling works both ways).
-    const bool head_request = request.method() == bhttp::verb::head;
-    ResponseHead response_head =
-        co_await read_response_head(upstream->stream, upstream->buffer, gateway.limits,
-                                    gateway.timeouts.upstream_response, head_request);
     if (!response_head.parser) {
         co_return co_await refuse(response_head.status, response_head.error, response_head.reason);
     }
@@ -303,9 +317,14 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     response.set(bhttp::field::via, "1.1 cloakroom");
 
     bhttp::response_serializer<bhttp::buffer_body> response_writer{response};
-    client_layer.expires_after(gateway.timeouts.body_idle);
-    co_await bhttp::async_write_header(client, response_writer,
-                                       net::redirect_error(net::use_awaitable, ec));
+    // When body bytes already arrived with the head (or there is no body), the relay's first
+    // write sends the head with them: one write instead of two. Otherwise the head goes now, so
+    // the client of a slow stream (SSE) sees it before the first event.
+    if (upstream->buffer.size() == 0 && !response_parser->is_done()) {
+        client_layer.expires_after(gateway.timeouts.body_idle);
+        co_await bhttp::async_write_header(client, response_writer,
+                                           net::redirect_error(net::use_awaitable, ec));
+    }
     RelayResult received;
     if (!ec) {
         received = co_await relay_response_body(

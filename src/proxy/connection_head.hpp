@@ -52,10 +52,13 @@ boost::asio::awaitable<HeadRead> read_head(Stream& stream, boost::beast::flat_bu
                                ? cloakroom::http::check_incomplete_request_head(view, limits)
                                : cloakroom::http::check_incomplete_response_head(view, limits);
         if (result.rejection) co_return result;
+        // Responses: room for a whole TLS record (16 KiB), so a small response arrives in one
+        // read and a large one hands its first body bytes to the same write as the head.
         const std::size_t n = co_await stream.async_read_some(
-            buffer.prepare(8192),
+            buffer.prepare(is_request ? 8192 : 16384),
             boost::asio::redirect_error(boost::asio::use_awaitable, result.ec));
         buffer.commit(n);
+        if (n > 0) result.got_bytes = true;
         if (result.ec) co_return result;
     }
 }

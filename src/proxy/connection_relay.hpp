@@ -81,6 +81,7 @@ struct ResponseHead {
     unsigned status = 0;                     // on failure: 502 or 504
     std::string error;
     std::string reason;
+    bool got_bytes = false;  // on failure: whether the upstream sent anything at all
 };
 
 // Reads response heads until a final (non-1xx) one; validates each strictly before Beast.
@@ -97,6 +98,7 @@ boost::asio::awaitable<ResponseHead> read_response_head(Upstream& upstream,
         boost::beast::get_lowest_layer(upstream).expires_after(timeout);
         HeadRead head = co_await read_head(upstream, buffer, limits, /*is_request=*/false);
         if (head.rejection || head.ec) {
+            out.got_bytes = head.got_bytes;
             const bool timed_out = head.ec == boost::beast::error::timeout;
             out.status = timed_out ? 504 : 502;
             out.error = timed_out ? "upstream_timeout" : "upstream_bad_response";
@@ -153,7 +155,13 @@ boost::asio::awaitable<RelayResult> relay_response_body(
     RelayResult result;
     char chunk[kRelayChunk];
     std::string redacted;
+    if (redactor != nullptr) redacted.reserve(kRelayChunk + 256);
+    // Reads of a whole TLS record (16 KiB) instead of the 8 KiB a head read leaves room for:
+    // Beast sizes each read by the buffer's free capacity.
+    if (upstream_buffer.capacity() < kRelayChunk) upstream_buffer.reserve(kRelayChunk);
     auto& body = parser.get().body();
+    // If the caller has not written the head yet, the first write sends it together with the
+    // first body bytes (one TLS record, one send).
     while (!writer.is_done()) {
         if (!parser.is_done()) {
             body.data = chunk;

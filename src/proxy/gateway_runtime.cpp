@@ -30,6 +30,7 @@ Result<std::shared_ptr<const Runtime>> build_runtime(config::Config config,
                                                      std::shared_ptr<AuditSink> previous_audit,
                                                      const std::string& previous_audit_target) {
     auto runtime = std::make_shared<Runtime>();
+    runtime->verify_cache = std::make_unique<token::VerifyCache>();
     if (std::getenv("MACAROON_SIGNING_KEY") != nullptr) {
         if (auto added = runtime->keys.add_from_env(); !added.ok()) return added.error();
     }

@@ -13,6 +13,7 @@
 #include "proxy/audit.hpp"
 #include "secrets/resolver.hpp"
 #include "token/keys.hpp"
+#include "token/verify_cache.hpp"
 #include "util/result.hpp"
 
 namespace cloakroom::proxy {
@@ -27,6 +28,11 @@ struct Runtime {
     // Database gateways: the TLS context towards each [[database]] whose tls mode is not
     // "disable", by database name (db::make_upstream_tls_context).
     std::map<std::string, std::shared_ptr<boost::asio::ssl::context>> database_tls;
+    // Token verification cache for `keys` only: created with the snapshot, so a reload (key
+    // rotation or removal) always starts empty and never validates a token with old keys.
+    // The pointee is internally synchronized, hence usable through a const Runtime. May be null
+    // (no caching), e.g. in tests that assemble a Runtime by hand.
+    std::unique_ptr<token::VerifyCache> verify_cache;
 
     boost::asio::ssl::context& upstream_context(const config::Service* service) const;
 };

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <utility>
 
 namespace cloakroom::proxy {
@@ -12,9 +11,21 @@ namespace cloakroom::proxy {
 namespace http = boost::beast::http;
 
 Redactor::Redactor(std::vector<std::string_view> needles) {
-    // Build the trie with per-node child lists, then flatten them into edges_ so each node's
-    // edges are contiguous (most nodes have one child: secrets rarely share prefixes).
-    std::vector<std::vector<Edge>> children(1);
+    // Build the trie in flat arrays (first-child / next-sibling lists: no allocation per node),
+    // then flatten each node's children into edges_ so they are contiguous (most nodes have one
+    // child: secrets rarely share prefixes).
+    std::size_t total = 1;
+    for (const std::string_view needle : needles) total += needle.size();
+    std::vector<std::int32_t> first_child;
+    std::vector<std::int32_t> next_sibling;
+    std::vector<unsigned char> label;  // the byte on the edge into each node
+    first_child.reserve(total);
+    next_sibling.reserve(total);
+    label.reserve(total);
+    nodes_.reserve(total);
+    first_child.push_back(-1);
+    next_sibling.push_back(-1);
+    label.push_back(0);
     nodes_.emplace_back();
     for (const std::string_view needle : needles) {
         if (needle.empty()) continue;
@@ -22,39 +33,55 @@ Redactor::Redactor(std::vector<std::string_view> needles) {
         std::int32_t node = 0;
         for (const char c : needle) {
             const auto byte = static_cast<unsigned char>(c);
-            auto& list = children[static_cast<std::size_t>(node)];
-            auto it = std::find_if(list.begin(), list.end(),
-                                   [byte](const Edge& e) { return e.byte == byte; });
-            if (it != list.end()) {
-                node = it->target;
+            std::int32_t found = first_child[static_cast<std::size_t>(node)];
+            while (found >= 0 && label[static_cast<std::size_t>(found)] != byte) {
+                found = next_sibling[static_cast<std::size_t>(found)];
+            }
+            if (found >= 0) {
+                node = found;
                 continue;
             }
             const auto next = static_cast<std::int32_t>(nodes_.size());
             Node created;
             created.depth = nodes_[static_cast<std::size_t>(node)].depth + 1;
-            list.push_back(Edge{byte, next});
             nodes_.push_back(created);
-            children.emplace_back();
+            label.push_back(byte);
+            first_child.push_back(-1);
+            // Appended at the end of the parent's list, so edges keep insertion order.
+            next_sibling.push_back(-1);
+            std::int32_t* link = &first_child[static_cast<std::size_t>(node)];
+            while (*link >= 0) link = &next_sibling[static_cast<std::size_t>(*link)];
+            *link = next;
             node = next;
         }
         Node& end = nodes_[static_cast<std::size_t>(node)];
         end.match = end.depth;
     }
+    edges_.reserve(nodes_.size() - 1);
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
         nodes_[i].first_edge = static_cast<std::uint32_t>(edges_.size());
-        nodes_[i].edge_count = static_cast<std::uint32_t>(children[i].size());
-        edges_.insert(edges_.end(), children[i].begin(), children[i].end());
+        for (std::int32_t c = first_child[i]; c >= 0;
+             c = next_sibling[static_cast<std::size_t>(c)]) {
+            edges_.push_back(Edge{label[static_cast<std::size_t>(c)], c});
+        }
+        nodes_[i].edge_count = static_cast<std::uint32_t>(edges_.size()) - nodes_[i].first_edge;
     }
-    for (const Edge& e : children[0]) root_next_[e.byte] = e.target;
-    if (children[0].size() == 1) single_first_byte_ = children[0].front().byte;
+    const Node& root = nodes_.front();
+    for (std::uint32_t k = 0; k < root.edge_count; ++k) {
+        const Edge e = edges_[root.first_edge + k];
+        root_next_[e.byte] = e.target;
+    }
+    if (root.edge_count == 1) single_first_byte_ = edges_[root.first_edge].byte;
 
     // Failure links in breadth-first order: a node's link is the longest proper suffix of its
     // string that is also in the trie; `match` inherits along it (longest needle ending here).
-    std::deque<std::int32_t> queue;
-    for (const Edge& e : children[0]) queue.push_back(e.target);
-    while (!queue.empty()) {
-        const std::int32_t u = queue.front();
-        queue.pop_front();
+    std::vector<std::int32_t> queue;
+    queue.reserve(nodes_.size());
+    for (std::uint32_t k = 0; k < root.edge_count; ++k) {
+        queue.push_back(edges_[root.first_edge + k].target);
+    }
+    for (std::size_t head = 0; head < queue.size(); ++head) {
+        const std::int32_t u = queue[head];
         const Node& node = nodes_[static_cast<std::size_t>(u)];
         for (std::uint32_t k = 0; k < node.edge_count; ++k) {
             const Edge e = edges_[node.first_edge + k];
@@ -64,9 +91,8 @@ Redactor::Redactor(std::vector<std::string_view> needles) {
             queue.push_back(e.target);
         }
     }
-    for (auto& list : children) {
-        if (!list.empty()) OPENSSL_cleanse(list.data(), list.size() * sizeof(Edge));
-    }
+    // The labels spell out the secrets.
+    OPENSSL_cleanse(label.data(), label.size());
 }
 
 Redactor::~Redactor() {

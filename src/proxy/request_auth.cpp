@@ -274,7 +274,7 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
                        std::string_view host, const http::request_header<>& req,
                        const policy::NormalizedTarget& target,
                        const std::optional<FoundToken>& found, const token::KeyStore& keys,
-                       std::int64_t now, bool strict) {
+                       std::int64_t now, bool strict, token::VerifyCache* verify_cache) {
     const std::string_view method = req.method_string();
 
     // 5. Service rules bind every request, with or without a token (invariant 5).
@@ -301,7 +301,8 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
     // 6. Verify against the routed host and the normalized path: exactly what goes upstream.
     const token::TokenFormat format{config.token.prefix, config.token.location};
     const token::AccessRequest access{std::string(host), std::string(method), target.path, now};
-    const token::VerifyOutcome outcome = token::verify_token(found->token, access, keys, format);
+    const token::VerifyOutcome outcome =
+        token::verify_token(found->token, access, keys, format, verify_cache);
     switch (outcome.stage) {
         case token::Stage::Access:
         case token::Stage::Header:

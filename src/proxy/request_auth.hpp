@@ -12,6 +12,7 @@
 #include "config/model.hpp"
 #include "policy/request_path.hpp"
 #include "token/keys.hpp"
+#include "token/verify_cache.hpp"
 
 namespace cloakroom::proxy {
 
@@ -74,12 +75,13 @@ struct AuthDecision {
 // `host` is the routed connection target's host (Route::host, no port), never a Host header:
 // the token's host caveat is checked against where the request really goes. `target.path` is
 // the normalized path, the one forwarded upstream. `config` supplies the token format (prefix,
-// location); `strict` is the effective strict mode.
+// location); `strict` is the effective strict mode. `verify_cache` (nullptr = none) must belong
+// to the same runtime snapshot as `keys` (Runtime::verify_cache).
 AuthDecision authorize(const config::Config& config, const config::Service& service,
                        std::string_view host, const http::request_header<>& req,
                        const policy::NormalizedTarget& target,
                        const std::optional<FoundToken>& found, const token::KeyStore& keys,
-                       std::int64_t now, bool strict);
+                       std::int64_t now, bool strict, token::VerifyCache* verify_cache);
 
 // Query helpers shared with injection (kept here so both edit queries the same way).
 namespace query {

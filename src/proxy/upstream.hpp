@@ -74,6 +74,7 @@ class UpstreamPool {
     std::map<std::string, std::vector<Idle>> idle_;
     static constexpr std::size_t kMaxIdlePerKey = 32;
     static constexpr std::chrono::seconds kMaxIdle{30};
+    static constexpr std::chrono::seconds kProbeAfter{1};  // liveness peek only when idle longer
 };
 
 }  // namespace cloakroom::proxy

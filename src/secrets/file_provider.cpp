@@ -50,7 +50,8 @@ void warn_if_loose(std::vector<SecretWarning>* warnings, const std::string& path
 
 Result<SecretBuffer> read_secret_file(const std::filesystem::path& root, std::string_view id,
                                       const FileRules& rules, std::string_view source,
-                                      std::vector<SecretWarning>* warnings) {
+                                      std::vector<SecretWarning>* warnings,
+                                      FileIdentity* identity) {
     const std::string root_text = root.string();
     if (root.empty()) {
         return fail("secret.missing", source,
@@ -128,6 +129,10 @@ Result<SecretBuffer> read_secret_file(const std::filesystem::path& root, std::st
     }
     if (total > kMaxSecretBytes) return fail("secret.invalid", source, too_large);
     buffer.set_size(total);
+    if (identity != nullptr) {
+        identity->dir = dir_stat;
+        identity->file = file_stat;
+    }
     return buffer;
 }
 

@@ -5,6 +5,8 @@
 // same regular file (dev/ino) that was checked.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <string_view>
 #include <vector>
@@ -23,9 +25,18 @@ struct FileRules {
     std::string_view root_label = "secret directory";  // for messages
 };
 
+// What a successful read saw: the root directory's fstat and the opened file's fstat (taken
+// before the bytes were read). SecretResolver's cache keys its entries on these.
+struct FileIdentity {
+    struct stat dir {};
+    struct stat file {};
+};
+
 // `id` must already be validated (validate_secret_id). Returns the raw bytes, before value rules.
+// `identity`, when given, is filled on success.
 Result<SecretBuffer> read_secret_file(const std::filesystem::path& root, std::string_view id,
                                       const FileRules& rules, std::string_view source,
-                                      std::vector<SecretWarning>* warnings);
+                                      std::vector<SecretWarning>* warnings,
+                                      FileIdentity* identity = nullptr);
 
 }  // namespace cloakroom::secrets

@@ -1,6 +1,22 @@
-// Turns a SecretRef into a SecretValue. Every resolve() reads the source afresh: there is no
-// cache, so rotating a secret (rewrite the file, update the helper) needs no reload, and a value
-// lives in memory only as long as the caller holds it.
+// Turns a SecretRef into a SecretValue. Rotating a secret (rewrite or rename the file, update
+// the helper) needs no reload: every resolve() either reads the source afresh or proves that the
+// source has not changed since it was last read.
+//
+// File cache (file and systemd providers only; env is a getenv, exec is never cached): the last
+// good value of each file secret is held in memory, inside the resolver, between requests (it was
+// already copied into every injected request). Each resolve() validates the entry with two
+// stats -- stat() of the root directory and lstat() of <root>/<ID> (the final component is never
+// followed, like the read path) -- and uses the cached value only if both match what the last
+// full read saw: for the file dev, inode, type+mode, uid, gid, size, mtime (ns) and ctime (ns);
+// for the directory dev, inode, type+mode, uid, gid and ctime (ns), so a chmod/chown or a
+// replacement of either is noticed on the next request. Any difference, or a failed stat, means
+// a full read through the uncached path with all of its checks (symlink and file-type refusal,
+// permission warnings, value rules); a failed read drops the entry. A hit replays the warnings of
+// the read it came from (they depend only on the validated modes). Timestamps are only as fine
+// as the filesystem's clock (often a few ms, 1-2 s on some filesystems), so a value is cached
+// only once its file's ctime is older than SecretSources::cache_settle (the "racy git" rule): a
+// write in the same clock tick as the read could otherwise leave the stats unchanged. Cached
+// values are SecretValues (wiped when replaced, dropped or destroyed).
 //
 // Providers:
 //   file     <file_root>/<ID>                  dir 0700, file 0600, regular file, no symlinks
@@ -17,7 +33,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +53,9 @@ struct SecretSources {
     // SecretResolver construction.
     std::optional<std::filesystem::path> credentials_directory;
     std::chrono::milliseconds exec_timeout{5000};
+    // A file value is cached only when its file's ctime is at least this old at the end of the
+    // read (see the header comment). 0 only in tests that set distinct timestamps themselves.
+    std::chrono::milliseconds cache_settle{2000};
 };
 
 // Emitted (not fatal) when a secret directory or file is readable or writable by group/other.
@@ -64,8 +85,14 @@ std::string_view to_string(SecretStatus::Status status);
 class SecretResolver {
   public:
     explicit SecretResolver(SecretSources sources);
+    ~SecretResolver();
+    SecretResolver(SecretResolver&&) noexcept;
+    SecretResolver& operator=(SecretResolver&&) noexcept;
+    SecretResolver(const SecretResolver&) = delete;
+    SecretResolver& operator=(const SecretResolver&) = delete;
 
-    // Reads the secret now. Warnings (if `warnings` is given) are appended even when
+    // Resolves the secret now (file/systemd: from the validated cache or a fresh read; see the
+    // header comment). Thread-safe. Warnings (if `warnings` is given) are appended even when
     // resolution then fails; they never block it.
     Result<SecretValue> resolve(const SecretRef& ref,
                                 std::vector<SecretWarning>* warnings = nullptr) const;
@@ -77,8 +104,22 @@ class SecretResolver {
 
     const SecretSources& sources() const { return sources_; }
 
+    // File-cache counters (file and systemd providers), for tests and diagnostics.
+    struct CacheStats {
+        std::uint64_t hits = 0;   // served from the cache after the stat check
+        std::uint64_t reads = 0;  // full reads (miss, changed, racy or failed)
+    };
+    CacheStats cache_stats() const;
+
   private:
+    struct FileCache;  // resolver.cpp
+
+    Result<SecretValue> resolve_file(const SecretRef& ref, const std::string& source,
+                                     std::vector<SecretWarning>* warnings) const;
+
     SecretSources sources_;
+    // Mutex-guarded inside; SecretResolver is shared const by the worker threads.
+    std::unique_ptr<FileCache> cache_;
 };
 
 }  // namespace cloakroom::secrets

@@ -173,6 +173,31 @@ Result<Caveat> read_caveat_body(std::uint64_t type, const msgpack::object& body,
     }
 }
 
+bool caveat_array_needs_raw(const msgpack::object& array) {
+    if (array.type != msgpack::type::ARRAY) return false;
+    for (std::uint32_t i = 0; i + 1 < array.via.array.size; i += 2) {
+        const msgpack::object& type = array.via.array.ptr[i];
+        if (type.type != msgpack::type::POSITIVE_INTEGER) continue;
+        switch (type.via.u64) {
+            case kTypeValidityWindow:
+            case kTypeApiHost:
+            case kTypeApiMethod:
+            case kTypeApiPath:
+            case kTypeDbServices:
+            case kTypeDbLogins:
+            case kTypeDbNames:
+            case kTypeDbCommands:
+            case kTypeThirdParty:
+            case kTypeBindToParent:
+            case kTypeAttestation:
+                break;
+            default:
+                return true;  // kept verbatim: read_caveat_body needs its bytes
+        }
+    }
+    return false;
+}
+
 Result<std::vector<Caveat>> read_caveat_array(const msgpack::object& array, std::string_view raw) {
     if (array.type != msgpack::type::ARRAY) {
         return body_error("caveats must be an array, got " + describe(array));
@@ -182,18 +207,24 @@ Result<std::vector<Caveat>> read_caveat_array(const msgpack::object& array, std:
         return body_error("caveat array has odd length " + std::to_string(size) +
                           " (expected type/body pairs)");
     }
-    auto slices = array_element_slices(raw);
-    if (!slices) return slices.error();
+    // The element byte slices cost a second parse; only unknown caveat types need them.
+    std::vector<std::string_view> slices;
+    if (caveat_array_needs_raw(array)) {
+        auto found = array_element_slices(raw);
+        if (!found) return found.error();
+        slices = std::move(*found);
+    }
     std::vector<Caveat> caveats;
     caveats.reserve(size / 2);
     for (std::uint32_t i = 0; i < size; i += 2) {
-        const std::string prefix = "caveat " + std::to_string(i / 2 + 1) + ": ";
+        const auto prefix = [i] { return "caveat " + std::to_string(i / 2 + 1) + ": "; };
         const msgpack::object& type = array.via.array.ptr[i];
         if (type.type != msgpack::type::POSITIVE_INTEGER) {
-            return body_error(prefix + "type must be an unsigned integer, got " + describe(type));
+            return body_error(prefix() + "type must be an unsigned integer, got " + describe(type));
         }
-        auto caveat = read_caveat_body(type.via.u64, array.via.array.ptr[i + 1], (*slices)[i + 1]);
-        if (!caveat) return body_error(prefix + caveat.error().message);
+        const std::string_view body_raw = slices.empty() ? std::string_view{} : slices[i + 1];
+        auto caveat = read_caveat_body(type.via.u64, array.via.array.ptr[i + 1], body_raw);
+        if (!caveat) return body_error(prefix() + caveat.error().message);
         caveats.push_back(std::move(*caveat));
     }
     return caveats;

@@ -20,6 +20,10 @@ void write_caveat_body(Writer& writer, const Caveat& caveat);
 Result<Caveat> read_caveat_body(std::uint64_t type, const msgpack::object& body,
                                 std::string_view raw);
 
+// Whether read_caveat_array needs the array's bytes (some caveat type is unknown and is kept
+// verbatim); when not, callers may pass an empty `raw` and skip finding it.
+bool caveat_array_needs_raw(const msgpack::object& array);
+
 // Decodes a flat caveat array given its object and exact bytes; errors are prefixed with
 // "caveat N: " (1-based).
 Result<std::vector<Caveat>> read_caveat_array(const msgpack::object& array, std::string_view raw);

@@ -1,8 +1,9 @@
 #include "token/crypto.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -30,14 +31,56 @@ Error crypto_error(std::string message) {
     return make_error("token.crypto", std::move(message));
 }
 
+// One-shot HMAC()/SHA256() fetch the algorithm (under global locks) and allocate a context on
+// every call, which dominated token verification. The algorithms are fetched once and each
+// thread keeps one context that is re-keyed per call.
+struct MacCtxDeleter {
+    void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+struct MdCtxDeleter {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+EVP_MAC_CTX* thread_hmac_ctx() {
+    static EVP_MAC* const kMac = [] {
+        EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+        if (mac == nullptr) std::abort();
+        return mac;
+    }();
+    thread_local const std::unique_ptr<EVP_MAC_CTX, MacCtxDeleter> ctx = [] {
+        std::unique_ptr<EVP_MAC_CTX, MacCtxDeleter> made(EVP_MAC_CTX_new(kMac));
+        char digest[] = "SHA256";
+        const OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+            OSSL_PARAM_construct_end()};
+        if (!made || EVP_MAC_CTX_set_params(made.get(), params) != 1) std::abort();
+        return made;
+    }();
+    return ctx.get();
+}
+
+EVP_MD_CTX* thread_sha256_ctx(const EVP_MD*& md) {
+    static EVP_MD* const kMd = [] {
+        EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+        if (fetched == nullptr) std::abort();
+        return fetched;
+    }();
+    thread_local const std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    if (!ctx) std::abort();
+    md = kMd;
+    return ctx.get();
+}
+
 }  // namespace
 
 std::string hmac_sha256(std::string_view key, std::string_view message) {
     std::string out(kTailSize, '\0');
-    unsigned int size = 0;
-    if (HMAC(EVP_sha256(), bytes_of(key), static_cast<int>(key.size()), bytes_of(message),
-             message.size(), bytes_of(out), &size) == nullptr ||
-        size != kTailSize) {
+    EVP_MAC_CTX* ctx = thread_hmac_ctx();
+    std::size_t size = 0;
+    // A non-null key re-keys the context and resets its state (the digest stays set).
+    if (EVP_MAC_init(ctx, bytes_of(key), key.size(), nullptr) != 1 ||
+        EVP_MAC_update(ctx, bytes_of(message), message.size()) != 1 ||
+        EVP_MAC_final(ctx, bytes_of(out), &size, out.size()) != 1 || size != kTailSize) {
         std::abort();  // only fails on allocation failure inside OpenSSL
     }
     return out;
@@ -45,7 +88,14 @@ std::string hmac_sha256(std::string_view key, std::string_view message) {
 
 std::string sha256(std::string_view data) {
     std::string out(SHA256_DIGEST_LENGTH, '\0');
-    SHA256(bytes_of(data), data.size(), bytes_of(out));
+    const EVP_MD* md = nullptr;
+    EVP_MD_CTX* ctx = thread_sha256_ctx(md);
+    unsigned int size = 0;
+    if (EVP_DigestInit_ex(ctx, md, nullptr) != 1 ||
+        EVP_DigestUpdate(ctx, bytes_of(data), data.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx, bytes_of(out), &size) != 1 || size != SHA256_DIGEST_LENGTH) {
+        std::abort();
+    }
     return out;
 }
 

@@ -128,9 +128,13 @@ Result<Macaroon> decode_macaroon(std::string_view wire) {
     m.location.assign(f[1].via.str.ptr, f[1].via.str.size);
 
     // The caveat bodies of unknown types are kept verbatim, so find the caveat array's bytes.
-    auto slices = detail::array_element_slices(wire);
-    if (!slices) return decode_error(slices.error().message);
-    auto caveats = detail::read_caveat_array(f[2], (*slices)[2]);
+    std::string_view caveats_raw;
+    if (detail::caveat_array_needs_raw(f[2])) {
+        auto slices = detail::array_element_slices(wire);
+        if (!slices) return decode_error(slices.error().message);
+        caveats_raw = (*slices)[2];
+    }
+    auto caveats = detail::read_caveat_array(f[2], caveats_raw);
     if (!caveats) return decode_error(caveats.error().message);
     m.caveats = std::move(*caveats);
 

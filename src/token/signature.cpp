@@ -39,7 +39,17 @@ Result<std::vector<Caveat>> verify_one(std::string_view root_key, const Macaroon
     for (const auto& d : discharges) by_ticket[d.nonce.kid].push_back(&d);
 
     Bytes tail = crypto::hmac_sha256(root_key, encode_nonce(m.nonce));
-    std::vector<Bytes> binding_ids{crypto::sha256(tail)};
+    // The intermediate tails are kept (and hashed into binding ids) only when a discharge can
+    // need them: most tokens have no 3P caveat.
+    bool has_third_party = false;
+    for (const auto& caveat : m.caveats) {
+        has_third_party = has_third_party || std::holds_alternative<ThirdParty>(caveat);
+    }
+    std::vector<Bytes> tails;
+    if (has_third_party) {
+        tails.reserve(m.caveats.size() + 1);
+        tails.push_back(tail);
+    }
     std::vector<PendingDischarge> pending;
     std::vector<Caveat> to_evaluate;
 
@@ -72,7 +82,13 @@ Result<std::vector<Caveat>> verify_one(std::string_view root_key, const Macaroon
             to_evaluate.push_back(caveat);
         }
         tail = crypto::hmac_sha256(tail, encode_caveat_hmac_input(caveat));
-        binding_ids.push_back(crypto::sha256(tail));
+        if (has_third_party) tails.push_back(tail);
+    }
+
+    std::vector<Bytes> binding_ids;
+    if (!pending.empty()) {
+        binding_ids.reserve(tails.size());
+        for (const auto& t : tails) binding_ids.push_back(crypto::sha256(t));
     }
 
     // Discharge problems are reported before a mismatch of this token's own tail (as the

@@ -74,6 +74,16 @@ VerifyOutcome verify_token(std::string_view token_or_header, const DbAccessReque
     return verify(token_or_header, request, keys, format);
 }
 
+VerifyOutcome verify_token(std::string_view token_or_header, const AccessRequest& request,
+                           const KeyStore& keys, const TokenFormat& format, VerifyCache* cache) {
+    return verify(token_or_header, request, keys, format, cache);
+}
+
+VerifyOutcome verify_token(std::string_view token_or_header, const DbAccessRequest& request,
+                           const KeyStore& keys, const TokenFormat& format, VerifyCache* cache) {
+    return verify(token_or_header, request, keys, format, cache);
+}
+
 Caveat hosts_caveat(std::vector<std::string> hosts) {
     return Hosts{std::move(hosts)};
 }

@@ -14,6 +14,7 @@
 #include "token/keys.hpp"
 #include "token/token_text.hpp"
 #include "token/verify.hpp"
+#include "token/verify_cache.hpp"
 #include "util/result.hpp"
 
 namespace cloakroom::token {
@@ -35,6 +36,12 @@ VerifyOutcome verify_token(std::string_view token_or_header, const AccessRequest
                            const KeyStore& keys, const TokenFormat& format);
 VerifyOutcome verify_token(std::string_view token_or_header, const DbAccessRequest& request,
                            const KeyStore& keys, const TokenFormat& format);
+// The same with a verification cache (nullptr = none; see token/verify_cache.hpp). The cache
+// must only ever be used with this one KeyStore (the gateway keeps one per runtime snapshot).
+VerifyOutcome verify_token(std::string_view token_or_header, const AccessRequest& request,
+                           const KeyStore& keys, const TokenFormat& format, VerifyCache* cache);
+VerifyOutcome verify_token(std::string_view token_or_header, const DbAccessRequest& request,
+                           const KeyStore& keys, const TokenFormat& format, VerifyCache* cache);
 
 Caveat hosts_caveat(std::vector<std::string> hosts);
 Caveat methods_caveat(std::vector<std::string> methods);

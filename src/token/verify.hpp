@@ -10,6 +10,7 @@
 #include "token/evaluate.hpp"
 #include "token/keys.hpp"
 #include "token/token_text.hpp"
+#include "token/verify_cache.hpp"
 
 namespace cloakroom::token {
 
@@ -32,5 +33,12 @@ VerifyOutcome verify(std::string_view header_or_token, const AccessRequest& requ
 // The same stages for a database login (the token arrives as the client's password).
 VerifyOutcome verify(std::string_view header_or_token, const DbAccessRequest& request,
                      const KeyStore& keys, const TokenFormat& format);
+
+// With a cache (nullptr = none): the header, decode and signature stages are skipped for a
+// token text verified before with the same keys; the caveats are evaluated every time.
+VerifyOutcome verify(std::string_view header_or_token, const AccessRequest& request,
+                     const KeyStore& keys, const TokenFormat& format, VerifyCache* cache);
+VerifyOutcome verify(std::string_view header_or_token, const DbAccessRequest& request,
+                     const KeyStore& keys, const TokenFormat& format, VerifyCache* cache);
 
 }  // namespace cloakroom::token

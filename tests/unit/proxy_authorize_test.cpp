@@ -31,7 +31,7 @@ class ProxyAuthorize : public ::testing::Test {
                      std::optional<FoundToken> found, bool strict = false,
                      std::string_view host = "api.stripe.com") {
         return authorize(config, service, host, request(method, path), target(path), found, keys,
-                         kNow, strict);
+                         kNow, strict, nullptr);
     }
 
     std::string valid_token(std::vector<token::Caveat> extra = {}) {
@@ -161,7 +161,7 @@ TEST_F(ProxyAuthorize, HostCaveatUsesTheRoutedHostNotTheHostHeader) {
     // The Host header claims the token's host; the connection goes to api.stripe.com.
     auto req = request(http::verb::get, "/v1/x", {{"Host", "api.github.com"}});
     const AuthDecision d = authorize(config, stripe, "api.stripe.com", req, target("/v1/x"),
-                                     bearer(tok), keys, kNow, false);
+                                     bearer(tok), keys, kNow, false, nullptr);
     EXPECT_EQ(d.status, 403u);
     EXPECT_EQ(d.error, "token_forbidden");
     EXPECT_NE(d.reason.find("api.stripe.com"), std::string::npos) << d.reason;
@@ -197,7 +197,7 @@ TEST_F(ProxyAuthorize, ConfiguredPrefixAndLocation) {
     ASSERT_TRUE(minted.ok());
     const AuthDecision d =
         authorize(custom, custom.services[0], "api.stripe.com", request(http::verb::get, "/v1/x"),
-                  target("/v1/x"), bearer(*minted), keys, kNow, false);
+                  target("/v1/x"), bearer(*minted), keys, kNow, false, nullptr);
     EXPECT_EQ(d.kind, AuthDecision::Inject) << d.reason;
 }
 

@@ -119,7 +119,8 @@ bool ClientLogin::wants_key(std::string_view payload) const {
     if (tls_) return false;
     if (state_ == State::RsaAnswer) return true;
     return state_ == State::FullAuth && !payload.empty() &&
-           (payload == kRequestPublicKey || payload.back() != '\0');
+           (payload == kRequestPublicKey || payload.back() != '\0' ||
+            payload.size() == kProcessKeyBits / 8);
 }
 
 ClientLogin::Step ClientLogin::next(std::string_view payload) {
@@ -135,15 +136,19 @@ ClientLogin::Step ClientLogin::next(std::string_view payload) {
                 step.payload = build_auth_more_data(key->public_pem);
                 return step;
             }
-            // A client that considers the link secure (MariaDB Connector/C with its ssl option
-            // on, when the server offered no TLS) sends the password in clear, NUL-terminated.
-            if (!payload.empty() && payload.back() == '\0') return token(payload);
-            // A client that already holds Cloakroom's public key encrypts straight away.
-            if (const auto key = fetch_key();
+            // A client that already holds Cloakroom's public key encrypts straight away: a
+            // key-sized payload is tried as ciphertext first (it ends in a NUL byte 1 time in
+            // 256, so the last byte cannot tell the two apart).
+            const bool maybe_cipher =
+                payload.back() != '\0' || payload.size() == kProcessKeyBits / 8;
+            if (const auto key = maybe_cipher ? fetch_key() : nullptr;
                 key &&
                 payload.size() == static_cast<std::size_t>(EVP_PKEY_get_size(key->key.get()))) {
-                return decrypt(payload);
+                Step step = decrypt(payload);
+                if (step.kind == Kind::Token || payload.back() != '\0') return step;
             }
+            // A client that considers the link secure (MariaDB Connector/C with its ssl option
+            // on, when the server offered no TLS) sends the password in clear, NUL-terminated.
             return token(payload);
         }
         case State::RsaAnswer:
