@@ -337,7 +337,11 @@ allow_private = true
         cfg.write_text(self.config_text(reverse))
         logf = self.dir / "serve.log"
         logf.write_bytes(b"")
-        self.proc = spawn("cloakroom", [self.tools["cloakroom"], "--config", str(cfg), "serve"],
+        # CLOAKROOM_BENCH_WRAP="heaptrack -o /tmp/ht" (or valgrind ...) runs the proxy under a
+        # profiler; the figures of such a run are the profiler's, not Cloakroom's.
+        wrap = os.environ.get("CLOAKROOM_BENCH_WRAP", "").split()
+        self.proc = spawn("cloakroom",
+                          [*wrap, self.tools["cloakroom"], "--config", str(cfg), "serve"],
                           logf, env=self.env)
         deadline = time.monotonic() + 15
         forward_seen = None

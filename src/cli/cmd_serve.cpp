@@ -1,5 +1,7 @@
 // `cloakroom serve`: run the gateway until SIGINT/SIGTERM; SIGHUP or a config file change
 // reloads (the last good configuration keeps serving if the new one is broken).
+#include <malloc.h>
+
 #include <memory>
 
 #include "cli/command.hpp"
@@ -9,7 +11,24 @@
 namespace cloakroom::cli {
 namespace {
 
+// glibc malloc, for a long-running server with a worker thread per core (issue 5): by default
+// free() trims the top of each arena back to the kernel as soon as 128 KiB are free there, so the
+// per-request allocate/free cycle shows up as madvise()/brk() calls on the hot path, in every
+// per-thread arena. A 64 MiB trim threshold keeps that memory for the next request; a fixed
+// 4 MiB mmap threshold keeps mid-sized buffers on the heap. Setting either one also turns off
+// glibc's dynamic adjustment of both (which would otherwise move them on its own). Memory is
+// still returned for big frees: blocks >= 4 MiB are mmap()ed and unmapped on free, and a free
+// top chunk beyond 64 MiB is trimmed. Called once, before the worker threads start, and only for
+// `serve` (the short-lived commands keep glibc's defaults).
+void tune_malloc_for_serve() {
+#if defined(__GLIBC__)
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+#endif
+}
+
 int run_serve(const GlobalOptions& global, unsigned threads) {
+    tune_malloc_for_serve();
     proxy::ServeOptions options;
     options.config_files.assign(global.config_files.begin(), global.config_files.end());
     options.threads = threads;

@@ -13,10 +13,21 @@ namespace {
 // 32 KiB per direction: large enough for bulk results in few syscalls, small enough that
 // thousands of idle sessions stay cheap.
 constexpr std::size_t kChunk = 32 * 1024;
+constexpr std::size_t kTail = 8;
+
+void keep_tail(std::string& tail, std::string_view written) {
+    if (written.size() >= kTail) {
+        tail.assign(written.substr(written.size() - kTail));
+        return;
+    }
+    tail.append(written);
+    if (tail.size() > kTail) tail.erase(0, tail.size() - kTail);
+}
 
 struct Pump {
     std::uint64_t bytes = 0;
     std::string ended_by;
+    std::string tail;                  // the last (up to kTail) bytes written
     std::string* first_end = nullptr;  // shared: set by whichever direction ends first
     void end(std::string why) {
         ended_by = std::move(why);
@@ -34,6 +45,7 @@ net::awaitable<void> pump(DbStream& from, DbStream& to, std::string pending, con
             co_return;
         }
         result.bytes += pending.size();
+        keep_tail(result.tail, pending);
     }
     std::vector<char> buffer(kChunk);
     std::string filtered;
@@ -57,6 +69,7 @@ net::awaitable<void> pump(DbStream& from, DbStream& to, std::string pending, con
                 co_return;
             }
             result.bytes += chunk.size();
+            keep_tail(result.tail, chunk);
         }
         if (!keep_going) {
             result.end("filter");
@@ -69,11 +82,11 @@ net::awaitable<void> pump(DbStream& from, DbStream& to, std::string pending, con
 
 net::awaitable<RelayStats> relay(DbStream& client, DbStream& upstream,
                                  std::string pending_to_upstream, std::string pending_to_client,
-                                 ClientFilter filter) {
+                                 ClientFilter filter, std::string_view client_goodbye) {
     auto executor = co_await net::this_coro::executor;
     std::string first_end;
-    Pump down{0, {}, &first_end};  // upstream -> client
-    Pump up{0, {}, &first_end};    // client -> upstream
+    Pump down{0, {}, {}, &first_end};  // upstream -> client
+    Pump up{0, {}, {}, &first_end};    // client -> upstream
     net::steady_timer down_done(executor, std::chrono::steady_clock::time_point::max());
     bool down_finished = false;
     // Both directions run on this strand-less single-threaded io_context; whichever ends first
@@ -97,6 +110,10 @@ net::awaitable<RelayStats> relay(DbStream& client, DbStream& upstream,
     stats.client_to_upstream = up.bytes;
     stats.upstream_to_client = down.bytes;
     stats.ended_by = first_end;
+    if (first_end == "upstream" && !client_goodbye.empty() &&
+        std::string_view(up.tail).ends_with(client_goodbye)) {
+        stats.ended_by = "client";
+    }
     co_return stats;
 }
 

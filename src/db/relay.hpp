@@ -24,9 +24,13 @@ struct RelayStats {
 using ClientFilter = std::function<bool(std::string_view chunk, std::string& to_upstream)>;
 
 // `pending_to_upstream` / `pending_to_client`: bytes already read past the login exchange that
-// belong to the relayed stream (sent first).
+// belong to the relayed stream (sent first). `client_goodbye`: the protocol's "I am leaving"
+// message (PostgreSQL Terminate, MySQL COM_QUIT); when the last bytes the client sent are that
+// message, the session ended by the client even if the server's close is seen first (both
+// closes often arrive in the same event-loop turn).
 net::awaitable<RelayStats> relay(DbStream& client, DbStream& upstream,
                                  std::string pending_to_upstream = {},
-                                 std::string pending_to_client = {}, ClientFilter filter = nullptr);
+                                 std::string pending_to_client = {}, ClientFilter filter = nullptr,
+                                 std::string_view client_goodbye = {});
 
 }  // namespace cloakroom::db

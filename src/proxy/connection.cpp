@@ -6,7 +6,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <ctime>
 #include <limits>
 
@@ -15,7 +14,9 @@
 #include "proxy/connection_read.hpp"
 #include "proxy/connection_relay.hpp"
 #include "proxy/listen.hpp"
+#include "proxy/plain_stream.hpp"
 #include "proxy/route.hpp"
+#include "proxy/tls_stream.hpp"
 #include "proxy/tunnel.hpp"
 #include "tls/contexts.hpp"
 
@@ -37,7 +38,7 @@ std::int64_t now_ms() {
 
 // Absolute-form http:// to an [allow] host: no token, no credential, just a checked plain-HTTP
 // forward (the upstream leg is closed after each response; allowed hosts are not a hot path).
-net::awaitable<bool> forward_plain(beast::tcp_stream& client, beast::flat_buffer& buffer,
+net::awaitable<bool> forward_plain(PlainStream& client, beast::flat_buffer& buffer,
                                    RequestParser& parser, const Route& route,
                                    const std::string& client_name, Worker& worker) {
     using namespace forward_detail;
@@ -146,22 +147,23 @@ net::awaitable<bool> forward_plain(beast::tcp_stream& client, beast::flat_buffer
 }
 
 // Requests inside an intercepted CONNECT: TLS to the agent with a leaf for the CONNECT host.
-net::awaitable<void> serve_intercepted(beast::tcp_stream stream, beast::flat_buffer& buffer,
+net::awaitable<void> serve_intercepted(PlainStream& stream, beast::flat_buffer& buffer,
                                        RequestContext context, Worker& worker) {
     Gateway& gateway = worker.gateway;
     auto leaf =
         gateway.leaves.get(context.route.host, static_cast<std::int64_t>(std::time(nullptr)));
     if (!leaf.ok()) co_return;  // the client already got 200; nothing sane to answer over TLS
-    beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), gateway.server_tls);
-    if (!tls::use_leaf(tls.native_handle(), **leaf).ok()) co_return;
+    TlsStream tls(stream.release_socket(), gateway.server_tls.native_handle());
+    if (!tls.ok() || !tls::use_leaf(tls.native_handle(), **leaf).ok()) co_return;
 
     beast::error_code ec;
-    beast::get_lowest_layer(tls).expires_after(gateway.timeouts.tls_handshake);
+    tls.expires_after(gateway.timeouts.tls_handshake);
     // Bytes the client sent right after CONNECT are the start of its TLS handshake.
-    const std::size_t early = buffer.size();
-    co_await tls.async_handshake(net::ssl::stream_base::server, buffer.data(),
+    tls.set_early_input(buffer_view(buffer));
+    buffer.consume(buffer.size());
+    buffer.shrink_to_fit();  // the CONNECT head's 8 KiB would otherwise stay for the connection
+    co_await tls.async_handshake(net::ssl::stream_base::server,
                                  net::redirect_error(net::use_awaitable, ec));
-    buffer.consume(early);
     if (ec) co_return;
 
     // Invariant 2: CONNECT authority = TLS SNI = Host. A client without SNI (IP literals) is
@@ -181,11 +183,11 @@ net::awaitable<void> serve_intercepted(beast::tcp_stream stream, beast::flat_buf
         context.runtime = gateway.runtime.get();  // each request sees the newest config
         if (!co_await forward_request(tls, buffer, parser, context, worker)) break;
     }
-    beast::get_lowest_layer(tls).expires_after(std::chrono::seconds(2));
+    tls.expires_after(std::chrono::seconds(2));
     co_await tls.async_shutdown(net::redirect_error(net::use_awaitable, ec));
 }
 
-net::awaitable<void> handle_connect(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+net::awaitable<void> handle_connect(PlainStream& stream, beast::flat_buffer& buffer,
                                     RequestParser& parser, Worker& worker,
                                     const std::string& client) {
     Gateway& gateway = worker.gateway;
@@ -227,8 +229,9 @@ net::awaitable<void> handle_connect(beast::tcp_stream& stream, beast::flat_buffe
         co_await net::async_write(stream, net::buffer(kConnectEstablished),
                                   net::redirect_error(net::use_awaitable, ec));
         if (ec) co_return;
+        beast::tcp_stream client_stream(stream.release_socket());
         const TunnelBytes bytes =
-            co_await relay_tunnel(stream, buffer, upstream, gateway.timeouts.body_idle);
+            co_await relay_tunnel(client_stream, buffer, upstream, gateway.timeouts.body_idle);
         audit.decision = "tunnel";
         audit.status = 200;
         audit.bytes_in = bytes.client_to_upstream;
@@ -253,7 +256,7 @@ net::awaitable<void> handle_connect(beast::tcp_stream& stream, beast::flat_buffe
     co_await net::async_write(stream, net::buffer(kConnectEstablished),
                               net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return;
-    co_await serve_intercepted(std::move(stream), buffer, std::move(context), worker);
+    co_await serve_intercepted(stream, buffer, std::move(context), worker);
 }
 
 }  // namespace
@@ -263,7 +266,7 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
     const std::string client = peer_address(socket);
     beast::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
-    beast::tcp_stream stream(std::move(socket));
+    PlainStream stream(std::move(socket));
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {

@@ -3,14 +3,60 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <memory>
 #include <utility>
+
+#include "secrets/secret_value.hpp"
 
 namespace cloakroom::proxy {
 
 namespace http = boost::beast::http;
 
-Redactor::Redactor(std::vector<std::string_view> needles) {
+namespace detail {
+
+// The Aho-Corasick automaton for one set of needles. Immutable once built, so Redactors (one per
+// response, possibly resumed on other threads) share it; it holds the needles' bytes in its edge
+// labels and wipes them on destruction.
+class RedactorAutomaton {
+  public:
+    struct Node {
+        std::int32_t fail = 0;
+        std::uint32_t first_edge = 0;
+        std::uint32_t edge_count = 0;
+        std::uint32_t depth = 0;
+        std::uint32_t match = 0;  // length of the longest needle that is a suffix; 0 = none
+    };
+
+    // Every needle non-empty, at least one.
+    explicit RedactorAutomaton(const std::vector<std::string_view>& needles);
+    ~RedactorAutomaton();
+    RedactorAutomaton(const RedactorAutomaton&) = delete;
+    RedactorAutomaton& operator=(const RedactorAutomaton&) = delete;
+
+    const Node& node(std::int32_t index) const { return nodes_[static_cast<std::size_t>(index)]; }
+    std::int32_t step(std::int32_t node, unsigned char byte) const;
+    // First index >= from where a needle can start (in.size() if none).
+    std::size_t skip(std::string_view in, std::size_t from) const;
+    // Whether any needle occurs in `text`.
+    bool contains(std::string_view text) const;
+
+  private:
+    struct Edge {
+        unsigned char byte;
+        std::int32_t target;
+    };
+
+    std::int32_t child(std::int32_t node, unsigned char byte) const;
+
+    std::vector<Node> nodes_;
+    std::vector<Edge> edges_;
+    std::array<std::int32_t, 256> root_next_{};  // 0 = stays at the root: no needle starts here
+    int single_first_byte_ = -1;                 // >= 0 when every needle starts with it
+};
+
+RedactorAutomaton::RedactorAutomaton(const std::vector<std::string_view>& needles) {
     // Build the trie in flat arrays (first-child / next-sibling lists: no allocation per node),
     // then flatten each node's children into edges_ so they are contiguous (most nodes have one
     // child: secrets rarely share prefixes).
@@ -29,7 +75,6 @@ Redactor::Redactor(std::vector<std::string_view> needles) {
     nodes_.emplace_back();
     for (const std::string_view needle : needles) {
         if (needle.empty()) continue;
-        empty_ = false;
         std::int32_t node = 0;
         for (const char c : needle) {
             const auto byte = static_cast<unsigned char>(c);
@@ -95,14 +140,13 @@ Redactor::Redactor(std::vector<std::string_view> needles) {
     OPENSSL_cleanse(label.data(), label.size());
 }
 
-Redactor::~Redactor() {
-    // The automaton spells out the secrets; pending_ may hold a secret's first bytes.
+RedactorAutomaton::~RedactorAutomaton() {
+    // The edge labels spell out the secrets.
     if (!edges_.empty()) OPENSSL_cleanse(edges_.data(), edges_.size() * sizeof(Edge));
     OPENSSL_cleanse(root_next_.data(), sizeof root_next_);
-    if (!pending_.empty()) OPENSSL_cleanse(pending_.data(), pending_.size());
 }
 
-std::int32_t Redactor::child(std::int32_t node, unsigned char byte) const {
+std::int32_t RedactorAutomaton::child(std::int32_t node, unsigned char byte) const {
     const Node& n = nodes_[static_cast<std::size_t>(node)];
     const Edge* edge = edges_.data() + n.first_edge;
     for (std::uint32_t k = 0; k < n.edge_count; ++k) {
@@ -111,7 +155,7 @@ std::int32_t Redactor::child(std::int32_t node, unsigned char byte) const {
     return -1;
 }
 
-std::int32_t Redactor::step(std::int32_t node, unsigned char byte) const {
+std::int32_t RedactorAutomaton::step(std::int32_t node, unsigned char byte) const {
     while (node != 0) {
         const std::int32_t next = child(node, byte);
         if (next >= 0) return next;
@@ -120,7 +164,7 @@ std::int32_t Redactor::step(std::int32_t node, unsigned char byte) const {
     return root_next_[byte];
 }
 
-std::size_t Redactor::skip(std::string_view in, std::size_t from) const {
+std::size_t RedactorAutomaton::skip(std::string_view in, std::size_t from) const {
     if (single_first_byte_ >= 0) {
         const void* hit = std::memchr(in.data() + from, single_first_byte_, in.size() - from);
         return hit == nullptr ? in.size()
@@ -130,8 +174,155 @@ std::size_t Redactor::skip(std::string_view in, std::size_t from) const {
     return from;
 }
 
+bool RedactorAutomaton::contains(std::string_view text) const {
+    std::int32_t state = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (state == 0) {
+            i = skip(text, i);
+            if (i == text.size()) break;
+        }
+        state = step(state, static_cast<unsigned char>(text[i]));
+        if (node(state).match != 0) return true;
+    }
+    return false;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::RedactorAutomaton;
+
+thread_local detail::RedactorCacheStats cache_stats;
+thread_local bool collide_hashes = false;
+
+// Compiling the automaton was a per-response cost (the needles are the injected credential, the
+// same for every request to a service), so compiled automata are kept per thread, keyed by the
+// needles' exact bytes: a rotated secret is a different key, and a hash only picks candidates.
+// Each entry's key is a copy of secret values, held in a SecretValue (wiped when the entry is
+// replaced and at thread exit), like the automaton itself (wiped when its last Redactor goes).
+class AutomatonCache {
+  public:
+    static constexpr std::size_t kCapacity = 16;
+
+    AutomatonCache() { entries_.reserve(kCapacity); }
+
+    // `needles`: all non-empty, at least one.
+    std::shared_ptr<const RedactorAutomaton> get(const std::vector<std::string_view>& needles) {
+        const std::uint64_t hash = hash_of(needles);
+        ++clock_;
+        for (Entry& entry : entries_) {
+            if (entry.hash == hash && same_needles(entry.key.reveal(), needles)) {
+                entry.last_use = clock_;
+                ++cache_stats.hits;
+                return entry.automaton;
+            }
+        }
+        ++cache_stats.misses;
+        auto automaton = std::make_shared<const RedactorAutomaton>(needles);
+        Entry* slot = nullptr;
+        if (entries_.size() < kCapacity) {
+            slot = &entries_.emplace_back();
+        } else {  // evict the least recently used
+            slot = &*std::min_element(
+                entries_.begin(), entries_.end(),
+                [](const Entry& a, const Entry& b) { return a.last_use < b.last_use; });
+        }
+        slot->hash = hash;
+        slot->last_use = clock_;
+        slot->key = secrets::SecretValue(encode(needles));  // wipes the evicted key
+        slot->automaton = automaton;
+        return automaton;
+    }
+
+  private:
+    struct Entry {
+        std::uint64_t hash = 0;
+        std::uint64_t last_use = 0;
+        secrets::SecretValue key;  // the needles, each after its 8-byte length
+        std::shared_ptr<const RedactorAutomaton> automaton;
+    };
+
+    // FNV-1a over lengths and bytes. Only an index: a hit compares the full key.
+    static std::uint64_t hash_of(const std::vector<std::string_view>& needles) {
+        if (collide_hashes) return 0;
+        std::uint64_t hash = 0xcbf29ce484222325ULL;
+        const auto mix = [&hash](unsigned char byte) {
+            hash ^= byte;
+            hash *= 0x100000001b3ULL;
+        };
+        for (const std::string_view needle : needles) {
+            std::uint64_t length = needle.size();
+            for (int k = 0; k < 8; ++k, length >>= 8) mix(static_cast<unsigned char>(length));
+            for (const char c : needle) mix(static_cast<unsigned char>(c));
+        }
+        return hash;
+    }
+
+    static std::string encode(const std::vector<std::string_view>& needles) {
+        std::size_t total = 0;
+        for (const std::string_view needle : needles)
+            total += sizeof(std::uint64_t) + needle.size();
+        std::string key;
+        key.reserve(total);  // never grows past this: no unwiped copy left in freed memory
+        for (const std::string_view needle : needles) {
+            const std::uint64_t length = needle.size();
+            key.append(reinterpret_cast<const char*>(&length), sizeof length);
+            key.append(needle);
+        }
+        return key;
+    }
+
+    static bool same_needles(std::string_view key, const std::vector<std::string_view>& needles) {
+        std::size_t at = 0;
+        for (const std::string_view needle : needles) {
+            std::uint64_t length = 0;
+            if (key.size() - at < sizeof length) return false;
+            std::memcpy(&length, key.data() + at, sizeof length);
+            at += sizeof length;
+            if (length != needle.size() || key.size() - at < length) return false;
+            if (std::memcmp(key.data() + at, needle.data(), needle.size()) != 0) return false;
+            at += needle.size();
+        }
+        return at == key.size();
+    }
+
+    std::vector<Entry> entries_;
+    std::uint64_t clock_ = 0;
+};
+
+std::shared_ptr<const RedactorAutomaton> compiled(std::vector<std::string_view> needles) {
+    std::erase_if(needles, [](std::string_view needle) { return needle.empty(); });
+    if (needles.empty()) return nullptr;
+    thread_local AutomatonCache cache;
+    return cache.get(needles);
+}
+
+}  // namespace
+
+namespace detail {
+
+RedactorCacheStats redactor_cache_stats() {
+    return cache_stats;
+}
+
+void redactor_cache_collide_hashes(bool on) {
+    collide_hashes = on;
+}
+
+}  // namespace detail
+
+Redactor::Redactor(std::vector<std::string_view> needles)
+    : automaton_(compiled(std::move(needles))) {}
+
+Redactor::~Redactor() {
+    // pending_ may hold a secret's first bytes.
+    if (!pending_.empty()) OPENSSL_cleanse(pending_.data(), pending_.size());
+}
+
 void Redactor::feed(std::string_view in, std::string& out) {
-    if (empty_) {
+    const RedactorAutomaton* automaton = automaton_.get();
+    if (automaton == nullptr) {
         out.append(in);
         position_ += in.size();
         return;
@@ -147,11 +338,11 @@ void Redactor::feed(std::string_view in, std::string& out) {
 
     for (std::size_t i = 0; i < in.size(); ++i) {
         if (state_ == 0) {
-            i = skip(in, i);
+            i = automaton->skip(in, i);
             if (i == in.size()) break;
         }
-        state_ = step(state_, static_cast<unsigned char>(in[i]));
-        const std::uint32_t length = nodes_[static_cast<std::size_t>(state_)].match;
+        state_ = automaton->step(state_, static_cast<unsigned char>(in[i]));
+        const std::uint32_t length = automaton->node(state_).match;
         if (length == 0) continue;
         const std::uint64_t stream_end = position_ + i + 1;
         const std::uint64_t stream_start = stream_end - length;
@@ -169,7 +360,7 @@ void Redactor::feed(std::string_view in, std::string& out) {
     // Hold back the bytes a future match could still start in: the current trie path. When
     // that path is itself a complete needle it is already starred and can go out now (this is
     // what keeps the hold-back below the longest needle's length).
-    const Node& node = nodes_[static_cast<std::size_t>(state_)];
+    const RedactorAutomaton::Node& node = automaton->node(state_);
     std::size_t hold = node.match == node.depth ? 0 : node.depth;
     hold = std::min(hold, out.size() - region);
     if (hold > 0) {
@@ -204,16 +395,18 @@ std::string Redactor::redact(std::string_view text) {
 
 void redact_header_values(http::response_header<>& header,
                           const std::vector<std::string_view>& needles) {
+    // Almost every response echoes nothing: look first, copy and rebuild only on a match.
+    const std::shared_ptr<const RedactorAutomaton> automaton = compiled(needles);
+    if (automaton == nullptr) return;
+    const bool any = std::any_of(header.begin(), header.end(), [&](const auto& field) {
+        return automaton->contains(field.value());
+    });
+    if (!any) return;
     Redactor redactor(needles);
     std::vector<std::pair<std::string, std::string>> fields;
-    bool changed = false;
     for (const auto& field : header) {
-        const std::size_t before = redactor.redactions();
-        std::string value = redactor.redact(field.value());
-        changed = changed || redactor.redactions() != before;
-        fields.emplace_back(std::string(field.name_string()), std::move(value));
+        fields.emplace_back(std::string(field.name_string()), redactor.redact(field.value()));
     }
-    if (!changed) return;
     // Beast field values are immutable in place; rebuild the list to keep the order.
     header.clear();
     for (const auto& [name, value] : fields) header.insert(name, value);

@@ -11,9 +11,9 @@
 // bytes are held back, and only while they could still be the start of a needle.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,10 +22,27 @@
 
 namespace cloakroom::proxy {
 
+namespace detail {
+
+class RedactorAutomaton;  // redactor.cpp
+
+// Test hooks for the per-thread automaton cache; they see and affect the calling thread only.
+struct RedactorCacheStats {
+    std::uint64_t hits = 0;
+    std::uint64_t misses = 0;
+};
+RedactorCacheStats redactor_cache_stats();
+// On: every needle set hashes alike, so a lookup can only tell sets apart by their full bytes.
+void redactor_cache_collide_hashes(bool on);
+
+}  // namespace detail
+
 class Redactor {
   public:
     // Needles are only read here (the automaton keeps its own copy of the bytes, wiped on
     // destruction); empty needles are ignored. With no non-empty needle, feed() copies through.
+    // The compiled automaton is immutable and cached per thread, keyed by the needles' exact
+    // bytes (see redactor.cpp), so a Redactor for the same secrets as a recent one is a lookup.
     explicit Redactor(std::vector<std::string_view> needles);
     ~Redactor();
     Redactor(Redactor&&) noexcept = default;
@@ -50,27 +67,9 @@ class Redactor {
     std::string redact(std::string_view text);
 
   private:
-    struct Node {
-        std::int32_t fail = 0;
-        std::uint32_t first_edge = 0;
-        std::uint32_t edge_count = 0;
-        std::uint32_t depth = 0;
-        std::uint32_t match = 0;  // length of the longest needle that is a suffix; 0 = none
-    };
-    struct Edge {
-        unsigned char byte;
-        std::int32_t target;
-    };
-
-    std::int32_t child(std::int32_t node, unsigned char byte) const;
-    std::int32_t step(std::int32_t node, unsigned char byte) const;
-    std::size_t skip(std::string_view in, std::size_t from) const;
-
-    std::vector<Node> nodes_;
-    std::vector<Edge> edges_;
-    std::array<std::int32_t, 256> root_next_{};  // 0 = stays at the root: no needle starts here
-    int single_first_byte_ = -1;                 // >= 0 when every needle starts with it
-    bool empty_ = true;
+    // The compiled needles (immutable, shared through a per-thread cache); null when there is
+    // no non-empty needle (or after a move).
+    std::shared_ptr<const detail::RedactorAutomaton> automaton_;
 
     std::int32_t state_ = 0;
     std::string pending_;

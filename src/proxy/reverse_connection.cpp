@@ -4,13 +4,13 @@
 // services in turn; each request is routed on its own.
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 
 #include "proxy/connection.hpp"
 #include "proxy/connection_forward.hpp"
 #include "proxy/connection_read.hpp"
 #include "proxy/listen.hpp"
+#include "proxy/plain_stream.hpp"
 #include "proxy/route_reverse.hpp"
 
 namespace cloakroom::proxy {
@@ -24,7 +24,7 @@ net::awaitable<void> run_reverse_connection(tcp::socket socket, Worker& worker) 
     const std::string client = peer_address(socket);
     beast::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
-    beast::tcp_stream stream(std::move(socket));
+    PlainStream stream(std::move(socket));
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {

@@ -127,15 +127,18 @@ net::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
     auto& tcp_stream = std::get<beast::tcp_stream>(tcp_result);
     beast::error_code ec;
     const auto remote = tcp_stream.socket().remote_endpoint(ec);
-    auto connection =
-        std::make_unique<UpstreamConnection>(TlsStream(std::move(tcp_stream), tls_context));
+    auto connection = std::make_unique<UpstreamConnection>(tcp_stream.release_socket(),
+                                                           tls_context.native_handle());
+    if (!connection->stream.ok()) {
+        co_return DialFailure{502, "upstream_tls_failed", "cannot create a TLS session"};
+    }
     connection->key = target.pool_key();
     connection->address = remote.address().to_string() + ":" + std::to_string(remote.port());
     if (auto prepared = tls::prepare_client_ssl(connection->stream.native_handle(), target.host);
         !prepared.ok()) {
         co_return DialFailure{502, "upstream_tls_failed", prepared.error().message};
     }
-    beast::get_lowest_layer(connection->stream).expires_after(timeouts.handshake);
+    connection->stream.expires_after(timeouts.handshake);
     co_await connection->stream.async_handshake(net::ssl::stream_base::client,
                                                 net::redirect_error(net::use_awaitable, ec));
     if (ec) {
@@ -168,7 +171,7 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
             idle.connection->reused = true;
             return std::move(idle.connection);
         }
-        auto& socket = beast::get_lowest_layer(idle.connection->stream).socket();
+        auto& socket = idle.connection->stream.socket();
         char byte;
         const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) continue;

@@ -7,7 +7,6 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -17,9 +16,9 @@
 #include <variant>
 #include <vector>
 
-namespace cloakroom::proxy {
+#include "proxy/tls_stream.hpp"
 
-using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+namespace cloakroom::proxy {
 
 struct UpstreamTarget {
     std::string host;  // name the TLS certificate must carry (and SNI)
@@ -30,7 +29,8 @@ struct UpstreamTarget {
 };
 
 struct UpstreamConnection {
-    explicit UpstreamConnection(TlsStream s) : stream(std::move(s)) {}
+    UpstreamConnection(boost::asio::ip::tcp::socket socket, SSL_CTX* context)
+        : stream(std::move(socket), context) {}
     TlsStream stream;
     boost::beast::flat_buffer buffer;
     std::string key;

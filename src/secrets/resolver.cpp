@@ -1,5 +1,6 @@
 #include "secrets/resolver.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -11,11 +12,13 @@
 #include <unordered_map>
 #include <utility>
 
+#include "secrets/dir_watch.hpp"
 #include "secrets/exec_provider.hpp"
 #include "secrets/file_provider.hpp"
 #include "secrets/ref_rules.hpp"
 #include "secrets/secret_buffer.hpp"
 #include "secrets/value_rules.hpp"
+#include "util/unique_fd.hpp"
 
 namespace cloakroom::secrets {
 namespace {
@@ -95,6 +98,14 @@ bool settled(const struct stat& file, std::chrono::milliseconds settle) {
            current - changed >= static_cast<std::int64_t>(settle.count()) * 1'000'000;
 }
 
+// CLOCK_MONOTONIC_COARSE: a few ms of resolution is plenty for the periodic recheck, and it
+// costs less than a precise clock on every hit.
+std::chrono::nanoseconds coarse_now() {
+    struct timespec now {};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
 SecretStatus::Status status_for(const std::string& code) {
     if (code == "secret.missing") return SecretStatus::Missing;
     if (code == "secret.invalid") return SecretStatus::Invalid;
@@ -124,11 +135,91 @@ struct SecretResolver::FileCache {
         FileIdentity identity;
         SecretValue value;
         std::vector<SecretWarning> warnings;
+        // The root's generation in which the entry was last validated (full read or stats).
+        // While it equals the root's current generation and `wd` is set, nothing in the
+        // directory or the file can have changed: the value is served without stats.
+        std::uint64_t generation = 0;
+        int wd = -1;  // inotify watch on the file's inode (roots[].watch), or -1
     };
+    // One per root directory: 0 is file_root, 1 the systemd credentials directory.
+    struct Root {
+        DirWatch watch;
+        // Bumped by every inotify event, every periodic recheck and every start/stop of the
+        // watch, so an entry stamped before any of them is revalidated with stats.
+        std::uint64_t generation = 1;
+        std::uint64_t epoch = 0;  // bumped when the watch starts: file watch descriptors of an
+                                  // older epoch belong to a closed inotify fd
+        std::chrono::nanoseconds recheck_at{0};  // coarse_now() of the next recheck
+        std::vector<int> ignored;                // scratch for drain()
+    };
+
     std::mutex mutex;
     std::unordered_map<std::string, Entry> entries;  // key: provider tag + ID
+    Root roots[2];
     std::atomic<std::uint64_t> hits{0};
+    std::atomic<std::uint64_t> fast_hits{0};
     std::atomic<std::uint64_t> reads{0};
+
+    static int root_of(const std::string& key) { return key[0] == 's' ? 1 : 0; }
+
+    // Under the mutex. Consumes pending events and applies the periodic recheck; afterwards an
+    // entry of root `r` with generation == roots[r].generation is unchanged since it was
+    // stamped.
+    void poll(int r, std::chrono::milliseconds recheck) {
+        Root& root = roots[r];
+        if (!root.watch.active()) return;
+        root.ignored.clear();
+        switch (root.watch.drain(root.ignored)) {
+            case DirWatch::Drain::Quiet:
+                break;
+            case DirWatch::Drain::Changed:
+                ++root.generation;
+                break;
+            case DirWatch::Drain::Lost:
+                forget_watch(r);
+                return;
+        }
+        for (const int wd : root.ignored) {  // the kernel dropped these file watches
+            for (auto& [key, entry] : entries) {
+                if (entry.wd == wd && root_of(key) == r) entry.wd = -1;
+            }
+        }
+        const auto now = coarse_now();
+        if (now >= root.recheck_at) {
+            ++root.generation;
+            root.recheck_at = now + recheck;
+        }
+    }
+
+    // Under the mutex. Starts watching the directory now at `path` (after a failure, retried
+    // at the next full read).
+    void start_watch(int r, const std::filesystem::path& path, std::chrono::milliseconds recheck) {
+        Root& root = roots[r];
+        UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir || !root.watch.start(dir.get())) return;
+        ++root.generation;
+        ++root.epoch;
+        root.recheck_at = coarse_now() + recheck;
+    }
+
+    // Under the mutex. Stops the watch of root `r`: its entries are validated with stats until
+    // a full read starts a new one.
+    void forget_watch(int r) {
+        roots[r].watch.stop();
+        ++roots[r].generation;
+        for (auto& [key, entry] : entries) {
+            if (root_of(key) == r) entry.wd = -1;
+        }
+    }
+
+    // Under the mutex. Removes file watch `wd` of root `r` unless an entry still uses it.
+    void release_wd(int r, int wd) {
+        if (wd < 0) return;
+        for (const auto& [key, entry] : entries) {
+            if (entry.wd == wd && root_of(key) == r) return;
+        }
+        roots[r].watch.unwatch_file(wd);
+    }
 };
 
 SecretResolver::SecretResolver(SecretSources sources)
@@ -147,12 +238,48 @@ SecretResolver& SecretResolver::operator=(SecretResolver&&) noexcept = default;
 
 SecretResolver::CacheStats SecretResolver::cache_stats() const {
     return CacheStats{cache_->hits.load(std::memory_order_relaxed),
-                      cache_->reads.load(std::memory_order_relaxed)};
+                      cache_->reads.load(std::memory_order_relaxed),
+                      cache_->fast_hits.load(std::memory_order_relaxed)};
 }
 
-Result<SecretValue> SecretResolver::resolve_file(const SecretRef& ref, const std::string& source,
+Result<SecretValue> SecretResolver::resolve_file(const SecretRef& ref,
                                                  std::vector<SecretWarning>* warnings) const {
     const bool systemd = ref.provider == Provider::Systemd;
+    const int r = systemd ? 1 : 0;
+    std::string key = systemd ? "s:" : "f:";
+    key += ref.name;
+    const auto replay = [&](const FileCache::Entry& entry) {
+        if (warnings != nullptr) {
+            warnings->insert(warnings->end(), entry.warnings.begin(), entry.warnings.end());
+        }
+    };
+
+    // Fastest path: no inotify event since the entry was validated, so neither the directory
+    // nor the file changed (see the header comment). It runs before the ID is validated: an
+    // entry only exists for an ID that passed validation, and the same ID still does.
+    std::uint64_t stamp = 0;  // generation to give the entry if the stats below match
+    std::uint64_t epoch = 0;
+    if (sources_.watch) {
+        std::lock_guard lock(cache_->mutex);
+        const auto it = cache_->entries.find(key);
+        if (it != cache_->entries.end()) {
+            FileCache::Root& watched = cache_->roots[r];
+            cache_->poll(r, sources_.root_recheck);
+            if (watched.watch.active()) {
+                const FileCache::Entry& entry = it->second;
+                if (entry.wd >= 0 && entry.generation == watched.generation) {
+                    replay(entry);
+                    cache_->hits.fetch_add(1, std::memory_order_relaxed);
+                    cache_->fast_hits.fetch_add(1, std::memory_order_relaxed);
+                    return entry.value;
+                }
+                stamp = watched.generation;
+                epoch = watched.epoch;
+            }
+        }
+    }
+
+    const std::string source = ref.text();
     if (auto valid = validate_secret_id(systemd ? "systemd" : "file", ref.name); !valid) {
         return valid.error();
     }
@@ -166,12 +293,11 @@ Result<SecretValue> SecretResolver::resolve_file(const SecretRef& ref, const std
         systemd ? *sources_.credentials_directory : sources_.file_root;
     // systemd makes the directory and files read-only for the service user.
     const FileRules rules = systemd ? FileRules{0500, 0400, "credentials directory"} : FileRules{};
-    std::string key = systemd ? "s:" : "f:";
-    key += ref.name;
+    const bool watching = sources_.watch && !root.empty();
+    const std::string path = root.empty() ? std::string() : (root / ref.name).string();
 
-    // Fast path: two stats prove the file (and its directory) are what the last read saw.
     if (!root.empty()) {
-        const std::string path = (root / ref.name).string();
+        // Fast path: two stats prove the file (and its directory) are what the last read saw.
         struct stat dir_now {};
         struct stat file_now {};
         if (::stat(root.c_str(), &dir_now) == 0 && ::lstat(path.c_str(), &file_now) == 0) {
@@ -179,21 +305,53 @@ Result<SecretValue> SecretResolver::resolve_file(const SecretRef& ref, const std
             const auto it = cache_->entries.find(key);
             if (it != cache_->entries.end() && same_dir(it->second.identity.dir, dir_now) &&
                 same_file(it->second.identity.file, file_now)) {
-                if (warnings != nullptr) {
-                    warnings->insert(warnings->end(), it->second.warnings.begin(),
-                                     it->second.warnings.end());
+                FileCache::Entry& entry = it->second;
+                FileCache::Root& watched = cache_->roots[r];
+                // Validated after generation `stamp` began: later changes bump the generation.
+                // Only for the directory the watch is on (the path may name another one now).
+                if (stamp != 0 && watched.watch.active() && watched.epoch == epoch &&
+                    dir_now.st_dev == watched.watch.dev() &&
+                    dir_now.st_ino == watched.watch.ino()) {
+                    if (entry.wd < 0) entry.wd = watched.watch.watch_file(path);
+                    if (entry.wd >= 0 && stamp > entry.generation) entry.generation = stamp;
                 }
+                replay(entry);
                 cache_->hits.fetch_add(1, std::memory_order_relaxed);
-                return it->second.value;
+                return entry.value;
             }
         }
     }
 
     // Full read: the uncached path, with every check.
     cache_->reads.fetch_add(1, std::memory_order_relaxed);
+    // Start (or restart) the watch, and take the generation before reading: a change during
+    // or after the read bumps it, so the entry is then revalidated.
+    stamp = 0;
+    epoch = 0;
+    int wd = -1;
+    if (watching) {
+        std::lock_guard lock(cache_->mutex);
+        FileCache::Root& watched = cache_->roots[r];
+        if (!watched.watch.active()) cache_->start_watch(r, root, sources_.root_recheck);
+        cache_->poll(r, sources_.root_recheck);
+        if (watched.watch.active()) {
+            stamp = watched.generation;
+            epoch = watched.epoch;
+            wd = watched.watch.watch_file(path);
+        }
+    }
     const auto drop = [&] {
         std::lock_guard lock(cache_->mutex);
-        cache_->entries.erase(key);
+        const auto it = cache_->entries.find(key);
+        int old_wd = -1;
+        if (it != cache_->entries.end()) {
+            old_wd = it->second.wd;
+            cache_->entries.erase(it);
+        }
+        if (cache_->roots[r].watch.active() && cache_->roots[r].epoch == epoch) {
+            cache_->release_wd(r, wd);
+        }
+        cache_->release_wd(r, old_wd);
     };
     std::vector<SecretWarning> seen;
     FileIdentity identity;
@@ -213,19 +371,34 @@ Result<SecretValue> SecretResolver::resolve_file(const SecretRef& ref, const std
         return value;
     }
     std::lock_guard lock(cache_->mutex);
+    FileCache::Root& watched = cache_->roots[r];
+    const bool same_watch = stamp != 0 && watched.watch.active() && watched.epoch == epoch;
+    if (same_watch && (identity.dir.st_dev != watched.watch.dev() ||
+                       identity.dir.st_ino != watched.watch.ino())) {
+        // The root path names another directory than the watched one (replaced): watch the new
+        // one from the next full read on, which this forces.
+        cache_->forget_watch(r);
+        const auto it = cache_->entries.find(key);
+        if (it != cache_->entries.end()) cache_->entries.erase(it);
+        return value;
+    }
     auto& entry = cache_->entries[key];
+    const int old_wd = entry.wd;
     entry.identity = identity;
     entry.value = value;
     entry.warnings = std::move(seen);
+    entry.wd = same_watch ? wd : -1;
+    entry.generation = same_watch && wd >= 0 ? stamp : 0;
+    if (old_wd != entry.wd) cache_->release_wd(r, old_wd);
     return value;
 }
 
 Result<SecretValue> SecretResolver::resolve(const SecretRef& ref,
                                             std::vector<SecretWarning>* warnings) const {
-    const std::string source = ref.text();
     if (ref.provider == Provider::File || ref.provider == Provider::Systemd) {
-        return resolve_file(ref, source, warnings);
+        return resolve_file(ref, warnings);
     }
+    const std::string source = ref.text();
     auto raw = read_raw(sources_, ref, source);
     if (!raw) return raw.error();
     if (auto valid = apply_value_rules(*raw, source); !valid) return valid.error();

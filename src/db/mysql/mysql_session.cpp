@@ -290,7 +290,9 @@ class MysqlSession : private SessionFrame {
         deadline_.reset();  // the login is done; databases idle legitimately
         spdlog::debug("database \"{}\": {} logged in as {}, token {}", database.name, audit_.client,
                       granted.login->name, audit_.token_id);
-        const RelayStats stats = co_await relay(s_.client, *upstream_);
+        static constexpr char kComQuit[] = {1, 0, 0, 0, 1};  // length 1, sequence 0, COM_QUIT
+        const RelayStats stats = co_await relay(s_.client, *upstream_, {}, {}, nullptr,
+                                                std::string_view(kComQuit, sizeof kComQuit));
         audit_.bytes_in = stats.client_to_upstream;
         audit_.bytes_out = stats.upstream_to_client;
         record("allow", "ended by " + stats.ended_by);

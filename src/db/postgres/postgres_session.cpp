@@ -394,7 +394,9 @@ class PgSession : private SessionFrame {
         deadline_.reset();  // the login is done; databases idle legitimately
         spdlog::debug("database \"{}\": {} logged in as {} ({}), token {}", database.name,
                       audit_.client, granted.login->name, method, audit_.token_id);
-        const RelayStats stats = co_await relay(s_.client, *upstream_);
+        static constexpr char kTerminate[] = {'X', 0, 0, 0, 4};
+        const RelayStats stats = co_await relay(s_.client, *upstream_, {}, {}, nullptr,
+                                                std::string_view(kTerminate, sizeof kTerminate));
         audit_.bytes_in = stats.client_to_upstream;
         audit_.bytes_out = stats.upstream_to_client;
         record("allow", "upstream login " + method + "; ended by " + stats.ended_by);

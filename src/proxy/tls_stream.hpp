@@ -1,0 +1,265 @@
+// TLS over a connected TCP socket, for the proxy's data path (agent side and upstream side).
+//
+// Why not Beast's ssl_stream<tcp_stream>: that stack copies every byte twice more (Asio's
+// engine feeds OpenSSL through a BIO pair and 2 x 17 KiB buffers that live as long as the
+// connection), flattens writes through a third buffer, and arms a timer around every operation.
+// Here OpenSSL reads and writes the socket itself through a small custom BIO (recv/send on the
+// non-blocking fd); Asio is only asked to wait for readiness after OpenSSL saw EAGAIN; OpenSSL's
+// own buffers are freed before an idle wait (async_wait_input), so an idle connection holds no
+// I/O buffer at all; and a Watchdog replaces the per-operation timers.
+//
+// Models Asio's AsyncReadStream / AsyncWriteStream (Beast's http::async_read/async_write work on
+// it), plus async_handshake / async_shutdown like asio::ssl::stream. Errors follow asio::ssl:
+// close_notify = net::error::eof, a TCP close without it = ssl::error::stream_truncated, OpenSSL
+// failures in the ssl category, timeouts = beast::error::timeout. Single-threaded use only (one
+// io_context per worker), like every stream here.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
+#include <boost/beast/core/error.hpp>
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "proxy/watchdog.hpp"
+
+namespace cloakroom::proxy {
+
+class TlsStream {
+  public:
+    using executor_type = boost::asio::any_io_executor;
+    // Largest plaintext per write: one TLS record, one send(2).
+    static constexpr std::size_t kMaxRecord = 16384;
+
+    // Takes the connected socket. ok() is false if OpenSSL could not create the session.
+    TlsStream(boost::asio::ip::tcp::socket socket, SSL_CTX* context);
+    ~TlsStream();
+    TlsStream(const TlsStream&) = delete;
+    TlsStream& operator=(const TlsStream&) = delete;
+
+    bool ok() const { return ssl_ != nullptr; }
+    SSL* native_handle() { return ssl_; }
+    const SSL* native_handle() const { return ssl_; }
+    boost::asio::ip::tcp::socket& socket() { return socket_; }
+    executor_type get_executor() { return socket_.get_executor(); }
+
+    void expires_after(Watchdog::clock::duration timeout) { watchdog_.expires_after(timeout); }
+    void expires_never() { watchdog_.expires_never(); }
+    Watchdog& watchdog() { return watchdog_; }
+
+    // Bytes already read off the socket that belong to the TLS stream (a ClientHello sent right
+    // behind a CONNECT request): OpenSSL reads them before anything from the socket.
+    void set_early_input(std::string_view bytes) { bio_.early.assign(bytes); }
+
+    // One non-blocking attempt of an OpenSSL call and what has to happen next.
+    struct Attempt {
+        enum Kind { Done, WantRead, WantWrite } kind = Done;
+        boost::system::error_code ec;
+        std::size_t bytes = 0;
+    };
+    Attempt try_handshake();
+    Attempt try_read(void* data, std::size_t size);
+    Attempt try_write(const void* data, std::size_t size);
+    Attempt try_shutdown();
+    Attempt try_peek();
+
+    template <class Token>
+    auto async_handshake(boost::asio::ssl::stream_base::handshake_type type, Token&& token);
+    // Sends close_notify (does not wait for the peer's).
+    template <class Token>
+    auto async_shutdown(Token&& token);
+    template <class MutableBufferSequence, class Token>
+    auto async_read_some(const MutableBufferSequence& buffers, Token&& token);
+    // Completes when application data can be read (or the stream failed), without taking it:
+    // lets an idle connection wait with no read buffer of its own.
+    template <class Token>
+    auto async_wait_input(Token&& token);
+    template <class ConstBufferSequence, class Token>
+    auto async_write_some(const ConstBufferSequence& buffers, Token&& token);
+
+    // The BIO's view of the socket (tls_stream.cpp).
+    struct BioState {
+        int fd = -1;
+        std::string early;  // see set_early_input
+        std::size_t early_used = 0;
+        int error = 0;  // errno of the last failed recv/send other than EAGAIN
+    };
+
+  private:
+    Attempt failed(int result);
+    void start(boost::asio::ssl::stream_base::handshake_type type);
+    template <class Action>
+    friend class TlsOperation;
+
+    boost::asio::ip::tcp::socket socket_;
+    Watchdog watchdog_;
+    BioState bio_;
+    SSL* ssl_ = nullptr;
+};
+
+// The composed operation behind every async_* above: try the OpenSSL call; on WANT_READ /
+// WANT_WRITE wait for the socket and try again. A result available at once is delivered through
+// post(), never inside the initiating call (Asio's rule; it also bounds coroutine recursion).
+template <class Action>
+class TlsOperation {
+  public:
+    TlsOperation(TlsStream& stream, Action action) : stream_(stream), action_(std::move(action)) {}
+
+    template <class Self>
+    void operator()(Self& self, boost::system::error_code ec = {}) {
+        namespace net = boost::asio;
+        switch (phase_) {
+            case Phase::Deliver:
+                self.complete(result_.ec, result_.bytes);
+                return;
+            case Phase::Start:
+                if (!stream_.watchdog_.begin()) {
+                    return finish(self, boost::beast::error::timeout, 0);
+                }
+                begun_ = true;
+                break;
+            case Phase::Waiting:
+                if (ec || stream_.watchdog_.expired()) {
+                    if (stream_.watchdog_.expired()) ec = boost::beast::error::timeout;
+                    return finish(self, ec, 0);
+                }
+                break;
+        }
+        const TlsStream::Attempt attempt = action_(stream_);
+        switch (attempt.kind) {
+            case TlsStream::Attempt::Done:
+                return finish(self, attempt.ec, attempt.bytes);
+            case TlsStream::Attempt::WantRead:
+                phase_ = Phase::Waiting;
+                waited_ = true;
+                stream_.socket_.async_wait(net::socket_base::wait_read, std::move(self));
+                return;
+            case TlsStream::Attempt::WantWrite:
+                phase_ = Phase::Waiting;
+                waited_ = true;
+                stream_.socket_.async_wait(net::socket_base::wait_write, std::move(self));
+                return;
+        }
+    }
+
+  private:
+    enum class Phase { Start, Waiting, Deliver };
+
+    template <class Self>
+    void finish(Self& self, boost::system::error_code ec, std::size_t bytes) {
+        if (begun_) {
+            stream_.watchdog_.end();
+            begun_ = false;
+        }
+        if (waited_) {
+            self.complete(ec, bytes);
+            return;
+        }
+        phase_ = Phase::Deliver;
+        result_.ec = ec;
+        result_.bytes = bytes;
+        boost::asio::post(std::move(self));
+    }
+
+    TlsStream& stream_;
+    Action action_;
+    Phase phase_ = Phase::Start;
+    bool begun_ = false;
+    bool waited_ = false;
+    TlsStream::Attempt result_;
+};
+
+namespace tls_stream_detail {
+
+struct Handshake {
+    TlsStream::Attempt operator()(TlsStream& stream) const { return stream.try_handshake(); }
+};
+
+struct Shutdown {
+    TlsStream::Attempt operator()(TlsStream& stream) const { return stream.try_shutdown(); }
+};
+
+struct WaitInput {
+    TlsStream::Attempt operator()(TlsStream& stream) const { return stream.try_peek(); }
+};
+
+template <class MutableBufferSequence>
+struct ReadSome {
+    MutableBufferSequence buffers;
+    TlsStream::Attempt operator()(TlsStream& stream) const {
+        for (auto it = boost::asio::buffer_sequence_begin(buffers);
+             it != boost::asio::buffer_sequence_end(buffers); ++it) {
+            const boost::asio::mutable_buffer buffer = *it;
+            if (buffer.size() > 0) return stream.try_read(buffer.data(), buffer.size());
+        }
+        return {};  // nothing asked for: 0 bytes at once, as for a socket
+    }
+};
+
+// A gather list becomes one record: copied into a per-thread scratch buffer. A retry after
+// WANT_WRITE copies the same bytes again (the caller keeps its buffers until completion, and
+// SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets the address differ).
+template <class ConstBufferSequence>
+struct WriteSome {
+    ConstBufferSequence buffers;
+    TlsStream::Attempt operator()(TlsStream& stream) const {
+        namespace net = boost::asio;
+        auto it = net::buffer_sequence_begin(buffers);
+        const auto end = net::buffer_sequence_end(buffers);
+        while (it != end && net::const_buffer(*it).size() == 0) ++it;
+        if (it == end) return {};
+        const net::const_buffer first = *it;
+        auto next = it;
+        ++next;
+        while (next != end && net::const_buffer(*next).size() == 0) ++next;
+        if (next == end || first.size() >= TlsStream::kMaxRecord) {
+            return stream.try_write(first.data(), std::min(first.size(), TlsStream::kMaxRecord));
+        }
+        thread_local char scratch[TlsStream::kMaxRecord];
+        const std::size_t n = net::buffer_copy(net::buffer(scratch), buffers);
+        return stream.try_write(scratch, n);
+    }
+};
+
+}  // namespace tls_stream_detail
+
+template <class Token>
+auto TlsStream::async_handshake(boost::asio::ssl::stream_base::handshake_type type, Token&& token) {
+    start(type);
+    return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+        TlsOperation<tls_stream_detail::Handshake>(*this, {}), token);
+}
+
+template <class Token>
+auto TlsStream::async_shutdown(Token&& token) {
+    return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+        TlsOperation<tls_stream_detail::Shutdown>(*this, {}), token);
+}
+
+template <class Token>
+auto TlsStream::async_wait_input(Token&& token) {
+    return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+        TlsOperation<tls_stream_detail::WaitInput>(*this, {}), token);
+}
+
+template <class MutableBufferSequence, class Token>
+auto TlsStream::async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+        TlsOperation<tls_stream_detail::ReadSome<MutableBufferSequence>>(*this, {buffers}), token);
+}
+
+template <class ConstBufferSequence, class Token>
+auto TlsStream::async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+    return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+        TlsOperation<tls_stream_detail::WriteSome<ConstBufferSequence>>(*this, {buffers}), token);
+}
+
+}  // namespace cloakroom::proxy
