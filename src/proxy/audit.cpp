@@ -1,6 +1,7 @@
 #include "proxy/audit.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -247,7 +248,11 @@ std::string to_json_line(const AuditRecord& record) {
     return line;
 }
 
-AuditSink::AuditSink(int fd, bool owned) : owned_(owned ? fd : -1), fd_(fd) {}
+AuditSink::AuditSink(int fd, bool owned) : owned_(owned ? fd : -1), fd_(fd) {
+    struct stat st {};
+    // Only our own O_APPEND regular file: stdout may be a pipe or a terminal.
+    atomic_append_ = owned && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
 
 Result<std::unique_ptr<AuditSink>> AuditSink::open(std::string_view target) {
     if (target.empty()) return make_error("audit.open", "audit log target is empty");
@@ -266,13 +271,25 @@ void AuditSink::write(const AuditRecord& record) {
 }
 
 void AuditSink::write_line(std::string_view line) {
-    std::lock_guard lock(mutex_);
     std::size_t done = 0;
+    if (atomic_append_) {
+        // Linux appends one write(2) to an O_APPEND regular file as a whole, under the inode
+        // lock: lines of concurrent workers cannot interleave, so no lock of ours is needed.
+        // Only a short write (disk full) or EINTR continues under the lock below.
+        const ssize_t n = ::write(fd_, line.data(), line.size());
+        if (n == static_cast<ssize_t>(line.size())) return;
+        if (n < 0 && errno != EINTR) {
+            write_errors_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        if (n > 0) done = static_cast<std::size_t>(n);
+    }
+    std::lock_guard lock(mutex_);
     while (done < line.size()) {
         const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            ++write_errors_;
+            write_errors_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
         done += static_cast<std::size_t>(n);
@@ -280,8 +297,7 @@ void AuditSink::write_line(std::string_view line) {
 }
 
 std::uint64_t AuditSink::write_errors() const {
-    std::lock_guard lock(mutex_);
-    return write_errors_;
+    return write_errors_.load(std::memory_order_relaxed);
 }
 
 }  // namespace cloakroom::proxy

@@ -3,6 +3,7 @@
 // normalized path without the query (query parameters may carry credentials).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -44,8 +45,9 @@ class AuditSink {
     // O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC with mode 0600. Error code "audit.open".
     static Result<std::unique_ptr<AuditSink>> open(std::string_view target);
 
-    // Thread-safe. One write(2) per record (retried only for a partial write or EINTR), under a
-    // lock, so concurrent records never interleave. A failed write is counted, not thrown: an
+    // Thread-safe. One write(2) per record (retried only for a partial write or EINTR); concurrent
+    // records never interleave (a lock, except for an O_APPEND regular file, where the kernel
+    // already appends each write whole). A failed write is counted, not thrown: an
     // audit problem must not take a request down with it.
     void write(const AuditRecord& record);
     // A complete JSON line ending in "\n" (other record kinds, e.g. database sessions).
@@ -59,8 +61,9 @@ class AuditSink {
     AuditSink(int fd, bool owned);
     UniqueFd owned_;
     int fd_ = -1;
-    mutable std::mutex mutex_;
-    std::uint64_t write_errors_ = 0;
+    bool atomic_append_ = false;
+    std::mutex mutex_;
+    std::atomic<std::uint64_t> write_errors_{0};
 };
 
 }  // namespace cloakroom::proxy

@@ -2,7 +2,9 @@
 // a shared_ptr to the snapshot they started with, so a reload never changes a request midway.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/ssl/context.hpp>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,22 +45,44 @@ Result<std::shared_ptr<const Runtime>> build_runtime(config::Config config,
                                                      std::shared_ptr<AuditSink> previous_audit,
                                                      const std::string& previous_audit_target);
 
-// The current snapshot, swapped atomically by reloads.
+// The current snapshot, swapped atomically by reloads. get() runs once per request on every
+// worker: it copies a per-thread snapshot and takes the lock only after a reload (the version
+// changed), so workers do not queue behind each other on the hot path.
 class RuntimeHolder {
   public:
-    explicit RuntimeHolder(std::shared_ptr<const Runtime> initial) : current_(std::move(initial)) {}
+    explicit RuntimeHolder(std::shared_ptr<const Runtime> initial)
+        : current_(std::move(initial)), version_(next_version()) {}
     std::shared_ptr<const Runtime> get() const {
-        std::lock_guard lock(mutex_);
-        return current_;
+        struct Snapshot {
+            std::uint64_t version = 0;  // 0: none yet
+            std::shared_ptr<const Runtime> runtime;
+        };
+        thread_local Snapshot snapshot;
+        if (snapshot.version != version_.load(std::memory_order_acquire)) {
+            std::lock_guard lock(mutex_);
+            snapshot.version = version_.load(std::memory_order_relaxed);
+            snapshot.runtime = current_;
+        }
+        return snapshot.runtime;
     }
     void set(std::shared_ptr<const Runtime> next) {
+        std::shared_ptr<const Runtime> previous;  // released after the lock
         std::lock_guard lock(mutex_);
-        current_ = std::move(next);
+        previous = std::exchange(current_, std::move(next));
+        version_.store(next_version(), std::memory_order_release);
     }
 
   private:
+    // Unique across all holders of the process, so a thread's snapshot of one holder can never
+    // pass for another's (tests create and destroy gateways on one thread).
+    static std::uint64_t next_version() {
+        static std::atomic<std::uint64_t> counter{0};
+        return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+
     mutable std::mutex mutex_;
     std::shared_ptr<const Runtime> current_;
+    std::atomic<std::uint64_t> version_;
 };
 
 }  // namespace cloakroom::proxy

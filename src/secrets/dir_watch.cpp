@@ -72,6 +72,12 @@ void DirWatch::stop() {
     ino_ = 0;
 }
 
+bool DirWatch::quiet() const {
+    if (!fd_) return false;
+    int pending = 0;
+    return ::ioctl(fd_.get(), FIONREAD, &pending) == 0 && pending == 0;
+}
+
 DirWatch::Drain DirWatch::drain(std::vector<int>& ignored) {
     if (!fd_) return Drain::Lost;
     // FIONREAD takes only the queue's spinlock, a read() that finds nothing also sets up and

@@ -46,6 +46,9 @@ class DirWatch {
     // Reads every pending event without blocking. One ioctl(FIONREAD) when there is none.
     // File watch descriptors that the kernel dropped (IN_IGNORED) are appended to `ignored`.
     Drain drain(std::vector<int>& ignored);
+    // True when no event is pending (one ioctl(FIONREAD); changes nothing, so callers holding
+    // only a shared lock may use it).
+    bool quiet() const;
 
     // Adds a watch on the inode at `path` (a symlink is not followed). Returns its watch
     // descriptor, or -1 (the caller then validates with stats instead).

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
 #include <utility>
 
@@ -153,7 +154,9 @@ struct SecretResolver::FileCache {
         std::vector<int> ignored;                // scratch for drain()
     };
 
-    std::mutex mutex;
+    // Exclusive for every change; shared for the read-only hit (Fastest path in resolve_file),
+    // so worker threads resolving the same secret do not queue behind each other.
+    std::shared_mutex mutex;
     std::unordered_map<std::string, Entry> entries;  // key: provider tag + ID
     Root roots[2];
     std::atomic<std::uint64_t> hits{0};
@@ -259,6 +262,22 @@ Result<SecretValue> SecretResolver::resolve_file(const SecretRef& ref,
     // entry only exists for an ID that passed validation, and the same ID still does.
     std::uint64_t stamp = 0;  // generation to give the entry if the stats below match
     std::uint64_t epoch = 0;
+    if (sources_.watch) {
+        // Read-only first: nothing pending, no recheck due, entry current.
+        std::shared_lock shared(cache_->mutex);
+        const auto it = cache_->entries.find(key);
+        if (it != cache_->entries.end()) {
+            const FileCache::Root& watched = cache_->roots[r];
+            const FileCache::Entry& entry = it->second;
+            if (watched.watch.active() && entry.wd >= 0 && entry.generation == watched.generation &&
+                coarse_now() < watched.recheck_at && watched.watch.quiet()) {
+                replay(entry);
+                cache_->hits.fetch_add(1, std::memory_order_relaxed);
+                cache_->fast_hits.fetch_add(1, std::memory_order_relaxed);
+                return entry.value;
+            }
+        }
+    }
     if (sources_.watch) {
         std::lock_guard lock(cache_->mutex);
         const auto it = cache_->entries.find(key);

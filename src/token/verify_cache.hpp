@@ -11,8 +11,11 @@
 //     for the same ones. The gateway keeps one cache per runtime snapshot (proxy::Runtime), so
 //     a reload that rotates or removes keys starts from an empty cache.
 //   * Only successful signature verifications are stored (see verify.cpp).
-//   * Bounded: at most `capacity` entries (least recently used evicted first) and no header
-//     longer than kMaxCachedHeaderBytes, so the worst case memory is small and fixed.
+//   * Bounded: at most `capacity` entries per shard (least recently used evicted first) and no
+//     header longer than kMaxCachedHeaderBytes, so the worst case memory is small and fixed.
+//   * Sharded by thread (kShards shards, a thread always uses the same one): the gateway's
+//     worker threads never wait for each other's lookups. A token is verified once per worker
+//     thread instead of once per process.
 #pragma once
 
 #include <cstddef>
@@ -55,10 +58,13 @@ class VerifyCache {
     void insert(std::string_view header, const KeyStore& keys, std::string_view prefix,
                 std::shared_ptr<const VerifiedToken> verified);
 
+    // Totals over all shards.
     std::size_t size() const;
-    std::size_t capacity() const { return capacity_; }
+    std::size_t capacity() const { return capacity_; }  // per shard
     std::uint64_t hits() const;
     std::uint64_t misses() const;
+
+    static constexpr std::size_t kShards = 8;
 
   private:
     struct Entry {
@@ -69,14 +75,19 @@ class VerifyCache {
     };
     using Lru = std::list<Entry>;  // front = most recently used
 
+    struct Shard {
+        mutable std::mutex mutex;
+        Lru lru;
+        // Ordered by the whole text (keys point into the list's strings, which never move): no
+        // hash an attacker could aim collisions at, and every hit is a full string comparison.
+        std::map<std::string_view, Lru::iterator> index;
+        std::uint64_t hits = 0;
+        std::uint64_t misses = 0;
+    };
+    Shard& shard();
+
     const std::size_t capacity_;
-    mutable std::mutex mutex_;
-    Lru lru_;
-    // Ordered by the whole text (keys point into the list's strings, which never move): no
-    // hash an attacker could aim collisions at, and every hit is a full string comparison.
-    std::map<std::string_view, Lru::iterator> index_;
-    std::uint64_t hits_ = 0;
-    std::uint64_t misses_ = 0;
+    Shard shards_[kShards];
 };
 
 }  // namespace cloakroom::token
