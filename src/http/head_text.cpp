@@ -24,34 +24,12 @@ bool is_plain_printable(char c) {
 
 }  // namespace
 
-bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
-
-bool is_tchar(char c) {
-    if (is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 bool is_token(std::string_view text) {
     if (text.empty()) return false;
     for (char c : text) {
         if (!is_tchar(c)) return false;
     }
     return true;
-}
-
-bool is_ows(char c) {
-    return c == ' ' || c == '\t';
-}
-
-bool is_field_value_char(char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return c == '\t' || (byte >= 0x20 && byte != 0x7F);
-}
-
-bool is_target_char(char c) {
-    return c > 0x20 && c < 0x7F;
 }
 
 std::string_view trim_ows(std::string_view text) {

@@ -2,20 +2,44 @@
 // Internal to src/http.
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 
 namespace cloakroom::http::detail {
 
+// Inline, and tchar by table: these run for every byte of every head (twice per request).
+inline constexpr std::array<bool, 256> kTchar = [] {
+    std::array<bool, 256> table{};
+    for (int c = '0'; c <= '9'; ++c) table[static_cast<std::size_t>(c)] = true;
+    for (int c = 'a'; c <= 'z'; ++c) table[static_cast<std::size_t>(c)] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) table[static_cast<std::size_t>(c)] = true;
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+        table[static_cast<unsigned char>(c)] = true;
+    }
+    return table;
+}();
+
 // tchar: "!#$%&'*+-.^_`|~" / DIGIT / ALPHA
-bool is_tchar(char c);
+inline bool is_tchar(char c) {
+    return kTchar[static_cast<unsigned char>(c)];
+}
 bool is_token(std::string_view text);  // 1*tchar
-bool is_digit(char c);
-bool is_ows(char c);  // SP / HTAB
+inline bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+inline bool is_ows(char c) {  // SP / HTAB
+    return c == ' ' || c == '\t';
+}
 // field-vchar / SP / HTAB: any byte except controls (other than HTAB) and DEL.
-bool is_field_value_char(char c);
+inline bool is_field_value_char(char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return c == '\t' || (byte >= 0x20 && byte != 0x7F);
+}
 // Request-target bytes: VCHAR only (no SP, no controls, no obs-text: a URI is ASCII).
-bool is_target_char(char c);
+inline bool is_target_char(char c) {
+    return c > 0x20 && c < 0x7F;
+}
 
 std::string_view trim_ows(std::string_view text);
 bool iequals(std::string_view a, std::string_view b);  // ASCII case-insensitive

@@ -1,5 +1,6 @@
 #include "http/head_validator.hpp"
 
+#include <cstring>
 #include <string>
 
 #include "http/head_text.hpp"
@@ -29,18 +30,41 @@ HeadRejection too_large(std::string reason) {
 // Lenient parsers end a line at a bare LF and some at a bare CR; a strict one does not. Any
 // such byte is where two parsers can split the same head differently, so it is fatal.
 std::optional<HeadRejection> check_line_endings(std::string_view bytes) {
-    std::size_t line = 1;
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        if (bytes[i] == '\n') {
-            if (i == 0 || bytes[i - 1] != '\r') {
-                return HeadRejection{kBadRequest, "bare LF (line ending without CR) in line " +
-                                                      std::to_string(line)};
-            }
-            ++line;
-        } else if (bytes[i] == '\r' && i + 1 < bytes.size() && bytes[i + 1] != '\n') {
-            return HeadRejection{kBadRequest,
-                                 "bare CR (not followed by LF) in line " + std::to_string(line)};
+    // memchr scans (vectorised) instead of a byte loop: every LF must follow a CR, every CR
+    // (but a last one, whose LF may still come) must precede an LF. The line number, only
+    // needed for the reason, is counted after a failure.
+    const auto line_of = [&](std::size_t at) {
+        std::size_t line = 1;
+        for (std::size_t i = 0; i < at; ++i) line += bytes[i] == '\n' ? 1 : 0;
+        return line;
+    };
+    const char* const data = bytes.data();
+    const std::size_t size = bytes.size();
+    const auto next = [&](const char* from, char c) {
+        return static_cast<const char*>(std::memchr(from, c, size - (from - data)));
+    };
+    std::size_t bad_lf = std::string_view::npos;
+    for (const char* p = next(data, '\n'); p != nullptr; p = next(p + 1, '\n')) {
+        if (p == data || p[-1] != '\r') {
+            bad_lf = static_cast<std::size_t>(p - data);
+            break;
         }
+    }
+    std::size_t bad_cr = std::string_view::npos;
+    for (const char* p = next(data, '\r'); p != nullptr; p = next(p + 1, '\r')) {
+        if (p + 1 < data + size && p[1] != '\n') {
+            bad_cr = static_cast<std::size_t>(p - data);
+            break;
+        }
+    }
+    // The first offending byte decides, as a left-to-right reader would.
+    if (bad_lf < bad_cr) {
+        return HeadRejection{kBadRequest, "bare LF (line ending without CR) in line " +
+                                              std::to_string(line_of(bad_lf))};
+    }
+    if (bad_cr != std::string_view::npos) {
+        return HeadRejection{
+            kBadRequest, "bare CR (not followed by LF) in line " + std::to_string(line_of(bad_cr))};
     }
     return std::nullopt;
 }

@@ -27,6 +27,11 @@ std::optional<HeadRejection> check_name(std::string_view name) {
         return bad("whitespace between header name " + quote(trim_ows(name)) +
                    " and ':' is not allowed");
     }
+    // Branch-free scan first (the common case is a clean name); the failing byte is looked
+    // up only to word the reason.
+    bool clean = true;
+    for (char c : name) clean &= is_tchar(c);
+    if (clean) return std::nullopt;
     for (char c : name) {
         if (!is_tchar(c)) {
             return bad("header name " + quote(name) + " contains invalid character " +
@@ -37,6 +42,9 @@ std::optional<HeadRejection> check_name(std::string_view name) {
 }
 
 std::optional<HeadRejection> check_value(std::string_view name, std::string_view value) {
+    bool clean = true;  // vectorisable: no early exit
+    for (char c : value) clean &= is_field_value_char(c);
+    if (clean) return std::nullopt;
     for (char c : value) {
         if (!is_field_value_char(c)) {
             return bad("value of header " + quote(name) + " contains control byte " +
@@ -47,8 +55,16 @@ std::optional<HeadRejection> check_value(std::string_view name, std::string_view
 }
 
 bool is_framing_field(std::string_view name) {
-    return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
-           iequals(name, "Host");
+    switch (name.size()) {
+        case 4:
+            return iequals(name, "Host");
+        case 14:
+            return iequals(name, "Content-Length");
+        case 17:
+            return iequals(name, "Transfer-Encoding");
+        default:
+            return false;
+    }
 }
 
 // Connection and Proxy-Connection decide which fields are hop-by-hop. Beast refuses a value
@@ -99,11 +115,25 @@ std::optional<HeadRejection> FieldChecker::add(std::string_view line, bool next_
 
 std::optional<HeadRejection> FieldChecker::check_framing(std::string_view name,
                                                          std::string_view value) {
-    if (iequals(name, "Content-Length")) return check_content_length(value);
-    if (iequals(name, "Transfer-Encoding")) return check_transfer_encoding(value);
-    if (side_ == Side::Request && iequals(name, "Host")) return check_host(value);
-    if (iequals(name, "Connection") || iequals(name, "Proxy-Connection")) {
-        return check_connection(name, value);
+    // By length first: most fields are none of these, and a length compare rejects them at once.
+    switch (name.size()) {
+        case 4:
+            if (side_ == Side::Request && iequals(name, "Host")) return check_host(value);
+            break;
+        case 10:
+            if (iequals(name, "Connection")) return check_connection(name, value);
+            break;
+        case 14:
+            if (iequals(name, "Content-Length")) return check_content_length(value);
+            break;
+        case 16:
+            if (iequals(name, "Proxy-Connection")) return check_connection(name, value);
+            break;
+        case 17:
+            if (iequals(name, "Transfer-Encoding")) return check_transfer_encoding(value);
+            break;
+        default:
+            break;
     }
     return std::nullopt;
 }
