@@ -8,6 +8,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <ctime>
 #include <limits>
+#include <optional>
 
 #include "proxy/audit.hpp"
 #include "proxy/connection_forward.hpp"
@@ -174,10 +175,20 @@ net::awaitable<void> serve_intercepted(PlainStream& stream, beast::flat_buffer& 
 
     bool first = true;
     for (;;) {
+        const auto head_timeout = first ? gateway.timeouts.first_header : gateway.timeouts.idle;
+        const bool waited = buffer.size() == 0;
+        if (waited) {
+            // Idle: wait for the next request's first bytes with no read buffer of our own and
+            // OpenSSL's freed (TlsStream::async_wait_input), and from this frame, so that no
+            // deeper coroutine frame is held while the connection idles. Any failure shows
+            // again on the read that follows.
+            buffer.shrink_to_fit();
+            tls.expires_after(head_timeout);
+            co_await tls.async_wait_input(net::redirect_error(net::use_awaitable, ec));
+        }
         RequestParser parser;
-        const bool ok = co_await read_request_head(
-            tls, buffer, parser, gateway,
-            first ? gateway.timeouts.first_header : gateway.timeouts.idle);
+        const bool ok =
+            co_await read_request_head(tls, buffer, parser, gateway, head_timeout, waited);
         if (!ok) break;
         first = false;
         context.runtime = gateway.runtime.get();  // each request sees the newest config
@@ -187,9 +198,13 @@ net::awaitable<void> serve_intercepted(PlainStream& stream, beast::flat_buffer& 
     co_await tls.async_shutdown(net::redirect_error(net::use_awaitable, ec));
 }
 
-net::awaitable<void> handle_connect(PlainStream& stream, beast::flat_buffer& buffer,
-                                    RequestParser& parser, Worker& worker,
-                                    const std::string& client) {
+// Answers a CONNECT. Returns the context to intercept with (after "200 Connection
+// established"), or nothing when the connection is done (refused, tunnelled, or failed). The
+// caller then runs the TLS side itself, so this frame is not held while the connection lives.
+net::awaitable<std::optional<RequestContext>> handle_connect(PlainStream& stream,
+                                                             beast::flat_buffer& buffer,
+                                                             RequestParser& parser, Worker& worker,
+                                                             const std::string& client) {
     Gateway& gateway = worker.gateway;
     auto runtime = gateway.runtime.get();
     auto& request = parser.get();
@@ -209,7 +224,7 @@ net::awaitable<void> handle_connect(PlainStream& stream, beast::flat_buffer& buf
         runtime->audit->write(audit);
         co_await write_error(stream, route.status, route.error, route.reason, request.version(),
                              false);
-        co_return;
+        co_return std::nullopt;
     }
 
     if (route.kind == RouteKind::Tunnel) {
@@ -222,13 +237,13 @@ net::awaitable<void> handle_connect(PlainStream& stream, beast::flat_buffer& buf
             runtime->audit->write(audit);
             co_await write_error(stream, failure->status, failure->error, failure->reason,
                                  request.version(), false);
-            co_return;
+            co_return std::nullopt;
         }
         auto& upstream = std::get<beast::tcp_stream>(dialed);
         beast::error_code ec;
         co_await net::async_write(stream, net::buffer(kConnectEstablished),
                                   net::redirect_error(net::use_awaitable, ec));
-        if (ec) co_return;
+        if (ec) co_return std::nullopt;
         beast::tcp_stream client_stream(stream.release_socket());
         const TunnelBytes bytes =
             co_await relay_tunnel(client_stream, buffer, upstream, gateway.timeouts.body_idle);
@@ -241,7 +256,7 @@ net::awaitable<void> handle_connect(PlainStream& stream, beast::flat_buffer& buf
                                            std::chrono::steady_clock::now() - started)
                                            .count());
         runtime->audit->write(audit);
-        co_return;
+        co_return std::nullopt;
     }
 
     // Intercept: a service host is always inspected (invariant 3).
@@ -255,8 +270,8 @@ net::awaitable<void> handle_connect(PlainStream& stream, beast::flat_buffer& buf
     beast::error_code ec;
     co_await net::async_write(stream, net::buffer(kConnectEstablished),
                               net::redirect_error(net::use_awaitable, ec));
-    if (ec) co_return;
-    co_await serve_intercepted(stream, buffer, std::move(context), worker);
+    if (ec) co_return std::nullopt;
+    co_return context;
 }
 
 }  // namespace
@@ -278,7 +293,12 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
         first = false;
         auto& request = parser.get();
         if (request.method() == bhttp::verb::connect) {
-            co_await handle_connect(stream, buffer, parser, worker, client);
+            auto intercept = co_await handle_connect(stream, buffer, parser, worker, client);
+            if (!intercept) co_return;
+            // The CONNECT request is done with; its fields would otherwise stay allocated for as
+            // long as the connection lives.
+            { [[maybe_unused]] auto done = parser.release(); }
+            co_await serve_intercepted(stream, buffer, std::move(*intercept), worker);
             co_return;
         }
         const std::string_view target = request.target();

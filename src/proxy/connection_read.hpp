@@ -16,30 +16,19 @@
 
 namespace cloakroom::proxy {
 
-// Before an idle wait for the next request: on a stream that can wait without a read buffer
-// (TlsStream), the connection buffer is given back first, so an idle connection holds none.
-template <class Stream>
-boost::asio::awaitable<void> wait_for_request(Stream& stream, boost::beast::flat_buffer& buffer) {
-    namespace net = boost::asio;
-    if constexpr (requires { stream.async_wait_input(net::use_awaitable); }) {
-        if (buffer.size() != 0) co_return;
-        buffer.shrink_to_fit();
-        boost::beast::error_code ec;  // any failure shows again on the read that follows
-        co_await stream.async_wait_input(net::redirect_error(net::use_awaitable, ec));
-    }
-}
-
 // Reads, validates and parses one request head. Returns false (after answering, when there
 // is something to answer) if the connection must end.
 template <class Stream>
 boost::asio::awaitable<bool> read_request_head(Stream& stream, boost::beast::flat_buffer& buffer,
                                                RequestParser& parser, const Gateway& gateway,
-                                               std::chrono::seconds timeout) {
+                                               std::chrono::seconds timeout,
+                                               bool already_armed = false) {
     namespace net = boost::asio;
     namespace beast = boost::beast;
     namespace bhttp = boost::beast::http;
-    beast::get_lowest_layer(stream).expires_after(timeout);
-    co_await wait_for_request(stream, buffer);
+    // Already armed: the caller waited for the first bytes under the same deadline, which
+    // covers the whole head (a slow sender gets no second allowance).
+    if (!already_armed) beast::get_lowest_layer(stream).expires_after(timeout);
     HeadRead head = co_await read_head(stream, buffer, gateway.limits, /*is_request=*/true);
     if (head.rejection) {
         const unsigned status = head.rejection->status;

@@ -27,8 +27,11 @@ class PlainStream {
     executor_type get_executor() { return socket_.get_executor(); }
     void expires_after(Watchdog::clock::duration timeout) { watchdog_.expires_after(timeout); }
     void expires_never() { watchdog_.expires_never(); }
-    // The socket, for a stream type of its own (the watchdog stops applying to it).
-    boost::asio::ip::tcp::socket release_socket() { return std::move(socket_); }
+    // The socket, for a stream type of its own. The stream must not be used afterwards.
+    boost::asio::ip::tcp::socket release_socket() {
+        watchdog_.release();
+        return std::move(socket_);
+    }
 
     template <class MutableBufferSequence, class Token>
     auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {

@@ -9,9 +9,15 @@ Watchdog::Watchdog(const boost::asio::any_io_executor& executor,
 }
 
 Watchdog::~Watchdog() {
+    release();
+}
+
+void Watchdog::release() {
+    if (!state_) return;
     state_->socket = nullptr;
     ++state_->generation;  // the cancelled wait's completion is stale
     state_->timer.cancel();
+    state_.reset();
 }
 
 void Watchdog::expires_after(clock::duration timeout) {

@@ -33,6 +33,9 @@ class Watchdog {
     // basic_stream::expires_after).
     void expires_after(clock::duration timeout);
     void expires_never();
+    // The socket has been handed to another stream: frees the timer and its state now (an idle
+    // tunnel would otherwise keep them). Only the destructor may be called afterwards.
+    void release();
 
     // Around each operation. begin() returns false when the stream has timed out (the operation
     // must then fail with beast::error::timeout without touching the socket).
