@@ -3,6 +3,7 @@
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
@@ -19,6 +20,7 @@
 #include "proxy/connection_head.hpp"
 #include "proxy/connection_relay.hpp"
 #include "proxy/error_response.hpp"
+#include "proxy/head_serialize.hpp"
 #include "proxy/injection.hpp"
 #include "proxy/redactor.hpp"
 #include "proxy/request_auth.hpp"
@@ -249,13 +251,20 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     const bool head_request = request.method() == bhttp::verb::head;
     std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
     ResponseHead response_head;
+    // Without a body the request is its head: one write of our own bytes (head_serialize.hpp).
+    const std::string request_head = body_pending ? std::string() : serialize_request_head(request);
     for (bool retried = false;; retried = true) {
         const bool may_retry = upstream->reused && !body_pending && !retried;
-        request_writer.emplace(request);
         ec = {};
         beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
-        co_await bhttp::async_write_header(upstream->stream, *request_writer,
-                                           net::redirect_error(net::use_awaitable, ec));
+        if (!body_pending) {
+            co_await net::async_write(upstream->stream, net::buffer(request_head),
+                                      net::redirect_error(net::use_awaitable, ec));
+        } else {
+            request_writer.emplace(request);
+            co_await bhttp::async_write_header(upstream->stream, *request_writer,
+                                               net::redirect_error(net::use_awaitable, ec));
+        }
         if (ec && may_retry) {
             if (auto failure = co_await redial()) {
                 co_return co_await refuse(failure->status, failure->error, failure->reason);
@@ -266,9 +275,11 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
             co_return co_await refuse(502, "upstream_unreachable",
                                       "sending the request upstream failed: " + ec.message());
         }
-        const RelayResult sent =
-            co_await relay_request_body(client, client_buffer, parser, upstream->stream,
-                                        *request_writer, gateway.timeouts.body_idle);
+        RelayResult sent;
+        if (body_pending) {
+            sent = co_await relay_request_body(client, client_buffer, parser, upstream->stream,
+                                               *request_writer, gateway.timeouts.body_idle);
+        }
         ec = sent.ec;
         audit.bytes_in = sent.bytes;
         if (ec) {
@@ -316,21 +327,39 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     response.keep_alive(keep);
     response.set(bhttp::field::via, "1.1 cloakroom");
 
-    bhttp::response_serializer<bhttp::buffer_body> response_writer{response};
     // When body bytes already arrived with the head (or there is no body), the relay's first
     // write sends the head with them: one write instead of two. Otherwise the head goes now, so
     // the client of a slow stream (SSE) sees it before the first event.
-    if (upstream->buffer.size() == 0 && !response_parser->is_done()) {
-        client_layer.expires_after(gateway.timeouts.body_idle);
-        co_await bhttp::async_write_header(client, response_writer,
-                                           net::redirect_error(net::use_awaitable, ec));
-    }
+    const bool head_first = upstream->buffer.size() == 0 && !response_parser->is_done();
     RelayResult received;
-    if (!ec) {
-        received = co_await relay_response_body(
-            upstream->stream, upstream->buffer, *response_parser, client, response_writer,
-            redactor ? &*redactor : nullptr, length_known, gateway.timeouts.body_idle);
-        ec = received.ec;
+    if (!response.chunked()) {
+        // Not chunked: our own head bytes and the body as it is (head_serialize.hpp).
+        std::string head = serialize_response_head(response);
+        if (head_first) {
+            client_layer.expires_after(gateway.timeouts.body_idle);
+            co_await net::async_write(client, net::buffer(head),
+                                      net::redirect_error(net::use_awaitable, ec));
+            head.clear();
+        }
+        if (!ec) {
+            received = co_await relay_response_raw(
+                upstream->stream, upstream->buffer, *response_parser, client, std::move(head),
+                redactor ? &*redactor : nullptr, length_known, gateway.timeouts.body_idle);
+            ec = received.ec;
+        }
+    } else {
+        bhttp::response_serializer<bhttp::buffer_body> response_writer{response};
+        if (head_first) {
+            client_layer.expires_after(gateway.timeouts.body_idle);
+            co_await bhttp::async_write_header(client, response_writer,
+                                               net::redirect_error(net::use_awaitable, ec));
+        }
+        if (!ec) {
+            received = co_await relay_response_body(
+                upstream->stream, upstream->buffer, *response_parser, client, response_writer,
+                redactor ? &*redactor : nullptr, length_known, gateway.timeouts.body_idle);
+            ec = received.ec;
+        }
     }
     const std::uint64_t bytes_out = received.bytes;
 

@@ -3,9 +3,11 @@
 // validate a response head, stream a response body back (optionally through the redactor).
 #pragma once
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -19,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "http/head_validator.hpp"
 #include "proxy/connection_head.hpp"
@@ -195,6 +198,63 @@ boost::asio::awaitable<RelayResult> relay_response_body(
                                     net::redirect_error(net::use_awaitable, result.ec));
         if (result.ec == bhttp::error::need_buffer) result.ec = {};
         if (result.ec) break;
+    }
+    co_return result;
+}
+
+// relay_response_body for a response that is not chunked (Content-Length, read until close, or
+// no body): the body bytes go out as they are, after `head` (serialize_response_head) unless
+// `head` is empty because it was sent already. The first write carries the head with the first
+// body bytes. Parsing (framing, limits) is still Beast's.
+template <class Upstream, class Client>
+boost::asio::awaitable<RelayResult> relay_response_raw(Upstream& upstream,
+                                                       boost::beast::flat_buffer& upstream_buffer,
+                                                       ResponseParser& parser, Client& client,
+                                                       std::string head, Redactor* redactor,
+                                                       bool length_known,
+                                                       std::chrono::seconds idle) {
+    namespace net = boost::asio;
+    namespace bhttp = boost::beast::http;
+    RelayResult result;
+    char chunk[kRelayChunk];
+    std::string redacted;
+    if (redactor != nullptr) redacted.reserve(kRelayChunk + 256);
+    if (upstream_buffer.capacity() < kRelayChunk) upstream_buffer.reserve(kRelayChunk);
+    auto& body = parser.get().body();
+    for (;;) {
+        std::string_view out;
+        if (!parser.is_done()) {
+            body.data = chunk;
+            body.size = sizeof chunk;
+            boost::beast::get_lowest_layer(upstream).expires_after(idle);
+            co_await bhttp::async_read_some(upstream, upstream_buffer, parser,
+                                            net::redirect_error(net::use_awaitable, result.ec));
+            if (result.ec == bhttp::error::need_buffer) result.ec = {};
+            if (result.ec == bhttp::error::end_of_stream && !length_known) result.ec = {};
+            if (result.ec) break;
+            out = std::string_view(chunk, sizeof chunk - body.size);
+            if (redactor != nullptr) {
+                redacted.clear();
+                redactor->feed(out, redacted);
+                if (parser.is_done()) redactor->finish(redacted);
+                out = redacted;
+            }
+            result.bytes += out.size();
+        }
+        if (!head.empty() || !out.empty()) {
+            boost::beast::get_lowest_layer(client).expires_after(idle);
+            if (!head.empty()) {
+                const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(out)};
+                co_await net::async_write(client, buffers,
+                                          net::redirect_error(net::use_awaitable, result.ec));
+                head.clear();
+            } else {
+                co_await net::async_write(client, net::buffer(out),
+                                          net::redirect_error(net::use_awaitable, result.ec));
+            }
+            if (result.ec) break;
+        }
+        if (parser.is_done()) break;
     }
     co_return result;
 }
