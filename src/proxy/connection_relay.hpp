@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "http/head_validator.hpp"
+#include "proxy/buffer_pool.hpp"
 #include "proxy/connection_head.hpp"
 #include "proxy/redactor.hpp"
 
@@ -36,7 +37,7 @@ struct RelayResult {
     std::uint64_t bytes = 0;
 };
 
-inline constexpr std::size_t kRelayChunk = 16384;
+inline constexpr std::size_t kRelayChunk = kPooledChunk;
 
 // Body of `parser` (already past its head) from `from` to `to` through `writer`, whose header
 // has been written.
@@ -49,18 +50,19 @@ boost::asio::awaitable<RelayResult> relay_request_body(
     namespace net = boost::asio;
     namespace bhttp = boost::beast::http;
     RelayResult result;
-    char chunk[kRelayChunk];
+    ChunkLease lease;
+    char* const chunk = lease.data();
     auto& body = parser.get().body();
     while (!writer.is_done()) {
         if (!parser.is_done()) {
             body.data = chunk;
-            body.size = sizeof chunk;
+            body.size = kRelayChunk;
             boost::beast::get_lowest_layer(from).expires_after(idle);
             co_await bhttp::async_read_some(from, from_buffer, parser,
                                             net::redirect_error(net::use_awaitable, result.ec));
             if (result.ec == bhttp::error::need_buffer) result.ec = {};
             if (result.ec) break;
-            body.size = sizeof chunk - body.size;
+            body.size = kRelayChunk - body.size;
             // A null pointer, not an empty buffer: Beast writes an empty buffer as a zero-length
             // chunk, which is the end-of-body marker.
             body.data = body.size > 0 ? chunk : nullptr;
@@ -156,9 +158,10 @@ boost::asio::awaitable<RelayResult> relay_response_body(
     namespace net = boost::asio;
     namespace bhttp = boost::beast::http;
     RelayResult result;
-    char chunk[kRelayChunk];
-    std::string redacted;
-    if (redactor != nullptr) redacted.reserve(kRelayChunk + 256);
+    ChunkLease lease;
+    char* const chunk = lease.data();
+    StringLease redacted_lease(redactor != nullptr ? kRelayChunk + 256 : 0);
+    std::string& redacted = redacted_lease.text();
     // Reads of a whole TLS record (16 KiB) instead of the 8 KiB a head read leaves room for:
     // Beast sizes each read by the buffer's free capacity.
     if (upstream_buffer.capacity() < kRelayChunk) upstream_buffer.reserve(kRelayChunk);
@@ -168,14 +171,14 @@ boost::asio::awaitable<RelayResult> relay_response_body(
     while (!writer.is_done()) {
         if (!parser.is_done()) {
             body.data = chunk;
-            body.size = sizeof chunk;
+            body.size = kRelayChunk;
             boost::beast::get_lowest_layer(upstream).expires_after(idle);
             co_await bhttp::async_read_some(upstream, upstream_buffer, parser,
                                             net::redirect_error(net::use_awaitable, result.ec));
             if (result.ec == bhttp::error::need_buffer) result.ec = {};
             if (result.ec == bhttp::error::end_of_stream && !length_known) result.ec = {};
             if (result.ec) break;
-            std::size_t n = sizeof chunk - body.size;
+            std::size_t n = kRelayChunk - body.size;
             body.data = chunk;
             if (redactor != nullptr) {
                 redacted.clear();
@@ -216,23 +219,24 @@ boost::asio::awaitable<RelayResult> relay_response_raw(Upstream& upstream,
     namespace net = boost::asio;
     namespace bhttp = boost::beast::http;
     RelayResult result;
-    char chunk[kRelayChunk];
-    std::string redacted;
-    if (redactor != nullptr) redacted.reserve(kRelayChunk + 256);
+    ChunkLease lease;
+    char* const chunk = lease.data();
+    StringLease redacted_lease(redactor != nullptr ? kRelayChunk + 256 : 0);
+    std::string& redacted = redacted_lease.text();
     if (upstream_buffer.capacity() < kRelayChunk) upstream_buffer.reserve(kRelayChunk);
     auto& body = parser.get().body();
     for (;;) {
         std::string_view out;
         if (!parser.is_done()) {
             body.data = chunk;
-            body.size = sizeof chunk;
+            body.size = kRelayChunk;
             boost::beast::get_lowest_layer(upstream).expires_after(idle);
             co_await bhttp::async_read_some(upstream, upstream_buffer, parser,
                                             net::redirect_error(net::use_awaitable, result.ec));
             if (result.ec == bhttp::error::need_buffer) result.ec = {};
             if (result.ec == bhttp::error::end_of_stream && !length_known) result.ec = {};
             if (result.ec) break;
-            out = std::string_view(chunk, sizeof chunk - body.size);
+            out = std::string_view(chunk, kRelayChunk - body.size);
             if (redactor != nullptr) {
                 redacted.clear();
                 redactor->feed(out, redacted);
