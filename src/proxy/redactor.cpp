@@ -39,6 +39,12 @@ class RedactorAutomaton {
     std::int32_t step(std::int32_t node, unsigned char byte) const;
     // First index >= from where a needle can start (in.size() if none).
     std::size_t skip(std::string_view in, std::size_t from) const;
+    // The distinct first bytes of the needles, when there are at most kFewFirstBytes of them
+    // (then feed() finds candidates with memchr); empty otherwise.
+    static constexpr std::size_t kFewFirstBytes = 4;
+    std::string_view few_first_bytes() const {
+        return {few_first_bytes_.data(), few_first_byte_count_};
+    }
     // Whether any needle occurs in `text`.
     bool contains(std::string_view text) const;
 
@@ -54,6 +60,8 @@ class RedactorAutomaton {
     std::vector<Edge> edges_;
     std::array<std::int32_t, 256> root_next_{};  // 0 = stays at the root: no needle starts here
     int single_first_byte_ = -1;                 // >= 0 when every needle starts with it
+    std::array<char, kFewFirstBytes> few_first_bytes_{};
+    std::size_t few_first_byte_count_ = 0;
 };
 
 RedactorAutomaton::RedactorAutomaton(const std::vector<std::string_view>& needles) {
@@ -117,6 +125,12 @@ RedactorAutomaton::RedactorAutomaton(const std::vector<std::string_view>& needle
         root_next_[e.byte] = e.target;
     }
     if (root.edge_count == 1) single_first_byte_ = edges_[root.first_edge].byte;
+    if (root.edge_count <= kFewFirstBytes) {
+        for (std::uint32_t k = 0; k < root.edge_count; ++k) {
+            few_first_bytes_[k] = static_cast<char>(edges_[root.first_edge + k].byte);
+        }
+        few_first_byte_count_ = root.edge_count;
+    }
 
     // Failure links in breadth-first order: a node's link is the longest proper suffix of its
     // string that is also in the trie; `match` inherits along it (longest needle ending here).
@@ -336,9 +350,30 @@ void Redactor::feed(std::string_view in, std::string& out) {
     const std::size_t base = out.size();
     out.append(in);
 
+    // With few distinct first bytes, the next candidate start is the nearest of their next
+    // occurrences, each found by memchr (vectorised) and remembered until passed: linear in the
+    // input, instead of a table lookup per byte.
+    const std::string_view firsts = automaton->few_first_bytes();
+    std::array<std::size_t, detail::RedactorAutomaton::kFewFirstBytes> next_at{};
+    const auto next_start = [&](std::size_t from) {
+        std::size_t best = in.size();
+        for (std::size_t k = 0; k < firsts.size(); ++k) {
+            if (next_at[k] < from) {
+                const void* hit = std::memchr(in.data() + from, firsts[k], in.size() - from);
+                next_at[k] =
+                    hit == nullptr
+                        ? in.size()
+                        : static_cast<std::size_t>(static_cast<const char*>(hit) - in.data());
+            }
+            best = std::min(best, next_at[k]);
+        }
+        return best;
+    };
+    // next_at[k] is a position where no occurrence of firsts[k] lies in [from, next_at[k]), or
+    // stale (< from, looked up again). Starting at 0 only costs one harmless step at offset 0.
     for (std::size_t i = 0; i < in.size(); ++i) {
         if (state_ == 0) {
-            i = automaton->skip(in, i);
+            i = firsts.empty() ? automaton->skip(in, i) : next_start(i);
             if (i == in.size()) break;
         }
         state_ = automaton->step(state_, static_cast<unsigned char>(in[i]));
