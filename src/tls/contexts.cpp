@@ -118,6 +118,9 @@ Result<SslCtxPtr> make_server_context() {
         return openssl_error(kContextCode, "cannot disable session tickets");
     }
     SSL_CTX_set_alpn_select_cb(c, select_alpn, nullptr);
+    // The leaf goes out alone (agents trust the Cloakroom CA itself) and this context has no
+    // certificate store to build a chain from: skip OpenSSL's per-handshake attempt to.
+    SSL_CTX_set_mode(c, SSL_MODE_NO_AUTO_CHAIN);
     return ctx;
 }
 
