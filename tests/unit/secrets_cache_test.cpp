@@ -21,24 +21,11 @@ namespace cloakroom::secrets {
 namespace {
 
 using ::testing::HasSubstr;
+using testing_support::file_ref;
+using testing_support::rewrite_in_place;
 using testing_support::ScopedEnv;
+using testing_support::set_mtime;
 using testing_support::TempDir;
-
-SecretRef file_ref(std::string id) {
-    return SecretRef{Provider::File, std::move(id), {}};
-}
-
-// Sets an explicit mtime, so two writes in one clock tick still differ (or deliberately match).
-void set_mtime(const std::filesystem::path& path, long seconds) {
-    const struct timespec times[2] = {{seconds, 0}, {seconds, 123}};
-    ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
-}
-
-// Rewrites an existing file in place (same inode): truncate, then write.
-void rewrite_in_place(const std::filesystem::path& path, std::string_view content) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-}
 
 ino_t inode_of(const std::filesystem::path& path) {
     struct stat st {};

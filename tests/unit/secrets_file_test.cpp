@@ -21,12 +21,9 @@ namespace cloakroom::secrets {
 namespace {
 
 using ::testing::HasSubstr;
+using testing_support::file_ref;
 using testing_support::ScopedEnv;
 using testing_support::TempDir;
-
-SecretRef file_ref(std::string id) {
-    return SecretRef{Provider::File, std::move(id), {}};
-}
 
 class FileProvider : public ::testing::Test {
   protected:

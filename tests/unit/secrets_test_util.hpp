@@ -2,6 +2,7 @@
 // exact modes (the umask would otherwise decide them).
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "secrets/secret_ref.hpp"
 
 namespace cloakroom::secrets::testing_support {
 
@@ -77,5 +80,21 @@ class ScopedEnv {
     std::string name_;
     std::optional<std::string> old_;
 };
+
+inline SecretRef file_ref(std::string id) {
+    return SecretRef{Provider::File, std::move(id), {}};
+}
+
+// Sets an explicit mtime, so two writes in one clock tick still differ (or deliberately match).
+inline void set_mtime(const std::filesystem::path& path, long seconds) {
+    const struct timespec times[2] = {{seconds, 0}, {seconds, 123}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+// Rewrites an existing file in place (same inode): truncate, then write.
+inline void rewrite_in_place(const std::filesystem::path& path, std::string_view content) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+}
 
 }  // namespace cloakroom::secrets::testing_support

@@ -22,21 +22,10 @@ namespace cloakroom::secrets {
 namespace {
 
 using namespace std::chrono_literals;
+using testing_support::file_ref;
+using testing_support::rewrite_in_place;
+using testing_support::set_mtime;
 using testing_support::TempDir;
-
-SecretRef file_ref(std::string id) {
-    return SecretRef{Provider::File, std::move(id), {}};
-}
-
-void set_mtime(const std::filesystem::path& path, long seconds) {
-    const struct timespec times[2] = {{seconds, 0}, {seconds, 123}};
-    ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
-}
-
-void rewrite_in_place(const std::filesystem::path& path, std::string_view content) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-}
 
 // cache_settle 0: the tests set distinct mtimes themselves instead of waiting.
 SecretSources sources_for(const std::filesystem::path& root, bool watch = true,

@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -426,3 +427,81 @@ def test_gateway_process_never_dumps_core(gw):
     import os
     if os.geteuid() != 0:
         assert os.stat(f"/proc/{pid}/mem").st_uid == 0
+
+
+@pytest.mark.parametrize("first_bytes", [
+    b"GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n",           # plaintext instead of TLS
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40,  # a ClientHello cut short
+    b"\x16\x03\x01\x00\x05\xff\xff\xff\xff\xff",                     # a record that is no handshake
+])
+def test_malformed_agent_tls_is_dropped_and_the_gateway_keeps_serving(gw, first_bytes):
+    """Cloakroom's own TLS stream (TlsStream) on the agent side: garbage after CONNECT ends that
+    connection (closed, or a TLS alert), within the handshake timeout, and nothing else."""
+    t = gw.tunnel("api.example.com:443")
+    try:
+        assert t.ok, t.connect
+        t.send(first_bytes)
+        if not first_bytes.startswith(b"GET"):
+            t.sock.shutdown(socket.SHUT_WR)  # the rest of the ClientHello never comes
+        # At most a TLS alert (content type 21), then the connection ends.
+        t.sock.settimeout(10)
+        received = b""
+        try:
+            while chunk := t.sock.recv(4096):
+                received += chunk
+        except ConnectionResetError:
+            pass
+        assert received == b"" or received[0] == 0x15, received[:40]
+    finally:
+        t.close()
+    tok = gw.mint(hosts="api.example.com", methods="GET")
+    r = gw.get("api.example.com", "/v1/ok", [("Authorization", f"Bearer {tok}")])
+    assert r.status == 200, r
+
+
+def test_client_hello_sent_with_the_connect_is_used(gw):
+    """A client may send its ClientHello right behind CONNECT without waiting for the 200: those
+    bytes arrive with the CONNECT head and must start the TLS handshake (TlsStream early input)."""
+    tok = gw.mint(hosts="api.example.com", methods="GET")
+    ctx = ssl.create_default_context(cafile=str(gw.ca_path))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="api.example.com")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    hello = outgoing.read()
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    try:
+        sock.sendall(b"CONNECT api.example.com:443 HTTP/1.1\r\nHost: api.example.com:443\r\n\r\n"
+                     + hello)
+        buffered = b""
+        while b"\r\n\r\n" not in buffered:
+            chunk = sock.recv(4096)
+            assert chunk, "closed before the CONNECT response"
+            buffered += chunk
+        head, _, rest = buffered.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        incoming.write(rest)
+
+        def pump_until(done):
+            while True:
+                try:
+                    return done()
+                except ssl.SSLWantReadError:
+                    data = outgoing.read()
+                    if data:
+                        sock.sendall(data)
+                    chunk = sock.recv(65536)
+                    assert chunk, "closed during the exchange"
+                    incoming.write(chunk)
+
+        pump_until(tls.do_handshake)
+        sock.sendall(outgoing.read())
+        tls.write(gwlib.http_request("GET", "/v1/ok", "api.example.com",
+                               [("Authorization", f"Bearer {tok}"), ("Connection", "close")]))
+        sock.sendall(outgoing.read())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += pump_until(lambda: tls.read(65536))
+        assert response.startswith(b"HTTP/1.1 200"), response[:200]
+    finally:
+        sock.close()
