@@ -653,12 +653,14 @@ def aggregate(runs):
         return None
     reqs = sum(r["requests"] for r in ok)
     cpu = sum(r.get("proxy_cpu_s", 0) for r in ok)
+    sys_cpu = sum(r.get("proxy_sys_s", 0) for r in ok)
     return {
         "rps": statistics.median(r["rps"] for r in ok),
         "p50": statistics.median(r["p50_us"] for r in ok),
         "p99": statistics.median(r["p99_us"] for r in ok),
         "mbps": statistics.median(r.get("mbytes_per_s", 0) for r in ok),
         "cpu_us": cpu * 1e6 / reqs if reqs else None,
+        "sys_pct": 100.0 * sys_cpu / cpu if cpu > 0 else None,
         "rss_mib": max(r.get("proxy_peak_rss_kb", 0) for r in ok) / 1024,
         "errors": sum(r.get("errors", 0) for r in runs),
         "rounds": len(ok),
@@ -674,7 +676,7 @@ def report(results, idle, micro, cands, opts, skipped, wrk):
       f"{opts.rounds} round(s) x {opts.duration:g}s (+{opts.warmup:g}s warm-up), medians over rounds")
     p("")
     hdr = (f"{'load shape':<38} {'candidate':<18} {'req/s':>9} {'p50 µs':>9} {'p99 µs':>9} "
-           f"{'CPU µs/req':>10} {'peak RSS MiB':>12} {'err':>4}")
+           f"{'CPU µs/req':>10} {'sys %':>5} {'peak RSS MiB':>12} {'err':>4}")
     p(hdr)
     p("-" * len(hdr))
     for shape in SHAPES:
@@ -686,7 +688,8 @@ def report(results, idle, micro, cands, opts, skipped, wrk):
             extra = f"  {a['mbps']:.0f} MB/s" if shape.name == "stream" else ""
             p(f"{(shape.title if first else ''):<38} {n:<18} {fmt(a['rps']):>9} "
               f"{fmt(a['p50'], '{:,.0f}'):>9} {fmt(a['p99'], '{:,.0f}'):>9} "
-              f"{fmt(a['cpu_us'], '{:,.1f}'):>10} {fmt(a['rss_mib'], '{:,.1f}'):>12} "
+              f"{fmt(a['cpu_us'], '{:,.1f}'):>10} {fmt(a.get('sys_pct'), '{:.0f}'):>5} "
+              f"{fmt(a['rss_mib'], '{:,.1f}'):>12} "
               f"{a['errors']:>4}{extra}")
             first = False
         # ratios
@@ -745,6 +748,7 @@ def report(results, idle, micro, cands, opts, skipped, wrk):
         p(f"  {n:<18} skipped: {why}")
     p("  CPU µs/req = utime+stime of the proxy process(es) from /proc/PID/stat over the measured window,")
     p("  divided by the requests completed in it (for 'direct': the upstream nginx itself).")
+    p("  sys % = the stime share of that CPU: kernel work on the proxy's behalf (syscalls, TCP stack).")
     return "\n".join(out)
 
 

@@ -248,6 +248,7 @@ Options parse_options(int argc, char** argv) {
 
 struct ProcSample {
     double cpu_seconds = 0;  // utime + stime, all threads
+    double sys_seconds = 0;  // stime alone: the kernel's share (syscalls, network stack)
     long rss_kb = 0;
 };
 
@@ -266,6 +267,7 @@ ProcSample sample_pid(int pid) {
             if (f.size() >= 13) {
                 const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
                 s.cpu_seconds = (std::stod(f[11]) + std::stod(f[12])) / hz;
+                s.sys_seconds = std::stod(f[12]) / hz;
             }
         }
     }
@@ -285,6 +287,7 @@ ProcSample sample_pids(const std::vector<int>& pids) {
     for (int pid : pids) {
         auto s = sample_pid(pid);
         total.cpu_seconds += s.cpu_seconds;
+        total.sys_seconds += s.sys_seconds;
         total.rss_kb += s.rss_kb;
     }
     return total;
@@ -807,6 +810,7 @@ int main(int argc, char** argv) {
                                       ? std::chrono::duration<double>(Clock::now() - start).count()
                                       : o.duration;
     const double proxy_cpu = cpu_end.cpu_seconds - cpu_start.cpu_seconds;
+    const double proxy_sys = cpu_end.sys_seconds - cpu_start.sys_seconds;
     const double client_cpu = client_cpu_end - client_cpu_start;
     double mean = 0;
     for (auto v : all) mean += static_cast<double>(v) * 16.0 / 1000.0;
@@ -816,14 +820,14 @@ int main(int argc, char** argv) {
         "{\"mode\":\"%s\",\"connections\":%d,\"threads\":%d,\"duration\":%.3f,\"requests\":%ld,"
         "\"total_requests\":%ld,\"errors\":%ld,\"rps\":%.1f,\"mbytes_per_s\":%.2f,"
         "\"mean_us\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
-        "\"max_us\":%.1f,\"proxy_cpu_s\":%.3f,\"proxy_cpu_us_per_req\":%.2f,"
+        "\"max_us\":%.1f,\"proxy_cpu_s\":%.3f,\"proxy_sys_s\":%.3f,\"proxy_cpu_us_per_req\":%.2f,"
         "\"proxy_peak_rss_kb\":%ld,\"client_cpu_s\":%.3f,\"error_samples\":[",
         o.keepalive ? "keepalive" : "new-conn", o.connections, nthreads, window_seconds, window_ok,
         shared.total_ok.load(), shared.total_errors.load(),
         static_cast<double>(window_ok) / window_seconds,
         static_cast<double>(window_bytes) / window_seconds / 1e6, mean, percentile(all, 0.50),
         percentile(all, 0.90), percentile(all, 0.99), percentile(all, 0.999),
-        all.empty() ? 0.0 : static_cast<double>(all.back()) * 16.0 / 1000.0, proxy_cpu,
+        all.empty() ? 0.0 : static_cast<double>(all.back()) * 16.0 / 1000.0, proxy_cpu, proxy_sys,
         window_ok > 0 ? proxy_cpu * 1e6 / static_cast<double>(window_ok) : 0.0, peak_rss,
         client_cpu);
     for (std::size_t i = 0; i < shared.error_samples.size(); ++i)

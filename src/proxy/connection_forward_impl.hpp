@@ -22,6 +22,7 @@
 #include "proxy/error_response.hpp"
 #include "proxy/head_serialize.hpp"
 #include "proxy/injection.hpp"
+#include "proxy/io_now.hpp"
 #include "proxy/redactor.hpp"
 #include "proxy/request_auth.hpp"
 #include "util/ascii.hpp"
@@ -258,8 +259,12 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         ec = {};
         beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
         if (!body_pending) {
-            co_await net::async_write(upstream->stream, net::buffer(request_head),
-                                      net::redirect_error(net::use_awaitable, ec));
+            const net::const_buffer head_bytes = net::buffer(request_head);
+            std::size_t written = 0;
+            if (!write_all_now(upstream->stream, head_bytes, written, ec)) {
+                co_await net::async_write(upstream->stream, suffix_after(head_bytes, written),
+                                          net::redirect_error(net::use_awaitable, ec));
+            }
         } else {
             request_writer.emplace(request);
             co_await bhttp::async_write_header(upstream->stream, *request_writer,
@@ -337,8 +342,12 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         std::string head = serialize_response_head(response);
         if (head_first) {
             client_layer.expires_after(gateway.timeouts.body_idle);
-            co_await net::async_write(client, net::buffer(head),
-                                      net::redirect_error(net::use_awaitable, ec));
+            const net::const_buffer head_bytes = net::buffer(head);
+            std::size_t written = 0;
+            if (!write_all_now(client, head_bytes, written, ec)) {
+                co_await net::async_write(client, suffix_after(head_bytes, written),
+                                          net::redirect_error(net::use_awaitable, ec));
+            }
             head.clear();
         }
         if (!ec) {

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "http/head_validator.hpp"
+#include "proxy/io_now.hpp"
 
 namespace cloakroom::proxy {
 
@@ -54,9 +55,14 @@ boost::asio::awaitable<HeadRead> read_head(Stream& stream, boost::beast::flat_bu
         if (result.rejection) co_return result;
         // Responses: room for a whole TLS record (16 KiB), so a small response arrives in one
         // read and a large one hands its first body bytes to the same write as the head.
-        const std::size_t n = co_await stream.async_read_some(
-            buffer.prepare(is_request ? 8192 : 16384),
-            boost::asio::redirect_error(boost::asio::use_awaitable, result.ec));
+        const auto space = buffer.prepare(is_request ? 8192 : 16384);
+        std::size_t n = 0;
+        if (auto now = read_now(stream, space, result.ec)) {
+            n = *now;
+        } else {
+            n = co_await stream.async_read_some(
+                space, boost::asio::redirect_error(boost::asio::use_awaitable, result.ec));
+        }
         buffer.commit(n);
         if (n > 0) result.got_bytes = true;
         if (result.ec) co_return result;

@@ -26,6 +26,7 @@
 #include "http/head_validator.hpp"
 #include "proxy/buffer_pool.hpp"
 #include "proxy/connection_head.hpp"
+#include "proxy/io_now.hpp"
 #include "proxy/redactor.hpp"
 
 namespace cloakroom::proxy {
@@ -58,8 +59,10 @@ boost::asio::awaitable<RelayResult> relay_request_body(
             body.data = chunk;
             body.size = kRelayChunk;
             boost::beast::get_lowest_layer(from).expires_after(idle);
-            co_await bhttp::async_read_some(from, from_buffer, parser,
-                                            net::redirect_error(net::use_awaitable, result.ec));
+            if (!read_some_parsed_now(from, from_buffer, parser, result.ec)) {
+                co_await bhttp::async_read_some(from, from_buffer, parser,
+                                                net::redirect_error(net::use_awaitable, result.ec));
+            }
             if (result.ec == bhttp::error::need_buffer) result.ec = {};
             if (result.ec) break;
             body.size = kRelayChunk - body.size;
@@ -214,8 +217,10 @@ boost::asio::awaitable<RelayResult> relay_response_body(
             std::string_view piece;
             source.prepare(upstream_buffer);
             boost::beast::get_lowest_layer(upstream).expires_after(idle);
-            co_await bhttp::async_read_some(upstream, upstream_buffer, parser,
-                                            net::redirect_error(net::use_awaitable, result.ec));
+            if (!read_some_parsed_now(upstream, upstream_buffer, parser, result.ec)) {
+                co_await bhttp::async_read_some(upstream, upstream_buffer, parser,
+                                                net::redirect_error(net::use_awaitable, result.ec));
+            }
             if (!source.take(result.ec, piece)) break;
             // A null pointer, not an empty buffer: Beast writes an empty buffer as a zero-length
             // chunk, which is the end-of-body marker.
@@ -257,22 +262,22 @@ boost::asio::awaitable<RelayResult> relay_response_raw(Upstream& upstream,
         if (!parser.is_done()) {
             source.prepare(upstream_buffer);
             boost::beast::get_lowest_layer(upstream).expires_after(idle);
-            co_await bhttp::async_read_some(upstream, upstream_buffer, parser,
-                                            net::redirect_error(net::use_awaitable, result.ec));
+            if (!read_some_parsed_now(upstream, upstream_buffer, parser, result.ec)) {
+                co_await bhttp::async_read_some(upstream, upstream_buffer, parser,
+                                                net::redirect_error(net::use_awaitable, result.ec));
+            }
             if (!source.take(result.ec, out)) break;
             result.bytes += out.size();
         }
         if (!head.empty() || !out.empty()) {
             boost::beast::get_lowest_layer(client).expires_after(idle);
-            if (!head.empty()) {
-                const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(out)};
-                co_await net::async_write(client, buffers,
-                                          net::redirect_error(net::use_awaitable, result.ec));
-                head.clear();
-            } else {
-                co_await net::async_write(client, net::buffer(out),
+            const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(out)};
+            std::size_t written = 0;
+            if (!write_all_now(client, buffers, written, result.ec)) {
+                co_await net::async_write(client, suffix_after(buffers, written),
                                           net::redirect_error(net::use_awaitable, result.ec));
             }
+            head.clear();
             if (result.ec) break;
         }
         if (parser.is_done()) break;

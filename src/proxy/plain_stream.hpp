@@ -9,6 +9,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/error.hpp>
+#include <optional>
+#include <utility>
 
 #include "proxy/watchdog.hpp"
 
@@ -19,7 +21,11 @@ class PlainStream {
     using executor_type = boost::asio::any_io_executor;
 
     explicit PlainStream(boost::asio::ip::tcp::socket socket)
-        : socket_(std::move(socket)), watchdog_(socket_.get_executor(), socket_) {}
+        : socket_(std::move(socket)), watchdog_(socket_.get_executor(), socket_) {
+        // For read_some_now / write_some_now; Asio's own operations work either way.
+        boost::system::error_code ignored;
+        socket_.non_blocking(true, ignored);
+    }
     PlainStream(const PlainStream&) = delete;
     PlainStream& operator=(const PlainStream&) = delete;
 
@@ -30,7 +36,44 @@ class PlainStream {
     // The socket, for a stream type of its own. The stream must not be used afterwards.
     boost::asio::ip::tcp::socket release_socket() {
         watchdog_.release();
+        boost::system::error_code ignored;
+        socket_.non_blocking(false, ignored);
         return std::move(socket_);
+    }
+
+    // One attempt without the event loop (io_now.hpp): the bytes moved (0 with `ec` on failure,
+    // eof included), or nothing when it would block. After a read that would block, the next
+    // async_read_some waits for readiness before reading.
+    std::optional<std::size_t> read_some_now(boost::asio::mutable_buffer buffer,
+                                             boost::system::error_code& ec) {
+        read_waits_first_ = false;
+        if (watchdog_.expired()) {
+            ec = boost::beast::error::timeout;
+            return 0;
+        }
+        const std::size_t n = socket_.read_some(buffer, ec);
+        if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+            ec = {};
+            read_waits_first_ = true;
+            return std::nullopt;
+        }
+        return n;
+    }
+
+    template <class ConstBufferSequence>
+    std::optional<std::size_t> write_some_now(const ConstBufferSequence& buffers,
+                                              boost::system::error_code& ec) {
+        read_waits_first_ = false;
+        if (watchdog_.expired()) {
+            ec = boost::beast::error::timeout;
+            return 0;
+        }
+        const std::size_t n = socket_.write_some(buffers, ec);
+        if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+            ec = {};
+            return std::nullopt;
+        }
+        return n;
     }
 
     template <class MutableBufferSequence, class Token>
@@ -52,17 +95,27 @@ class PlainStream {
     struct Operation {
         PlainStream& stream;
         Buffers buffers;
-        enum class Phase { Start, Running, Deliver } phase = Phase::Start;
+        enum class Phase { Start, Waited, Running, Deliver } phase = Phase::Start;
 
         template <class Self>
         void operator()(Self& self, boost::system::error_code ec = {}, std::size_t n = 0) {
             switch (phase) {
                 case Phase::Start:
                     if (!stream.watchdog_.begin()) {
+                        stream.read_waits_first_ = false;
                         phase = Phase::Deliver;
                         boost::asio::post(std::move(self));
                         return;
                     }
+                    if constexpr (IsRead) {
+                        if (std::exchange(stream.read_waits_first_, false)) {
+                            phase = Phase::Waited;
+                            stream.socket_.async_wait(boost::asio::socket_base::wait_read,
+                                                      std::move(self));
+                            return;
+                        }
+                    }
+                    stream.read_waits_first_ = false;
                     phase = Phase::Running;
                     if constexpr (IsRead) {
                         stream.socket_.async_read_some(buffers, std::move(self));
@@ -70,6 +123,21 @@ class PlainStream {
                         stream.socket_.async_write_some(buffers, std::move(self));
                     }
                     return;
+                case Phase::Waited:
+                    if constexpr (IsRead) {
+                        // Readable (or failed, or timed out): the read itself, which completes
+                        // at once now (and through this handler, not inside an initiation).
+                        if (!ec && !stream.watchdog_.expired()) {
+                            n = stream.socket_.read_some(buffers, ec);
+                            if (ec == boost::asio::error::would_block ||
+                                ec == boost::asio::error::try_again) {
+                                stream.socket_.async_wait(boost::asio::socket_base::wait_read,
+                                                          std::move(self));
+                                return;
+                            }
+                        }
+                    }
+                    [[fallthrough]];
                 case Phase::Running:
                     stream.watchdog_.end();
                     if (stream.watchdog_.expired()) ec = boost::beast::error::timeout;
@@ -84,6 +152,7 @@ class PlainStream {
 
     boost::asio::ip::tcp::socket socket_;
     Watchdog watchdog_;
+    bool read_waits_first_ = false;
 };
 
 }  // namespace cloakroom::proxy

@@ -206,6 +206,32 @@ TlsStream::Attempt TlsStream::try_write(const void* data, std::size_t size) {
     return failed(result);
 }
 
+std::optional<std::size_t> TlsStream::delivered(const Attempt& attempt,
+                                                boost::system::error_code& ec) {
+    if (attempt.kind != Attempt::Done) {
+        ec = {};
+        return std::nullopt;
+    }
+    ec = attempt.ec;
+    return attempt.bytes;
+}
+
+std::optional<std::size_t> TlsStream::read_some_now(net::mutable_buffer buffer,
+                                                    boost::system::error_code& ec) {
+    read_waits_first_ = false;
+    if (watchdog_.expired()) {
+        ec = boost::beast::error::timeout;
+        return 0;
+    }
+    if (buffer.size() == 0) {
+        ec = {};
+        return 0;
+    }
+    const Attempt attempt = try_read(buffer.data(), buffer.size());
+    read_waits_first_ = attempt.kind == Attempt::WantRead;
+    return delivered(attempt, ec);
+}
+
 TlsStream::Attempt TlsStream::try_peek() {
     if (ssl_ == nullptr) return {Attempt::Done, net::error::bad_descriptor, 0};
     clear_error_queue();

@@ -26,8 +26,10 @@
 #include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "proxy/watchdog.hpp"
 
@@ -85,6 +87,15 @@ class TlsStream {
     template <class ConstBufferSequence, class Token>
     auto async_write_some(const ConstBufferSequence& buffers, Token&& token);
 
+    // One attempt without the event loop (io_now.hpp): the bytes read or written (0 with `ec` on
+    // failure), or nothing when it would block. After a read that would block, the next
+    // async_read_some waits for the socket before its first attempt.
+    std::optional<std::size_t> read_some_now(boost::asio::mutable_buffer buffer,
+                                             boost::system::error_code& ec);
+    template <class ConstBufferSequence>
+    std::optional<std::size_t> write_some_now(const ConstBufferSequence& buffers,
+                                              boost::system::error_code& ec);
+
     // The BIO's view of the socket (tls_stream.cpp).
     struct BioState {
         int fd = -1;
@@ -94,6 +105,7 @@ class TlsStream {
     };
 
   private:
+    std::optional<std::size_t> delivered(const Attempt& attempt, boost::system::error_code& ec);
     Attempt failed(int result);
     void start(boost::asio::ssl::stream_base::handshake_type type);
     template <class Action>
@@ -103,6 +115,7 @@ class TlsStream {
     Watchdog watchdog_;
     BioState bio_;
     SSL* ssl_ = nullptr;
+    bool read_waits_first_ = false;  // read_some_now saw WANT_READ (see above)
 };
 
 // The composed operation behind every async_* above: try the OpenSSL call; on WANT_READ /
@@ -122,9 +135,18 @@ class TlsOperation {
                 return;
             case Phase::Start:
                 if (!stream_.watchdog_.begin()) {
+                    stream_.read_waits_first_ = false;
                     return finish(self, boost::beast::error::timeout, 0);
                 }
                 begun_ = true;
+                // OpenSSL just said WANT_READ to read_some_now: no new attempt before the socket
+                // is readable. Any other operation drops the hint (it may read the socket).
+                if (std::exchange(stream_.read_waits_first_, false) && Action::kReads) {
+                    phase_ = Phase::Waiting;
+                    waited_ = true;
+                    stream_.socket_.async_wait(net::socket_base::wait_read, std::move(self));
+                    return;
+                }
                 break;
             case Phase::Waiting:
                 if (ec || stream_.watchdog_.expired()) {
@@ -180,19 +202,23 @@ class TlsOperation {
 namespace tls_stream_detail {
 
 struct Handshake {
+    static constexpr bool kReads = false;
     TlsStream::Attempt operator()(TlsStream& stream) const { return stream.try_handshake(); }
 };
 
 struct Shutdown {
+    static constexpr bool kReads = false;
     TlsStream::Attempt operator()(TlsStream& stream) const { return stream.try_shutdown(); }
 };
 
 struct WaitInput {
+    static constexpr bool kReads = false;
     TlsStream::Attempt operator()(TlsStream& stream) const { return stream.try_peek(); }
 };
 
 template <class MutableBufferSequence>
 struct ReadSome {
+    static constexpr bool kReads = true;
     MutableBufferSequence buffers;
     TlsStream::Attempt operator()(TlsStream& stream) const {
         for (auto it = boost::asio::buffer_sequence_begin(buffers);
@@ -209,6 +235,7 @@ struct ReadSome {
 // SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets the address differ).
 template <class ConstBufferSequence>
 struct WriteSome {
+    static constexpr bool kReads = false;
     ConstBufferSequence buffers;
     TlsStream::Attempt operator()(TlsStream& stream) const {
         namespace net = boost::asio;
@@ -230,6 +257,17 @@ struct WriteSome {
 };
 
 }  // namespace tls_stream_detail
+
+template <class ConstBufferSequence>
+std::optional<std::size_t> TlsStream::write_some_now(const ConstBufferSequence& buffers,
+                                                     boost::system::error_code& ec) {
+    read_waits_first_ = false;
+    if (watchdog_.expired()) {
+        ec = boost::beast::error::timeout;
+        return 0;
+    }
+    return delivered(tls_stream_detail::WriteSome<ConstBufferSequence>{buffers}(*this), ec);
+}
 
 template <class Token>
 auto TlsStream::async_handshake(boost::asio::ssl::stream_base::handshake_type type, Token&& token) {
