@@ -18,12 +18,17 @@ namespace {
 // 4 MiB mmap threshold keeps mid-sized buffers on the heap. Setting either one also turns off
 // glibc's dynamic adjustment of both (which would otherwise move them on its own). Memory is
 // still returned for big frees: blocks >= 4 MiB are mmap()ed and unmapped on free, and a free
-// top chunk beyond 64 MiB is trimmed. Called once, before the worker threads start, and only for
-// `serve` (the short-lived commands keep glibc's defaults).
+// top chunk beyond 64 MiB is trimmed. No fastbins (M_MXFAST 0): every allocation of 1 KiB or more
+// (a request carries several: OpenSSL's record buffers, the head buffer) first consolidates all
+// fastbin chunks of the arena, which showed in profiles; small blocks are still recycled per
+// thread by tcache. Measured: keep-alive CPU per request -7 % (bench/run, two paired runs).
+// Called once, before the worker threads start, and only for `serve` (the short-lived commands
+// keep glibc's defaults).
 void tune_malloc_for_serve() {
 #if defined(__GLIBC__)
     mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+    mallopt(M_MXFAST, 0);
 #endif
 }
 

@@ -22,6 +22,7 @@
 #include "proxy/error_response.hpp"
 #include "proxy/head_serialize.hpp"
 #include "proxy/injection.hpp"
+#include "proxy/injection_cache.hpp"
 #include "proxy/io_now.hpp"
 #include "proxy/redactor.hpp"
 #include "proxy/request_auth.hpp"
@@ -183,16 +184,19 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     }
 
     // 4. Injection: every secret resolved before the request is touched.
-    std::optional<InjectionPlan> plan;
+    // The plan is reused across requests while the resolved secrets stay the same
+    // (injection_cache.hpp); the secrets themselves are resolved for every request.
+    std::shared_ptr<const PreparedInjection> prepared;
     if (decision.kind == AuthDecision::Inject) {
-        auto planned = plan_injection(*credential, *runtime.resolver);
+        auto planned = prepare_injection(context.runtime, *credential, *runtime.resolver);
         if (!planned.ok()) {
             co_return co_await refuse(
                 502, "credential_unavailable",
                 "the credential for this host cannot be loaded: " + planned.error().message);
         }
-        plan = std::move(*planned);
+        prepared = std::move(*planned);
     }
+    const InjectionPlan* plan = prepared ? &prepared->plan : nullptr;
     if (found) strip_token(request, query, *found);
     strip_proxy_headers(request);
     if (plan) apply_injection(request, query, *plan);
@@ -316,16 +320,10 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     auto& response = response_parser->get();
     const bool upstream_keep_alive = response.keep_alive();
     const bool length_known = response_length_known(*response_parser, head_request);
-    std::vector<std::string_view> needles;
-    if (plan) {
-        for (const auto& value : plan->values_to_redact) {
-            if (!value.empty()) needles.push_back(value.reveal());
-        }
-    }
     std::optional<Redactor> redactor;
-    if (!needles.empty()) {
-        redactor.emplace(needles);
-        redact_header_values(response, needles);
+    if (prepared && !prepared->needles.empty()) {
+        redactor.emplace(prepared->needles.redactor());
+        redact_header_values(response, prepared->needles);
     }
     remove_hop_by_hop(response);
     const bool keep = client_keep_alive && length_known;

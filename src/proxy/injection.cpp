@@ -64,21 +64,42 @@ std::string percent_encode(std::string_view bytes) {
     return out;
 }
 
-Result<InjectionPlan> plan_injection(const config::Credential& credential,
-                                     const secrets::SecretResolver& resolver) {
-    // Stage 1: resolve every secret. Nothing is built until all of them are in hand.
-    std::optional<secrets::SecretValue> secret;
+bool InjectionSecrets::same_as(const InjectionSecrets& other) const {
+    const auto same = [](const std::optional<secrets::SecretValue>& a,
+                         const std::optional<secrets::SecretValue>& b) {
+        return a.has_value() == b.has_value() && (!a || a->reveal() == b->reveal());
+    };
+    return same(secret, other.secret) && same(username_secret, other.username_secret);
+}
+
+Result<InjectionSecrets> resolve_injection_secrets(const config::Credential& credential,
+                                                   const secrets::SecretResolver& resolver) {
+    InjectionSecrets resolved;
     if (credential.secret) {
         auto value = resolver.resolve(*credential.secret);
         if (!value.ok()) return secret_error(*credential.secret, value.error());
-        secret = std::move(*value);
+        resolved.secret = std::move(*value);
     }
-    std::optional<secrets::SecretValue> username_secret;
     if (credential.type == config::CredentialType::Basic && credential.username_secret) {
         auto value = resolver.resolve(*credential.username_secret);
         if (!value.ok()) return secret_error(*credential.username_secret, value.error());
-        username_secret = std::move(*value);
+        resolved.username_secret = std::move(*value);
     }
+    return resolved;
+}
+
+Result<InjectionPlan> plan_injection(const config::Credential& credential,
+                                     const secrets::SecretResolver& resolver) {
+    // Stage 1: resolve every secret. Nothing is built until all of them are in hand.
+    auto resolved = resolve_injection_secrets(credential, resolver);
+    if (!resolved.ok()) return resolved.error();
+    return build_injection_plan(credential, *resolved);
+}
+
+Result<InjectionPlan> build_injection_plan(const config::Credential& credential,
+                                           const InjectionSecrets& resolved) {
+    const std::optional<secrets::SecretValue>& secret = resolved.secret;
+    const std::optional<secrets::SecretValue>& username_secret = resolved.username_secret;
     if (!secret && credential.type != config::CredentialType::Basic) {
         return make_error("inject.config", "credential of type " +
                                                std::string(config::to_string(credential.type)) +

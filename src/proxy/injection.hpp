@@ -43,6 +43,19 @@ struct InjectionPlan {
 Result<InjectionPlan> plan_injection(const config::Credential& credential,
                                      const secrets::SecretResolver& resolver);
 
+// plan_injection in its two stages, for a caller that reuses plans (injection_cache.hpp):
+// every secret the credential needs, resolved ("inject.secret" errors) ...
+struct InjectionSecrets {
+    std::optional<secrets::SecretValue> secret;
+    std::optional<secrets::SecretValue> username_secret;  // Basic with username_secret only
+    bool same_as(const InjectionSecrets& other) const;
+};
+Result<InjectionSecrets> resolve_injection_secrets(const config::Credential& credential,
+                                                   const secrets::SecretResolver& resolver);
+// ... and the values built from them ("inject.config" errors).
+Result<InjectionPlan> build_injection_plan(const config::Credential& credential,
+                                           const InjectionSecrets& resolved);
+
 // Removes remove_headers, sets set_headers (replacing every field of that name, so an agent's
 // own value cannot ride along), and sets the query parameter (every existing parameter of that
 // name is dropped, others keep their bytes and order, the new one is appended).

@@ -326,6 +326,15 @@ void redactor_cache_collide_hashes(bool on) {
 
 }  // namespace detail
 
+CompiledNeedles::CompiledNeedles(std::vector<std::string_view> needles)
+    : automaton_(compiled(std::move(needles))) {}
+
+Redactor CompiledNeedles::redactor() const {
+    Redactor fresh{std::vector<std::string_view>{}};
+    fresh.automaton_ = automaton_;
+    return fresh;
+}
+
 Redactor::Redactor(std::vector<std::string_view> needles)
     : automaton_(compiled(std::move(needles))) {}
 
@@ -430,14 +439,18 @@ std::string Redactor::redact(std::string_view text) {
 
 void redact_header_values(http::response_header<>& header,
                           const std::vector<std::string_view>& needles) {
+    redact_header_values(header, CompiledNeedles(needles));
+}
+
+void redact_header_values(http::response_header<>& header, const CompiledNeedles& needles) {
     // Almost every response echoes nothing: look first, copy and rebuild only on a match.
-    const std::shared_ptr<const RedactorAutomaton> automaton = compiled(needles);
+    const RedactorAutomaton* automaton = needles.automaton_.get();
     if (automaton == nullptr) return;
     const bool any = std::any_of(header.begin(), header.end(), [&](const auto& field) {
         return automaton->contains(field.value());
     });
     if (!any) return;
-    Redactor redactor(needles);
+    Redactor redactor = needles.redactor();
     std::vector<std::pair<std::string, std::string>> fields;
     for (const auto& field : header) {
         fields.emplace_back(std::string(field.name_string()), redactor.redact(field.value()));

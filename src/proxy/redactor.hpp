@@ -37,6 +37,26 @@ void redactor_cache_collide_hashes(bool on);
 
 }  // namespace detail
 
+class Redactor;
+
+// A needle set compiled once for many Redactors (and redact_header_values): a cached injection
+// keeps one, so a response costs no cache lookup at all. Shares the automaton, which keeps its
+// own copy of the needles (wiped when the last holder goes).
+class CompiledNeedles {
+  public:
+    CompiledNeedles() = default;
+    // Empty needles are ignored; with none left, empty() is true.
+    explicit CompiledNeedles(std::vector<std::string_view> needles);
+    bool empty() const { return automaton_ == nullptr; }
+    // A Redactor for these needles at the start of a stream.
+    Redactor redactor() const;
+
+  private:
+    friend void redact_header_values(boost::beast::http::response_header<>& header,
+                                     const CompiledNeedles& needles);
+    std::shared_ptr<const detail::RedactorAutomaton> automaton_;
+};
+
 class Redactor {
   public:
     // Needles are only read here (the automaton keeps its own copy of the bytes, wiped on
@@ -67,6 +87,8 @@ class Redactor {
     std::string redact(std::string_view text);
 
   private:
+    friend class CompiledNeedles;
+
     // The compiled needles (immutable, shared through a per-thread cache); null when there is
     // no non-empty needle (or after a move).
     std::shared_ptr<const detail::RedactorAutomaton> automaton_;
@@ -82,5 +104,7 @@ class Redactor {
 // received). Field order and names are kept; only values that contained a needle change.
 void redact_header_values(boost::beast::http::response_header<>& header,
                           const std::vector<std::string_view>& needles);
+void redact_header_values(boost::beast::http::response_header<>& header,
+                          const CompiledNeedles& needles);
 
 }  // namespace cloakroom::proxy
