@@ -42,9 +42,7 @@ std::optional<HeadRejection> check_name(std::string_view name) {
 }
 
 std::optional<HeadRejection> check_value(std::string_view name, std::string_view value) {
-    bool clean = true;  // vectorisable: no early exit
-    for (char c : value) clean &= is_field_value_char(c);
-    if (clean) return std::nullopt;
+    if (all_field_value_chars(value)) return std::nullopt;
     for (char c : value) {
         if (!is_field_value_char(c)) {
             return bad("value of header " + quote(name) + " contains control byte " +

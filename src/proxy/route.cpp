@@ -87,13 +87,17 @@ Route route_absolute(const config::Config& config, std::string_view scheme,
 
 std::optional<std::string> check_host_header(const Route& route, std::string_view host_header) {
     if (host_header.empty()) return std::nullopt;
+    // The usual case, decided without parsing: the Host header is the route's host as it is
+    // (already a parsed, canonical name). Not for IPv6 literals, whose Host form has brackets.
+    if (host_header == route.host && route.host.find(':') == std::string::npos) {
+        return std::nullopt;
+    }
     auto named = config::parse_authority(host_header);
-    const std::string expected = route.authority();
     if (!named.ok()) {
-        return "the Host header is not a valid host; this connection is for " + expected;
+        return "the Host header is not a valid host; this connection is for " + route.authority();
     }
     if (named->host != route.host || (named->port && *named->port != route.port)) {
-        return "this connection is for " + expected + " but the Host header names " +
+        return "this connection is for " + route.authority() + " but the Host header names " +
                named->text() + "; open a separate connection for each host";
     }
     return std::nullopt;
