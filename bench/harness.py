@@ -189,6 +189,8 @@ http {{
         server_name _;
         ssl_certificate {self.pki}/upstream.pem;
         ssl_certificate_key {self.pki}/upstream.key;
+        # nginx 1.22 (Debian 12) offers only up to TLS 1.2 unless told: every hop is TLS 1.3.
+        ssl_protocols TLSv1.2 TLSv1.3;
         location / {{
             root {d}/files;
             add_header X-Auth-Check $auth_check always;
@@ -462,6 +464,10 @@ http {{
         listen 127.0.0.1:{self.port} ssl backlog=8192;
         ssl_certificate {self.pki}/front.pem;
         ssl_certificate_key {self.pki}/front.key;
+        # Same job as Cloakroom: TLS 1.3 to the client (nginx 1.22's default stops at 1.2), no
+        # resumption (the client never resumes; Cloakroom issues no tickets).
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets off;
         location / {{
             proxy_pass https://api;
             proxy_http_version 1.1;
@@ -473,6 +479,7 @@ http {{
             proxy_ssl_name {HOST};
             proxy_ssl_server_name on;
             proxy_ssl_session_reuse on;
+            proxy_ssl_protocols TLSv1.2 TLSv1.3;
             proxy_buffers 8 16k;
             proxy_buffer_size 16k;
             proxy_max_temp_file_size 0;
@@ -522,7 +529,7 @@ defaults
     http-reuse always
 
 frontend fe
-    bind 127.0.0.1:{self.port} ssl crt {self.pki}/front-combined.pem alpn http/1.1
+    bind 127.0.0.1:{self.port} ssl crt {self.pki}/front-combined.pem alpn http/1.1 no-tls-tickets
     default_backend be
 
 backend be
@@ -605,8 +612,11 @@ def check(tools, cand, upstream, auth_header=None):
     """One request per body size: 200, exact body, and the upstream got the real credential."""
     problems = []
     for name, size in (("1k", SMALL), ("100k", BIG)):
+        target = cand.target(f"/{name}")
+        # Every TLS hop the client makes is TLS 1.3 (the issue's shape), or the run stops.
+        tls = ["--expect-tls", "TLSv1.3"] if target[1].startswith("https://") else []
         res = run_loadgen(tools, cand, [
-            *cand.target(f"/{name}"), "-H", auth_header or cand.auth_header(), "--requests", "1",
+            *target, *tls, "-H", auth_header or cand.auth_header(), "--requests", "1",
             "--expect-status", "200", "--expect-size", str(size),
             "--expect-body-file", str(upstream.file(name)),
             "--expect-header", "X-Auth-Check: bearer-ok"], timeout=60)

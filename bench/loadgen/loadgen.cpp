@@ -82,6 +82,7 @@ struct Options {
     std::vector<std::pair<std::string, std::string>> expect_headers;  // lower-case names
     std::string expect_body;
     bool have_expect_body = false;
+    std::string expect_tls;  // e.g. "TLSv1.3": the protocol every handshake must negotiate
     std::vector<int> pids;
     int idle = 0;
     double settle = 1.0;
@@ -98,7 +99,7 @@ struct Options {
         "  [--cacert FILE] [-c CONNS] [-t THREADS] [-d SECONDS] [--warmup SECONDS]\n"
         "  [--new-conn] [--requests N] [--idle N [--settle SECONDS]] [-H 'Name: value']\n"
         "  [--expect-status N] [--expect-size BYTES] [--expect-header 'Name: value']\n"
-        "  [--expect-body-file FILE] [--pid PID]... [--show]\n",
+        "  [--expect-body-file FILE] [--expect-tls TLSv1.3] [--pid PID]... [--show]\n",
         why.c_str());
     std::exit(2);
 }
@@ -211,6 +212,8 @@ Options parse_options(int argc, char** argv) {
             o.expect_status = parse_number<int>(next(), "status");
         } else if (a == "--expect-size") {
             o.expect_size = parse_number<long>(next(), "size");
+        } else if (a == "--expect-tls") {
+            o.expect_tls = next();
         } else if (a == "--expect-header") {
             std::string h = next();
             auto colon = h.find(':');
@@ -373,6 +376,12 @@ class Connection {
                 X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), o.host.c_str());
             }
             co_await tls_->async_handshake(ssl::stream_base::client, net::use_awaitable);
+            // Candidates must do the same job: a server that negotiates an older protocol
+            // (nginx 1.22 offers only up to TLS 1.2 unless told) is not comparable.
+            if (!o.expect_tls.empty() && o.expect_tls != SSL_get_version(ssl_handle)) {
+                throw std::runtime_error(std::string("negotiated ") + SSL_get_version(ssl_handle) +
+                                         ", expected " + o.expect_tls);
+            }
         }
     }
 
