@@ -7,6 +7,7 @@
 
 #include "bench_support.hpp"
 #include "tls/certificate_authority.hpp"
+#include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
 
 namespace {
@@ -50,5 +51,41 @@ void BM_LeafCacheGet_Fresh(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_LeafCacheGet_Fresh);
+
+// What every intercepted connection pays before its handshake: an SSL from the shared server
+// context with the host's leaf installed (SSL_use_certificate + SSL_use_PrivateKey), compared
+// with an SSL made from a context that already holds the leaf.
+void BM_SslWithLeaf_UseLeaf(benchmark::State& state) {
+    tls::LeafCache cache(authority());
+    auto leaf = cache.get("api.example.com");
+    auto server = tls::make_server_context();
+    if (!leaf.ok() || !server.ok()) std::abort();
+    for (auto _ : state) {
+        SSL* ssl = SSL_new(server->get());
+        if (!tls::use_leaf(ssl, **leaf).ok()) state.SkipWithError("use_leaf failed");
+        SSL_free(ssl);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SslWithLeaf_UseLeaf);
+
+void BM_SslWithLeaf_LeafContext(benchmark::State& state) {
+    tls::LeafCache cache(authority());
+    auto leaf = cache.get("api.example.com");
+    auto server = tls::make_server_context();
+    if (!leaf.ok() || !server.ok()) std::abort();
+    SSL_CTX* ctx = server->get();
+    if (SSL_CTX_use_certificate(ctx, (*leaf)->cert.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(ctx, (*leaf)->key.get()) != 1) {
+        std::abort();
+    }
+    for (auto _ : state) {
+        SSL* ssl = SSL_new(ctx);
+        if (ssl == nullptr) state.SkipWithError("SSL_new failed");
+        SSL_free(ssl);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SslWithLeaf_LeafContext);
 
 }  // namespace
