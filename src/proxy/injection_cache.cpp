@@ -12,32 +12,29 @@ thread_local detail::InjectionCacheStats stats;
 
 class InjectionCache {
   public:
-    std::shared_ptr<const PreparedInjection> find(const std::weak_ptr<const void>& owner,
+    // A hit needs the same owner (compared by address, then checked alive: an address alone may
+    // have been reused), the same credential object and the same secret bytes.
+    std::shared_ptr<const PreparedInjection> find(const void* owner,
                                                   const config::Credential& credential,
                                                   const InjectionSecrets& secrets) {
-        const void* owner_address = owner.lock().get();
         ++clock_;
-        for (auto it = entries_.begin(); it != entries_.end();) {
-            if (it->owner.expired()) {  // its snapshot is gone: drop (and wipe) it now
-                it = entries_.erase(it);
-                continue;
+        for (Entry& entry : entries_) {
+            if (entry.owner_address == owner && entry.credential == &credential &&
+                !entry.owner.expired() && entry.secrets.same_as(secrets)) {
+                entry.last_use = clock_;
+                return entry.prepared;
             }
-            if (it->owner_address == owner_address && it->credential == &credential &&
-                it->secrets.same_as(secrets)) {
-                it->last_use = clock_;
-                return it->prepared;
-            }
-            ++it;
         }
         return nullptr;
     }
 
-    void store(const std::weak_ptr<const void>& owner, const config::Credential& credential,
+    void store(const std::shared_ptr<const void>& owner, const config::Credential& credential,
                InjectionSecrets secrets, std::shared_ptr<const PreparedInjection> prepared) {
-        const void* owner_address = owner.lock().get();
+        // Entries of snapshots that are gone are dropped (and wiped) first.
+        std::erase_if(entries_, [](const Entry& entry) { return entry.owner.expired(); });
         // One entry per credential and owner: a rotated secret replaces the old plan.
         auto slot = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& entry) {
-            return entry.owner_address == owner_address && entry.credential == &credential;
+            return entry.owner_address == owner.get() && entry.credential == &credential;
         });
         if (slot == entries_.end()) {
             if (entries_.size() < detail::kInjectionCacheCapacity) {
@@ -49,7 +46,7 @@ class InjectionCache {
             }
         }
         slot->owner = owner;
-        slot->owner_address = owner_address;
+        slot->owner_address = owner.get();
         slot->credential = &credential;
         slot->secrets = std::move(secrets);
         slot->prepared = std::move(prepared);
@@ -72,13 +69,13 @@ class InjectionCache {
 }  // namespace
 
 Result<std::shared_ptr<const PreparedInjection>> prepare_injection(
-    const std::weak_ptr<const void>& owner, const config::Credential& credential,
+    const std::shared_ptr<const void>& owner, const config::Credential& credential,
     const secrets::SecretResolver& resolver) {
     thread_local InjectionCache cache;
     auto resolved = resolve_injection_secrets(credential, resolver);
     if (!resolved.ok()) return resolved.error();
-    if (!owner.expired()) {
-        if (auto hit = cache.find(owner, credential, *resolved)) {
+    if (owner) {
+        if (auto hit = cache.find(owner.get(), credential, *resolved)) {
             ++stats.hits;
             return hit;
         }
@@ -93,7 +90,7 @@ Result<std::shared_ptr<const PreparedInjection>> prepare_injection(
     prepared->needles = CompiledNeedles(std::move(needles));
     ++stats.builds;
     std::shared_ptr<const PreparedInjection> shared = std::move(prepared);
-    if (!owner.expired()) cache.store(owner, credential, std::move(*resolved), shared);
+    if (owner) cache.store(owner, credential, std::move(*resolved), shared);
     return shared;
 }
 

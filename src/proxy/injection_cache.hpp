@@ -31,7 +31,7 @@ struct PreparedInjection {
 // plan_injection's result (same errors), shared read-only; valid on the calling thread for as
 // long as the caller holds it.
 Result<std::shared_ptr<const PreparedInjection>> prepare_injection(
-    const std::weak_ptr<const void>& owner, const config::Credential& credential,
+    const std::shared_ptr<const void>& owner, const config::Credential& credential,
     const secrets::SecretResolver& resolver);
 
 namespace detail {

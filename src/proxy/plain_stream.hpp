@@ -47,12 +47,9 @@ class PlainStream {
     std::optional<std::size_t> read_some_now(boost::asio::mutable_buffer buffer,
                                              boost::system::error_code& ec) {
         read_waits_first_ = false;
-        if (watchdog_.expired()) {
-            ec = boost::beast::error::timeout;
-            return 0;
-        }
+        if (refused_after_timeout(ec)) return 0;
         const std::size_t n = socket_.read_some(buffer, ec);
-        if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+        if (would_block(ec)) {
             ec = {};
             read_waits_first_ = true;
             return std::nullopt;
@@ -63,13 +60,9 @@ class PlainStream {
     template <class ConstBufferSequence>
     std::optional<std::size_t> write_some_now(const ConstBufferSequence& buffers,
                                               boost::system::error_code& ec) {
-        read_waits_first_ = false;
-        if (watchdog_.expired()) {
-            ec = boost::beast::error::timeout;
-            return 0;
-        }
+        if (refused_after_timeout(ec)) return 0;
         const std::size_t n = socket_.write_some(buffers, ec);
-        if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+        if (would_block(ec)) {
             ec = {};
             return std::nullopt;
         }
@@ -89,6 +82,16 @@ class PlainStream {
     }
 
   private:
+    static bool would_block(const boost::system::error_code& ec) {
+        return ec == boost::asio::error::would_block || ec == boost::asio::error::try_again;
+    }
+    // An inline operation on a timed-out stream fails as an async one would.
+    bool refused_after_timeout(boost::system::error_code& ec) const {
+        if (!watchdog_.expired()) return false;
+        ec = boost::beast::error::timeout;
+        return true;
+    }
+
     // The socket operation inside Watchdog::begin()/end(); Asio's socket operations never
     // complete inside the initiating call, so only the refusal after a timeout is posted.
     template <class Buffers, bool IsRead>
@@ -129,8 +132,7 @@ class PlainStream {
                         // at once now (and through this handler, not inside an initiation).
                         if (!ec && !stream.watchdog_.expired()) {
                             n = stream.socket_.read_some(buffers, ec);
-                            if (ec == boost::asio::error::would_block ||
-                                ec == boost::asio::error::try_again) {
+                            if (would_block(ec)) {
                                 stream.socket_.async_wait(boost::asio::socket_base::wait_read,
                                                           std::move(self));
                                 return;

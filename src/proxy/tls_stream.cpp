@@ -219,10 +219,7 @@ std::optional<std::size_t> TlsStream::delivered(const Attempt& attempt,
 std::optional<std::size_t> TlsStream::read_some_now(net::mutable_buffer buffer,
                                                     boost::system::error_code& ec) {
     read_waits_first_ = false;
-    if (watchdog_.expired()) {
-        ec = boost::beast::error::timeout;
-        return 0;
-    }
+    if (refused_after_timeout(ec)) return 0;
     if (buffer.size() == 0) {
         ec = {};
         return 0;

@@ -106,6 +106,12 @@ class TlsStream {
 
   private:
     std::optional<std::size_t> delivered(const Attempt& attempt, boost::system::error_code& ec);
+    // An inline operation on a timed-out stream fails as an async one would.
+    bool refused_after_timeout(boost::system::error_code& ec) const {
+        if (!watchdog_.expired()) return false;
+        ec = boost::beast::error::timeout;
+        return true;
+    }
     Attempt failed(int result);
     void start(boost::asio::ssl::stream_base::handshake_type type);
     template <class Action>
@@ -261,11 +267,8 @@ struct WriteSome {
 template <class ConstBufferSequence>
 std::optional<std::size_t> TlsStream::write_some_now(const ConstBufferSequence& buffers,
                                                      boost::system::error_code& ec) {
-    read_waits_first_ = false;
-    if (watchdog_.expired()) {
-        ec = boost::beast::error::timeout;
-        return 0;
-    }
+    read_waits_first_ = false;  // conservative: OpenSSL may read during a write
+    if (refused_after_timeout(ec)) return 0;
     return delivered(tls_stream_detail::WriteSome<ConstBufferSequence>{buffers}(*this), ec);
 }
 
