@@ -28,14 +28,16 @@ SecretValue& SecretValue::operator=(const SecretValue& other) {
     return *this;
 }
 
-SecretValue::SecretValue(SecretValue&& other) noexcept : bytes_(other.bytes_) {
+// A moved-from std::string keeps short content in its inline buffer (and libstdc++ may hand
+// our old heap buffer to it): wiping the source after the move covers both.
+SecretValue::SecretValue(SecretValue&& other) noexcept : bytes_(std::move(other.bytes_)) {
     wipe(other.bytes_);
 }
 
 SecretValue& SecretValue::operator=(SecretValue&& other) noexcept {
     if (this != &other) {
         wipe(bytes_);
-        bytes_ = other.bytes_;
+        bytes_ = std::move(other.bytes_);
         wipe(other.bytes_);
     }
     return *this;

@@ -70,6 +70,38 @@ TEST(SecretValue, MovedFromIsEmpty) {
     EXPECT_TRUE(moved.empty());  // NOLINT(bugprone-use-after-move)
 }
 
+// The object's own bytes, where a short string keeps its characters.
+bool object_holds(const SecretValue& value, std::string_view needle) {
+    const std::string_view raw(reinterpret_cast<const char*>(&value), sizeof(value));
+    return raw.find(needle) != std::string_view::npos;
+}
+
+TEST(SecretValue, MoveLeavesNoBytesInTheSource) {
+    SecretValue value(std::string("hunter2"));  // short: stored inside the object
+    ASSERT_TRUE(object_holds(value, "hunter2"));
+    SecretValue moved(std::move(value));
+    // Not the whole word: clearing a string overwrites only its first byte.
+    EXPECT_FALSE(object_holds(value, "nter2"));  // NOLINT(bugprone-use-after-move)
+
+    SecretValue assigned(std::string("other12"));
+    assigned = std::move(moved);
+    EXPECT_EQ(assigned.reveal(), "hunter2");
+    EXPECT_FALSE(object_holds(moved, "nter2"));  // NOLINT(bugprone-use-after-move)
+}
+
+TEST(SecretValue, MoveTakesOverTheBytesInsteadOfCopyingThem) {
+    // A copy would leave one more heap block holding the secret and cost an allocation on
+    // every request (the resolver and the injection plan move values around).
+    SecretValue value(std::string(64, 'k'));
+    const char* const bytes = value.reveal().data();
+    SecretValue moved(std::move(value));
+    EXPECT_EQ(moved.reveal().data(), bytes);
+    SecretValue assigned;
+    assigned = std::move(moved);
+    EXPECT_EQ(assigned.reveal().data(), bytes);
+    EXPECT_EQ(assigned.reveal(), std::string(64, 'k'));
+}
+
 TEST(SecretValue, CopiesAreIndependent) {
     SecretValue value(std::string("hunter2"));
     SecretValue copy = value;
