@@ -27,18 +27,15 @@ BENCHMARK(BM_RedactorBuild);
 
 void BM_RedactHeaderValues(benchmark::State& state) {
     const std::vector<std::string_view> needles = {kRaw, kHeader};
-    namespace http = boost::beast::http;
-    http::response_header<> header;
-    header.result(http::status::ok);
-    header.set(http::field::content_type, "application/json");
-    header.set(http::field::content_length, "1234");
-    header.set(http::field::date, "Fri, 27 Nov 2026 03:00:00 GMT");
-    header.set(http::field::server, "nginx");
-    header.set("x-request-id", "req_0123456789abcdef");
+    constexpr std::string_view kResponse =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1234\r\n"
+        "Date: Fri, 27 Nov 2026 03:00:00 GMT\r\nServer: nginx\r\n"
+        "x-request-id: req_0123456789abcdef\r\n\r\n";
+    http::Head header;
     for (auto _ : state) {
-        auto copy = header;
-        proxy::redact_header_values(copy, needles);
-        benchmark::DoNotOptimize(copy);
+        if (!header.parse_response(kResponse)) std::abort();
+        proxy::redact_header_values(header, needles);
+        benchmark::DoNotOptimize(header);
     }
     state.SetItemsProcessed(state.iterations());
 }

@@ -40,22 +40,22 @@ std::int64_t now_ms() {
 // Absolute-form http:// to an [allow] host: no token, no credential, just a checked plain-HTTP
 // forward (the upstream leg is closed after each response; allowed hosts are not a hot path).
 net::awaitable<bool> forward_plain(PlainStream& client, beast::flat_buffer& buffer,
-                                   RequestParser& parser, const Route& route,
+                                   IncomingRequest& incoming, const Route& route,
                                    const std::string& client_name, Worker& worker) {
     using namespace forward_detail;
     const Gateway& gateway = worker.gateway;
     auto runtime = gateway.runtime.get();
-    auto& request = parser.get();
+    http::Head& request = *incoming.head;
     const auto started = std::chrono::steady_clock::now();
-    const bool body_pending = !parser.is_done();
+    const bool body_pending = incoming.body_pending();
     const bool client_keep_alive = request.keep_alive();
-    const unsigned version = request.version();
+    const unsigned version = incoming.version();
 
     AuditRecord audit;
     audit.time_ms = now_ms();
     audit.client = client_name;
     audit.host = route.host;
-    audit.method = std::string(request.method_string());
+    audit.method = std::string(request.method());
     auto finish = [&](unsigned status, std::string decision, std::string reason) {
         audit.status = status;
         audit.decision = std::move(decision);
@@ -64,7 +64,7 @@ net::awaitable<bool> forward_plain(PlainStream& client, beast::flat_buffer& buff
         runtime->audit->write(audit);
     };
 
-    if (auto mismatch = check_host_header(route, request[bhttp::field::host])) {
+    if (auto mismatch = check_host_header(route, request["Host"])) {
         finish(421, "deny", *mismatch);
         co_return co_await write_error(client, 421, "misdirected_request", *mismatch, version,
                                        client_keep_alive && !body_pending);
@@ -85,11 +85,11 @@ net::awaitable<bool> forward_plain(PlainStream& client, beast::flat_buffer& buff
     }
     auto& upstream = std::get<beast::tcp_stream>(dialed);
 
-    const bool expects_continue = ascii_iequals(request[bhttp::field::expect], "100-continue");
+    const bool expects_continue = ascii_iequals(request["Expect"], "100-continue");
     remove_hop_by_hop(request);
-    request.erase(bhttp::field::expect);
-    request.target(normalized->request_target());
-    request.keep_alive(false);
+    request.erase("Expect");
+    request.set_target(normalized->request_target());
+    request.set_keep_alive(false);
     beast::error_code ec;
     if (expects_continue && body_pending) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -97,14 +97,15 @@ net::awaitable<bool> forward_plain(PlainStream& client, beast::flat_buffer& buff
                                   net::redirect_error(net::use_awaitable, ec));
         if (ec) co_return false;
     }
-    bhttp::request_serializer<bhttp::buffer_body> request_writer{request};
+    std::string request_head;
+    request.append_request(request_head);
     upstream.expires_after(gateway.timeouts.body_idle);
-    co_await bhttp::async_write_header(upstream, request_writer,
-                                       net::redirect_error(net::use_awaitable, ec));
+    co_await net::async_write(upstream, net::buffer(request_head),
+                              net::redirect_error(net::use_awaitable, ec));
     RelayResult sent;
-    if (!ec) {
-        sent = co_await relay_request_body(client, buffer, parser, upstream, request_writer,
-                                           gateway.timeouts.body_idle);
+    if (!ec && body_pending) {
+        sent = co_await relay_request_body(client, buffer, *incoming.body, upstream,
+                                           request.chunked(), gateway.timeouts.body_idle);
         ec = sent.ec;
     }
     audit.bytes_in = sent.bytes;
@@ -114,35 +115,40 @@ net::awaitable<bool> forward_plain(PlainStream& client, beast::flat_buffer& buff
                                        "forwarding the request failed: " + ec.message(), version,
                                        false);
     }
-    const bool head_request = request.method() == bhttp::verb::head;
+    const bool head_request = request.method() == "HEAD";
     beast::flat_buffer upstream_buffer;
-    ResponseHead response_head =
-        co_await read_response_head(upstream, upstream_buffer, gateway.limits,
-                                    gateway.timeouts.upstream_response, head_request);
-    if (!response_head.parser) {
+    HeadLease response_lease;
+    http::Head& response = *response_lease;
+    std::optional<ResponseParser> response_parser;
+    ResponseHead response_head = co_await read_response_head(
+        upstream, upstream_buffer, gateway.limits, gateway.timeouts.upstream_response, head_request,
+        response, response_parser);
+    if (!response_head.ok) {
         finish(response_head.status, "error", response_head.reason);
         co_return co_await write_error(client, response_head.status, response_head.error,
                                        response_head.reason, version, false);
     }
-    auto& response = response_head.parser->get();
-    const bool length_known = response_length_known(*response_head.parser, head_request);
+    const bool length_known = response_length_known(response, *response_parser, head_request);
+    const bool chunked_response = response.chunked() && response_has_body(response, head_request);
     remove_hop_by_hop(response);
     const bool keep = client_keep_alive && length_known;
-    response.keep_alive(keep);
-    response.set(bhttp::field::via, "1.1 cloakroom");
-    bhttp::response_serializer<bhttp::buffer_body> response_writer{response};
+    response.set_keep_alive(keep);
+    response.set("Via", "1.1 cloakroom");
+    std::string head;
+    response.append_response(head);
+    // The head goes at once (not with the first body bytes): a plain forward may be a stream.
     client.expires_after(gateway.timeouts.body_idle);
-    co_await bhttp::async_write_header(client, response_writer,
-                                       net::redirect_error(net::use_awaitable, ec));
+    co_await net::async_write(client, net::buffer(head),
+                              net::redirect_error(net::use_awaitable, ec));
     RelayResult received;
     if (!ec) {
-        received = co_await relay_response_body(upstream, upstream_buffer, *response_head.parser,
-                                                client, response_writer, nullptr, length_known,
-                                                gateway.timeouts.body_idle);
+        received = co_await relay_response(upstream, upstream_buffer, *response_parser, client, {},
+                                           chunked_response, nullptr, length_known,
+                                           gateway.timeouts.body_idle);
         ec = received.ec;
     }
     audit.bytes_out = received.bytes;
-    finish(response.result_int(), "forward",
+    finish(response.status(), "forward",
            ec ? "response relay failed: " + ec.message() : route.reason);
     co_return !ec && keep;
 }
@@ -186,13 +192,13 @@ net::awaitable<void> serve_intercepted(PlainStream& stream, beast::flat_buffer& 
             tls.expires_after(head_timeout);
             co_await tls.async_wait_input(net::redirect_error(net::use_awaitable, ec));
         }
-        RequestParser parser;
+        IncomingRequest request;
         const bool ok =
-            co_await read_request_head(tls, buffer, parser, gateway, head_timeout, waited);
+            co_await read_request_head(tls, buffer, request, gateway, head_timeout, waited);
         if (!ok) break;
         first = false;
         context.runtime = gateway.runtime.get();  // each request sees the newest config
-        if (!co_await forward_request(tls, buffer, parser, context, worker)) break;
+        if (!co_await forward_request(tls, buffer, request, context, worker)) break;
     }
     tls.expires_after(std::chrono::seconds(2));
     co_await tls.async_shutdown(net::redirect_error(net::use_awaitable, ec));
@@ -203,11 +209,12 @@ net::awaitable<void> serve_intercepted(PlainStream& stream, beast::flat_buffer& 
 // caller then runs the TLS side itself, so this frame is not held while the connection lives.
 net::awaitable<std::optional<RequestContext>> handle_connect(PlainStream& stream,
                                                              beast::flat_buffer& buffer,
-                                                             RequestParser& parser, Worker& worker,
+                                                             const http::Head& request,
+                                                             Worker& worker,
                                                              const std::string& client) {
     Gateway& gateway = worker.gateway;
     auto runtime = gateway.runtime.get();
-    auto& request = parser.get();
+    const unsigned version = 10 + request.minor_version();
     const auto started = std::chrono::steady_clock::now();
     const Route route = route_connect(runtime->config, request.target());
 
@@ -222,8 +229,7 @@ net::awaitable<std::optional<RequestContext>> handle_connect(PlainStream& stream
         audit.status = route.status;
         audit.reason = route.reason;
         runtime->audit->write(audit);
-        co_await write_error(stream, route.status, route.error, route.reason, request.version(),
-                             false);
+        co_await write_error(stream, route.status, route.error, route.reason, version, false);
         co_return std::nullopt;
     }
 
@@ -235,8 +241,8 @@ net::awaitable<std::optional<RequestContext>> handle_connect(PlainStream& stream
             audit.status = failure->status;
             audit.reason = failure->reason;
             runtime->audit->write(audit);
-            co_await write_error(stream, failure->status, failure->error, failure->reason,
-                                 request.version(), false);
+            co_await write_error(stream, failure->status, failure->error, failure->reason, version,
+                                 false);
             co_return std::nullopt;
         }
         auto& upstream = std::get<beast::tcp_stream>(dialed);
@@ -264,8 +270,8 @@ net::awaitable<std::optional<RequestContext>> handle_connect(PlainStream& stream
     context.runtime = runtime;
     context.route = route;
     context.client = client;
-    if (auto it = request.find(bhttp::field::proxy_authorization); it != request.end()) {
-        context.proxy_authorization = std::string(it->value());
+    if (auto value = request.find("Proxy-Authorization")) {
+        context.proxy_authorization = std::string(*value);
     }
     beast::error_code ec;
     co_await net::async_write(stream, net::buffer(kConnectEstablished),
@@ -285,19 +291,20 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
-        RequestParser parser;
+        // Optional: a CONNECT hands its head back before the connection turns into a tunnel.
+        std::optional<IncomingRequest> incoming(std::in_place);
         const bool ok = co_await read_request_head(
-            stream, buffer, parser, gateway,
+            stream, buffer, *incoming, gateway,
             first ? gateway.timeouts.first_header : gateway.timeouts.idle);
         if (!ok) co_return;
         first = false;
-        auto& request = parser.get();
-        if (request.method() == bhttp::verb::connect) {
-            auto intercept = co_await handle_connect(stream, buffer, parser, worker, client);
+        const http::Head& request = *incoming->head;
+        if (request.method() == "CONNECT") {
+            auto intercept = co_await handle_connect(stream, buffer, request, worker, client);
             if (!intercept) co_return;
-            // The CONNECT request is done with; its fields would otherwise stay allocated for as
-            // long as the connection lives.
-            { [[maybe_unused]] auto done = parser.release(); }
+            // The CONNECT request is done with; its head goes back to the pool instead of
+            // staying with this frame for as long as the connection lives.
+            incoming.reset();
             co_await serve_intercepted(stream, buffer, std::move(*intercept), worker);
             co_return;
         }
@@ -309,19 +316,21 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
                 target.starts_with("https://")
                     ? "send https:// requests through CONNECT (set HTTPS_PROXY), not absolute-form"
                     : "Cloakroom is a forward proxy: use CONNECT or an absolute http:// URL",
-                request.version(), false);
+                incoming->version(), false);
             co_return;
         }
         const std::string_view rest = target.substr(7);
         const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
         const Route route = route_absolute(runtime->config, "http", authority);
         if (route.kind == RouteKind::Deny) {
-            co_await write_error(stream, route.status, route.error, route.reason, request.version(),
-                                 false);
+            co_await write_error(stream, route.status, route.error, route.reason,
+                                 incoming->version(), false);
             co_return;
         }
         if (route.kind == RouteKind::Tunnel) {
-            if (!co_await forward_plain(stream, buffer, parser, route, client, worker)) co_return;
+            if (!co_await forward_plain(stream, buffer, *incoming, route, client, worker)) {
+                co_return;
+            }
             continue;
         }
         RequestContext context;
@@ -331,10 +340,10 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
         context.upstream_port = route.port == 80 ? 443 : route.port;
         context.absolute_form = true;
         context.client = client;
-        if (auto it = request.find(bhttp::field::proxy_authorization); it != request.end()) {
-            context.proxy_authorization = std::string(it->value());
+        if (auto value = request.find("Proxy-Authorization")) {
+            context.proxy_authorization = std::string(*value);
         }
-        if (!co_await forward_request(stream, buffer, parser, context, worker)) co_return;
+        if (!co_await forward_request(stream, buffer, *incoming, context, worker)) co_return;
     }
 }
 

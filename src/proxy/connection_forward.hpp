@@ -15,12 +15,25 @@
 #include <string>
 
 #include "config/model.hpp"
+#include "http/head.hpp"
+#include "proxy/body_framing.hpp"
 #include "proxy/gateway.hpp"
+#include "proxy/head_pool.hpp"
 #include "proxy/route.hpp"
 
 namespace cloakroom::proxy {
 
-using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+// One request as read from the agent: the head, parsed by us (http/head.hpp) after strict
+// validation, and for a request with a body, Beast's parser to decode it. That parser is given
+// only the framing (frame_request_body), since the head itself is already ours.
+struct IncomingRequest {
+    HeadLease head;
+    std::optional<RequestParser> body;  // engaged when the request has a body
+
+    bool body_pending() const { return body.has_value() && !body->is_done(); }
+    // Beast's notation, as write_error takes it: 10 or 11.
+    unsigned version() const { return 10 + head->minor_version(); }
+};
 
 struct RequestContext {
     std::shared_ptr<const Runtime> runtime;
@@ -39,8 +52,8 @@ struct RequestContext {
 template <class ClientStream>
 boost::asio::awaitable<bool> forward_request(ClientStream& client,
                                              boost::beast::flat_buffer& client_buffer,
-                                             RequestParser& parser, const RequestContext& context,
-                                             Worker& worker);
+                                             IncomingRequest& request,
+                                             const RequestContext& context, Worker& worker);
 
 // Writes a Cloakroom error response (JSON body) and returns whether the connection may go on.
 template <class Stream>

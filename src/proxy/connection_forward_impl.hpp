@@ -1,12 +1,12 @@
 // Template implementation of connection_forward.hpp (included from there only).
 #pragma once
 
+#include <string.h>  // explicit_bzero
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
@@ -20,7 +20,6 @@
 #include "proxy/connection_head.hpp"
 #include "proxy/connection_relay.hpp"
 #include "proxy/error_response.hpp"
-#include "proxy/head_serialize.hpp"
 #include "proxy/injection.hpp"
 #include "proxy/injection_cache.hpp"
 #include "proxy/io_now.hpp"
@@ -37,39 +36,50 @@ namespace bhttp = boost::beast::http;
 
 using cloakroom::ascii_iequals;
 
-// Hop-by-hop fields never cross the proxy (RFC 9110 §7.6.1), including any named in Connection.
-template <class Fields>
-void remove_hop_by_hop(Fields& fields) {
-    std::vector<std::string> listed;
-    for (auto it = fields.find(bhttp::field::connection);
-         it != fields.end() && it->name() == bhttp::field::connection; ++it) {
-        std::string_view value = it->value();
-        while (!value.empty()) {
-            const auto comma = value.find(',');
-            std::string_view item = value.substr(0, comma);
-            while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
-                item.remove_prefix(1);
-            while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
-                item.remove_suffix(1);
-            if (!item.empty()) listed.emplace_back(item);
-            if (comma == std::string_view::npos) break;
-            value.remove_prefix(comma + 1);
+// Hop-by-hop fields never cross the proxy (RFC 9110 §7.6.1), including any named in Connection
+// (never the framing or routing fields we depend on).
+inline void remove_hop_by_hop(http::Head& head) {
+    static constexpr std::array<std::string_view, 8> kHopByHop = {
+        "Connection",         "Keep-Alive",      "TE", "Trailer", "Upgrade", "Proxy-Authorization",
+        "Proxy-Authenticate", "Proxy-Connection"};
+    // The Connection values, collected before erase_if rearranges the field list. They are
+    // views into the head's storage, which erase_if leaves alone.
+    std::array<std::string_view, 4> lists{};
+    std::size_t list_count = 0;
+    std::vector<std::string_view> more_lists;  // only for a head with over 4 Connection fields
+    for (const http::HeadField& field : head.fields()) {
+        if (!ascii_iequals(field.name, "Connection")) continue;
+        if (list_count < lists.size()) {
+            lists[list_count++] = field.value;
+        } else {
+            more_lists.push_back(field.value);
         }
     }
-    for (const auto& name : listed) {
-        // Never let Connection remove framing or routing fields we depend on.
-        if (ascii_iequals(name, "content-length") || ascii_iequals(name, "transfer-encoding") ||
-            ascii_iequals(name, "host")) {
-            continue;
+    const auto named_in_connection = [&](std::string_view name) {
+        if (ascii_iequals(name, "Content-Length") || ascii_iequals(name, "Transfer-Encoding") ||
+            ascii_iequals(name, "Host")) {
+            return false;
         }
-        fields.erase(name);
-    }
-    for (auto field :
-         {bhttp::field::connection, bhttp::field::keep_alive, bhttp::field::te,
-          bhttp::field::trailer, bhttp::field::upgrade, bhttp::field::proxy_authorization,
-          bhttp::field::proxy_authenticate, bhttp::field::proxy_connection}) {
-        fields.erase(field);
-    }
+        for (std::size_t i = 0; i < list_count; ++i) {
+            if (http::list_contains(lists[i], name)) return true;
+        }
+        for (std::string_view list : more_lists) {
+            if (http::list_contains(list, name)) return true;
+        }
+        return false;
+    };
+    head.erase_if([&](const http::HeadField& field) {
+        for (std::string_view hop : kHopByHop) {
+            if (ascii_iequals(field.name, hop)) return true;
+        }
+        return list_count > 0 && named_in_connection(field.name);
+    });
+}
+
+// Overwrites text that held the injected credential before its buffer is reused or freed.
+inline void wipe(std::string& text) {
+    if (!text.empty()) explicit_bzero(text.data(), text.size());
+    text.clear();
 }
 
 inline std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
@@ -112,15 +122,15 @@ boost::asio::awaitable<bool> write_error(Stream& stream, unsigned status, std::s
 template <class ClientStream>
 boost::asio::awaitable<bool> forward_request(ClientStream& client,
                                              boost::beast::flat_buffer& client_buffer,
-                                             RequestParser& parser, const RequestContext& context,
-                                             Worker& worker) {
+                                             IncomingRequest& incoming,
+                                             const RequestContext& context, Worker& worker) {
     using namespace forward_detail;
     const auto started = std::chrono::steady_clock::now();
     const Runtime& runtime = *context.runtime;
     const Gateway& gateway = worker.gateway;
-    auto& request = parser.get();
-    const unsigned version = request.version();
-    const bool body_pending = !parser.is_done();
+    http::Head& request = *incoming.head;
+    const unsigned version = incoming.version();
+    const bool body_pending = incoming.body_pending();
     const bool client_keep_alive = request.keep_alive();
 
     AuditRecord audit;
@@ -129,7 +139,7 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     const config::Service* service_ptr = context.route.service;
     audit.service = service_ptr != nullptr ? service_ptr->name : "";
     audit.host = context.route.host;
-    audit.method = std::string(request.method_string());
+    audit.method = std::string(request.method());
 
     // A request we refuse before reading its body ends the connection: the unread body would
     // otherwise be parsed as the next request.
@@ -151,7 +161,7 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
             "TLS server name does not match the CONNECT target '" + context.route.host + "'");
     }
     if (!context.reverse) {
-        if (auto mismatch = check_host_header(context.route, request[bhttp::field::host])) {
+        if (auto mismatch = check_host_header(context.route, request["Host"])) {
             co_return co_await refuse(421, "misdirected_request", *mismatch);
         }
     }
@@ -200,23 +210,26 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     if (found) strip_token(request, query, *found);
     strip_proxy_headers(request);
     if (plan) apply_injection(request, query, *plan);
-    const bool expects_continue = ascii_iequals(request[bhttp::field::expect], "100-continue");
+    const bool expects_continue = ascii_iequals(request["Expect"], "100-continue");
     remove_hop_by_hop(request);
-    request.erase(bhttp::field::expect);
+    request.erase("Expect");
     if (plan) {
         // Redaction needs the response body as bytes; compressed bodies would hide the secret.
-        request.set(bhttp::field::accept_encoding, "identity");
+        request.set("Accept-Encoding", "identity");
     }
     std::string target = normalized->path;
     if (!query.empty() || normalized->has_query) target += "?" + query;
-    request.target(target);
+    request.set_target(target);
     const std::uint16_t upstream_port =
         context.upstream_port != 0 ? context.upstream_port : context.route.port;
     const std::string& upstream_host = context.route.host;
-    request.set(bhttp::field::host, upstream_port == 443
-                                        ? upstream_host
-                                        : upstream_host + ":" + std::to_string(upstream_port));
-    request.keep_alive(true);
+    if (upstream_port == 443) {
+        request.set("Host", upstream_host);
+    } else {
+        request.set("Host", upstream_host + ":" + std::to_string(upstream_port));
+    }
+    request.set_keep_alive(true);
+    const bool chunked_request = body_pending && request.chunked();
 
     // 5. Upstream connection: pooled or new; dial failures are clean errors.
     UpstreamTarget upstream_target{upstream_host, upstream_port, service.connect_to,
@@ -240,7 +253,7 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         if (ec) co_return false;
     }
 
-    // 6. Send the request: header, then the body streamed as it arrives. 7. The response head,
+    // 6. Send the request: head, then the body streamed as it arrives. 7. The response head,
     // validated like a request head (smuggling works both ways). A pooled connection can die
     // under us before the server saw anything (write failure, or EOF before any response byte);
     // a request without a body is then sent once more on a fresh connection.
@@ -253,26 +266,24 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     };
     beast::error_code ec;
     auto& client_layer = beast::get_lowest_layer(client);
-    const bool head_request = request.method() == bhttp::verb::head;
-    std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
+    const bool head_request = request.method() == "HEAD";
+    // The head goes upstream as one write of our own bytes; the credential in it is wiped
+    // once it is sent.
+    StringLease request_head(1024);
+    request.append_request(request_head.text());
+    HeadLease response_lease;
+    http::Head& response = *response_lease;
+    std::optional<ResponseParser> response_parser;
     ResponseHead response_head;
-    // Without a body the request is its head: one write of our own bytes (head_serialize.hpp).
-    const std::string request_head = body_pending ? std::string() : serialize_request_head(request);
     for (bool retried = false;; retried = true) {
         const bool may_retry = upstream->reused && !body_pending && !retried;
         ec = {};
         beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
-        if (!body_pending) {
-            const net::const_buffer head_bytes = net::buffer(request_head);
-            std::size_t written = 0;
-            if (!write_all_now(upstream->stream, head_bytes, written, ec)) {
-                co_await net::async_write(upstream->stream, suffix_after(head_bytes, written),
-                                          net::redirect_error(net::use_awaitable, ec));
-            }
-        } else {
-            request_writer.emplace(request);
-            co_await bhttp::async_write_header(upstream->stream, *request_writer,
-                                               net::redirect_error(net::use_awaitable, ec));
+        const net::const_buffer head_bytes = net::buffer(request_head.text());
+        std::size_t written = 0;
+        if (!write_all_now(upstream->stream, head_bytes, written, ec)) {
+            co_await net::async_write(upstream->stream, suffix_after(head_bytes, written),
+                                      net::redirect_error(net::use_awaitable, ec));
         }
         if (ec && may_retry) {
             if (auto failure = co_await redial()) {
@@ -286,8 +297,9 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         }
         RelayResult sent;
         if (body_pending) {
-            sent = co_await relay_request_body(client, client_buffer, parser, upstream->stream,
-                                               *request_writer, gateway.timeouts.body_idle);
+            sent =
+                co_await relay_request_body(client, client_buffer, *incoming.body, upstream->stream,
+                                            chunked_request, gateway.timeouts.body_idle);
         }
         ec = sent.ec;
         audit.bytes_in = sent.bytes;
@@ -299,10 +311,10 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
             runtime.audit->write(audit);
             co_return false;
         }
-        response_head =
-            co_await read_response_head(upstream->stream, upstream->buffer, gateway.limits,
-                                        gateway.timeouts.upstream_response, head_request);
-        if (!response_head.parser && may_retry && !response_head.got_bytes &&
+        response_head = co_await read_response_head(
+            upstream->stream, upstream->buffer, gateway.limits, gateway.timeouts.upstream_response,
+            head_request, response, response_parser);
+        if (!response_head.ok && may_retry && !response_head.got_bytes &&
             response_head.status != 504) {
             if (auto failure = co_await redial()) {
                 co_return co_await refuse(failure->status, failure->error, failure->reason);
@@ -311,15 +323,15 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         }
         break;
     }
-    if (!response_head.parser) {
+    wipe(request_head.text());
+    if (!response_head.ok) {
         co_return co_await refuse(response_head.status, response_head.error, response_head.reason);
     }
-    auto& response_parser = response_head.parser;
 
     // 8. Stream the response back, redacting any injected secret the upstream echoes.
-    auto& response = response_parser->get();
     const bool upstream_keep_alive = response.keep_alive();
-    const bool length_known = response_length_known(*response_parser, head_request);
+    const bool length_known = response_length_known(response, *response_parser, head_request);
+    const bool chunked_response = response.chunked() && response_has_body(response, head_request);
     std::optional<Redactor> redactor;
     if (prepared && !prepared->needles.empty()) {
         redactor.emplace(prepared->needles.redactor());
@@ -327,51 +339,36 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     }
     remove_hop_by_hop(response);
     const bool keep = client_keep_alive && length_known;
-    response.keep_alive(keep);
-    response.set(bhttp::field::via, "1.1 cloakroom");
+    response.set_keep_alive(keep);
+    response.set("Via", "1.1 cloakroom");
 
     // When body bytes already arrived with the head (or there is no body), the relay's first
     // write sends the head with them: one write instead of two. Otherwise the head goes now, so
     // the client of a slow stream (SSE) sees it before the first event.
     const bool head_first = upstream->buffer.size() == 0 && !response_parser->is_done();
-    RelayResult received;
-    if (!response.chunked()) {
-        // Not chunked: our own head bytes and the body as it is (head_serialize.hpp).
-        std::string head = serialize_response_head(response);
-        if (head_first) {
-            client_layer.expires_after(gateway.timeouts.body_idle);
-            const net::const_buffer head_bytes = net::buffer(head);
-            std::size_t written = 0;
-            if (!write_all_now(client, head_bytes, written, ec)) {
-                co_await net::async_write(client, suffix_after(head_bytes, written),
-                                          net::redirect_error(net::use_awaitable, ec));
-            }
-            head.clear();
+    StringLease response_text(1024);
+    std::string& head = response_text.text();
+    response.append_response(head);
+    if (head_first) {
+        client_layer.expires_after(gateway.timeouts.body_idle);
+        const net::const_buffer head_bytes = net::buffer(head);
+        std::size_t written = 0;
+        if (!write_all_now(client, head_bytes, written, ec)) {
+            co_await net::async_write(client, suffix_after(head_bytes, written),
+                                      net::redirect_error(net::use_awaitable, ec));
         }
-        if (!ec) {
-            received = co_await relay_response_raw(
-                upstream->stream, upstream->buffer, *response_parser, client, std::move(head),
-                redactor ? &*redactor : nullptr, length_known, gateway.timeouts.body_idle);
-            ec = received.ec;
-        }
-    } else {
-        bhttp::response_serializer<bhttp::buffer_body> response_writer{response};
-        if (head_first) {
-            client_layer.expires_after(gateway.timeouts.body_idle);
-            co_await bhttp::async_write_header(client, response_writer,
-                                               net::redirect_error(net::use_awaitable, ec));
-        }
-        if (!ec) {
-            received = co_await relay_response_body(
-                upstream->stream, upstream->buffer, *response_parser, client, response_writer,
-                redactor ? &*redactor : nullptr, length_known, gateway.timeouts.body_idle);
-            ec = received.ec;
-        }
+        head.clear();
     }
-    const std::uint64_t bytes_out = received.bytes;
+    RelayResult received;
+    if (!ec) {
+        received = co_await relay_response(
+            upstream->stream, upstream->buffer, *response_parser, client, head, chunked_response,
+            redactor ? &*redactor : nullptr, length_known, gateway.timeouts.body_idle);
+        ec = received.ec;
+    }
 
-    audit.status = response.result_int();
-    audit.bytes_out = bytes_out;
+    audit.status = response.status();
+    audit.bytes_out = received.bytes;
     audit.decision = decision.kind == AuthDecision::Inject ? "allow" : "passthrough";
     audit.reason = ec ? "response relay failed: " + ec.message() : decision.reason;
     audit.duration_us = micros_since(started);

@@ -169,7 +169,7 @@ Result<InjectionPlan> build_injection_plan(const config::Credential& credential,
     return plan;
 }
 
-void apply_injection(http::request_header<>& req, std::string& query, const InjectionPlan& plan) {
+void apply_injection(http::Head& req, std::string& query, const InjectionPlan& plan) {
     for (const std::string& name : plan.remove_headers) req.erase(name);
     for (const auto& [name, value] : plan.set_headers) req.set(name, value);
     if (plan.set_query_param) {

@@ -8,16 +8,13 @@
 #include <utility>
 #include <vector>
 
-#include <boost/beast/http/message.hpp>
-
 #include "config/model.hpp"
+#include "http/head.hpp"
 #include "secrets/resolver.hpp"
 #include "secrets/secret_value.hpp"
 #include "util/result.hpp"
 
 namespace cloakroom::proxy {
-
-namespace http = boost::beast::http;
 
 struct InjectionPlan {
     // Header values hold the secret: the destructor wipes them (best effort; Beast's copy in
@@ -59,7 +56,7 @@ Result<InjectionPlan> build_injection_plan(const config::Credential& credential,
 // Removes remove_headers, sets set_headers (replacing every field of that name, so an agent's
 // own value cannot ride along), and sets the query parameter (every existing parameter of that
 // name is dropped, others keep their bytes and order, the new one is appended).
-void apply_injection(http::request_header<>& req, std::string& query, const InjectionPlan& plan);
+void apply_injection(http::Head& req, std::string& query, const InjectionPlan& plan);
 
 // RFC 3986 percent-encoding of everything but unreserved characters (A-Z a-z 0-9 - . _ ~).
 std::string percent_encode(std::string_view bytes);

@@ -12,8 +12,6 @@
 
 namespace cloakroom::proxy {
 
-namespace http = boost::beast::http;
-
 namespace detail {
 
 // The Aho-Corasick automaton for one set of needles. Immutable once built, so Redactors (one per
@@ -437,27 +435,20 @@ std::string Redactor::redact(std::string_view text) {
     return out;
 }
 
-void redact_header_values(http::response_header<>& header,
-                          const std::vector<std::string_view>& needles) {
+void redact_header_values(http::Head& header, const std::vector<std::string_view>& needles) {
     redact_header_values(header, CompiledNeedles(needles));
 }
 
-void redact_header_values(http::response_header<>& header, const CompiledNeedles& needles) {
-    // Almost every response echoes nothing: look first, copy and rebuild only on a match.
+void redact_header_values(http::Head& header, const CompiledNeedles& needles) {
+    // Almost every response echoes nothing: look first, rewrite only what matches.
     const RedactorAutomaton* automaton = needles.automaton_.get();
     if (automaton == nullptr) return;
-    const bool any = std::any_of(header.begin(), header.end(), [&](const auto& field) {
-        return automaton->contains(field.value());
-    });
-    if (!any) return;
-    Redactor redactor = needles.redactor();
-    std::vector<std::pair<std::string, std::string>> fields;
-    for (const auto& field : header) {
-        fields.emplace_back(std::string(field.name_string()), redactor.redact(field.value()));
+    for (std::size_t i = 0; i < header.fields().size(); ++i) {
+        const std::string_view value = header.fields()[i].value;
+        if (!automaton->contains(value)) continue;
+        Redactor redactor = needles.redactor();
+        header.replace_value(i, redactor.redact(value));
     }
-    // Beast field values are immutable in place; rebuild the list to keep the order.
-    header.clear();
-    for (const auto& [name, value] : fields) header.insert(name, value);
 }
 
 }  // namespace cloakroom::proxy

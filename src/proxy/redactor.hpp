@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/beast/http/message.hpp>
+#include "http/head.hpp"
 
 namespace cloakroom::proxy {
 
@@ -52,8 +52,7 @@ class CompiledNeedles {
     Redactor redactor() const;
 
   private:
-    friend void redact_header_values(boost::beast::http::response_header<>& header,
-                                     const CompiledNeedles& needles);
+    friend void redact_header_values(http::Head& header, const CompiledNeedles& needles);
     std::shared_ptr<const detail::RedactorAutomaton> automaton_;
 };
 
@@ -102,9 +101,7 @@ class Redactor {
 
 // Redacts needles inside response header values (e.g. an upstream echoing the Authorization it
 // received). Field order and names are kept; only values that contained a needle change.
-void redact_header_values(boost::beast::http::response_header<>& header,
-                          const std::vector<std::string_view>& needles);
-void redact_header_values(boost::beast::http::response_header<>& header,
-                          const CompiledNeedles& needles);
+void redact_header_values(http::Head& header, const std::vector<std::string_view>& needles);
+void redact_header_values(http::Head& header, const CompiledNeedles& needles);
 
 }  // namespace cloakroom::proxy

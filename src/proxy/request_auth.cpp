@@ -192,14 +192,14 @@ void remove_param(std::string& query, std::string_view name,
 
 }  // namespace query
 
-std::optional<FoundToken> find_token(const http::request_header<>& req, std::string_view query,
+std::optional<FoundToken> find_token(const http::Head& req, std::string_view query,
                                      const config::Credential* credential,
                                      std::string_view token_prefix,
                                      std::optional<std::string> proxy_authorization) {
     if (token_prefix.empty()) return std::nullopt;
-    for (auto it = req.find(http::field::authorization);
-         it != req.end() && it->name() == http::field::authorization; ++it) {
-        if (auto found = token_in_authorization(it->value(), token_prefix,
+    for (const http::HeadField& field : req.fields()) {
+        if (!iequals(field.name, kAuthorization)) continue;
+        if (auto found = token_in_authorization(field.value, token_prefix,
                                                 FoundToken::AuthorizationBearer, kAuthorization)) {
             return found;
         }
@@ -208,10 +208,10 @@ std::optional<FoundToken> find_token(const http::request_header<>& req, std::str
         const bool has_header = credential->type == config::CredentialType::Header ||
                                 credential->type == config::CredentialType::Template;
         if (has_header && !credential->header.empty()) {
-            auto [first, last] = req.equal_range(credential->header);
-            for (auto it = first; it != last; ++it) {
+            for (const http::HeadField& field : req.fields()) {
+                if (!iequals(field.name, credential->header)) continue;
                 if (auto token =
-                        token_in_credential_header(it->value(), *credential, token_prefix)) {
+                        token_in_credential_header(field.value, *credential, token_prefix)) {
                     return FoundToken{std::string(*token), FoundToken::ApiKeyHeader,
                                       credential->header};
                 }
@@ -238,12 +238,12 @@ std::optional<FoundToken> find_token(const http::request_header<>& req, std::str
     return std::nullopt;
 }
 
-void strip_proxy_headers(http::request_header<>& req) {
-    req.erase(http::field::proxy_authorization);
+void strip_proxy_headers(http::Head& req) {
+    req.erase("Proxy-Authorization");
     req.erase("Proxy-Connection");
 }
 
-void strip_token(http::request_header<>& req, std::string& query, const FoundToken& found) {
+void strip_token(http::Head& req, std::string& query, const FoundToken& found) {
     switch (found.where) {
         case FoundToken::AuthorizationBearer:
         case FoundToken::AuthorizationBasicPassword:
@@ -251,14 +251,9 @@ void strip_token(http::request_header<>& req, std::string& query, const FoundTok
         case FoundToken::ApiKeyHeader: {
             // Only fields that carry this token (a Basic value holds it base64-encoded); other
             // fields of the same name are the agent's business.
-            for (auto it = req.begin(); it != req.end();) {
-                if (!iequals(it->name_string(), found.name)) {
-                    ++it;
-                    continue;
-                }
-                const bool carries = carries_token(it->value(), found.token);
-                it = carries ? req.erase(it) : std::next(it);
-            }
+            req.erase_if([&](const http::HeadField& field) {
+                return iequals(field.name, found.name) && carries_token(field.value, found.token);
+            });
             break;
         }
         case FoundToken::QueryParam:
@@ -271,11 +266,11 @@ void strip_token(http::request_header<>& req, std::string& query, const FoundTok
 }
 
 AuthDecision authorize(const config::Config& config, const config::Service& service,
-                       std::string_view host, const http::request_header<>& req,
+                       std::string_view host, const http::Head& req,
                        const policy::NormalizedTarget& target,
                        const std::optional<FoundToken>& found, const token::KeyStore& keys,
                        std::int64_t now, bool strict, token::VerifyCache* verify_cache) {
-    const std::string_view method = req.method_string();
+    const std::string_view method = req.method();
 
     // 5. Service rules bind every request, with or without a token (invariant 5).
     const policy::RuleDecision rules = service.rules.evaluate(method, target.path);

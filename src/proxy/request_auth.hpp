@@ -7,16 +7,13 @@
 #include <string>
 #include <string_view>
 
-#include <boost/beast/http/message.hpp>
-
 #include "config/model.hpp"
+#include "http/head.hpp"
 #include "policy/request_path.hpp"
 #include "token/keys.hpp"
 #include "token/verify_cache.hpp"
 
 namespace cloakroom::proxy {
-
-namespace http = boost::beast::http;
 
 struct FoundToken {
     std::string token;  // as presented: "acm_main" or "acm_main,acm_discharge..."
@@ -39,7 +36,7 @@ struct FoundToken {
 // with `token_prefix` are tokens: anything else (e.g. an agent's own real key) means "no token",
 // i.e. passthrough. `credential` may be null (inspected service without a credential: only
 // Authorization and Proxy-Authorization are looked at). `query` is the raw query, no '?'.
-std::optional<FoundToken> find_token(const http::request_header<>& req, std::string_view query,
+std::optional<FoundToken> find_token(const http::Head& req, std::string_view query,
                                      const config::Credential* credential,
                                      std::string_view token_prefix,
                                      std::optional<std::string> proxy_authorization);
@@ -48,10 +45,10 @@ std::optional<FoundToken> find_token(const http::request_header<>& req, std::str
 // token, or every query parameter of that name whose value is the token (other parameters stay
 // byte-identical and in order; "" when nothing is left). Always removes Proxy-Authorization and
 // Proxy-Connection, which are for Cloakroom and never for the upstream.
-void strip_token(http::request_header<>& req, std::string& query, const FoundToken& found);
+void strip_token(http::Head& req, std::string& query, const FoundToken& found);
 
 // Removes Proxy-Authorization and Proxy-Connection (every request, token or not).
-void strip_proxy_headers(http::request_header<>& req);
+void strip_proxy_headers(http::Head& req);
 
 struct AuthDecision {
     unsigned status = 0;   // 0 = go ahead (Inject or Passthrough); else the HTTP error status
@@ -78,7 +75,7 @@ struct AuthDecision {
 // location); `strict` is the effective strict mode. `verify_cache` (nullptr = none) must belong
 // to the same runtime snapshot as `keys` (Runtime::verify_cache).
 AuthDecision authorize(const config::Config& config, const config::Service& service,
-                       std::string_view host, const http::request_header<>& req,
+                       std::string_view host, const http::Head& req,
                        const policy::NormalizedTarget& target,
                        const std::optional<FoundToken>& found, const token::KeyStore& keys,
                        std::int64_t now, bool strict, token::VerifyCache* verify_cache);

@@ -28,34 +28,34 @@ net::awaitable<void> run_reverse_connection(tcp::socket socket, Worker& worker) 
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
-        RequestParser parser;
+        IncomingRequest incoming;
         const bool ok = co_await read_request_head(
-            stream, buffer, parser, gateway,
+            stream, buffer, incoming, gateway,
             first ? gateway.timeouts.first_header : gateway.timeouts.idle);
         if (!ok) co_return;
         first = false;
-        auto& request = parser.get();
+        http::Head& request = *incoming.head;
         auto runtime = gateway.runtime.get();
-        if (request.method() == bhttp::verb::connect) {
+        if (request.method() == "CONNECT") {
             co_await write_error(stream, 405, "method_not_allowed",
                                  "this is Cloakroom's reverse base-URL listener; send CONNECT to "
                                  "the forward proxy listener",
-                                 request.version(), false);
+                                 incoming.version(), false);
             co_return;
         }
         const ReverseRoute reverse = route_reverse(runtime->config, request.target());
         if (reverse.route.kind != RouteKind::Intercept) {
             co_await write_error(stream, reverse.route.status, reverse.route.error,
-                                 reverse.route.reason, request.version(), false);
+                                 reverse.route.reason, incoming.version(), false);
             co_return;
         }
-        request.target(reverse.target);
+        request.set_target(reverse.target);
         RequestContext context;
         context.runtime = runtime;
         context.route = reverse.route;
         context.reverse = true;
         context.client = client;
-        if (!co_await forward_request(stream, buffer, parser, context, worker)) co_return;
+        if (!co_await forward_request(stream, buffer, incoming, context, worker)) co_return;
     }
 }
 

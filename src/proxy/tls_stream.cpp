@@ -114,10 +114,12 @@ TlsStream::TlsStream(net::ip::tcp::socket socket, SSL_CTX* context)
     BIO_set_data(bio, &bio_);
     SSL_set_bio(ssl, bio, bio);  // one reference, owned by the SSL from here on
     // Partial writes: one record per SSL_write (write_some semantics). Moving buffer: a retry
-    // may come from the per-thread scratch buffer. Not SSL_MODE_RELEASE_BUFFERS: it frees and
-    // re-allocates both 17 KiB buffers around every read and write; an idle wait frees them
-    // instead (try_peek).
+    // may come from the per-thread scratch buffer. Not SSL_MODE_RELEASE_BUFFERS, which the
+    // contexts set for every other user (tls/contexts.cpp) and SSL_new copies: it frees and
+    // re-allocates (zeroed) both 17 KiB buffers around every read and write. An idle wait frees
+    // them instead (try_peek).
     SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
     // One recv for a whole record (or several) instead of one for its header and one for its
     // body.
     SSL_set_read_ahead(ssl, 1);

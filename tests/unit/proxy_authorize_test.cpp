@@ -27,7 +27,7 @@ class ProxyAuthorize : public ::testing::Test {
         return FoundToken{std::move(token), FoundToken::AuthorizationBearer, "Authorization"};
     }
 
-    AuthDecision run(const config::Service& service, http::verb method, std::string_view path,
+    AuthDecision run(const config::Service& service, bhttp::verb method, std::string_view path,
                      std::optional<FoundToken> found, bool strict = false,
                      std::string_view host = "api.stripe.com") {
         return authorize(config, service, host, request(method, path), target(path), found, keys,
@@ -42,7 +42,7 @@ class ProxyAuthorize : public ::testing::Test {
 
 TEST_F(ProxyAuthorize, ValidTokenInjects) {
     const std::string tok = valid_token({token::hosts_caveat({"api.stripe.com"})});
-    const AuthDecision d = run(stripe, http::verb::get, "/v1/customers", bearer(tok));
+    const AuthDecision d = run(stripe, bhttp::verb::get, "/v1/customers", bearer(tok));
     EXPECT_EQ(d.kind, AuthDecision::Inject);
     EXPECT_EQ(d.status, 0u);
     EXPECT_EQ(d.error, "");
@@ -53,28 +53,28 @@ TEST_F(ProxyAuthorize, ValidTokenInjects) {
 TEST_F(ProxyAuthorize, ServiceRulesApplyWithAndWithoutToken) {
     const std::string tok = valid_token();
     for (auto found : {std::optional<FoundToken>(), bearer(tok), bearer("acm_garbage")}) {
-        AuthDecision d = run(stripe, http::verb::delete_, "/v1/customers/1", found);
+        AuthDecision d = run(stripe, bhttp::verb::delete_, "/v1/customers/1", found);
         EXPECT_EQ(d.kind, AuthDecision::Reject);
         EXPECT_EQ(d.status, 403u);
         EXPECT_EQ(d.error, "rule_denied");
         EXPECT_NE(d.reason.find("DELETE /v1/customers/1"), std::string::npos) << d.reason;
-        d = run(stripe, http::verb::get, "/v2/x", found);
+        d = run(stripe, bhttp::verb::get, "/v2/x", found);
         EXPECT_EQ(d.status, 403u);
         EXPECT_EQ(d.error, "rule_denied");
     }
     // Rules see the normalized path: an escape attempt is judged as what it normalizes to.
-    const AuthDecision escaped = run(stripe, http::verb::get, "/v1/../v2/x", bearer(tok));
+    const AuthDecision escaped = run(stripe, bhttp::verb::get, "/v1/../v2/x", bearer(tok));
     EXPECT_EQ(escaped.error, "rule_denied") << escaped.reason;
     EXPECT_NE(escaped.reason.find("/v2/x"), std::string::npos);
 }
 
 TEST_F(ProxyAuthorize, NoTokenPassesThroughUnlessStrict) {
-    const AuthDecision pass = run(stripe, http::verb::get, "/v1/x", std::nullopt);
+    const AuthDecision pass = run(stripe, bhttp::verb::get, "/v1/x", std::nullopt);
     EXPECT_EQ(pass.kind, AuthDecision::Passthrough);
     EXPECT_EQ(pass.status, 0u);
     EXPECT_EQ(pass.token_id, "");
 
-    const AuthDecision strict = run(stripe, http::verb::get, "/v1/x", std::nullopt, true);
+    const AuthDecision strict = run(stripe, bhttp::verb::get, "/v1/x", std::nullopt, true);
     EXPECT_EQ(strict.kind, AuthDecision::Reject);
     EXPECT_EQ(strict.status, 401u);
     EXPECT_EQ(strict.error, "token_required");
@@ -103,7 +103,7 @@ TEST_F(ProxyAuthorize, InvalidTokensAre401) {
                                            {unknown, "signature"},
                                            {tok + ",acm_AAAA", "decode"},
                                            {"acm_x,", "decode"}}) {
-        const AuthDecision d = run(stripe, http::verb::get, "/v1/x", bearer(c.token));
+        const AuthDecision d = run(stripe, bhttp::verb::get, "/v1/x", bearer(c.token));
         EXPECT_EQ(d.kind, AuthDecision::Reject) << c.token;
         EXPECT_EQ(d.status, 401u) << c.token;
         EXPECT_EQ(d.error, "token_invalid") << c.token;
@@ -114,21 +114,21 @@ TEST_F(ProxyAuthorize, InvalidTokensAre401) {
 
 TEST_F(ProxyAuthorize, ExpiredAndNotYetValidAre401) {
     const std::string expired = test::mint(keys, {token::validity_caveat(kNow - 120, kNow - 60)});
-    AuthDecision d = run(stripe, http::verb::get, "/v1/x", bearer(expired));
+    AuthDecision d = run(stripe, bhttp::verb::get, "/v1/x", bearer(expired));
     EXPECT_EQ(d.status, 401u);
     EXPECT_EQ(d.error, "token_invalid");
     EXPECT_NE(d.reason.find("expired"), std::string::npos) << d.reason;
     EXPECT_EQ(d.token_id.size(), 32u);
 
     const std::string future = test::mint(keys, {token::validity_caveat(kNow + 60, kNow + 120)});
-    d = run(stripe, http::verb::get, "/v1/x", bearer(future));
+    d = run(stripe, bhttp::verb::get, "/v1/x", bearer(future));
     EXPECT_EQ(d.status, 401u);
     EXPECT_EQ(d.error, "token_invalid");
 
     // Expired AND forbidden host: expiry decides (the token is no good at all).
     const std::string both = test::mint(
         keys, {token::hosts_caveat({"other.com"}), token::validity_caveat(kNow - 120, kNow - 60)});
-    d = run(stripe, http::verb::get, "/v1/x", bearer(both));
+    d = run(stripe, bhttp::verb::get, "/v1/x", bearer(both));
     EXPECT_EQ(d.status, 401u);
 }
 
@@ -137,29 +137,29 @@ TEST_F(ProxyAuthorize, CaveatForbidsIs403) {
     ASSERT_TRUE(paths.ok());
     const std::string tok = valid_token(
         {token::hosts_caveat({"api.stripe.com"}), token::methods_caveat({"GET"}), *paths});
-    AuthDecision d = run(stripe, http::verb::post, "/v1/customers", bearer(tok));
+    AuthDecision d = run(stripe, bhttp::verb::post, "/v1/customers", bearer(tok));
     EXPECT_EQ(d.status, 403u);
     EXPECT_EQ(d.error, "token_forbidden");
     EXPECT_NE(d.reason.find("method"), std::string::npos) << d.reason;
     EXPECT_EQ(d.token_id.size(), 32u);
 
-    d = run(stripe, http::verb::get, "/v1/charges", bearer(tok));
+    d = run(stripe, bhttp::verb::get, "/v1/charges", bearer(tok));
     EXPECT_EQ(d.error, "token_forbidden");
     EXPECT_NE(d.reason.find("/v1/charges"), std::string::npos) << d.reason;
 
     // A path escape is checked as the normalized path.
-    d = run(stripe, http::verb::get, "/v1/customers/../charges", bearer(tok));
+    d = run(stripe, bhttp::verb::get, "/v1/customers/../charges", bearer(tok));
     EXPECT_EQ(d.error, "token_forbidden");
-    d = run(stripe, http::verb::get, "/v1/customers/%2e%2e/charges", bearer(tok));
+    d = run(stripe, bhttp::verb::get, "/v1/customers/%2e%2e/charges", bearer(tok));
     EXPECT_EQ(d.error, "token_forbidden");
-    d = run(stripe, http::verb::get, "/v1//customers/./cus_1?x=/v1/charges", bearer(tok));
+    d = run(stripe, bhttp::verb::get, "/v1//customers/./cus_1?x=/v1/charges", bearer(tok));
     EXPECT_EQ(d.kind, AuthDecision::Inject) << d.reason;
 }
 
 TEST_F(ProxyAuthorize, HostCaveatUsesTheRoutedHostNotTheHostHeader) {
     const std::string tok = valid_token({token::hosts_caveat({"api.github.com"})});
     // The Host header claims the token's host; the connection goes to api.stripe.com.
-    auto req = request(http::verb::get, "/v1/x", {{"Host", "api.github.com"}});
+    auto req = request(bhttp::verb::get, "/v1/x", {{"Host", "api.github.com"}});
     const AuthDecision d = authorize(config, stripe, "api.stripe.com", req, target("/v1/x"),
                                      bearer(tok), keys, kNow, false, nullptr);
     EXPECT_EQ(d.status, 403u);
@@ -170,13 +170,14 @@ TEST_F(ProxyAuthorize, HostCaveatUsesTheRoutedHostNotTheHostHeader) {
 TEST_F(ProxyAuthorize, ValidTokenButNoCredentialIs403) {
     const std::string tok = valid_token();
     const AuthDecision d =
-        run(docs, http::verb::get, "/anything", bearer(tok), false, "docs.example.com");
+        run(docs, bhttp::verb::get, "/anything", bearer(tok), false, "docs.example.com");
     EXPECT_EQ(d.status, 403u);
     EXPECT_EQ(d.error, "no_credential");
     EXPECT_NE(d.reason.find("no credentials configured for this host"), std::string::npos);
     // Without a token the same request just passes through.
-    EXPECT_EQ(run(docs, http::verb::get, "/anything", std::nullopt, false, "docs.example.com").kind,
-              AuthDecision::Passthrough);
+    EXPECT_EQ(
+        run(docs, bhttp::verb::get, "/anything", std::nullopt, false, "docs.example.com").kind,
+        AuthDecision::Passthrough);
 }
 
 TEST_F(ProxyAuthorize, TokenFromAnyLocationIsVerifiedTheSameWay) {
@@ -184,7 +185,7 @@ TEST_F(ProxyAuthorize, TokenFromAnyLocationIsVerifiedTheSameWay) {
     for (auto where :
          {FoundToken::AuthorizationBasicPassword, FoundToken::AuthorizationBasicUser,
           FoundToken::ApiKeyHeader, FoundToken::QueryParam, FoundToken::ProxyAuthorization}) {
-        const AuthDecision d = run(stripe, http::verb::get, "/v1/x", FoundToken{tok, where, "n"});
+        const AuthDecision d = run(stripe, bhttp::verb::get, "/v1/x", FoundToken{tok, where, "n"});
         EXPECT_EQ(d.kind, AuthDecision::Inject) << d.reason;
     }
 }
@@ -196,7 +197,7 @@ TEST_F(ProxyAuthorize, ConfiguredPrefixAndLocation) {
     auto minted = token::mint_token(keys, "primary", {}, format);
     ASSERT_TRUE(minted.ok());
     const AuthDecision d =
-        authorize(custom, custom.services[0], "api.stripe.com", request(http::verb::get, "/v1/x"),
+        authorize(custom, custom.services[0], "api.stripe.com", request(bhttp::verb::get, "/v1/x"),
                   target("/v1/x"), bearer(*minted), keys, kNow, false, nullptr);
     EXPECT_EQ(d.kind, AuthDecision::Inject) << d.reason;
 }

@@ -28,11 +28,11 @@ TEST(ProxyErrorResponse, JsonBodyAndHeaders) {
         make_error_response(403, "rule_denied", "service 'stripe' does not allow DELETE", 11, true);
     EXPECT_EQ(response.result_int(), 403u);
     EXPECT_EQ(response.version(), 11u);
-    EXPECT_EQ(response[http::field::content_type], "application/json");
+    EXPECT_EQ(response[bhttp::field::content_type], "application/json");
     EXPECT_EQ(response[kErrorHeader], "rule_denied");
-    EXPECT_EQ(response[http::field::server], "cloakroom");
+    EXPECT_EQ(response[bhttp::field::server], "cloakroom");
     EXPECT_TRUE(response.keep_alive());
-    EXPECT_EQ(response[http::field::content_length], std::to_string(response.body().size()));
+    EXPECT_EQ(response[bhttp::field::content_length], std::to_string(response.body().size()));
     const auto body = nlohmann::json::parse(response.body());
     EXPECT_EQ(body["error"], "rule_denied");
     EXPECT_EQ(body["reason"], "service 'stripe' does not allow DELETE");
@@ -123,7 +123,7 @@ TEST(ProxyAudit, NoTokenOrSecretCanary) {
     for (const std::string& token : {good, forbidden, expired, good + "x"}) {
         const Route route = route_connect(config, "api.stripe.com:443");
         ASSERT_EQ(route.kind, RouteKind::Intercept);
-        auto req = request(http::verb::get, "/v1/customers?key=" + token,
+        auto req = request(bhttp::verb::get, "/v1/customers?key=" + token,
                            {{"Host", "api.stripe.com"}, {"Authorization", "Bearer " + token}});
         auto target = policy::normalize_target(req.target());
         ASSERT_TRUE(target.ok());
@@ -140,7 +140,7 @@ TEST(ProxyAudit, NoTokenOrSecretCanary) {
             auto plan = plan_injection(*route.service->credential, resolver);
             ASSERT_TRUE(plan.ok());
             apply_injection(req, query, *plan);
-            upstream_secret = std::string(req[http::field::authorization]);
+            upstream_secret = std::string(req["Authorization"]);
             EXPECT_NE(upstream_secret.find(kCanarySecret), std::string::npos);
             EXPECT_EQ(test::all_fields(req).find(token), std::string::npos);
         } else {
@@ -152,7 +152,7 @@ TEST(ProxyAudit, NoTokenOrSecretCanary) {
                                  decision.token_id,
                                  route.service->name,
                                  route.authority(),
-                                 std::string(req.method_string()),
+                                 std::string(req.method()),
                                  target->path,
                                  decision.kind == AuthDecision::Inject ? "allow" : "deny",
                                  decision.reason,

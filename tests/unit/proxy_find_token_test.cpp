@@ -31,7 +31,7 @@ config::Credential credential_of(config::CredentialType type) {
     return c;
 }
 
-std::optional<FoundToken> find(const http::request_header<>& req, std::string_view query = "",
+std::optional<FoundToken> find(const http::Head& req, std::string_view query = "",
                                const config::Credential* credential = nullptr,
                                std::optional<std::string> proxy = std::nullopt) {
     return find_token(req, query, credential, kPrefix, std::move(proxy));
@@ -39,7 +39,7 @@ std::optional<FoundToken> find(const http::request_header<>& req, std::string_vi
 
 TEST(ProxyFindToken, BearerAnyCaseScheme) {
     for (const char* scheme : {"Bearer ", "bearer ", "BEARER  ", "Bearer\t"}) {
-        auto req = request(http::verb::get, "/", {{"Authorization", scheme + kToken}});
+        auto req = request(bhttp::verb::get, "/", {{"Authorization", scheme + kToken}});
         auto found = find(req);
         ASSERT_TRUE(found) << scheme;
         EXPECT_EQ(found->token, kToken);
@@ -50,14 +50,14 @@ TEST(ProxyFindToken, BearerAnyCaseScheme) {
 
 TEST(ProxyFindToken, BearerWithDischarges) {
     const std::string header = kToken + ",acm_discharge";
-    auto req = request(http::verb::get, "/", {{"authorization", "Bearer " + header}});
+    auto req = request(bhttp::verb::get, "/", {{"authorization", "Bearer " + header}});
     auto found = find(req);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->token, header);
 }
 
 TEST(ProxyFindToken, BareTokenInAuthorization) {
-    auto req = request(http::verb::get, "/", {{"Authorization", kToken}});
+    auto req = request(bhttp::verb::get, "/", {{"Authorization", kToken}});
     auto found = find(req);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->where, FoundToken::AuthorizationBearer);
@@ -68,40 +68,40 @@ TEST(ProxyFindToken, NonTokenValuesMeanNoToken) {
          {std::string("Bearer sk_live_realkey"), std::string("Bearer acm_"), std::string("Bearer"),
           std::string("Bearertoken acm_x"), basic("user", "pass"), std::string("Basic !!!"),
           std::string("Digest acm_x"), std::string("")}) {
-        auto req = request(http::verb::get, "/", {{"Authorization", value}});
+        auto req = request(bhttp::verb::get, "/", {{"Authorization", value}});
         EXPECT_FALSE(find(req)) << value;
     }
-    EXPECT_FALSE(find(request(http::verb::get, "/")));
+    EXPECT_FALSE(find(request(bhttp::verb::get, "/")));
 }
 
 TEST(ProxyFindToken, BasicPasswordThenUser) {
-    auto git = request(http::verb::get, "/", {{"Authorization", basic("x-access-token", kToken)}});
+    auto git = request(bhttp::verb::get, "/", {{"Authorization", basic("x-access-token", kToken)}});
     auto found = find(git);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->token, kToken);
     EXPECT_EQ(found->where, FoundToken::AuthorizationBasicPassword);
 
-    auto stripe = request(http::verb::get, "/", {{"Authorization", basic(kToken, "")}});
+    auto stripe = request(bhttp::verb::get, "/", {{"Authorization", basic(kToken, "")}});
     found = find(stripe);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->token, kToken);
     EXPECT_EQ(found->where, FoundToken::AuthorizationBasicUser);
 
     auto no_colon =
-        request(http::verb::get, "/", {{"Authorization", "basic " + base64_encode(kToken)}});
+        request(bhttp::verb::get, "/", {{"Authorization", "basic " + base64_encode(kToken)}});
     found = find(no_colon);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->where, FoundToken::AuthorizationBasicUser);
 
     // Both sides carry one: the password (git's convention) wins.
-    auto both = request(http::verb::get, "/", {{"Authorization", basic("acm_user", kToken)}});
+    auto both = request(bhttp::verb::get, "/", {{"Authorization", basic("acm_user", kToken)}});
     found = find(both);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->token, kToken);
 }
 
 TEST(ProxyFindToken, SecondAuthorizationFieldIsLookedAt) {
-    auto req = request(http::verb::get, "/",
+    auto req = request(bhttp::verb::get, "/",
                        {{"Authorization", "Bearer other"}, {"Authorization", "Bearer " + kToken}});
     auto found = find(req);
     ASSERT_TRUE(found);
@@ -110,7 +110,7 @@ TEST(ProxyFindToken, SecondAuthorizationFieldIsLookedAt) {
 
 TEST(ProxyFindToken, ApiKeyHeader) {
     const auto credential = credential_of(config::CredentialType::Header);
-    auto req = request(http::verb::get, "/", {{"X-Api-Key", kToken}});
+    auto req = request(bhttp::verb::get, "/", {{"X-Api-Key", kToken}});
     auto found = find(req, "", &credential);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->where, FoundToken::ApiKeyHeader);
@@ -120,14 +120,14 @@ TEST(ProxyFindToken, ApiKeyHeader) {
     EXPECT_FALSE(find(req));
     // A real key in the header is not a token.
     EXPECT_FALSE(
-        find(request(http::verb::get, "/", {{"x-api-key", "sk-ant-real"}}), "", &credential));
+        find(request(bhttp::verb::get, "/", {{"x-api-key", "sk-ant-real"}}), "", &credential));
 }
 
 TEST(ProxyFindToken, ApiKeyHeaderAfterConfiguredPrefix) {
     auto credential = credential_of(config::CredentialType::Header);
     credential.header = "X-Auth";
     credential.prefix = "Token ";
-    auto req = request(http::verb::get, "/", {{"x-auth", "Token " + kToken}});
+    auto req = request(bhttp::verb::get, "/", {{"x-auth", "Token " + kToken}});
     auto found = find(req, "", &credential);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->token, kToken);
@@ -136,7 +136,7 @@ TEST(ProxyFindToken, ApiKeyHeaderAfterConfiguredPrefix) {
 
 TEST(ProxyFindToken, TemplateHeader) {
     const auto credential = credential_of(config::CredentialType::Template);
-    auto req = request(http::verb::get, "/", {{"Authorization", "token " + kToken}});
+    auto req = request(bhttp::verb::get, "/", {{"Authorization", "token " + kToken}});
     auto found = find(req, "", &credential);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->token, kToken);
@@ -145,7 +145,7 @@ TEST(ProxyFindToken, TemplateHeader) {
     auto custom = credential_of(config::CredentialType::Template);
     custom.header = "X-Key";
     custom.template_text = "k={secret};v=1";
-    auto req2 = request(http::verb::get, "/", {{"X-Key", "k=" + kToken + ";v=1"}});
+    auto req2 = request(bhttp::verb::get, "/", {{"X-Key", "k=" + kToken + ";v=1"}});
     found = find(req2, "", &custom);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->token, kToken);
@@ -153,7 +153,7 @@ TEST(ProxyFindToken, TemplateHeader) {
 
 TEST(ProxyFindToken, QueryParam) {
     const auto credential = credential_of(config::CredentialType::Query);
-    auto req = request(http::verb::get, "/maps?a=1&key=" + kToken);
+    auto req = request(bhttp::verb::get, "/maps?a=1&key=" + kToken);
     auto found = find(req, "a=1&key=" + kToken, &credential);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->where, FoundToken::QueryParam);
@@ -169,7 +169,7 @@ TEST(ProxyFindToken, QueryParam) {
 }
 
 TEST(ProxyFindToken, ProxyAuthorizationLast) {
-    auto req = request(http::verb::get, "/");
+    auto req = request(bhttp::verb::get, "/");
     for (const std::string& value :
          {basic("agent", kToken), basic(kToken, ""), "Bearer " + kToken, kToken}) {
         auto found = find(req, "", nullptr, value);
@@ -180,14 +180,14 @@ TEST(ProxyFindToken, ProxyAuthorizationLast) {
     }
     EXPECT_FALSE(find(req, "", nullptr, basic("user", "pass")));
     // A token where the credential goes wins over the CONNECT's.
-    auto with = request(http::verb::get, "/", {{"Authorization", "Bearer acm_inner"}});
+    auto with = request(bhttp::verb::get, "/", {{"Authorization", "Bearer acm_inner"}});
     auto found = find(with, "", nullptr, "Bearer " + kToken);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->token, "acm_inner");
 }
 
 TEST(ProxyFindToken, OtherPrefix) {
-    auto req = request(http::verb::get, "/", {{"Authorization", "Bearer tok_" + kToken}});
+    auto req = request(bhttp::verb::get, "/", {{"Authorization", "Bearer tok_" + kToken}});
     EXPECT_FALSE(find(req));
     auto found = find_token(req, "", nullptr, "tok_", std::nullopt);
     ASSERT_TRUE(found);
@@ -195,7 +195,7 @@ TEST(ProxyFindToken, OtherPrefix) {
 }
 
 TEST(ProxyStripToken, AuthorizationBearerAndProxyHeaders) {
-    auto req = request(http::verb::get, "/",
+    auto req = request(bhttp::verb::get, "/",
                        {{"Authorization", "Bearer " + kToken},
                         {"Proxy-Authorization", "Basic abc"},
                         {"Proxy-Connection", "keep-alive"},
@@ -210,7 +210,7 @@ TEST(ProxyStripToken, AuthorizationBearerAndProxyHeaders) {
 
 TEST(ProxyStripToken, BasicKeepsOtherAuthorizationFields) {
     auto req = request(
-        http::verb::get, "/",
+        bhttp::verb::get, "/",
         {{"Authorization", "Bearer something-else"}, {"Authorization", basic("git", kToken)}});
     std::string query;
     auto found = find(req, query);
@@ -219,7 +219,7 @@ TEST(ProxyStripToken, BasicKeepsOtherAuthorizationFields) {
     strip_token(req, query, *found);
     EXPECT_EQ(all_fields(req), "Authorization: Bearer something-else\n");
 
-    auto user = request(http::verb::get, "/", {{"Authorization", basic(kToken, "")}});
+    auto user = request(bhttp::verb::get, "/", {{"Authorization", basic(kToken, "")}});
     found = find(user, query);
     ASSERT_TRUE(found);
     strip_token(user, query, *found);
@@ -228,7 +228,7 @@ TEST(ProxyStripToken, BasicKeepsOtherAuthorizationFields) {
 
 TEST(ProxyStripToken, ApiKeyHeader) {
     const auto credential = credential_of(config::CredentialType::Header);
-    auto req = request(http::verb::post, "/",
+    auto req = request(bhttp::verb::post, "/",
                        {{"x-api-key", kToken}, {"X-API-KEY", kToken}, {"content-type", "x"}});
     std::string query;
     auto found = find(req, query, &credential);
@@ -239,7 +239,7 @@ TEST(ProxyStripToken, ApiKeyHeader) {
 
 TEST(ProxyStripToken, QueryKeepsOtherParamsByteIdentical) {
     const auto credential = credential_of(config::CredentialType::Query);
-    auto req = request(http::verb::get, "/");
+    auto req = request(bhttp::verb::get, "/");
     struct Case {
         std::string in, out;
     };
@@ -261,7 +261,7 @@ TEST(ProxyStripToken, QueryKeepsOtherParamsByteIdentical) {
 
 TEST(ProxyStripToken, ProxyAuthorizationOnly) {
     auto req =
-        request(http::verb::get, "/",
+        request(bhttp::verb::get, "/",
                 {{"Proxy-Authorization", "Bearer " + kToken}, {"Authorization", "Bearer real"}});
     std::string query = "x=1";
     auto found = find(req, query, nullptr, "Bearer " + kToken);

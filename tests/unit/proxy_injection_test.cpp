@@ -46,9 +46,8 @@ class ProxyInjection : public ::testing::Test {
     }
 
     // Plans and applies; returns the request's fields and the query.
-    std::pair<std::string, std::string> inject(const config::Credential& c,
-                                               http::request_header<> req, std::string query,
-                                               InjectionPlan* keep = nullptr) {
+    std::pair<std::string, std::string> inject(const config::Credential& c, http::Head req,
+                                               std::string query, InjectionPlan* keep = nullptr) {
         auto plan = plan_injection(c, resolve);
         EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
         if (!plan.ok()) return {};
@@ -60,8 +59,9 @@ class ProxyInjection : public ::testing::Test {
 
 TEST_F(ProxyInjection, Bearer) {
     InjectionPlan plan;
-    auto [fields, query] = inject(credential(config::CredentialType::Bearer),
-                                  request(http::verb::get, "/", {{"Accept", "*/*"}}), "a=1", &plan);
+    auto [fields, query] =
+        inject(credential(config::CredentialType::Bearer),
+               request(bhttp::verb::get, "/", {{"Accept", "*/*"}}), "a=1", &plan);
     EXPECT_EQ(fields, std::string("Accept: */*\nAuthorization: Bearer ") + kSecret + "\n");
     EXPECT_EQ(query, "a=1");
     const auto n = needles(plan);
@@ -71,7 +71,7 @@ TEST_F(ProxyInjection, Bearer) {
 
 TEST_F(ProxyInjection, SetReplacesEveryAgentValue) {
     auto [fields, query] = inject(credential(config::CredentialType::Bearer),
-                                  request(http::verb::get, "/",
+                                  request(bhttp::verb::get, "/",
                                           {{"authorization", "Bearer agent-1"},
                                            {"Authorization", "Basic agent-2"},
                                            {"Proxy-Authorization", "Basic x"},
@@ -84,7 +84,7 @@ TEST_F(ProxyInjection, BasicWithLiteralUser) {
     auto c = credential(config::CredentialType::Basic);
     c.username = "git";
     InjectionPlan plan;
-    auto [fields, query] = inject(c, request(http::verb::get, "/"), "", &plan);
+    auto [fields, query] = inject(c, request(bhttp::verb::get, "/"), "", &plan);
     const std::string encoded = base64_encode(std::string("git:") + kSecret);
     EXPECT_EQ(fields, "Authorization: Basic " + encoded + "\n");
     const auto n = needles(plan);
@@ -99,7 +99,7 @@ TEST_F(ProxyInjection, BasicWithSecretUserAndEmptyPassword) {
     c.type = config::CredentialType::Basic;
     c.username_secret = secret_ref("env:CLOAKROOM_INJECT_USER");
     InjectionPlan plan;
-    auto [fields, query] = inject(c, request(http::verb::get, "/"), "", &plan);
+    auto [fields, query] = inject(c, request(bhttp::verb::get, "/"), "", &plan);
     const std::string encoded = base64_encode("cus_user:");
     EXPECT_EQ(fields, "Authorization: Basic " + encoded + "\n");
     const auto n = needles(plan);
@@ -113,12 +113,12 @@ TEST_F(ProxyInjection, HeaderWithPrefix) {
     c.header = "x-api-key";
     InjectionPlan plan;
     auto [fields, query] =
-        inject(c, request(http::verb::get, "/", {{"X-Api-Key", "acm_left_over"}}), "", &plan);
+        inject(c, request(bhttp::verb::get, "/", {{"X-Api-Key", "acm_left_over"}}), "", &plan);
     EXPECT_EQ(fields, std::string("x-api-key: ") + kSecret + "\n");
 
     c.header = "X-Auth";
     c.prefix = "Token ";
-    auto [fields2, query2] = inject(c, request(http::verb::get, "/"), "", &plan);
+    auto [fields2, query2] = inject(c, request(bhttp::verb::get, "/"), "", &plan);
     EXPECT_EQ(fields2, std::string("X-Auth: Token ") + kSecret + "\n");
     EXPECT_TRUE(contains(needles(plan), std::string("Token ") + kSecret));
 }
@@ -128,7 +128,7 @@ TEST_F(ProxyInjection, QueryParamIsPercentEncodedAndReplacesAgentValues) {
     c.param = "key";
     InjectionPlan plan;
     auto [fields, query] =
-        inject(c, request(http::verb::get, "/"), "a=%41&key=agent&b=x+y&k%65y=2", &plan);
+        inject(c, request(bhttp::verb::get, "/"), "a=%41&key=agent&b=x+y&k%65y=2", &plan);
     const std::string encoded = "sk_live_CANARY%2B%2F%3Dsecret";
     EXPECT_EQ(query, "a=%41&b=x+y&key=" + encoded);
     EXPECT_EQ(fields, "");
@@ -136,7 +136,7 @@ TEST_F(ProxyInjection, QueryParamIsPercentEncodedAndReplacesAgentValues) {
     EXPECT_TRUE(contains(n, kSecret));
     EXPECT_TRUE(contains(n, encoded));
 
-    auto [f2, empty_query] = inject(c, request(http::verb::get, "/"), "");
+    auto [f2, empty_query] = inject(c, request(bhttp::verb::get, "/"), "");
     EXPECT_EQ(empty_query, "key=" + encoded);
 }
 
@@ -145,13 +145,13 @@ TEST_F(ProxyInjection, Template) {
     c.header = "Authorization";
     c.template_text = "token {secret}";
     InjectionPlan plan;
-    auto [fields, query] = inject(c, request(http::verb::get, "/"), "", &plan);
+    auto [fields, query] = inject(c, request(bhttp::verb::get, "/"), "", &plan);
     EXPECT_EQ(fields, std::string("Authorization: token ") + kSecret + "\n");
     EXPECT_TRUE(contains(needles(plan), std::string("token ") + kSecret));
 
     c.header = "X-Custom";
     c.template_text = "{secret}:v1";
-    auto [fields2, q2] = inject(c, request(http::verb::get, "/"), "");
+    auto [fields2, q2] = inject(c, request(bhttp::verb::get, "/"), "");
     EXPECT_EQ(fields2, std::string("X-Custom: ") + kSecret + ":v1\n");
 }
 

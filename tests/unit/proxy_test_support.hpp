@@ -7,15 +7,19 @@
 #include <vector>
 
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/verb.hpp>
 
 #include "config/model.hpp"
+#include "http/head.hpp"
 #include "policy/path_pattern.hpp"
 #include "secrets/secret_ref.hpp"
 #include "token/token.hpp"
 
-namespace cloakroom::proxy::test {
+namespace cloakroom::proxy {
+namespace bhttp = boost::beast::http;
+}  // namespace cloakroom::proxy
 
-namespace http = boost::beast::http;
+namespace cloakroom::proxy::test {
 
 inline constexpr std::int64_t kNow = 1767225600;  // 2026-01-01T00:00:00Z
 
@@ -95,15 +99,16 @@ inline config::Config sample_config() {
     return config;
 }
 
-inline http::request_header<> request(
-    http::verb method, std::string_view target,
-    std::vector<std::pair<std::string, std::string>> fields = {}) {
-    http::request_header<> req;
-    req.method(method);
-    req.target(target);
-    req.version(11);
-    for (const auto& [name, value] : fields) req.insert(name, value);
-    return req;
+// A request head as the proxy holds it after reading one: parsed from its bytes.
+inline http::Head request(bhttp::verb method, std::string_view target,
+                          std::vector<std::pair<std::string, std::string>> fields = {}) {
+    std::string text =
+        std::string(bhttp::to_string(method)) + " " + std::string(target) + " HTTP/1.1\r\n";
+    for (const auto& [name, value] : fields) text += name + ": " + value + "\r\n";
+    text += "\r\n";
+    http::Head head;
+    EXPECT_TRUE(head.parse_request(text)) << text;
+    return head;
 }
 
 inline token::KeyStore test_keys() {
@@ -118,12 +123,21 @@ inline std::string mint(const token::KeyStore& keys, const std::vector<token::Ca
     return token.ok() ? *token : std::string();
 }
 
-// Every header value of a request, joined: for "is X anywhere in it" checks.
+// The same for a message Cloakroom writes with Beast (error responses).
 template <bool IsRequest>
-std::string all_fields(const http::header<IsRequest>& h) {
+std::string all_fields(const bhttp::header<IsRequest>& h) {
     std::string out;
     for (const auto& field : h) {
         out += std::string(field.name_string()) + ": " + std::string(field.value()) + "\n";
+    }
+    return out;
+}
+
+// Every header field of a head, joined: for "is X anywhere in it" checks.
+inline std::string all_fields(const http::Head& h) {
+    std::string out;
+    for (const auto& field : h.fields()) {
+        out += std::string(field.name) + ": " + std::string(field.value) + "\n";
     }
     return out;
 }

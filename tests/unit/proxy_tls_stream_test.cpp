@@ -63,6 +63,18 @@ TEST_F(StreamTest, HandshakeVerifiesTheLeafAndCarriesDataBothWays) {
     EXPECT_EQ(at_client, "bye");
 }
 
+TEST_F(StreamTest, BuffersAreKeptAcrossReadsAndWrites) {
+    // The contexts ask OpenSSL to release its 17 KiB record buffers whenever they are empty
+    // (right for other users); a stream must not, or every read and write frees and re-zeroes
+    // them. It frees them itself when it starts to idle (async_wait_input).
+    auto [client, server] = tls_pair();
+    ASSERT_NE(SSL_CTX_get_mode(SSL_get_SSL_CTX(client->native_handle())) & SSL_MODE_RELEASE_BUFFERS,
+              0u)
+        << "the premise: the context sets the mode";
+    EXPECT_EQ(SSL_get_mode(client->native_handle()) & SSL_MODE_RELEASE_BUFFERS, 0u);
+    EXPECT_EQ(SSL_get_mode(server->native_handle()) & SSL_MODE_RELEASE_BUFFERS, 0u);
+}
+
 TEST_F(StreamTest, WrongHostFailsTheClientHandshake) {
     auto [c, s] = connect();
     auto client = client_stream(std::move(c), "other.example.com");

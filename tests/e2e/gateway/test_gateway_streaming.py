@@ -7,6 +7,8 @@ import uuid
 
 import requests
 
+from gwlib import http_request
+
 
 
 def _session(gw):
@@ -86,6 +88,22 @@ def test_chunked_response_intact(gw):
     r = gw.get("stream.example.com", "/chunked?n=5")
     assert r.status == 200, r
     assert r.body == b"".join(f"part-{i}\n".encode() for i in range(5)), r.body
+
+
+def test_head_of_a_chunked_response_has_no_body(gw):
+    """HEAD to a resource served chunked: the head says chunked, but no chunk follows (not even the
+    last one), so the next response on the same connection is read from the right place."""
+    tok = gw.mint(hosts="stream.example.com", methods="GET,HEAD")
+    with gw.tunnel("stream.example.com:443") as t:
+        assert t.ok
+        t.start_tls("stream.example.com", gw.ca_path)
+        auth = [("Authorization", f"Bearer {tok}")]
+        head = t.request(http_request("HEAD", "/chunked?n=3", "stream.example.com", auth), "HEAD")
+        assert head.status == 200, head
+        assert head.headers.get("transfer-encoding", "").lower() == "chunked", head
+        get = t.request(http_request("GET", "/chunked?n=2", "stream.example.com", auth))
+        assert get.status == 200, get
+        assert get.body == b"part-0\npart-1\n", get.body
 
 
 def test_upload_20mib_content_length_curl(gw, tmp_path):

@@ -435,6 +435,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/plain")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            if self.command == "HEAD":  # the head a GET would get, no body (RFC 9110 §9.3.2)
+                self.wfile.flush()
+                return
             for i in range(int(query.get("n", "5"))):
                 data = f"part-{i}\n".encode()
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
