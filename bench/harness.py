@@ -343,7 +343,7 @@ allow_private = true
         # profiler; the figures of such a run are the profiler's, not Cloakroom's.
         wrap = os.environ.get("CLOAKROOM_BENCH_WRAP", "").split()
         self.proc = spawn("cloakroom",
-                          [*wrap, self.tools["cloakroom"], "--config", str(cfg), "serve"],
+                          [*wrap, self.tools["cloakroom"], "--config", str(cfg), "serve", *os.environ.get("CLOAKROOM_BENCH_SERVE_ARGS", "").split()],
                           logf, env=self.env)
         deadline = time.monotonic() + 15
         forward_seen = None

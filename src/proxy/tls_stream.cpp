@@ -248,6 +248,11 @@ TlsStream::Attempt TlsStream::try_peek() {
     return attempt;
 }
 
+void TlsStream::release_buffers() {
+    // Refused (returns 0) while a buffer holds bytes, which is fine: they stay until used.
+    if (ssl_ != nullptr) SSL_free_buffers(ssl_);
+}
+
 TlsStream::Attempt TlsStream::try_shutdown() {
     if (ssl_ == nullptr) return {Attempt::Done, net::error::bad_descriptor, 0};
     clear_error_queue();

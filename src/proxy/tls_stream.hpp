@@ -61,6 +61,10 @@ class TlsStream {
     // behind a CONNECT request): OpenSSL reads them before anything from the socket.
     void set_early_input(std::string_view bytes) { bio_.early.assign(bytes); }
 
+    // Gives OpenSSL's record buffers (2 x 17 KiB) back while nothing is pending in them; the
+    // next read or write allocates them again. For a stream about to sit unused for a while.
+    void release_buffers();
+
     // One non-blocking attempt of an OpenSSL call and what has to happen next.
     struct Attempt {
         enum Kind { Done, WantRead, WantWrite } kind = Done;

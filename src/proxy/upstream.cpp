@@ -162,12 +162,12 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
     while (!list.empty()) {
         Idle idle = std::move(list.back());
         list.pop_back();
-        if (now - idle.since > kMaxIdle) continue;
+        if (now - idle.since > limits_.max_idle) continue;
         // A pooled connection the server closed reads as EOF; peek without blocking. Skipped
         // (one syscall less per request) for connections back in the pool for less than
-        // kProbeAfter: one closed in that window fails before any response byte, and the caller
+        // probe_after: one closed in that window fails before any response byte, and the caller
         // retries a request without a body on a fresh connection, as for a failed write.
-        if (now - idle.since < kProbeAfter) {
+        if (now - idle.since < limits_.probe_after) {
             idle.connection->reused = true;
             return std::move(idle.connection);
         }
@@ -184,8 +184,17 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
 
 void UpstreamPool::put(std::unique_ptr<UpstreamConnection> connection) {
     auto& list = idle_[connection->key];
-    if (list.size() >= kMaxIdlePerKey) list.erase(list.begin());
-    list.push_back(Idle{std::move(connection), std::chrono::steady_clock::now()});
+    const auto now = std::chrono::steady_clock::now();
+    // The oldest are at the front: drop what has idled too long, then what exceeds the limit.
+    while (!list.empty() && now - list.front().since > limits_.max_idle) list.pop_front();
+    if (list.size() >= limits_.max_idle_per_key) list.pop_front();
+    if (list.size() >= limits_.warm_per_key) connection->stream.release_buffers();
+    list.push_back(Idle{std::move(connection), now});
+}
+
+std::size_t UpstreamPool::idle_count(const std::string& key) const {
+    const auto it = idle_.find(key);
+    return it == idle_.end() ? 0 : it->second.size();
 }
 
 }  // namespace cloakroom::proxy

@@ -9,6 +9,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -60,21 +61,37 @@ boost::asio::awaitable<std::variant<boost::beast::tcp_stream, DialFailure>> dial
     const std::string& host, std::uint16_t port, bool allow_private,
     std::chrono::seconds connect_timeout);
 
+// Idle upstream connections of one worker, by pool key. Most recent first out: the connection
+// used last is the one most likely alive, and the one whose buffers are still warm.
 class UpstreamPool {
   public:
+    struct Limits {
+        // Idle connections kept per key. At least a worker's concurrency to one host: a pool
+        // smaller than that closes, after every burst, connections it dials again a moment later
+        // (a full TLS handshake each, ~30x the cost of a request).
+        std::size_t max_idle_per_key = 256;
+        // Of those, how many keep OpenSSL's record buffers; the rest give them back when pooled
+        // (so a large pool costs its sockets and TLS state, not 34 KiB each).
+        std::size_t warm_per_key = 32;
+        std::chrono::seconds max_idle{30};
+        std::chrono::seconds probe_after{1};  // liveness peek only when idle longer
+    };
+
+    UpstreamPool() = default;
+    explicit UpstreamPool(Limits limits) : limits_(limits) {}
+
     // An idle connection the server has not closed, or nullptr.
     std::unique_ptr<UpstreamConnection> take(const std::string& key);
     void put(std::unique_ptr<UpstreamConnection> connection);
+    std::size_t idle_count(const std::string& key) const;
 
   private:
     struct Idle {
         std::unique_ptr<UpstreamConnection> connection;
         std::chrono::steady_clock::time_point since;
     };
-    std::map<std::string, std::vector<Idle>> idle_;
-    static constexpr std::size_t kMaxIdlePerKey = 32;
-    static constexpr std::chrono::seconds kMaxIdle{30};
-    static constexpr std::chrono::seconds kProbeAfter{1};  // liveness peek only when idle longer
+    Limits limits_;
+    std::map<std::string, std::deque<Idle>> idle_;
 };
 
 }  // namespace cloakroom::proxy
