@@ -36,12 +36,30 @@ namespace bhttp = boost::beast::http;
 
 using cloakroom::ascii_iequals;
 
-// Hop-by-hop fields never cross the proxy (RFC 9110 §7.6.1), including any named in Connection
-// (never the framing or routing fields we depend on).
+// The fixed hop-by-hop fields (RFC 9110 §7.6.1), plus Cloakroom's own Proxy-* fields. Runs for
+// every field of every request and response, so it looks at the length first.
+inline bool is_hop_by_hop(std::string_view name) {
+    switch (name.size()) {
+        case 2:
+            return ascii_iequals(name, "TE");
+        case 7:
+            return ascii_iequals(name, "Trailer") || ascii_iequals(name, "Upgrade");
+        case 10:
+            return ascii_iequals(name, "Connection") || ascii_iequals(name, "Keep-Alive");
+        case 16:
+            return ascii_iequals(name, "Proxy-Connection");
+        case 18:
+            return ascii_iequals(name, "Proxy-Authenticate");
+        case 19:
+            return ascii_iequals(name, "Proxy-Authorization");
+        default:
+            return false;
+    }
+}
+
+// Hop-by-hop fields never cross the proxy, including any named in Connection (never the
+// framing or routing fields we depend on).
 inline void remove_hop_by_hop(http::Head& head) {
-    static constexpr std::array<std::string_view, 8> kHopByHop = {
-        "Connection",         "Keep-Alive",      "TE", "Trailer", "Upgrade", "Proxy-Authorization",
-        "Proxy-Authenticate", "Proxy-Connection"};
     // The Connection values, collected before erase_if rearranges the field list. They are
     // views into the head's storage, which erase_if leaves alone.
     std::array<std::string_view, 4> lists{};
@@ -69,10 +87,7 @@ inline void remove_hop_by_hop(http::Head& head) {
         return false;
     };
     head.erase_if([&](const http::HeadField& field) {
-        for (std::string_view hop : kHopByHop) {
-            if (ascii_iequals(field.name, hop)) return true;
-        }
-        return list_count > 0 && named_in_connection(field.name);
+        return is_hop_by_hop(field.name) || (list_count > 0 && named_in_connection(field.name));
     });
 }
 

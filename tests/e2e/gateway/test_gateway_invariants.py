@@ -402,6 +402,29 @@ def test_secret_redacted_in_large_streamed_echo(gw, pyup):
     assert len(auth) == 1 and gwlib.is_redacted_bearer(auth[0]), auth
 
 
+def test_hop_by_hop_fields_never_reach_the_upstream(gw, pyup):
+    """Connection, the fields it names, and the fixed hop-by-hop fields stay at Cloakroom; the
+    rest arrive. (A Connection naming Host or the framing fields is refused by the validator.)"""
+    tok = gw.mint(hosts="stream.example.com", methods="GET")
+    r = gw.get("stream.example.com", "/record/echo", [
+        ("Authorization", f"Bearer {tok}"),
+        ("Connection", "X-Private"),
+        ("X-Private", "drop-me"),
+        ("Keep-Alive", "timeout=5"),
+        ("TE", "trailers"),
+        ("Trailer", "X-Checksum"),
+        ("Proxy-Connection", "keep-alive"),
+        ("X-Kept", "kept"),
+    ])
+    assert r.status == 200, r
+    received = {k.lower(): v for k, v in r.json()["headers"]}
+    for gone in ("connection", "x-private", "keep-alive", "te", "trailer", "proxy-connection",
+                 "proxy-authorization"):
+        assert gone not in received, (gone, received)
+    assert received["x-kept"] == "kept"
+    assert received["host"].startswith("stream.example.com")
+
+
 def test_error_bodies_and_logs_never_carry_secret_or_token(gw):
     tok = gw.mint(methods="GET")
     for r in (
