@@ -76,6 +76,7 @@ bool Head::fail() {
 
 std::size_t Head::retained_bytes() const {
     std::size_t total = bytes_.capacity() + fields_.capacity() * sizeof(HeadField);
+    total += owned_.size() * sizeof(std::string);
     for (const std::string& text : owned_) total += text.capacity();
     return total;
 }

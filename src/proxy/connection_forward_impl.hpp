@@ -97,6 +97,15 @@ inline void wipe(std::string& text) {
     text.clear();
 }
 
+// Wipes a string that holds the injected credential when the scope ends, on every path out.
+struct WipeOnExit {
+    explicit WipeOnExit(std::string& wiped) : text(wiped) {}
+    std::string& text;
+    WipeOnExit(const WipeOnExit&) = delete;
+    WipeOnExit& operator=(const WipeOnExit&) = delete;
+    ~WipeOnExit() { wipe(text); }
+};
+
 inline std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                           std::chrono::steady_clock::now() - start)
@@ -282,9 +291,10 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     beast::error_code ec;
     auto& client_layer = beast::get_lowest_layer(client);
     const bool head_request = request.method() == "HEAD";
-    // The head goes upstream as one write of our own bytes; the credential in it is wiped
-    // once it is sent.
+    // The head goes upstream as one write of our own bytes. It holds the credential: wiped on
+    // every way out of here, before the pooled string is reused.
     StringLease request_head(1024);
+    const WipeOnExit wipe_request_head(request_head.text());
     request.append_request(request_head.text());
     HeadLease response_lease;
     http::Head& response = *response_lease;
@@ -338,7 +348,6 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         }
         break;
     }
-    wipe(request_head.text());
     if (!response_head.ok) {
         co_return co_await refuse(response_head.status, response_head.error, response_head.reason);
     }
