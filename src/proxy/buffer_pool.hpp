@@ -26,23 +26,25 @@ inline Pools& pools() {
 }
 }  // namespace buffer_pool_detail
 
+// A kPooledChunk-byte buffer from the thread's pool (or new), and back to it.
+inline std::unique_ptr<char[]> take_pooled_chunk() {
+    auto& free = buffer_pool_detail::pools().chunks;
+    if (free.empty()) return std::make_unique_for_overwrite<char[]>(kPooledChunk);
+    std::unique_ptr<char[]> chunk = std::move(free.back());
+    free.pop_back();
+    return chunk;
+}
+inline void return_pooled_chunk(std::unique_ptr<char[]> chunk) {
+    auto& free = buffer_pool_detail::pools().chunks;
+    if (free.size() < buffer_pool_detail::kKeepPerThread) free.push_back(std::move(chunk));
+}
+
 // A kPooledChunk-byte buffer, back to the thread's pool on destruction. Not movable: a lease
 // lives in one coroutine frame and is returned on the thread that took it.
 class ChunkLease {
   public:
-    ChunkLease() {
-        auto& free = buffer_pool_detail::pools().chunks;
-        if (free.empty()) {
-            buffer_ = std::make_unique_for_overwrite<char[]>(kPooledChunk);
-        } else {
-            buffer_ = std::move(free.back());
-            free.pop_back();
-        }
-    }
-    ~ChunkLease() {
-        auto& free = buffer_pool_detail::pools().chunks;
-        if (free.size() < buffer_pool_detail::kKeepPerThread) free.push_back(std::move(buffer_));
-    }
+    ChunkLease() : buffer_(take_pooled_chunk()) {}
+    ~ChunkLease() { return_pooled_chunk(std::move(buffer_)); }
     ChunkLease(const ChunkLease&) = delete;
     ChunkLease& operator=(const ChunkLease&) = delete;
 

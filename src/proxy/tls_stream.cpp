@@ -46,9 +46,30 @@ int bio_read(BIO* bio, char* out, int size) {
         }
         return static_cast<int>(n);
     }
+    if (state.input_begin < state.input_end) {  // what the event loop received
+        const std::size_t n =
+            std::min(static_cast<std::size_t>(size), state.input_end - state.input_begin);
+        std::memcpy(out, state.input.get() + state.input_begin, n);
+        state.input_begin += n;
+        if (state.input_begin == state.input_end) {
+            state.input_begin = state.input_end = 0;
+            return_pooled_chunk(std::move(state.input));
+        }
+        return static_cast<int>(n);
+    }
+    if (state.input_eof) return 0;  // the peer closed the TCP connection
+    if (state.exhausted) {
+        // Known empty: no recv(2) that would only say EAGAIN; the event loop receives next.
+        BIO_set_retry_read(bio);
+        return -1;
+    }
     const ssize_t n = ::recv(state.fd, out, static_cast<std::size_t>(size), 0);
-    if (n >= 0) return static_cast<int>(n);  // 0: the peer closed the TCP connection
+    if (n >= 0) {  // 0: the peer closed the TCP connection
+        state.exhausted = n > 0 && n < size;
+        return static_cast<int>(n);
+    }
     if (would_block(errno)) {
+        state.exhausted = true;
         BIO_set_retry_read(bio);
         return -1;
     }

@@ -26,11 +26,14 @@
 #include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "proxy/buffer_pool.hpp"
 #include "proxy/watchdog.hpp"
 
 namespace cloakroom::proxy {
@@ -106,6 +109,19 @@ class TlsStream {
         std::string early;  // see set_early_input
         std::size_t early_used = 0;
         int error = 0;  // errno of the last failed recv/send other than EAGAIN
+        // What a receive by the event loop brought (TlsOperation::receive), read before the
+        // socket. The chunk comes from the per-thread buffer pool and goes back once drained.
+        std::unique_ptr<char[]> input;
+        std::size_t input_begin = 0;
+        std::size_t input_end = 0;
+        int input_error = 0;     // that receive failed (errno), reported once
+        bool input_eof = false;  // that receive found the connection closed
+        // The last receive came back short or would have blocked: the socket was empty, so the
+        // next read goes to the event loop at once instead of trying recv(2) first. Asio then
+        // queues its receive without a syscall of its own (after a short read of its own it
+        // knows the socket is empty: no speculative attempt, no epoll_ctl re-arm). Cleared when
+        // the socket is reported readable or a receive fills its chunk.
+        bool exhausted = false;
     };
 
   private:
@@ -152,10 +168,7 @@ class TlsOperation {
                 // OpenSSL just said WANT_READ to read_some_now: no new attempt before the socket
                 // is readable. Any other operation drops the hint (it may read the socket).
                 if (std::exchange(stream_.read_waits_first_, false) && Action::kReads) {
-                    phase_ = Phase::Waiting;
-                    waited_ = true;
-                    stream_.socket_.async_wait(net::socket_base::wait_read, std::move(self));
-                    return;
+                    return receive(self);
                 }
                 break;
             case Phase::Waiting:
@@ -163,13 +176,45 @@ class TlsOperation {
                     if (stream_.watchdog_.expired()) ec = boost::beast::error::timeout;
                     return finish(self, ec, 0);
                 }
+                stream_.bio_.exhausted = false;  // readable (or writable) now: recv may find data
                 break;
+            case Phase::Receiving:
+                break;  // only the (error_code, size_t) overload below completes a receive
         }
+        attempt(self);
+    }
+
+    // Completion of receive(): the bytes go to the BIO, then the OpenSSL call is tried again.
+    template <class Self>
+    void operator()(Self& self, boost::system::error_code ec, std::size_t received) {
+        TlsStream::BioState& bio = stream_.bio_;
+        bio.input_end += received;
+        bio.exhausted = received < receive_space_;
+        if (ec || stream_.watchdog_.expired()) {
+            if (stream_.watchdog_.expired()) return finish(self, boost::beast::error::timeout, 0);
+            if (ec == boost::asio::error::eof) {
+                bio.input_eof = true;  // the OpenSSL call sees the close and reports it
+            } else {
+                return finish(self, ec, 0);
+            }
+        }
+        attempt(self);
+    }
+
+  private:
+    enum class Phase { Start, Waiting, Receiving, Deliver };
+
+    template <class Self>
+    void attempt(Self& self) {
+        namespace net = boost::asio;
         const TlsStream::Attempt attempt = action_(stream_);
         switch (attempt.kind) {
             case TlsStream::Attempt::Done:
                 return finish(self, attempt.ec, attempt.bytes);
             case TlsStream::Attempt::WantRead:
+                // A read is completed by the event loop's receive; anything else (handshake,
+                // shutdown, an idle wait that must hold no buffer) waits for readability.
+                if (Action::kReads) return receive(self);
                 phase_ = Phase::Waiting;
                 waited_ = true;
                 stream_.socket_.async_wait(net::socket_base::wait_read, std::move(self));
@@ -182,8 +227,25 @@ class TlsOperation {
         }
     }
 
-  private:
-    enum class Phase { Start, Waiting, Deliver };
+    // Lets the event loop do the recv(2), into a pooled chunk the BIO then drains.
+    template <class Self>
+    void receive(Self& self) {
+        TlsStream::BioState& bio = stream_.bio_;
+        if (!bio.input) bio.input = take_pooled_chunk();
+        // Anything not yet drained stays, at the front (OpenSSL asks for more only once it has
+        // taken everything, so this is normally empty).
+        const std::size_t kept = bio.input_end - bio.input_begin;
+        if (kept > 0 && bio.input_begin > 0) {
+            std::memmove(bio.input.get(), bio.input.get() + bio.input_begin, kept);
+        }
+        bio.input_begin = 0;
+        bio.input_end = kept;
+        receive_space_ = kPooledChunk - kept;
+        phase_ = Phase::Receiving;
+        waited_ = true;
+        stream_.socket_.async_receive(boost::asio::buffer(bio.input.get() + kept, receive_space_),
+                                      std::move(self));
+    }
 
     template <class Self>
     void finish(Self& self, boost::system::error_code ec, std::size_t bytes) {
@@ -206,6 +268,7 @@ class TlsOperation {
     Phase phase_ = Phase::Start;
     bool begun_ = false;
     bool waited_ = false;
+    std::size_t receive_space_ = 0;
     TlsStream::Attempt result_;
 };
 

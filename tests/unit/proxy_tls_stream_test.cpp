@@ -18,6 +18,7 @@
 #include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -190,6 +191,47 @@ TEST_F(StreamTest, CloseNotifyReadsAsEofAndABareTcpCloseAsTruncated) {
         });
         EXPECT_EQ(read_ec, net::ssl::error::stream_truncated) << read_ec.message();
     }
+}
+
+TEST_F(StreamTest, ReadsAfterTheSocketWasDrainedGoToTheEventLoopAndLoseNothing) {
+    // Once a receive has drained the socket, the next read makes no recv(2) of its own: it
+    // waits in the event loop's receive. Bytes that arrive in between, later ones, several
+    // records at once, and the close must all still come through, in order.
+    auto [client, server] = tls_pair();
+    error_code client_ec, server_ec;
+    std::string got;
+    std::optional<std::size_t> inline_read;
+    run(
+        5s,
+        [&]() -> net::awaitable<void> {
+            for (std::string_view piece : {"one", "two", "three"}) {
+                net::steady_timer delay(io_, 30ms);
+                co_await delay.async_wait(kUse);
+                co_await net::async_write(*client, net::buffer(piece),
+                                          net::redirect_error(kUse, client_ec));
+            }
+            // Two records back to back, then a clean close.
+            co_await net::async_write(*client, net::buffer(std::string_view("four")),
+                                      net::redirect_error(kUse, client_ec));
+            co_await net::async_write(*client, net::buffer(std::string_view("five")),
+                                      net::redirect_error(kUse, client_ec));
+            co_await client->async_shutdown(net::redirect_error(kUse, client_ec));
+        },
+        [&]() -> net::awaitable<void> {
+            std::array<char, 64> buffer{};
+            error_code now_ec;
+            inline_read = server->read_some_now(net::buffer(buffer), now_ec);  // nothing yet
+            for (;;) {
+                const std::size_t n = co_await server->async_read_some(
+                    net::buffer(buffer), net::redirect_error(kUse, server_ec));
+                got.append(buffer.data(), n);
+                if (server_ec) break;
+            }
+        });
+    EXPECT_FALSE(client_ec) << client_ec.message();
+    EXPECT_FALSE(inline_read.has_value());
+    EXPECT_EQ(got, "onetwothreefourfive");
+    EXPECT_EQ(server_ec, net::error::eof) << server_ec.message();
 }
 
 TEST_F(StreamTest, WaitInputCompletesWhenDataArrivesAndLeavesItReadable) {
