@@ -64,6 +64,13 @@ class TlsStream {
     // behind a CONNECT request): OpenSSL reads them before anything from the socket.
     void set_early_input(std::string_view bytes) { bio_.early.assign(bytes); }
 
+    // Whether bytes already received from the peer wait unread (in OpenSSL's buffers or the
+    // stream's own), i.e. a read would return data without touching the socket.
+    bool holds_unread_input() const {
+        return (ssl_ != nullptr && SSL_has_pending(ssl_) == 1) ||
+               bio_.input_begin < bio_.input_end || bio_.early_used < bio_.early.size();
+    }
+
     // Gives OpenSSL's record buffers (2 x 17 KiB) back while nothing is pending in them; the
     // next read or write allocates them again. For a stream about to sit unused for a while.
     void release_buffers();

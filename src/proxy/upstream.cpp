@@ -163,10 +163,11 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
         Idle idle = std::move(list.back());
         list.pop_back();
         if (now - idle.since > limits_.max_idle) continue;
-        // A pooled connection the server closed reads as EOF; peek without blocking. Skipped
-        // (one syscall less per request) for connections back in the pool for less than
-        // probe_after: one closed in that window fails before any response byte, and the caller
-        // retries a request without a body on a fresh connection, as for a failed write.
+        // A pooled connection the server closed reads as EOF; bytes on it are a response
+        // nobody asked for, which the next request would take for its own (response desync,
+        // across agents). Peek without blocking. Skipped only for connections back in the pool
+        // for less than probe_after (default 0: never skipped): one closed in that window fails
+        // before any response byte and the caller retries, but stray bytes would be read.
         if (now - idle.since < limits_.probe_after) {
             idle.connection->reused = true;
             return std::move(idle.connection);
@@ -183,12 +184,18 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
 }
 
 void UpstreamPool::put(std::unique_ptr<UpstreamConnection> connection) {
+    // Bytes already read past the response would be taken for the start of the next response,
+    // which belongs to another request (possibly another agent's): such a connection is closed.
+    if (connection->buffer.size() != 0 || connection->stream.holds_unread_input()) return;
     auto& list = idle_[connection->key];
     const auto now = std::chrono::steady_clock::now();
     // The oldest are at the front: drop what has idled too long, then what exceeds the limit.
     while (!list.empty() && now - list.front().since > limits_.max_idle) list.pop_front();
     if (list.size() >= limits_.max_idle_per_key) list.pop_front();
-    if (list.size() >= limits_.warm_per_key) connection->stream.release_buffers();
+    if (list.size() >= limits_.warm_per_key) {
+        connection->stream.release_buffers();
+        connection->buffer.shrink_to_fit();  // the 16 KiB read buffer of its last response
+    }
     list.push_back(Idle{std::move(connection), now});
 }
 

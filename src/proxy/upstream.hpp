@@ -74,7 +74,10 @@ class UpstreamPool {
         // (so a large pool costs its sockets and TLS state, not 34 KiB each).
         std::size_t warm_per_key = 32;
         std::chrono::seconds max_idle{30};
-        std::chrono::seconds probe_after{1};  // liveness peek only when idle longer
+        // A connection idle at least this long is peeked before reuse (EOF: the server closed
+        // it; bytes: a response nobody asked for). 0: always, since stray bytes that arrive
+        // after the response was read would otherwise answer the next request.
+        std::chrono::seconds probe_after{0};
     };
 
     UpstreamPool() = default;
@@ -82,6 +85,8 @@ class UpstreamPool {
 
     // An idle connection the server has not closed, or nullptr.
     std::unique_ptr<UpstreamConnection> take(const std::string& key);
+    // Keeps a connection whose response was read completely; one with bytes left in its read
+    // buffer is closed instead (they would be read as the next request's response).
     void put(std::unique_ptr<UpstreamConnection> connection);
     std::size_t idle_count(const std::string& key) const;
 

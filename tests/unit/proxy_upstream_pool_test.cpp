@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -72,6 +73,20 @@ TEST_F(UpstreamPoolTest, ExpiredConnectionsAreDroppedNotHandedOut) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     pool.put(connection("a:443", "y"));  // sweeps "x" from the front
     EXPECT_EQ(pool.idle_count("a:443"), 1u);
+}
+
+TEST_F(UpstreamPoolTest, AConnectionWithUnreadBytesIsNotPooled) {
+    // An upstream that sent more than one response's worth: the extra bytes would become the
+    // next request's response (response desync across requests, and across agents).
+    UpstreamPool pool;
+    auto extra = connection("a:443", "extra");
+    const std::string_view stray = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    auto space = extra->buffer.prepare(stray.size());
+    std::memcpy(space.data(), stray.data(), stray.size());
+    extra->buffer.commit(stray.size());
+    pool.put(std::move(extra));
+    EXPECT_EQ(pool.idle_count("a:443"), 0u);
+    EXPECT_EQ(pool.take("a:443"), nullptr);
 }
 
 TEST_F(UpstreamPoolTest, AConnectionTheServerClosedIsNotReused) {

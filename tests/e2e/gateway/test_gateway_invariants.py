@@ -425,6 +425,24 @@ def test_hop_by_hop_fields_never_reach_the_upstream(gw, pyup):
     assert received["host"].startswith("stream.example.com")
 
 
+@pytest.mark.parametrize("delay_ms", [0, 100])
+def test_bytes_an_upstream_sends_past_a_response_never_answer_another_request(gw, pyup, delay_ms):
+    """An upstream that sends a second, unasked-for response, with the first (already read when
+    the connection goes back to the pool) or 100 ms later (arriving while it sits there): the
+    connection is not reused, so the stray bytes cannot become the response to the next request
+    (which may be another agent's)."""
+    tok = gw.mint(hosts="stream.example.com", methods="GET")
+    auth = [("Authorization", f"Bearer {tok}")]
+    first = gw.get("stream.example.com", f"/extra?delay_ms={delay_ms}", auth)
+    assert first.status == 200 and first.json() == {"first": True}, first
+    time.sleep(0.3)  # the stray response has arrived by now
+    for _ in range(4):  # whichever worker and pooled connection the next requests get
+        nxt = gw.get("stream.example.com", "/record/next", auth)
+        assert nxt.status == 200, nxt
+        assert nxt.body != b"stray", nxt.body
+        assert nxt.json()["requestline"].startswith("GET /record/next "), nxt.body
+
+
 def test_error_bodies_and_logs_never_carry_secret_or_token(gw):
     tok = gw.mint(methods="GET")
     for r in (

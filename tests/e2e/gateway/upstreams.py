@@ -446,6 +446,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             return
+        if url.path == "/extra":  # a broken upstream: a second, unasked-for response follows
+            self._send_json(200, {"first": True})
+            time.sleep(int(query.get("delay_ms", "0")) / 1000)  # after the gateway has read it
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+            self.wfile.flush()
+            return
         if url.path == "/slow":
             time.sleep(int(query.get("ms", "1000")) / 1000)
             return self._send_json(200, {"slow": True})
