@@ -4,6 +4,7 @@
 
 #include <boost/beast/http/status.hpp>
 
+#include "http/head_text.hpp"
 #include "util/ascii.hpp"
 
 namespace cloakroom::http {
@@ -11,11 +12,7 @@ namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
 
-std::string_view trim_ows(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
+using detail::trim_ows;
 
 // Splits off the line at the front of `rest` (without its CRLF); false if there is no CRLF.
 bool next_line(std::string_view& rest, std::string_view& line) {

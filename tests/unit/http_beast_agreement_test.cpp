@@ -26,9 +26,10 @@ namespace {
 
 namespace beast_http = boost::beast::http;
 
+// Beast's parse of a head alone (header only, no limits that the validator does not have).
 template <bool IsRequest>
-boost::beast::error_code beast_parse(std::string_view head) {
-    beast_http::parser<IsRequest, beast_http::empty_body> parser;
+boost::beast::error_code put_head(beast_http::parser<IsRequest, beast_http::empty_body>& parser,
+                                  std::string_view head) {
     parser.eager(false);
     parser.header_limit(std::numeric_limits<std::uint32_t>::max());
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -38,16 +39,17 @@ boost::beast::error_code beast_parse(std::string_view head) {
     return ec;
 }
 
+template <bool IsRequest>
+boost::beast::error_code beast_parse(std::string_view head) {
+    beast_http::parser<IsRequest, beast_http::empty_body> parser;
+    return put_head(parser, head);
+}
+
 // Empty when http::Head reads `head` as Beast does; otherwise what differs.
 template <bool IsRequest>
 std::string head_disagreement(std::string_view head) {
     beast_http::parser<IsRequest, beast_http::empty_body> parser;
-    parser.eager(false);
-    parser.header_limit(std::numeric_limits<std::uint32_t>::max());
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    boost::beast::error_code ec;
-    parser.put(boost::asio::buffer(head.data(), head.size()), ec);
-    if (ec) return "Beast: " + ec.message();
+    if (const auto ec = put_head(parser, head)) return "Beast: " + ec.message();
     const auto& beast = parser.get();
     Head ours;
     if (!(IsRequest ? ours.parse_request(head) : ours.parse_response(head))) return "not parsed";
