@@ -167,9 +167,14 @@ bool Head::chunked() const {
 
 std::optional<std::uint64_t> Head::content_length() const {
     const auto text = find("Content-Length");
-    if (!text || text->empty() || text->size() > 19) return std::nullopt;
+    if (!text || text->empty()) return std::nullopt;
+    // Leading zeros are valid 1*DIGIT (the validator accepts any number of them); only the
+    // significant digits can overflow.
+    std::string_view digits = *text;
+    while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+    if (digits.size() > 19) return std::nullopt;
     std::uint64_t length = 0;
-    for (char c : *text) {
+    for (char c : digits) {
         if (c < '0' || c > '9') return std::nullopt;
         length = length * 10 + static_cast<std::uint64_t>(c - '0');
     }

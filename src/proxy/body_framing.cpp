@@ -77,4 +77,29 @@ bool frame_response_body(const http::Head& head, ResponseParser& parser, bool he
     return put_head(parser, text);
 }
 
+bool ResponseBody::frame(const http::Head& head, bool head_request) {
+    parser_.reset();
+    remaining_ = 0;
+    done_ = true;
+    const unsigned status = head.status();
+    // RFC 9112 §6.3: these never have a body, whatever their fields say.
+    if (head_request || (status >= 100 && status < 200) || status == 204 || status == 304) {
+        kind_ = Kind::None;
+        return true;
+    }
+    if (head.chunked()) {
+        kind_ = Kind::Chunked;
+        return frame_response_body(head, parser_.emplace(), false);
+    }
+    if (const auto length = head.content_length()) {
+        kind_ = *length == 0 ? Kind::None : Kind::Length;
+        remaining_ = *length;
+        done_ = *length == 0;
+        return true;
+    }
+    kind_ = Kind::UntilClose;
+    done_ = false;
+    return true;
+}
+
 }  // namespace cloakroom::proxy

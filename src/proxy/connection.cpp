@@ -119,17 +119,17 @@ net::awaitable<bool> forward_plain(PlainStream& client, beast::flat_buffer& buff
     beast::flat_buffer upstream_buffer;
     HeadLease response_lease;
     http::Head& response = *response_lease;
-    std::optional<ResponseParser> response_parser;
+    ResponseBody response_body;
     ResponseHead response_head = co_await read_response_head(
         upstream, upstream_buffer, gateway.limits, gateway.timeouts.upstream_response, head_request,
-        response, response_parser);
+        response, response_body);
     if (!response_head.ok) {
         finish(response_head.status, "error", response_head.reason);
         co_return co_await write_error(client, response_head.status, response_head.error,
                                        response_head.reason, version, false);
     }
-    const bool length_known = response_length_known(response, *response_parser, head_request);
-    const bool chunked_response = response.chunked() && response_has_body(response, head_request);
+    const bool length_known = response_body.length_known();
+    const bool chunked_response = response_body.kind() == ResponseBody::Kind::Chunked;
     remove_hop_by_hop(response);
     const bool keep = client_keep_alive && length_known;
     response.set_keep_alive(keep);
@@ -142,9 +142,8 @@ net::awaitable<bool> forward_plain(PlainStream& client, beast::flat_buffer& buff
                               net::redirect_error(net::use_awaitable, ec));
     RelayResult received;
     if (!ec) {
-        received = co_await relay_response(upstream, upstream_buffer, *response_parser, client, {},
-                                           chunked_response, nullptr, length_known,
-                                           gateway.timeouts.body_idle);
+        received = co_await relay_response(upstream, upstream_buffer, response_body, client, {},
+                                           chunked_response, nullptr, gateway.timeouts.body_idle);
         ec = received.ec;
     }
     audit.bytes_out = received.bytes;

@@ -9,12 +9,15 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <array>
 #include <chrono>
 #include <ctime>
 #include <limits>
 #include <optional>
 #include <string_view>
+#include <vector>
 
+#include "http/head_text.hpp"
 #include "policy/request_path.hpp"
 #include "proxy/audit.hpp"
 #include "proxy/connection_head.hpp"
@@ -57,37 +60,66 @@ inline bool is_hop_by_hop(std::string_view name) {
     }
 }
 
+// The field names the Connection fields of a head mark hop-by-hop, each element once, never
+// the framing or routing fields we depend on. Split once per head: most heads name only
+// connection options ("keep-alive", "close"), so a few inline slots hold them and each field
+// is then checked against them by length first.
+class ConnectionNames {
+  public:
+    explicit ConnectionNames(const http::Head& head) {
+        for (const http::HeadField& field : head.fields()) {
+            if (field.name.size() != 10 || !ascii_iequals(field.name, "Connection")) continue;
+            std::string_view list = field.value;
+            while (!list.empty()) {
+                const std::size_t comma = list.find(',');
+                const std::string_view element = http::detail::trim_ows(list.substr(0, comma));
+                if (!element.empty() && !never_named(element)) add(element);
+                if (comma == std::string_view::npos) break;
+                list.remove_prefix(comma + 1);
+            }
+        }
+    }
+
+    bool empty() const { return count_ == 0; }
+
+    bool contains(std::string_view name) const {
+        for (std::size_t i = 0; i < count_; ++i) {
+            const std::string_view element = i < inline_.size() ? inline_[i] : more_[i - inline_.size()];
+            if (element.size() == name.size() && ascii_iequals(element, name)) return true;
+        }
+        return false;
+    }
+
+  private:
+    static bool never_named(std::string_view name) {
+        return ascii_iequals(name, "Content-Length") || ascii_iequals(name, "Transfer-Encoding") ||
+               ascii_iequals(name, "Host");
+    }
+    void add(std::string_view element) {
+        if (count_ < inline_.size()) {
+            inline_[count_] = element;
+        } else {
+            more_.push_back(element);
+        }
+        ++count_;
+    }
+
+    std::array<std::string_view, 6> inline_{};
+    std::vector<std::string_view> more_;  // only for a head naming more than 6
+    std::size_t count_ = 0;
+};
+
 // Hop-by-hop fields never cross the proxy, including any named in Connection (never the
 // framing or routing fields we depend on).
 inline void remove_hop_by_hop(http::Head& head) {
-    // The Connection values, collected before erase_if rearranges the field list. They are
-    // views into the head's storage, which erase_if leaves alone.
-    std::array<std::string_view, 4> lists{};
-    std::size_t list_count = 0;
-    std::vector<std::string_view> more_lists;  // only for a head with over 4 Connection fields
-    for (const http::HeadField& field : head.fields()) {
-        if (!ascii_iequals(field.name, "Connection")) continue;
-        if (list_count < lists.size()) {
-            lists[list_count++] = field.value;
-        } else {
-            more_lists.push_back(field.value);
-        }
+    // Views into the head's storage, which erase_if leaves alone.
+    const ConnectionNames named(head);
+    if (named.empty()) {
+        head.erase_if([](const http::HeadField& field) { return is_hop_by_hop(field.name); });
+        return;
     }
-    const auto named_in_connection = [&](std::string_view name) {
-        if (ascii_iequals(name, "Content-Length") || ascii_iequals(name, "Transfer-Encoding") ||
-            ascii_iequals(name, "Host")) {
-            return false;
-        }
-        for (std::size_t i = 0; i < list_count; ++i) {
-            if (http::list_contains(lists[i], name)) return true;
-        }
-        for (std::string_view list : more_lists) {
-            if (http::list_contains(list, name)) return true;
-        }
-        return false;
-    };
     head.erase_if([&](const http::HeadField& field) {
-        return is_hop_by_hop(field.name) || (list_count > 0 && named_in_connection(field.name));
+        return is_hop_by_hop(field.name) || named.contains(field.name);
     });
 }
 
@@ -258,8 +290,11 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     // 5. Upstream connection: pooled or new; dial failures are clean errors.
     UpstreamTarget upstream_target{upstream_host, upstream_port, service.connect_to,
                                    service.allow_private};
-    const std::string key = upstream_target.pool_key();
-    std::unique_ptr<UpstreamConnection> upstream = worker.pool.take(key);
+    // Per thread and reused: written and read with no suspension in between.
+    thread_local std::string pool_key;
+    write_pool_key(pool_key, upstream_host, upstream_port, service.connect_to,
+                   service.allow_private);
+    std::unique_ptr<UpstreamConnection> upstream = worker.pool.take(pool_key);
     if (!upstream) {
         auto dialed = co_await dial_upstream(upstream_target, runtime.upstream_context(&service),
                                              gateway.timeouts.dial);
@@ -298,7 +333,7 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     request.append_request(request_head.text());
     HeadLease response_lease;
     http::Head& response = *response_lease;
-    std::optional<ResponseParser> response_parser;
+    ResponseBody response_body;
     ResponseHead response_head;
     for (bool retried = false;; retried = true) {
         const bool may_retry = upstream->reused && !body_pending && !retried;
@@ -338,7 +373,7 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         }
         response_head = co_await read_response_head(
             upstream->stream, upstream->buffer, gateway.limits, gateway.timeouts.upstream_response,
-            head_request, response, response_parser);
+            head_request, response, response_body);
         if (!response_head.ok && may_retry && !response_head.got_bytes &&
             response_head.status != 504) {
             if (auto failure = co_await redial()) {
@@ -354,8 +389,8 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
 
     // 8. Stream the response back, redacting any injected secret the upstream echoes.
     const bool upstream_keep_alive = response.keep_alive();
-    const bool length_known = response_length_known(response, *response_parser, head_request);
-    const bool chunked_response = response.chunked() && response_has_body(response, head_request);
+    const bool length_known = response_body.length_known();
+    const bool chunked_response = response_body.kind() == ResponseBody::Kind::Chunked;
     std::optional<Redactor> redactor;
     if (prepared && !prepared->needles.empty()) {
         redactor.emplace(prepared->needles.redactor());
@@ -369,7 +404,7 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     // When body bytes already arrived with the head (or there is no body), the relay's first
     // write sends the head with them: one write instead of two. Otherwise the head goes now, so
     // the client of a slow stream (SSE) sees it before the first event.
-    const bool head_first = upstream->buffer.size() == 0 && !response_parser->is_done();
+    const bool head_first = upstream->buffer.size() == 0 && !response_body.is_done();
     StringLease response_text(1024);
     std::string& head = response_text.text();
     response.append_response(head);
@@ -386,8 +421,8 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     RelayResult received;
     if (!ec) {
         received = co_await relay_response(
-            upstream->stream, upstream->buffer, *response_parser, client, head, chunked_response,
-            redactor ? &*redactor : nullptr, length_known, gateway.timeouts.body_idle);
+            upstream->stream, upstream->buffer, response_body, client, head, chunked_response,
+            redactor ? &*redactor : nullptr, gateway.timeouts.body_idle);
         ec = received.ec;
     }
 
@@ -398,7 +433,7 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     audit.duration_us = micros_since(started);
     runtime.audit->write(audit);
 
-    if (!ec && upstream_keep_alive && response_parser->is_done() && length_known) {
+    if (!ec && upstream_keep_alive && response_body.is_done() && length_known) {
         worker.pool.put(std::move(upstream));
     }
     co_return !ec && keep;

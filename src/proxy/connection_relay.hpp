@@ -1,8 +1,10 @@
 // The byte-moving parts of forwarding, shared by the intercepted pipeline (TLS upstream) and
 // plain-HTTP forwarding to allowed hosts (TCP upstream): stream a request body upstream, read and
 // validate a response head, stream a response body back (optionally through the redactor).
-// Heads are ours (http/head.hpp); Beast's parser decodes bodies (body_framing.hpp), and bodies
-// go out as they are or re-chunked by us (http/chunk_frame.hpp), one chunk per piece.
+// Heads are ours (http/head.hpp). Response bodies with a Content-Length or read until close are
+// counted by us and go from the read buffer (or straight from the stream into a pooled chunk) to
+// the client; Beast's parser decodes chunked bodies and request bodies (body_framing.hpp).
+// Bodies go out as they are or re-chunked by us (http/chunk_frame.hpp), one chunk per piece.
 #pragma once
 
 #include <array>
@@ -106,14 +108,14 @@ struct ResponseHead {
 };
 
 // Reads response heads until a final (non-1xx) one into `head`, validating each strictly, and
-// prepares `parser` (empty on entry) for its body.
+// prepares `body` for its body.
 template <class Upstream>
 boost::asio::awaitable<ResponseHead> read_response_head(Upstream& upstream,
                                                         boost::beast::flat_buffer& buffer,
                                                         const cloakroom::http::HeadLimits& limits,
                                                         std::chrono::seconds timeout,
                                                         bool head_request, http::Head& head,
-                                                        std::optional<ResponseParser>& parser) {
+                                                        ResponseBody& body) {
     ResponseHead out;
     const auto fail = [&](std::string reason) {
         out.status = 502;
@@ -140,8 +142,7 @@ boost::asio::awaitable<ResponseHead> read_response_head(Upstream& upstream,
         const unsigned status = head.status();
         if (status == 101) co_return fail("protocol upgrades are not supported");
         if (status >= 100 && status < 200) continue;  // interim: Cloakroom answered 100-continue
-        if (!frame_response_body(head, parser.emplace(), head_request)) {
-            parser.reset();
+        if (!body.frame(head, head_request)) {
             co_return fail("invalid response from upstream: unreadable framing");
         }
         out.ok = true;
@@ -149,107 +150,126 @@ boost::asio::awaitable<ResponseHead> read_response_head(Upstream& upstream,
     }
 }
 
-// Whether the response has a body at all (RFC 9112 §6.3).
-inline bool response_has_body(const http::Head& head, bool head_request) {
-    const unsigned status = head.status();
-    return !head_request && status != 204 && status != 304;
+namespace relay_detail {
+
+// The next piece of a chunked body: Beast's parser decodes into `chunk` (framing, limits and
+// chunked decoding are Beast's). Returns false with `ec` set on failure, or when only waiting
+// can help (`ec` clear): then call bhttp::async_read_some with the same parser.
+template <class Upstream>
+bool chunked_piece_now(Upstream& upstream, boost::beast::flat_buffer& buffer,
+                       ResponseParser& parser, char* chunk, boost::beast::error_code& ec) {
+    // Room for a whole TLS record (16 KiB) instead of the 8 KiB a head read leaves (Beast sizes
+    // each read by the free capacity).
+    if (buffer.capacity() < kRelayChunk) buffer.reserve(kRelayChunk);
+    auto& body = parser.get().body();
+    body.data = chunk;
+    body.size = kRelayChunk;
+    return read_some_parsed_now(upstream, buffer, parser, ec);
 }
 
-// Whether the response's end is known without the upstream closing the connection.
-inline bool response_length_known(const http::Head& head, const ResponseParser& parser,
-                                  bool head_request) {
-    return head.content_length().has_value() || head.chunked() || parser.is_done() ||
-           !response_has_body(head, head_request);
+// After a chunked read: what is not an error here is cleared; the piece the parser decoded.
+inline bool chunked_piece_taken(ResponseParser& parser, char* chunk, boost::beast::error_code& ec,
+                                std::string_view& piece) {
+    if (ec == boost::beast::http::error::need_buffer) ec = {};
+    if (ec) return false;
+    piece = std::string_view(chunk, kRelayChunk - parser.get().body().size);
+    return true;
 }
 
-// The reading half of the response relay: Beast's parser fills a pooled chunk with the next
-// piece of body (framing, limits, chunked decoding are Beast's), then the redactor, if any,
-// rewrites it. A piece stays valid until the next prepare().
-class ResponseBodySource {
-  public:
-    ResponseBodySource(ResponseParser& parser, Redactor* redactor, bool length_known)
-        : parser_(parser),
-          redactor_(redactor),
-          length_known_(length_known),
-          redacted_(redactor != nullptr ? kRelayChunk + 256 : 0) {}
-
-    // Before each parser read: the chunk to fill, and room for a whole TLS record (16 KiB)
-    // instead of the 8 KiB a head read leaves (Beast sizes each read by the free capacity).
-    // Not a coroutine of its own: one frame less per read on the hot path.
-    void prepare(boost::beast::flat_buffer& upstream_buffer) {
-        if (upstream_buffer.capacity() < kRelayChunk) upstream_buffer.reserve(kRelayChunk);
-        auto& body = parser_.get().body();
-        body.data = chunk_.data();
-        body.size = kRelayChunk;
-    }
-
-    // After the read: clears what is not an error here, then the piece read (redacted).
-    // Returns false on a real error (left in `ec`).
-    bool take(boost::beast::error_code& ec, std::string_view& piece) {
-        namespace bhttp = boost::beast::http;
-        if (ec == bhttp::error::need_buffer) ec = {};
-        if (ec == bhttp::error::end_of_stream && !length_known_) ec = {};
-        if (ec) return false;
-        piece = std::string_view(chunk_.data(), kRelayChunk - parser_.get().body().size);
-        if (redactor_ != nullptr) {
-            std::string& out = redacted_.text();
-            out.clear();
-            redactor_->feed(piece, out);
-            if (parser_.is_done()) redactor_->finish(out);
-            piece = out;
+// After a read of a counted body (Length or UntilClose) that returned `n` bytes: a close ends
+// an UntilClose body; before the Content-Length is complete it is Beast's partial_message.
+inline bool counted_piece_taken(ResponseBody& body, std::size_t n, boost::beast::error_code& ec) {
+    if (ec == boost::asio::error::eof) {
+        if (body.kind() == ResponseBody::Kind::UntilClose) {
+            ec = {};
+            body.closed();
+        } else {
+            ec = boost::beast::http::error::partial_message;
         }
-        return true;
     }
+    if (ec) return false;
+    body.advance(n);
+    return true;
+}
 
-  private:
-    ResponseParser& parser_;
-    Redactor* redactor_;
-    bool length_known_;
-    ChunkLease chunk_;
-    StringLease redacted_;
-};
+}  // namespace relay_detail
 
 // The response body from `upstream` to `client`, after `head` (the serialized response head)
 // unless `head` is empty because it was sent already. The first write carries the head with
 // the first body bytes. `chunked`: the body goes out re-chunked (it came chunked); otherwise
-// as it is (Content-Length, read until close, or no body).
+// as it is (Content-Length, read until close, or no body). The redactor, if any, rewrites each
+// piece before it goes out.
 template <class Upstream, class Client>
 boost::asio::awaitable<RelayResult> relay_response(Upstream& upstream,
                                                    boost::beast::flat_buffer& upstream_buffer,
-                                                   ResponseParser& parser, Client& client,
+                                                   ResponseBody& body, Client& client,
                                                    std::string_view head, bool chunked,
-                                                   Redactor* redactor, bool length_known,
-                                                   std::chrono::seconds idle) {
+                                                   Redactor* redactor, std::chrono::seconds idle) {
     namespace net = boost::asio;
     namespace bhttp = boost::beast::http;
+    using Kind = ResponseBody::Kind;
     RelayResult result;
-    ResponseBodySource source(parser, redactor, length_known);
+    ChunkLease chunk;
+    StringLease redacted(redactor != nullptr ? kRelayChunk + 256 : 0);
     http::ChunkFrame frame;
     for (;;) {
-        std::string_view out;
-        if (!parser.is_done()) {
-            source.prepare(upstream_buffer);
+        std::string_view piece;
+        std::size_t buffered = 0;  // bytes of upstream_buffer in `piece`, consumed once written
+        if (!body.is_done()) {
             boost::beast::get_lowest_layer(upstream).expires_after(idle);
-            if (!read_some_parsed_now(upstream, upstream_buffer, parser, result.ec)) {
-                co_await bhttp::async_read_some(upstream, upstream_buffer, parser,
-                                                net::redirect_error(net::use_awaitable, result.ec));
+            if (body.kind() == Kind::Chunked) {
+                if (!relay_detail::chunked_piece_now(upstream, upstream_buffer, body.parser(),
+                                                     chunk.data(), result.ec) &&
+                    !result.ec) {
+                    co_await bhttp::async_read_some(
+                        upstream, upstream_buffer, body.parser(),
+                        net::redirect_error(net::use_awaitable, result.ec));
+                }
+                if (!relay_detail::chunked_piece_taken(body.parser(), chunk.data(), result.ec,
+                                                       piece)) {
+                    break;
+                }
+            } else if (upstream_buffer.size() > 0) {
+                // Bytes that came with the head (or a read before): relayed from where they are.
+                buffered = body.take(upstream_buffer.size());
+                piece = std::string_view(static_cast<const char*>(upstream_buffer.data().data()),
+                                         buffered);
+                body.advance(buffered);
+            } else {
+                // Straight from the stream into the chunk, never past the Content-Length.
+                const net::mutable_buffer space(chunk.data(), body.take(kRelayChunk));
+                std::size_t n = 0;
+                if (auto now = read_now(upstream, space, result.ec)) {
+                    n = *now;
+                } else {
+                    n = co_await upstream.async_read_some(
+                        space, net::redirect_error(net::use_awaitable, result.ec));
+                }
+                if (!relay_detail::counted_piece_taken(body, n, result.ec)) break;
+                piece = std::string_view(chunk.data(), n);
             }
-            if (!source.take(result.ec, out)) break;
-            result.bytes += out.size();
+            if (redactor != nullptr) {
+                std::string& out = redacted.text();
+                out.clear();
+                redactor->feed(piece, out);
+                if (body.is_done()) redactor->finish(out);
+                piece = out;
+            }
+            result.bytes += piece.size();
         }
-        const bool done = parser.is_done();
-        if (!head.empty() || !out.empty() || (chunked && done)) {
+        const bool done = body.is_done();
+        if (!head.empty() || !piece.empty() || (chunked && done)) {
             boost::beast::get_lowest_layer(client).expires_after(idle);
-            const auto buffers = relay_detail::framed(head, out, chunked, done, frame);
+            const auto buffers = relay_detail::framed(head, piece, chunked, done, frame);
             std::size_t written = 0;
             if (!write_all_now(client, buffers, written, result.ec)) {
                 co_await net::async_write(client, suffix_after(buffers, written),
                                           net::redirect_error(net::use_awaitable, result.ec));
             }
             head = {};
-            if (result.ec) break;
         }
-        if (done) break;
+        upstream_buffer.consume(buffered);
+        if (result.ec || done) break;
     }
     co_return result;
 }

@@ -254,6 +254,13 @@ std::optional<std::size_t> TlsStream::read_some_now(net::mutable_buffer buffer,
 
 TlsStream::Attempt TlsStream::try_peek() {
     if (ssl_ == nullptr) return {Attempt::Done, net::error::bad_descriptor, 0};
+    // Nothing received and unread anywhere, and the socket known empty: SSL_peek could only
+    // end in WANT_READ (its BIO read refuses while exhausted). Skipping it saves a pass through
+    // the record layer and the error queue on every idle wait of a keep-alive connection.
+    if (bio_.exhausted && !bio_.input_eof && bio_.input_error == 0 && !holds_unread_input()) {
+        SSL_free_buffers(ssl_);
+        return {Attempt::WantRead, {}, 0};
+    }
     clear_error_queue();
     bio_.error = 0;
     char byte;

@@ -2,6 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <charconv>
+#include <iterator>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -16,9 +19,22 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
+void write_pool_key(std::string& out, std::string_view host, std::uint16_t port,
+                    const std::optional<std::string>& connect_to, bool allow_private) {
+    out.assign(host);
+    out += ':';
+    char digits[8];
+    const auto end = std::to_chars(std::begin(digits), std::end(digits), port).ptr;
+    out.append(digits, end);
+    out += '|';
+    if (connect_to) out += *connect_to;
+    if (allow_private) out += "|p";
+}
+
 std::string UpstreamTarget::pool_key() const {
-    return host + ":" + std::to_string(port) + "|" + connect_to.value_or("") +
-           (allow_private ? "|p" : "");
+    std::string key;
+    write_pool_key(key, host, port, connect_to, allow_private);
+    return key;
 }
 
 namespace {
@@ -154,7 +170,7 @@ net::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
     co_return std::move(connection);
 }
 
-std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(std::string_view key) {
     auto it = idle_.find(key);
     if (it == idle_.end()) return nullptr;
     auto& list = it->second;
@@ -199,7 +215,7 @@ void UpstreamPool::put(std::unique_ptr<UpstreamConnection> connection) {
     list.push_back(Idle{std::move(connection), now});
 }
 
-std::size_t UpstreamPool::idle_count(const std::string& key) const {
+std::size_t UpstreamPool::idle_count(std::string_view key) const {
     const auto it = idle_.find(key);
     return it == idle_.end() ? 0 : it->second.size();
 }

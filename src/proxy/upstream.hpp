@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -28,6 +29,12 @@ struct UpstreamTarget {
     bool allow_private = false;
     std::string pool_key() const;
 };
+
+// The pool key of a target, written over `out` (reused across requests: no allocation once it
+// has grown to a key's size). Connections are shared only between requests that agree on all
+// of: the certificate name, the port, the fixed dial address and the private-address policy.
+void write_pool_key(std::string& out, std::string_view host, std::uint16_t port,
+                    const std::optional<std::string>& connect_to, bool allow_private);
 
 struct UpstreamConnection {
     UpstreamConnection(boost::asio::ip::tcp::socket socket, SSL_CTX* context)
@@ -84,11 +91,11 @@ class UpstreamPool {
     explicit UpstreamPool(Limits limits) : limits_(limits) {}
 
     // An idle connection the server has not closed, or nullptr.
-    std::unique_ptr<UpstreamConnection> take(const std::string& key);
+    std::unique_ptr<UpstreamConnection> take(std::string_view key);
     // Keeps a connection whose response was read completely; one with bytes left in its read
     // buffer is closed instead (they would be read as the next request's response).
     void put(std::unique_ptr<UpstreamConnection> connection);
-    std::size_t idle_count(const std::string& key) const;
+    std::size_t idle_count(std::string_view key) const;
 
   private:
     struct Idle {
@@ -96,7 +103,7 @@ class UpstreamPool {
         std::chrono::steady_clock::time_point since;
     };
     Limits limits_;
-    std::map<std::string, std::deque<Idle>> idle_;
+    std::map<std::string, std::deque<Idle>, std::less<>> idle_;  // find by string_view
 };
 
 }  // namespace cloakroom::proxy

@@ -71,6 +71,23 @@ TEST(ProxyBodyFraming, ChunkedRequestIsDecoded) {
               "abcde");
 }
 
+TEST(ProxyBodyFraming, ZeroPaddedContentLengthStillFramesTheBody) {
+    // The validator accepts any number of leading zeros. Reading such a length as absent would
+    // leave the body in the buffer to be parsed as the next request (smuggling).
+    const std::string zeros(40, '0');
+    const auto head = request("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: " + zeros +
+                              "5\r\n\r\n");
+    EXPECT_TRUE(request_has_body(head));
+    EXPECT_EQ(request_body("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: " + zeros + "5\r\n\r\n",
+                           "helloGET / HTTP/1.1"),
+              "hello");
+    ResponseBody body;
+    ASSERT_TRUE(body.frame(response("HTTP/1.1 200 OK\r\nContent-Length: " + zeros + "3\r\n\r\n"),
+                           false));
+    EXPECT_EQ(body.kind(), ResponseBody::Kind::Length);
+    EXPECT_EQ(body.take(10), 3u);
+}
+
 TEST(ProxyBodyFraming, RequestsWithoutFramingHaveNoBody) {
     EXPECT_FALSE(request_has_body(request("GET / HTTP/1.1\r\nHost: a\r\n\r\n")));
     EXPECT_FALSE(
@@ -121,6 +138,51 @@ TEST(ProxyBodyFraming, LargeContentLength) {
         response("HTTP/1.1 200 OK\r\nContent-Length: 9007199254740992\r\n\r\n"), parser, false));
     ASSERT_TRUE(parser.content_length().has_value());
     EXPECT_EQ(*parser.content_length(), 9007199254740992u);
+}
+
+TEST(ProxyResponseBody, KindsFollowTheHeadAndTheRequest) {
+    ResponseBody body;
+    ASSERT_TRUE(body.frame(response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), false));
+    EXPECT_EQ(body.kind(), ResponseBody::Kind::Length);
+    EXPECT_FALSE(body.is_done());
+    EXPECT_TRUE(body.length_known());
+    ASSERT_TRUE(body.frame(response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), true));
+    EXPECT_EQ(body.kind(), ResponseBody::Kind::None);  // HEAD
+    EXPECT_TRUE(body.is_done());
+    for (const char* text : {"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
+                             "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+                             "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}) {
+        ASSERT_TRUE(body.frame(response(text), false)) << text;
+        EXPECT_EQ(body.kind(), ResponseBody::Kind::None) << text;
+        EXPECT_TRUE(body.is_done()) << text;
+        EXPECT_TRUE(body.length_known()) << text;
+    }
+    ASSERT_TRUE(body.frame(response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                           false));
+    EXPECT_EQ(body.kind(), ResponseBody::Kind::Chunked);
+    bool done = false;
+    EXPECT_EQ(decode(body.parser(), "3\r\nabc\r\n0\r\n\r\n", done), "abc");
+    EXPECT_TRUE(body.is_done());
+    ASSERT_TRUE(body.frame(response("HTTP/1.1 200 OK\r\nX: y\r\n\r\n"), false));
+    EXPECT_EQ(body.kind(), ResponseBody::Kind::UntilClose);
+    EXPECT_FALSE(body.length_known());
+    EXPECT_EQ(body.take(1000), 1000u);
+    body.advance(1000);
+    EXPECT_FALSE(body.is_done());
+    body.closed();
+    EXPECT_TRUE(body.is_done());
+}
+
+TEST(ProxyResponseBody, LengthIsCountedAndNeverOverrun) {
+    ResponseBody body;
+    ASSERT_TRUE(body.frame(response("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"), false));
+    EXPECT_EQ(body.take(4), 4u);
+    body.advance(4);
+    EXPECT_FALSE(body.is_done());
+    EXPECT_EQ(body.take(100), 6u);  // bytes past the body are not the body's
+    body.advance(6);
+    EXPECT_TRUE(body.is_done());
+    EXPECT_EQ(body.take(100), 0u);
 }
 
 }  // namespace

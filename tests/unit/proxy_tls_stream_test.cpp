@@ -259,6 +259,56 @@ TEST_F(StreamTest, WaitInputCompletesWhenDataArrivesAndLeavesItReadable) {
     EXPECT_EQ(got, "ping");
 }
 
+TEST_F(StreamTest, WaitInputAfterADrainingReadSeesBufferedBytesLaterBytesAndTheClose) {
+    // An idle wait after a read that drained the socket skips OpenSSL (the socket is known
+    // empty). It must still complete at once for bytes already inside OpenSSL (the rest of a
+    // record read in part), and later for new bytes and for close_notify.
+    auto [client, server] = tls_pair();
+    error_code client_ec, server_ec, wait_ec;
+    std::string got;
+    std::vector<bool> completed_before_the_client_went_on;
+    bool client_went_on = false;
+    run(
+        5s,
+        [&]() -> net::awaitable<void> {
+            co_await net::async_write(*client, net::buffer(std::string_view("ab")),
+                                      net::redirect_error(kUse, client_ec));
+            net::steady_timer delay(io_, 100ms);
+            co_await delay.async_wait(kUse);
+            client_went_on = true;
+            co_await net::async_write(*client, net::buffer(std::string_view("c")),
+                                      net::redirect_error(kUse, client_ec));
+            delay.expires_after(100ms);
+            co_await delay.async_wait(kUse);
+            co_await client->async_shutdown(net::redirect_error(kUse, client_ec));
+        },
+        [&]() -> net::awaitable<void> {
+            std::array<char, 1> one{};
+            // "a" of the record "ab": "b" stays in OpenSSL, the socket is drained.
+            co_await server->async_read_some(net::buffer(one), net::redirect_error(kUse, server_ec));
+            got.append(one.data(), 1);
+            for (;;) {
+                co_await server->async_wait_input(net::redirect_error(kUse, wait_ec));
+                completed_before_the_client_went_on.push_back(!client_went_on);
+                if (wait_ec) break;
+                std::array<char, 8> buffer{};
+                const std::size_t n = co_await server->async_read_some(
+                    net::buffer(buffer), net::redirect_error(kUse, server_ec));
+                got.append(buffer.data(), n);
+                if (server_ec) break;
+            }
+        });
+    EXPECT_FALSE(client_ec) << client_ec.message();
+    EXPECT_EQ(wait_ec, net::error::eof) << wait_ec.message();  // the wait reports the close
+    EXPECT_FALSE(server_ec) << server_ec.message();
+    EXPECT_EQ(got, "abc");
+    // "b" was there at once; "c" and the close came after the client went on.
+    ASSERT_EQ(completed_before_the_client_went_on.size(), 3u);
+    EXPECT_TRUE(completed_before_the_client_went_on[0]);
+    EXPECT_FALSE(completed_before_the_client_went_on[1]);
+    EXPECT_FALSE(completed_before_the_client_went_on[2]);
+}
+
 TEST_F(StreamTest, ReadPastTheDeadlineTimesOutAndStaysTimedOut) {
     auto [client, server] = tls_pair();
     error_code first, second;
