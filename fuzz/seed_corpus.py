@@ -26,6 +26,17 @@ for i, entry in enumerate(vectors.get("path_glob_to_regex", [])):
 for i, p in enumerate(["/a/../b", "/%2e%2e/x", "//a//b/", "/a%2Fb", "/a?x=/../", "/%41%7e"]):
     write("path_normalize_fuzz", f"extra-{i}", p.encode())
 
+# HTTP heads: framing edge cases the head parser and Beast must read alike (the fuzzer compares
+# them), among them a zero-padded Content-Length longer than 19 characters.
+for i, head in enumerate([
+    b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: " + b"0" * 40 + b"5\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0009007199254740992\r\n\r\n",
+    b"HTTP/1.1 204 No Content\r\nConnection: x-a, close\r\nX-A: 1\r\n\r\n",
+]):
+    write("http_head_fuzz", f"head-{i}", head)
+
 # Database handshake parsers: each protocol's seeds live beside its fuzz target.
 import importlib.util
 

@@ -55,7 +55,8 @@ class ResponseBody {
     // Length and UntilClose: how many of `available` bytes belong to the body (all of them
     // until close; never past the Content-Length, so bytes after it are never relayed).
     std::size_t take(std::size_t available) const {
-        if (kind_ == Kind::Length && remaining_ < available) return static_cast<std::size_t>(remaining_);
+        if (kind_ == Kind::Length && remaining_ < available)
+            return static_cast<std::size_t>(remaining_);
         return available;
     }
     // `n` body bytes (at most take(n)) were read.

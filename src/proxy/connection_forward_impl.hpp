@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string.h>  // explicit_bzero
+#include <array>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -9,7 +10,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <array>
 #include <chrono>
 #include <ctime>
 #include <limits>
@@ -84,7 +84,8 @@ class ConnectionNames {
 
     bool contains(std::string_view name) const {
         for (std::size_t i = 0; i < count_; ++i) {
-            const std::string_view element = i < inline_.size() ? inline_[i] : more_[i - inline_.size()];
+            const std::string_view element =
+                i < inline_.size() ? inline_[i] : more_[i - inline_.size()];
             if (element.size() == name.size() && ascii_iequals(element, name)) return true;
         }
         return false;

@@ -103,6 +103,8 @@ const std::vector<std::string>& accepted_requests() {
         "POST /v1/charges HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
         "POST /v1/charges HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
         "POST /v1/charges HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n",
+        "POST /v1/charges HTTP/1.1\r\nHost: a\r\nContent-Length: "
+        "00000000000000000000000000000000000005\r\n\r\n",
         "POST /v1/charges HTTP/1.1\r\nHost: a\r\nContent-Length: 9007199254740992\r\n\r\n",
         "POST /v1/charges HTTP/1.1\r\nHost: a\r\nContent-Length:  5 \t\r\n\r\n",
         "POST /v1/charges HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",

@@ -154,8 +154,8 @@ TEST(HttpHead, Framing) {
         head.parse_request("POST / HTTP/1.1\r\nContent-Length: 0009007199254740992\r\n\r\n"));
     EXPECT_EQ(head.content_length(), 9007199254740992u);
     // Any number of leading zeros (the validator accepts them), beyond 19 characters too.
-    ASSERT_TRUE(head.parse_request("POST / HTTP/1.1\r\nContent-Length: " +
-                                   std::string(40, '0') + "5\r\n\r\n"));
+    ASSERT_TRUE(head.parse_request("POST / HTTP/1.1\r\nContent-Length: " + std::string(40, '0') +
+                                   "5\r\n\r\n"));
     EXPECT_EQ(head.content_length(), 5u);
     ASSERT_TRUE(head.parse_request("POST / HTTP/1.1\r\nContent-Length: 000\r\n\r\n"));
     EXPECT_EQ(head.content_length(), 0u);

@@ -75,15 +75,15 @@ TEST(ProxyBodyFraming, ZeroPaddedContentLengthStillFramesTheBody) {
     // The validator accepts any number of leading zeros. Reading such a length as absent would
     // leave the body in the buffer to be parsed as the next request (smuggling).
     const std::string zeros(40, '0');
-    const auto head = request("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: " + zeros +
-                              "5\r\n\r\n");
+    const auto head =
+        request("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: " + zeros + "5\r\n\r\n");
     EXPECT_TRUE(request_has_body(head));
     EXPECT_EQ(request_body("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: " + zeros + "5\r\n\r\n",
                            "helloGET / HTTP/1.1"),
               "hello");
     ResponseBody body;
-    ASSERT_TRUE(body.frame(response("HTTP/1.1 200 OK\r\nContent-Length: " + zeros + "3\r\n\r\n"),
-                           false));
+    ASSERT_TRUE(
+        body.frame(response("HTTP/1.1 200 OK\r\nContent-Length: " + zeros + "3\r\n\r\n"), false));
     EXPECT_EQ(body.kind(), ResponseBody::Kind::Length);
     EXPECT_EQ(body.take(10), 3u);
 }
@@ -157,8 +157,8 @@ TEST(ProxyResponseBody, KindsFollowTheHeadAndTheRequest) {
         EXPECT_TRUE(body.is_done()) << text;
         EXPECT_TRUE(body.length_known()) << text;
     }
-    ASSERT_TRUE(body.frame(response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
-                           false));
+    ASSERT_TRUE(
+        body.frame(response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), false));
     EXPECT_EQ(body.kind(), ResponseBody::Kind::Chunked);
     bool done = false;
     EXPECT_EQ(decode(body.parser(), "3\r\nabc\r\n0\r\n\r\n", done), "abc");

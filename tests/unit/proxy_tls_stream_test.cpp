@@ -285,7 +285,8 @@ TEST_F(StreamTest, WaitInputAfterADrainingReadSeesBufferedBytesLaterBytesAndTheC
         [&]() -> net::awaitable<void> {
             std::array<char, 1> one{};
             // "a" of the record "ab": "b" stays in OpenSSL, the socket is drained.
-            co_await server->async_read_some(net::buffer(one), net::redirect_error(kUse, server_ec));
+            co_await server->async_read_some(net::buffer(one),
+                                             net::redirect_error(kUse, server_ec));
             got.append(one.data(), 1);
             for (;;) {
                 co_await server->async_wait_input(net::redirect_error(kUse, wait_ec));

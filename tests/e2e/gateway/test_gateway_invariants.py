@@ -1,4 +1,5 @@
 """DESIGN.md security invariants, each with a test that fails when the invariant is violated."""
+import hashlib
 import json
 import os
 import shutil
@@ -240,6 +241,30 @@ def test_well_formed_control_reaches_upstream(gw, pyup):
     r = gw.get("stream.example.com", "/record/s", method="POST", body=b"AAAA")
     assert r.status == 200 and r.json()["requestline"] == "POST /record/s HTTP/1.1"
     assert len(pyup.records()) == 1
+
+
+def test_zero_padded_content_length_frames_the_body(gw, pyup):
+    """RFC 9110 allows any number of leading zeros in Content-Length. Read as absent, the body
+    (here a whole second request) would be parsed as the next request."""
+    smuggled = b"GET /record/smuggled HTTP/1.1\r\nHost: stream.example.com\r\n\r\n"
+    req = (b"POST /upload HTTP/1.1\r\nHost: stream.example.com\r\nContent-Length: "
+           + b"0" * 40 + str(len(smuggled)).encode() + b"\r\n\r\n" + smuggled)
+    pyup.clear()
+    t = gw.tunnel("stream.example.com:443")
+    try:
+        assert t.ok, t.connect
+        t.start_tls("stream.example.com", gw.ca_path)
+        t.send(req)
+        r = t.response()
+        assert r.status == 200, r
+        got = r.json()
+        assert got["bytes"] == len(smuggled)
+        assert got["sha256"] == hashlib.sha256(smuggled).hexdigest()
+    finally:
+        t.close()
+    time.sleep(0.3)
+    lines = [rec["requestline"] for rec in pyup.records()]
+    assert lines == ["POST /upload HTTP/1.1"], lines
 
 
 def test_oversized_headers_rejected(gw, pyup):
