@@ -99,6 +99,11 @@ class Head {
     // Replaces the value of fields()[index].
     void replace_value(std::size_t index, std::string_view value);
 
+    // The head as received (parse_*), and whether anything was set or replaced since: until
+    // then every name and value is a view into received().
+    std::string_view received() const { return {bytes_.data(), bytes_.size()}; }
+    bool edited() const { return owned_used_ > 0; }
+
     // Heap bytes held (for pools that drop heads grown by an unusually large one).
     std::size_t retained_bytes() const;
 

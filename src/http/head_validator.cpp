@@ -1,5 +1,9 @@
 #include "http/head_validator.hpp"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <cstring>
 #include <string>
 
@@ -27,12 +31,38 @@ HeadRejection too_large(std::string reason) {
     return HeadRejection{kFieldsTooLarge, std::move(reason)};
 }
 
+// Whether every LF follows a CR and every CR but a last byte (whose LF may still come) precedes
+// an LF: an LF must stand exactly where the byte before is a CR. The common case, a clean head,
+// is checked 16 bytes at a time, the CR mask shifted by one against the LF mask, in one pass.
+bool line_endings_clean(std::string_view bytes) {
+    const char* const data = bytes.data();
+    const std::size_t size = bytes.size();
+    std::size_t i = 0;
+    unsigned carry = 0;  // the byte before position i is a CR
+#if defined(__SSE2__)
+    const __m128i cr = _mm_set1_epi8('\r');
+    const __m128i lf = _mm_set1_epi8('\n');
+    for (; i + 16 <= size; i += 16) {
+        const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i));
+        const auto crs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(block, cr)));
+        const auto lfs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(block, lf)));
+        if ((((crs << 1) | carry) & 0xFFFFu) != lfs) return false;
+        carry = crs >> 15;
+    }
+#endif
+    for (; i < size; ++i) {
+        if (static_cast<unsigned>(data[i] == '\n') != carry) return false;
+        carry = data[i] == '\r' ? 1 : 0;
+    }
+    return true;
+}
+
 // Lenient parsers end a line at a bare LF and some at a bare CR; a strict one does not. Any
 // such byte is where two parsers can split the same head differently, so it is fatal.
 std::optional<HeadRejection> check_line_endings(std::string_view bytes) {
-    // memchr scans (vectorised) instead of a byte loop: every LF must follow a CR, every CR
-    // (but a last one, whose LF may still come) must precede an LF. The line number, only
-    // needed for the reason, is counted after a failure.
+    if (line_endings_clean(bytes)) return std::nullopt;
+    // Which byte offends first, and in which line, for the reason: every LF must follow a CR,
+    // every CR (but a last one) must precede an LF.
     const auto line_of = [&](std::size_t at) {
         std::size_t line = 1;
         for (std::size_t i = 0; i < at; ++i) line += bytes[i] == '\n' ? 1 : 0;

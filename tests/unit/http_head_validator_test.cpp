@@ -192,6 +192,31 @@ TEST(HttpHeadValidator, RefusedRequestTable) {
     }
 }
 
+TEST(HttpHeadValidator, BareCrOrLfIsFoundAtEveryOffset) {
+    // Line ends are checked in 16-byte blocks: a stray byte at every offset, block edges
+    // included, and a CRLF split across two blocks, must be found and named by line.
+    const std::string head = post("X-Long-Field-Name: " + std::string(37, 'v') + "\r\n" +
+                                  "X-B: " + std::string(15, 'w') + "\r\n");
+    ASSERT_FALSE(validate_request_head(head)) << head;
+    ASSERT_FALSE(check_incomplete_request_head(head.substr(0, head.size() - 1)));  // ends in CR
+    for (std::size_t at = 0; at + 4 < head.size(); ++at) {
+        if (head[at] == '\r' || head[at] == '\n') continue;
+        std::size_t line = 1;
+        for (std::size_t i = 0; i < at; ++i) line += head[i] == '\n' ? 1 : 0;
+        for (const char stray : {'\r', '\n'}) {
+            std::string bad = head;
+            bad[at] = stray;
+            const auto rejection = check_incomplete_request_head(bad);
+            ASSERT_TRUE(rejection.has_value()) << at;
+            const std::string expected =
+                std::string(stray == '\r' ? "bare CR" : "bare LF") + " (" +
+                (stray == '\r' ? "not followed by LF" : "line ending without CR") + ") in line " +
+                std::to_string(line);
+            EXPECT_EQ(rejection->reason, expected) << "offset " << at;
+        }
+    }
+}
+
 TEST(HttpHeadValidator, RefusedHeadsAreAlsoRefusedAsResponsesWith502) {
     // The same field-level tricks from an upstream: always 502, same reason.
     const std::vector<std::string> fields = {

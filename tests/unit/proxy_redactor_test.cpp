@@ -232,5 +232,27 @@ TEST(ProxyRedactor, HeaderValues) {
     EXPECT_EQ(out.find("SECRETVAL"), std::string::npos) << out;
 }
 
+TEST(ProxyRedactor, HeaderValuesSetAfterParsingAreSeenToo) {
+    // One look at the received bytes clears an unedited head; a value set afterwards is not in
+    // them and must still be checked. Two needles with different first bytes, as a bearer
+    // credential has.
+    http::Head header;
+    ASSERT_TRUE(header.parse_response("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"));
+    header.set("X-Late", "Bearer SECRETVAL");
+    redact_header_values(header, {"SECRETVAL", "Bearer SECRETVAL"});
+    EXPECT_EQ(header["X-Late"], "****************");
+    ASSERT_TRUE(header.parse_response("HTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: xxSECRETVALyy\r\n\r\n"));
+    redact_header_values(header, {"SECRETVAL", "Bearer SECRETVAL"});
+    EXPECT_EQ(header["X-B"], "xx*********yy");
+    EXPECT_EQ(header["X-A"], "1");
+    // Each needle is looked for, whichever byte it starts with (a user and a password).
+    for (const char* text : {"HTTP/1.1 200 OK\r\nX-A: 1\r\nX-C: -OTHERSECRET-\r\n\r\n",
+                             "HTTP/1.1 200 OK\r\nX-C: -OTHERSECRET-\r\nX-S: S\r\n\r\n"}) {
+        ASSERT_TRUE(header.parse_response(text));
+        redact_header_values(header, {"SECRETVAL", "OTHERSECRET"});
+        EXPECT_EQ(header["X-C"], "-***********-") << text;
+    }
+}
+
 }  // namespace
 }  // namespace cloakroom::proxy
