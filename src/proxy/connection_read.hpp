@@ -9,6 +9,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <chrono>
+#include <memory>
 
 #include "proxy/connection_forward.hpp"
 #include "proxy/connection_head.hpp"
@@ -41,7 +42,8 @@ boost::asio::awaitable<bool> read_request_head(Stream& stream, boost::beast::fla
     buffer.consume(head.size);
     bool framed = parsed;
     if (parsed && request_has_body(*request.head)) {
-        framed = frame_request_body(*request.head, request.body.emplace());
+        request.body = std::make_unique<RequestParser>();
+        framed = frame_request_body(*request.head, *request.body);
     }
     if (!framed) {
         // The validator accepted what the parser cannot read: a defect, answered as such.

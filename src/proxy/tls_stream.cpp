@@ -46,6 +46,13 @@ int bio_read(BIO* bio, char* out, int size) {
         }
         return static_cast<int>(n);
     }
+    if (state.idle_begin < state.idle_end) {  // what an idle wait received
+        const std::size_t n = std::min(static_cast<std::size_t>(size),
+                                       static_cast<std::size_t>(state.idle_end - state.idle_begin));
+        std::memcpy(out, state.idle_input.data() + state.idle_begin, n);
+        state.idle_begin = static_cast<std::uint16_t>(state.idle_begin + n);
+        return static_cast<int>(n);
+    }
     if (state.input_begin < state.input_end) {  // what the event loop received
         const std::size_t n =
             std::min(static_cast<std::size_t>(size), state.input_end - state.input_begin);

@@ -310,6 +310,61 @@ TEST_F(StreamTest, WaitInputAfterADrainingReadSeesBufferedBytesLaterBytesAndTheC
     EXPECT_FALSE(completed_before_the_client_went_on[2]);
 }
 
+TEST_F(StreamTest, IdleWaitReceivesSmallAndLargeRecordsIntact) {
+    // The idle wait receives into a small buffer of the stream's own: a record larger than it
+    // must be completed from the socket, several records at once must all come through, and
+    // each wait must see the next message, in order, up to the close.
+    auto [client, server] = tls_pair();
+    error_code client_ec, server_ec, wait_ec;
+    std::string large(3000, '\0');
+    for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>('a' + i % 26);
+    const std::string expected = "tiny" + large + "xy" + "z";
+    std::string got;
+    int waits = 0;
+    run(
+        5s,
+        [&]() -> net::awaitable<void> {
+            net::steady_timer delay(io_, 50ms);
+            for (const std::string& piece : {std::string("tiny"), large}) {
+                co_await delay.async_wait(kUse);
+                co_await net::async_write(*client, net::buffer(piece),
+                                          net::redirect_error(kUse, client_ec));
+                delay.expires_after(50ms);
+            }
+            co_await delay.async_wait(kUse);
+            // Two records in one go, then the close.
+            co_await net::async_write(*client, net::buffer(std::string_view("xy")),
+                                      net::redirect_error(kUse, client_ec));
+            co_await net::async_write(*client, net::buffer(std::string_view("z")),
+                                      net::redirect_error(kUse, client_ec));
+            co_await client->async_shutdown(net::redirect_error(kUse, client_ec));
+        },
+        [&]() -> net::awaitable<void> {
+            std::array<char, 700> buffer{};
+            for (;;) {
+                co_await server->async_wait_input(net::redirect_error(kUse, wait_ec));
+                ++waits;
+                if (wait_ec) break;
+                // Read what is there now, without waiting again.
+                error_code now_ec;
+                while (auto n = server->read_some_now(net::buffer(buffer), now_ec)) {
+                    got.append(buffer.data(), *n);
+                    if (now_ec) break;
+                }
+                if (now_ec) {
+                    server_ec = now_ec;
+                    break;
+                }
+            }
+        });
+    EXPECT_FALSE(client_ec) << client_ec.message();
+    EXPECT_EQ(got.size(), expected.size());
+    EXPECT_EQ(got, expected);
+    EXPECT_GE(waits, 3);
+    EXPECT_TRUE(wait_ec == net::error::eof || server_ec == net::error::eof)
+        << wait_ec.message() << " / " << server_ec.message();
+}
+
 TEST_F(StreamTest, ReadPastTheDeadlineTimesOutAndStaysTimedOut) {
     auto [client, server] = tls_pair();
     error_code first, second;
