@@ -276,9 +276,10 @@ class TlsOperation {
                                       std::move(self));
     }
 
-    // An idle wait: a receive into the stream's own small buffer, which Asio queues without a
-    // syscall of its own when the socket is known empty (no epoll_ctl re-arm, unlike
-    // async_wait), and which then holds the next request's first bytes for the BIO.
+    // An idle wait: a receive into the stream's own small buffer. Asio queues it without an
+    // epoll_ctl re-arm (which every async_wait costs), and usually without a speculative recv
+    // (only after an event it saw with nothing queued); it then holds the next request's first
+    // bytes for the BIO.
     template <class Self>
     void receive_idle(Self& self) {
         phase_ = Phase::ReceivingIdle;
