@@ -213,15 +213,25 @@ SMUGGLE_NAMES = list(_smuggle_variants("x"))
 SMUGGLE_STATUS = {"te-obfuscated": (400, 501), "te-not-chunked-last": (400, 501), "no-host": (400, 421), "duplicate-host": (400, 421)}
 
 
+def _tunnel_sending(gw, host, req):
+    """A TLS tunnel to host:443 through the gateway, with `req` sent in it; the caller closes it."""
+    t = gw.tunnel(f"{host}:443")
+    try:
+        assert t.ok, t.connect
+        t.start_tls(host, gw.ca_path)
+        t.send(req)
+    except BaseException:
+        t.close()
+        raise
+    return t
+
+
 @pytest.mark.parametrize("name", SMUGGLE_NAMES)
 def test_malformed_request_400_never_reaches_upstream(gw, pyup, name):
     req = _smuggle_variants("stream.example.com")[name].encode("latin-1")
     pyup.clear()
-    t = gw.tunnel("stream.example.com:443")
+    t = _tunnel_sending(gw, "stream.example.com", req)
     try:
-        assert t.ok, t.connect
-        t.start_tls("stream.example.com", gw.ca_path)
-        t.send(req)
         try:
             r = t.response()
         except (ConnectionError, ssl.SSLError, OSError) as e:
@@ -250,11 +260,8 @@ def test_zero_padded_content_length_frames_the_body(gw, pyup):
     req = (b"POST /upload HTTP/1.1\r\nHost: stream.example.com\r\nContent-Length: "
            + b"0" * 40 + str(len(smuggled)).encode() + b"\r\n\r\n" + smuggled)
     pyup.clear()
-    t = gw.tunnel("stream.example.com:443")
+    t = _tunnel_sending(gw, "stream.example.com", req)
     try:
-        assert t.ok, t.connect
-        t.start_tls("stream.example.com", gw.ca_path)
-        t.send(req)
         r = t.response()
         assert r.status == 200, r
         got = r.json()
