@@ -209,15 +209,12 @@ void append_time(std::string& out, std::int64_t unix_ms) {
     out.append(text, static_cast<std::size_t>(at - text));
 }
 
-}  // namespace
-
-std::string to_json_line(const AuditRecord& record) {
-    // Keys in the documented order, which makes lines easy to scan by eye. Invalid UTF-8 becomes
-    // U+FFFD: hosts, paths and reasons can carry request bytes that are not UTF-8.
-    std::string line;
-    line.reserve(224 + record.token_id.size() + record.service.size() + record.host.size() +
-                 record.method.size() + record.path.size() + record.decision.size() +
-                 record.reason.size() + record.client.size());
+// Keys in the documented order, which makes lines easy to scan by eye. Invalid UTF-8 becomes
+// U+FFFD: hosts, paths and reasons can carry request bytes that are not UTF-8.
+void append_json_line(std::string& line, const AuditRecord& record) {
+    line.reserve(line.size() + 224 + record.token_id.size() + record.service.size() +
+                 record.host.size() + record.method.size() + record.path.size() +
+                 record.decision.size() + record.reason.size() + record.client.size());
     line.append("{\"time\":");
     append_time(line, record.time_ms);
     line.append(",\"token_id\":");
@@ -245,6 +242,13 @@ std::string to_json_line(const AuditRecord& record) {
     line.append(",\"client\":");
     append_json_string(line, record.client);
     line.append("}\n");
+}
+
+}  // namespace
+
+std::string to_json_line(const AuditRecord& record) {
+    std::string line;
+    append_json_line(line, record);
     return line;
 }
 
@@ -267,7 +271,13 @@ Result<std::unique_ptr<AuditSink>> AuditSink::open(std::string_view target) {
 }
 
 void AuditSink::write(const AuditRecord& record) {
-    write_line(to_json_line(record));
+    // One line per request: built in a buffer the thread keeps (no allocation once it has
+    // grown), written before anything else can run on this thread.
+    thread_local std::string line;
+    line.clear();
+    append_json_line(line, record);
+    write_line(line);
+    if (line.capacity() > 64 * 1024) std::string().swap(line);  // after an unusually long one
 }
 
 void AuditSink::write_line(std::string_view line) {
