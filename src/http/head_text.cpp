@@ -32,6 +32,19 @@ bool is_token(std::string_view text) {
     return true;
 }
 
+bool is_framing_field(std::string_view name) {
+    switch (name.size()) {
+        case 4:
+            return iequals(name, "Host");
+        case 14:
+            return iequals(name, "Content-Length");
+        case 17:
+            return iequals(name, "Transfer-Encoding");
+        default:
+            return false;
+    }
+}
+
 std::string_view trim_ows(std::string_view text) {
     while (!text.empty() && is_ows(text.front())) text.remove_prefix(1);
     while (!text.empty() && is_ows(text.back())) text.remove_suffix(1);

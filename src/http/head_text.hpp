@@ -70,6 +70,10 @@ inline bool is_target_char(char c) {
     return c > 0x20 && c < 0x7F;
 }
 
+// Host, Content-Length, Transfer-Encoding: the fields that frame and route a message, which a
+// Connection field must never name (and a proxy must never drop because one does).
+bool is_framing_field(std::string_view name);
+
 std::string_view trim_ows(std::string_view text);
 bool iequals(std::string_view a, std::string_view b);  // ASCII case-insensitive
 

@@ -52,19 +52,6 @@ std::optional<HeadRejection> check_value(std::string_view name, std::string_view
     return std::nullopt;
 }
 
-bool is_framing_field(std::string_view name) {
-    switch (name.size()) {
-        case 4:
-            return iequals(name, "Host");
-        case 14:
-            return iequals(name, "Content-Length");
-        case 17:
-            return iequals(name, "Transfer-Encoding");
-        default:
-            return false;
-    }
-}
-
 // Connection and Proxy-Connection decide which fields are hop-by-hop. Beast refuses a value
 // that is not a comma list of tokens (empty elements allowed); refusing it here keeps the
 // validator at least as strict as Beast. Naming a framing field there is hop-by-hop abuse: a

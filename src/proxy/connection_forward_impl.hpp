@@ -73,7 +73,7 @@ class ConnectionNames {
             while (!list.empty()) {
                 const std::size_t comma = list.find(',');
                 const std::string_view element = http::detail::trim_ows(list.substr(0, comma));
-                if (!element.empty() && !never_named(element)) add(element);
+                if (!element.empty() && !http::detail::is_framing_field(element)) add(element);
                 if (comma == std::string_view::npos) break;
                 list.remove_prefix(comma + 1);
             }
@@ -92,10 +92,6 @@ class ConnectionNames {
     }
 
   private:
-    static bool never_named(std::string_view name) {
-        return ascii_iequals(name, "Content-Length") || ascii_iequals(name, "Transfer-Encoding") ||
-               ascii_iequals(name, "Host");
-    }
     void add(std::string_view element) {
         if (count_ < inline_.size()) {
             inline_[count_] = element;

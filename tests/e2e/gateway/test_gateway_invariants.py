@@ -475,6 +475,21 @@ def test_bytes_an_upstream_sends_past_a_response_never_answer_another_request(gw
         assert nxt.json()["requestline"].startswith("GET /record/next "), nxt.body
 
 
+def test_bytes_past_a_content_length_never_reach_the_client(gw, pyup):
+    """Stray bytes in the same record as a response body: exactly Content-Length bytes go to the
+    agent, so the next response on its connection is the one to its next request."""
+    tok = gw.mint(hosts="stream.example.com", methods="GET")
+    auth = [("Authorization", f"Bearer {tok}")]
+    with gw.tunnel("stream.example.com:443") as t:
+        assert t.ok
+        t.start_tls("stream.example.com", gw.ca_path)
+        first = t.request(gwlib.http_request("GET", "/extra?together=1", "stream.example.com", auth))
+        assert first.status == 200 and first.json() == {"first": True}, first
+        nxt = t.request(gwlib.http_request("GET", "/record/next", "stream.example.com", auth))
+        assert nxt.status == 200, nxt
+        assert nxt.json()["requestline"].startswith("GET /record/next "), nxt.body
+
+
 def test_error_bodies_and_logs_never_carry_secret_or_token(gw):
     tok = gw.mint(methods="GET")
     for r in (

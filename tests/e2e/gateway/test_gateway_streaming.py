@@ -2,9 +2,11 @@
 import hashlib
 import json
 import os
+import ssl
 import time
 import uuid
 
+import pytest
 import requests
 
 from gwlib import http_request
@@ -88,6 +90,35 @@ def test_chunked_response_intact(gw):
     r = gw.get("stream.example.com", "/chunked?n=5")
     assert r.status == 200, r
     assert r.body == b"".join(f"part-{i}\n".encode() for i in range(5)), r.body
+
+
+@pytest.mark.parametrize("n", [0, 700, 100_000])
+def test_response_without_framing_ends_with_the_upstream_close(gw, n):
+    """No Content-Length, not chunked: the body is everything until the upstream closes, and the
+    client is told the connection closes after it."""
+    r = gw.get("stream.example.com", f"/until-close?n={n}")
+    assert r.status == 200, r
+    assert r.body == bytes(range(256)) * (n // 256) + bytes(range(n % 256))
+    assert r.headers.get("connection", "").lower() == "close", r.headers
+    time.sleep(0.2)
+    done = [a for a in gw.audit() if a.get("path") == "/until-close"]
+    assert done and not done[-1]["reason"].startswith("response relay failed"), done
+    assert done[-1]["bytes_out"] == n, done[-1]
+
+
+def test_upstream_closing_before_its_content_length_fails_the_relay(gw):
+    """An upstream that closes 1000 bytes short of its Content-Length: the client never sees a
+    complete response, and the audit record says the relay failed."""
+    try:
+        r = gw.get("stream.example.com", "/short?n=5000")
+        got = len(r.body)
+        assert int(r.headers["content-length"]) == 6000, r.headers
+    except (ConnectionError, ssl.SSLError, OSError):
+        got = None  # the connection was cut: also not a complete response
+    assert got is None or got < 6000
+    time.sleep(0.2)
+    failed = [a for a in gw.audit() if a.get("path") == "/short"]
+    assert failed and failed[-1]["reason"].startswith("response relay failed"), failed
 
 
 def test_head_of_a_chunked_response_has_no_body(gw):

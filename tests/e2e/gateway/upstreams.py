@@ -446,11 +446,38 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             return
+        if url.path == "/extra" and query.get("together"):
+            # The same, in one write: the stray bytes arrive in the same TLS record as the body.
+            body = json.dumps({"first": True}).encode() + b"\n"
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                             + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+            self.wfile.flush()
+            return
         if url.path == "/extra":  # a broken upstream: a second, unasked-for response follows
             self._send_json(200, {"first": True})
             time.sleep(int(query.get("delay_ms", "0")) / 1000)  # after the gateway has read it
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
             self.wfile.flush()
+            return
+        if url.path in ("/until-close", "/short"):
+            # /until-close: no framing, the body ends with the connection (RFC 9112 §6.3 item 8).
+            # /short: a Content-Length the upstream does not keep before closing.
+            n = int(query.get("n", "100000"))
+            if url.path == "/until-close":
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+                body = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
+            else:
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (n + 1000)
+                body = b"y" * n
+            self.wfile.write(head + body)
+            self.wfile.flush()
+            self.close_connection = True
+            try:  # close_notify first: a clean end of the stream, not a truncation
+                self.connection.settimeout(0.5)
+                self.connection.unwrap()
+            except (OSError, ValueError):
+                pass
             return
         if url.path == "/slow":
             time.sleep(int(query.get("ms", "1000")) / 1000)
