@@ -1,17 +1,17 @@
-// Audit log line: every request writes one (proxy::to_json_line), so formatting it is a
+// Audit log line: every request writes one (runtime::to_json_line), so formatting it is a
 // per-request cost.
 #include <benchmark/benchmark.h>
 
 #include <string>
 
-#include "proxy/audit.hpp"
+#include "runtime/audit.hpp"
 
 namespace {
 
 using namespace cloakroom;
 
-proxy::AuditRecord typical_record() {
-    proxy::AuditRecord record;
+runtime::AuditRecord typical_record() {
+    runtime::AuditRecord record;
     record.time_ms = 1795748400123;
     record.token_id = "9f86d081884c7d659a2feaa0c55ad015";
     record.service = "stripe";
@@ -29,9 +29,9 @@ proxy::AuditRecord typical_record() {
 }
 
 void BM_AuditToJsonLine(benchmark::State& state) {
-    const proxy::AuditRecord record = typical_record();
+    const runtime::AuditRecord record = typical_record();
     for (auto _ : state) {
-        std::string line = proxy::to_json_line(record);
+        std::string line = runtime::to_json_line(record);
         benchmark::DoNotOptimize(line);
     }
     state.SetItemsProcessed(state.iterations());
@@ -40,13 +40,13 @@ BENCHMARK(BM_AuditToJsonLine);
 
 // A denial: the reason has quotes to escape, the path a control byte and invalid UTF-8.
 void BM_AuditToJsonLineEscaped(benchmark::State& state) {
-    proxy::AuditRecord record = typical_record();
+    runtime::AuditRecord record = typical_record();
     record.decision = "deny";
     record.status = 403;
     record.reason = "token caveat: method \"POST\" not in allowed list [\"GET\"]\n(at depth 2)";
     record.path = "/v1/caf\xc3\xa9/\x01raw\xff\xfe";
     for (auto _ : state) {
-        std::string line = proxy::to_json_line(record);
+        std::string line = runtime::to_json_line(record);
         benchmark::DoNotOptimize(line);
     }
     state.SetItemsProcessed(state.iterations());

@@ -2,14 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "proxy/audit.hpp"
+#include "runtime/audit.hpp"
 
 namespace cloakroom::db {
 
 std::string to_json_line(const DbAuditRecord& record) {
     // "kind" tells database sessions apart from HTTP request records in the same log.
     const nlohmann::ordered_json line = {
-        {"time", proxy::rfc3339_ms(record.time_ms)},
+        {"time", runtime::rfc3339_ms(record.time_ms)},
         {"kind", "database"},
         {"token_id", record.token_id},
         {"database", record.database},
@@ -26,7 +26,7 @@ std::string to_json_line(const DbAuditRecord& record) {
     return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
-void write_audit(const proxy::Runtime& runtime, const DbAuditRecord& record) {
+void write_audit(const runtime::Runtime& runtime, const DbAuditRecord& record) {
     if (runtime.audit) runtime.audit->write_line(to_json_line(record));
 }
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "proxy/gateway_runtime.hpp"
+#include "runtime/runtime.hpp"
 
 namespace cloakroom::db {
 
@@ -25,6 +25,6 @@ struct DbAuditRecord {
 };
 
 std::string to_json_line(const DbAuditRecord& record);
-void write_audit(const proxy::Runtime& runtime, const DbAuditRecord& record);
+void write_audit(const runtime::Runtime& runtime, const DbAuditRecord& record);
 
 }  // namespace cloakroom::db

@@ -40,7 +40,7 @@ struct DatabaseListeners::Listener {
     config::DatabaseProtocol protocol{};
     std::string configured_address;
     std::shared_ptr<ListenerServices> services = std::make_shared<ListenerServices>();
-    proxy::RuntimeHolder* runtime = nullptr;
+    runtime::RuntimeHolder* runtime = nullptr;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
 };
 
@@ -69,7 +69,7 @@ DatabaseListeners::~DatabaseListeners() = default;
 
 Result<std::unique_ptr<DatabaseListeners>> DatabaseListeners::start(
     const config::Config& config, const std::vector<net::io_context*>& workers,
-    proxy::RuntimeHolder& runtime, tls::LeafCache& leaves) {
+    runtime::RuntimeHolder& runtime, tls::LeafCache& leaves) {
     std::unique_ptr<DatabaseListeners> result(new DatabaseListeners());
     for (const config::Database& database : config.databases) {
         auto listener = std::make_unique<Listener>();

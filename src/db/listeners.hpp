@@ -10,7 +10,7 @@
 
 #include "config/model.hpp"
 #include "db/session.hpp"
-#include "proxy/gateway_runtime.hpp"
+#include "runtime/runtime.hpp"
 #include "tls/leaf_cache.hpp"
 #include "util/result.hpp"
 
@@ -22,7 +22,7 @@ class DatabaseListeners {
     // the leaf cache must outlive the listeners. Errors: "serve.listen", "tls.context".
     static Result<std::unique_ptr<DatabaseListeners>> start(
         const config::Config& config, const std::vector<net::io_context*>& workers,
-        proxy::RuntimeHolder& runtime, tls::LeafCache& leaves);
+        runtime::RuntimeHolder& runtime, tls::LeafCache& leaves);
 
     // One line per database: `127.0.0.1:6432 (database app, postgres)`.
     const std::vector<std::string>& bound() const { return bound_; }

@@ -13,7 +13,7 @@ LoginDenied deny(Denial kind, std::string message, std::string token_id = {}) {
 
 }  // namespace
 
-LoginDecision authorize_login(const proxy::Runtime& runtime, const config::Database& database,
+LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Database& database,
                               const LoginRequest& request) {
     const token::TokenFormat format{runtime.config.token.prefix, runtime.config.token.location};
     const token::DbAccessRequest access{

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "config/model.hpp"
-#include "proxy/gateway_runtime.hpp"
+#include "runtime/runtime.hpp"
 #include "secrets/secret_value.hpp"
 #include "token/caveat.hpp"
 
@@ -50,7 +50,7 @@ struct LoginGranted {
 
 using LoginDecision = std::variant<LoginGranted, LoginDenied>;
 
-LoginDecision authorize_login(const proxy::Runtime& runtime, const config::Database& database,
+LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Database& database,
                               const LoginRequest& request);
 
 }  // namespace cloakroom::db

@@ -11,7 +11,7 @@
 #include "config/model.hpp"
 #include "db/cancel_registry.hpp"
 #include "db/stream.hpp"
-#include "proxy/gateway_runtime.hpp"
+#include "runtime/runtime.hpp"
 
 namespace cloakroom::db {
 
@@ -36,7 +36,7 @@ struct Session {
     DbStream client;
     // The snapshot current at accept; the session uses it throughout (a reload never changes a
     // session midway). `database` points into runtime->config.databases.
-    std::shared_ptr<const proxy::Runtime> runtime;
+    std::shared_ptr<const runtime::Runtime> runtime;
     const config::Database* database = nullptr;
     // Shared so that sessions still unwinding at shutdown never outlive it.
     std::shared_ptr<ListenerServices> services;

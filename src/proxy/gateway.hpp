@@ -7,12 +7,19 @@
 #include <memory>
 
 #include "http/head_validator.hpp"
-#include "proxy/gateway_runtime.hpp"
 #include "proxy/upstream.hpp"
+#include "runtime/runtime.hpp"
 #include "tls/certificate_authority.hpp"
 #include "tls/leaf_cache.hpp"
 
 namespace cloakroom::proxy {
+
+// The shared runtime lives below proxy/ (src/runtime/), used by the database gateways too.
+using runtime::AuditRecord;
+using runtime::AuditSink;
+using runtime::build_runtime;
+using runtime::Runtime;
+using runtime::RuntimeHolder;
 
 struct Timeouts {
     std::chrono::seconds first_header{30};       // from accept to a complete first request head

@@ -8,7 +8,7 @@
 //   * Entries are keyed by the FULL header/token text (main token and discharges) and compared
 //     as whole strings, never by a hash alone; one differing byte is a miss.
 //   * An entry also records the KeyStore and token prefix it was verified with and only hits
-//     for the same ones. The gateway keeps one cache per runtime snapshot (proxy::Runtime), so
+//     for the same ones. The gateway keeps one cache per runtime snapshot (runtime::Runtime), so
 //     a reload that rotates or removes keys starts from an empty cache.
 //   * Only successful signature verifications are stored (see verify.cpp).
 //   * Bounded: at most `capacity` entries per shard (least recently used evicted first) and no

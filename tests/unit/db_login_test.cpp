@@ -56,7 +56,7 @@ class DbLogin : public ::testing::Test {
         return d != nullptr ? *d : LoginDenied{};
     }
 
-    proxy::Runtime runtime;
+    runtime::Runtime runtime;
     config::Database database;
 };
 

@@ -11,15 +11,21 @@
 
 #include <nlohmann/json.hpp>
 
-#include "proxy/audit.hpp"
+#include "runtime/audit.hpp"
 
 namespace cloakroom::proxy {
 namespace {
+
+using runtime::AuditRecord;
+using runtime::AuditSink;
+using runtime::rfc3339_ms;
+using runtime::to_json_line;
 
 // The implementation to_json_line() had before (issue 5), verbatim.
 std::string reference_json_line(const AuditRecord& record) {
     const nlohmann::ordered_json line = {
         {"time", rfc3339_ms(record.time_ms)},
+        {"kind", std::string(record.kind)},
         {"token_id", record.token_id},
         {"service", record.service},
         {"host", record.host},
@@ -199,7 +205,8 @@ TEST(ProxyAuditJson, KnownLine) {
     record.client = "127.0.0.1:5000";
     EXPECT_EQ(
         to_json_line(record),
-        "{\"time\":\"2026-01-01T00:00:00.007Z\",\"token_id\":\"ab12\",\"service\":\"stripe\","
+        "{\"time\":\"2026-01-01T00:00:00.007Z\",\"kind\":\"http\",\"token_id\":\"ab12\","
+        "\"service\":\"stripe\","
         "\"host\":\"api.stripe.com\",\"method\":\"GET\",\"path\":\"/v1/caf\xc3\xa9\xef\xbf\xbd\","
         "\"decision\":\"deny\",\"reason\":\"method \\\"POST\\\"\\n\\u0001\",\"status\":403,"
         "\"bytes_in\":1,\"bytes_out\":2,\"duration_us\":3,\"client\":\"127.0.0.1:5000\"}\n");

@@ -9,16 +9,21 @@
 
 #include <nlohmann/json.hpp>
 
-#include "proxy/audit.hpp"
 #include "proxy/error_response.hpp"
 #include "proxy/injection.hpp"
 #include "proxy/request_auth.hpp"
 #include "proxy/route.hpp"
 #include "proxy_test_support.hpp"
+#include "runtime/audit.hpp"
 #include "secrets_test_util.hpp"
 
 namespace cloakroom::proxy {
 namespace {
+
+using runtime::AuditRecord;
+using runtime::AuditSink;
+using runtime::rfc3339_ms;
+using runtime::to_json_line;
 
 using test::kNow;
 using test::request;
@@ -84,7 +89,10 @@ TEST(ProxyAudit, JsonLine) {
     ASSERT_FALSE(line.empty());
     EXPECT_EQ(line.back(), '\n');
     EXPECT_EQ(line.find('\n'), line.size() - 1);
-    EXPECT_EQ(line.rfind("{\"time\":\"2026-01-01T00:00:00.123Z\",\"token_id\":\"0123abcd\"", 0), 0u)
+    EXPECT_EQ(line.rfind("{\"time\":\"2026-01-01T00:00:00.123Z\",\"kind\":\"http\",\"token_id\":"
+                         "\"0123abcd\"",
+                         0),
+              0u)
         << line;
     const auto json = nlohmann::json::parse(line);
     EXPECT_EQ(json["service"], "stripe");
@@ -98,7 +106,8 @@ TEST(ProxyAudit, JsonLine) {
     EXPECT_EQ(json["bytes_out"], 2048);
     EXPECT_EQ(json["duration_us"], 1500);
     EXPECT_EQ(json["client"], "127.0.0.1:5555");
-    EXPECT_EQ(json.size(), 13u);
+    EXPECT_EQ(json["kind"], "http");
+    EXPECT_EQ(json.size(), 14u);
 
     record.path = "/bad\xff\n";
     const std::string odd = to_json_line(record);

@@ -1,4 +1,4 @@
-#include "proxy/audit.hpp"
+#include "runtime/audit.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include <ctime>
 #include <string_view>
 
-namespace cloakroom::proxy {
+namespace cloakroom::runtime {
 
 std::string rfc3339_ms(std::int64_t unix_ms) {
     std::int64_t seconds = unix_ms / 1000;
@@ -217,6 +217,8 @@ void append_json_line(std::string& line, const AuditRecord& record) {
                  record.decision.size() + record.reason.size() + record.client.size());
     line.append("{\"time\":");
     append_time(line, record.time_ms);
+    line.append(",\"kind\":");
+    append_json_string(line, record.kind);
     line.append(",\"token_id\":");
     append_json_string(line, record.token_id);
     line.append(",\"service\":");
@@ -310,4 +312,4 @@ std::uint64_t AuditSink::write_errors() const {
     return write_errors_.load(std::memory_order_relaxed);
 }
 
-}  // namespace cloakroom::proxy
+}  // namespace cloakroom::runtime

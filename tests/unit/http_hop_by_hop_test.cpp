@@ -5,7 +5,7 @@
 #include <string>
 
 #include "http/head.hpp"
-#include "proxy/connection_forward.hpp"
+#include "http/hop_by_hop.hpp"
 
 namespace cloakroom::proxy {
 namespace {
@@ -23,7 +23,7 @@ TEST(ProxyHopByHop, FixedFieldsAndNamedOnesGoTheRestStays) {
         "X-A: 1\r\nTE: trailers\r\nTrailer: X-Sum\r\nUpgrade: h2c\r\nx-b: 2\r\n"
         "Proxy-Authenticate: Basic\r\nPROXY-AUTHORIZATION: x\r\nProxy-Connection: close\r\n"
         "X-AB: kept\r\nContent-Length: 3\r\n\r\n"));
-    forward_detail::remove_hop_by_hop(head);
+    http::remove_hop_by_hop(head);
     EXPECT_EQ(names(head), "Date;X-AB;Content-Length;");
 }
 
@@ -38,7 +38,7 @@ TEST(ProxyHopByHop, ManyConnectionFieldsAreAllHonoured) {
     text += "X-14: kept\r\n\r\n";
     http::Head head;
     ASSERT_TRUE(head.parse_request(text));
-    forward_detail::remove_hop_by_hop(head);
+    http::remove_hop_by_hop(head);
     EXPECT_EQ(names(head), "Host;X-14;");
 }
 
@@ -48,7 +48,7 @@ TEST(ProxyHopByHop, ConnectionNeverRemovesFramingOrHost) {
     ASSERT_TRUE(head.parse_response(
         "HTTP/1.1 200 OK\r\nConnection: Content-Length, Transfer-Encoding, Host\r\n"
         "Content-Length: 3\r\nHost: x\r\n\r\n"));
-    forward_detail::remove_hop_by_hop(head);
+    http::remove_hop_by_hop(head);
     EXPECT_EQ(names(head), "Content-Length;Host;");
 }
 

@@ -1,10 +1,10 @@
-#include "proxy/gateway_runtime.hpp"
+#include "runtime/runtime.hpp"
 
 #include <cstdlib>
 
 #include "tls/contexts.hpp"
 
-namespace cloakroom::proxy {
+namespace cloakroom::runtime {
 
 boost::asio::ssl::context& Runtime::upstream_context(const config::Service* service) const {
     const std::string key =
@@ -94,4 +94,4 @@ Result<std::shared_ptr<const Runtime>> build_runtime(config::Config config,
     return std::shared_ptr<const Runtime>(std::move(runtime));
 }
 
-}  // namespace cloakroom::proxy
+}  // namespace cloakroom::runtime

@@ -13,7 +13,12 @@
 #include "util/result.hpp"
 #include "util/unique_fd.hpp"
 
-namespace cloakroom::proxy {
+namespace cloakroom::runtime {
+
+// Which front end wrote a record: one schema for every kind, so counting (metrics, budgets,
+// revocation) reads one shape. Kept short: it is written on every line.
+inline constexpr std::string_view kAuditHttp = "http";      // one HTTP request (any front end)
+inline constexpr std::string_view kAuditTunnel = "tunnel";  // a CONNECT: refused or blind tunnel
 
 struct AuditRecord {
     std::int64_t time_ms = 0;  // Unix milliseconds when the request arrived
@@ -29,9 +34,11 @@ struct AuditRecord {
     std::uint64_t bytes_out = 0;  // response body bytes to the agent
     std::uint64_t duration_us = 0;
     std::string client;  // agent's address "ip:port"
+    // Last, so aggregate initialization of the fields above stays as it was; written second.
+    std::string_view kind = kAuditHttp;
 };
 
-// {"time":"2026-01-01T00:00:00.000Z","token_id":...,"service":...,"host":...,"method":...,
+// {"time":"2026-01-01T00:00:00.000Z","kind":...,"token_id":...,"service":...,"host":...,"method":...,
 //  "path":...,"decision":...,"reason":...,"status":...,"bytes_in":...,"bytes_out":...,
 //  "duration_us":...,"client":...}\n  -- keys in this order, invalid UTF-8 replaced.
 std::string to_json_line(const AuditRecord& record);
@@ -66,4 +73,4 @@ class AuditSink {
     std::atomic<std::uint64_t> write_errors_{0};
 };
 
-}  // namespace cloakroom::proxy
+}  // namespace cloakroom::runtime

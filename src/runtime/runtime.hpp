@@ -12,13 +12,13 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "proxy/audit.hpp"
+#include "runtime/audit.hpp"
 #include "secrets/resolver.hpp"
 #include "token/keys.hpp"
 #include "token/verify_cache.hpp"
 #include "util/result.hpp"
 
-namespace cloakroom::proxy {
+namespace cloakroom::runtime {
 
 struct Runtime {
     config::Config config;
@@ -85,4 +85,4 @@ class RuntimeHolder {
     std::atomic<std::uint64_t> version_;
 };
 
-}  // namespace cloakroom::proxy
+}  // namespace cloakroom::runtime

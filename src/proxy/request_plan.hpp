@@ -1,0 +1,70 @@
+// The decision for one HTTP request, made before a byte goes upstream, for every front end
+// alike: plan_request() reads the request head and the connection's target and returns either a
+// Refusal or a RequestPlan; apply_plan() then rewrites the head and cannot fail. The order of
+// the checks is the README's decision table (docs/architecture.md, "Life of a request"):
+//   route denied → TLS name ≠ target (421) → Host ≠ target (421) → path not normalizable (400)
+//   → [allow] host: plain forward → no service (403) → service rules and token (authorize)
+//   → every secret of the service resolved (502 credential_unavailable) → plan.
+// No I/O apart from resolving secrets through the runtime's resolver (which caches).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "http/head.hpp"
+#include "proxy/gateway.hpp"
+#include "proxy/injection_cache.hpp"
+#include "proxy/request_auth.hpp"
+#include "proxy/target.hpp"
+#include "runtime/refusal.hpp"
+
+namespace cloakroom::proxy {
+
+using runtime::Refusal;
+
+struct RequestPlan {
+    enum class Mode {
+        Inject,       // a valid token: the credential replaces it
+        Passthrough,  // no token (not strict): sent without a credential
+        Plain,        // an [allow] host by absolute-form http://: checked, forwarded, no token
+    } mode = Mode::Passthrough;
+
+    const config::Service* service = nullptr;  // null for Plain
+    std::string token_id;                      // of a token that decoded, else ""
+    std::string reason;                        // for the audit record
+    std::string path;                          // normalized: what was checked and is sent
+    std::string query;                         // the raw query, token removed by apply_plan
+    bool has_query = false;
+    std::optional<FoundToken> token;  // where the agent's token is, to be removed
+
+    // What to inject (Inject only), and the response policy: the service's secrets in every
+    // encoding, redacted from the whole response whatever this request carried (an upstream
+    // may echo a credential an earlier request sent). Null when the service has no credential.
+    std::shared_ptr<const PreparedInjection> injection;
+    std::shared_ptr<const PreparedInjection> redaction;
+
+    // The upstream leg.
+    std::string upstream_host;
+    std::uint16_t upstream_port = 0;
+    bool upstream_tls = true;  // false only for Plain
+
+    bool redacts() const { return redaction && !redaction->needles.empty(); }
+};
+
+using PlanOutcome = std::variant<RequestPlan, Refusal>;
+
+// `runtime` is the snapshot the request runs under (also the owner of cached injection plans).
+// `now` is Unix seconds, for the token's validity window.
+PlanOutcome plan_request(const std::shared_ptr<const Runtime>& runtime, const Target& target,
+                         const http::Head& request, std::int64_t now);
+
+// Rewrites the head as planned: the token and Proxy-* fields out, the credential in, hop-by-hop
+// fields and Expect out, identity encoding when redacting (a compressed body would hide an
+// echoed secret), the normalized target, Host naming the upstream, keep-alive towards pooled
+// upstreams. Cannot fail: everything that could was decided by plan_request.
+void apply_plan(const RequestPlan& plan, http::Head& request);
+
+}  // namespace cloakroom::proxy

@@ -1,0 +1,44 @@
+// Where an agent's request goes, as the front end that received it determined it from the
+// connection itself (the CONNECT authority, an absolute-form URL, the reverse listener's path
+// prefix), never from a header inside the request alone (docs/architecture.md, invariant 2).
+// Each front end computes one Target per connection or request; everything after that, the
+// request plan and the exchange, is the same for all of them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/route.hpp"
+
+namespace cloakroom::proxy {
+
+enum class FrontEnd : std::uint8_t {
+    Connect,       // inside an intercepted CONNECT tunnel (TLS to the agent)
+    AbsoluteForm,  // "GET http://host/path" to the forward proxy listener
+    Reverse,       // the reverse base-URL listener: "/<service>/path"
+};
+
+std::string_view front_end_name(FrontEnd front_end);
+
+struct Target {
+    FrontEnd front_end = FrontEnd::Connect;
+    Route route;  // the routed host, port and service (points into the runtime's config)
+    // The port dialed upstream (a service reached by absolute-form http:// is dialed with TLS
+    // on 443 when it was addressed on port 80).
+    std::uint16_t upstream_port = 0;
+    // The TLS server name the agent sent, for a front end that terminates TLS. A client without
+    // SNI (IP literals) is judged by its Host header alone.
+    std::optional<std::string> tls_server_name;
+    std::optional<std::string> proxy_authorization;  // from the CONNECT, if any
+    std::string client;                              // the agent's address, for the audit
+
+    // Whether the request's Host header must name the routed host: not on the reverse
+    // listener, where Host names Cloakroom itself and the route came from the path.
+    bool checks_host_header() const { return front_end != FrontEnd::Reverse; }
+    // Whether the request target is in absolute form ("http://host/path").
+    bool absolute_form() const { return front_end == FrontEnd::AbsoluteForm; }
+};
+
+}  // namespace cloakroom::proxy

@@ -1,0 +1,202 @@
+"""The decision table over every front end: CONNECT (intercepted), absolute-form and the reverse base-URL
+listener. Each request, allowed or refused at any stage (a rejected head included), writes exactly one
+audit record, with the status, decision, kind and error the agent saw (docs/architecture.md, "Audit")."""
+import socket
+import time
+import uuid
+
+import pytest
+
+import gwlib
+
+
+@pytest.fixture(scope="module")
+def fgw(_session_factory):
+    g = _session_factory(reverse_listen="127.0.0.1:0")
+    assert g.wait_stderr(r"reverse base URL", timeout=5), g.stderr_text()
+    return g
+
+
+def _records_after(gw, before, timeout=5):
+    """The audit records written after the first `before`, once the log has stopped growing."""
+    deadline = time.monotonic() + timeout
+    records = gw.audit()
+    while len(records) <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+        records = gw.audit()
+    time.sleep(0.15)  # a second record, if any, would be written by now
+    return gw.audit()[before:]
+
+
+def _one_exchange(gw, send):
+    """Runs `send()` (returns a Response) and returns it with the one audit record it wrote."""
+    before = len(gw.audit())
+    resp = send()
+    new = _records_after(gw, before)
+    assert len(new) == 1, f"expected exactly one audit record, got {len(new)}: {new}"
+    return resp, new[0]
+
+
+def _plain(gw, port, data, method="GET"):
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        s.sendall(data)
+        return gwlib.read_response(s.makefile("rb"), method)
+
+
+def via_connect(gw, method, path, headers=(), host="api.example.com", host_header=None):
+    def send():
+        req = gwlib.http_request(method, path, host_header or host, [*headers, ("Connection", "close")])
+        return gw.raw(host, req, method=method)
+    return send
+
+
+def via_absolute(gw, method, path, headers=(), host="plain.example.com", host_header=None):
+    def send():
+        req = gwlib.http_request(method, f"http://{host}{path}", host_header or host,
+                                 [*headers, ("Connection", "close")])
+        return _plain(gw, gw.port, req, method)
+    return send
+
+
+def via_reverse(gw, method, path, headers=()):
+    def send():
+        req = gwlib.http_request(method, path, f"127.0.0.1:{gw.reverse_port}",
+                                 [*headers, ("Connection", "close")])
+        return _plain(gw, gw.reverse_port, req, method)
+    return send
+
+
+def _check(resp, record, status, decision, error=None, kind="http"):
+    assert resp.status == status, resp
+    assert record["status"] == status, record
+    assert record["decision"] == decision, record
+    assert record["kind"] == kind, record
+    if error is not None:
+        assert gwlib.error_body_ok(resp)["error"] == error, resp
+        assert resp.headers["x-cloakroom-error"], resp
+    for key in ("time", "token_id", "service", "host", "method", "path", "reason", "bytes_in",
+                "bytes_out", "duration_us", "client"):
+        assert key in record, (key, record)
+
+
+def _marker():
+    return "/m" + uuid.uuid4().hex[:10]
+
+
+# ------------------------------------------------------------------------------ CONNECT front end
+
+def test_connect_allowed_passthrough_and_refusals(fgw):
+    gw = fgw
+    good = gw.mint(methods="GET")
+    m = _marker()
+    cases = [
+        (via_connect(gw, "GET", "/v1" + m, [("Authorization", f"Bearer {good}")]), 200, "allow", None),
+        (via_connect(gw, "GET", "/v1" + m), 200, "passthrough", None),
+        (via_connect(gw, "DELETE", "/v1" + m), 403, "deny", "rule_denied"),
+        (via_connect(gw, "POST", "/v1" + m, [("Authorization", f"Bearer {good}")]), 403, "deny",
+         "token_forbidden"),
+        (via_connect(gw, "GET", "/v1" + m, [("Authorization", f"Bearer {good}x")]), 401, "deny",
+         "token_invalid"),
+        (via_connect(gw, "GET", "/v1" + m, host_header="keys.example.com"), 421, "deny",
+         "misdirected_request"),
+        (via_connect(gw, "GET", "/v1/%2F" + m), 400, "deny", "bad_request"),
+        (via_connect(gw, "GET", m, [("Authorization", f"Bearer {gw.mint(hosts='plain.example.com')}")],
+                     host="plain.example.com"), 403, "deny", "no_credential"),
+    ]
+    for send, status, decision, error in cases:
+        resp, record = _one_exchange(gw, send)
+        _check(resp, record, status, decision, error)
+    resp, record = _one_exchange(gw, via_connect(gw, "GET", "/v1" + m, [("Authorization", f"Bearer {good}")]))
+    assert record["token_id"] and record["service"] == "api" and record["path"] == "/v1" + m
+    assert record["host"] == "api.example.com" and record["method"] == "GET"
+
+
+def test_connect_level_refusal_is_one_tunnel_record(fgw):
+    gw = fgw
+
+    def send():
+        t = gw.tunnel("other.example.com:443")
+        t.close()
+        return t.connect
+    resp, record = _one_exchange(gw, send)
+    _check(resp, record, 403, "deny", "host_not_configured", kind="tunnel")
+    assert record["method"] == "CONNECT" and record["host"].startswith("other.example.com")
+
+
+def test_connect_rejected_head_inside_the_tunnel_is_audited(fgw):
+    gw = fgw
+
+    def send():
+        t = gw.tunnel("api.example.com:443")
+        try:
+            t.start_tls("api.example.com", gw.ca_path)
+            return t.request(b"GET /v1/x HTTP/1.1\r\nHost: api.example.com\r\nX-A: 1\r\n folded\r\n\r\n")
+        finally:
+            t.close()
+    resp, record = _one_exchange(gw, send)
+    _check(resp, record, 400, "deny", "bad_request")
+
+
+# ------------------------------------------------------------------------- absolute-form front end
+
+def test_absolute_form_allowed_and_refusals(fgw):
+    gw = fgw
+    m = _marker()
+    cases = [
+        (via_absolute(gw, "GET", m), 200, "passthrough", None),
+        (via_absolute(gw, "POST", m), 403, "deny", "rule_denied"),
+        (via_absolute(gw, "GET", m, [("Authorization", f"Bearer {gw.mint(hosts='plain.example.com')}")]),
+         403, "deny", "no_credential"),
+        (via_absolute(gw, "GET", m, [("Authorization", "Bearer acm_garbage")]), 401, "deny",
+         "token_invalid"),
+        (via_absolute(gw, "GET", m, host_header="api.example.com"), 421, "deny", "misdirected_request"),
+        (via_absolute(gw, "GET", "/a/%2F" + m), 400, "deny", "bad_request"),
+        (via_absolute(gw, "GET", m, host="unknown.example.com"), 403, "deny", "host_not_configured"),
+        (via_absolute(gw, "GET", m, host="api.example.com"), 403, "deny", "https_required"),
+    ]
+    for send, status, decision, error in cases:
+        resp, record = _one_exchange(gw, send)
+        _check(resp, record, status, decision, error)
+
+
+def test_absolute_form_non_http_targets_and_rejected_heads_are_audited(fgw):
+    gw = fgw
+    for data, status in [
+        (b"GET https://api.example.com/ HTTP/1.1\r\nHost: api.example.com\r\n\r\n", 400),
+        (b"GET /relative HTTP/1.1\r\nHost: api.example.com\r\n\r\n", 400),
+        (b"GET http://plain.example.com/ HTTP/1.1\r\nHost: plain.example.com\r\n"
+         b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        (b"GET http://plain.example.com/ HTTP/1.1\r\nHost: plain.example.com\r\n"
+         b"Transfer-Encoding: gzip\r\n\r\n", 501),
+    ]:
+        resp, record = _one_exchange(gw, lambda: _plain(gw, gw.port, data))
+        _check(resp, record, status, "deny")
+
+
+# --------------------------------------------------------------------------- reverse front end
+
+def test_reverse_allowed_and_refusals(fgw):
+    gw = fgw
+    good = gw.mint(methods="GET")
+    m = _marker()
+    cases = [
+        (via_reverse(gw, "GET", "/api/v1" + m, [("Authorization", f"Bearer {good}")]), 200, "allow", None),
+        (via_reverse(gw, "GET", "/api/v1" + m), 200, "passthrough", None),
+        (via_reverse(gw, "DELETE", "/api/v1" + m), 403, "deny", "rule_denied"),
+        (via_reverse(gw, "POST", "/api/v1" + m, [("Authorization", f"Bearer {good}")]), 403, "deny",
+         "token_forbidden"),
+        (via_reverse(gw, "GET", "/api/v1" + m, [("Authorization", "Bearer acm_garbage")]), 401, "deny",
+         "token_invalid"),
+        (via_reverse(gw, "GET", "/nosuch" + m), 404, "deny", None),
+        (via_reverse(gw, "CONNECT", "api.example.com:443"), 405, "deny", "method_not_allowed"),
+    ]
+    for send, status, decision, error in cases:
+        resp, record = _one_exchange(gw, send)
+        _check(resp, record, status, decision, error)
+
+
+def test_reverse_rejected_head_is_audited(fgw):
+    gw = fgw
+    data = b"GET /api/v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    resp, record = _one_exchange(gw, lambda: _plain(gw, gw.reverse_port, data))
+    _check(resp, record, 400, "deny", "bad_request")
