@@ -18,6 +18,7 @@
 #include "db/mysql/client_login.hpp"
 #include "db/mysql/messages.hpp"
 #include "db/mysql/protocol.hpp"
+#include "db/mysql/relay_filters.hpp"
 #include "db/mysql/rsa_key.hpp"
 #include "db/mysql/upstream_login.hpp"
 
@@ -205,6 +206,42 @@ void fuzz_fields(std::string_view input) {
 
 }  // namespace
 
+// The relay guards: the output must not depend on how the input is chunked; what the command
+// guard sends on holds no COM_CHANGE_USER (a second guard over it refuses nothing and changes
+// nothing); the reply guard keeps every length (it only ever stars bytes or swaps ERR payloads).
+void fuzz_guards(std::string_view input) {
+    using namespace cloakroom::db::mysql;
+    const std::size_t cut = input.empty() ? 0 : static_cast<unsigned char>(input[0]) % input.size();
+    auto refusals = std::make_shared<Refusals>();
+    refusals->marker = "cloakroom_refused_00";
+    CommandGuard whole(refusals);
+    std::string whole_out;
+    whole.feed(input, whole_out);
+    auto split_refusals = std::make_shared<Refusals>();
+    split_refusals->marker = refusals->marker;
+    CommandGuard split(split_refusals);
+    std::string split_out;
+    split.feed(input.substr(0, cut), split_out);
+    split.feed(input.substr(cut), split_out);
+    if (split_out != whole_out || split_refusals->count != refusals->count) std::abort();
+    auto again_refusals = std::make_shared<Refusals>();
+    again_refusals->marker = refusals->marker;
+    CommandGuard again(again_refusals);
+    std::string again_out;
+    again.feed(whole_out, again_out);
+    if (again_refusals->count != 0 || again_out != whole_out) std::abort();
+
+    ReplyGuard replies(refusals, {"s3cr3t"});
+    std::string reply_out;
+    replies.feed(input.substr(0, cut), reply_out);
+    replies.feed(input.substr(cut), reply_out);
+    ReplyGuard plain(std::make_shared<Refusals>(), {});
+    std::string plain_out;
+    plain.feed(input, plain_out);
+    if (input.substr(0, plain_out.size()) != plain_out) std::abort();
+    if (refusals->count == 0 && reply_out.size() != plain_out.size()) std::abort();
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
@@ -220,6 +257,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             break;
         default:
             fuzz_fields(input);
+            fuzz_guards(input);
             break;
     }
     return 0;

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "db/postgres/pg_protocol.hpp"
+#include "db/postgres/pg_relay_filters.hpp"
 #include "db/postgres/pg_scram.hpp"
 #include "db/postgres/pg_upstream_auth.hpp"
 
@@ -117,6 +118,31 @@ void check_scram(std::string_view input) {
 
 }  // namespace
 
+// The relay guards: chunking does not matter; the client guard passes a prefix of its input
+// unchanged; the reply guard without secrets passes a prefix unchanged, and with one keeps it.
+void check_guards(std::string_view input) {
+    const std::size_t cut = input.empty() ? 0 : static_cast<unsigned char>(input[0]) % input.size();
+    ClientGuard whole;
+    std::string whole_out;
+    const bool whole_ok = whole.feed(input, whole_out);
+    ClientGuard split;
+    std::string split_out;
+    bool split_ok = split.feed(input.substr(0, cut), split_out);
+    if (split_ok) split_ok = split.feed(input.substr(cut), split_out);
+    if (whole_ok != split_ok || whole_out != split_out) std::abort();
+    if (input.substr(0, whole_out.size()) != whole_out) std::abort();
+
+    ReplyGuard plain({});
+    std::string plain_out;
+    (void)plain.feed(input, plain_out);
+    if (input.substr(0, plain_out.size()) != plain_out) std::abort();
+    ReplyGuard redacting({"s3cr3t"});
+    std::string redacted;
+    (void)redacting.feed(input.substr(0, cut), redacted);
+    (void)redacting.feed(input.substr(cut), redacted);
+    if (redacted.size() != plain_out.size()) std::abort();
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
@@ -126,6 +152,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             break;
         case 1:
             check_backend(input);
+            check_guards(input);
             break;
         case 2:
             check_auth(input);

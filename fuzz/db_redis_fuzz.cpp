@@ -116,11 +116,23 @@ void fuzz_rewriter(std::string_view input, std::uint8_t seed) {
     require(whole_out == chunked_out);
     require(whole.rewritten() == chunked.rewritten());
     require(whole.closing() == chunked.closing());
+    require(whole.lost_framing() == chunked.lost_framing());
     if (whole.rewritten() == 0) {
         // Unchanged, except for the start of an error line held back until it is known not to
-        // be a refusal (at most a line's worth).
+        // be a refusal (at most a line's worth), and everything after lost framing.
         require(input.substr(0, whole_out.size()) == whole_out);
-        require(input.size() - whole_out.size() <= 513);
+        require(whole.lost_framing() || input.size() - whole_out.size() <= 513);
+    }
+    // With a secret: same framing, the same length, chunking does not matter, and the secret
+    // never appears inside a single element of the output (it may straddle two).
+    const std::string secret = "s3cr3t";
+    ReplyRewriter redacting({secret});
+    std::string redacted;
+    for (const auto part : chunks(input, seed)) redacting.feed(part, redacted);
+    require(redacting.lost_framing() == whole.lost_framing());
+    require(redacted.size() == whole_out.size());
+    if (whole.rewritten() == 0 && input.find(secret) == std::string_view::npos) {
+        require(redacted == whole_out);
     }
 }
 

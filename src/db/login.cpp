@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "db/token_shape.hpp"
 #include "token/token.hpp"
 
 namespace cloakroom::db {
@@ -19,6 +20,14 @@ LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Dat
     const token::DbAccessRequest access{
         database.name, std::string(request.login), std::string(request.database),
         std::string(config::to_string(database.protocol)), request.time_unix};
+    // A token in the name fields: never verified, never quoted (the message names no input).
+    if (looks_like_token(request.login, format.prefix)) {
+        return deny(Denial::BadToken, std::string(kTokenAsUserHint));
+    }
+    if (looks_like_token(request.database, format.prefix)) {
+        return deny(Denial::BadToken,
+                    "a token was sent as the database name; send it as the password");
+    }
     if (request.token.empty()) {
         return deny(Denial::BadToken, "no password given: send your Cloakroom token (" +
                                           format.prefix + "...) as the password");

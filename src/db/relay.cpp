@@ -36,26 +36,12 @@ struct Pump {
 };
 
 net::awaitable<void> pump(DbStream& from, DbStream& to, std::string pending, const char* from_name,
-                          ClientFilter* filter, Pump& result) {
+                          StreamFilter* filter, Pump& result) {
     boost::system::error_code ec;
-    if (!pending.empty()) {
-        co_await to.write_all(pending, ec);
-        if (ec) {
-            result.end("error: write: " + ec.message());
-            co_return;
-        }
-        result.bytes += pending.size();
-        keep_tail(result.tail, pending);
-    }
-    std::vector<char> buffer(kChunk);
     std::string filtered;
+    std::vector<char> buffer(kChunk);
+    std::string_view chunk = pending;
     for (;;) {
-        const std::size_t n = co_await from.read_some(net::buffer(buffer), ec);
-        if (ec || n == 0) {
-            result.end(from_name);
-            co_return;
-        }
-        std::string_view chunk(buffer.data(), n);
         bool keep_going = true;
         if (filter != nullptr && *filter) {
             filtered.clear();
@@ -75,6 +61,12 @@ net::awaitable<void> pump(DbStream& from, DbStream& to, std::string pending, con
             result.end("filter");
             co_return;
         }
+        const std::size_t n = co_await from.read_some(net::buffer(buffer), ec);
+        if (ec || n == 0) {
+            result.end(from_name);
+            co_return;
+        }
+        chunk = std::string_view(buffer.data(), n);
     }
 }
 
@@ -82,29 +74,43 @@ net::awaitable<void> pump(DbStream& from, DbStream& to, std::string pending, con
 
 net::awaitable<RelayStats> relay(DbStream& client, DbStream& upstream,
                                  std::string pending_to_upstream, std::string pending_to_client,
-                                 ClientFilter filter, std::string_view client_goodbye) {
+                                 RelayFilters filters, std::string_view client_goodbye) {
     auto executor = co_await net::this_coro::executor;
     std::string first_end;
     Pump down{0, {}, {}, &first_end};  // upstream -> client
     Pump up{0, {}, {}, &first_end};    // client -> upstream
     net::steady_timer down_done(executor, std::chrono::steady_clock::time_point::max());
     bool down_finished = false;
+    // Set when the client filter ended the session: the client stays open for its last words.
+    bool keep_client = false;
     // Both directions run on this strand-less single-threaded io_context; whichever ends first
     // closes both streams so the other read fails at once.
-    net::co_spawn(executor,
-                  pump(upstream, client, std::move(pending_to_client), "upstream", nullptr, down),
-                  [&](std::exception_ptr) {
-                      down_finished = true;
-                      client.close();
-                      upstream.close();
-                      down_done.cancel();
-                  });
-    co_await pump(client, upstream, std::move(pending_to_upstream), "client", &filter, up);
-    client.close();
+    net::co_spawn(
+        executor,
+        pump(upstream, client, std::move(pending_to_client), "upstream", &filters.server, down),
+        [&](std::exception_ptr) {
+            down_finished = true;
+            if (!keep_client) client.close();
+            upstream.close();
+            down_done.cancel();
+        });
+    co_await pump(client, upstream, std::move(pending_to_upstream), "client", &filters.client, up);
+    const bool filtered_out = up.ended_by == "filter";
+    keep_client = filtered_out && !down_finished && filters.client_last_words != nullptr;
+    if (!keep_client) client.close();
     upstream.close();
     if (!down_finished) {
         boost::system::error_code ec;
         co_await down_done.async_wait(net::redirect_error(net::use_awaitable, ec));
+    }
+    if (keep_client) {
+        const std::string words = filters.client_last_words();
+        if (!words.empty()) {
+            boost::system::error_code ec;
+            co_await client.write_all(words, ec);
+            if (!ec) down.bytes += words.size();
+        }
+        client.close();
     }
     RelayStats stats;
     stats.client_to_upstream = up.bytes;

@@ -85,6 +85,88 @@ TEST(DbRedisCommands, EverySessionRefusesReauthentication) {
     EXPECT_TRUE(open.decide(head({"NOSUCHCOMMAND"})).allow);
 }
 
+TEST(DbRedisCommands, EveryFormOfReauthenticationIsRefused) {
+    // AUTH with one or two arguments (and wrong counts, which redis-server would reject anyway),
+    // HELLO AUTH in every position and case, with and without SETNAME, either protocol.
+    const CommandPolicy open;
+    const CommandPolicy restricted(Lists{{"@all"}});
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"AUTH"},
+             {"AUTH", "p"},
+             {"Auth", "u", "p"},
+             {"AUTH", "u", "p", "extra"},
+             {"HELLO", "2", "AUTH", "u", "p"},
+             {"HELLO", "3", "auth", "u", "p", "SETNAME", "n"},
+             {"HELLO", "3", "SETNAME", "n", "AuTh", "u", "p"},
+             {"HELLO", "3", "AUTH", "u"},  // malformed, still no chance to reach the server
+             {"reset"},
+         }) {
+        EXPECT_FALSE(open.decide(head(args)).allow) << args[0] << " " << args.size();
+        EXPECT_FALSE(restricted.decide(head(args)).allow) << args[0] << " " << args.size();
+    }
+}
+
+TEST(DbRedisCommands, CredentialReadsAreRefusedUnlessNamed) {
+    const CommandPolicy open;
+    const CommandPolicy admin(Lists{{"@admin", "@connection", "@slow"}});
+    const CommandPolicy all(Lists{{"@all"}});
+    for (const CommandPolicy* policy : {&open, &admin, &all}) {
+        for (const auto& args : std::vector<std::vector<std::string>>{
+                 {"CONFIG", "GET", "requirepass"},
+                 {"config", "get", "REQUIREPASS"},
+                 {"CONFIG", "GET", "*"},
+                 {"CONFIG", "GET", "maxmemory", "re*"},
+                 {"CONFIG", "GET", "requirepas?"},
+                 {"CONFIG", "GET", "[r]equirepass"},
+                 {"CONFIG", "GET", "master*"},
+                 {"CONFIG", "GET", "*pass*"},
+                 {"CONFIG", "GET", "tls-*"},
+                 {"CONFIG", "GET", "masterauth"},
+                 {"CONFIG", "GET", "primaryauth"},
+                 {"ACL", "LIST"},
+                 {"acl", "getuser", "default"},
+             }) {
+            const Verdict verdict = policy->decide(head(args));
+            EXPECT_FALSE(verdict.allow) << args[0] << " " << args.back();
+            EXPECT_EQ(verdict.code, "NOPERM");
+        }
+        EXPECT_TRUE(policy->decide(head({"CONFIG", "GET", "maxmemory"})).allow);
+        EXPECT_TRUE(policy->decide(head({"CONFIG", "GET", "max*"})).allow);
+        EXPECT_TRUE(policy->decide(head({"ACL", "WHOAMI"})).allow);
+        EXPECT_TRUE(policy->decide(head({"CONFIG", "SET", "maxmemory", "1mb"})).allow);
+    }
+    EXPECT_EQ(open.args_needed("CONFIG"), kAllArgs);
+    EXPECT_EQ(open.args_needed("ACL"), 1u);
+    // Not every pattern seen: refused.
+    CommandHead partial = head({"CONFIG", "GET", "maxmemory"});
+    partial.argc = 12;
+    EXPECT_FALSE(open.decide(partial).allow);
+    // A token that names the subcommand (in every list) may read them.
+    const CommandPolicy named(Lists{{"CONFIG|GET", "ACL|LIST", "GET"}, {"config", "acl|list"}});
+    EXPECT_TRUE(named.decide(head({"CONFIG", "GET", "requirepass"})).allow);
+    EXPECT_TRUE(named.decide(head({"ACL", "LIST"})).allow);
+    EXPECT_FALSE(named.decide(head({"ACL", "GETUSER", "default"})).allow);
+    const CommandPolicy half(Lists{{"CONFIG|GET"}, {"@admin"}});
+    EXPECT_FALSE(half.decide(head({"CONFIG", "GET", "requirepass"})).allow);
+}
+
+TEST(DbRedisCommands, GlobMatchesLikeRedis) {
+    EXPECT_TRUE(glob_match("*", "requirepass"));
+    EXPECT_TRUE(glob_match("REQ*PASS", "requirepass"));
+    EXPECT_TRUE(glob_match("r?quirepass", "requirepass"));
+    EXPECT_TRUE(glob_match("[a-s]equirepass", "requirepass"));
+    EXPECT_FALSE(glob_match("[^r]equirepass", "requirepass"));
+    EXPECT_TRUE(glob_match("\\requirepass", "requirepass"));
+    EXPECT_TRUE(glob_match("*a*a*", "masterauth"));
+    EXPECT_FALSE(glob_match("max*", "masterauth"));
+    EXPECT_FALSE(glob_match("requirepass?", "requirepass"));
+    EXPECT_TRUE(glob_match("", ""));
+    EXPECT_FALSE(glob_match("", "x"));
+    EXPECT_FALSE(reads_credential_parameter("maxmemory-policy"));
+    EXPECT_TRUE(reads_credential_parameter("MasterAuth"));
+    EXPECT_TRUE(reads_credential_parameter("*"));
+}
+
 TEST(DbRedisCommands, HelloMustBeSeenWhole) {
     const CommandPolicy open;
     EXPECT_EQ(open.args_needed("HELLO"), kAllArgs);

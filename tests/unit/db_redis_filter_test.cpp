@@ -299,19 +299,99 @@ TEST(DbRedisRewriter, LeavesLookalikesAlone) {
     }
 }
 
-TEST(DbRedisRewriter, PassesEverythingThroughOnceFramingIsLost) {
+TEST(DbRedisRewriter, PassesNothingMoreOnceFramingIsLost) {
+    // Neither a refusal nor a secret could be found in what follows: the session ends there.
     const std::string refusal =
         "-ERR unknown command 'cloakroom.refused:NOPERM x', with args beginning with: \r\n";
     ReplyRewriter rewriter;
     std::string out;
     rewriter.feed("+OK\r\n?garbage\r\n" + refusal, out);
-    EXPECT_TRUE(rewriter.passthrough());
-    EXPECT_EQ(out, "+OK\r\n?garbage\r\n" + refusal);
+    EXPECT_TRUE(rewriter.lost_framing());
+    EXPECT_EQ(out, "+OK\r\n");
     ReplyRewriter bad_blob;
     out.clear();
     bad_blob.feed("$1\r\nabc\r\n" + refusal, out);
-    EXPECT_TRUE(bad_blob.passthrough());
-    EXPECT_EQ(out, "$1\r\nabc\r\n" + refusal);
+    EXPECT_TRUE(bad_blob.lost_framing());
+    EXPECT_EQ(out, "$1\r\na");
+}
+
+std::string nested(std::size_t depth, std::string_view inner) {
+    std::string out;
+    for (std::size_t i = 0; i < depth; ++i) out += "*1\r\n";
+    return out + std::string(inner);
+}
+
+TEST(DbRedisRewriter, RefusalsKeepTheirPublicFormAfterDeeplyNestedReplies) {
+    // A recursive Lua table returned by EVAL nests thousands deep; refusals after it must still
+    // read -NOPERM, not the internal "cloakroom.refused:" form.
+    const std::string refusal =
+        "-ERR unknown command 'cloakroom.refused:NOPERM no', with args beginning with: \r\n";
+    for (const std::size_t depth : {1000u, 1025u, 5000u, 200000u}) {
+        ReplyRewriter rewriter;
+        std::string out;
+        const std::string reply = nested(depth, ":1\r\n");
+        rewriter.feed(reply + "*2\r\n" + nested(depth, "$1\r\nx\r\n") + ":2\r\n" + refusal, out);
+        EXPECT_FALSE(rewriter.lost_framing()) << depth;
+        EXPECT_EQ(rewriter.depth(), 0u);
+        EXPECT_EQ(out, reply + "*2\r\n" + nested(depth, "$1\r\nx\r\n") + ":2\r\n-NOPERM no\r\n")
+            << depth;
+    }
+    // Two elements per level, the first nested further: the levels part as they complete.
+    std::string wide;
+    for (std::size_t i = 0; i < 3000; ++i) wide += "*2\r\n";
+    wide += ":1\r\n:2\r\n";                                   // the innermost level
+    for (std::size_t i = 0; i < 2999; ++i) wide += ":3\r\n";  // each outer level's second
+    ReplyRewriter rewriter;
+    std::string out;
+    rewriter.feed(wide, out);
+    EXPECT_FALSE(rewriter.lost_framing());
+    EXPECT_EQ(rewriter.depth(), 0u);
+    EXPECT_EQ(out, wide);
+    out.clear();
+    rewriter.feed(refusal, out);
+    EXPECT_EQ(out, "-NOPERM no\r\n");
+}
+
+TEST(DbRedisRewriter, TooManyDistinctLevelsEndTheStream) {
+    std::string deep;
+    // Alternating element counts: no two neighbouring levels alike.
+    for (std::size_t i = 0; i <= kMaxReplyLevels; ++i) deep += (i % 2 == 0) ? "*2\r\n" : "*3\r\n";
+    ReplyRewriter rewriter;
+    std::string out;
+    rewriter.feed(deep + ":1\r\n", out);
+    EXPECT_TRUE(rewriter.lost_framing());
+    EXPECT_EQ(out, deep);  // nothing after the level that could not be kept
+    rewriter.feed(":2\r\n", out);
+    EXPECT_EQ(out, deep);
+}
+
+TEST(DbRedisRewriter, RedactsSecretsInEveryKindOfElement) {
+    const std::string secret = "hunter2-CANARY-secret";
+    const std::string stars(secret.size(), '*');
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"$21\r\n" + secret + "\r\n", "$21\r\n" + stars + "\r\n"},
+        {"+" + secret + "\r\n", "+" + stars + "\r\n"},
+        {"-ERR bad " + secret + "\r\n", "-ERR bad " + stars + "\r\n"},
+        {"*2\r\n$11\r\nrequirepass\r\n$21\r\n" + secret + "\r\n",
+         "*2\r\n$11\r\nrequirepass\r\n$21\r\n" + stars + "\r\n"},
+        {"%1\r\n+k\r\n=25\r\ntxt:" + secret + "\r\n", "%1\r\n+k\r\n=25\r\ntxt:" + stars + "\r\n"},
+        {"*1\r\n-ERR nested " + secret + "\r\n", "*1\r\n-ERR nested " + stars + "\r\n"},
+    };
+    for (const auto& [reply, expected] : cases) {
+        for (std::size_t cut = 0; cut <= reply.size(); ++cut) {
+            ReplyRewriter rewriter({secret});
+            std::string out;
+            rewriter.feed(std::string_view(reply).substr(0, cut), out);
+            rewriter.feed(std::string_view(reply).substr(cut), out);
+            EXPECT_EQ(out, expected) << "cut at " << cut;
+        }
+    }
+    // A prefix of the secret at the end of an element is passed on at once, not held back.
+    ReplyRewriter rewriter({secret});
+    std::string out;
+    rewriter.feed("$6\r\nhunter\r\n", out);
+    EXPECT_EQ(out, "$6\r\nhunter\r\n");
+    EXPECT_EQ(rewriter.redactions(), 0u);
 }
 
 TEST(DbRedisRewriter, LargeBlobsPassWithoutBuffering) {
@@ -320,7 +400,7 @@ TEST(DbRedisRewriter, LargeBlobsPassWithoutBuffering) {
     rewriter.feed("$1000000\r\n", out);
     rewriter.feed(std::string(5000, '-'), out);
     EXPECT_EQ(out.size(), 10u + 5000u);
-    EXPECT_FALSE(rewriter.passthrough());
+    EXPECT_FALSE(rewriter.lost_framing());
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "db/mysql/client_login.hpp"
 
+#include "db/token_shape.hpp"
+
 #include <openssl/evp.h>
 
 #include <utility>
@@ -35,6 +37,9 @@ ClientLogin::Step ClientLogin::refuse(std::uint16_t code, std::string_view sql_s
 }
 
 ClientLogin::Step ClientLogin::access_denied(std::string_view detail) {
+    if (looks_like_token(user_, token_prefix_)) {
+        return refuse(kErAccessDenied, "28000", "access denied: " + std::string(kTokenAsUserHint));
+    }
     return refuse(kErAccessDenied, "28000",
                   "access denied for user '" + user_ + "': " + std::string(detail));
 }

@@ -42,6 +42,9 @@ class ClientLogin {
     // `nonce`: the one in Cloakroom's greeting. `tls`: the client connection is encrypted.
     ClientLogin(std::string nonce, bool tls, KeySource keys);
 
+    // The configured token prefix: a user name that looks like a token is never quoted back.
+    void set_token_prefix(std::string prefix) { token_prefix_ = std::move(prefix); }
+
     Step start(const HandshakeResponse& response);
     // The client's next packet after a Reply.
     Step next(std::string_view payload);
@@ -67,6 +70,7 @@ class ClientLogin {
     State state_ = State::Start;
     std::string user_;
     std::string key_error_ = "no RSA key source";
+    std::string token_prefix_ = "acm_";
 };
 
 }  // namespace cloakroom::db::mysql

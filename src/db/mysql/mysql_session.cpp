@@ -5,6 +5,7 @@
 // the client the server's OK, then relays bytes. The wire formats live in messages/protocol; this
 // file only sequences them over the streams, under one deadline for the whole login phase.
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -23,11 +24,14 @@
 #include "db/mysql/client_login.hpp"
 #include "db/mysql/messages.hpp"
 #include "db/mysql/protocol.hpp"
+#include "db/mysql/relay_filters.hpp"
 #include "db/mysql/rsa_key.hpp"
 #include "db/mysql/upstream_login.hpp"
 #include "db/relay.hpp"
+#include "db/reply_secrets.hpp"
 #include "db/session.hpp"
 #include "db/session_frame.hpp"
+#include "db/token_shape.hpp"
 #include "db/upstream.hpp"
 
 namespace cloakroom::db {
@@ -74,6 +78,19 @@ net::awaitable<void> wait_for_key() {
             co_return;
         },
         net::use_awaitable);
+}
+
+// The session's refusal marker: unguessable, so no query of the agent's can pose as a refusal.
+std::string make_marker() {
+    unsigned char bytes[12];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) return "cloakroom_refused_fallback";
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out = "cloakroom_refused_";
+    for (const unsigned char b : bytes) {
+        out += kDigits[b >> 4];
+        out += kDigits[b & 0x0f];
+    }
+    return out;
 }
 
 class MysqlSession : private SessionFrame {
@@ -234,8 +251,16 @@ class MysqlSession : private SessionFrame {
                             "bad handshake: " + response.error().message);
             co_return;
         }
-        audit_.login = response->user;
-        audit_.db_name = response->database.value_or("");
+        audit_.login = shown_name(response->user, s_.runtime->config.token.prefix);
+        audit_.db_name =
+            shown_name(response->database.value_or(""), s_.runtime->config.token.prefix);
+        if ((response->capabilities & (kClientCompress | kClientZstdCompression)) != 0) {
+            // Not offered in the greeting: Cloakroom reads every command and reply.
+            co_await refuse("error", kErHandshake, "08S01",
+                            "compression is not available through Cloakroom (it reads every "
+                            "command and reply); connect without --compress");
+            co_return;
+        }
         if (database.client_tls == config::ClientTlsMode::Required && !s_.client.is_tls()) {
             co_await refuse("deny", kErSecureTransportRequired, "HY000",
                             "this listener requires TLS: connect with TLS (mariadb/mysql --ssl, "
@@ -262,9 +287,12 @@ class MysqlSession : private SessionFrame {
             if (denied->kind == Denial::Unavailable) {
                 co_await refuse("error", kErUnknown, "HY000", denied->message);
             } else {
-                co_await refuse(
-                    "deny", kErAccessDenied, "28000",
-                    "access denied for user '" + response->user + "': " + denied->message);
+                // The user name is quoted only when it cannot be a token.
+                const std::string who =
+                    looks_like_token(response->user, s_.runtime->config.token.prefix)
+                        ? std::string("access denied: ")
+                        : "access denied for user '" + response->user + "': ";
+                co_await refuse("deny", kErAccessDenied, "28000", who + denied->message);
             }
             co_return;
         }
@@ -272,6 +300,8 @@ class MysqlSession : private SessionFrame {
         audit_.token_id = granted.token_id;
         SecretBytes password(granted.password ? std::string(granted.password->reveal())
                                               : std::string());
+        SessionSecrets secrets;
+        secrets.add_password(password.reveal());
         granted.password.reset();
 
         // 6. Log in upstream with the client's options and the real password.
@@ -290,12 +320,35 @@ class MysqlSession : private SessionFrame {
         deadline_.reset();  // the login is done; databases idle legitimately
         spdlog::debug("database \"{}\": {} logged in as {}, token {}", database.name, audit_.client,
                       granted.login->name, audit_.token_id);
-        static constexpr char kComQuit[] = {1, 0, 0, 0, 1};  // length 1, sequence 0, COM_QUIT
-        const RelayStats stats = co_await relay(s_.client, *upstream_, {}, {}, nullptr,
-                                                std::string_view(kComQuit, sizeof kComQuit));
+        password = SecretBytes(std::string());
+        auto refusals = std::make_shared<Refusals>();
+        refusals->marker = make_marker();
+        CommandGuard commands(refusals);
+        ReplyGuard replies(refusals, secrets.needles());
+        RelayFilters filters;
+        filters.client = [&commands](std::string_view chunk, std::string& out) {
+            return commands.feed(chunk, out);
+        };
+        filters.server = [&replies](std::string_view chunk, std::string& out) {
+            return replies.feed(chunk, out);
+        };
+        static constexpr char kQuit[] = {1, 0, 0, 0, 1};  // length 1, sequence 0, COM_QUIT
+        const RelayStats stats = co_await relay(s_.client, *upstream_, {}, {}, std::move(filters),
+                                                std::string_view(kQuit, sizeof kQuit));
         audit_.bytes_in = stats.client_to_upstream;
         audit_.bytes_out = stats.upstream_to_client;
-        record("allow", "ended by " + stats.ended_by);
+        std::string reason = "ended by " + stats.ended_by;
+        if (refusals->count > 0) {
+            std::string names;
+            for (const auto& name : refusals->names) names += (names.empty() ? "" : ", ") + name;
+            reason += "; refused " + std::to_string(refusals->count) + " commands (" + names + ")";
+            spdlog::info("database \"{}\": {} refused {} ({}), token {}", database.name,
+                         audit_.client, names, refusals->count, audit_.token_id);
+        }
+        if (replies.redactions() > 0) {
+            reason += "; redacted " + std::to_string(replies.redactions()) + " secrets in replies";
+        }
+        record("allow", reason);
     }
 
     // Dials the server and reads its greeting. A server ERR (e.g. too many connections) is
@@ -331,6 +384,7 @@ class MysqlSession : private SessionFrame {
     net::awaitable<std::optional<SecretBytes>> obtain_token(const HandshakeResponse& response,
                                                             const std::string& nonce) {
         ClientLogin login(nonce, s_.client.is_tls(), process_rsa_key);
+        login.set_token_prefix(s_.runtime->config.token.prefix);
         ClientLogin::Step step = login.start(response);
         for (;;) {
             switch (step.kind) {

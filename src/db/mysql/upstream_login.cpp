@@ -40,7 +40,10 @@ Result<void> check_server_greeting(const InitialHandshake& server, bool tls) {
 }
 
 std::uint32_t client_greeting_capabilities(std::uint32_t server_capabilities, bool offer_tls) {
-    std::uint32_t caps = server_capabilities & ~(kClientSsl | kClientMultiFactorAuth);
+    // No compression: Cloakroom reads every command (COM_CHANGE_USER is refused) and every reply
+    // (secrets are redacted), which a compressed session would hide.
+    std::uint32_t caps = server_capabilities & ~(kClientSsl | kClientMultiFactorAuth |
+                                                 kClientCompress | kClientZstdCompression);
     if (offer_tls) caps |= kClientSsl;
     return caps;
 }
@@ -56,7 +59,8 @@ InitialHandshake client_greeting(const InitialHandshake& server, std::string non
 
 std::uint32_t upstream_capabilities(std::uint32_t client_capabilities,
                                     std::uint32_t server_capabilities, bool tls) {
-    std::uint32_t caps = client_capabilities & ~(kClientSsl | kClientMultiFactorAuth);
+    std::uint32_t caps = client_capabilities & ~(kClientSsl | kClientMultiFactorAuth |
+                                                 kClientCompress | kClientZstdCompression);
     if (tls) caps |= kClientSsl;
     caps |= kRequired;
     for (const std::uint32_t login_only : {kClientConnectAttrs, kClientPluginAuthLenencData}) {

@@ -14,11 +14,14 @@
 #include "db/audit.hpp"
 #include "db/login.hpp"
 #include "db/postgres/pg_protocol.hpp"
+#include "db/postgres/pg_relay_filters.hpp"
 #include "db/postgres/pg_scram.hpp"
 #include "db/postgres/pg_upstream_auth.hpp"
 #include "db/relay.hpp"
+#include "db/reply_secrets.hpp"
 #include "db/session.hpp"
 #include "db/session_frame.hpp"
+#include "db/token_shape.hpp"
 #include "db/upstream.hpp"
 #include "tls/openssl_ptr.hpp"
 
@@ -196,8 +199,8 @@ class PgSession : private SessionFrame {
             co_await fail(startup.error());
             co_return;
         }
-        audit_.login = startup->user;
-        audit_.db_name = startup->database;
+        audit_.login = shown_name(startup->user, s_.runtime->config.token.prefix);
+        audit_.db_name = shown_name(startup->database, s_.runtime->config.token.prefix);
         if (database.client_tls == config::ClientTlsMode::Required && !s_.client.is_tls()) {
             co_await refuse("deny", "28000", "this listener requires TLS (sslmode=require)");
             co_return;
@@ -283,6 +286,8 @@ class PgSession : private SessionFrame {
         }
         std::optional<std::string_view> secret;
         if (granted.password) secret = granted.password->reveal();
+        SessionSecrets secrets;
+        if (secret) secrets.add_password(*secret);
         // Holds (and wipes) its own copy of the password; gone before the relay starts.
         std::optional<UpstreamAuth> auth_holder;
         auth_holder.emplace(UpstreamAuthOptions{granted.login->user, secret, upstream_->is_tls(),
@@ -385,7 +390,10 @@ class PgSession : private SessionFrame {
             to_client += message->raw;
             if (message->type == 'Z') break;
         }
-        co_await s_.client.write_all(to_client, ec);
+        ReplyGuard replies(secrets.needles());
+        std::string first;
+        (void)replies.feed(to_client, first);
+        co_await s_.client.write_all(first, ec);
         if (ec) {
             record("error", io_reason("the client closed the connection"));
             co_return;
@@ -394,12 +402,34 @@ class PgSession : private SessionFrame {
         deadline_.reset();  // the login is done; databases idle legitimately
         spdlog::debug("database \"{}\": {} logged in as {} ({}), token {}", database.name,
                       audit_.client, granted.login->name, method, audit_.token_id);
+        ClientGuard messages;
+        RelayFilters filters;
+        filters.client = [&messages](std::string_view chunk, std::string& out) {
+            return messages.feed(chunk, out);
+        };
+        filters.server = [&replies](std::string_view chunk, std::string& out) {
+            return replies.feed(chunk, out);
+        };
+        filters.client_last_words = [&messages, &replies]() {
+            // Only between the server's messages; otherwise the closed connection says enough.
+            if (!replies.at_boundary()) return std::string();
+            return build_error_response("08P01", prefixed(messages.error()));
+        };
         static constexpr char kTerminate[] = {'X', 0, 0, 0, 4};
-        const RelayStats stats = co_await relay(s_.client, *upstream_, {}, {}, nullptr,
+        const RelayStats stats = co_await relay(s_.client, *upstream_, {}, {}, std::move(filters),
                                                 std::string_view(kTerminate, sizeof kTerminate));
         audit_.bytes_in = stats.client_to_upstream;
         audit_.bytes_out = stats.upstream_to_client;
-        record("allow", "upstream login " + method + "; ended by " + stats.ended_by);
+        std::string reason = "upstream login " + method + "; ended by " + stats.ended_by;
+        if (!messages.error().empty()) {
+            reason += ": " + messages.error();
+            spdlog::info("database \"{}\": {}: {}, token {}", database.name, audit_.client,
+                         messages.error(), audit_.token_id);
+        }
+        if (replies.redactions() > 0) {
+            reason += "; redacted " + std::to_string(replies.redactions()) + " secrets in replies";
+        }
+        record("allow", reason);
     }
 
     // Dial, and TLS per the database's mode: SSLRequest first, and never a plaintext fallback.

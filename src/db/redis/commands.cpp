@@ -51,7 +51,106 @@ Verdict refuse(std::string message) {
     return Verdict{false, "NOPERM", std::move(message)};
 }
 
+// Configuration parameters that hold a credential (Redis 7, and the Valkey aliases).
+constexpr std::string_view kCredentialParameters[] = {
+    "requirepass", "masterauth", "primaryauth", "tls-key-file-pass", "tls-client-key-file-pass",
+};
+
+std::string ascii_lower(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    }
+    return out;
+}
+
+// Whether an entry names the command or subcommand itself (no category): an explicit grant.
+bool names_explicitly(std::string_view entry, std::string_view name, std::string_view sub) {
+    return entry == name || entry == std::string(name) + "|" + std::string(sub);
+}
+
 }  // namespace
+
+bool glob_match(std::string_view pattern, std::string_view text) {
+    // redis-server's stringmatchlen, case-insensitively (as CONFIG GET matches): '*', '?',
+    // '[...]' with '^' and ranges, '\' escapes. Iterative with one star backtrack point.
+    auto fold = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+    std::size_t p = 0;
+    std::size_t t = 0;
+    std::size_t star = std::string_view::npos;
+    std::size_t star_text = 0;
+    auto class_match = [&](std::size_t& at, char c) {
+        // `at` is on '['; leaves it after ']'.
+        ++at;
+        bool negate = false;
+        if (at < pattern.size() && pattern[at] == '^') {
+            negate = true;
+            ++at;
+        }
+        bool matched = false;
+        while (at < pattern.size() && pattern[at] != ']') {
+            if (pattern[at] == '\\' && at + 1 < pattern.size()) {
+                ++at;
+                matched = matched || fold(pattern[at]) == fold(c);
+            } else if (at + 2 < pattern.size() && pattern[at + 1] == '-') {
+                char low = fold(pattern[at]);
+                char high = fold(pattern[at + 2]);
+                if (low > high) std::swap(low, high);
+                matched = matched || (fold(c) >= low && fold(c) <= high);
+                at += 2;
+            } else {
+                matched = matched || fold(pattern[at]) == fold(c);
+            }
+            ++at;
+        }
+        if (at < pattern.size()) ++at;  // ']'
+        return negate ? !matched : matched;
+    };
+    while (t < text.size()) {
+        if (p < pattern.size() && pattern[p] == '*') {
+            star = p++;
+            star_text = t;
+            continue;
+        }
+        if (p < pattern.size()) {
+            std::size_t next = p;
+            bool ok = false;
+            if (pattern[p] == '?') {
+                ok = true;
+                next = p + 1;
+            } else if (pattern[p] == '[') {
+                ok = class_match(next, text[t]);
+            } else if (pattern[p] == '\\' && p + 1 < pattern.size()) {
+                ok = fold(pattern[p + 1]) == fold(text[t]);
+                next = p + 2;
+            } else {
+                ok = fold(pattern[p]) == fold(text[t]);
+                next = p + 1;
+            }
+            if (ok) {
+                p = next;
+                ++t;
+                continue;
+            }
+        }
+        if (star == std::string_view::npos) return false;
+        p = star + 1;
+        t = ++star_text;
+    }
+    while (p < pattern.size() && pattern[p] == '*') ++p;
+    return p == pattern.size();
+}
+
+bool reads_credential_parameter(std::string_view pattern) {
+    const std::string lower = ascii_lower(pattern);
+    if (lower.find("pass") != std::string::npos || lower.find("auth") != std::string::npos) {
+        return true;
+    }
+    return std::any_of(std::begin(kCredentialParameters), std::end(kCredentialParameters),
+                       [&](std::string_view name) { return glob_match(pattern, name); });
+}
+
+namespace {}  // namespace
 
 std::optional<std::uint32_t> command_categories(std::string_view upper_name) {
     const CommandInfo* info = find_command(upper_name);
@@ -101,7 +200,8 @@ CommandPolicy::CommandPolicy(const std::vector<std::vector<std::string>>& lists)
 }
 
 std::size_t CommandPolicy::args_needed(std::string_view upper_name) const {
-    if (upper_name == "HELLO") return kAllArgs;
+    if (upper_name == "HELLO" || upper_name == "CONFIG") return kAllArgs;
+    if (upper_name == "ACL") return 1;
     if (restricted() && has_subcommands(upper_name)) return 1;
     return 0;
 }
@@ -125,6 +225,45 @@ bool CommandPolicy::entry_allows(std::string_view entry, std::string_view upper_
                entry.substr(bar + 1) == upper_sub;
     }
     return entry == upper_name;
+}
+
+bool CommandPolicy::explicitly_allows(std::string_view upper_name,
+                                      std::string_view upper_sub) const {
+    if (lists_.empty()) return false;
+    return std::all_of(lists_.begin(), lists_.end(), [&](const std::vector<std::string>& list) {
+        return std::any_of(list.begin(), list.end(), [&](const std::string& entry) {
+            return names_explicitly(entry, upper_name, upper_sub);
+        });
+    });
+}
+
+std::optional<Verdict> CommandPolicy::credential_read(const CommandHead& head,
+                                                      const std::string& name) const {
+    if (name != "CONFIG" && name != "ACL") return std::nullopt;
+    if (head.args.empty() || head.args.front().truncated) return std::nullopt;
+    const std::string sub = ascii_upper(head.args.front().text);
+    if (name == "ACL" && (sub == "GETUSER" || sub == "LIST")) {
+        if (explicitly_allows(name, sub)) return std::nullopt;
+        return refuse("Cloakroom: ACL " + sub +
+                      " is refused (it shows password hashes); a token may allow it by naming "
+                      "'ACL|" +
+                      sub + "'");
+    }
+    if (name != "CONFIG" || sub != "GET") return std::nullopt;
+    if (explicitly_allows(name, sub)) return std::nullopt;
+    const bool all_seen = head.args.size() + 1 == head.argc &&
+                          std::none_of(head.args.begin(), head.args.end(),
+                                       [](const CapturedArg& arg) { return arg.truncated; });
+    if (!all_seen) return refuse("Cloakroom: CONFIG GET with these arguments is refused");
+    for (std::size_t j = 1; j < head.args.size(); ++j) {
+        if (reads_credential_parameter(head.args[j].text)) {
+            return refuse(
+                "Cloakroom: CONFIG GET of a credential parameter is refused (a pattern that "
+                "matches requirepass, masterauth or a *pass*/*auth* name); a token may allow it "
+                "by naming 'CONFIG|GET'");
+        }
+    }
+    return std::nullopt;
 }
 
 Verdict CommandPolicy::decide(const CommandHead& head) const {
@@ -153,6 +292,7 @@ Verdict CommandPolicy::decide(const CommandHead& head) const {
         if (name == "RESET") {
             return refuse("Cloakroom: RESET is refused (it would log the connection out)");
         }
+        if (const auto verdict = credential_read(head, name)) return *verdict;
     }
     // Cloakroom's own refusal markers (filter.hpp): a client never sends one.
     if (name.rfind("CLOAKROOM.", 0) == 0) {

@@ -3,7 +3,11 @@
 // Every session, restricted or not, refuses three commands that would change who the upstream
 // connection is logged in as: AUTH, HELLO with an AUTH option, and RESET (which logs the
 // connection out, back to the "default" user). The agent holds no upstream credentials, and
-// Cloakroom's own login must stay the only one.
+// Cloakroom's own login must stay the only one. It also refuses the commands whose purpose is to
+// read credentials: CONFIG GET with a pattern that can match a credential parameter (requirepass,
+// masterauth, ...; "*" included) and ACL GETUSER / ACL LIST (password hashes), unless every
+// command list of the token names them ("CONFIG|GET", "ACL|LIST", or the whole command; a
+// category such as @admin or @all is not enough).
 // Names starting with "cloakroom." are reserved for Cloakroom's refusal markers (filter.hpp).
 //
 // A token's DbCommands caveats (LoginGranted::command_lists) restrict a session further: a
@@ -106,8 +110,21 @@ class CommandPolicy {
                              std::string_view upper_sub);
 
   private:
+    // Every list names the command or subcommand itself (no category, no @all).
+    bool explicitly_allows(std::string_view upper_name, std::string_view upper_sub) const;
+    // A refusal for commands that read credentials, unless the token names them.
+    std::optional<Verdict> credential_read(const CommandHead& head, const std::string& name) const;
+
     std::vector<std::vector<std::string>> lists_;  // upper-cased entries
 };
+
+// redis-server's glob (stringmatchlen: '*', '?', '[...]', '\\'), case-insensitive as CONFIG GET
+// matches parameter names.
+bool glob_match(std::string_view pattern, std::string_view text);
+// Whether a CONFIG GET pattern can match a parameter that holds a credential: it mentions "pass"
+// or "auth", or it matches requirepass, masterauth, primaryauth, tls-key-file-pass or
+// tls-client-key-file-pass.
+bool reads_credential_parameter(std::string_view pattern);
 
 // A command name as it may appear in a refusal: printable, no quotes, at most 40 characters.
 std::string display_name(std::string_view name);

@@ -7,7 +7,6 @@ namespace cloakroom::db::redis {
 namespace {
 
 constexpr std::size_t kMaxHeaderLine = 34;  // "*" or "$", 18 digits and a sign, CRLF, slack
-constexpr std::size_t kMaxReplyDepth = 1024;
 constexpr std::size_t kMaxHeldLine = 512;
 constexpr std::size_t kMaxRefusalName = 128;  // redis-server quotes at most 128 characters
 
@@ -288,13 +287,52 @@ bool CommandFilter::fail(std::string error, std::string& out) {
 
 // ---- ReplyRewriter ----
 
+ReplyRewriter::ReplyRewriter(std::vector<std::string_view> secrets)
+    : redactor_(std::move(secrets)) {}
+
+std::size_t ReplyRewriter::depth() const {
+    std::size_t out = 0;
+    for (const auto& level : stack_) out += static_cast<std::size_t>(level.repeat);
+    return out;
+}
+
+void ReplyRewriter::push_level(std::int64_t remaining, bool attribute) {
+    if (!stack_.empty() && stack_.back().remaining == remaining &&
+        stack_.back().attribute == attribute) {
+        ++stack_.back().repeat;
+        return;
+    }
+    if (stack_.size() >= kMaxReplyLevels) {
+        broken_ = true;
+        return;
+    }
+    stack_.push_back(Level{remaining, 1, attribute});
+}
+
 void ReplyRewriter::element_done() {
     while (!stack_.empty()) {
-        if (--stack_.back().remaining > 0) return;
-        const bool attribute = stack_.back().attribute;
-        stack_.pop_back();
+        Level& top = stack_.back();
+        const bool attribute = top.attribute;
+        if (top.remaining > 1) {
+            // The innermost level of the run goes on with one element less.
+            const std::int64_t left = top.remaining - 1;
+            if (top.repeat == 1) {
+                top.remaining = left;
+            } else {
+                --top.repeat;
+                push_level(left, attribute);
+            }
+            return;
+        }
+        // The innermost level of the run is complete.
+        if (--top.repeat == 0) stack_.pop_back();
         if (attribute) return;  // an attribute annotates the next value; it is no element itself
     }
+}
+
+void ReplyRewriter::end_element_text(std::string& out) {
+    redactor_.finish(out);
+    redactor_.reset();
 }
 
 void ReplyRewriter::finish_held(std::string& out) {
@@ -328,17 +366,17 @@ void ReplyRewriter::finish_held(std::string& out) {
             }
         }
     }
-    if (!rewritten) out.append(held_);
+    if (!rewritten) {
+        redactor_.feed(held_, out);
+        end_element_text(out);
+    }
     held_.clear();
 }
 
 void ReplyRewriter::feed(std::string_view chunk, std::string& out) {
     std::size_t i = 0;
     while (i < chunk.size()) {
-        if (broken_) {
-            out.append(chunk.substr(i));
-            return;
-        }
+        if (broken_) return;  // no framing: neither refusals nor secrets can be found
         switch (state_) {
             case State::Type:
                 type_ = chunk[i];
@@ -379,9 +417,10 @@ void ReplyRewriter::feed(std::string_view chunk, std::string& out) {
                 const std::size_t newline = chunk.find('\n', i);
                 const std::size_t end =
                     newline == std::string_view::npos ? chunk.size() : newline + 1;
-                out.append(chunk.substr(i, end - i));
+                redactor_.feed(chunk.substr(i, end - i), out);
                 i = end;
                 if (newline != std::string_view::npos) {
+                    end_element_text(out);
                     element_done();
                     state_ = State::Type;
                 }
@@ -395,7 +434,7 @@ void ReplyRewriter::feed(std::string_view chunk, std::string& out) {
                     element_done();
                     state_ = State::Type;
                 } else if (held_.size() > kMaxHeldLine || !could_be_refusal(held_)) {
-                    out.append(held_);
+                    redactor_.feed(held_, out);  // the rest of the line follows in State::Line
                     held_.clear();
                     state_ = State::Line;
                 }
@@ -406,13 +445,13 @@ void ReplyRewriter::feed(std::string_view chunk, std::string& out) {
                 const std::size_t end =
                     newline == std::string_view::npos ? chunk.size() : newline + 1;
                 const std::string_view part = chunk.substr(i, end - i);
-                out.append(part);
                 line_.append(part);
                 i = end;
                 if (line_.size() > kMaxHeaderLine) {
                     broken_ = true;
                     break;
                 }
+                out.append(part);
                 if (newline == std::string_view::npos) break;
                 std::int64_t n = 0;
                 const std::size_t size = line_.size();
@@ -437,21 +476,22 @@ void ReplyRewriter::feed(std::string_view chunk, std::string& out) {
                 state_ = State::Type;
                 if (n <= 0) {
                     if (type_ != '|') element_done();
-                } else if (stack_.size() >= kMaxReplyDepth) {
-                    broken_ = true;
                 } else {
                     const bool pairs = type_ == '%' || type_ == '|';
-                    stack_.push_back(Level{pairs ? n * 2 : n, type_ == '|'});
+                    push_level(pairs ? n * 2 : n, type_ == '|');
                 }
                 break;
             }
             case State::Blob: {
                 const auto n =
                     static_cast<std::size_t>(std::min<std::uint64_t>(blob_left_, chunk.size() - i));
-                out.append(chunk.substr(i, n));
+                redactor_.feed(chunk.substr(i, n), out);
                 i += n;
                 blob_left_ -= n;
-                if (blob_left_ == 0) state_ = State::BlobCr;
+                if (blob_left_ == 0) {
+                    end_element_text(out);
+                    state_ = State::BlobCr;
+                }
                 break;
             }
             case State::BlobCr:

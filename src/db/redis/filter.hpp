@@ -28,6 +28,7 @@
 
 #include "db/redis/commands.hpp"
 #include "db/redis/resp.hpp"
+#include "proxy/redactor.hpp"
 
 namespace cloakroom::db::redis {
 
@@ -96,24 +97,41 @@ class CommandFilter {
 };
 
 // Upstream -> client: passes the reply stream through, turning the upstream's answers to
-// refusal_command() back into the refusal ("-NOPERM <message>").
+// refusal_command() back into the refusal ("-NOPERM <message>"), and replacing every occurrence of
+// the session's secrets inside a reply element (simple string, error, number line, bulk string,
+// verbatim string, blob error) by as many '*' (lengths stay valid; a held-back needle prefix is
+// flushed at the end of its element, so a reply is never delayed).
+//
+// Nesting depth: runs of levels in the same state share one entry, so a chain nested thousands
+// deep (a recursive Lua table returned by EVAL) costs one entry; distinct levels are limited to
+// kMaxReplyLevels. When framing is lost (that limit, or bytes that are no RESP), the rewriter can
+// neither recognise refusals nor redact: it passes nothing more, and the session ends.
 class ReplyRewriter {
   public:
+    explicit ReplyRewriter(std::vector<std::string_view> secrets = {});
     void feed(std::string_view chunk, std::string& to_client);
     // A closing refusal (protocol error) has been passed to the client: end the session.
     bool closing() const { return closing_; }
-    bool passthrough() const { return broken_; }  // framing lost; bytes pass unchanged
+    // Framing lost: nothing more passes; end the session.
+    bool lost_framing() const { return broken_; }
     std::uint64_t rewritten() const { return rewritten_; }
+    std::size_t redactions() const { return redactor_.redactions(); }
+    std::size_t depth() const;  // nesting depth at the current position
 
   private:
     enum class State { Type, Line, HeldLine, Header, Blob, BlobCr, BlobLf };
     void element_done();
+    void push_level(std::int64_t remaining, bool attribute);
     void finish_held(std::string& out);
+    void end_element_text(std::string& out);
 
+    // `repeat` nested levels, each with `remaining` elements to go.
     struct Level {
         std::int64_t remaining;
+        std::uint64_t repeat;
         bool attribute;
     };
+    proxy::Redactor redactor_;
     State state_ = State::Type;
     char type_ = 0;
     std::vector<Level> stack_;
@@ -124,5 +142,8 @@ class ReplyRewriter {
     bool closing_ = false;
     std::uint64_t rewritten_ = 0;
 };
+
+// Distinct nesting levels a ReplyRewriter keeps (runs of identical levels count once).
+inline constexpr std::size_t kMaxReplyLevels = 65536;
 
 }  // namespace cloakroom::db::redis

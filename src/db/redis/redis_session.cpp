@@ -21,8 +21,10 @@
 #include "db/redis/filter.hpp"
 #include "db/redis/handshake.hpp"
 #include "db/redis/resp.hpp"
+#include "db/reply_secrets.hpp"
 #include "db/session.hpp"
 #include "db/session_frame.hpp"
+#include "db/token_shape.hpp"
 #include "db/upstream.hpp"
 
 namespace cloakroom::db {
@@ -193,7 +195,7 @@ class RedisSession : private SessionFrame {
                     continue;
                 }
             }
-            audit_.login = *request->login;
+            audit_.login = shown_name(*request->login, s_.runtime->config.token.prefix);
             const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
@@ -222,6 +224,8 @@ class RedisSession : private SessionFrame {
         }
         std::optional<std::string_view> password;
         if (granted->password) password = granted->password->reveal();
+        SessionSecrets session_secrets;
+        if (password) session_secrets.add_password(*password);
         std::string login_command = upstream_login_command(
             granted->login->user, password, request->hello_version, request->client_name);
         std::string first_reply = "+OK\r\n";  // AUTH's answer when nothing needs sending
@@ -273,8 +277,9 @@ class RedisSession : private SessionFrame {
         spdlog::debug("database \"{}\": {} logged in as {}, token {}", database.name, audit_.client,
                       granted->login->name, audit_.token_id);
         CommandPolicy policy(granted->command_lists);
-        RelayResult result = co_await relay_session(std::move(policy), std::move(buffer),
-                                                    first_reply + upstream_extra);
+        RelayResult result =
+            co_await relay_session(std::move(policy), std::move(buffer),
+                                   first_reply + upstream_extra, session_secrets.needles());
         audit_.bytes_in = result.to_upstream;
         audit_.bytes_out = result.to_client;
         record("allow", "ended by " + result.ended_by + refusal_summary_);
@@ -286,13 +291,14 @@ class RedisSession : private SessionFrame {
     // partly forwarded, the upstream is closed and the error follows what it had sent). Only the
     // upstream -> client side ever writes to the client.
     net::awaitable<RelayResult> relay_session(CommandPolicy policy, std::string client_pending,
-                                              std::string client_first) {
+                                              std::string client_first,
+                                              std::vector<std::string_view> secrets) {
         auto executor = co_await net::this_coro::executor;
         DbStream& client = s_.client;
         DbStream& upstream = *upstream_;
         RelayResult result;
         CommandFilter filter(std::move(policy));
-        ReplyRewriter rewriter;
+        ReplyRewriter rewriter(std::move(secrets));
         std::string first_end;
         auto end = [&first_end](std::string why) {
             if (first_end.empty()) first_end = std::move(why);
@@ -327,6 +333,15 @@ class RedisSession : private SessionFrame {
                 }
                 result.to_client += out.size();
                 if (rewriter.closing()) co_return;  // the client has its protocol error
+                if (rewriter.lost_framing()) {
+                    // Neither refusals nor secrets can be found in what follows: end here.
+                    end("upstream reply framing lost");
+                    spdlog::warn(
+                        "database \"{}\": {}: the server's replies are no RESP Cloakroom "
+                        "can follow; session closed",
+                        s_.database->name, audit_.client);
+                    co_return;
+                }
             }
         };
         net::co_spawn(executor, down(), [&](std::exception_ptr) {
@@ -392,6 +407,10 @@ class RedisSession : private SessionFrame {
                 names += (names.empty() ? "" : ", ") + name;
             refusal_summary_ = "; refused " + std::to_string(filter.refused()) + " of " +
                                std::to_string(filter.commands()) + " commands (" + names + ")";
+        }
+        if (rewriter.redactions() > 0) {
+            refusal_summary_ +=
+                "; redacted " + std::to_string(rewriter.redactions()) + " secrets in replies";
         }
         co_return result;
     }

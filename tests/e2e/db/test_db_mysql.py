@@ -150,12 +150,14 @@ def test_pymysql_rsa_key_exchange(gw):
         conn.close()
 
 
-def test_compression_passes_through(gw):
+def test_compression_is_not_offered(gw):
+    # Cloakroom reads every command (COM_CHANGE_USER is refused) and every reply (secrets are
+    # redacted): the greeting offers no compression, and a client asking for it works without.
     token = shop_token(gw)
     proc = cli(gw, "shopdb", "readonly", token, "--compress",
                query="SELECT id, name FROM items; SHOW SESSION STATUS LIKE 'Compression'")
     assert rows(proc)[:3] == ROWS
-    assert ("Compression", "ON") in rows(proc)
+    assert ("Compression", "OFF") in rows(proc)
 
 
 def test_mariadb_cli_tls_both_ways(gw, mariadb):  # noqa: F811
@@ -280,7 +282,104 @@ def test_malformed_login_packet_gets_an_error_then_close(gw):
         assert f.read(1) == b""  # closed
 
 
+# ---- one login per session ----
+
+def change_user_payload(user, database="shop"):
+    # COM_CHANGE_USER: user, auth response (length byte), database, charset, plugin name.
+    return (user.encode() + b"\0" + b"\x14" + b"A" * 20 + database.encode() + b"\0"
+            + b"\x21\x00" + b"mysql_native_password\0")
+
+
+def test_change_user_is_refused_and_the_session_goes_on(gw, mariadb):  # noqa: F811
+    from pymysql.constants import COMMAND
+    token = shop_token(gw)
+    before = len(gw.audit())
+    conn = connect_pymysql(gw, "shopdb", "readonly", token, database="shop")
+    try:
+        for user, database in (("root", "mysql"), ("shop_tls", "shop"), ("shop_ro", "other")):
+            conn._execute_command(COMMAND.COM_CHANGE_USER, change_user_payload(user, database))
+            with pytest.raises(pymysql.err.MySQLError) as refused:
+                conn._read_packet()
+            code, message = refused.value.args
+            assert code == 1227 and "COM_CHANGE_USER is refused" in message, refused.value.args
+            with conn.cursor() as cur:  # the same login, the same database
+                cur.execute("SELECT CURRENT_USER(), DATABASE()")
+                assert cur.fetchone()[0].startswith("shop_ro@")
+        # Pipelined: the refusal answers in its place among the replies.
+        conn._execute_command(COMMAND.COM_QUERY, "SELECT 1")
+        conn._execute_command(COMMAND.COM_CHANGE_USER, change_user_payload("root", "mysql"))
+        conn._execute_command(COMMAND.COM_QUERY, "SELECT 2")
+        # (PyMySQL does not pipeline itself: each reply starts again at sequence id 1.)
+        first = conn._read_query_result()
+        assert first == 1
+        conn._next_seq_id = 1
+        with pytest.raises(pymysql.err.MySQLError) as refused:
+            conn._read_packet()
+        assert refused.value.args[0] == 1227
+        conn._next_seq_id = 1
+        conn._read_query_result()
+        with conn.cursor() as cur:
+            cur.execute("SELECT CURRENT_USER()")
+            assert cur.fetchone()[0].startswith("shop_ro@")
+        # COM_RESET_CONNECTION keeps the login: it passes.
+        conn._execute_command(0x1F, b"")
+        conn._read_ok_packet()
+        with conn.cursor() as cur:
+            cur.execute("SELECT CURRENT_USER()")
+            assert cur.fetchone()[0].startswith("shop_ro@")
+    finally:
+        conn.close()
+    record = last_audit(gw, before)
+    assert record["decision"] == "allow"
+    assert "refused 4 commands (COM_CHANGE_USER" in record["reason"], record
+    log = mariadb.general_log_text()
+    assert "Change user" not in log, "a COM_CHANGE_USER reached the server"
+
+
 # ---- secrets ----
+
+def test_the_real_password_is_redacted_from_replies(gw):
+    token = shop_token(gw)
+    stars = "*" * len(RO_PASSWORD)
+    outputs_before = len(gw.client_outputs)
+    proc = cli(gw, "shopdb", "readonly", token,
+               query=f"SELECT 'x{RO_PASSWORD}y', HEX('{RO_PASSWORD}'), TO_BASE64('{RO_PASSWORD}')")
+    assert proc.returncode == 0, proc.stderr
+    value, hexed, b64 = proc.stdout.strip().split("\t")
+    assert value == f"x{stars}y"
+    assert set(hexed) == {"*"} and set(b64) == {"*"}, proc.stdout
+    proc = cli(gw, "shopdb", "readonly", token, query=f"SELECT * FROM `{RO_PASSWORD}`")
+    assert proc.returncode != 0
+    assert "ERROR 1146" in proc.stderr and stars in proc.stderr, proc.stderr
+    # The CLI prints the failed statement itself, which the agent wrote: only the server's part
+    # of its output is checked.
+    assert RO_PASSWORD not in proc.stderr.split("ERROR 1146")[1]
+    del gw.client_outputs[outputs_before:]
+    conn = connect_pymysql(gw, "shopdb", "readonly", token, database="shop")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT %s, CONCAT(name, %s) FROM items WHERE id = 1", (RO_PASSWORD, RO_PASSWORD))
+            assert cur.fetchone() == (stars, "teapot" + stars)
+            with pytest.raises(pymysql.err.MySQLError) as raised:
+                cur.execute(f"SELECT nosuchcolumn_{RO_PASSWORD}")
+            assert RO_PASSWORD not in str(raised.value) and stars in str(raised.value)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("password", ["token", "empty"])
+def test_a_token_sent_as_the_user_name_is_never_echoed(gw, password):
+    token = shop_token(gw)
+    before = len(gw.audit())
+    proc = cli(gw, "shopdb", token, token if password == "token" else "", query="SELECT 1")
+    assert proc.returncode != 0
+    assert "a token was sent as the user name; send it as the password" in proc.stderr, proc.stderr
+    assert token not in proc.stderr and token not in proc.stdout
+    record = last_audit(gw, before)
+    assert record["decision"] == "deny" and record["login"] == "(a token; not shown)", record
+    assert token not in gw.stderr_text() and token not in gw.audit_path.read_text()
+
+
 
 def test_secrets_stay_where_they_belong(gw, mariadb):  # noqa: F811
     assert gw.proc.poll() is None, "cloakroom exited:\n" + gw.stderr_text()

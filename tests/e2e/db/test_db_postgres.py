@@ -446,3 +446,112 @@ def test_malformed_password_message(gw):
         sock.sendall(b"p" + struct.pack(">I", 1 << 30))  # oversized
         kind, body = read_message(sock)
         assert kind == b"E" and "more than the limit" in error_fields(body)["M"]
+
+
+# ---- one login per session ----
+
+def logged_in_socket(gw, token, login="readonly"):
+    sock = socket.create_connection(("127.0.0.1", gw.port("app")), timeout=10)
+    sock.sendall(startup_packet({"user": login, "database": "shop"}))
+    assert read_message(sock) == (b"R", struct.pack(">I", 3))
+    secret = token.encode() + b"\0"
+    sock.sendall(b"p" + struct.pack(">I", 4 + len(secret)) + secret)
+    while read_message(sock)[0] != b"Z":
+        pass
+    return sock
+
+
+def query_message(sql):
+    body = sql.encode() + b"\0"
+    return b"Q" + struct.pack(">I", 4 + len(body)) + body
+
+
+@pytest.mark.parametrize("what,data", [
+    ("password", b"p" + struct.pack(">I", 4 + 9) + b"password\0"),
+    ("sasl", b"p" + struct.pack(">I", 4 + 5) + b"n,,n="),
+    ("startup", startup_packet({"user": "app_md5", "database": "shop"})),
+    ("ssl", struct.pack(">II", 8, 80877103)),
+    ("gss", struct.pack(">II", 8, 80877104)),
+])
+def test_no_second_login_inside_a_session(gw, pg_server, what, data):
+    token = mint(gw, "--db", "app", "--db-login", "readonly")
+    before = len(gw.audit())
+    with logged_in_socket(gw, token) as sock:
+        sock.sendall(query_message("select current_user"))
+        kinds = []
+        while True:
+            kind, body = read_message(sock)
+            kinds.append(kind)
+            if kind == b"Z":
+                break
+        assert b"D" in kinds
+        sock.sendall(data + query_message("select 1"))
+        kind, body = read_message(sock)
+        fields = error_fields(body)
+        assert kind == b"E" and fields["C"] == "08P01" and fields["S"] == "FATAL", fields
+        assert "Cloakroom's login is the only one in a session" in fields["M"], fields
+        with pytest.raises((EOFError, ConnectionResetError)):
+            read_message(sock)
+    record = gw.audit(wait_for=before + 1)[before]
+    assert record["decision"] == "allow" and record["login"] == "readonly", record
+    assert "login is the only one in a session" in record["reason"], record
+
+
+# ---- secrets in replies ----
+
+def test_the_real_password_is_redacted_from_replies(gw, pg_server):
+    password = pg_server.passwords["app_scram"]
+    stars = "*" * len(password)
+    token = mint(gw, "--db", "app", "--db-login", "readonly")
+    result = psql(gw, "app", "readonly", token,
+                  f"select 'x{password}y', encode('{password}'::bytea, 'hex'), "
+                  f"encode('{password}'::bytea, 'base64'), '{password}'::bytea")
+    assert result.returncode == 0, result.stderr
+    value, hexed, b64, bytea = result.stdout.strip().split("|")
+    assert value == f"x{stars}y"
+    assert set(hexed) == {"*"} and set(b64) == {"*"} and bytea == "\\x" + "*" * (2 * len(password))
+    result = psql(gw, "app", "readonly", token, f'select "{password}"')
+    # psql quotes the statement the agent itself wrote ("LINE 1: ..."): the server's message is
+    # the first line.
+    message = result.stderr.splitlines()[0]
+    assert result.returncode != 0 and message == f'ERROR:  column "{stars}" does not exist', message
+    result = psql(gw, "app", "readonly", token,
+                  f"do $$ begin raise notice 'n=%', '{password}'; end $$")
+    assert f"n={stars}" in result.stderr, result.stderr
+    conn = psycopg2.connect(host="127.0.0.1", port=gw.port("app"), user="readonly",
+                            password=token, dbname="shop", sslmode="disable")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select %s", (password,))
+            assert cur.fetchone() == (stars,)
+            cur.execute(f"set application_name = '{password}'")
+            assert conn.get_parameter_status("application_name") == stars
+    finally:
+        conn.close()
+    wait_audit(gw, lambda r: "redacted" in r["reason"])
+
+
+# ---- a token in the user name ----
+
+@pytest.mark.parametrize("form", ["uri-user", "uri-user-and-password", "dbname"])
+def test_a_token_sent_as_the_user_name_is_never_echoed(gw, form):
+    token = mint(gw, "--db", "app", "--db-login", "readonly", "--db-name", "shop")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(gw.tmp)}
+    port = gw.port("app")
+    uri = {"uri-user": f"postgres://{token}@127.0.0.1:{port}/shop?sslmode=disable",
+           "uri-user-and-password":
+               f"postgres://{token}:{token}@127.0.0.1:{port}/shop?sslmode=disable",
+           "dbname": f"postgres://readonly:{token}@127.0.0.1:{port}/{token}?sslmode=disable"}[form]
+    before = len(gw.audit())
+    result = subprocess.run([PSQL, "-X", "-w", "-At", uri, "-c", "select 1"], env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    if form != "uri-user":  # without a password psql -w gives up before asking Cloakroom
+        assert "a token was sent as the" in result.stderr, result.stderr
+    assert token not in result.stderr and token not in result.stdout
+    record = gw.audit(wait_for=before + 1)[before]
+    assert "(a token; not shown)" in (record["login"], record["db_name"]), record
+    status, fields = raw_login(port, token, "", database="shop")
+    assert status == "error" and fields["C"] == "28P01"
+    assert "a token was sent as the user name" in fields["M"] and token not in fields["M"]
+    assert token not in gw.stderr_text() and token not in gw.audit_path.read_text()

@@ -126,6 +126,7 @@ class Raw:
         return self.file.read(1) == b""
 
     def close(self):
+        self.file.close()  # the file holds the socket open too
         self.sock.close()
 
 
@@ -377,3 +378,126 @@ def test_upstream_never_sees_a_token(gw, redis_server):
         assert token not in seen
     acl_log = str(redis_server.direct().acl_log())
     assert "acm_" not in acl_log
+
+
+# ---- credentials never reach the agent ----
+
+
+def read_until(raw, needles, timeout=10.0) -> bytes:
+    """Raw bytes from the connection until one of `needles` arrived (for replies too deep to parse
+    recursively)."""
+    raw.sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not any(n in data for n in needles) and time.monotonic() < deadline:
+        chunk = raw.sock.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_credential_reads_are_refused(gw, redis_server):
+    port = gw.port("cache")
+    for args in (["CONFIG", "GET", "requirepass"], ["CONFIG", "GET", "*"],
+                 ["config", "get", "REQUIREPASS"], ["CONFIG", "GET", "maxmemory", "master*"],
+                 ["CONFIG", "GET", "re?uirepass"], ["ACL", "LIST"], ["ACL", "GETUSER", "default"]):
+        out = cli(port, "-a", gw.tokens["any"], *args)
+        assert out.startswith("NOPERM Cloakroom:"), (args, out)
+        assert redis_server.default_password not in out
+    assert cli(port, "-a", gw.tokens["any"], "CONFIG", "GET", "maxmemory") == "maxmemory\n0"
+    r = client(gw, user="app")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        r.config_get("requirepass")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        r.config_get("*")
+    assert r.ping() is True  # the session goes on
+    disconnect(r)
+    assert eventually(lambda: any("refused 2 of" in rec["reason"] and "(CONFIG, CONFIG)" in rec["reason"]
+                                  for rec in gw.audit())), gw.audit()
+
+
+def test_a_token_that_names_config_get_may_read_it_but_the_password_is_redacted(gw, redis_server):
+    token = gw.mint("--db", "cache", "--db-login", "default", "--db-commands", "CONFIG|GET,PING")
+    gw.tokens["config"] = token
+    out = cli(gw.port("cache"), "-a", token, "CONFIG", "GET", "requirepass")
+    password = redis_server.default_password
+    assert out == "requirepass\n" + "*" * len(password), out
+
+
+def test_the_sessions_password_is_redacted_from_every_reply(gw, redis_server):
+    password = redis_server.default_password
+    stars = "*" * len(password)
+    direct = redis_server.direct()
+    direct.set("e2e:pw", "before " + password + " after")
+    direct.set("e2e:pwhex", password.encode().hex())
+    port = gw.port("cache")
+    token = gw.tokens["any"]  # login "default": the session's password is requirepass
+    assert cli(port, "-a", token, "GET", "e2e:pw") == f"before {stars} after"
+    assert cli(port, "-a", token, "GET", "e2e:pwhex") == "*" * (2 * len(password))
+    assert cli(port, "-a", token, "ECHO", password) == stars
+    out = cli(port, "-a", token, "EVAL", "return redis.error_reply('bad ' .. ARGV[1])", "0", password)
+    assert out == f"(error) bad {stars}" or out == f"bad {stars}", out
+    out = cli(port, "-a", token, "EVAL", "return {ARGV[1], {ARGV[1]}}", "0", password)
+    assert password not in out and out.count(stars) == 2, out
+    r = client(gw, token_name="any")
+    assert r.get("e2e:pw") == f"before {stars} after"
+    disconnect(r)
+    assert eventually(lambda: any("redacted" in rec["reason"] for rec in gw.audit())), gw.audit()
+
+
+def test_refusals_keep_their_form_after_a_deeply_nested_reply(gw, redis_server):
+    token = gw.mint("--db", "cache", "--db-login", "app", "--db-commands", "@read,EVAL")
+    gw.tokens["eval"] = token
+    raw = Raw(gw.port("cache"))
+    raw.send(encode("AUTH", "app", token))
+    assert raw.reply() == "OK"
+    script = "local t = {} for i = 1, tonumber(ARGV[1]) do t = {t} end return t"
+    for depth in ("1500", "2500"):
+        raw.send(encode("EVAL", script, "0", depth) + encode("SET", "e2e:deep", "x")
+                 + encode("GET", "e2e:deep"))
+        data = read_until(raw, [b"$-1\r\n"])  # GET's answer comes last
+        assert data.count(b"*1\r\n") > 1024, data[:100]  # deeper than the old limit
+        assert data.endswith(b"-NOPERM Cloakroom: this token does not allow 'SET'\r\n$-1\r\n"), \
+            data[-200:]
+        assert b"cloakroom.refused" not in data
+    raw.close()
+    assert redis_server.direct().get("e2e:deep") is None
+
+
+def test_reauthentication_in_every_form_after_login(gw, redis_server):
+    raw = Raw(gw.port("cache"))
+    raw.send(encode("AUTH", "app", gw.tokens["app"]))
+    assert raw.reply() == "OK"
+    forms = [encode("AUTH", redis_server.default_password),
+             encode("AUTH", "default", redis_server.default_password),
+             f"AUTH default {redis_server.default_password}\r\n".encode(),  # inline
+             encode("HELLO", "2", "AUTH", "default", redis_server.default_password),
+             encode("HELLO", "3", "SETNAME", "x", "auth", "default", redis_server.default_password),
+             b"hello 3 AUTH default guess\r\n",
+             encode("RESET")]
+    for form in forms:
+        raw.send(form + encode("ACL", "WHOAMI"))
+        refused = error_text(raw.reply())
+        assert refused.startswith("NOPERM Cloakroom:"), (form, refused)
+        assert raw.reply() == "app"
+    raw.close()
+
+
+@pytest.mark.parametrize("how", ["auth", "hello", "cli"])
+def test_token_sent_as_the_user_name_is_never_echoed(gw, how):
+    token = gw.tokens["app"]
+    if how == "cli":
+        out = cli(gw.port("cache"), "--user", token, "--pass", token, "PING")
+    else:
+        raw = Raw(gw.port("cache"))
+        raw.send(encode("AUTH", token, token) if how == "auth"
+                 else encode("HELLO", "3", "AUTH", token, "whatever"))
+        out = error_text(raw.reply())
+        raw.close()
+    assert "a token was sent as the user name; send it as the password" in out, out
+    assert token not in out and "acm_" not in out
+    assert eventually(lambda: any(r["decision"] == "deny" and r["login"] == "(a token; not shown)"
+                                  for r in gw.audit())), gw.audit()
+    served = gw.stderr_text() + gw.audit_path.read_text()
+    assert token not in served
