@@ -42,6 +42,10 @@ void check_rejection(const std::optional<HeadRejection>& rejection, bool request
         require(s == 400 || s == 414 || s == 431 || s == 501);
     } else {
         require(rejection->status == 502);
+        // A response's reason quotes none of its bytes (http/head_text.hpp): no quoted byte
+        // ('\xNN' is how quote() writes one) and no quoted text.
+        require(rejection->reason.find("\\x") == std::string::npos);
+        require(rejection->reason.find("...") == std::string::npos);
     }
 }
 

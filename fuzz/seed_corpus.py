@@ -23,7 +23,10 @@ for i, v in enumerate(vectors["vectors"] + vectors["quirk_vectors"]):
         write("path_normalize_fuzz", f"path-{i}-{len(c['path'])}", c["path"].encode())
 for i, entry in enumerate(vectors.get("path_glob_to_regex", [])):
     write("path_normalize_fuzz", f"pattern-{i}", entry["pattern"].encode())
-for i, p in enumerate(["/a/../b", "/%2e%2e/x", "//a//b/", "/a%2Fb", "/a?x=/../", "/%41%7e"]):
+for i, p in enumerate(["/a/../b", "/%2e%2e/x", "//a//b/", "/a%2Fb", "/a?x=/../", "/%41%7e",
+                       # path parameters (refused raw, data when encoded)
+                       "/v1/public/..;/admin", "/v1/admin;x=1/keys", "/a/.;/b", "/a/%2e%2e;/b",
+                       "/a/..%3B/b", "/a%3bb", "/a?x=1;y=2"]):
     write("path_normalize_fuzz", f"extra-{i}", p.encode())
 
 # HTTP heads: framing edge cases the head parser and Beast must read alike (the fuzzer compares
@@ -34,6 +37,16 @@ for i, head in enumerate([
     b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 0009007199254740992\r\n\r\n",
     b"HTTP/1.1 204 No Content\r\nConnection: x-a, close\r\nX-A: 1\r\n\r\n",
+    # Malformed responses that echo a credential in the offending line: their reasons quote
+    # nothing of the response (http/head_text.hpp).
+    b"HTTP/1.1 200 OK\r\nX-Echo Bearer sk_live_123\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: sk_live_123\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: sk_live_123\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: Bearer sk_live_123\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX-sk_live_123(: 1\r\n\r\n",
+    b"HTTP/1.1 Bearer sk_live_123\r\n\r\n",
+    b"HTTP/1.1 200 Bearer sk_live_123\x01\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX-A: Bearer sk_live_123\x7f\r\n\r\n",
 ]):
     write("http_head_fuzz", f"head-{i}", head)
 

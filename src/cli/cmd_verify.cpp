@@ -7,6 +7,9 @@
 
 #include "cli/command.hpp"
 #include "cli/context.hpp"
+#include "config/authority.hpp"
+#include "proxy/route.hpp"
+#include "token/host_caveat.hpp"
 #include "util/time_parse.hpp"
 
 namespace cloakroom::cli {
@@ -65,6 +68,23 @@ std::string join(const std::vector<std::string>& items) {
     return out;
 }
 
+// --host as the gateway would route it: "api.example.com" is https on port 443, as a CONNECT
+// would name it; the configuration's routing decides whether that port is a service keyed by
+// "host:port" (token/host_caveat.hpp). Left as given when it is not a host[:port].
+void route_host(const config::Config& config, token::AccessRequest& request) {
+    token::ParsedHost parsed;
+    if (!token::parse_host_port(request.host, parsed)) return;
+    const std::uint16_t port = parsed.port != 0 ? parsed.port : 443;
+    const proxy::Route route =
+        proxy::route_connect(config, config::Authority{parsed.host, port}.text());
+    const token::RoutedHost routed = route.kind == proxy::RouteKind::Intercept
+                                         ? route.token_host()
+                                         : token::RoutedHost{parsed.host, port, false};
+    request.host = routed.host;
+    request.port = routed.port;
+    request.port_keyed = routed.port_keyed;
+}
+
 int denied(const token::VerifyOutcome& outcome) {
     std::fprintf(stderr, "denied (%s): %s\n", std::string(token::stage_name(outcome.stage)).c_str(),
                  outcome.reason.c_str());
@@ -115,6 +135,7 @@ int run_verify(const GlobalOptions& global, const VerifyOptions& options) {
     }
 
     token::AccessRequest request{options.host, options.method, options.path, at};
+    route_host(*config, request);
     const auto outcome = token::verify_token(*text, request, *keys, token_format(*config));
     if (!outcome.ok()) return denied(outcome);
     std::printf("allowed: token %s may %s %s%s\n", outcome.token_id.c_str(), options.method.c_str(),
@@ -132,7 +153,9 @@ void register_verify(CLI::App& app, const GlobalOptions& global, Commands& comma
         "--db-login [--db-name]): exit 0 if allowed, 1 with the reason if not");
     command->add_option("token", options->token, "The token (acm_…[,acm_discharge…], or -)")
         ->required();
-    auto* host = command->add_option("--host", options->host, "Request host, e.g. api.stripe.com");
+    auto* host = command->add_option(
+        "--host", options->host,
+        "Request host[:port], e.g. api.stripe.com (port 443) or api.example.com:8443");
     auto* method = command->add_option("--method", options->method, "Request method, e.g. GET");
     auto* path = command->add_option("--path", options->path,
                                      "Request path as sent, e.g. /v1/customers?limit=3");

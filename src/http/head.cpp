@@ -82,6 +82,10 @@ void Head::replace_value(std::size_t index, std::string_view value) {
     fields_[index].value = own(value);
 }
 
+void Head::replace_name(std::size_t index, std::string_view name) {
+    fields_[index].name = own(name);
+}
+
 std::string_view Head::own(std::string_view text) {
     if (owned_used_ == owned_.size()) owned_.emplace_back();
     std::string& slot = owned_[owned_used_++];

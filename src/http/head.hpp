@@ -52,6 +52,7 @@ class Head {
     // Status line.
     unsigned status() const { return status_; }
     std::string_view reason() const { return reason_; }
+    void set_reason(std::string_view reason) { reason_ = own(reason); }
     // HTTP/1.<minor_version>: 0 or 1.
     unsigned minor_version() const { return minor_version_; }
 
@@ -98,6 +99,8 @@ class Head {
 
     // Replaces the value of fields()[index].
     void replace_value(std::size_t index, std::string_view value);
+    // Replaces the name of fields()[index] (the caller keeps it a token).
+    void replace_name(std::size_t index, std::string_view name);
 
     // The head as received (parse_*), and whether anything was set or replaced since: until
     // then every name and value is a view into received().

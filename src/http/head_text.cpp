@@ -70,6 +70,25 @@ std::string quote(std::string_view text) {
     return out;
 }
 
+std::string shown(Side side, std::string_view text) {
+    return side == Side::Request ? " " + quote(text) : std::string();
+}
+
+std::string shown_name(Side side, std::string_view name) {
+    if (side == Side::Request) return " " + quote(name);
+    // Canonical spellings: the text comes from here, never from the response.
+    static constexpr std::string_view kKnown[] = {"Content-Length", "Transfer-Encoding",
+                                                  "Connection", "Proxy-Connection", "Host"};
+    for (const std::string_view known : kKnown) {
+        if (iequals(name, known)) return " " + std::string(known);
+    }
+    return std::string();
+}
+
+std::string shown_byte(Side side, char c) {
+    return side == Side::Request ? " " + quote_byte(c) : std::string();
+}
+
 std::string quote_byte(char c) {
     if (is_plain_printable(c)) return std::string("'") + c + "'";
     std::string out;

@@ -10,6 +10,8 @@
 
 namespace cloakroom::http::detail {
 
+enum class Side { Request, Response };
+
 // Inline, and tchar by table: these run for every byte of every head (twice per request).
 inline constexpr std::array<bool, 256> kTchar = [] {
     std::array<bool, 256> table{};
@@ -82,5 +84,20 @@ bool iequals(std::string_view a, std::string_view b);  // ASCII case-insensitive
 std::string quote(std::string_view text);
 // One byte as it appears in a reason: 'x' when printable, \xNN otherwise.
 std::string quote_byte(char c);
+
+// The one rule for what a rejection reason may quote. A request's reason may quote the request
+// (the agent's own bytes: the credential is injected only after the head passed). A response's
+// reason never holds a byte of the response: an upstream may echo the injected credential in any
+// line, and the reason reaches the agent, the audit record and the log. So a response reason
+// says where (the line number, added by the validator) and what is wrong, and names a field only
+// when it is one of the fields the validator knows (in its canonical spelling, not as received).
+//
+// " 'text'" (quote() after a space) for a request, "" for a response.
+std::string shown(Side side, std::string_view text);
+// A field name: " 'name'" for a request; for a response " Content-Length" etc. when the name is
+// one of the known fields (ASCII case-insensitive), else "".
+std::string shown_name(Side side, std::string_view name);
+// " " + quote_byte(c) for a request, "" for a response.
+std::string shown_byte(Side side, char c);
 
 }  // namespace cloakroom::http::detail

@@ -145,7 +145,13 @@ std::optional<HeadRejection> validate_lines(std::string_view head, const HeadLim
         if (auto too_long = check_line_length(line, number, limits, side)) return too_long;
         const bool next_is_folded =
             end + kCrlf.size() < lines.size() && detail::is_ows(lines[end + kCrlf.size()]);
-        if (auto bad_field = fields.add(line, next_is_folded)) return bad_field;
+        if (auto bad_field = fields.add(line, next_is_folded)) {
+            // A response reason quotes nothing of the line (head_text.hpp): say which line.
+            if (side == Side::Response) {
+                bad_field->reason = "line " + std::to_string(number) + ": " + bad_field->reason;
+            }
+            return bad_field;
+        }
     }
     return fields.finish();
 }

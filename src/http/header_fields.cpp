@@ -21,10 +21,10 @@ HeadRejection bad(std::string reason) {
     return HeadRejection{kBadRequest, std::move(reason)};
 }
 
-std::optional<HeadRejection> check_name(std::string_view name) {
+std::optional<HeadRejection> check_name(Side side, std::string_view name) {
     if (name.empty()) return bad("a header line starts with ':' (empty field name)");
     if (is_ows(name.back())) {
-        return bad("whitespace between header name " + quote(trim_ows(name)) +
+        return bad("whitespace between header name" + shown_name(side, trim_ows(name)) +
                    " and ':' is not allowed");
     }
     // Branch-free scan first (the common case is a clean name); the failing byte is looked
@@ -34,19 +34,19 @@ std::optional<HeadRejection> check_name(std::string_view name) {
     if (clean) return std::nullopt;
     for (char c : name) {
         if (!is_tchar(c)) {
-            return bad("header name " + quote(name) + " contains invalid character " +
-                       quote_byte(c));
+            return bad("header name" + shown_name(side, name) + " contains an invalid character" +
+                       shown_byte(side, c));
         }
     }
     return std::nullopt;
 }
 
-std::optional<HeadRejection> check_value(std::string_view name, std::string_view value) {
+std::optional<HeadRejection> check_value(Side side, std::string_view name, std::string_view value) {
     if (all_field_value_chars(value)) return std::nullopt;
     for (char c : value) {
         if (!is_field_value_char(c)) {
-            return bad("value of header " + quote(name) + " contains control byte " +
-                       quote_byte(c));
+            return bad("value of header" + shown_name(side, name) + " contains a control byte" +
+                       shown_byte(side, c));
         }
     }
     return std::nullopt;
@@ -56,18 +56,20 @@ std::optional<HeadRejection> check_value(std::string_view name, std::string_view
 // that is not a comma list of tokens (empty elements allowed); refusing it here keeps the
 // validator at least as strict as Beast. Naming a framing field there is hop-by-hop abuse: a
 // proxy that honours it strips Content-Length and the body becomes the next request.
-std::optional<HeadRejection> check_connection(std::string_view name, std::string_view value) {
+std::optional<HeadRejection> check_connection(Side side, std::string_view name,
+                                              std::string_view value) {
     std::size_t start = 0;
     while (start <= value.size()) {
         std::size_t comma = value.find(',', start);
         if (comma == std::string_view::npos) comma = value.size();
         const std::string_view element = trim_ows(value.substr(start, comma - start));
         if (!element.empty() && !is_token(element)) {
-            return bad(quote(name) + " value " + quote(value) + " is not a list of tokens");
+            return bad("the" + shown_name(side, name) + " value" + shown(side, value) +
+                       " is not a list of tokens");
         }
         if (is_framing_field(element)) {
-            return bad(quote(name) + " must not name " + quote(element) +
-                       ", which frames the message");
+            return bad("the" + shown_name(side, name) + " field must not name" +
+                       shown_name(side, element) + ", which frames the message");
         }
         start = comma + 1;
     }
@@ -85,16 +87,16 @@ std::optional<HeadRejection> FieldChecker::add(std::string_view line, bool next_
     }
     const std::size_t colon = line.find(':');
     if (next_is_folded) {
-        return bad("obs-fold (line folding) in header " + quote(trim_ows(line.substr(0, colon))) +
-                   " is not allowed");
+        return bad("obs-fold (line folding) in header" +
+                   shown_name(side_, trim_ows(line.substr(0, colon))) + " is not allowed");
     }
     if (colon == std::string_view::npos) {
-        return bad("header line " + quote(line) + " has no ':'");
+        return bad("header line" + shown(side_, line) + " has no ':'");
     }
     const std::string_view name = line.substr(0, colon);
-    if (auto rejection = check_name(name)) return rejection;
+    if (auto rejection = check_name(side_, name)) return rejection;
     const std::string_view value = trim_ows(line.substr(colon + 1));
-    if (auto rejection = check_value(name, value)) return rejection;
+    if (auto rejection = check_value(side_, name, value)) return rejection;
     return check_framing(name, value);
 }
 
@@ -106,13 +108,13 @@ std::optional<HeadRejection> FieldChecker::check_framing(std::string_view name,
             if (side_ == Side::Request && iequals(name, "Host")) return check_host(value);
             break;
         case 10:
-            if (iequals(name, "Connection")) return check_connection(name, value);
+            if (iequals(name, "Connection")) return check_connection(side_, name, value);
             break;
         case 14:
             if (iequals(name, "Content-Length")) return check_content_length(value);
             break;
         case 16:
-            if (iequals(name, "Proxy-Connection")) return check_connection(name, value);
+            if (iequals(name, "Proxy-Connection")) return check_connection(side_, name, value);
             break;
         case 17:
             if (iequals(name, "Transfer-Encoding")) return check_transfer_encoding(value);
@@ -132,12 +134,14 @@ std::optional<HeadRejection> FieldChecker::check_content_length(std::string_view
         return bad("Content-Length together with Transfer-Encoding is ambiguous framing");
     }
     if (value.find(',') != std::string_view::npos) {
-        return bad("Content-Length " + quote(value) + " is a list; exactly one number is allowed");
+        return bad("Content-Length" + shown(side_, value) +
+                   " is a list; exactly one number is allowed");
     }
     if (value.empty()) return bad("Content-Length is empty");
     for (char c : value) {
         if (!is_digit(c)) {
-            return bad("Content-Length " + quote(value) + " is not a decimal number (1*DIGIT)");
+            return bad("Content-Length" + shown(side_, value) +
+                       " is not a decimal number (1*DIGIT)");
         }
     }
     // Leading zeros are valid 1*DIGIT; only the significant digits can overflow.
@@ -150,7 +154,7 @@ std::optional<HeadRejection> FieldChecker::check_content_length(std::string_view
         for (char c : digits) length = length * 10 + static_cast<std::uint64_t>(c - '0');
     }
     if (digits.size() > kMaxSignificantDigits || length > kMaxContentLength) {
-        return bad("Content-Length " + quote(value) + " is larger than 2^53");
+        return bad("Content-Length" + shown(side_, value) + " is larger than 2^53");
     }
     return std::nullopt;
 }
@@ -173,11 +177,11 @@ std::optional<HeadRejection> FieldChecker::check_transfer_encoding(std::string_v
         if (comma == std::string_view::npos) comma = value.size();
         const std::string_view coding = trim_ows(value.substr(start, comma - start));
         if (!is_token(coding)) {
-            return bad("Transfer-Encoding " + quote(value) + " is not a list of codings");
+            return bad("Transfer-Encoding" + shown(side_, value) + " is not a list of codings");
         }
         if (!iequals(coding, "chunked")) {
-            return HeadRejection{kNotImplemented,
-                                 "transfer coding " + quote(coding) + " is not supported"};
+            return HeadRejection{kNotImplemented, "transfer coding" + shown(side_, coding) +
+                                                      " is not supported (only chunked)"};
         }
         if (seen_chunked) return bad("Transfer-Encoding applies chunked more than once");
         seen_chunked = true;

@@ -6,13 +6,13 @@
 #include <string>
 #include <string_view>
 
+#include "http/head_text.hpp"
 #include "http/head_validator.hpp"
 
 namespace cloakroom::http::detail {
 
-enum class Side { Request, Response };
-
 // Statuses are the request-side ones (400, 501); the response validator maps them to 502.
+// Reasons follow the rule of head_text.hpp: on the response side they quote no received byte.
 class FieldChecker {
   public:
     FieldChecker(Side side, int minor_version) : side_(side), minor_version_(minor_version) {}

@@ -15,12 +15,12 @@ HeadRejection bad(std::string reason) {
     return HeadRejection{kBadRequest, std::move(reason)};
 }
 
-std::optional<HeadRejection> check_version(std::string_view version, StartLine& out) {
+std::optional<HeadRejection> check_version(Side side, std::string_view version, StartLine& out) {
     if (version == "HTTP/1.1" || version == "HTTP/1.0") {
         out.minor_version = version.back() - '0';
         return std::nullopt;
     }
-    return bad("unsupported HTTP version " + quote(version) +
+    return bad("unsupported HTTP version" + shown(side, version) +
                " (only HTTP/1.1 and HTTP/1.0, case-sensitive)");
 }
 
@@ -91,25 +91,27 @@ std::optional<HeadRejection> check_request_line(std::string_view line, StartLine
         return bad("request line " + quote(line) + " has consecutive spaces");
     }
     if (auto rejection = check_target(method, target)) return rejection;
-    return check_version(version, out);
+    return check_version(Side::Request, version, out);
 }
 
+// Response side: no byte of the line appears in a reason (head_text.hpp).
 std::optional<HeadRejection> check_status_line(std::string_view line, StartLine& out) {
     const std::size_t space = line.find(' ');
     if (space == std::string_view::npos) {
-        return bad("status line " + quote(line) + " is not 'HTTP/1.1 SP code SP reason'");
+        return bad("the status line is not 'HTTP/1.1 SP code SP reason'");
     }
-    if (auto rejection = check_version(line.substr(0, space), out)) return rejection;
+    if (auto rejection = check_version(Side::Response, line.substr(0, space), out)) {
+        return rejection;
+    }
     const std::string_view rest = line.substr(space + 1);
     const bool digits = rest.size() >= 3 && is_digit(rest[0]) && is_digit(rest[1]) &&
                         is_digit(rest[2]) && rest[0] != '0';
     if (!digits || rest.size() < 4 || rest[3] != ' ') {
-        return bad("status line " + quote(line) +
-                   " does not have a status code 100-999 followed by a space");
+        return bad("the status line does not have a status code 100-999 followed by a space");
     }
     for (char c : rest.substr(4)) {
         if (!is_field_value_char(c)) {
-            return bad("reason phrase contains control byte " + quote_byte(c));
+            return bad("the reason phrase contains a control byte");
         }
     }
     return std::nullopt;

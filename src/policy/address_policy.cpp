@@ -187,18 +187,30 @@ std::string_view describe(AddressClass cls) {
     return "an unknown kind of address";
 }
 
+// Classes no configuration can open: not meaningful unicast destinations (unspecified,
+// multicast, broadcast), and cloud metadata, which hands out the machine's own credentials to
+// whoever asks (allow_private is for private upstreams, never for metadata). The rule lives here
+// and not in a dialer so that every caller (forward proxy, database gateways, a future
+// transparent listener) gets the same answer.
+bool never_allowed(AddressClass cls) {
+    return cls == AddressClass::Unspecified || cls == AddressClass::Multicast ||
+           cls == AddressClass::Broadcast || cls == AddressClass::Metadata;
+}
+
 bool allowed(AddressClass cls, bool allow_private) {
     if (cls == AddressClass::Public) return true;
-    if (!allow_private) return false;
-    // Never a meaningful unicast destination, whatever the config says.
-    return cls != AddressClass::Unspecified && cls != AddressClass::Multicast &&
-           cls != AddressClass::Broadcast;
+    return allow_private && !never_allowed(cls);
 }
 
 AddressVerdict verdict(AddressClass cls, bool allow_private, std::string reason) {
     const bool ok = allowed(cls, allow_private);
-    if (ok && cls != AddressClass::Public) reason += " (allowed: the service sets allow_private)";
-    return AddressVerdict{ok, cls, std::move(reason)};
+    const bool private_would_allow = !ok && !allow_private && !never_allowed(cls);
+    if (ok && cls != AddressClass::Public) {
+        reason += " (allowed: the service sets allow_private)";
+    } else if (!ok && never_allowed(cls)) {
+        reason += " (never allowed, whatever allow_private says)";
+    }
+    return AddressVerdict{ok, cls, std::move(reason), private_would_allow};
 }
 
 std::string format_v4(std::uint32_t address) {

@@ -1,7 +1,7 @@
-// SSRF guard for upstream connections. Security invariant 7 (DESIGN.md): internal and metadata
-// addresses are refused unless a service explicitly allows them. The proxy resolves the host,
-// classifies every resolved address here, and dials exactly an address that passed: checking a
-// name and letting the socket layer resolve it again would reopen DNS rebinding.
+// SSRF guard for upstream connections. Security invariant 7 (DESIGN.md): internal addresses are
+// refused unless a service explicitly allows them; metadata addresses are refused always. The proxy
+// resolves the host, classifies every resolved address here, and dials exactly an address that
+// passed: checking a name and letting the socket layer resolve it again would reopen DNS rebinding.
 #pragma once
 
 #include <cstdint>
@@ -34,13 +34,16 @@ struct AddressVerdict {
     // Why, naming the address and (for IPv6 forms that embed IPv4) the inner address, e.g.
     // "169.254.169.254 is a cloud metadata address".
     std::string reason;
+    // Refused now, but allow_private = true would allow it (so a refusal may suggest it).
+    bool allow_private_would_allow = false;
 };
 
 // bytes: 4 (IPv4) or 16 (IPv6) network-order bytes; any other size is refused as Reserved.
 // IPv6 forms that carry an IPv4 address (mapped, compatible, SIIT, NAT64, 6to4, Teredo) are
 // classified by that inner address. Only Public is allowed by default; allow_private permits
-// everything except Unspecified, Multicast and Broadcast (a service that deliberately targets
-// a private or loopback upstream sets allow_private = true in its config).
+// everything except Metadata, Unspecified, Multicast and Broadcast (a service that deliberately
+// targets a private or loopback upstream sets allow_private = true in its config). Metadata
+// addresses hand out the host's cloud credentials: no setting allows them.
 AddressVerdict classify_address(std::span<const std::uint8_t> bytes, bool allow_private);
 
 // "1.2.3.4", "::1", "[::1]" to network-order bytes. Strict: exactly four decimal IPv4 parts

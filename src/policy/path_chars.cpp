@@ -87,6 +87,16 @@ Result<std::string> canonicalize_path_chars(std::string_view text,
         // Clients never send a fragment; a '#' here means a broken client or a parser-confusion
         // attempt, and upstreams disagree on whether it ends the path.
         if (c == '#') return fail(i, "'#' (fragments are never sent; encode it as %23)");
+        // Path parameters: Tomcat, Jetty and Spring drop ";..." from each segment before they
+        // route, so "/v1/public/..;/admin" is "/v1/admin" to them and "/v1/admin;x/keys" escapes
+        // a deny rule on "/v1/admin/**". The gateway forwards exactly the path it checked and
+        // cannot know the upstream's reading, so it checks neither: a raw ';' is refused (fail
+        // closed). "%3B" stays data, to those servers too (they split before decoding).
+        if (c == ';') {
+            return fail(i,
+                        "';' (a path parameter, which some servers drop before routing; "
+                        "encode a literal ';' as %3B)");
+        }
         if (c != '%') {
             if (encode_when_raw(c)) {
                 append_escape(out, c);

@@ -29,7 +29,8 @@ std::string describe_byte(unsigned char c);
 //   - raw bytes RFC 3986 never allows in a path but that are harmless as data
 //     (" < > [ ] ^ ` { | }) are percent-encoded, so "|" and "%7C" compare equal.
 // Refused (error): NUL raw or %00, other control bytes and DEL, non-ASCII bytes, raw space,
-// raw backslash, '#', malformed escapes, and %2F / %5C unless allow_encoded_slash.
+// raw backslash, '#', a raw ';' (path parameters), malformed escapes, and %2F / %5C unless
+// allow_encoded_slash.
 Result<std::string> canonicalize_path_chars(std::string_view text, const PathCharsOptions& options);
 
 }  // namespace cloakroom::policy::detail

@@ -37,7 +37,90 @@ void add_needle(std::vector<secrets::SecretValue>& needles, std::string_view val
     needles.emplace_back(std::string(value));
 }
 
+// `value` and every encoded form of it (echo_forms), as needles.
+void add_echo_needles(std::vector<secrets::SecretValue>& needles, std::string_view value) {
+    for (std::string& form : echo_forms(value)) {
+        add_needle(needles, form);
+        wipe(form);
+    }
+}
+
+// The Basic pair's base64 and, without its '=' padding, what an echo that re-encodes or
+// percent-encodes it still shows of it.
+void add_base64_needles(std::vector<secrets::SecretValue>& needles, std::string_view encoded) {
+    add_echo_needles(needles, encoded);
+    std::string_view unpadded = encoded;
+    while (unpadded.ends_with('=')) unpadded.remove_suffix(1);
+    if (unpadded.size() != encoded.size()) add_echo_needles(needles, unpadded);
+}
+
+// Percent-encodes every byte outside `keep` (plus unreserved), with `digits` for the hex; a
+// space becomes '+' when `space_as_plus` (application/x-www-form-urlencoded).
+std::string encode_with(std::string_view bytes, std::string_view keep, const char* digits,
+                        bool space_as_plus) {
+    std::string out;
+    out.reserve(bytes.size() * 3);
+    for (const char c : bytes) {
+        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                                c == '~';
+        if (unreserved || keep.find(c) != std::string_view::npos) {
+            out.push_back(c);
+        } else if (c == ' ' && space_as_plus) {
+            out.push_back('+');
+        } else {
+            const auto byte = static_cast<unsigned char>(c);
+            out.push_back('%');
+            out.push_back(digits[byte >> 4]);
+            out.push_back(digits[byte & 0x0F]);
+        }
+    }
+    return out;
+}
+
+bool is_control(char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7F;
+}
+
 }  // namespace
+
+std::vector<std::string> echo_forms(std::string_view value) {
+    static constexpr char kUpper[] = "0123456789ABCDEF";
+    static constexpr char kLower[] = "0123456789abcdef";
+    std::vector<std::string> forms;
+    const auto add = [&](std::string form) {
+        if (form.empty() || std::find(forms.begin(), forms.end(), form) != forms.end()) {
+            wipe(form);
+            return;
+        }
+        forms.push_back(std::move(form));
+    };
+    add(std::string(value));
+    for (const char* digits : {kUpper, kLower}) {
+        add(encode_with(value, "", digits, false));     // RFC 3986, Go, Java, JavaScript
+        add(encode_with(value, "/", digits, false));    // Python's quote(): '/' kept
+        add(encode_with(value, "", digits, true));      // form encoding: space as '+'
+        add(encode_with(value, "/:@", digits, false));  // encodeURI-like: path characters kept
+    }
+    return forms;
+}
+
+std::optional<std::string> header_secret_problem(config::CredentialType type,
+                                                 const secrets::SecretRef& ref,
+                                                 std::string_view value) {
+    // A query parameter is percent-encoded: any byte is safe there.
+    if (type == config::CredentialType::Query) return std::nullopt;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        if (!is_control(value[i])) continue;
+        // The offset, never the byte or anything around it.
+        return "credential secret '" + ref.text() + "' has a control character at byte " +
+               std::to_string(i) + ", which a " + std::string(config::to_string(type)) +
+               " credential cannot carry (header values and Basic user names and passwords "
+               "exclude control characters: RFC 9110 section 5.5, RFC 7617 section 2)";
+    }
+    return std::nullopt;
+}
 
 InjectionPlan::~InjectionPlan() {
     for (auto& [name, value] : set_headers) wipe(value);
@@ -106,12 +189,25 @@ Result<InjectionPlan> build_injection_plan(const config::Credential& credential,
                                                " has no secret reference");
     }
     const std::string_view raw = secret ? secret->reveal() : std::string_view();
+    // A control byte would be relayed verbatim into a header (or a Basic pair the upstream
+    // decodes): refused before anything is built, naming the reference, never the value.
+    if (secret) {
+        if (auto problem = header_secret_problem(credential.type, *credential.secret, raw)) {
+            return make_error("inject.secret", *problem);
+        }
+    }
+    if (username_secret && credential.username_secret) {
+        if (auto problem = header_secret_problem(credential.type, *credential.username_secret,
+                                                 username_secret->reveal())) {
+            return make_error("inject.secret", *problem);
+        }
+    }
 
     // Stage 2: build the values. Only allocation can fail from here on.
     InjectionPlan plan;
     Wiped header;
     std::string& header_value = header.text;
-    add_needle(plan.values_to_redact, raw);
+    add_echo_needles(plan.values_to_redact, raw);
 
     switch (credential.type) {
         case config::CredentialType::Bearer:
@@ -124,14 +220,14 @@ Result<InjectionPlan> build_injection_plan(const config::Credential& credential,
             Wiped encoded;
             if (username_secret) {
                 pair.text = username_secret->reveal();
-                add_needle(plan.values_to_redact, username_secret->reveal());
+                add_echo_needles(plan.values_to_redact, username_secret->reveal());
             } else {
                 pair.text = credential.username;
             }
             pair.text += ':';
             pair.text += raw;
             encoded.text = base64_encode(pair.text);
-            add_needle(plan.values_to_redact, encoded.text);
+            add_base64_needles(plan.values_to_redact, encoded.text);
             header_value = "Basic ";
             header_value += encoded.text;
             plan.set_headers.emplace_back("Authorization", header_value);

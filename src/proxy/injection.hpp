@@ -23,7 +23,9 @@ struct InjectionPlan {
     std::vector<std::string> remove_headers;
     std::optional<std::pair<std::string, std::string>> set_query_param;  // value percent-encoded
     // Every form of the secret that goes on the wire (raw, base64 Basic pair, percent-encoded,
-    // full header value), deduplicated and non-empty: the response redactor's needles.
+    // full header value), and the forms an upstream's echo may turn them into (echo_forms: the
+    // secret and the base64 pair percent-encoded, upper or lower-case hex; the base64 pair
+    // without its padding), deduplicated and non-empty: the response redactor's needles.
     std::vector<secrets::SecretValue> values_to_redact;
 
     InjectionPlan() = default;
@@ -35,8 +37,9 @@ struct InjectionPlan {
 };
 
 // Errors: code "inject.secret" naming the service's reference ("env:STRIPE_KEY") and the
-// resolver's error (which never holds a value); "inject.config" for a credential the loader
-// should have refused (no secret reference, template without {secret}).
+// resolver's error (which never holds a value), or a secret a header credential cannot carry
+// (header_secret_problem); "inject.config" for a credential the loader should have refused (no
+// secret reference, template without {secret}).
 Result<InjectionPlan> plan_injection(const config::Credential& credential,
                                      const secrets::SecretResolver& resolver);
 
@@ -60,5 +63,21 @@ void apply_injection(http::Head& req, std::string& query, const InjectionPlan& p
 
 // RFC 3986 percent-encoding of everything but unreserved characters (A-Z a-z 0-9 - . _ ~).
 std::string percent_encode(std::string_view bytes);
+
+// `value` as an upstream may echo it: as is, and percent-encoded the ways common encoders do
+// (everything but unreserved; also keeping '/' as Python's quote() does; space as '+' as form
+// encoding does; keeping '/', ':' and '@'), each with upper and lower-case hex. Distinct,
+// non-empty (none when `value` is empty).
+std::vector<std::string> echo_forms(std::string_view value);
+
+// Why a secret value cannot go into a credential of `type`, or nullopt: bearer, basic, header
+// and template credentials carry it in a header (basic inside the base64 pair, whose user name
+// and password RFC 7617 keeps free of control characters), so any control byte (0x00-0x1F,
+// 0x7F) is refused; a query credential is percent-encoded and takes any byte. The reason names
+// `ref` and the byte offset, never the value. plan_injection() refuses with it; `secrets check`
+// can call it too when it knows the credential type.
+std::optional<std::string> header_secret_problem(config::CredentialType type,
+                                                 const secrets::SecretRef& ref,
+                                                 std::string_view value);
 
 }  // namespace cloakroom::proxy

@@ -47,6 +47,17 @@ std::string Route::authority() const {
     return config::Authority{host, port}.text();
 }
 
+token::RoutedHost Route::token_host() const {
+    // Config::find_service gives a "host:port" key precedence; the same exact text here tells
+    // whether that is what owns this route.
+    bool port_keyed = false;
+    if (service != nullptr) {
+        const std::string exact = authority();
+        for (const std::string& key : service->hosts) port_keyed = port_keyed || key == exact;
+    }
+    return token::RoutedHost{host, port, port_keyed};
+}
+
 Route route_connect(const config::Config& config, std::string_view authority) {
     auto target = config::parse_authority(authority);
     if (!target.ok()) {

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "config/model.hpp"
+#include "token/host_caveat.hpp"
 
 namespace cloakroom::proxy {
 
@@ -33,6 +34,9 @@ struct Route {
 
     // "host:port" / "[v6]:port": what to dial and what the Host header must name.
     std::string authority() const;
+    // The route as a token's host caveat sees it (token/host_caveat.hpp): host, port, and
+    // whether the owning service is keyed by this exact "host:port" rather than the bare host.
+    token::RoutedHost token_host() const;
 };
 
 // CONNECT target ("host:port" or "[v6]:port"; RFC 9110 requires the port). Order: a service

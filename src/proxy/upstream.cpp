@@ -69,24 +69,26 @@ net::awaitable<Resolved> resolve_checked(const std::string& host, std::uint16_t 
         co_return out;
     }
     std::string refused;
+    bool private_would_allow = false;
     for (const auto& entry : results) {
         const auto bytes = address_bytes(entry.endpoint().address());
+        // The address policy decides everything, metadata included (never allowed).
         auto verdict = policy::classify_address(bytes, allow_private);
-        // Cloud metadata endpoints hand out instance credentials: never dialed, not even for a
-        // service with allow_private (that flag is for private upstreams, not for metadata).
-        if (verdict.cls == policy::AddressClass::Metadata) verdict.allowed = false;
         if (verdict.allowed) {
             out.allowed.push_back(entry.endpoint());
         } else if (refused.empty()) {
             refused = verdict.reason;
+            private_would_allow = verdict.allow_private_would_allow;
         }
     }
     if (out.allowed.empty()) {
-        out.failure =
-            DialFailure{403, "address_forbidden",
-                        "upstream '" + host + "' resolves to a forbidden address (" + refused +
-                            "); set allow_private = true on the service "
-                            "if this is intended"};
+        // Suggest allow_private only when it would help (not for metadata, multicast, ...).
+        out.failure = DialFailure{
+            403, "address_forbidden",
+            "upstream '" + host + "' resolves to a forbidden address (" + refused + ")" +
+                (private_would_allow ? "; set allow_private = true on the service if this is "
+                                       "intended"
+                                     : "")};
     }
     co_return out;
 }

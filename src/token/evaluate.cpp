@@ -5,6 +5,7 @@
 
 #include "policy/path_pattern.hpp"
 #include "policy/request_path.hpp"
+#include "token/host_caveat.hpp"
 #include "token/text.hpp"
 
 namespace cloakroom::token {
@@ -108,13 +109,31 @@ struct CommonCheck {
 struct HttpCheck : CommonCheck {
     using CommonCheck::operator();
     const AccessRequest& request;
-    const std::string& host;    // lower-cased
+    const RoutedHost& host;
     const std::string& method;  // upper-cased
     std::optional<PathView>& path_view;
 
     Denial operator()(const Hosts& c) const {
-        if (any_equal(c.hosts, host, ascii_lower)) return std::nullopt;
-        return "host " + quote(request.host) + " not in allowed list " + list_text(c.hosts);
+        if (c.hosts) {
+            for (const auto& entry : *c.hosts) {
+                if (host_entry_allows(entry, host)) return std::nullopt;
+            }
+        }
+        std::string reason =
+            "host " + quote(host.text()) + " not in allowed list " + list_text(c.hosts);
+        if (host.port_keyed && c.hosts) {
+            for (const auto& entry : *c.hosts) {
+                ParsedHost parsed;
+                if (parse_host_port(entry, parsed) && parsed.host == host.host &&
+                    parsed.port == 0) {
+                    reason += " (port " + std::to_string(host.port) +
+                              " is a service of its own: a token for it names " +
+                              quote(host.text()) + ")";
+                    break;
+                }
+            }
+        }
+        return reason;
     }
     Denial operator()(const Methods& c) const {
         if (any_equal(c.methods, method, ascii_upper)) return std::nullopt;
@@ -189,7 +208,17 @@ std::vector<std::string> evaluate_with(const std::vector<Caveat>& caveats, const
 
 std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
                                           const AccessRequest& request) {
-    const std::string host = ascii_lower(request.host);
+    RoutedHost host{ascii_lower(request.host), request.port, request.port_keyed};
+    if (ParsedHost parsed; parse_host_port(request.host, parsed)) {
+        host.host = parsed.host;
+        // A caller without routing information that wrote a port into the host text: as in
+        // agent-creds, which compares the authority exactly, only an entry naming that port
+        // allows it (a bare entry may belong to another service).
+        if (host.port == 0 && parsed.port != 0) {
+            host.port = parsed.port;
+            host.port_keyed = true;
+        }
+    }
     const std::string method = ascii_upper(request.method);
     std::optional<PathView> path_view;
     return evaluate_with(caveats, HttpCheck{{request.time_unix}, request, host, method, path_view});

@@ -6,7 +6,8 @@
 //     A target that fails normalization fails every path caveat, with the normalization error.
 //   * APIHost compares case-insensitively (ASCII lower-case on both sides): DNS names are
 //     case-insensitive and Cloakroom routes by the connection target anyway. agent-creds
-//     compares exactly. No port stripping in either.
+//     compares exactly. Ports follow token/host_caveat.hpp: "host:port" allows that port only,
+//     a bare "host" never reaches a service keyed "host:port".
 // Same as agent-creds: methods compare upper-cased, ValidityWindow is inclusive on both ends,
 // several caveats of one kind must all allow, Attestation allows everything, unknown types (and
 // 3P / BindToParentToken, should they ever be evaluated) deny.
@@ -21,10 +22,15 @@
 namespace cloakroom::token {
 
 struct AccessRequest {
+    // The routed host. May also be written "host:port" when `port` is 0: then, as in agent-creds
+    // (exact comparison), only an entry naming that port allows it. Without any port only bare
+    // caveat entries can allow it.
     std::string host;
     std::string method;
     std::string path;  // raw request target as received ("/a/b?x=1")
     std::int64_t time_unix = 0;
+    std::uint16_t port = 0;   // the routed port; 0 = not known
+    bool port_keyed = false;  // the route's service is keyed "host:port" (RoutedHost)
 };
 
 // A login through a database gateway.

@@ -135,5 +135,33 @@ TEST(AccessRules, RulesSeeTheNormalizedPath) {
     }
 }
 
+// Path parameters: servers such as Tomcat drop ";..." from each segment before routing, so these
+// would reach a path other than the one the rules saw ("/v1/public/..;/admin" is "/v1/admin"
+// there, "/v1/admin;x/keys" is "/v1/admin/keys"). They never reach the rules: normalization
+// refuses them, so an allow list fails closed and a deny list cannot be stepped around.
+TEST(AccessRules, PathParametersNeverReachTheRules) {
+    AccessRules allow_list;
+    allow_list.allow = {rule({"GET"}, {"/v1/public/**"})};
+    AccessRules deny_list;
+    deny_list.deny = {rule({}, {"/v1/admin/**"})};
+    for (const std::string raw :
+         {"/v1/public/..;/admin", "/v1/public/..;x=1/admin", "/v1/public/%2e%2e;/admin",
+          "/v1/public/.;/../../v1/admin", "/v1/admin;x/keys", "/v1/admin;/keys", "/v1/public;/x"}) {
+        SCOPED_TRACE(raw);
+        auto normalized = normalize_target(raw);
+        ASSERT_FALSE(normalized.ok())
+            << "reached the rules as " << normalized->path
+            << " (allow list: " << allow_list.evaluate("GET", normalized->path).allowed
+            << ", deny list: " << deny_list.evaluate("GET", normalized->path).allowed << ")";
+        EXPECT_EQ(normalized.error().code, "path.invalid");
+        EXPECT_NE(normalized.error().message.find("path parameter"), std::string::npos);
+    }
+    // Encoded, ';' is data to every server (they split parameters off before decoding).
+    auto encoded = normalize_target("/v1/public/..%3B/admin");
+    ASSERT_TRUE(encoded.ok());
+    EXPECT_EQ(encoded->path, "/v1/public/..%3B/admin");
+    EXPECT_TRUE(allow_list.evaluate("GET", encoded->path).allowed);
+}
+
 }  // namespace
 }  // namespace cloakroom::policy

@@ -182,37 +182,65 @@ TEST(AddressClassifyV6, EmbeddedIpv4IsClassifiedByTheInnerAddress) {
 }
 
 TEST(AddressClassify, ReasonsNameTheAddressAndTheInnerForm) {
-    EXPECT_EQ(classify("169.254.169.254").reason, "169.254.169.254 is a cloud metadata address");
+    EXPECT_EQ(classify("169.254.169.254").reason,
+              "169.254.169.254 is a cloud metadata address (never allowed, whatever "
+              "allow_private says)");
     EXPECT_EQ(classify("::ffff:127.0.0.1").reason,
               "::ffff:127.0.0.1 embeds 127.0.0.1 (IPv4-mapped), a loopback address");
     EXPECT_EQ(classify("2002:a9fe:a9fe::1").reason,
-              "2002:a9fe:a9fe::1 embeds 169.254.169.254 (6to4), a cloud metadata address");
-    EXPECT_EQ(classify("fd00:ec2::254").reason, "fd00:ec2::254 is a cloud metadata address");
+              "2002:a9fe:a9fe::1 embeds 169.254.169.254 (6to4), a cloud metadata address (never "
+              "allowed, whatever allow_private says)");
+    EXPECT_EQ(classify("fd00:ec2::254", true).reason,
+              "fd00:ec2::254 is a cloud metadata address (never allowed, whatever allow_private "
+              "says)");
     EXPECT_EQ(classify("8.8.8.8").reason, "8.8.8.8 is a public address");
     EXPECT_EQ(classify("10.0.0.1", true).reason,
               "10.0.0.1 is a private address (allowed: the service sets allow_private)");
 }
 
-TEST(AddressClassify, AllowPrivatePermitsAllButUnspecifiedMulticastBroadcast) {
+TEST(AddressClassify, AllowPrivatePermitsAllButMetadataUnspecifiedMulticastBroadcast) {
     const std::vector<std::string> permitted = {
-        "127.0.0.1",       "10.0.0.1",   "172.16.0.1",    "192.168.1.1",      "169.254.1.1",
-        "169.254.169.254", "100.64.0.1", "192.0.2.1",     "240.0.0.1",        "::1",
-        "fe80::1",         "fd00::1",    "fd00:ec2::254", "::ffff:127.0.0.1", "8.8.8.8",
+        "127.0.0.1",       "10.0.0.1",         "172.16.0.1",
+        "192.168.1.1",     "169.254.1.1",      "100.64.0.1",
+        "192.0.2.1",       "240.0.0.1",        "::1",
+        "fe80::1",         "fd00::1",          "fd00:ec2::253",
+        "169.254.169.253", "::ffff:127.0.0.1", "8.8.8.8",
     };
     for (const std::string& address : permitted) {
         SCOPED_TRACE(address);
         EXPECT_EQ(classify(address, false).allowed, address == "8.8.8.8");
+        EXPECT_EQ(classify(address, false).allow_private_would_allow, address != "8.8.8.8");
         EXPECT_TRUE(classify(address, true).allowed);
     }
+    // Cloud metadata in every spelling is refused by the policy itself, whatever allow_private
+    // says (no caller has to remember an override), and a refusal never suggests allow_private.
     const std::vector<std::string> never = {
-        "0.0.0.0",        "0.1.2.3",          "::",
-        "224.0.0.1",      "ff02::1",          "255.255.255.255",
-        "::ffff:0.0.0.0", "::ffff:224.0.0.1", "::ffff:255.255.255.255",
+        "0.0.0.0",
+        "0.1.2.3",
+        "::",
+        "224.0.0.1",
+        "ff02::1",
+        "255.255.255.255",
+        "::ffff:0.0.0.0",
+        "::ffff:224.0.0.1",
+        "::ffff:255.255.255.255",
+        "169.254.169.254",
+        "169.254.170.2",
+        "100.100.100.200",
+        "fd00:ec2::254",
+        "::ffff:169.254.169.254",
+        "64:ff9b::a9fe:a9fe",
+        "2002:a9fe:a9fe::1",
+        "::ffff:100.100.100.200",
     };
     for (const std::string& address : never) {
         SCOPED_TRACE(address);
         EXPECT_FALSE(classify(address, false).allowed);
         EXPECT_FALSE(classify(address, true).allowed);
+        EXPECT_FALSE(classify(address, false).allow_private_would_allow);
+        EXPECT_FALSE(classify(address, true).allow_private_would_allow);
+        EXPECT_EQ(classify(address, true).reason.find("allowed: the service sets allow_private"),
+                  std::string::npos);
     }
 }
 

@@ -306,6 +306,8 @@ TEST(PathPattern, RefusesPatternsNoNormalizedPathCanMatch) {
         {"/v1/a\\b", "raw backslash"},
         {"/v1/x?y=1", "'?' at offset 5"},
         {"/v1/x#y", "'#'"},
+        {"/v1/public/..;/admin", "';' (a path parameter"},  // no normalized path has a raw ';'
+        {"/v1/admin;x/**", "';' (a path parameter"},
         {std::string("/v1/\0", 5), "NUL byte at offset 4"},
         {"/v1/%00", "encoded NUL"},
         {"/v1/\n", "control byte 0x0A"},

@@ -66,7 +66,12 @@ const std::vector<Accepted>& accepted_cases() {
         {"/a%3Fb", "/a%3Fb", "<none>"},
         {"/a%0Ab", "/a%0Ab", "<none>"},  // encoded controls other than NUL are data
         // Sub-delims, ':' and '@' are legal raw and stay as sent.
-        {"/a:b@c!$&'()*+,;=", "/a:b@c!$&'()*+,;=", "<none>"},
+        {"/a:b@c!$&'()*+,=", "/a:b@c!$&'()*+,=", "<none>"},
+        // ';' is a sub-delim too, but a raw one is refused (path parameters, see RefusedTable);
+        // encoded it is data, kept encoded, so no server splits a parameter off it.
+        {"/v1/public/..%3b/admin", "/v1/public/..%3B/admin", "<none>"},
+        {"/a%3Bb/c", "/a%3Bb/c", "<none>"},
+        {"/a?x=1;y=2", "/a", "x=1;y=2"},  // the query is not a path: ';' there is data
         // Raw bytes RFC 3986 forbids but that are harmless data get encoded.
         {"/a|b", "/a%7Cb", "<none>"},
         {"/a%7cb", "/a%7Cb", "<none>"},
@@ -134,6 +139,16 @@ TEST(NormalizeTarget, RefusedTable) {
         {"/a%-1", "malformed percent escape"},
         {"/caf\xc3\xa9", "non-ASCII byte 0xC3 (percent-encode UTF-8, e.g. %C3%A9) at offset 4"},
         {"/a#frag", "'#' (fragments are never sent; encode it as %23) at offset 2"},
+        // Path parameters: Tomcat, Jetty and Spring drop ";..." from a segment before routing.
+        {"/v1/public/..;/admin",
+         "';' (a path parameter, which some servers drop before routing; "
+         "encode a literal ';' as %3B) at offset 13"},
+        {"/v1/public/%2e%2e;/admin", "';' (a path parameter"},
+        {"/v1/public/.;/admin", "';' (a path parameter"},
+        {"/v1/admin;x=1/keys", "';' (a path parameter"},
+        {"/v1/admin;/keys", "';' (a path parameter"},
+        {"/;/v1/admin", "';' (a path parameter"},
+        {"/v1/customers;jsessionid=1", "';' (a path parameter"},
         {"/a?x#frag", "'#' (fragments are never sent; encode it as %23) in the query at offset 4"},
         {"/a?x\r\n", "control byte 0x0D in the query at offset 4"},
         {"/a?x y", "raw space in the query at offset 4"},
@@ -210,7 +225,7 @@ TEST(NormalizeTarget, IdempotentOverEveryCase) {
 // of these, after a leading '/'. Catches orderings a table misses (".%2e/", "/./../", ...).
 TEST(NormalizeTarget, IdempotentAndCleanOverSmallAlphabet) {
     const std::vector<std::string> atoms = {"/",   ".",   "a", "%2e", "%2E", "%2F",
-                                            "%41", "%7c", "|", "?",   ";"};
+                                            "%41", "%7c", "|", "?",   ";",   "%3b"};
     std::vector<std::string> frontier = {"/"};
     std::size_t checked = 0;
     for (int depth = 0; depth < 5; ++depth) {

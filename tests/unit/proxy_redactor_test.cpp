@@ -254,5 +254,83 @@ TEST(ProxyRedactor, HeaderValuesSetAfterParsingAreSeenToo) {
     }
 }
 
+// Every byte of a response head the upstream chose is redacted: the reason phrase and field
+// names too, not only values (which were all redact_header_values covered).
+TEST(ProxyRedactor, ResponseHeadEveryPart) {
+    struct Case {
+        std::string head;
+        std::string expected;  // the head as written after redaction
+    };
+    const std::vector<Case> cases = {
+        {"HTTP/1.1 401 bad key SECRETVAL\r\nContent-Length: 0\r\n\r\n",
+         "HTTP/1.1 401 bad key *********\r\nContent-Length: 0\r\n\r\n"},
+        {"HTTP/1.1 200 OK\r\nX-SECRETVAL: 1\r\n\r\n", "HTTP/1.1 200 OK\r\nX-*********: 1\r\n\r\n"},
+        {"HTTP/1.1 200 OK\r\nSECRETVAL: SECRETVAL\r\n\r\n",
+         "HTTP/1.1 200 OK\r\n*********: *********\r\n\r\n"},
+        {"HTTP/1.1 200 OK\r\nX-A: Bearer SECRETVAL\r\n\r\n",
+         "HTTP/1.1 200 OK\r\nX-A: ****************\r\n\r\n"},
+        {"HTTP/1.1 200 Bearer SECRETVALx\r\nBearer: 1\r\n\r\n",
+         "HTTP/1.1 200 ****************x\r\nBearer: 1\r\n\r\n"},
+        {"HTTP/1.0 404 OK\r\nX-A: 1\r\n\r\n", "HTTP/1.0 404 OK\r\nX-A: 1\r\n\r\n"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.head);
+        http::Head head;
+        ASSERT_TRUE(head.parse_response(c.head));
+        EXPECT_TRUE(redact_response_head(head, {"SECRETVAL", "Bearer SECRETVAL"}));
+        std::string out;
+        head.append_response(out);
+        EXPECT_EQ(out, c.expected);
+        // What is written is still a head the validator accepts (names stay tokens).
+        http::Head again;
+        EXPECT_TRUE(again.parse_response(out));
+    }
+}
+
+TEST(ProxyRedactor, ResponseHeadPartsSetAfterParsingAreSeenToo) {
+    http::Head head;
+    ASSERT_TRUE(head.parse_response("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"));
+    head.set("X-Late", "SECRETVAL");
+    head.set_reason("because SECRETVAL");
+    EXPECT_TRUE(redact_response_head(head, {"SECRETVAL"}));
+    EXPECT_EQ(head["X-Late"], "*********");
+    EXPECT_EQ(head.reason(), "because *********");
+}
+
+// A needle that only occurs across two parts of the written head (here a secret that contains
+// ": ", split into a name and a value) cannot be hidden part by part: the head is refused.
+TEST(ProxyRedactor, ResponseHeadNeedleAcrossPartsIsRefused) {
+    http::Head head;
+    ASSERT_TRUE(head.parse_response("HTTP/1.1 200 OK\r\nsk: live\r\n\r\n"));
+    EXPECT_FALSE(redact_response_head(head, {"sk: live"}));
+    ASSERT_TRUE(head.parse_response("HTTP/1.1 200 sk\r\n\r\n"));
+    EXPECT_FALSE(redact_response_head(head, {"200 sk"}));
+    ASSERT_TRUE(head.parse_response("HTTP/1.1 200 OK\r\nX: y\r\n\r\n"));
+    EXPECT_TRUE(redact_response_head(head, {"sk: live"}));
+    EXPECT_TRUE(redact_response_head(head, std::vector<std::string_view>{}));
+}
+
+// Fuzz-like: a canary at every offset of every part of a response head; none survives.
+TEST(ProxyRedactor, ResponseHeadCanaryAnywhere) {
+    const std::string canary = "CANARY7x9";
+    const std::string base = "HTTP/1.1 200 Some Reason\r\nX-Name-One: value one\r\nAb: cd\r\n\r\n";
+    std::size_t checked = 0;
+    for (std::size_t at = 0; at < base.size(); ++at) {
+        std::string text = base;
+        text.insert(at, canary);
+        http::Head head;
+        if (!head.parse_response(text)) continue;  // e.g. inside "HTTP/1.1 200"
+        ++checked;
+        const bool clean = redact_response_head(head, {canary});
+        std::string out;
+        head.append_response(out);
+        if (clean) {
+            EXPECT_EQ(out.find(canary), std::string::npos) << out;
+            EXPECT_EQ(out.find("CANARY"), std::string::npos) << out;
+        }
+    }
+    EXPECT_GT(checked, 40u);
+}
+
 }  // namespace
 }  // namespace cloakroom::proxy

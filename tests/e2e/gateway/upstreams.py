@@ -32,6 +32,7 @@ UPSTREAM_NAMES = [
     "stream.example.com",
     "other.example.com",
     "noprivate.example.com",
+    "ports.example.com",  # two services on one host, by port (test_gateway_hardening.py)
     # hosts that reload tests add to a running gateway
     "late.example.com", "late0.example.com", "late2.example.com", "late4.example.com",
 ]
@@ -478,6 +479,32 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.unwrap()
             except (OSError, ValueError):
                 pass
+            return
+        if url.path == "/malformed":
+            # A broken upstream that quotes the credential it received in a malformed head: the
+            # gateway's 502 reason must not quote it back (tests/e2e/gateway/test_gateway_hardening.py).
+            auth = self.headers.get("Authorization", "none")
+            secret = auth.split(" ", 1)[-1]
+            lines = {
+                "no-colon": f"HTTP/1.1 200 OK\r\nX-Echo {auth}\r\n",
+                "bare-secret": f"HTTP/1.1 200 OK\r\n{secret}\r\n",
+                "content-length": f"HTTP/1.1 200 OK\r\nContent-Length: {secret}\r\n",
+                "content-length-list": f"HTTP/1.1 200 OK\r\nContent-Length: 5, {secret}\r\n",
+                "transfer-encoding": f"HTTP/1.1 200 OK\r\nTransfer-Encoding: {secret}\r\n",
+                "connection": f"HTTP/1.1 200 OK\r\nConnection: {auth}\r\n",
+                "name": f"HTTP/1.1 200 OK\r\nX-{secret}(: 1\r\n",
+                "name-space": f"HTTP/1.1 200 OK\r\n{secret} : 1\r\n",
+                "value-control": f"HTTP/1.1 200 OK\r\nX-Echo: {auth}\x01\r\n",
+                "fold": f"HTTP/1.1 200 OK\r\nX-{secret}: 1\r\n {auth}\r\n",
+                "status": f"HTTP/1.1 {auth}\r\n",
+                "version": f"{secret} 200 OK\r\n",
+                "reason-control": f"HTTP/1.1 200 {auth}\x01\r\n",
+                "bare-lf": f"HTTP/1.1 200 OK\r\nX-Echo: {auth}\n",
+            }
+            head = lines.get(query.get("kind", ""), "HTTP/1.1 200 OK\r\n") + "Content-Length: 0\r\n\r\n"
+            self.wfile.write(head.encode("latin-1"))
+            self.wfile.flush()
+            self.close_connection = True
             return
         if url.path == "/slow":
             time.sleep(int(query.get("ms", "1000")) / 1000)
