@@ -69,8 +69,9 @@ void BM_Authorize(benchmark::State& state) {
         if (!target.ok()) std::abort();
         auto found = proxy::find_token(req, target->query, &*service->credential, cfg->token.prefix,
                                        std::nullopt);
-        auto decision = proxy::authorize(*cfg, *service, "api.example.com", req, *target, found,
-                                         keys, now, false, nullptr);
+        auto decision =
+            proxy::authorize(*cfg, *service, token::RoutedHost{"api.example.com", 443, false}, req,
+                             *target, found, keys, now, false, nullptr);
         if (decision.kind != proxy::AuthDecision::Inject) state.SkipWithError("not Inject");
         benchmark::DoNotOptimize(decision);
     }

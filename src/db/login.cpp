@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "db/token_shape.hpp"
+#include "runtime/access.hpp"
 #include "token/token.hpp"
 
 namespace cloakroom::db {
@@ -32,40 +33,31 @@ LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Dat
         return deny(Denial::BadToken, "no password given: send your Cloakroom token (" +
                                           format.prefix + "...) as the password");
     }
-    const token::VerifyOutcome outcome = token::verify_token(request.token, access, runtime.keys,
-                                                             format, runtime.verify_cache.get());
-    switch (outcome.stage) {
-        case token::Stage::Access:
-        case token::Stage::Header:
-        case token::Stage::Decode:
-        case token::Stage::Signature:
+    const runtime::AccessContext context{runtime.keys, format, runtime.verify_cache.get()};
+    const runtime::AccessDecision outcome = runtime::decide_access(request.token, access, context);
+    using Verdict = runtime::AccessDecision::Verdict;
+    switch (outcome.verdict) {
+        case Verdict::Invalid:
             return deny(Denial::BadToken,
                         "the password is not a valid Cloakroom token (" +
-                            std::string(token::stage_name(outcome.stage)) + "): " + outcome.reason,
+                            std::string(outcome.stage) + "): " + outcome.detail,
                         outcome.token_id);
-        case token::Stage::Caveats: {
-            // Expired / not yet valid is about the token itself, like a wrong password.
-            std::vector<token::Caveat> windows;
-            for (const auto& caveat : outcome.caveats) {
-                if (std::holds_alternative<token::ValidityWindow>(caveat))
-                    windows.push_back(caveat);
-            }
-            const auto window_denials = token::evaluate_caveats(windows, access);
-            if (!window_denials.empty()) {
-                return deny(Denial::BadToken,
-                            "the Cloakroom token has expired or is not valid yet: " +
-                                window_denials.front() + "; ask for a new token",
-                            outcome.token_id);
-            }
+        case Verdict::Expired:
+            // About the token itself, like a wrong password.
+            return deny(Denial::BadToken,
+                        "the Cloakroom token has expired or is not valid yet: " + outcome.detail +
+                            "; ask for a new token",
+                        outcome.token_id);
+        case Verdict::Forbidden: {
             std::string what = "login \"" + std::string(request.login) + "\" on database \"" +
                                database.name + "\"";
             if (!request.database.empty())
                 what += " (database name \"" + std::string(request.database) + "\")";
             return deny(Denial::NotAllowed,
-                        "the Cloakroom token does not allow " + what + ": " + outcome.reason,
+                        "the Cloakroom token does not allow " + what + ": " + outcome.detail,
                         outcome.token_id);
         }
-        case token::Stage::Ok:
+        case Verdict::Ok:
             break;
     }
 

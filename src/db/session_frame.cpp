@@ -4,9 +4,10 @@
 
 namespace cloakroom::db {
 
-SessionFrame::SessionFrame(Session& session, std::string_view protocol) : s_(session) {
+SessionFrame::SessionFrame(Session& session, std::string_view protocol)
+    : s_(session), exchange_(session.runtime->audit, runtime::kAuditDatabase, {}) {
     audit_.time_ms = session.started_unix_ms;
-    audit_.database = session.database->name;
+    audit_.service = session.database->name;
     audit_.protocol = std::string(protocol);
     audit_.client = session.client.peer();
 }
@@ -19,16 +20,11 @@ void SessionFrame::finish() {
     deadline_.reset();
     s_.client.close();
     if (upstream_) upstream_->close();
-    audit_.duration_us =
-        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::steady_clock::now() - s_.started)
-                                       .count());
-    write_audit(*s_.runtime, audit_);
+    exchange_.finish();
 }
 
 void SessionFrame::record(std::string_view decision, std::string reason) {
-    audit_.decision = std::string(decision);
-    audit_.reason = std::move(reason);
+    exchange_.complete(0, decision, reason);
 }
 
 std::string SessionFrame::io_reason(std::string_view what) const {

@@ -10,6 +10,7 @@
 #include "db/audit.hpp"
 #include "db/session.hpp"
 #include "db/stream.hpp"
+#include "runtime/exchange.hpp"
 
 namespace cloakroom::db {
 
@@ -27,7 +28,10 @@ class SessionFrame {
     std::string io_reason(std::string_view what) const;
 
     Session& s_;
-    DbAuditRecord audit_;
+    // The session's exchange: its record is written once, by finish() or, should the session
+    // end any other way, by the exchange's destructor.
+    runtime::Exchange exchange_;
+    DbAuditRecord& audit_ = exchange_.record();
     std::optional<DbStream> upstream_;
     std::optional<Deadline> deadline_;  // after upstream_: destroyed first
 };

@@ -10,7 +10,9 @@
 #include <string.h>  // explicit_bzero
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -226,8 +228,15 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
     const bool chunked_response = response_body.kind() == ResponseBody::Kind::Chunked;
     std::optional<Redactor> redactor;
     if (plan.redacts()) {
+        // Every part of the head the upstream chose: reason phrase, names, values. A secret
+        // spread across two parts cannot be starred without breaking the head: not relayed.
+        if (!redact_response_head(response, plan.redaction->needles)) {
+            const runtime::Refusal failure{
+                502, "upstream_bad_response",
+                "the upstream's response head echoes the credential across fields; not relayed"};
+            co_return co_await refuse_upstream(failure);
+        }
         redactor.emplace(plan.redaction->needles.redactor());
-        redact_header_values(response, plan.redaction->needles);
     }
     http::remove_hop_by_hop(response);
     const bool keep = client_keep_alive && length_known;
@@ -273,6 +282,20 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
     co_return !ec && keep;
 }
 
+// prepare_credential on the gateway's pool for blocking work; the caller resumes on its own
+// executor with the result.
+inline boost::asio::awaitable<PreparedCredential> prepare_off_loop(
+    boost::asio::thread_pool& pool, std::shared_ptr<const Runtime> runtime,
+    const config::Credential& credential) {
+    co_return co_await boost::asio::co_spawn(
+        pool,
+        [runtime = std::move(runtime),
+         &credential]() -> boost::asio::awaitable<PreparedCredential> {
+            co_return prepare_credential(runtime, credential);
+        },
+        boost::asio::use_awaitable);
+}
+
 // One request, start to end. `runtime` is the snapshot this request runs under. Returns true
 // when the agent's connection may carry another request.
 template <class ClientStream>
@@ -290,14 +313,30 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     audit.method.assign(request.method());
 
     PlanOutcome outcome =
-        plan_request(runtime, target, request, static_cast<std::int64_t>(std::time(nullptr)));
+        plan_request(*runtime, target, request, static_cast<std::int64_t>(std::time(nullptr)));
     if (auto* refusal = std::get_if<Refusal>(&outcome)) {
         co_return co_await answer_refusal(client, exchange, *refusal, incoming.version(),
                                           client_keep_alive && !incoming.body_pending());
     }
-    const RequestPlan& plan = std::get<RequestPlan>(outcome);
+    RequestPlan& plan = std::get<RequestPlan>(outcome);
     audit.path = plan.path;
     audit.token_id = plan.token_id;
+
+    // The service's secrets: resolved here, after the request was authorized, and off the event
+    // loop when a helper process may take its time, so that it stalls no other connection.
+    if (plan.credential != nullptr) {
+        PreparedCredential prepared;
+        if (prepares_slowly(*plan.credential)) {
+            prepared =
+                co_await prepare_off_loop(worker.gateway.blocking, runtime, *plan.credential);
+        } else {
+            prepared = prepare_credential(runtime, *plan.credential);
+        }
+        if (auto refusal = attach_credential(plan, std::move(prepared))) {
+            co_return co_await answer_refusal(client, exchange, *refusal, incoming.version(),
+                                              client_keep_alive && !incoming.body_pending());
+        }
+    }
 
     const bool expects_continue = ascii_iequals(request["Expect"], "100-continue");
     apply_plan(plan, request);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <memory>
 
@@ -45,6 +46,9 @@ struct Gateway {
     boost::asio::ssl::context server_tls;
     Timeouts timeouts;
     cloakroom::http::HeadLimits limits;
+    // Work that may block (exec: secret helpers), kept off the workers' event loops so that one
+    // slow helper stalls no other connection.
+    boost::asio::thread_pool blocking{2};
 };
 
 // One per io_context thread.

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "runtime/access.hpp"
 #include "token/token.hpp"
 #include "util/base64.hpp"
 
@@ -266,7 +267,7 @@ void strip_token(http::Head& req, std::string& query, const FoundToken& found) {
 }
 
 AuthDecision authorize(const config::Config& config, const config::Service& service,
-                       std::string_view host, const http::Head& req,
+                       const token::RoutedHost& routed, const http::Head& req,
                        const policy::NormalizedTarget& target,
                        const std::optional<FoundToken>& found, const token::KeyStore& keys,
                        std::int64_t now, bool strict, token::VerifyCache* verify_cache) {
@@ -284,7 +285,7 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
     if (!found) {
         if (strict) {
             return reject(401, "token_required",
-                          "a Cloakroom token is required for " + std::string(host) +
+                          "a Cloakroom token is required for " + routed.host +
                               " (strict mode); send it where the API key would go, e.g. "
                               "'Authorization: Bearer " +
                               config.token.prefix + "...'");
@@ -294,45 +295,41 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
     }
 
     // 6. Verify against the routed host and the normalized path: exactly what goes upstream.
-    const token::TokenFormat format{config.token.prefix, config.token.location};
-    const token::AccessRequest access{std::string(host), std::string(method), target.path, now};
-    const token::VerifyOutcome outcome =
-        token::verify_token(found->token, access, keys, format, verify_cache);
-    switch (outcome.stage) {
-        case token::Stage::Access:
-        case token::Stage::Header:
-        case token::Stage::Decode:
-        case token::Stage::Signature:
+    token::AccessRequest access{routed.host, std::string(method), target.path, now};
+    access.port = routed.port;
+    access.port_keyed = routed.port_keyed;
+    const runtime::AccessContext context{
+        keys, token::TokenFormat{config.token.prefix, config.token.location}, verify_cache};
+    const runtime::AccessDecision decision = runtime::decide_access(found->token, access, context);
+    using Verdict = runtime::AccessDecision::Verdict;
+    switch (decision.verdict) {
+        case Verdict::Invalid:
             return reject(401, "token_invalid",
-                          "the Cloakroom token is not valid (" +
-                              std::string(token::stage_name(outcome.stage)) +
-                              "): " + outcome.reason + "; ask for a new token",
-                          outcome.token_id);
-        case token::Stage::Caveats: {
-            // Expired / not yet valid is about the token, not the request: 401 like agent-creds.
-            if (auto expired = token::validity_denial(outcome.caveats, now); !expired.empty()) {
-                return reject(401, "token_invalid",
-                              "the Cloakroom token has expired or is not valid yet: " + expired +
-                                  "; ask for a new token",
-                              outcome.token_id);
-            }
+                          "the Cloakroom token is not valid (" + std::string(decision.stage) +
+                              "): " + decision.detail + "; ask for a new token",
+                          decision.token_id);
+        case Verdict::Expired:
+            // About the token, not the request: 401 like agent-creds.
+            return reject(401, "token_invalid",
+                          "the Cloakroom token has expired or is not valid yet: " +
+                              decision.detail + "; ask for a new token",
+                          decision.token_id);
+        case Verdict::Forbidden:
             return reject(403, "token_forbidden",
                           "the Cloakroom token does not allow " + std::string(method) + " " +
-                              std::string(host) + target.path + ": " + outcome.reason,
-                          outcome.token_id);
-        }
-        case token::Stage::Ok:
+                              routed.host + target.path + ": " + decision.detail,
+                          decision.token_id);
+        case Verdict::Ok:
             break;
     }
 
     if (!service.credential) {
         return reject(403, "no_credential",
-                      "no credentials configured for this host (" + std::string(host) +
-                          ", service '" + service.name +
-                          "'); send the request without a Cloakroom token",
-                      outcome.token_id);
+                      "no credentials configured for this host (" + routed.host + ", service '" +
+                          service.name + "'); send the request without a Cloakroom token",
+                      decision.token_id);
     }
-    return AuthDecision{0, {}, "token allowed", outcome.token_id, AuthDecision::Inject};
+    return AuthDecision{0, {}, "token allowed", decision.token_id, AuthDecision::Inject};
 }
 
 }  // namespace cloakroom::proxy

@@ -10,6 +10,7 @@
 #include "config/model.hpp"
 #include "http/head.hpp"
 #include "policy/request_path.hpp"
+#include "token/host_caveat.hpp"
 #include "token/keys.hpp"
 #include "token/verify_cache.hpp"
 
@@ -69,13 +70,14 @@ struct AuthDecision {
 //   5. any other caveat forbids (host, method, path, 3P, unknown) -> 403 token_forbidden
 //   6. valid, but the service has no credential                -> 403 no_credential
 //   7. otherwise Inject.
-// `host` is the routed connection target's host (Route::host, no port), never a Host header:
-// the token's host caveat is checked against where the request really goes. `target.path` is
+// `routed` is the routed connection target (Route::token_host(): host, port, and whether the
+// service is keyed by that port), never a Host header: the token's host caveat is checked
+// against where the request really goes, port included (token/host_caveat.hpp). `target.path` is
 // the normalized path, the one forwarded upstream. `config` supplies the token format (prefix,
 // location); `strict` is the effective strict mode. `verify_cache` (nullptr = none) must belong
 // to the same runtime snapshot as `keys` (Runtime::verify_cache).
 AuthDecision authorize(const config::Config& config, const config::Service& service,
-                       std::string_view host, const http::Head& req,
+                       const token::RoutedHost& routed, const http::Head& req,
                        const policy::NormalizedTarget& target,
                        const std::optional<FoundToken>& found, const token::KeyStore& keys,
                        std::int64_t now, bool strict, token::VerifyCache* verify_cache);

@@ -16,19 +16,6 @@ std::string_view origin_form(std::string_view target) {
     return target.substr(path_start);  // "http://h?q" → "?q": refused by normalization
 }
 
-// The service's secrets, for injection or for redaction alone. A service whose secret cannot
-// be loaded is refused even without a token: its responses could not be redacted.
-std::variant<std::shared_ptr<const PreparedInjection>, Refusal> prepare(
-    const std::shared_ptr<const Runtime>& runtime, const config::Credential& credential) {
-    auto prepared = prepare_injection(runtime, credential, *runtime->resolver);
-    if (!prepared.ok()) {
-        return Refusal{
-            502, "credential_unavailable",
-            "the credential for this host cannot be loaded: " + prepared.error().message};
-    }
-    return std::move(*prepared);
-}
-
 }  // namespace
 
 std::string_view front_end_name(FrontEnd front_end) {
@@ -43,8 +30,8 @@ std::string_view front_end_name(FrontEnd front_end) {
     return "unknown";
 }
 
-PlanOutcome plan_request(const std::shared_ptr<const Runtime>& runtime, const Target& target,
-                         const http::Head& request, std::int64_t now) {
+PlanOutcome plan_request(const Runtime& runtime, const Target& target, const http::Head& request,
+                         std::int64_t now) {
     const Route& route = target.route;
     if (route.kind == RouteKind::Deny) return Refusal{route.status, route.error, route.reason};
 
@@ -89,11 +76,11 @@ PlanOutcome plan_request(const std::shared_ptr<const Runtime>& runtime, const Ta
 
     // Invariants 2 and 5: service rules, then the token, against the routed host.
     const policy::NormalizedTarget checked{plan.path, plan.query, plan.has_query};
-    plan.token = find_token(request, plan.query, credential, runtime->config.token.prefix,
+    plan.token = find_token(request, plan.query, credential, runtime.config.token.prefix,
                             target.proxy_authorization);
     AuthDecision decision =
-        authorize(runtime->config, service, route.host, request, checked, plan.token, runtime->keys,
-                  now, runtime->config.gateway.strict, runtime->verify_cache.get());
+        authorize(runtime.config, service, route.token_host(), request, checked, plan.token,
+                  runtime.keys, now, runtime.config.gateway.strict, runtime.verify_cache.get());
     plan.token_id = std::move(decision.token_id);
     if (decision.kind == AuthDecision::Reject) {
         return Refusal{decision.status, std::move(decision.error), std::move(decision.reason)};
@@ -102,15 +89,35 @@ PlanOutcome plan_request(const std::shared_ptr<const Runtime>& runtime, const Ta
     plan.mode = decision.kind == AuthDecision::Inject ? RequestPlan::Mode::Inject
                                                       : RequestPlan::Mode::Passthrough;
 
+    plan.credential = credential;
+    return plan;
+}
+
+PreparedCredential prepare_credential(const std::shared_ptr<const Runtime>& runtime,
+                                      const config::Credential& credential) {
+    auto prepared = prepare_injection(runtime, credential, *runtime->resolver);
+    if (!prepared.ok()) {
+        return Refusal{
+            502, "credential_unavailable",
+            "the credential for this host cannot be loaded: " + prepared.error().message};
+    }
+    return std::move(*prepared);
+}
+
+bool prepares_slowly(const config::Credential& credential) {
+    const auto slow = [](const std::optional<secrets::SecretRef>& ref) {
+        return ref && ref->provider == secrets::Provider::Exec;
+    };
+    return slow(credential.secret) || slow(credential.username_secret);
+}
+
+std::optional<Refusal> attach_credential(RequestPlan& plan, PreparedCredential prepared) {
+    if (auto* refusal = std::get_if<Refusal>(&prepared)) return std::move(*refusal);
     // Every secret resolved before the request is touched (never half-injected); the same
     // values are the response's redaction needles, with or without injection (invariant 1).
-    if (credential != nullptr) {
-        auto prepared = prepare(runtime, *credential);
-        if (auto* refusal = std::get_if<Refusal>(&prepared)) return std::move(*refusal);
-        plan.redaction = std::move(std::get<std::shared_ptr<const PreparedInjection>>(prepared));
-        if (plan.mode == RequestPlan::Mode::Inject) plan.injection = plan.redaction;
-    }
-    return plan;
+    plan.redaction = std::move(std::get<std::shared_ptr<const PreparedInjection>>(prepared));
+    if (plan.mode == RequestPlan::Mode::Inject) plan.injection = plan.redaction;
+    return std::nullopt;
 }
 
 void apply_plan(const RequestPlan& plan, http::Head& request) {

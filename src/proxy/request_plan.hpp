@@ -1,11 +1,13 @@
 // The decision for one HTTP request, made before a byte goes upstream, for every front end
-// alike: plan_request() reads the request head and the connection's target and returns either a
-// Refusal or a RequestPlan; apply_plan() then rewrites the head and cannot fail. The order of
-// the checks is the README's decision table (docs/architecture.md, "Life of a request"):
-//   route denied → TLS name ≠ target (421) → Host ≠ target (421) → path not normalizable (400)
-//   → [allow] host: plain forward → no service (403) → service rules and token (authorize)
-//   → every secret of the service resolved (502 credential_unavailable) → plan.
-// No I/O apart from resolving secrets through the runtime's resolver (which caches).
+// alike. Three steps (docs/architecture.md, "Life of a request"):
+//   plan_request()  pure: reads the head and the connection's target, returns a Refusal or a
+//                   RequestPlan. Order: route denied → TLS name ≠ target (421) → Host ≠ target
+//                   (421) → path not normalizable (400) → [allow] host: plain forward → no
+//                   service (403) → service rules and token (authorize).
+//   prepare_credential() + attach_credential()  I/O: every secret of the service resolved
+//                   (502 credential_unavailable), the one step that may block (exec: helpers),
+//                   so the pipeline runs it off the event loop when it may.
+//   apply_plan()    rewrites the head; cannot fail.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +42,9 @@ struct RequestPlan {
     bool has_query = false;
     std::optional<FoundToken> token;  // where the agent's token is, to be removed
 
+    // The service's credential, whose secrets attach_credential() must add before the plan is
+    // applied; null for Plain and for services without one.
+    const config::Credential* credential = nullptr;
     // What to inject (Inject only), and the response policy: the service's secrets in every
     // encoding, redacted from the whole response whatever this request carried (an upstream
     // may echo a credential an earlier request sent). Null when the service has no credential.
@@ -56,10 +61,25 @@ struct RequestPlan {
 
 using PlanOutcome = std::variant<RequestPlan, Refusal>;
 
-// `runtime` is the snapshot the request runs under (also the owner of cached injection plans).
-// `now` is Unix seconds, for the token's validity window.
-PlanOutcome plan_request(const std::shared_ptr<const Runtime>& runtime, const Target& target,
-                         const http::Head& request, std::int64_t now);
+// `runtime` is the snapshot the request runs under. `now` is Unix seconds, for the token's
+// validity window. No I/O.
+PlanOutcome plan_request(const Runtime& runtime, const Target& target, const http::Head& request,
+                         std::int64_t now);
+
+// Every secret of `credential` resolved and its values built, or why not (a 502 refusal naming
+// the secret reference, never a value). `runtime` owns the cached injection plans.
+using PreparedCredential = std::variant<std::shared_ptr<const PreparedInjection>, Refusal>;
+PreparedCredential prepare_credential(const std::shared_ptr<const Runtime>& runtime,
+                                      const config::Credential& credential);
+
+// Whether resolving `credential` may block for long (an exec: helper runs a process), so that
+// prepare_credential must not run on an event-loop thread.
+bool prepares_slowly(const config::Credential& credential);
+
+// Adds the prepared secrets to the plan (redaction always, injection in Inject mode). A service
+// whose secret cannot be loaded is refused even without a token: its responses could not be
+// redacted. Returns the refusal, or nothing when the plan may go ahead.
+std::optional<Refusal> attach_credential(RequestPlan& plan, PreparedCredential prepared);
 
 // Rewrites the head as planned: the token and Proxy-* fields out, the credential in, hop-by-hop
 // fields and Expect out, identity encoding when redacting (a compressed body would hide an

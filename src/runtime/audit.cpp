@@ -243,6 +243,16 @@ void append_json_line(std::string& line, const AuditRecord& record) {
     append_unsigned(line, record.duration_us);
     line.append(",\"client\":");
     append_json_string(line, record.client);
+    if (record.kind == kAuditDatabase) {
+        line.append(",\"database\":");
+        append_json_string(line, record.service);
+        line.append(",\"protocol\":");
+        append_json_string(line, record.protocol);
+        line.append(",\"login\":");
+        append_json_string(line, record.login);
+        line.append(",\"db_name\":");
+        append_json_string(line, record.db_name);
+    }
     line.append("}\n");
 }
 

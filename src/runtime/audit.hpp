@@ -19,6 +19,7 @@ namespace cloakroom::runtime {
 // revocation) reads one shape. Kept short: it is written on every line.
 inline constexpr std::string_view kAuditHttp = "http";      // one HTTP request (any front end)
 inline constexpr std::string_view kAuditTunnel = "tunnel";  // a CONNECT: refused or blind tunnel
+inline constexpr std::string_view kAuditDatabase = "database";  // one database session
 
 struct AuditRecord {
     std::int64_t time_ms = 0;  // Unix milliseconds when the request arrived
@@ -36,6 +37,12 @@ struct AuditRecord {
     std::string client;  // agent's address "ip:port"
     // Last, so aggregate initialization of the fields above stays as it was; written second.
     std::string_view kind = kAuditHttp;
+    // Database sessions only (kind "database"), written after "client": the protocol, the login
+    // the client asked for and the database name (PostgreSQL/MySQL; "" for Redis). "service"
+    // holds the [[database]] name, also written as "database".
+    std::string protocol = {};
+    std::string login = {};
+    std::string db_name = {};
 };
 
 // {"time":"2026-01-01T00:00:00.000Z","kind":...,"token_id":...,"service":...,"host":...,"method":...,

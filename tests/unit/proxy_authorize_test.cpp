@@ -30,8 +30,8 @@ class ProxyAuthorize : public ::testing::Test {
     AuthDecision run(const config::Service& service, bhttp::verb method, std::string_view path,
                      std::optional<FoundToken> found, bool strict = false,
                      std::string_view host = "api.stripe.com") {
-        return authorize(config, service, host, request(method, path), target(path), found, keys,
-                         kNow, strict, nullptr);
+        return authorize(config, service, token::RoutedHost{std::string(host), 443, false},
+                         request(method, path), target(path), found, keys, kNow, strict, nullptr);
     }
 
     std::string valid_token(std::vector<token::Caveat> extra = {}) {
@@ -160,8 +160,9 @@ TEST_F(ProxyAuthorize, HostCaveatUsesTheRoutedHostNotTheHostHeader) {
     const std::string tok = valid_token({token::hosts_caveat({"api.github.com"})});
     // The Host header claims the token's host; the connection goes to api.stripe.com.
     auto req = request(bhttp::verb::get, "/v1/x", {{"Host", "api.github.com"}});
-    const AuthDecision d = authorize(config, stripe, "api.stripe.com", req, target("/v1/x"),
-                                     bearer(tok), keys, kNow, false, nullptr);
+    const AuthDecision d =
+        authorize(config, stripe, token::RoutedHost{"api.stripe.com", 443, false}, req,
+                  target("/v1/x"), bearer(tok), keys, kNow, false, nullptr);
     EXPECT_EQ(d.status, 403u);
     EXPECT_EQ(d.error, "token_forbidden");
     EXPECT_NE(d.reason.find("api.stripe.com"), std::string::npos) << d.reason;
@@ -197,8 +198,9 @@ TEST_F(ProxyAuthorize, ConfiguredPrefixAndLocation) {
     auto minted = token::mint_token(keys, "primary", {}, format);
     ASSERT_TRUE(minted.ok());
     const AuthDecision d =
-        authorize(custom, custom.services[0], "api.stripe.com", request(bhttp::verb::get, "/v1/x"),
-                  target("/v1/x"), bearer(*minted), keys, kNow, false, nullptr);
+        authorize(custom, custom.services[0], token::RoutedHost{"api.stripe.com", 443, false},
+                  request(bhttp::verb::get, "/v1/x"), target("/v1/x"), bearer(*minted), keys, kNow,
+                  false, nullptr);
     EXPECT_EQ(d.kind, AuthDecision::Inject) << d.reason;
 }
 

@@ -140,8 +140,8 @@ TEST(ProxyAudit, NoTokenOrSecretCanary) {
         auto found = find_token(req, query, &*route.service->credential, config.token.prefix,
                                 "Basic " + token);
         ASSERT_TRUE(found);
-        const AuthDecision decision = authorize(config, *route.service, route.host, req, *target,
-                                                found, keys, kNow, false, nullptr);
+        const AuthDecision decision = authorize(config, *route.service, route.token_host(), req,
+                                                *target, found, keys, kNow, false, nullptr);
         std::string upstream_secret;
         std::string error_text;
         if (decision.kind == AuthDecision::Inject) {

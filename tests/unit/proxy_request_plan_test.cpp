@@ -67,8 +67,16 @@ class RequestPlanTest : public ::testing::Test {
         return target;
     }
 
+    // The whole decision, as the pipeline makes it: the pure plan, then the service's secrets.
     PlanOutcome plan(const Target& target, const http::Head& head) const {
-        return plan_request(runtime_, target, head, kNow);
+        PlanOutcome outcome = plan_request(*runtime_, target, head, kNow);
+        auto* planned = std::get_if<RequestPlan>(&outcome);
+        if (planned == nullptr || planned->credential == nullptr) return outcome;
+        if (auto refusal =
+                attach_credential(*planned, prepare_credential(runtime_, *planned->credential))) {
+            return *refusal;
+        }
+        return outcome;
     }
 
     static Refusal refused(const PlanOutcome& outcome) {
@@ -317,6 +325,32 @@ TEST_F(RequestPlanTest, AnUnloadableSecretRefusesEvenPassthrough) {
     EXPECT_EQ(r.status, 502u);
     EXPECT_EQ(r.error, "credential_unavailable");
     EXPECT_THAT(r.reason, HasSubstr("CLOAKROOM_TEST_SECRET"));
+}
+
+TEST_F(RequestPlanTest, PlanningReadsNoSecretThePreparationStepDoes) {
+    secrets::testing_support::ScopedEnv gone("CLOAKROOM_TEST_SECRET", nullptr);
+    const http::Head head =
+        request(bhttp::verb::get, "/v1/x",
+                {{"Host", "api.stripe.com"}, {"Authorization", "Bearer " + token()}});
+    PlanOutcome outcome = plan_request(*runtime_, connect_target("api.stripe.com:443"), head, kNow);
+    ASSERT_TRUE(std::holds_alternative<RequestPlan>(outcome));
+    RequestPlan& p = std::get<RequestPlan>(outcome);
+    ASSERT_NE(p.credential, nullptr);
+    EXPECT_EQ(p.injection, nullptr);
+    EXPECT_FALSE(p.redacts());
+    const auto refusal = attach_credential(p, prepare_credential(runtime_, *p.credential));
+    ASSERT_TRUE(refusal.has_value());
+    EXPECT_EQ(refusal->error, "credential_unavailable");
+}
+
+TEST(RequestPlanSlowSecrets, OnlyExecHelpersAreResolvedOffTheEventLoop) {
+    EXPECT_FALSE(prepares_slowly(test::bearer("env:X")));
+    EXPECT_FALSE(prepares_slowly(test::bearer("file:x")));
+    EXPECT_TRUE(prepares_slowly(test::bearer("exec:pass show x")));
+    config::Credential basic = test::bearer("env:X");
+    basic.type = config::CredentialType::Basic;
+    basic.username_secret = test::secret_ref("exec:op read user");
+    EXPECT_TRUE(prepares_slowly(basic));
 }
 
 TEST_F(RequestPlanTest, NonDefaultPortsAreNamedInTheUpstreamHost) {

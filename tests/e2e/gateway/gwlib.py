@@ -340,8 +340,9 @@ def pem_subject_cn(pem_path):
 
 
 class Gateway:
-    def __init__(self, tmp: pathlib.Path, config_text: str, env_extra=None, leaks=None):
+    def __init__(self, tmp: pathlib.Path, config_text: str, env_extra=None, leaks=None, serve_args=()):
         self.tmp = tmp
+        self.serve_args = list(serve_args)
         self.config = tmp / "cloakroom.toml"
         self.config.write_text(config_text)
         self.audit_path = tmp / "audit.jsonl"
@@ -368,7 +369,7 @@ class Gateway:
     # -- lifecycle
     def start(self, timeout=10):
         self.proc = subprocess.Popen(
-            [BIN, "--config", str(self.config), "serve"],
+            [BIN, "--config", str(self.config), "serve", *self.serve_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
         )
         self._threads = [
@@ -580,10 +581,10 @@ class GatewayFactory:
         write_secrets(tmp / "secrets")
         return tmp
 
-    def __call__(self, env_extra=None, config_text=None, **kw):
+    def __call__(self, env_extra=None, config_text=None, serve_args=(), **kw):
         tmp = self.new_dir()
         text = config_text(tmp) if callable(config_text) else (config_text or self.config(tmp, **kw))
-        gw = Gateway(tmp, text, env_extra=env_extra, leaks=self.leaks)
+        gw = Gateway(tmp, text, env_extra=env_extra, leaks=self.leaks, serve_args=serve_args)
         gw.factory = self
         gw.build = lambda **kw2: self.config(tmp, **kw2)
         self.started.append(gw)

@@ -2,6 +2,7 @@
 listener. Each request, allowed or refused at any stage (a rejected head included), writes exactly one
 audit record, with the status, decision, kind and error the agent saw (docs/architecture.md, "Audit")."""
 import socket
+import threading
 import time
 import uuid
 
@@ -200,3 +201,46 @@ def test_reverse_rejected_head_is_audited(fgw):
     data = b"GET /api/v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
     resp, record = _one_exchange(gw, lambda: _plain(gw, gw.reverse_port, data))
     _check(resp, record, 400, "deny", "bad_request")
+
+
+# ------------------------------------------------------------------- slow secret helpers
+
+def test_a_slow_exec_secret_does_not_stall_other_requests_on_the_worker(make_gateway, tmp_path):
+    """One worker thread; a service whose secret comes from a helper that takes 3 s. While a request
+    to it waits for the helper, requests to another service on the same worker are answered at once."""
+    helper = tmp_path / "slow-helper"
+    helper.write_text(f"#!/bin/sh\nsleep 3\nprintf '%s' {gwlib.SECRETS['bearer']}\n")
+    helper.chmod(0o755)
+    gw = make_gateway(serve_args=["--threads", "1"], extra=f"""
+[[service]]
+name = "slow"
+hosts = ["slow.example.com"]
+credential = {{ type = "bearer", secret = "exec:{helper}" }}
+connect_to = {gwlib.toml_str(f"127.0.0.1:{make_gateway.nginx.port}")}
+upstream_ca = {gwlib.toml_str(make_gateway.pki.ca)}
+allow_private = true
+""")
+    slow_token = gw.mint(hosts="slow.example.com", methods="GET")
+    fast_token = gw.mint(methods="GET")
+    slow_result = {}
+
+    def slow():
+        started = time.monotonic()
+        slow_result["resp"] = gw.get("slow.example.com", "/v1/slow", [("Authorization", f"Bearer {slow_token}")])
+        slow_result["took"] = time.monotonic() - started
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.5)  # the slow request is now waiting for its helper
+    fast_times = []
+    for i in range(3):
+        started = time.monotonic()
+        resp = gw.get("api.example.com", f"/v1/fast{i}", [("Authorization", f"Bearer {fast_token}")])
+        fast_times.append(time.monotonic() - started)
+        assert resp.status == 200, resp
+    thread.join(30)
+    assert slow_result["resp"].status == 200, slow_result["resp"]
+    assert slow_result["took"] >= 2.5, slow_result
+    assert max(fast_times) < 1.5, f"requests to another service waited for the helper: {fast_times}"
+    assert gwlib.SECRETS["bearer"] not in slow_result["resp"].text
+

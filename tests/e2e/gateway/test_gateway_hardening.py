@@ -148,8 +148,6 @@ def test_verify_and_gateway_agree_on_ports(ports_gw):
             assert "port 8443 is a service of its own" in p.stderr, p.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="needs the pipeline to pass Route::token_host() to authorize() "
-                                       "(see the wt-harden report); remove this mark when wired")
 def test_token_reaches_only_the_service_of_its_host_and_port(ports_gw, pyup):
     bare = ports_gw.mint(hosts="ports.example.com", methods="GET")
     port = ports_gw.mint(hosts="ports.example.com:8443", methods="GET")

@@ -1,0 +1,47 @@
+// The one access decision for a token, shared by every front end and protocol (HTTP requests,
+// database logins): verify it, then classify the outcome as invalid / expired / forbidden / ok.
+// Each front end words the verdict for its wire (HTTP 401/403, PostgreSQL 28P01/28000, MySQL
+// 1045, Redis -WRONGPASS/-NOPERM), but what counts as which is decided here only, so a check
+// added later (revocation, rate limits) applies everywhere at once (docs/architecture.md,
+// "Access decisions").
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "token/caveat.hpp"
+#include "token/keys.hpp"
+#include "token/token.hpp"
+#include "token/verify_cache.hpp"
+
+namespace cloakroom::runtime {
+
+struct AccessDecision {
+    enum class Verdict {
+        Ok,
+        Invalid,    // not a token of ours: undecodable, bad signature, unknown key
+        Expired,    // its validity window does not hold now (expired or not yet valid)
+        Forbidden,  // valid, but a caveat does not allow this request
+    } verdict = Verdict::Invalid;
+    // Why, in words for the agent and the audit record; never the token.
+    std::string detail;
+    std::string_view stage;              // Invalid: the failed stage ("decode", "signature", …)
+    std::string token_id;                // once the token decoded, also on denials
+    std::vector<token::Caveat> caveats;  // the verified token's caveats (Ok and Forbidden)
+
+    bool ok() const { return verdict == Verdict::Ok; }
+};
+
+struct AccessContext {
+    const token::KeyStore& keys;
+    token::TokenFormat format;
+    token::VerifyCache* cache = nullptr;  // belongs to `keys`' runtime snapshot; may be null
+};
+
+AccessDecision decide_access(std::string_view token, const token::AccessRequest& request,
+                             const AccessContext& context);
+AccessDecision decide_access(std::string_view token, const token::DbAccessRequest& request,
+                             const AccessContext& context);
+
+}  // namespace cloakroom::runtime
