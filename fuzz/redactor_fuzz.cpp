@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/redactor.hpp"
+#include "secrets/redactor.hpp"
 
 namespace {
 
@@ -60,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t longest = 0;
     for (const auto& n : owned) longest = std::max(longest, n.size());
 
-    cloakroom::proxy::Redactor redactor(needles);
+    cloakroom::secrets::Redactor redactor(needles);
     std::string out;
     std::size_t from = 0;
     while (from < text.size()) {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/redactor.hpp"
+#include "proxy/head_redaction.hpp"
 
 namespace {
 
@@ -18,7 +18,7 @@ const std::string kHeader = "Bearer " + kRaw;
 void BM_RedactorBuild(benchmark::State& state) {
     const std::vector<std::string_view> needles = {kRaw, kHeader};
     for (auto _ : state) {
-        proxy::Redactor redactor(needles);
+        secrets::Redactor redactor(needles);
         benchmark::DoNotOptimize(redactor);
     }
     state.SetItemsProcessed(state.iterations());

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/redactor.hpp"
+#include "secrets/redactor.hpp"
 
 namespace {
 
@@ -32,7 +32,7 @@ void BM_RedactorBuildFeed1KiB(benchmark::State& state) {
     out.reserve(2048);
     for (auto _ : state) {
         out.clear();
-        proxy::Redactor redactor(needles);
+        secrets::Redactor redactor(needles);
         redactor.feed(body, out);
         redactor.finish(out);
         benchmark::DoNotOptimize(out);

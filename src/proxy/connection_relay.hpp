@@ -27,8 +27,8 @@
 #include "proxy/body_framing.hpp"
 #include "proxy/buffer_pool.hpp"
 #include "proxy/connection_head.hpp"
+#include "proxy/head_redaction.hpp"
 #include "proxy/io_now.hpp"
-#include "proxy/redactor.hpp"
 
 namespace cloakroom::proxy {
 

@@ -16,8 +16,8 @@
 #include <memory>
 
 #include "config/model.hpp"
+#include "proxy/head_redaction.hpp"
 #include "proxy/injection.hpp"
-#include "proxy/redactor.hpp"
 #include "secrets/resolver.hpp"
 #include "util/result.hpp"
 

@@ -1,8 +1,8 @@
 // Staged credential injection: every type, all-or-nothing on secret failure (issue 3).
 #include <gtest/gtest.h>
 
+#include "proxy/head_redaction.hpp"
 #include "proxy/injection.hpp"
-#include "proxy/redactor.hpp"
 #include "proxy_test_support.hpp"
 #include "secrets_test_util.hpp"
 #include "util/base64.hpp"

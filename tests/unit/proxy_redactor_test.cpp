@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "proxy/redactor.hpp"
+#include "proxy/head_redaction.hpp"
 
 namespace cloakroom::proxy {
 namespace {

@@ -29,7 +29,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/redactor.hpp"
+#include "secrets/redactor.hpp"
 
 namespace cloakroom::db::mysql {
 
@@ -84,7 +84,7 @@ class ReplyGuard {
     void packet_done(std::string& out);
 
     std::shared_ptr<Refusals> refusals_;
-    proxy::Redactor redactor_;
+    secrets::Redactor redactor_;
     State state_ = State::Header;
     std::string header_;
     std::string err_;  // an ERR packet's payload being read

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/redactor.hpp"
+#include "secrets/redactor.hpp"
 
 namespace cloakroom::db::postgres {
 
@@ -54,7 +54,7 @@ class ReplyGuard {
     std::size_t redactions() const { return redactor_.redactions(); }
 
   private:
-    proxy::Redactor redactor_;
+    secrets::Redactor redactor_;
     std::string header_;
     std::uint64_t left_ = 0;
     bool in_body_ = false;

@@ -28,7 +28,7 @@
 
 #include "db/redis/commands.hpp"
 #include "db/redis/resp.hpp"
-#include "proxy/redactor.hpp"
+#include "secrets/redactor.hpp"
 
 namespace cloakroom::db::redis {
 
@@ -131,7 +131,7 @@ class ReplyRewriter {
         std::uint64_t repeat;
         bool attribute;
     };
-    proxy::Redactor redactor_;
+    secrets::Redactor redactor_;
     State state_ = State::Type;
     char type_ = 0;
     std::vector<Level> stack_;

@@ -7,9 +7,10 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/redactor.hpp"
+#include "proxy/head_redaction.hpp"
+#include "secrets/redactor.hpp"
 
-namespace cloakroom::proxy {
+namespace cloakroom::secrets {
 namespace {
 
 // Every test starts from the same hash setting and restores it.
@@ -126,18 +127,18 @@ TEST_F(ProxyRedactorCache, HeaderValuesUseTheExactNeedles) {
         return header;
     };
     auto first = make();
-    redact_header_values(first, {"AAAAAAAA"});
+    proxy::redact_header_values(first, {"AAAAAAAA"});
     EXPECT_EQ(first["x-a"], "value ********");
     EXPECT_EQ(first["x-b"], "value BBBBBBBB");
     auto second = make();
-    redact_header_values(second, {"BBBBBBBB"});
+    proxy::redact_header_values(second, {"BBBBBBBB"});
     EXPECT_EQ(second["x-a"], "value AAAAAAAA");
     EXPECT_EQ(second["x-b"], "value ********");
     auto none = make();
-    redact_header_values(none, {"CCCCCCCC"});
+    proxy::redact_header_values(none, {"CCCCCCCC"});
     EXPECT_EQ(none["x-a"], "value AAAAAAAA");
     EXPECT_EQ(none["x-b"], "value BBBBBBBB");
 }
 
 }  // namespace
-}  // namespace cloakroom::proxy
+}  // namespace cloakroom::secrets
