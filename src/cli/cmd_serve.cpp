@@ -6,7 +6,7 @@
 
 #include "cli/command.hpp"
 #include "config/environment.hpp"
-#include "proxy/server.hpp"
+#include "serve/server.hpp"
 
 namespace cloakroom::cli {
 namespace {
@@ -34,11 +34,11 @@ void tune_malloc_for_serve() {
 
 int run_serve(const GlobalOptions& global, unsigned threads) {
     tune_malloc_for_serve();
-    proxy::ServeOptions options;
+    serve::ServeOptions options;
     options.config_files.assign(global.config_files.begin(), global.config_files.end());
     options.threads = threads;
     const auto environment = config::Environment::from_process();
-    return proxy::serve(options, environment);
+    return serve::serve(options, environment);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include "proxy/listen.hpp"
+#include "runtime/peer_address.hpp"
 #include "tls/contexts.hpp"
 
 namespace cloakroom::db {
@@ -47,7 +47,7 @@ SSL* DbStream::ssl_handle() {
 }
 
 std::string DbStream::peer() const {
-    return proxy::peer_address(tls_ ? tls_->next_layer() : *tcp_);
+    return runtime::peer_address(tls_ ? tls_->next_layer() : *tcp_);
 }
 
 void DbStream::close() {

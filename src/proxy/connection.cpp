@@ -15,13 +15,13 @@
 
 #include "proxy/connection_read.hpp"
 #include "proxy/exchange_pipeline.hpp"
-#include "proxy/listen.hpp"
 #include "proxy/plain_stream.hpp"
 #include "proxy/route.hpp"
 #include "proxy/target.hpp"
 #include "proxy/tls_stream.hpp"
 #include "proxy/tunnel.hpp"
 #include "runtime/exchange.hpp"
+#include "runtime/peer_address.hpp"
 #include "tls/contexts.hpp"
 
 namespace cloakroom::proxy {
@@ -192,7 +192,7 @@ Target absolute_form_target(const config::Config& config, std::string_view reque
 
 net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
     Gateway& gateway = worker.gateway;
-    const std::string client = peer_address(socket);
+    const std::string client = runtime::peer_address(socket);
     beast::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     PlainStream stream(std::move(socket));

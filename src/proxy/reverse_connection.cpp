@@ -8,10 +8,10 @@
 #include "proxy/connection.hpp"
 #include "proxy/connection_read.hpp"
 #include "proxy/exchange_pipeline.hpp"
-#include "proxy/listen.hpp"
 #include "proxy/plain_stream.hpp"
 #include "proxy/route_reverse.hpp"
 #include "proxy/target.hpp"
+#include "runtime/peer_address.hpp"
 
 namespace cloakroom::proxy {
 namespace net = boost::asio;
@@ -20,7 +20,7 @@ using tcp = net::ip::tcp;
 
 net::awaitable<void> run_reverse_connection(tcp::socket socket, Worker& worker) {
     Gateway& gateway = worker.gateway;
-    const std::string client = peer_address(socket);
+    const std::string client = runtime::peer_address(socket);
     beast::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     PlainStream stream(std::move(socket));

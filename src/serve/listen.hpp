@@ -22,7 +22,7 @@
 #include "config/model.hpp"
 #include "util/result.hpp"
 
-namespace cloakroom::proxy {
+namespace cloakroom::serve {
 
 struct BoundAcceptors {
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors;  // one per io_context
@@ -37,7 +37,4 @@ struct BoundAcceptors {
 Result<BoundAcceptors> bind_acceptors(const config::ListenerConfig& listener,
                                       const std::vector<boost::asio::io_context*>& ios);
 
-// "ip:port" of a connected socket's peer ("[v6]:port"), "?" when unknown.
-std::string peer_address(const boost::asio::ip::tcp::socket& socket);
-
-}  // namespace cloakroom::proxy
+}  // namespace cloakroom::serve

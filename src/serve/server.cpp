@@ -1,4 +1,4 @@
-#include "proxy/server.hpp"
+#include "serve/server.hpp"
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -19,15 +19,19 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "db/listeners.hpp"
+#include "db/endpoints.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/gateway.hpp"
-#include "proxy/listen.hpp"
+#include "serve/listener_registry.hpp"
 #include "tls/contexts.hpp"
 
-namespace cloakroom::proxy {
+namespace cloakroom::serve {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using proxy::Gateway;
+using runtime::build_runtime;
+using proxy::Runtime;
+using proxy::Worker;
 
 namespace {
 
@@ -96,28 +100,11 @@ class Server {
         unsigned threads = options_.threads != 0
                                ? options_.threads
                                : std::max(1u, std::thread::hardware_concurrency());
-        if (auto bound = bind_workers(listeners, threads); !bound.ok()) {
+        if (auto bound = register_listeners(listeners, threads); !bound.ok()) {
             std::fprintf(stderr, "cloakroom serve: %s\n", bound.error().message.c_str());
             return 1;
         }
-        std::vector<net::io_context*> ios;
-        for (auto& worker : workers_) ios.push_back(&worker->io);
-        auto databases = db::DatabaseListeners::start(gateway_->runtime.get()->config, ios,
-                                                      gateway_->runtime, gateway_->leaves);
-        if (!databases.ok()) {
-            std::fprintf(stderr, "cloakroom serve: %s\n", databases.error().message.c_str());
-            return 1;
-        }
-        databases_ = std::move(*databases);
-        std::fprintf(stderr, "cloakroom: listening on %s (forward proxy)\n", bound_.c_str());
-        if (!reverse_bound_.empty()) {
-            std::fprintf(stderr,
-                         "cloakroom: listening on %s (reverse base URL: http://%s/<service>/)\n",
-                         reverse_bound_.c_str(), reverse_bound_.c_str());
-        }
-        for (const auto& line : databases_->bound()) {
-            std::fprintf(stderr, "cloakroom: listening on %s\n", line.c_str());
-        }
+        registry_->start();
         for (const auto& database : gateway_->runtime.get()->config.databases) {
             if (database.tls == config::DatabaseTlsMode::Require) {
                 std::fprintf(stderr,
@@ -136,6 +123,7 @@ class Server {
         run_control(stop, hangup);
         for (auto& worker : workers_) worker->io.stop();
         for (auto& thread : pool) thread.join();
+        registry_.reset();
         databases_.reset();
         std::fprintf(stderr, "cloakroom: stopped\n");
         return 0;
@@ -146,61 +134,54 @@ class Server {
         explicit WorkerThread(Gateway& gateway) : io(1), worker{gateway, {}} {}
         net::io_context io;
         Worker worker;
-        std::unique_ptr<tcp::acceptor> acceptor;
-        std::unique_ptr<tcp::acceptor> reverse_acceptor;
     };
 
-    Result<void> bind_workers(const config::GatewayConfig& gateway, unsigned threads) {
+    // Every listener into the registry, and the startup lines naming them.
+    Result<void> register_listeners(const config::GatewayConfig& gateway, unsigned threads) {
         std::vector<net::io_context*> ios;
         for (unsigned i = 0; i < threads; ++i) {
             workers_.push_back(std::make_unique<WorkerThread>(*gateway_));
             ios.push_back(&workers_.back()->io);
         }
-        auto proxy = bind_acceptors(gateway.proxy, ios);
-        if (!proxy.ok()) return proxy.error();
-        bound_ = proxy->address;
-        std::optional<BoundAcceptors> reverse;
+        registry_ = std::make_unique<ListenerRegistry>(ios);
+        std::vector<std::string> lines;
+
+        auto forward = registry_->add(
+            gateway.proxy, "forward proxy", [this](tcp::socket socket, std::size_t worker) {
+                return proxy::run_client_connection(std::move(socket), workers_[worker]->worker);
+            });
+        if (!forward.ok()) return forward.error();
+        lines.push_back(*forward + " (forward proxy)");
         if (gateway.reverse) {
-            auto bound = bind_acceptors(*gateway.reverse, ios);
-            if (!bound.ok()) return bound.error();
-            reverse_bound_ = bound->address;
-            reverse = std::move(*bound);
+            auto reverse = registry_->add(*gateway.reverse, "reverse base URL",
+                                          [this](tcp::socket socket, std::size_t worker) {
+                                              return proxy::run_reverse_connection(
+                                                  std::move(socket), workers_[worker]->worker);
+                                          });
+            if (!reverse.ok()) return reverse.error();
+            lines.push_back(*reverse + " (reverse base URL: http://" + *reverse + "/<service>/)");
         }
-        for (std::size_t i = 0; i < workers_.size(); ++i) {
-            WorkerThread& worker = *workers_[i];
-            worker.acceptor = std::move(proxy->acceptors[i]);
-            net::co_spawn(worker.io, accept_loop(*worker.acceptor, worker, false),
-                          [](std::exception_ptr) {});
-            if (reverse) {
-                worker.reverse_acceptor = std::move(reverse->acceptors[i]);
-                net::co_spawn(worker.io, accept_loop(*worker.reverse_acceptor, worker, true),
-                              [](std::exception_ptr) {});
+
+        auto databases = db::DatabaseEndpoints::create(gateway_->runtime.get()->config,
+                                                       gateway_->runtime, gateway_->leaves);
+        if (!databases.ok()) return databases.error();
+        databases_ = std::move(*databases);
+        const auto& endpoints = databases_->endpoints();
+        for (std::size_t i = 0; i < endpoints.size(); ++i) {
+            auto bound = registry_->add(endpoints[i].listen, endpoints[i].description(),
+                                        [this, i](tcp::socket socket, std::size_t) {
+                                            return databases_->serve(i, std::move(socket));
+                                        });
+            if (!bound.ok()) {
+                return make_error(bound.error().code, "database \"" + endpoints[i].name +
+                                                          "\": " + bound.error().message);
             }
+            lines.push_back(*bound + " (" + endpoints[i].description() + ")");
+        }
+        for (const auto& line : lines) {
+            std::fprintf(stderr, "cloakroom: listening on %s\n", line.c_str());
         }
         return {};
-    }
-
-    static net::awaitable<void> accept_loop(tcp::acceptor& acceptor, WorkerThread& thread,
-                                            bool reverse) {
-        for (;;) {
-            boost::system::error_code ec;
-            tcp::socket socket =
-                co_await acceptor.async_accept(net::redirect_error(net::use_awaitable, ec));
-            if (ec == net::error::operation_aborted) co_return;
-            if (ec) continue;  // EMFILE and friends: keep serving the connections we have
-            net::co_spawn(thread.io,
-                          reverse ? run_reverse_connection(std::move(socket), thread.worker)
-                                  : run_client_connection(std::move(socket), thread.worker),
-                          [](std::exception_ptr error) {
-                              if (!error) return;
-                              try {
-                                  std::rethrow_exception(error);
-                              } catch (const std::exception& e) {
-                                  spdlog::warn("connection ended by an internal error: {}",
-                                               e.what());
-                              }
-                          });
-        }
     }
 
     void reload(const char* why) {
@@ -267,10 +248,9 @@ class Server {
     const ServeOptions& options_;
     const config::Environment& environment_;
     std::unique_ptr<Gateway> gateway_;
-    std::unique_ptr<db::DatabaseListeners> databases_;
     std::vector<std::unique_ptr<WorkerThread>> workers_;
-    std::string bound_;
-    std::string reverse_bound_;
+    std::unique_ptr<db::DatabaseEndpoints> databases_;
+    std::unique_ptr<ListenerRegistry> registry_;
     std::string audit_target_;
     std::vector<std::filesystem::path> watched_;
     std::vector<std::filesystem::file_time_type> watched_times_;
@@ -292,4 +272,4 @@ int serve(const ServeOptions& options, const config::Environment& environment) {
     return server.run();
 }
 
-}  // namespace cloakroom::proxy
+}  // namespace cloakroom::serve

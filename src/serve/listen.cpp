@@ -1,4 +1,4 @@
-#include "proxy/listen.hpp"
+#include "serve/listen.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,17 +7,15 @@
 
 #include <boost/asio/error.hpp>
 
-namespace cloakroom::proxy {
+#include "runtime/peer_address.hpp"
+
+namespace cloakroom::serve {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-namespace {
+using runtime::endpoint_text;
 
-std::string endpoint_text(const tcp::endpoint& endpoint) {
-    const auto address = endpoint.address();
-    return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-           std::to_string(endpoint.port());
-}
+namespace {
 
 Error listen_error(const config::ListenerConfig& listener, const boost::system::error_code& ec) {
     std::string message = "cannot listen on " + listener.address + ": ";
@@ -74,10 +72,4 @@ Result<BoundAcceptors> bind_acceptors(const config::ListenerConfig& listener,
     return bound;
 }
 
-std::string peer_address(const tcp::socket& socket) {
-    boost::system::error_code ec;
-    const auto endpoint = socket.remote_endpoint(ec);
-    return ec ? std::string("?") : endpoint_text(endpoint);
-}
-
-}  // namespace cloakroom::proxy
+}  // namespace cloakroom::serve

@@ -1,5 +1,7 @@
-// `cloakroom serve`: the forward-proxy listener, one io_context per core, SIGHUP and
-// config-file-change reloads that keep the last good configuration on error.
+// `cloakroom serve`: the process wiring. Loads the configuration, builds the runtime snapshot,
+// registers every listener (forward proxy, reverse base URL, each database) with the listener
+// registry, runs one io_context per core, and reloads on SIGHUP or a changed config file,
+// keeping the last good configuration on error (docs/architecture.md, invariant 9).
 #pragma once
 
 #include <filesystem>
@@ -7,7 +9,7 @@
 
 #include "config/environment.hpp"
 
-namespace cloakroom::proxy {
+namespace cloakroom::serve {
 
 struct ServeOptions {
     std::vector<std::filesystem::path> config_files;  // empty: default resolution order
@@ -17,4 +19,4 @@ struct ServeOptions {
 // Blocks until SIGINT/SIGTERM. Returns the process exit code; prints why on failure.
 int serve(const ServeOptions& options, const config::Environment& environment);
 
-}  // namespace cloakroom::proxy
+}  // namespace cloakroom::serve
