@@ -1,5 +1,5 @@
 // The database gateway listeners of `cloakroom serve`: one TCP listener per [[database]], with
-// an acceptor on every worker io_context (SO_REUSEPORT, as the proxy listener), each accepted
+// an acceptor on every worker io_context (one shared socket, as the proxy listener), each accepted
 // connection handed to its protocol's session with the runtime snapshot current at accept.
 #pragma once
 

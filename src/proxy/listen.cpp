@@ -1,6 +1,11 @@
 #include "proxy/listen.hpp"
 
-#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <boost/asio/error.hpp>
 
 namespace cloakroom::proxy {
 namespace net = boost::asio;
@@ -14,6 +19,18 @@ std::string endpoint_text(const tcp::endpoint& endpoint) {
            std::to_string(endpoint.port());
 }
 
+Error listen_error(const config::ListenerConfig& listener, const boost::system::error_code& ec) {
+    std::string message = "cannot listen on " + listener.address + ": ";
+    if (ec == net::error::address_in_use) {
+        message +=
+            "address already in use (another process, perhaps another `cloakroom serve`, is "
+            "listening there)";
+    } else {
+        message += ec.message();
+    }
+    return make_error("serve.listen", message);
+}
+
 }  // namespace
 
 Result<BoundAcceptors> bind_acceptors(const config::ListenerConfig& listener,
@@ -25,26 +42,35 @@ Result<BoundAcceptors> bind_acceptors(const config::ListenerConfig& listener,
                           "listen address '" + listener.host + "' must be an IP address");
     }
     BoundAcceptors bound;
-    std::uint16_t port = listener.port;
-    for (net::io_context* io : ios) {
-        auto acceptor = std::make_unique<tcp::acceptor>(*io);
-        const tcp::endpoint endpoint(address, port);
-        acceptor->open(endpoint.protocol(), ec);
-        if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-        if (!ec) {
-            const int one = 1;
-            ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (ios.empty()) return make_error("serve.listen", "no worker to listen on");
+    const tcp::endpoint endpoint(address, listener.port);
+    auto first = std::make_unique<tcp::acceptor>(*ios.front());
+    first->open(endpoint.protocol(), ec);
+    // SO_REUSEADDR only lets the bind ignore connections of an earlier run still in TIME_WAIT;
+    // on Linux it never lets two sockets listen on one address (SO_REUSEPORT would).
+    if (!ec) first->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) first->bind(endpoint, ec);
+    if (!ec) first->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return listen_error(listener, ec);
+    const tcp::endpoint local = first->local_endpoint(ec);
+    if (ec) return listen_error(listener, ec);
+    const int fd = first->native_handle();
+    bound.acceptors.push_back(std::move(first));
+    for (std::size_t i = 1; i < ios.size(); ++i) {
+        const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (copy < 0) {
+            return listen_error(listener,
+                                boost::system::error_code(errno, boost::system::system_category()));
         }
-        if (!ec) acceptor->bind(endpoint, ec);
-        if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
+        auto acceptor = std::make_unique<tcp::acceptor>(*ios[i]);
+        acceptor->assign(local.protocol(), copy, ec);
         if (ec) {
-            return make_error("serve.listen",
-                              "cannot listen on " + listener.address + ": " + ec.message());
+            ::close(copy);
+            return listen_error(listener, ec);
         }
-        port = acceptor->local_endpoint().port();
         bound.acceptors.push_back(std::move(acceptor));
     }
-    bound.address = endpoint_text(tcp::endpoint(address, port));
+    bound.address = endpoint_text(local);
     return bound;
 }
 
