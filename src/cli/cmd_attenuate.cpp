@@ -7,6 +7,7 @@
 #include "cli/caveat_flags.hpp"
 #include "cli/command.hpp"
 #include "cli/context.hpp"
+#include "cli/scope_warnings.hpp"
 
 namespace cloakroom::cli {
 namespace {
@@ -25,6 +26,9 @@ int run_attenuate(const GlobalOptions& global, const AttenuateOptions& options) 
     ValidityPolicy policy{std::nullopt, config->token.max_validity};
     auto caveats = build_caveats(options.caveats, std::time(nullptr), policy);
     if (!caveats.ok()) return fail("attenuate", caveats.error(), kExitUsage);
+    for (const auto& warning : scope_warnings(options.caveats, *config)) {
+        std::fprintf(stderr, "cloakroom attenuate: warning: %s\n", warning.c_str());
+    }
     if (caveats->empty()) {
         return fail("attenuate",
                     make_error("usage",

@@ -2,10 +2,10 @@
 //   eval "$(cloakroom env)"
 #include <cstdio>
 
+#include "cli/agent_files.hpp"
 #include "cli/command.hpp"
 #include "cli/context.hpp"
 #include "proxy/agent_env.hpp"
-#include "tls/ca_bundle.hpp"
 #include "tls/certificate_authority.hpp"
 
 namespace cloakroom::cli {
@@ -16,10 +16,9 @@ int run_env(const GlobalOptions& global) {
     if (!config.ok()) return fail("env", config.error(), kExitUsage);
     auto authority = tls::CertificateAuthority::load_or_create(config->data_dir / "ca");
     if (!authority.ok()) return fail("env", authority.error(), kExitFailure);
-    auto bundle = tls::write_ca_bundle(**authority, config->data_dir / "ca" / "bundle.pem");
-    if (!bundle.ok()) return fail("env", bundle.error(), kExitFailure);
-    proxy::AgentFiles files{bundle->string(), (*authority)->cert_path().string()};
-    std::fputs(proxy::shell_exports(proxy::agent_environment(*config, files)).c_str(), stdout);
+    auto files = write_agent_files(*config, **authority);
+    if (!files.ok()) return fail("env", files.error(), kExitFailure);
+    std::fputs(proxy::shell_exports(proxy::agent_environment(*config, *files)).c_str(), stdout);
     return kExitOk;
 }
 

@@ -6,6 +6,7 @@
 #include "cli/caveat_flags.hpp"
 #include "cli/command.hpp"
 #include "cli/context.hpp"
+#include "cli/scope_warnings.hpp"
 
 namespace cloakroom::cli {
 namespace {
@@ -21,6 +22,10 @@ int run_mint(const GlobalOptions& global, const MintOptions& options) {
     ValidityPolicy policy{config->token.default_validity, config->token.max_validity};
     auto caveats = build_caveats(options.caveats, std::time(nullptr), policy);
     if (!caveats.ok()) return fail("mint", caveats.error(), kExitUsage);
+    // Still minted: the configuration may be about to change, or belong to another gateway.
+    for (const auto& warning : scope_warnings(options.caveats, *config)) {
+        std::fprintf(stderr, "cloakroom mint: warning: %s\n", warning.c_str());
+    }
 
     auto keys = load_keys(*config, KeyPolicy::GenerateMissing);
     if (!keys.ok()) return fail("mint", keys.error(), kExitFailure);

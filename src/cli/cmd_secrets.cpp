@@ -28,10 +28,14 @@ int run_check(const GlobalOptions& global, bool as_json) {
     const secrets::SecretResolver resolver(sources);
     const auto statuses = resolver.check(config->secret_refs());
 
+    // Unsafe permissions are a warning, not a failure: the gateway uses such a secret too (and
+    // logs the same message). One rule on both paths; the exit status is about secrets the
+    // gateway could not use.
     bool all_ok = true;
     nlohmann::json report = nlohmann::json::array();
     for (const auto& status : statuses) {
-        all_ok = all_ok && status.status == secrets::SecretStatus::Ok;
+        all_ok = all_ok && (status.status == secrets::SecretStatus::Ok ||
+                            status.status == secrets::SecretStatus::UnsafePermissions);
         if (as_json) {
             nlohmann::json warnings = nlohmann::json::array();
             for (const auto& warning : status.warnings) {
@@ -67,8 +71,9 @@ void register_secrets(CLI::App& app, const GlobalOptions& global, Commands& comm
     auto as_json = std::make_shared<bool>(false);
     auto* check = secrets_cmd->add_subcommand(
         "check",
-        "Resolve every referenced secret: ok / missing / unsafe permissions (exit 1 if any "
-        "is not ok); values are never shown");
+        "Resolve every referenced secret: ok / unsafe permissions (a warning) / missing / "
+        "invalid / error (exit 1 if any is missing, invalid or an error); values are never "
+        "shown");
     check->add_flag("--json", *as_json, "Print the report as JSON");
     commands.push_back({check, [&global, as_json] { return run_check(global, *as_json); }});
 }

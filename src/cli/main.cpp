@@ -1,11 +1,17 @@
 #include <cstdio>
 
 #include "cli/command.hpp"
+#include "cli/log_style.hpp"
 
 int main(int argc, char** argv) {
     using namespace cloakroom::cli;
     CLI::App app{"cloakroom: agents get tokens, Cloakroom holds the real credentials", "cloakroom"};
     app.require_subcommand(1);
+    // Global options are accepted after the subcommand too (`cloakroom serve --config f.toml`,
+    // `cloakroom keys list -c f.toml`): options a subcommand does not know fall through to its
+    // parent. Inherited by the subcommands added below, so it must be set before them.
+    app.fallthrough();
+    install_log_style();
     app.set_version_flag("--version", CLOAKROOM_VERSION);
 
     GlobalOptions global;

@@ -46,6 +46,7 @@ void apply_gateway(const toml::table& table, const Document& document, LoadState
     }
     if (auto strict = reader.boolean("strict")) gateway.strict = strict->value;
     if (auto audit = reader.string("audit_log")) {
+        state.audit_log_set = true;
         if (audit->value == "-") {
             gateway.audit_log = audit->value;  // "-": stdout
         } else if (auto path = read_path(reader, "audit_log", document, state.env)) {
@@ -55,6 +56,10 @@ void apply_gateway(const toml::table& table, const Document& document, LoadState
     if (auto path = read_path(reader, "data_dir", document, state.env)) {
         state.config.data_dir = *path;
         state.data_dir_set = reader.where("data_dir");
+    }
+    if (auto path = read_path(reader, "public_dir", document, state.env)) {
+        gateway.public_dir = *path;
+        state.public_dir_set = true;
     }
     reader.finish();
 }
@@ -189,6 +194,56 @@ std::optional<policy::Rule> read_rule(const toml::table& table, const TableReade
     return rule;
 }
 
+bool is_env_name(std::string_view name) {
+    if (name.empty() || (name.front() >= '0' && name.front() <= '9')) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '_';
+    });
+}
+
+// base_url_env = "NAME" (path "") or { NAME = "/path", ... }; an empty table disables the
+// built-in defaults. The path is appended to http://<reverse_listen>/<service>.
+std::optional<std::vector<std::pair<std::string, std::string>>> read_base_url_env(
+    TableReader& reader) {
+    const toml::node* node = reader.node("base_url_env");
+    std::vector<std::pair<std::string, std::string>> out;
+    auto add = [&](const std::string& name, const std::string& path) {
+        if (!is_env_name(name)) {
+            reader.error("base_url_env", "base_url_env: \"" + name +
+                                             "\" is not an environment variable name "
+                                             "(letters, digits, '_')");
+            return false;
+        }
+        if (!path.empty() &&
+            (path.front() != '/' || path.find_first_of("?#\\ \t\r\n") != std::string::npos)) {
+            reader.error("base_url_env", "base_url_env: path \"" + path + "\" of " + name +
+                                             " must start with '/' and hold no '?', '#', '\\' "
+                                             "or spaces");
+            return false;
+        }
+        out.emplace_back(name, path);
+        return true;
+    };
+    if (node->is_string()) {
+        if (!add(node->as_string()->get(), "")) return std::nullopt;
+        return out;
+    }
+    if (!node->is_table()) {
+        reader.wrong_type("base_url_env", "a name or a table, e.g. { OPENAI_BASE_URL = \"/v1\" }");
+        return std::nullopt;
+    }
+    for (const auto& [key, value] : *node->as_table()) {
+        if (!value.is_string()) {
+            reader.error("base_url_env", "base_url_env: the value of " + std::string(key.str()) +
+                                             " must be a path string such as \"/v1\" or \"\"");
+            return std::nullopt;
+        }
+        if (!add(std::string(key.str()), value.as_string()->get())) return std::nullopt;
+    }
+    return out;
+}
+
 void apply_service(const toml::table& table, const Document& document, LoadState& state) {
     Service service;
     service.where = location(document.file, table.source());
@@ -291,6 +346,10 @@ void apply_service(const toml::table& table, const Document& document, LoadState
     }
     if (auto allow_private = reader.boolean("allow_private")) {
         service.allow_private = allow_private->value;
+    }
+    if (reader.node("base_url_env") != nullptr) {
+        service.base_url_env = read_base_url_env(reader);
+        if (!service.base_url_env) ok = false;
     }
     reader.finish();
     if (ok) state.config.services.push_back(std::move(service));

@@ -10,7 +10,7 @@ std::string_view embedded_default_config() {
 [gateway]
 listen = "127.0.0.1:3128"
 strict = false
-audit_log = "-"
+# audit_log defaults to <data_dir>/audit.log (mode 0600); "-" writes it to standard output
 
 [token]
 prefix = "acm_"

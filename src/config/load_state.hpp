@@ -34,6 +34,8 @@ struct LoadState {
     std::optional<SourceLocation> data_dir_set;
     std::optional<SourceLocation> key_dir_set;
     std::optional<SourceLocation> secrets_dir_set;
+    bool audit_log_set = false;
+    bool public_dir_set = false;
     std::optional<SourceLocation> validity_set;
     std::vector<Located<std::string>> allowed_hosts;  // normalized, duplicates not yet removed
 };

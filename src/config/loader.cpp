@@ -138,6 +138,12 @@ void apply_directory_defaults(LoadState& state) {
     }
     if (!state.key_dir_set && !config.data_dir.empty())
         config.token.key_dir = config.data_dir / "keys";
+    // Audit records default to a private file (AuditSink creates it 0600; the data directory
+    // exists, 0700, once the CA is there), not stdout: `serve &` in a shell stays readable.
+    if (!state.audit_log_set && !config.data_dir.empty())
+        config.gateway.audit_log = (config.data_dir / "audit.log").string();
+    if (!state.public_dir_set && !config.data_dir.empty())
+        config.gateway.public_dir = config.data_dir / "public";
     if (!state.secrets_dir_set) {
         auto dir = xdg::cloakroom_config_dir(lookup);
         if (dir.ok()) {

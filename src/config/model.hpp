@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "policy/access_rules.hpp"
@@ -37,8 +38,14 @@ struct GatewayConfig {
     // Reverse base-URL listener: plain HTTP on loopback, "http://HOST:PORT/<service>/<path>" is
     // forwarded to the service's first host over verified TLS. None = not listening.
     std::optional<ListenerConfig> reverse;
-    bool strict = false;          // reject requests without a Cloakroom token (no passthrough)
-    std::string audit_log = "-";  // "-" = stdout, else a file path
+    bool strict = false;  // reject requests without a Cloakroom token (no passthrough)
+    // "-" = stdout, else a file path. Default <data_dir>/audit.log (loader), so a `serve &` in a
+    // shell does not fill the terminal with JSON.
+    std::string audit_log = "-";
+    // Where `cloakroom env` writes what an agent running as another user must read (the CA
+    // certificate and the trust bundle; never a key): 0755 directory, 0644 files. Default
+    // <data_dir>/public (the data directory is then made traversable, 0711).
+    std::filesystem::path public_dir;
 };
 
 struct TokenConfig {
@@ -86,6 +93,10 @@ struct Service {
     std::optional<std::filesystem::path> upstream_ca;  // none = system roots
     std::optional<std::string> connect_to;             // fixed upstream "host:port"
     bool allow_private = false;  // may dial loopback/private/link-local addresses
+    // Base-URL variables `cloakroom env` exports when the reverse listener is on: name -> path
+    // after "http://<reverse_listen>/<service>" ("/v1" for OPENAI_BASE_URL). None = the built-in
+    // defaults for well-known first hosts (agent_env.hpp); an empty list turns those off.
+    std::optional<std::vector<std::pair<std::string, std::string>>> base_url_env;
     SourceLocation where;
 };
 

@@ -30,6 +30,19 @@ bool is_token(std::string_view value, std::string_view prefix) {
     return !prefix.empty() && value.size() > prefix.size() && value.starts_with(prefix);
 }
 
+// An RFC 9110 auth-scheme: a token (tchar+).
+bool is_auth_scheme(std::string_view scheme) {
+    if (scheme.empty()) return false;
+    for (char c : scheme) {
+        const bool alnum =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // "<scheme> <rest>" with a case-insensitive scheme (RFC 9110 §11.1); nullopt for another scheme.
 std::optional<std::string_view> after_scheme(std::string_view value, std::string_view scheme) {
     if (value.size() <= scheme.size() || !iequals(value.substr(0, scheme.size()), scheme)) {
@@ -70,6 +83,18 @@ std::optional<FoundToken> token_in_authorization(std::string_view raw, std::stri
             return found(user, proxy ? bearer_where : FoundToken::AuthorizationBasicUser);
         }
         return std::nullopt;
+    }
+    // Any other scheme whose credential is a Cloakroom token is bearer-like: clients send the
+    // same API key under the scheme their API documents ("token" from gh, octokit and PyGithub,
+    // "Token" from Django REST framework clients, "Bot" for Discord, "OAuth", "Key", ...). The
+    // token is removed whatever the scheme, so it never reaches the upstream; the credential is
+    // then injected as the service's credential says (what the upstream expects).
+    if (auto scheme_end = value.find_first_of(" \t"); scheme_end != std::string_view::npos) {
+        const std::string_view scheme = value.substr(0, scheme_end);
+        const std::string_view credential = trim(value.substr(scheme_end + 1));
+        if (is_auth_scheme(scheme) && is_token(credential, prefix)) {
+            return found(credential, bearer_where);
+        }
     }
     if (is_token(value, prefix)) return found(value, bearer_where);
     return std::nullopt;

@@ -19,7 +19,8 @@ namespace cloakroom::proxy {
 struct FoundToken {
     std::string token;  // as presented: "acm_main" or "acm_main,acm_discharge..."
     enum Where {
-        AuthorizationBearer,         // "Authorization: Bearer <tok>" (or a bare token)
+        AuthorizationBearer,         // "Authorization: Bearer <tok>", "token <tok>", any other
+                                     // scheme followed by a token, or a bare token
         AuthorizationBasicPassword,  // "Authorization: Basic b64(user:<tok>)" (git)
         AuthorizationBasicUser,      // "Authorization: Basic b64(<tok>:...)" (Stripe-style)
         ApiKeyHeader,                // the credential's own header (header/template types)
@@ -30,7 +31,8 @@ struct FoundToken {
 };
 
 // Looks where the real credential would go, in this order: Authorization (Bearer, case-
-// insensitive scheme; Basic password then Basic user; a bare token), the credential's header
+// insensitive scheme; Basic password then Basic user; any other scheme, e.g. GitHub's "token";
+// a bare token), the credential's header
 // (type header: after its configured prefix; type template: between the template's text around
 // {secret}), the credential's query parameter (type query; name and value percent-decoded), and
 // finally `proxy_authorization` (Basic password/user, Bearer, or bare). Only values that start

@@ -42,8 +42,9 @@ void warn_if_loose(std::vector<SecretWarning>* warnings, const std::string& path
     warnings->push_back(SecretWarning{"unsafe_permissions", path, mode, expected,
                                       std::string(what) + " " + path + " has mode " + octal(mode) +
                                           "; expected " + octal(expected) +
-                                          " (no group or other access). Tighten it with chmod " +
-                                          octal(expected) + "."});
+                                          " (no group or other access). Used anyway; tighten "
+                                          "it: chmod " +
+                                          octal(expected) + " " + path});
 }
 
 }  // namespace

@@ -9,9 +9,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <unordered_map>
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "secrets/dir_watch.hpp"
 #include "secrets/exec_provider.hpp"
@@ -158,6 +161,8 @@ struct SecretResolver::FileCache {
     // so worker threads resolving the same secret do not queue behind each other.
     std::shared_mutex mutex;
     std::unordered_map<std::string, Entry> entries;  // key: provider tag + ID
+    // Warnings already logged ("path mode"), so a loose file warns once, not per request.
+    std::set<std::string> reported;
     Root roots[2];
     std::atomic<std::uint64_t> hits{0};
     std::atomic<std::uint64_t> fast_hits{0};
@@ -375,7 +380,11 @@ Result<SecretValue> SecretResolver::resolve_file(const SecretRef& ref,
     std::vector<SecretWarning> seen;
     FileIdentity identity;
     auto raw = read_secret_file(root, ref.name, rules, source, &seen, &identity);
-    if (warnings != nullptr) warnings->insert(warnings->end(), seen.begin(), seen.end());
+    if (warnings != nullptr) {
+        warnings->insert(warnings->end(), seen.begin(), seen.end());
+    } else if (!seen.empty()) {
+        log_warnings(source, seen);
+    }
     if (!raw) {
         drop();
         return raw.error();
@@ -410,6 +419,20 @@ Result<SecretValue> SecretResolver::resolve_file(const SecretRef& ref,
     entry.generation = same_watch && wd >= 0 ? stamp : 0;
     if (old_wd != entry.wd) cache_->release_wd(r, old_wd);
     return value;
+}
+
+void SecretResolver::log_warnings(const std::string& source,
+                                  const std::vector<SecretWarning>& seen) const {
+    // The gateway's path (no caller collecting warnings): the same message `secrets check`
+    // prints, on stderr, once per file and mode. One rule on both paths: used, and warned about.
+    for (const auto& warning : seen) {
+        const std::string key = warning.path + " " + std::to_string(warning.actual_mode);
+        {
+            std::lock_guard lock(cache_->mutex);
+            if (!cache_->reported.insert(key).second) continue;
+        }
+        spdlog::warn("{}: {}", source, warning.message);
+    }
 }
 
 Result<SecretValue> SecretResolver::resolve(const SecretRef& ref,

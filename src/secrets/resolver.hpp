@@ -125,13 +125,15 @@ class SecretResolver {
 
     // Resolves the secret now (file/systemd: from the validated cache or a fresh read; see the
     // header comment). Thread-safe. Warnings (if `warnings` is given) are appended even when
-    // resolution then fails; they never block it.
+    // resolution then fails; they never block it. Without `warnings` (the gateway), each
+    // distinct warning is logged once (spdlog, warning level) with the message `check` reports.
     Result<SecretValue> resolve(const SecretRef& ref,
                                 std::vector<SecretWarning>* warnings = nullptr) const;
 
     // Resolves each reference and discards (wipes) the value at once: for `cloakroom secrets
     // check` and startup validation. Status precedence: an error maps to Missing / Invalid /
-    // Error; a resolved secret with warnings is UnsafePermissions; otherwise Ok.
+    // Error; a resolved secret with warnings is UnsafePermissions (usable: the gateway uses it
+    // and logs the same warning); otherwise Ok.
     std::vector<SecretStatus> check(const std::vector<SecretRef>& refs) const;
 
     const SecretSources& sources() const { return sources_; }
@@ -149,6 +151,7 @@ class SecretResolver {
 
     Result<SecretValue> resolve_file(const SecretRef& ref,
                                      std::vector<SecretWarning>* warnings) const;
+    void log_warnings(const std::string& source, const std::vector<SecretWarning>& seen) const;
 
     SecretSources sources_;
     // Mutex-guarded inside; SecretResolver is shared const by the worker threads.

@@ -114,6 +114,8 @@ class Server {
             }
         }
         std::fprintf(stderr, "cloakroom: CA certificate %s\n", gateway_->ca->cert_path().c_str());
+        std::fprintf(stderr, "cloakroom: audit log %s\n",
+                     audit_target_ == "-" ? "on standard output" : audit_target_.c_str());
         std::fflush(stderr);
 
         std::vector<std::thread> pool;

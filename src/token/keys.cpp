@@ -113,7 +113,31 @@ bool valid_key_id(std::string_view kid) {
     return kid != "." && kid != "..";
 }
 
-Result<void> KeyStore::add(std::string_view kid, secrets::SecretValue key) {
+namespace {
+
+// Two different keys under one id: which one signs and verifies would depend on load order, so
+// neither is used. The message names both sources and how to keep one.
+Error conflicting_key(std::string_view kid, std::string_view first, std::string_view second) {
+    const std::string a = first.empty() ? std::string("an earlier source") : std::string(first);
+    const std::string b = second.empty() ? std::string("another source") : std::string(second);
+    std::string message = "duplicate key id '" + std::string(kid) + "' with different keys: " + a +
+                          " and " + b + ". Keep one: ";
+    const std::string env(kEnvSigningKey);
+    const std::string& file = a == env ? b : a;
+    if (a == env || b == env) {
+        message += "unset " + env + " to use " + file + ", or move " + file + " out of the key " +
+                   "directory to use " + env + " (tokens signed with the key you drop stop " +
+                   "verifying; a renamed key file is a different key id)";
+    } else {
+        message += "remove one of them";
+    }
+    return keys_error(std::move(message));
+}
+
+}  // namespace
+
+Result<void> KeyStore::add(std::string_view kid, secrets::SecretValue key,
+                           std::string_view source) {
     if (!valid_key_id(kid)) {
         return keys_error("invalid key id '" + std::string(kid) + "' (allowed: [A-Za-z0-9._-]+)");
     }
@@ -121,18 +145,24 @@ Result<void> KeyStore::add(std::string_view kid, secrets::SecretValue key) {
         return keys_error("key '" + std::string(kid) + "' is " + std::to_string(key.size()) +
                           " bytes; at least 32 are required");
     }
-    if (keys_.count(kid) != 0) return keys_error("duplicate key id '" + std::string(kid) + "'");
+    if (const auto* existing = find(kid)) {
+        if (crypto::equal(existing->reveal(), key.reveal())) return {};  // the same key twice
+        auto it = sources_.find(kid);
+        return conflicting_key(kid, it == sources_.end() ? "" : it->second, source);
+    }
     keys_.emplace(std::string(kid), std::move(key));
+    sources_[std::string(kid)] = std::string(source);
     return {};
 }
 
-Result<void> KeyStore::add_base64(std::string_view kid, std::string_view base64_key) {
+Result<void> KeyStore::add_base64(std::string_view kid, std::string_view base64_key,
+                                  std::string_view source) {
     auto decoded = base64_decode(base64_key);
     if (!decoded) {
         return keys_error("key '" + std::string(kid) +
                           "' is not valid standard base64: " + decoded.error().message);
     }
-    return add(kid, secrets::SecretValue(std::move(*decoded)));
+    return add(kid, secrets::SecretValue(std::move(*decoded)), source);
 }
 
 Result<void> KeyStore::add_from_env() {
@@ -140,8 +170,11 @@ Result<void> KeyStore::add_from_env() {
     if (value == nullptr || *value == '\0') {
         return keys_error(std::string(kEnvSigningKey) + " is not set");
     }
-    auto added = add_base64(kEnvKeyId, value);
-    if (!added) return keys_error(std::string(kEnvSigningKey) + ": " + added.error().message);
+    auto added = add_base64(kEnvKeyId, value, kEnvSigningKey);
+    if (!added) {
+        if (contains(kEnvKeyId)) return added.error();  // a conflict: the message says it all
+        return keys_error(std::string(kEnvSigningKey) + ": " + added.error().message);
+    }
     return {};
 }
 
@@ -187,9 +220,11 @@ Result<std::vector<std::string>> KeyStore::load_dir(const std::string& dir) {
             const bool same = crypto::equal(existing->reveal(), *decoded);
             OPENSSL_cleanse(decoded->data(), decoded->size());
             if (same) continue;
-            return keys_error("duplicate key id '" + kid + "' with a different key (" + path + ")");
+            auto it = sources_.find(kid);
+            return conflicting_key(kid, it == sources_.end() ? "" : it->second, path);
         }
         loaded.emplace_back(kid, secrets::SecretValue(std::move(*decoded)));
+        sources_[kid] = path;  // harmless if the load fails: only read for an existing kid
     }
     for (auto& [kid, key] : loaded) keys_.emplace(kid, std::move(key));
     return warnings;
@@ -244,6 +279,7 @@ bool KeyStore::remove(std::string_view kid) {
     auto it = keys_.find(kid);
     if (it == keys_.end()) return false;
     keys_.erase(it);
+    if (auto source = sources_.find(kid); source != sources_.end()) sources_.erase(source);
     return true;
 }
 

@@ -23,15 +23,18 @@ bool valid_key_id(std::string_view kid);
 class KeyStore {
   public:
     // Errors (code "token.keys"): invalid key id, key shorter than 32 bytes, duplicate id.
-    Result<void> add(std::string_view kid, secrets::SecretValue key);
+    // `source` names where the key came from in messages (a file, MACAROON_SIGNING_KEY).
+    Result<void> add(std::string_view kid, secrets::SecretValue key, std::string_view source = {});
     // Standard base64 with padding, at least 32 bytes once decoded, used whole.
-    Result<void> add_base64(std::string_view kid, std::string_view base64_key);
+    Result<void> add_base64(std::string_view kid, std::string_view base64_key,
+                            std::string_view source = {});
     // MACAROON_SIGNING_KEY as key id "primary" (agent-creds' variable and format).
     Result<void> add_from_env();
     // Loads every "<kid>.key" file of `dir` (other names are ignored). Symlinks, unreadable or
     // invalid files are errors (nothing is added then); key files readable by group or others
     // are accepted but reported in the returned warnings. Reloading is idempotent: a key id
-    // already present with the same bytes is skipped, with different bytes it is an error.
+    // already present with the same bytes is skipped (e.g. MACAROON_SIGNING_KEY holding the key
+    // of primary.key), with different bytes it is an error naming both sources and the fix.
     Result<std::vector<std::string>> load_dir(const std::string& dir);
     // Creates `dir` (0700) if needed and a new random 32-byte key "<dir>/<kid>.key" (0600,
     // never overwriting). Returns the file path.
@@ -46,6 +49,7 @@ class KeyStore {
 
   private:
     std::map<std::string, secrets::SecretValue, std::less<>> keys_;
+    std::map<std::string, std::string, std::less<>> sources_;  // kid -> where it came from
 };
 
 }  // namespace cloakroom::token

@@ -22,13 +22,25 @@ Config parse_ok(std::string_view toml, const Environment& env = test_env()) {
     return result.ok() ? std::move(*result) : Config{};
 }
 
+TEST(ConfigParse, AuditLogAndPublicDirFollowDataDirUnlessSet) {
+    Config moved = parse_ok("[gateway]\ndata_dir = \"/srv/cr\"\n");
+    EXPECT_EQ(moved.gateway.audit_log, "/srv/cr/audit.log");
+    EXPECT_EQ(moved.gateway.public_dir, "/srv/cr/public");
+    Config stdout_audit =
+        parse_ok("[gateway]\naudit_log = \"-\"\npublic_dir = \"/usr/local/share/cr\"\n");
+    EXPECT_EQ(stdout_audit.gateway.audit_log, "-");
+    EXPECT_EQ(stdout_audit.gateway.public_dir, "/usr/local/share/cr");
+}
+
 TEST(ConfigParse, EmptyFileGivesDefaults) {
     Config config = parse_ok("");
     EXPECT_EQ(config.gateway.proxy.address, "127.0.0.1:3128");
     EXPECT_EQ(config.gateway.proxy.host, "127.0.0.1");
     EXPECT_EQ(config.gateway.proxy.port, 3128);
     EXPECT_FALSE(config.gateway.strict);
-    EXPECT_EQ(config.gateway.audit_log, "-");
+    // Audit records go to a private file by default, not stdout; public files beside it.
+    EXPECT_EQ(config.gateway.audit_log, "/home/agent/.local/share/cloakroom/audit.log");
+    EXPECT_EQ(config.gateway.public_dir, "/home/agent/.local/share/cloakroom/public");
     EXPECT_EQ(config.token.prefix, "acm_");
     EXPECT_EQ(config.token.location, "cloakroom");
     EXPECT_EQ(config.token.default_validity, hours(24));

@@ -48,6 +48,42 @@ TEST(ProxyFindToken, BearerAnyCaseScheme) {
     }
 }
 
+// What real clients send for a bearer-like API key: gh, octokit and PyGithub send "token", Django
+// REST framework clients "Token", Discord bots "Bot", Yandex "OAuth", fal "Key", Elastic
+// "ApiKey", DPoP-bound tokens "DPoP". Every one is found (case-insensitive: any scheme is), with
+// or without a credential configured, and also in Proxy-Authorization.
+TEST(ProxyFindToken, EveryBearerLikeScheme) {
+    const auto bearer = credential_of(config::CredentialType::Bearer);
+    for (const char* scheme : {"token ", "Token ", "TOKEN ", "token\t", "Bot ", "OAuth ", "Key ",
+                               "ApiKey ", "DPoP ", "x-custom.v1 "}) {
+        for (const config::Credential* credential :
+             {&bearer, static_cast<const config::Credential*>(nullptr)}) {
+            auto req = request(bhttp::verb::get, "/", {{"Authorization", scheme + kToken}});
+            auto found = find(req, "", credential);
+            ASSERT_TRUE(found) << scheme;
+            EXPECT_EQ(found->token, kToken);
+            EXPECT_EQ(found->where, FoundToken::AuthorizationBearer);
+            EXPECT_EQ(found->name, "Authorization");
+        }
+        auto connect = find(request(bhttp::verb::get, "/"), "", nullptr, scheme + kToken);
+        ASSERT_TRUE(connect) << scheme;
+        EXPECT_EQ(connect->token, kToken);
+        EXPECT_EQ(connect->where, FoundToken::ProxyAuthorization);
+    }
+}
+
+// A "token" scheme's token is stripped: the upstream never sees it (injection then sets the
+// service's own scheme).
+TEST(ProxyStripToken, GithubTokenScheme) {
+    auto req =
+        request(bhttp::verb::get, "/", {{"Authorization", "token " + kToken}, {"Accept", "*/*"}});
+    std::string query;
+    auto found = find(req);
+    ASSERT_TRUE(found);
+    strip_token(req, query, *found);
+    EXPECT_EQ(all_fields(req), "Accept: */*\n");
+}
+
 TEST(ProxyFindToken, BearerWithDischarges) {
     const std::string header = kToken + ",acm_discharge";
     auto req = request(bhttp::verb::get, "/", {{"authorization", "Bearer " + header}});
@@ -66,8 +102,9 @@ TEST(ProxyFindToken, BareTokenInAuthorization) {
 TEST(ProxyFindToken, NonTokenValuesMeanNoToken) {
     for (const std::string& value :
          {std::string("Bearer sk_live_realkey"), std::string("Bearer acm_"), std::string("Bearer"),
-          std::string("Bearertoken acm_x"), basic("user", "pass"), std::string("Basic !!!"),
-          std::string("Digest acm_x"), std::string("")}) {
+          basic("user", "pass"), std::string("Basic !!!"), std::string("token sk_live_realkey"),
+          std::string("token acm_"), std::string("Bot  acm_"), std::string("t@ken acm_x"),
+          std::string("token"), std::string("")}) {
         auto req = request(bhttp::verb::get, "/", {{"Authorization", value}});
         EXPECT_FALSE(find(req)) << value;
     }
@@ -140,7 +177,7 @@ TEST(ProxyFindToken, TemplateHeader) {
     auto found = find(req, "", &credential);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->token, kToken);
-    EXPECT_EQ(found->where, FoundToken::ApiKeyHeader);
+    EXPECT_EQ(found->name, "Authorization");  // found by the scheme rule first; stripped alike
 
     auto custom = credential_of(config::CredentialType::Template);
     custom.header = "X-Key";

@@ -87,7 +87,45 @@ TEST(KeyIds, Charset) {
     KeyStore keys;
     EXPECT_FALSE(keys.add("bad id", secrets::SecretValue(std::string(32, 'k'))).ok());
     EXPECT_TRUE(keys.add("good", secrets::SecretValue(std::string(32, 'k'))).ok());
-    EXPECT_FALSE(keys.add("good", secrets::SecretValue(std::string(32, 'k'))).ok());  // duplicate
+    // The same key twice under one id is one key; a different key is a conflict.
+    EXPECT_TRUE(keys.add("good", secrets::SecretValue(std::string(32, 'k'))).ok());
+    EXPECT_FALSE(keys.add("good", secrets::SecretValue(std::string(32, 'x'))).ok());
+}
+
+// MACAROON_SIGNING_KEY and a primary.key file: the same key is used once, silently; different
+// keys are refused with a message naming both sources and how to keep one.
+TEST_F(EnvKey, EnvironmentAndKeyFileForPrimary) {
+    TempDir dir;
+    write_file(dir.path() + "/primary.key", kKey32 + "\n", 0600);
+    ::setenv("MACAROON_SIGNING_KEY", kKey32.c_str(), 1);
+    {
+        KeyStore keys;
+        ASSERT_TRUE(keys.add_from_env().ok());
+        auto loaded = keys.load_dir(dir.path());
+        ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+        EXPECT_EQ(keys.key_ids(), std::vector<std::string>{"primary"});
+    }
+    ::setenv("MACAROON_SIGNING_KEY", base64_encode(std::string(32, 'e')).c_str(), 1);
+    for (const bool env_first : {true, false}) {
+        KeyStore keys;
+        Result<void> failed;
+        if (env_first) {
+            ASSERT_TRUE(keys.add_from_env().ok());
+            auto loaded = keys.load_dir(dir.path());
+            ASSERT_FALSE(loaded.ok());
+            failed = loaded.error();
+        } else {
+            ASSERT_TRUE(keys.load_dir(dir.path()).ok());
+            failed = keys.add_from_env();
+            ASSERT_FALSE(failed.ok());
+        }
+        const std::string& message = failed.error().message;
+        EXPECT_NE(message.find("duplicate key id 'primary'"), std::string::npos) << message;
+        EXPECT_NE(message.find("MACAROON_SIGNING_KEY"), std::string::npos) << message;
+        EXPECT_NE(message.find(dir.path() + "/primary.key"), std::string::npos) << message;
+        EXPECT_NE(message.find("unset MACAROON_SIGNING_KEY"), std::string::npos) << message;
+        EXPECT_EQ(message.find(kKey32), std::string::npos);  // never the key
+    }
 }
 
 TEST(KeyDir, LoadsKeysAndWarnsAboutPermissions) {

@@ -1,0 +1,75 @@
+#include "cli/agent_files.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "tls/ca_bundle.hpp"
+#include "tls/secure_files.hpp"
+
+namespace cloakroom::cli {
+namespace {
+
+constexpr const char* kCode = "env.public";
+
+Error public_error(const std::filesystem::path& dir, const std::string& what) {
+    return make_error(kCode, "public directory " + dir.string() + ": " + what);
+}
+
+// `dir` exists as a real directory of ours with mode 0755 (umask-proof).
+Result<void> ensure_public_dir(const std::filesystem::path& dir) {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        return public_error(dir, std::strerror(errno));
+    }
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) return public_error(dir, std::strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return public_error(dir, "not a directory (or a symbolic link)");
+    if (st.st_uid != ::geteuid()) return public_error(dir, "owned by another user");
+    if ((st.st_mode & 07777) != 0755 && ::chmod(dir.c_str(), 0755) != 0) {
+        return public_error(dir, std::strerror(errno));
+    }
+    return {};
+}
+
+// Lets other users pass through (not list) `dir`: what reaching <data_dir>/public needs.
+Result<void> make_searchable(const std::filesystem::path& dir) {
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) return public_error(dir, std::strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return public_error(dir, "not a directory");
+    const mode_t mode = st.st_mode & 07777;
+    if ((mode & 0011) == 0011 || st.st_uid != ::geteuid()) return {};
+    if (::chmod(dir.c_str(), mode | 0011) != 0) return public_error(dir, std::strerror(errno));
+    return {};
+}
+
+}  // namespace
+
+Result<proxy::AgentFiles> write_agent_files(const config::Config& config,
+                                            const tls::CertificateAuthority& authority) {
+    const std::filesystem::path& dir = config.gateway.public_dir;
+    if (dir.empty()) return make_error(kCode, "no [gateway] public_dir");
+    if (dir.parent_path() == config.data_dir) {
+        if (auto made = tls::make_private_dirs(config.data_dir, kCode); !made.ok()) {
+            return made.error();
+        }
+        if (auto searchable = make_searchable(config.data_dir); !searchable.ok()) {
+            return searchable.error();
+        }
+    }
+    if (auto ensured = ensure_public_dir(dir); !ensured.ok()) return ensured.error();
+
+    auto cert = tls::read_small_file(authority.cert_path(), 1 << 20, kCode);
+    if (!cert.ok()) return cert.error();
+    const auto ca_copy = dir / "ca.pem";
+    if (auto wrote = tls::write_file_atomic(ca_copy, *cert, 0644, tls::WriteMode::kReplace, kCode);
+        !wrote.ok()) {
+        return wrote.error();
+    }
+    auto bundle = tls::write_ca_bundle(authority, dir / "bundle.pem");
+    if (!bundle.ok()) return bundle.error();
+    return proxy::AgentFiles{bundle->string(), ca_copy.string()};
+}
+
+}  // namespace cloakroom::cli
