@@ -29,9 +29,9 @@ namespace cloakroom::serve {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using proxy::Gateway;
-using runtime::build_runtime;
 using proxy::Runtime;
 using proxy::Worker;
+using runtime::build_runtime;
 
 namespace {
 
