@@ -1,6 +1,6 @@
-// libFuzzer target for the strict HTTP head validator (DESIGN.md invariant 8) and the head
-// parser behind it (http/head.hpp). Besides "no crash" it checks the properties the proxy relies
-// on: the validator is at least as strict as Boost.Beast, so every head it accepts parses in
+// libFuzzer target for the strict HTTP head validator (docs/architecture.md, invariant 8) and the
+// head parser behind it (http/head.hpp). Besides "no crash" it checks the properties the proxy
+// relies on: the validator is at least as strict as Boost.Beast, so every head it accepts parses in
 // Beast, completely and to the same end; our own parse of such a head reads the same start line,
 // fields, framing and persistence as Beast; and writing the parsed head out and parsing it again
 // gives the same head.

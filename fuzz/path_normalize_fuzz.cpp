@@ -1,6 +1,6 @@
 // libFuzzer target for request-target normalization and path globs. Normalization is the one
-// place deciding what rules see and what goes upstream (DESIGN.md invariant 4), so besides "no
-// crash" it checks the output's shape and idempotence on every accepted input.
+// place deciding what rules see and what goes upstream (docs/architecture.md, invariant 4), so
+// besides "no crash" it checks the output's shape and idempotence on every accepted input.
 //
 // Input layout: byte 0 picks options; the rest is split at the first 0xFF byte into a request
 // target and (after it) a pattern. Without a 0xFF the whole rest is the target.

@@ -1,5 +1,5 @@
-// libFuzzer target for the streaming response redactor (DESIGN.md invariant 1). Beyond "no
-// crash": for random needles and random chunk boundaries the streamed output must equal a naive
+// libFuzzer target for the streaming response redactor (docs/architecture.md, invariant 1). Beyond
+// "no crash": for random needles and random chunk boundaries the streamed output must equal a naive
 // whole-buffer replacement of every (overlapping) occurrence, keep the length, and never hold
 // back a whole needle.
 //

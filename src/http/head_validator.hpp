@@ -1,7 +1,7 @@
 // Strict HTTP/1.1 head validation, run on the raw bytes before Boost.Beast parses them.
-// Security invariant 8 (DESIGN.md): ambiguous framing is rejected, never guessed. Beast 1.74
-// accepts duplicate identical Content-Length, obs-fold and "Transfer-Encoding: chunked, gzip";
-// a proxy that lets such a head through can disagree with the upstream about where a message
+// Security invariant 8 (docs/architecture.md): ambiguous framing is rejected, never guessed.
+// Beast 1.74 accepts duplicate identical Content-Length, obs-fold and "Transfer-Encoding: chunked,
+// gzip"; a proxy that lets such a head through can disagree with the upstream about where a message
 // ends (request smuggling). Everything this validator accepts, Beast accepts too
 // (tests/unit/http_beast_agreement_test.cpp, fuzz/http_head_fuzz.cpp).
 #pragma once

@@ -1,5 +1,5 @@
-// Service method/path rules (DESIGN.md invariant 5: they apply whether or not a token is sent).
-// Pure logic: a request is (method, normalized path); no I/O.
+// Service method/path rules (docs/architecture.md, invariant 5: they apply whether or not a token
+// is sent). Pure logic: a request is (method, normalized path); no I/O.
 #pragma once
 
 #include <string>

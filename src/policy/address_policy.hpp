@@ -1,7 +1,8 @@
-// SSRF guard for upstream connections. Security invariant 7 (DESIGN.md): internal addresses are
-// refused unless a service explicitly allows them; metadata addresses are refused always. The proxy
-// resolves the host, classifies every resolved address here, and dials exactly an address that
-// passed: checking a name and letting the socket layer resolve it again would reopen DNS rebinding.
+// SSRF guard for upstream connections. Security invariant 7 (docs/architecture.md): internal
+// addresses are refused unless a service explicitly allows them; metadata addresses are refused
+// always. The proxy resolves the host, classifies every resolved address here, and dials exactly an
+// address that passed: checking a name and letting the socket layer resolve it again would reopen
+// DNS rebinding.
 #pragma once
 
 #include <cstdint>

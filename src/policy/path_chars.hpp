@@ -1,6 +1,7 @@
 // Byte-level canonical form shared by request paths and path patterns. Both sides of a match go
 // through this one function, so a resource spelled two ways by a client (%41 vs A, %3a vs %3A,
-// | vs %7C) is spelled one way by the time a rule or caveat looks at it (DESIGN.md invariant 4).
+// | vs %7C) is spelled one way by the time a rule or caveat looks at it (docs/architecture.md,
+// invariant 4).
 #pragma once
 
 #include <cstddef>

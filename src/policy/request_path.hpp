@@ -1,6 +1,6 @@
 // Request-target normalization: the single place that decides which path a rule or caveat sees.
-// Security invariant 4 (DESIGN.md): rules and caveats match the normalized path, and the request
-// sent upstream carries exactly that path.
+// Security invariant 4 (docs/architecture.md): rules and caveats match the normalized path, and the
+// request sent upstream carries exactly that path.
 #pragma once
 
 #include <cstddef>

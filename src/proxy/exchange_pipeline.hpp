@@ -17,6 +17,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <ctime>
@@ -103,6 +104,16 @@ inline void record_upstream_failure(runtime::Exchange& exchange, const runtime::
     } else {
         exchange.fail(failure.status, failure.reason);
     }
+}
+
+// A request body the parser refused (Beast's HTTP errors), as opposed to the agent closing
+// mid-body or a socket error.
+inline bool is_malformed_body(const boost::beast::error_code& ec) {
+    namespace bhttp = boost::beast::http;
+    static const boost::system::error_category& http_errors =
+        bhttp::make_error_code(bhttp::error::bad_chunk).category();
+    return &ec.category() == &http_errors && ec != bhttp::error::partial_message &&
+           ec != bhttp::error::end_of_stream;
 }
 
 }  // namespace pipeline_detail
@@ -198,6 +209,19 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
         ec = sent.ec;
         audit.bytes_in = sent.bytes;
         if (ec) {
+            // A body the agent framed badly (a bad chunk size, a bare LF in a chunk) is its
+            // error, answered 400 since no response has started; the upstream connection, which
+            // saw part of it, is dropped. An agent that went away, or an upstream that failed,
+            // gets no answer.
+            if (pipeline_detail::is_malformed_body(ec)) {
+                const runtime::Refusal malformed{400, "bad_request",
+                                                 "malformed request body: " + ec.message()};
+                exchange.refuse(malformed);
+                exchange.finish();
+                co_await write_error(client, malformed.status, malformed.error, malformed.reason,
+                                     version, false);
+                co_return false;
+            }
             exchange.fail(502, "request body relay failed: " + ec.message());
             co_return false;
         }

@@ -1,6 +1,6 @@
 // Connection-level routing: which of deny / blind tunnel / inspect applies to a proxy target.
 // Decided from the connection's own target (the CONNECT authority, or the absolute-form URL),
-// never from a header inside it (DESIGN.md invariants 2, 3, 7). Pure: no I/O, no DNS.
+// never from a header inside it (docs/architecture.md, invariants 2, 3, 7). Pure: no I/O, no DNS.
 #pragma once
 
 #include <cstdint>

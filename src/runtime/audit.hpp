@@ -1,6 +1,6 @@
 // Audit trail: one JSON line per request (issue 3). A record has no field that could hold a
-// token or a secret (DESIGN.md invariant 1): the token appears only as its id, the path is the
-// normalized path without the query (query parameters may carry credentials).
+// token or a secret (docs/architecture.md, invariant 1): the token appears only as its id, the path
+// is the normalized path without the query (query parameters may carry credentials).
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,7 @@
-// Streaming response redaction (DESIGN.md invariant 1: a secret never reaches the agent, even
-// when the upstream echoes it). Every occurrence of any needle becomes the same number of '*',
-// so Content-Length and chunk sizes stay valid and the body is rewritten in place as it streams.
+// Streaming response redaction (docs/architecture.md, invariant 1: a secret never reaches the
+// agent, even when the upstream echoes it). Every occurrence of any needle becomes the same number
+// of '*', so Content-Length and chunk sizes stay valid and the body is rewritten in place as it
+// streams.
 //
 // Matching is Aho-Corasick over the needles (linear in the input whatever the upstream sends),
 // with a skip loop while no needle is in progress (memchr when all needles start with the same

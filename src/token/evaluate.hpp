@@ -2,8 +2,9 @@
 // Cloakroom's deliberate differences from agent-creds:
 //   * APIPath patterns match the NORMALIZED path without the query string
 //     (policy::normalize_target, then PathPattern::matches), the same path the gateway forwards
-//     (DESIGN.md invariant 4). agent-creds matches the raw target with the query attached.
-//     A target that fails normalization fails every path caveat, with the normalization error.
+//     (docs/architecture.md, invariant 4). agent-creds matches the raw target with the query
+//     attached. A target that fails normalization fails every path caveat, with the normalization
+//     error.
 //   * APIHost compares case-insensitively (ASCII lower-case on both sides): DNS names are
 //     case-insensitive and Cloakroom routes by the connection target anyway. agent-creds
 //     compares exactly. Ports follow token/host_caveat.hpp: "host:port" allows that port only,

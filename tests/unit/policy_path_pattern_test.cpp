@@ -250,8 +250,8 @@ TEST(PathPattern, StarNeverCrossesSlashDoubleStarDoes) {
     EXPECT_TRUE(inner.matches("/a/bc"));
 }
 
-// The agent-creds escapes (DESIGN.md peer lessons) end at normalization: what matches is the
-// normalized path, the same one that is sent upstream.
+// The agent-creds escapes (docs/architecture.md, "Lessons from the peers") end at normalization:
+// what matches is the normalized path, the same one that is sent upstream.
 TEST(PathPattern, EscapeAttemptsDoNotMatchAfterNormalization) {
     const PathPattern customers = must_compile("/v1/customers/**");
     const PathPattern one_customer = must_compile("/v1/customers/*");

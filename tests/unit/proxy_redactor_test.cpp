@@ -1,5 +1,5 @@
 // Streaming redaction: every occurrence of every needle, across any chunking, becomes '*'s of
-// the same length (DESIGN.md invariant 1).
+// the same length (docs/architecture.md, invariant 1).
 #include <gtest/gtest.h>
 
 #include <random>

@@ -1,4 +1,4 @@
-// Connection-level routing (issue 3 decisions 1-4; DESIGN.md invariants 2, 3, 7).
+// Connection-level routing (issue 3 decisions 1-4; docs/architecture.md invariants 2, 3, 7).
 #include <gtest/gtest.h>
 
 #include "proxy/route.hpp"

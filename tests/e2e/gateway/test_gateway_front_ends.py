@@ -244,3 +244,38 @@ allow_private = true
     assert max(fast_times) < 1.5, f"requests to another service waited for the helper: {fast_times}"
     assert gwlib.SECRETS["bearer"] not in slow_result["resp"].text
 
+
+
+# ------------------------------------------------------------- malformed request bodies
+
+BAD_BODIES = [
+    b"zz\r\nhello\r\n0\r\n\r\n",          # chunk size that is not hex
+    b"5\nhello\r\n0\r\n\r\n",             # bare LF after the chunk size
+    b"5\r\nhelloXX0\r\n\r\n",             # chunk data longer than its size
+]
+
+
+@pytest.mark.parametrize("body", BAD_BODIES, ids=["bad-size", "bare-lf", "overlong-chunk"])
+def test_a_malformed_chunked_body_is_answered_400_on_every_front_end(fgw, body):
+    gw = fgw
+    head = "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+
+    def connect():
+        t = gw.tunnel("api.example.com:443")
+        try:
+            t.start_tls("api.example.com", gw.ca_path)
+            return t.request(f"POST /v1/upload HTTP/1.1\r\nHost: api.example.com\r\n{head}".encode() + body)
+        finally:
+            t.close()
+
+    def absolute():
+        return _plain(gw, gw.port, f"GET http://plain.example.com/x HTTP/1.1\r\nHost: plain.example.com\r\n"
+                      f"{head}".encode() + body)
+
+    def reverse():
+        return _plain(gw, gw.reverse_port, f"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\n{head}".encode() + body)
+
+    for send in (connect, absolute, reverse):
+        resp, record = _one_exchange(gw, send)
+        _check(resp, record, 400, "deny", "bad_request")
+        assert "malformed request body" in resp.json()["reason"], resp

@@ -1,4 +1,4 @@
-"""DESIGN.md security invariants, each with a test that fails when the invariant is violated."""
+"""The security invariants of docs/architecture.md, each with a test that fails when the invariant is violated."""
 import hashlib
 import json
 import os
