@@ -53,7 +53,8 @@ std::string DatabaseEndpoints::Endpoint::description() const {
 }
 
 Result<std::unique_ptr<DatabaseEndpoints>> DatabaseEndpoints::create(
-    const config::Config& config, runtime::RuntimeHolder& runtime, tls::LeafCache& leaves) {
+    const config::Config& config, runtime::RuntimeHolder& runtime, tls::LeafCache& leaves,
+    std::shared_ptr<runtime::SessionRegistry> sessions) {
     std::unique_ptr<DatabaseEndpoints> result(new DatabaseEndpoints());
     result->runtime_ = &runtime;
     for (const config::Database& database : config.databases) {
@@ -62,6 +63,7 @@ Result<std::unique_ptr<DatabaseEndpoints>> DatabaseEndpoints::create(
         endpoint.protocol = database.protocol;
         endpoint.listen = database.listen;
         endpoint.services->database_name = database.name;
+        endpoint.services->sessions = sessions;
         if (database.client_tls != config::ClientTlsMode::Off) {
             auto context = tls::make_server_context();
             if (!context.ok()) return context.error();

@@ -32,9 +32,10 @@ class DatabaseEndpoints {
 
     // One endpoint per database of `config`. The holder and the leaf cache must outlive the
     // endpoints. Errors: "tls.context".
-    static Result<std::unique_ptr<DatabaseEndpoints>> create(const config::Config& config,
-                                                             runtime::RuntimeHolder& runtime,
-                                                             tls::LeafCache& leaves);
+    // `sessions`: the gateway's live-session registry, where logged-in sessions register.
+    static Result<std::unique_ptr<DatabaseEndpoints>> create(
+        const config::Config& config, runtime::RuntimeHolder& runtime, tls::LeafCache& leaves,
+        std::shared_ptr<runtime::SessionRegistry> sessions);
 
     const std::vector<Endpoint>& endpoints() const { return endpoints_; }
 

@@ -12,6 +12,7 @@
 #include "db/cancel_registry.hpp"
 #include "db/stream.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/session_registry.hpp"
 
 namespace cloakroom::db {
 
@@ -30,6 +31,8 @@ struct ListenerServices {
     CancelRegistry cancels;  // PostgreSQL cancel keys of live sessions
     DbTimeouts timeouts;
     std::shared_ptr<const void> client_tls_state;  // what client_tls's callbacks point to
+    // The gateway's live sessions (revocation ends them by token); null in tests.
+    std::shared_ptr<runtime::SessionRegistry> sessions;
 };
 
 struct Session {

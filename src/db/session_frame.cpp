@@ -17,6 +17,7 @@ void SessionFrame::start_login_deadline(const net::any_io_executor& executor) {
 }
 
 void SessionFrame::finish() {
+    live_.reset();
     deadline_.reset();
     s_.client.close();
     if (upstream_) upstream_->close();
@@ -34,6 +35,19 @@ std::string SessionFrame::io_reason(std::string_view what) const {
                ")";
     }
     return std::string(what);
+}
+
+}  // namespace cloakroom::db
+
+namespace cloakroom::db {
+
+void SessionFrame::register_live(std::string_view token_id) {
+    if (!s_.services->sessions || token_id.empty()) return;
+    live_ = s_.services->sessions->add(runtime::kAuditDatabase, token_id,
+                                       s_.client.socket().get_executor(), [this] {
+                                           s_.client.close();
+                                           if (upstream_) upstream_->close();
+                                       });
 }
 
 }  // namespace cloakroom::db

@@ -3,6 +3,7 @@
 // one audit line). Protocol sessions derive from it and implement their handshake only.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include "db/session.hpp"
 #include "db/stream.hpp"
 #include "runtime/exchange.hpp"
+#include "runtime/session_registry.hpp"
 
 namespace cloakroom::db {
 
@@ -24,6 +26,9 @@ class SessionFrame {
     void finish();
 
     void record(std::string_view decision, std::string reason);
+    // After a granted login: the session is live under its token (runtime/session_registry.hpp)
+    // until it ends; ending it from outside closes both streams.
+    void register_live(std::string_view token_id);
     // The reason for an I/O failure, naming the deadline when that is what closed the stream.
     std::string io_reason(std::string_view what) const;
 
@@ -34,6 +39,7 @@ class SessionFrame {
     DbAuditRecord& audit_ = exchange_.record();
     std::optional<DbStream> upstream_;
     std::optional<Deadline> deadline_;  // after upstream_: destroyed first
+    std::unique_ptr<runtime::SessionRegistry::Registration> live_;  // destroyed before streams
 };
 
 }  // namespace cloakroom::db

@@ -22,6 +22,7 @@
 #include "db/endpoints.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/gateway.hpp"
+#include "runtime/session_registry.hpp"
 #include "serve/listener_registry.hpp"
 #include "tls/contexts.hpp"
 
@@ -164,8 +165,8 @@ class Server {
             lines.push_back(*reverse + " (reverse base URL: http://" + *reverse + "/<service>/)");
         }
 
-        auto databases = db::DatabaseEndpoints::create(gateway_->runtime.get()->config,
-                                                       gateway_->runtime, gateway_->leaves);
+        auto databases = db::DatabaseEndpoints::create(
+            gateway_->runtime.get()->config, gateway_->runtime, gateway_->leaves, sessions_);
         if (!databases.ok()) return databases.error();
         databases_ = std::move(*databases);
         const auto& endpoints = databases_->endpoints();
@@ -253,6 +254,9 @@ class Server {
     std::vector<std::unique_ptr<WorkerThread>> workers_;
     std::unique_ptr<db::DatabaseEndpoints> databases_;
     std::unique_ptr<ListenerRegistry> registry_;
+    // Live sessions by token: database sessions register once logged in.
+    std::shared_ptr<runtime::SessionRegistry> sessions_ =
+        std::make_shared<runtime::SessionRegistry>();
     std::string audit_target_;
     std::vector<std::filesystem::path> watched_;
     std::vector<std::filesystem::file_time_type> watched_times_;

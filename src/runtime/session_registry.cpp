@@ -1,0 +1,66 @@
+#include "runtime/session_registry.hpp"
+
+#include <boost/asio/post.hpp>
+#include <vector>
+
+namespace cloakroom::runtime {
+
+SessionRegistry::Registration::~Registration() {
+    if (auto registry = registry_.lock()) registry->remove(id_);
+}
+
+std::unique_ptr<SessionRegistry::Registration> SessionRegistry::add(
+    std::string_view kind, std::string_view token_id, boost::asio::any_io_executor executor,
+    Closer close) {
+    std::lock_guard lock(mutex_);
+    const std::uint64_t id = next_id_++;
+    entries_.emplace(
+        id, Entry{std::string(kind), std::string(token_id), std::move(executor), std::move(close)});
+    return std::make_unique<Registration>(weak_from_this(), id);
+}
+
+std::size_t SessionRegistry::end_sessions(std::string_view token_id) {
+    std::vector<std::pair<std::uint64_t, boost::asio::any_io_executor>> targets;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, entry] : entries_) {
+            if (!token_id.empty() && entry.token_id == token_id) {
+                targets.emplace_back(id, entry.executor);
+            }
+        }
+    }
+    // The closer runs where the session runs; by then the session may have ended on its own,
+    // which close_if_live checks under the lock.
+    for (auto& [id, executor] : targets) {
+        boost::asio::post(executor,
+                          [self = shared_from_this(), id = id] { self->close_if_live(id); });
+    }
+    return targets.size();
+}
+
+std::size_t SessionRegistry::live(std::string_view kind) const {
+    std::lock_guard lock(mutex_);
+    if (kind.empty()) return entries_.size();
+    std::size_t count = 0;
+    for (const auto& [id, entry] : entries_) count += entry.kind == kind ? 1 : 0;
+    return count;
+}
+
+void SessionRegistry::remove(std::uint64_t id) {
+    std::lock_guard lock(mutex_);
+    entries_.erase(id);
+}
+
+void SessionRegistry::close_if_live(std::uint64_t id) {
+    Closer close;
+    {
+        std::lock_guard lock(mutex_);
+        auto found = entries_.find(id);
+        if (found == entries_.end()) return;
+        close = found->second.close;
+    }
+    // On the session's executor: the session cannot end (and unregister) while this runs.
+    close();
+}
+
+}  // namespace cloakroom::runtime

@@ -1,0 +1,68 @@
+// The live sessions of the gateway (HTTP exchanges, database sessions; later tunnels, WebSocket
+// and HTTP/2 streams), by the token that opened them, so that one can be ended from outside:
+// revoking a token must also end what it already opened (docs/architecture.md, "Sessions").
+// Thread-safe. A session registers when its token is known and is unregistered by the RAII
+// handle when it ends; ending it posts its closer to the session's own executor, where it runs
+// only if the session is still registered then (so a closer never touches a finished session).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace cloakroom::runtime {
+
+class SessionRegistry : public std::enable_shared_from_this<SessionRegistry> {
+  public:
+    // Ends the session: runs on the session's executor (e.g. closes its sockets).
+    using Closer = std::function<void()>;
+
+    // Unregisters on destruction (on the session's executor, where it ends).
+    class Registration {
+      public:
+        Registration(std::weak_ptr<SessionRegistry> registry, std::uint64_t id)
+            : registry_(std::move(registry)), id_(id) {}
+        ~Registration();
+        Registration(const Registration&) = delete;
+        Registration& operator=(const Registration&) = delete;
+
+      private:
+        std::weak_ptr<SessionRegistry> registry_;
+        std::uint64_t id_;
+    };
+
+    // `kind` as in the audit ("http", "database"); `token_id` of the token that opened it.
+    [[nodiscard]] std::unique_ptr<Registration> add(std::string_view kind,
+                                                    std::string_view token_id,
+                                                    boost::asio::any_io_executor executor,
+                                                    Closer close);
+
+    // Tells every live session of `token_id` to end; returns how many there were.
+    std::size_t end_sessions(std::string_view token_id);
+
+    // Live sessions, of one kind or ("") of all.
+    std::size_t live(std::string_view kind = {}) const;
+
+  private:
+    struct Entry {
+        std::string kind;
+        std::string token_id;
+        boost::asio::any_io_executor executor;
+        Closer close;
+    };
+    void remove(std::uint64_t id);
+    // Runs the closer of `id` if it is still registered (on its executor).
+    void close_if_live(std::uint64_t id);
+
+    mutable std::mutex mutex_;
+    std::map<std::uint64_t, Entry> entries_;
+    std::uint64_t next_id_ = 1;
+};
+
+}  // namespace cloakroom::runtime
