@@ -279,3 +279,24 @@ def test_a_malformed_chunked_body_is_answered_400_on_every_front_end(fgw, body):
         resp, record = _one_exchange(gw, send)
         _check(resp, record, 400, "deny", "bad_request")
         assert "malformed request body" in resp.json()["reason"], resp
+
+
+# ------------------------------------------------- redaction of every response of a service
+
+@pytest.mark.parametrize("who", ["token", "passthrough"])
+def test_every_part_of_an_echoing_response_is_redacted(fgw, who):
+    """The upstream echoes the credential into the reason phrase, a header name, a header value and
+    the body. With a token (the credential injected) and without one (passthrough: the agent sent the
+    real key itself, as an earlier request may have), none of it reaches the agent."""
+    gw = fgw
+    secret = gwlib.SECRETS["bearer"]
+    auth = f"Bearer {gw.mint(hosts='stream.example.com')}" if who == "token" else f"Bearer {secret}"
+    req = gwlib.http_request("GET", "/echo-head", "stream.example.com",
+                             [("Authorization", auth), ("Connection", "close")])
+    resp, record = _one_exchange(gw, lambda: gw.raw("stream.example.com", req))
+    assert resp.status == 200, resp
+    assert record["decision"] == ("allow" if who == "token" else "passthrough"), record
+    raw = resp.raw_head.decode("latin-1") + resp.text
+    assert secret not in raw, raw
+    assert secret not in resp.reason and all(secret not in k for k, _ in resp.header_list)
+    assert "*" * 8 in resp.reason, resp.reason  # starred, not dropped

@@ -507,6 +507,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if url.path == "/echo-head":
+            # A well-formed response that echoes the Authorization it received into every part of
+            # its head: the reason phrase, a field name and a field value, and the body
+            # (tests/e2e/gateway/test_gateway_front_ends.py: all of it must be redacted).
+            auth = self.headers.get("Authorization", "none")
+            secret = auth.split(" ", 1)[-1]
+            body = (json.dumps({"authorization": auth}) + "\n").encode()
+            head = (f"HTTP/1.1 200 Echo {secret}\r\nX-{secret}: 1\r\nX-Echo: {auth}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+            self.wfile.write(head.encode("latin-1") + body)
+            self.wfile.flush()
+            return
         if url.path == "/slow":
             time.sleep(int(query.get("ms", "1000")) / 1000)
             return self._send_json(200, {"slow": True})
