@@ -1,5 +1,7 @@
 #include "proxy/route.hpp"
 
+#include <charconv>
+
 #include "util/ascii.hpp"
 
 #include "config/authority.hpp"
@@ -50,10 +52,22 @@ std::string Route::authority() const {
 token::RoutedHost Route::token_host() const {
     // Config::find_service gives a "host:port" key precedence; the same exact text here tells
     // whether that is what owns this route.
+    // Per request, so compared in place instead of building the "host:port" text.
     bool port_keyed = false;
     if (service != nullptr) {
-        const std::string exact = authority();
-        for (const std::string& key : service->hosts) port_keyed = port_keyed || key == exact;
+        char digits[8];
+        const auto written = std::to_chars(digits, digits + sizeof digits, port);
+        const std::string_view port_text(digits, static_cast<std::size_t>(written.ptr - digits));
+        for (const std::string& key : service->hosts) {
+            const std::string_view text = key;
+            const std::size_t colon = text.rfind(':');
+            if (colon == std::string_view::npos || text.substr(colon + 1) != port_text) continue;
+            std::string_view named = text.substr(0, colon);
+            if (named.size() >= 2 && named.front() == '[' && named.back() == ']') {
+                named = named.substr(1, named.size() - 2);
+            }
+            port_keyed = port_keyed || named == host;
+        }
     }
     return token::RoutedHost{host, port, port_keyed};
 }

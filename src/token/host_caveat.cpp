@@ -20,6 +20,12 @@ bool parse_host_port(std::string_view text, ParsedHost& out) {
 }
 
 bool host_entry_allows(std::string_view entry, const RoutedHost& routed) {
+    // Runs for every request with a host caveat. An entry written exactly as the routed host
+    // (already normalized: lower-case, no trailing dot, no port) parses to itself, so equality
+    // decides without the parser; IPv6 hosts (':') always take the parser, which needs brackets.
+    if (!entry.empty() && entry == routed.host && entry.find(':') == std::string_view::npos) {
+        return !routed.port_keyed;
+    }
     ParsedHost parsed;
     if (!parse_host_port(entry, parsed) || parsed.host != routed.host) return false;
     if (parsed.port != 0) return parsed.port == routed.port;

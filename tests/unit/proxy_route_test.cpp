@@ -144,3 +144,29 @@ TEST(ProxyRoute, HostHeaderMustMatchTheConnection) {
 
 }  // namespace
 }  // namespace cloakroom::proxy
+
+namespace cloakroom::proxy {
+namespace {
+
+// Route::token_host tells a token whether the service owns this exact host:port (a port-keyed
+// service) or the bare host: compared in place, it must agree with the key's own text.
+TEST(ProxyRouteTokenHost, PortKeyedOnlyForTheExactHostAndPort) {
+    const config::Config config = test::sample_config();
+    const token::RoutedHost git = route_connect(config, "git.example.com:8443").token_host();
+    EXPECT_EQ(git.host, "git.example.com");
+    EXPECT_EQ(git.port, 8443);
+    EXPECT_TRUE(git.port_keyed);
+    const token::RoutedHost stripe = route_connect(config, "api.stripe.com:443").token_host();
+    EXPECT_FALSE(stripe.port_keyed);
+    const token::RoutedHost stripe_other =
+        route_connect(config, "api.stripe.com:8443").token_host();
+    EXPECT_FALSE(stripe_other.port_keyed);
+    const token::RoutedHost v6 = route_connect(config, "[::1]:8080").token_host();
+    EXPECT_EQ(v6.host, "::1");
+    EXPECT_TRUE(v6.port_keyed);
+    const token::RoutedHost v6_other = route_connect(config, "[::1]:8081").token_host();
+    EXPECT_FALSE(v6_other.port_keyed);
+}
+
+}  // namespace
+}  // namespace cloakroom::proxy

@@ -142,3 +142,35 @@ TEST(TokenHostCaveat, NoEntryReachesTwoServices) {
 
 }  // namespace
 }  // namespace cloakroom::token
+
+namespace cloakroom::token {
+namespace {
+
+// host_entry_allows answers an entry equal to the routed host without the parser: it must give
+// exactly the parser's answer, for every entry spelling and route.
+bool parsed_answer(std::string_view entry, const RoutedHost& routed) {
+    ParsedHost parsed;
+    if (!parse_host_port(entry, parsed) || parsed.host != routed.host) return false;
+    if (parsed.port != 0) return parsed.port == routed.port;
+    return !routed.port_keyed;
+}
+
+TEST(TokenHostCaveat, TheEqualityShortcutAgreesWithTheParser) {
+    for (const std::string host : {"api.example.com", "127.0.0.1", "localhost", "a-b.c", "::1"}) {
+        for (const std::uint16_t port : {443, 8443}) {
+            for (const bool keyed : {false, true}) {
+                const RoutedHost routed{host, port, keyed};
+                const std::string v6 = "[" + host + "]";
+                for (const std::string& entry :
+                     {host, host + ".", host + ":443", host + ":8443", v6, v6 + ":443",
+                      std::string("API.Example.COM"), std::string("other.example.com")}) {
+                    EXPECT_EQ(host_entry_allows(entry, routed), parsed_answer(entry, routed))
+                        << entry << " for " << routed.text() << (keyed ? " (port-keyed)" : "");
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace cloakroom::token
