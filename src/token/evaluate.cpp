@@ -209,7 +209,10 @@ std::vector<std::string> evaluate_with(const std::vector<Caveat>& caveats, const
 std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
                                           const AccessRequest& request) {
     RoutedHost host{ascii_lower(request.host), request.port, request.port_keyed};
-    if (ParsedHost parsed; parse_host_port(request.host, parsed)) {
+    // A caller with routing information (the gateway: port set) passes the route's host, already
+    // normalized by the same parser; only a host given as text (port 0) is parsed, per request
+    // otherwise.
+    if (ParsedHost parsed; request.port == 0 && parse_host_port(request.host, parsed)) {
         host.host = parsed.host;
         // A caller without routing information that wrote a port into the host text: as in
         // agent-creds, which compares the authority exactly, only an entry naming that port
