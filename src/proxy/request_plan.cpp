@@ -18,18 +18,6 @@ std::string_view origin_form(std::string_view target) {
 
 }  // namespace
 
-std::string_view front_end_name(FrontEnd front_end) {
-    switch (front_end) {
-        case FrontEnd::Connect:
-            return "connect";
-        case FrontEnd::AbsoluteForm:
-            return "absolute-form";
-        case FrontEnd::Reverse:
-            return "reverse";
-    }
-    return "unknown";
-}
-
 PlanOutcome plan_request(const Runtime& runtime, const Target& target, const http::Head& request,
                          std::int64_t now) {
     const Route& route = target.route;

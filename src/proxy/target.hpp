@@ -20,8 +20,6 @@ enum class FrontEnd : std::uint8_t {
     Reverse,       // the reverse base-URL listener: "/<service>/path"
 };
 
-std::string_view front_end_name(FrontEnd front_end);
-
 struct Target {
     FrontEnd front_end = FrontEnd::Connect;
     Route route;  // the routed host, port and service (points into the runtime's config)

@@ -11,6 +11,17 @@ namespace {
 constexpr std::size_t kMaxErrPayload = 64 * 1024;  // larger "errors" are streamed like rows
 constexpr std::uint8_t kComQuery = 0x03;
 
+// Both guards read packet headers that may arrive split across chunks: appends what `chunk` has
+// from `i` (advancing it) and, once `header` holds a whole one, parses it into `out`.
+bool take_header(std::string& header, std::string_view chunk, std::size_t& i, PacketHeader& out) {
+    const std::size_t n = std::min(kHeaderSize - header.size(), chunk.size() - i);
+    header.append(chunk.substr(i, n));
+    i += n;
+    if (header.size() < kHeaderSize) return false;
+    out = parse_header(header);
+    return true;
+}
+
 }  // namespace
 
 std::optional<std::string_view> refused_command(std::uint8_t command) {
@@ -47,11 +58,8 @@ bool CommandGuard::feed(std::string_view chunk, std::string& out) {
     while (i < chunk.size()) {
         switch (state_) {
             case State::Header: {
-                const std::size_t n = std::min(kHeaderSize - header_.size(), chunk.size() - i);
-                header_.append(chunk.substr(i, n));
-                i += n;
-                if (header_.size() < kHeaderSize) break;
-                const PacketHeader header = parse_header(header_);
+                PacketHeader header;
+                if (!take_header(header_, chunk, i, header)) break;
                 length_ = header.length;
                 left_ = header.length;
                 seq_ = header.seq;
@@ -128,11 +136,8 @@ bool ReplyGuard::feed(std::string_view chunk, std::string& out) {
     while (i < chunk.size()) {
         switch (state_) {
             case State::Header: {
-                const std::size_t n = std::min(kHeaderSize - header_.size(), chunk.size() - i);
-                header_.append(chunk.substr(i, n));
-                i += n;
-                if (header_.size() < kHeaderSize) break;
-                const PacketHeader header = parse_header(header_);
+                PacketHeader header;
+                if (!take_header(header_, chunk, i, header)) break;
                 length_ = header.length;
                 left_ = header.length;
                 seq_ = header.seq;
