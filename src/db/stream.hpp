@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "config/model.hpp"
+#include "runtime/socket_io.hpp"
 #include "util/result.hpp"
 
 namespace cloakroom::db {
@@ -53,9 +54,12 @@ class DbStream {
     tcp::socket& socket();
     std::string peer() const;  // "ip:port", for logs and the audit record
     void close();              // idempotent; pending reads and writes complete with an error
+    void shutdown_send();      // half-close (the two-way pump's EndMode::HalfClose)
 
   private:
     std::unique_ptr<tcp::socket> tcp_;  // valid until TLS takes it over
+    // Plaintext reads without speculative recv calls (runtime/socket_io.hpp).
+    std::unique_ptr<runtime::SocketReader> reader_;
     std::unique_ptr<net::ssl::stream<tcp::socket>> tls_;
 };
 

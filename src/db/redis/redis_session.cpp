@@ -6,9 +6,7 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
@@ -26,6 +24,7 @@
 #include "db/session_frame.hpp"
 #include "db/token_shape.hpp"
 #include "db/upstream.hpp"
+#include "runtime/two_way_pump.hpp"
 
 namespace cloakroom::db {
 namespace {
@@ -61,6 +60,65 @@ struct RelayResult {
     std::uint64_t to_upstream = 0;
     std::uint64_t to_client = 0;
     std::string ended_by;
+};
+
+// The client's commands, through the command filter. A protocol error stops the session:
+// reported in band (the reply rewriter puts the error where the bad command's reply would be,
+// and the replies before it still arrive), or, when the bad bytes were partly forwarded, as the
+// client's last words once the upstream is closed.
+class ClientCommands final : public runtime::PumpFilter {
+  public:
+    explicit ClientCommands(CommandFilter& filter) : filter_(filter) {}
+    runtime::PumpFilter::Verdict feed(std::string_view chunk, std::string& out) override {
+        if (filter_.feed(chunk, out)) return runtime::PumpFilter::Verdict::Continue;
+        spdlog::debug("redis client protocol error: {}", filter_.error());
+        return runtime::PumpFilter::Verdict::Stop;
+    }
+    std::string stop_reason() const override { return "client protocol error: " + filter_.error(); }
+    bool lets_other_direction_finish() const override { return filter_.error_in_band(); }
+    std::string last_words() override {
+        return filter_.error_in_band() ? std::string() : error_reply("ERR " + filter_.error());
+    }
+
+  private:
+    CommandFilter& filter_;
+};
+
+// The server's replies, through the rewriter (refusals in place, secrets redacted). The first
+// chunk is the login's answer (and what followed it), which no command of the filter's asked
+// for: it passes unchanged.
+class ServerReplies final : public runtime::PumpFilter {
+  public:
+    ServerReplies(ReplyRewriter& rewriter, const std::string& database, const std::string& client)
+        : rewriter_(rewriter), database_(database), client_(client) {}
+    runtime::PumpFilter::Verdict feed(std::string_view chunk, std::string& out) override {
+        if (first_) {
+            first_ = false;
+            out.append(chunk);
+            return runtime::PumpFilter::Verdict::Continue;
+        }
+        rewriter_.feed(chunk, out);
+        if (rewriter_.closing())
+            return runtime::PumpFilter::Verdict::Stop;  // the client has its protocol error
+        if (rewriter_.lost_framing()) {
+            // Neither refusals nor secrets can be found in what follows: end here.
+            spdlog::warn(
+                "database \"{}\": {}: the server's replies are no RESP Cloakroom can follow; "
+                "session closed",
+                database_, client_);
+            return runtime::PumpFilter::Verdict::Stop;
+        }
+        return runtime::PumpFilter::Verdict::Continue;
+    }
+    std::string stop_reason() const override {
+        return rewriter_.lost_framing() ? "upstream reply framing lost" : "client protocol error";
+    }
+
+  private:
+    ReplyRewriter& rewriter_;
+    const std::string& database_;
+    const std::string& client_;
+    bool first_ = true;
 };
 
 class RedisSession : private SessionFrame {
@@ -286,122 +344,29 @@ class RedisSession : private SessionFrame {
         record("allow", "ended by " + result.ended_by + refusal_summary_);
     }
 
-    // Both directions: client -> filter -> upstream, upstream -> rewriter -> client. Whichever
-    // side ends first closes both, except after a client protocol error: the replies before it,
-    // then the error, still reach the client (for an error in the middle of a command already
-    // partly forwarded, the upstream is closed and the error follows what it had sent). Only the
-    // upstream -> client side ever writes to the client.
+    // Both directions through the one pump: client -> command filter -> upstream, upstream ->
+    // reply rewriter -> client. After a client protocol error the replies before it, then the
+    // error, still reach the client (for an error in the middle of a command already partly
+    // forwarded, the upstream is closed and the error follows what it had sent).
     net::awaitable<RelayResult> relay_session(CommandPolicy policy, std::string client_pending,
                                               std::string client_first,
                                               std::vector<std::string_view> secrets) {
-        auto executor = co_await net::this_coro::executor;
-        DbStream& client = s_.client;
-        DbStream& upstream = *upstream_;
-        RelayResult result;
         CommandFilter filter(std::move(policy));
         ReplyRewriter rewriter(std::move(secrets));
-        std::string first_end;
-        auto end = [&first_end](std::string why) {
-            if (first_end.empty()) first_end = std::move(why);
-        };
-        bool down_finished = false;
-        std::string last_words;  // for the client once the upstream is closed (protocol error)
-        net::steady_timer down_done(executor, std::chrono::steady_clock::time_point::max());
-
-        auto down = [&]() -> net::awaitable<void> {
-            boost::system::error_code ec;
-            co_await client.write_all(client_first, ec);
-            if (ec) {
-                end("client");
-                co_return;
-            }
-            result.to_client += client_first.size();
-            std::vector<char> buffer(kChunk);
-            std::string out;
-            for (;;) {
-                const std::size_t n = co_await upstream.read_some(net::buffer(buffer), ec);
-                if (ec || n == 0) {
-                    end("upstream");
-                    if (!last_words.empty()) co_await client.write_all(last_words, ec);
-                    co_return;
-                }
-                out.clear();
-                rewriter.feed(std::string_view(buffer.data(), n), out);
-                co_await client.write_all(out, ec);
-                if (ec) {
-                    end("client");
-                    co_return;
-                }
-                result.to_client += out.size();
-                if (rewriter.closing()) co_return;  // the client has its protocol error
-                if (rewriter.lost_framing()) {
-                    // Neither refusals nor secrets can be found in what follows: end here.
-                    end("upstream reply framing lost");
-                    spdlog::warn(
-                        "database \"{}\": {}: the server's replies are no RESP Cloakroom "
-                        "can follow; session closed",
-                        s_.database->name, audit_.client);
-                    co_return;
-                }
-            }
-        };
-        net::co_spawn(executor, down(), [&](std::exception_ptr) {
-            down_finished = true;
-            client.close();
-            upstream.close();
-            down_done.cancel();
-        });
-
-        // client -> upstream
-        bool protocol_error = false;
-        {
-            boost::system::error_code ec;
-            std::vector<char> buffer(kChunk);
-            std::string out;
-            std::string_view chunk = client_pending;
-            for (;;) {
-                out.clear();
-                const bool ok = filter.feed(chunk, out);
-                if (!out.empty()) {
-                    co_await upstream.write_all(out, ec);
-                    if (ec) {
-                        end("upstream");
-                        break;
-                    }
-                    result.to_upstream += out.size();
-                }
-                if (!ok) {
-                    end("client protocol error: " + filter.error());
-                    protocol_error = true;
-                    if (!filter.error_in_band()) {
-                        last_words = error_reply("ERR " + filter.error());
-                        upstream.close();
-                    }
-                    spdlog::debug("database \"{}\": {}: {}", s_.database->name, audit_.client,
-                                  filter.error());
-                    break;
-                }
-                const std::size_t n = co_await client.read_some(net::buffer(buffer), ec);
-                if (ec || n == 0) {
-                    end("client");
-                    break;
-                }
-                chunk = std::string_view(buffer.data(), n);
-            }
-        }
-        if (protocol_error && !down_finished) {
-            boost::system::error_code ignored;
-            down_done.expires_after(kProtocolErrorGrace);
-            co_await down_done.async_wait(net::redirect_error(net::use_awaitable, ignored));
-        }
-        client.close();
-        upstream.close();
-        if (!down_finished) {
-            boost::system::error_code ignored;
-            down_done.expires_at(std::chrono::steady_clock::time_point::max());
-            co_await down_done.async_wait(net::redirect_error(net::use_awaitable, ignored));
-        }
-        result.ended_by = first_end;
+        ClientCommands commands(filter);
+        ServerReplies replies(rewriter, s_.database->name, audit_.client);
+        runtime::PumpOptions options;
+        options.pending_a_to_b = std::move(client_pending);
+        options.pending_b_to_a = std::move(client_first);
+        options.a_to_b = &commands;
+        options.b_to_a = &replies;
+        options.grace = kProtocolErrorGrace;
+        const runtime::PumpResult pumped =
+            co_await runtime::pump_both_ways(s_.client, *upstream_, std::move(options));
+        RelayResult result;
+        result.to_upstream = pumped.a_to_b;
+        result.to_client = pumped.b_to_a;
+        result.ended_by = pumped.ended_by;
         if (filter.refused() > 0) {
             std::string names;
             for (const auto& name : filter.refused_names())
