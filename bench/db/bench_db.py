@@ -1,8 +1,12 @@
-"""pgbench and redis-benchmark, direct vs through Cloakroom's database gateways, one run.
+"""pgbench and redis-benchmark, direct vs through Cloakroom's database gateways and the relays
+people would use instead (pgbouncer in session and transaction mode, haproxy `mode tcp`,
+nutcracker/twemproxy), one run.
 
 Starts PostgreSQL 15 (SCRAM user) and Redis 7 (ACL user) in temporary directories on loopback,
-Cloakroom with one [[database]] for each, then alternates direct and gateway rounds so machine
-drift hits both alike. Prints TPS / requests per second and the ratio gateway/direct.
+Cloakroom with one [[database]] for each, and the other relays, then runs every candidate in each
+round, rotating which goes first so machine drift hits all alike. Prints TPS / requests per second
+with the ratio to direct, and each relay's CPU per transaction. `--syscalls` instead counts each
+relay's system calls per transaction with strace.
 """
 import argparse
 import json
@@ -85,12 +89,15 @@ class Redis:
         self.root.mkdir()
         self.port = free_port()
         self.password = "bench-" + secrets.token_hex(8)
+        # nutcracker (twemproxy) can only AUTH with a password (the default user), not an ACL user.
+        self.default_password = "bench-" + secrets.token_hex(8)
         self.proc = None
 
     def start(self):
         conf = self.root / "redis.conf"
         conf.write_text(f"bind 127.0.0.1\nport {self.port}\ndir {self.root}\nsave \"\"\n"
-                        f"appendonly no\nuser default off\nuser bench on >{self.password} ~* &* +@all\n")
+                        f"appendonly no\nuser default on >{self.default_password} ~* &* +@all\n"
+                        f"user bench on >{self.password} ~* &* +@all\n")
         self.proc = subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         wait_port(self.port)
@@ -172,6 +179,124 @@ bench = {{ user = "bench", password = "file:redis" }}
             self.proc.wait(timeout=10)
 
 
+def proc_cpu_seconds(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Relay:
+    """Another relay doing the same job on loopback (no credential injection: the client logs in
+    with the real password), for the comparison. Subclasses write a config and a command."""
+    name = "?"
+
+    def __init__(self, root):
+        self.root = root / self.name
+        self.root.mkdir()
+        self.proc = None
+        self.ports = {}
+
+    def launch(self, cmd, user=None):
+        if user and os.geteuid() == 0:
+            shutil.chown(self.root, user)
+            for f in self.root.iterdir():
+                shutil.chown(f, user)
+            cmd = ["runuser", "-u", user, "--", *cmd]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for port in self.ports.values():
+            wait_port(port)
+        return self
+
+    @property
+    def pid(self):
+        # runuser execs nothing itself: the relay is its child.
+        if self.proc.args[0] == "runuser":
+            children = pathlib.Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+            kids = children.read_text().split()
+            return int(kids[0]) if kids else self.proc.pid
+        return self.proc.pid
+
+    def cpu_seconds(self):
+        return proc_cpu_seconds(self.pid)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class PgBouncer(Relay):
+    def __init__(self, root, pg, mode):
+        self.name = f"pgbouncer-{mode}"
+        super().__init__(root)
+        self.ports = {"pg": free_port()}
+        (self.root / "userlist.txt").write_text(f'"bench" "{pg.password}"\n')
+        (self.root / "pgbouncer.ini").write_text(f"""[databases]
+bench = host=127.0.0.1 port={pg.port} dbname=bench
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.ports["pg"]}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {self.root / "userlist.txt"}
+pool_mode = {mode}
+max_client_conn = 200
+default_pool_size = 20
+ignore_startup_parameters = extra_float_digits
+logfile = {self.root / "pgbouncer.log"}
+""")
+
+    def start(self):
+        return self.launch(["pgbouncer", str(self.root / "pgbouncer.ini")], user="postgres")
+
+
+class HaproxyTcp(Relay):
+    name = "haproxy"
+
+    def __init__(self, root, pg, redis):
+        super().__init__(root)
+        self.ports = {"pg": free_port(), "redis": free_port()}
+        (self.root / "haproxy.cfg").write_text(f"""global
+  maxconn 2000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+listen pg
+  bind 127.0.0.1:{self.ports["pg"]}
+  server db 127.0.0.1:{pg.port}
+listen redis
+  bind 127.0.0.1:{self.ports["redis"]}
+  server db 127.0.0.1:{redis.port}
+""")
+
+    def start(self):
+        return self.launch(["haproxy", "-db", "-f", str(self.root / "haproxy.cfg")])
+
+
+class Nutcracker(Relay):
+    name = "nutcracker"
+
+    def __init__(self, root, redis):
+        super().__init__(root)
+        self.ports = {"redis": free_port()}
+        (self.root / "nutcracker.yml").write_text(f"""bench:
+  listen: 127.0.0.1:{self.ports["redis"]}
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  redis_auth: {redis.default_password}
+  servers:
+   - 127.0.0.1:{redis.port}:1
+""")
+
+    def start(self):
+        return self.launch(["nutcracker", "-c", str(self.root / "nutcracker.yml")])
+
+
 def pgbench(port, password, user, seconds, select_only, clients=8):
     args = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", user, "-c", str(clients), "-j", "2",
             "-T", str(seconds), "-n", "bench"]
@@ -183,9 +308,49 @@ def pgbench(port, password, user, seconds, select_only, clients=8):
     return float(m.group(1))
 
 
+def pgbench_transactions(port, password, user, transactions, clients=8):
+    subprocess.run(["pgbench", "-S", "-h", "127.0.0.1", "-p", str(port), "-U", user, "-c",
+                    str(clients), "-j", "2", "-t", str(transactions), "-n", "bench"], check=True,
+                   capture_output=True, env={**os.environ, "PGPASSWORD": password})
+    return transactions * clients
+
+
+def redis_auth_args(user, password):
+    return (["--user", user] if user else []) + ["-a", password]
+
+
+def redis_requests_run(port, user, password, requests, pipeline):
+    subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port),
+                    *redis_auth_args(user, password), "-t", "get", "-n", str(requests), "-c", "50",
+                    "-P", str(pipeline), "-q"], check=True, capture_output=True)
+    return requests
+
+
+def syscalls_per_unit(pid, run):
+    """System calls of process `pid` (all threads) per unit of work done by `run()`, by name,
+    counted by `strace -c` (the count is exact; strace's overhead only slows the run down)."""
+    out = tempfile.NamedTemporaryFile(prefix="strace-", suffix=".txt", delete=False).name
+    tracer = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-p", str(pid)],
+                              stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # strace attaches to every thread before the work starts
+    try:
+        units = run()
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=30)
+    counts = {}
+    for line in pathlib.Path(out).read_text().splitlines():
+        cells = line.split()
+        # "% time seconds usecs/call calls [errors] syscall"
+        if len(cells) >= 5 and cells[0][0].isdigit() and not line.startswith("100.00"):
+            counts[cells[-1]] = int(cells[3])
+    os.unlink(out)
+    return {name: n / units for name, n in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
 def redis_benchmark(port, user, password, requests, pipeline):
-    out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "--user", user,
-                          "-a", password, "-t", "get,set", "-n", str(requests), "-c", "50",
+    out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port),
+                          *redis_auth_args(user, password), "-t", "get,set", "-n", str(requests), "-c", "50",
                           "-P", str(pipeline), "-q", "--csv"],
                          check=True, capture_output=True, text=True).stdout
     result = {}
@@ -201,6 +366,12 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--relays", default="",
+                    help="comma list of relays to compare besides cloakroom (pgbouncer-session, "
+                         "pgbouncer-transaction, haproxy, nutcracker); default: all installed")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="only count the gateway's system calls per pgbench -S transaction and "
+                         "per redis GET (strace -c), no throughput rounds")
     args = ap.parse_args()
     seconds = 3 if args.quick else 10
     rounds = 1 if args.quick else args.rounds
@@ -211,6 +382,7 @@ def main():
     pg = Postgres(root)
     redis = Redis(root)
     gw = None
+    relays = []
     try:
         pg.start()
         subprocess.run(["pgbench", "-i", "-q", "-s", "10", "-h", "127.0.0.1", "-p", str(pg.port),
@@ -221,44 +393,109 @@ def main():
         pg_token = gw.mint("--db", "pg", "--db-login", "bench", "--db-name", "bench")
         redis_token = gw.mint("--db", "redis", "--db-login", "bench")
 
+        wanted = set(args.relays.split(",")) if args.relays else None
+        def want(name, binary):
+            if wanted is not None and name not in wanted:
+                return False
+            if shutil.which(binary) is None:
+                print(f"bench/db: {name} skipped: {binary} is not installed (bench/setup)")
+                return False
+            return True
+        # (name, port, user, password, pid or None for direct)
+        pg_cands = [("direct", pg.port, "bench", pg.password, None),
+                    ("cloakroom", gw.ports["pg"], "bench", pg_token, gw.proc.pid)]
+        redis_cands = [("direct", redis.port, "bench", redis.password, None),
+                       ("cloakroom", gw.ports["redis"], "bench", redis_token, gw.proc.pid)]
+        for mode in ("session", "transaction"):
+            if want(f"pgbouncer-{mode}", "pgbouncer"):
+                relays.append(PgBouncer(root, pg, mode).start())
+                pg_cands.append((relays[-1].name, relays[-1].ports["pg"], "bench", pg.password,
+                                 relays[-1].pid))
+        if want("haproxy", "haproxy"):
+            relays.append(HaproxyTcp(root, pg, redis).start())
+            pg_cands.append(("haproxy", relays[-1].ports["pg"], "bench", pg.password,
+                             relays[-1].pid))
+            redis_cands.append(("haproxy", relays[-1].ports["redis"], "bench", redis.password,
+                                relays[-1].pid))
+        if want("nutcracker", "nutcracker"):
+            relays.append(Nutcracker(root, redis).start())
+            redis_cands.append(("nutcracker", relays[-1].ports["redis"], None,
+                                redis.default_password, relays[-1].pid))
+
+        if args.syscalls:
+            if shutil.which("strace") is None:
+                raise SystemExit("--syscalls needs strace (Debian package strace)")
+            print(f"{'workload':30} {'relay':22} {'syscalls':>9}  (most frequent)")
+            for workload, cands, run in (
+                    ("pgbench -S, per transaction", pg_cands,
+                     lambda c: pgbench_transactions(c[1], c[3], c[2], 2000)),
+                    ("redis GET -P 1, per request", redis_cands,
+                     lambda c: redis_requests_run(c[1], c[2], c[3], 20000, 1)),
+                    ("redis GET -P 16, per request", redis_cands,
+                     lambda c: redis_requests_run(c[1], c[2], c[3], 100000, 16))):
+                for cand in cands:
+                    if cand[4] is None:
+                        continue
+                    per = syscalls_per_unit(cand[4], lambda: run(cand))
+                    top = ", ".join(f"{k} {v:.2f}" for k, v in list(per.items())[:5])
+                    print(f"{workload:30} {cand[0]:22} {sum(per.values()):9.2f}  ({top})")
+            return 0
+
         results = {}
         def add(name, kind, value):
             results.setdefault(name, {}).setdefault(kind, []).append(value)
+        def cpu_of(pid):
+            return proc_cpu_seconds(pid) if pid else 0.0
 
         for r in range(rounds):
             for select_only, name in ((True, "pgbench -S (select-only), 8 clients"),
                                       (False, "pgbench TPC-B-like, 8 clients")):
-                order = [("direct", pg.port, pg.password), ("cloakroom", gw.ports["pg"], pg_token)]
-                if r % 2:
-                    order.reverse()
-                for kind, port, password in order:
-                    cpu0 = gw.cpu_seconds()
-                    tps = pgbench(port, password, "bench", seconds, select_only)
+                # A different candidate goes first each round, so drift hits all alike.
+                shift = r % len(pg_cands)
+                for kind, port, user, password, pid in pg_cands[shift:] + pg_cands[:shift]:
+                    cpu0 = cpu_of(pid)
+                    tps = pgbench(port, password, user, seconds, select_only)
                     add(name, kind, tps)
-                    if kind == "cloakroom":
-                        add(name, "cpu_us_per_tx", (gw.cpu_seconds() - cpu0) * 1e6 / (tps * seconds))
+                    if pid:
+                        add(name + " | relay CPU us/tx", kind,
+                            (cpu_of(pid) - cpu0) * 1e6 / (tps * seconds))
             for pipeline in (1, 16):
-                order = [("direct", redis.port, redis.password),
-                         ("cloakroom", gw.ports["redis"], redis_token)]
-                if r % 2:
-                    order.reverse()
-                for kind, port, password in order:
-                    for op, rps in redis_benchmark(port, "bench", password, redis_requests,
+                shift = r % len(redis_cands)
+                for kind, port, user, password, pid in redis_cands[shift:] + redis_cands[:shift]:
+                    cpu0 = cpu_of(pid)
+                    for op, rps in redis_benchmark(port, user, password, redis_requests,
                                                    pipeline).items():
                         add(f"redis-benchmark {op} -c 50 -P {pipeline}", kind, rps)
+                    if pid:
+                        add(f"redis-benchmark GET+SET -P {pipeline} | relay CPU us/req", kind,
+                            (cpu_of(pid) - cpu0) * 1e6 / (2 * redis_requests))
 
-        print(f"\n{'workload':44} {'direct':>12} {'cloakroom':>12} {'ratio':>7} {'gw CPU us/tx':>13}")
+        names = [c[0] for c in pg_cands] + [c[0] for c in redis_cands if c[0] not in
+                                           [p[0] for p in pg_cands]]
+        print(f"\n{'workload':48} " + " ".join(f"{n:>22}" for n in names))
         for name, kinds in results.items():
-            direct = statistics.median(kinds["direct"])
-            via = statistics.median(kinds["cloakroom"])
-            cpu = kinds.get("cpu_us_per_tx")
-            cpu_text = f"{statistics.median(cpu):13.1f}" if cpu else f"{'':>13}"
-            print(f"{name:44} {direct:12.0f} {via:12.0f} {via / direct:7.3f} {cpu_text}")
+            cells = []
+            direct = statistics.median(kinds["direct"]) if "direct" in kinds else None
+            for n in names:
+                if n not in kinds:
+                    cells.append(f"{'':>22}")
+                    continue
+                value = statistics.median(kinds[n])
+                if "CPU" in name:
+                    cells.append(f"{value:22.1f}")
+                elif n == "direct":
+                    cells.append(f"{value:22.0f}")
+                else:
+                    cells.append(f"{value:14.0f} ({value / direct:5.3f})")
+            print(f"{name:48} " + " ".join(cells))
         print(f"\n(median of {rounds} round(s), {seconds}s per pgbench run, "
-              f"{redis_requests} redis requests per run; TPS and requests/s; ratio = cloakroom/direct)")
+              f"{redis_requests} redis requests per run; TPS and requests/s, (ratio to direct); "
+              "relay CPU from /proc, user+system, all threads)")
         for name, kinds in results.items():
             print(json.dumps({"workload": name, **kinds}))
     finally:
+        for relay in relays:
+            relay.stop()
         if gw:
             gw.stop()
         redis.stop()
