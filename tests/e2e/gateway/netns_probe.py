@@ -36,6 +36,50 @@ def tunnel_probe(gw, upstream, pki):
         return {"connect": None, "error": repr(e)}
 
 
+def halfclose_probe(gw):
+    """A blind tunnel passes each side's EOF on as a half-close: a server that answers only after
+    the client's EOF (like `nc -N` or an upload-then-ack protocol) still gets to answer, however
+    long it takes while the client stays silent."""
+    listener = socket.create_server((TUNNEL_ADDR, 0))
+    upload = 300_000
+
+    def serve():
+        conn, _ = listener.accept()
+        got = 0
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            got += len(chunk)
+        # The client is silent from here on; the answer trickles.
+        for _ in range(6):
+            conn.sendall(b"." * 1000)
+            time.sleep(0.2)
+        conn.sendall(f"got {got} bytes".encode())
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        t = gwlib.Tunnel(gw, f"{TUNNEL_ADDR}:{listener.getsockname()[1]}")
+        if not t.ok:
+            return {"connect": t.connect.status}
+        t.sock.sendall(b"u" * upload)
+        t.sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while True:
+            chunk = t.sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        t.sock.close()
+        return {"connect": 200, "answer": answer.decode(errors="replace")[-40:],
+                "answer_bytes": len(answer), "upload": upload}
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        return {"connect": None, "error": repr(e)}
+    finally:
+        listener.close()
+
+
 def plain_http_probe(gw):
     """Absolute-form http:// to the [allow] host: forwarded as plain HTTP, path normalized,
     Proxy-Authorization dropped. The upstream is a plain http.server on TUNNEL_ADDR."""
@@ -128,6 +172,7 @@ def main():
         if upstream is not None:
             results["tunnel"] = tunnel_probe(gw, upstream, pki)
             results["plain"] = plain_http_probe(gw)
+            results["halfclose"] = halfclose_probe(gw)
     finally:
         if upstream is not None:
             upstream.stop()

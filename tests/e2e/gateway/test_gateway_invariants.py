@@ -393,6 +393,14 @@ def test_metadata_and_private_addresses_refused_allowed_host_tunneled(gw, pki, t
     results = json.loads(p.stdout)
     tunnel = results.pop("tunnel")
     plain = results.pop("plain")
+    halfclose = results.pop("halfclose")
+    # The tunnel passes the client's EOF on and still carries the server's answer after it.
+    assert halfclose.get("connect") == 200, halfclose
+    assert halfclose["answer"].endswith(f"got {halfclose['upload']} bytes"), halfclose
+    assert halfclose["answer_bytes"] == 6000 + len(f"got {halfclose['upload']} bytes"), halfclose
+    tunnels = [json.loads(line) for line in (cfg_dir / "audit.jsonl").read_text().splitlines()
+               if '"kind":"tunnel"' in line]
+    assert any(r["decision"] == "tunnel" and r["bytes_in"] == halfclose["upload"] for r in tunnels), tunnels
     # Absolute-form http:// to the [allow] host: forwarded as plain HTTP with the normalized path,
     # and the proxy's own credentials never reach the upstream.
     assert plain.get("status") == 200, plain
