@@ -104,7 +104,8 @@ struct ResponseHead {
     unsigned status = 0;  // on failure: 502 or 504
     std::string error;
     std::string reason;
-    bool got_bytes = false;  // on failure: whether the upstream sent anything at all
+    bool got_bytes = false;           // on failure: whether the upstream sent anything at all
+    bool switched_protocols = false;  // 101: the connection is the upgraded protocol's now
 };
 
 // Reads response heads until a final (non-1xx) one into `head`, validating each strictly, and
@@ -140,7 +141,12 @@ boost::asio::awaitable<ResponseHead> read_response_head(Upstream& upstream,
         buffer.consume(read.size);
         if (!parsed) co_return fail("invalid response from upstream: unreadable head");
         const unsigned status = head.status();
-        if (status == 101) co_return fail("protocol upgrades are not supported");
+        if (status == 101) {
+            // The connection changes protocols: no body; the caller decides whether it asked.
+            out.ok = true;
+            out.switched_protocols = true;
+            co_return out;
+        }
         if (status >= 100 && status < 200) continue;  // interim: Cloakroom answered 100-continue
         if (!body.frame(head, head_request)) {
             co_return fail("invalid response from upstream: unreadable framing");

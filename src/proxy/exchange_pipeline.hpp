@@ -37,6 +37,7 @@
 #include "proxy/request_plan.hpp"
 #include "proxy/target.hpp"
 #include "proxy/upstream_leg.hpp"
+#include "proxy/websocket_relay.hpp"
 #include "runtime/exchange.hpp"
 #include "util/ascii.hpp"
 
@@ -243,6 +244,25 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
         const runtime::Refusal failure{response_head.status, response_head.error,
                                        response_head.reason};
         co_return co_await refuse_upstream(failure);
+    }
+    if (response_head.switched_protocols) {
+        std::optional<std::string> problem;
+        if (!plan.websocket) {
+            problem = "the upstream switched protocols, which the request did not ask for";
+        } else {
+            problem = websocket_answer_problem(response);
+        }
+        if (!problem && plan.redacts() &&
+            !redact_response_head(response, plan.redaction->needles)) {
+            problem = "the upstream's response head echoes the credential across fields";
+        }
+        if (problem) {
+            const runtime::Refusal failure{502, "upstream_bad_response", *problem};
+            co_return co_await refuse_upstream(failure);
+        }
+        co_return co_await relay_websocket(client, client_buffer, upstream->stream,
+                                           upstream->buffer, response, plan, decision_of(plan.mode),
+                                           exchange, gateway);
     }
 
     // Stream the response back, redacting the service's secrets wherever the upstream echoes

@@ -1,5 +1,7 @@
 #include "proxy/request_plan.hpp"
 
+#include "http/websocket.hpp"
+
 #include "http/hop_by_hop.hpp"
 #include "policy/request_path.hpp"
 #include "util/ascii.hpp"
@@ -46,6 +48,7 @@ PlanOutcome plan_request(const Runtime& runtime, const Target& target, const htt
     plan.has_query = normalized->has_query;
     plan.upstream_host = route.host;
     plan.upstream_port = target.upstream_port != 0 ? target.upstream_port : route.port;
+    plan.websocket = http::is_websocket_upgrade(request);
 
     if (route.kind == RouteKind::Tunnel) {
         // An [allow] host reached by absolute-form http://: no token, no credential.
@@ -115,6 +118,11 @@ void apply_plan(const RequestPlan& plan, http::Head& request) {
     if (plan.injection) apply_injection(request, query, plan.injection->plan);
     http::remove_hop_by_hop(request);
     request.erase("Expect");  // answered by Cloakroom itself (100 Continue)
+    if (plan.websocket) {
+        // The upgrade survives the hop-by-hop rules; no extension is offered, since a
+        // compressed frame (permessage-deflate) would hide an echoed secret from redaction.
+        request.erase("Sec-WebSocket-Extensions");
+    }
     // Redaction needs the response body as bytes; compressed bodies would hide the secret.
     if (plan.redacts()) request.set("Accept-Encoding", "identity");
 
@@ -134,6 +142,10 @@ void apply_plan(const RequestPlan& plan, http::Head& request) {
     }
     // Pooled TLS upstreams stay open; plain forwards to [allow] hosts close after each response.
     request.set_keep_alive(plan.upstream_tls);
+    if (plan.websocket) {
+        request.set("Connection", "Upgrade");
+        request.set("Upgrade", "websocket");
+    }
 }
 
 }  // namespace cloakroom::proxy

@@ -55,6 +55,9 @@ struct RequestPlan {
     std::string upstream_host;
     std::uint16_t upstream_port = 0;
     bool upstream_tls = true;  // false only for Plain
+    // A WebSocket opening handshake (http/websocket.hpp): the upgrade is forwarded, and a 101
+    // answer turns the exchange into a relay (websocket_relay.hpp).
+    bool websocket = false;
 
     bool redacts() const { return redaction && !redaction->needles.empty(); }
 };

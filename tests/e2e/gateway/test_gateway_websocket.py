@@ -1,0 +1,235 @@
+"""WebSocket through the gateway (HTTP/1.1 upgrade), with a real client and server: Debian's
+python3-websockets on both sides. The upgrade is authorized and injected like any request, then
+frames flow both ways through the one two-way pump; a secret the server echoes in a frame is
+starred, whole or split across fragments and reads; extensions are not offered (compressed frames
+would hide a secret); one audit record for the whole relay."""
+import asyncio
+import json
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+import websockets
+
+import gwlib
+
+SECRET = gwlib.SECRETS["bearer"]
+
+
+class WsUpstream:
+    """A TLS WebSocket server on 127.0.0.1 (the suite's upstream certificate, ws.example.com)."""
+
+    def __init__(self, pki):
+        self.pki = pki
+        self.loop = asyncio.new_event_loop()
+        self.port = None
+        self.seen_headers = []
+
+    async def handler(self, ws, path):
+        headers = {k: v for k, v in ws.request_headers.raw_items()}
+        self.seen_headers.append(headers)
+        if path == "/echo-headers":
+            await ws.send(json.dumps(headers))
+        elif path == "/fragments":
+            # The secret split across three fragments of one text message, plus binary.
+            text = f"before {SECRET} after"
+            cut1, cut2 = text.index(SECRET) + 5, text.index(SECRET) + 17
+            await ws.send(iter([text[:cut1], text[cut1:cut2], text[cut2:]]))
+            await ws.send(f"bin:{SECRET}".encode())
+        elif path == "/big":
+            chunk = "x" * 40000 + SECRET
+            await ws.send(chunk * 30)  # ~1.2 MB, the secret 30 times
+        elif path == "/ping":
+            await ws.ping(f"ping {SECRET}".encode())
+        async for message in ws:  # echo until the client closes
+            await ws.send(message)
+
+    def start(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.pki.cert, self.pki.key)
+        ready = threading.Event()
+
+        async def main():
+            self.server = await websockets.serve(self.handler, "127.0.0.1", 0, ssl=ctx,
+                                                 compression="deflate", max_size=None)
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+            await asyncio.Future()
+
+        threading.Thread(target=lambda: self.loop.run_until_complete(main()), daemon=True).start()
+        assert ready.wait(10)
+        return self
+
+
+@pytest.fixture(scope="module")
+def ws_upstream(pki):
+    return WsUpstream(pki).start()
+
+
+@pytest.fixture
+def wsgw(make_gateway, ws_upstream):
+    return make_gateway(extra=f"""
+[[service]]
+name = "ws"
+hosts = ["ws.example.com"]
+credential = {{ type = "bearer", secret = "file:api.key" }}
+connect_to = {gwlib.toml_str(f"127.0.0.1:{ws_upstream.port}")}
+upstream_ca = {gwlib.toml_str(make_gateway.pki.ca)}
+allow_private = true
+""")
+
+
+def connect_through(gw, path, token, **kw):
+    """A websockets client over a CONNECT tunnel to the gateway (websockets has no proxy support
+    of its own: it gets the tunnelled socket)."""
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    sock.sendall(b"CONNECT ws.example.com:443 HTTP/1.1\r\nHost: ws.example.com:443\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    sock.setblocking(False)
+    ctx = ssl.create_default_context(cafile=str(gw.ca_path))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return websockets.connect(f"wss://ws.example.com{path}", sock=sock, ssl=ctx,
+                              server_hostname="ws.example.com", extra_headers=headers,
+                              max_size=None, **kw)
+
+
+def run(coro):
+    return asyncio.new_event_loop().run_until_complete(coro)
+
+
+def ws_records(gw, at_least=1):
+    """The audit records of ws.example.com (a relay's record is written when it ends, which may
+    be just after the client has seen the close)."""
+    deadline = time.monotonic() + 5
+    while True:
+        records = [r for r in gw.audit() if r.get("host") == "ws.example.com"]
+        if len(records) >= at_least or time.monotonic() > deadline:
+            return records
+        time.sleep(0.05)
+
+
+def test_upgrade_is_injected_echoed_secret_starred_and_messages_flow_both_ways(wsgw, ws_upstream):
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+
+    async def talk():
+        async with connect_through(wsgw, "/echo-headers", tok) as ws:
+            first = json.loads(await ws.recv())
+            await ws.send("hello")
+            echoed = await ws.recv()
+            await ws.send(b"\x00\x01binary")
+            echoed_bin = await ws.recv()
+            return first, echoed, echoed_bin, ws.response_headers
+
+    first, echoed, echoed_bin, response_headers = run(talk())
+    # The server saw the real credential (it echoes it; the agent sees it starred) and no offer of
+    # an extension, although the client offered permessage-deflate.
+    seen = ws_upstream.seen_headers[-1]
+    assert seen["Authorization"] == f"Bearer {SECRET}"
+    assert "Sec-WebSocket-Extensions" not in seen
+    assert SECRET not in json.dumps(first)
+    assert gwlib.is_redacted_bearer(first["Authorization"]), first
+    assert tok not in json.dumps(seen), "the agent's token reached the server"
+    assert echoed == "hello" and echoed_bin == b"\x00\x01binary"
+    assert "Sec-WebSocket-Extensions" not in response_headers
+    records = ws_records(wsgw)
+    assert len(records) == 1, records
+    r = records[0]
+    assert (r["status"], r["decision"], r["kind"]) == (101, "allow", "http"), r
+    assert "websocket ended by" in r["reason"], r
+    assert r["bytes_out"] > 0 and r["bytes_in"] > 0, r
+
+
+def test_secret_split_across_fragments_and_in_binary_and_control_frames_is_starred(wsgw):
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+
+    async def talk(path, count):
+        got = []
+        async with connect_through(wsgw, path, tok) as ws:
+            for _ in range(count):
+                got.append(await ws.recv())
+        return got
+
+    text, binary = run(talk("/fragments", 2))
+    assert SECRET not in text and text == f"before {'*' * len(SECRET)} after", text
+    assert binary == b"bin:" + b"*" * len(SECRET), binary
+    big = run(talk("/big", 1))[0]
+    # (plain booleans: pytest's introspection of a 1.2 MB string would drown the message)
+    size_ok, leaked = len(big) == (40000 + len(SECRET)) * 30, SECRET in big
+    starred = big.count("*" * len(SECRET))
+    assert size_ok and not leaked and starred == 30, (len(big), leaked, starred)
+
+
+def raw_frames(gw, path, token, count):
+    """Opens the WebSocket by hand over a verified TLS tunnel and returns the 101 head and the
+    first `count` frames the agent receives, as (fin, opcode, payload) - so control frames that
+    a client library would answer on its own are seen as they arrived."""
+    t = gw.tunnel("ws.example.com:443")
+    assert t.ok, t.connect
+    t.start_tls("ws.example.com", gw.ca_path)
+    t.tls.sendall((f"GET {path} HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n"
+                   "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                   f"Authorization: Bearer {token}\r\n\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = t.tls.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, data = data.partition(b"\r\n\r\n")
+    frames = []
+    while len(frames) < count:
+        while True:
+            if len(data) >= 2:
+                length, offset = data[1] & 0x7F, 2
+                if length == 126 and len(data) >= 4:
+                    length, offset = int.from_bytes(data[2:4], "big"), 4
+                elif length == 127 and len(data) >= 10:
+                    length, offset = int.from_bytes(data[2:10], "big"), 10
+                if length < 126 or offset > 2:
+                    if len(data) >= offset + length:
+                        break
+            chunk = t.tls.recv(65536)
+            assert chunk, frames
+            data += chunk
+        frames.append((bool(data[0] & 0x80), data[0] & 0x0F, data[offset:offset + length]))
+        data = data[offset + length:]
+    t.close()
+    return head.decode(), frames
+
+
+def test_a_ping_echoing_the_secret_is_starred_and_the_handshake_offers_no_extension(wsgw):
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+    head, frames = raw_frames(wsgw, "/ping", tok, 1)
+    assert head.startswith("HTTP/1.1 101"), head
+    assert "sec-websocket-extensions" not in head.lower(), head
+    assert "upgrade: websocket" in head.lower() and "connection: upgrade" in head.lower(), head
+    assert frames == [(True, 0x9, b"ping " + b"*" * len(SECRET))], frames
+
+
+def test_fragments_keep_their_boundaries_and_lengths(wsgw):
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+    _, frames = raw_frames(wsgw, "/fragments", tok, 5)
+    text = f"before {'*' * len(SECRET)} after".encode()
+    cut1, cut2 = 7 + 5, 7 + 17
+    # websockets ends a fragmented message with an empty final continuation frame.
+    assert frames == [(False, 0x1, text[:cut1]), (False, 0x0, text[cut1:cut2]),
+                      (False, 0x0, text[cut2:]), (True, 0x0, b""),
+                      (True, 0x2, b"bin:" + b"*" * len(SECRET))], frames
+
+
+def test_an_unauthorized_upgrade_is_refused_and_audited(wsgw):
+    async def talk():
+        async with connect_through(wsgw, "/echo-headers", "acm_not_a_token"):
+            pass
+
+    with pytest.raises(websockets.exceptions.InvalidStatusCode) as refused:
+        run(talk())
+    assert refused.value.status_code in (401, 403)
+    r = ws_records(wsgw)[-1]
+    assert r["decision"] == "deny" and r["status"] == refused.value.status_code, r
