@@ -5,7 +5,9 @@ starred, whole or split across fragments and reads; extensions are not offered (
 would hide a secret); one audit record for the whole relay."""
 import asyncio
 import json
+import shutil
 import socket
+import subprocess
 import ssl
 import threading
 import time
@@ -233,3 +235,23 @@ def test_an_unauthorized_upgrade_is_refused_and_audited(wsgw):
     assert refused.value.status_code in (401, 403)
     r = ws_records(wsgw)[-1]
     assert r["decision"] == "deny" and r["status"] == refused.value.status_code, r
+
+
+def test_node_ws_client_through_the_proxy(wsgw, node_dir):
+    """npm's `ws` with https-proxy-agent (what a Node agent would use): injected, echo starred,
+    permessage-deflate offered by the client and not negotiated."""
+    if not shutil.which("node") or not (node_dir / "node_modules" / "ws").exists():
+        pytest.fail("node or tests/e2e/node/node_modules missing: run scripts/setup-e2e")
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+    env = wsgw.client_env(NODE_EXTRA_CA_CERTS=str(wsgw.ca_path), NODE_NO_WARNINGS="1")
+    p = subprocess.run(["node", str(node_dir / "ws_client.mjs"), "wss://ws.example.com/echo-headers",
+                        json.dumps({"Authorization": f"Bearer {tok}"}), "3", "from node", "second"],
+                       env=env, capture_output=True, text=True, timeout=60, cwd=node_dir)
+    wsgw.record("node ws", p.stdout + p.stderr)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    first, *echoes = out["received"]
+    assert SECRET not in p.stdout
+    assert gwlib.is_redacted_bearer(json.loads(first)["Authorization"]), first
+    assert echoes == ["from node", "second"], out
+    assert out["close"] == 1000 and out["extensions"] == "", out
