@@ -72,7 +72,7 @@ def ws_upstream(pki):
 
 @pytest.fixture
 def wsgw(make_gateway, ws_upstream):
-    return make_gateway(extra=f"""
+    gw = make_gateway(reverse_listen="127.0.0.1:0", extra=f"""
 [[service]]
 name = "ws"
 hosts = ["ws.example.com"]
@@ -81,6 +81,8 @@ connect_to = {gwlib.toml_str(f"127.0.0.1:{ws_upstream.port}")}
 upstream_ca = {gwlib.toml_str(make_gateway.pki.ca)}
 allow_private = true
 """)
+    assert gw.wait_stderr(r"reverse base URL", timeout=5), gw.stderr_text()
+    return gw
 
 
 def connect_through(gw, path, token, **kw):
@@ -255,3 +257,23 @@ def test_node_ws_client_through_the_proxy(wsgw, node_dir):
     assert gwlib.is_redacted_bearer(json.loads(first)["Authorization"]), first
     assert echoes == ["from node", "second"], out
     assert out["close"] == 1000 and out["extensions"] == "", out
+
+
+def test_the_reverse_listener_opens_a_websocket_too(wsgw):
+    """ws://127.0.0.1:<reverse>/ws/... (an SDK configured with a base URL): the same plan and
+    relay as through CONNECT, the upstream reached over verified TLS."""
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+
+    async def talk():
+        async with websockets.connect(f"ws://127.0.0.1:{wsgw.reverse_port}/ws/echo-headers",
+                                      extra_headers={"Authorization": f"Bearer {tok}"}) as ws:
+            first = json.loads(await ws.recv())
+            await ws.send("via the base URL")
+            return first, await ws.recv()
+
+    first, echoed = run(talk())
+    assert gwlib.is_redacted_bearer(first["Authorization"]), first
+    assert first["Host"] == "ws.example.com", first
+    assert echoed == "via the base URL"
+    r = ws_records(wsgw)[-1]
+    assert (r["status"], r["decision"], r["path"]) == (101, "allow", "/echo-headers"), r
