@@ -45,6 +45,9 @@ class WsUpstream:
             await ws.send(chunk * 30)  # ~1.2 MB, the secret 30 times
         elif path == "/ping":
             await ws.ping(f"ping {SECRET}".encode())
+        elif path == "/close":
+            await ws.close(4001, f"bye {SECRET}")
+            return
         async for message in ws:  # echo until the client closes
             await ws.send(message)
 
@@ -277,3 +280,67 @@ def test_the_reverse_listener_opens_a_websocket_too(wsgw):
     assert echoed == "via the base URL"
     r = ws_records(wsgw)[-1]
     assert (r["status"], r["decision"], r["path"]) == (101, "allow", "/echo-headers"), r
+
+
+def test_a_close_code_passes_and_a_close_reason_echoing_the_secret_is_starred(wsgw):
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+
+    async def talk():
+        async with connect_through(wsgw, "/close", tok) as ws:
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await ws.recv()
+            return ws.close_code, ws.close_reason
+
+    code, reason = run(talk())
+    assert (code, reason) == (4001, "bye " + "*" * len(SECRET))
+
+
+@pytest.fixture(scope="module")
+def node_ws_upstream(pki, node_dir):
+    if not shutil.which("node") or not (node_dir / "node_modules" / "ws").exists():
+        pytest.fail("node or tests/e2e/node/node_modules missing: run scripts/setup-e2e")
+    proc = subprocess.Popen(["node", str(node_dir / "ws_server.mjs"), str(pki.cert), str(pki.key)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=node_dir)
+    port = int(proc.stdout.readline())
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_python_client_to_a_node_ws_server(make_gateway, node_ws_upstream):
+    """The other way round: a `ws` (npm) server upstream, python3-websockets as the agent. The
+    server offers permessage-deflate, but is never asked for it; its echo of the credential,
+    whole and split across two fragments, arrives starred."""
+    gw = make_gateway(extra=f"""
+[[service]]
+name = "wsnode"
+hosts = ["wsnode.example.com"]
+credential = {{ type = "bearer", secret = "file:api.key" }}
+connect_to = {gwlib.toml_str(f"127.0.0.1:{node_ws_upstream}")}
+upstream_ca = {gwlib.toml_str(make_gateway.pki.ca)}
+allow_private = true
+""")
+    tok = gw.mint(hosts="wsnode.example.com", methods="GET")
+
+    async def talk():
+        sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+        sock.sendall(b"CONNECT wsnode.example.com:443 HTTP/1.1\r\nHost: wsnode.example.com:443\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        sock.setblocking(False)
+        ctx = ssl.create_default_context(cafile=str(gw.ca_path))
+        async with websockets.connect("wss://wsnode.example.com/x", sock=sock, ssl=ctx,
+                                      server_hostname="wsnode.example.com",
+                                      extra_headers={"Authorization": f"Bearer {tok}"}) as ws:
+            headers = json.loads(await ws.recv())
+            split = await ws.recv()
+            await ws.send("to node")
+            return headers, split, await ws.recv()
+
+    headers, split, echoed = run(talk())
+    assert gwlib.is_redacted_bearer(headers["authorization"]), headers
+    assert "sec-websocket-extensions" not in headers, headers
+    assert split.startswith("split:") and gwlib.is_redacted_bearer(split[6:]), split
+    assert echoed == "to node"

@@ -34,7 +34,7 @@ UPSTREAM_NAMES = [
     "noprivate.example.com",
     "ports.example.com",  # two services on one host, by port (test_gateway_hardening.py)
     "slow.example.com",  # a secret from a slow helper (test_gateway_front_ends.py)
-    "ws.example.com",  # a WebSocket server (test_gateway_websocket.py)
+    "ws.example.com", "wsnode.example.com",  # WebSocket servers (test_gateway_websocket.py)
     # hosts that reload tests add to a running gateway
     "late.example.com", "late0.example.com", "late2.example.com", "late4.example.com",
 ]
