@@ -146,9 +146,9 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
                                        version, client_keep_alive && !body_pending);
     };
 
-    std::unique_ptr<Connection> upstream;
-    {
-        auto opened = co_await leg.open();
+    std::unique_ptr<Connection> upstream = leg.take_pooled();
+    if (!upstream) {
+        auto opened = co_await leg.dial();
         if (auto* failure = std::get_if<runtime::Refusal>(&opened)) {
             co_return co_await refuse_upstream(*failure);
         }

@@ -37,14 +37,14 @@ class TlsUpstreamLeg {
           service_(service),
           target_{std::move(host), port, service.connect_to, service.allow_private} {}
 
-    // A pooled connection when there is one, else a new one.
-    boost::asio::awaitable<Opened> open() {
+    // A pooled connection, or null (then dial()). Not a coroutine: the common case, a
+    // kept-alive upstream, costs no coroutine frame.
+    std::unique_ptr<Connection> take_pooled() {
         // Per thread and reused: written and read with no suspension in between.
         thread_local std::string pool_key;
         write_pool_key(pool_key, target_.host, target_.port, target_.connect_to,
                        target_.allow_private);
-        if (auto pooled = worker_.pool.take(pool_key)) co_return Opened{std::move(pooled)};
-        co_return co_await dial();
+        return worker_.pool.take(pool_key);
     }
 
     boost::asio::awaitable<Opened> dial() {
@@ -82,7 +82,7 @@ class PlainUpstreamLeg {
     PlainUpstreamLeg(const Gateway& gateway, std::string host, std::uint16_t port)
         : gateway_(gateway), host_(std::move(host)), port_(port) {}
 
-    boost::asio::awaitable<Opened> open() { co_return co_await dial(); }
+    std::unique_ptr<Connection> take_pooled() { return nullptr; }  // never pooled
 
     boost::asio::awaitable<Opened> dial() {
         // [allow] hosts are public by definition: private and metadata addresses are refused.
