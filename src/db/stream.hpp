@@ -18,7 +18,6 @@
 #include <string_view>
 
 #include "config/model.hpp"
-#include "runtime/socket_io.hpp"
 #include "util/result.hpp"
 
 namespace cloakroom::db {
@@ -58,8 +57,6 @@ class DbStream {
 
   private:
     std::unique_ptr<tcp::socket> tcp_;  // valid until TLS takes it over
-    // Plaintext reads without speculative recv calls (runtime/socket_io.hpp).
-    std::unique_ptr<runtime::SocketReader> reader_;
     std::unique_ptr<net::ssl::stream<tcp::socket>> tls_;
 };
 

@@ -1,63 +1,23 @@
 #include "runtime/socket_io.hpp"
 
-#include <boost/asio/error.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
 namespace cloakroom::runtime {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-namespace {
-
-bool would_block(const boost::system::error_code& ec) {
-    return ec == net::error::would_block || ec == net::error::try_again;
-}
-
-}  // namespace
-
-SocketReader::SocketReader(tcp::socket& socket) : socket_(socket) {
-    boost::system::error_code ignored;
-    socket_.non_blocking(true, ignored);
-}
-
-net::awaitable<std::size_t> SocketReader::read_some(net::mutable_buffer into,
-                                                    boost::system::error_code& ec) {
+net::awaitable<std::size_t> SocketSide::read_some(net::mutable_buffer into,
+                                                  boost::system::error_code& ec) {
     ec = {};
-    if (into.size() == 0) co_return 0;
-    for (;;) {
-        if (!maybe_more_) {
-            co_await socket_.async_wait(tcp::socket::wait_read,
-                                        net::redirect_error(net::use_awaitable, ec));
-            if (ec) co_return 0;
-        }
-        const std::size_t n = socket_.read_some(into, ec);
-        if (would_block(ec)) {
-            // Readiness was spurious, or the buffer was drained exactly: wait.
-            ec = {};
-            maybe_more_ = false;
-            continue;
-        }
-        maybe_more_ = !ec && n == into.size();
-        co_return n;
-    }
+    co_return co_await socket_.async_read_some(into, net::redirect_error(net::use_awaitable, ec));
 }
 
-net::awaitable<void> send_all(tcp::socket& socket, std::string_view bytes,
-                              boost::system::error_code& ec) {
+net::awaitable<void> SocketSide::write_all(std::string_view bytes, boost::system::error_code& ec) {
     ec = {};
-    while (!bytes.empty()) {
-        const std::size_t n = socket.write_some(net::buffer(bytes.data(), bytes.size()), ec);
-        if (would_block(ec)) {
-            ec = {};
-            co_await socket.async_wait(tcp::socket::wait_write,
-                                       net::redirect_error(net::use_awaitable, ec));
-            if (ec) co_return;
-            continue;
-        }
-        if (ec) co_return;
-        bytes.remove_prefix(n);
-    }
+    co_await net::async_write(socket_, net::buffer(bytes.data(), bytes.size()),
+                              net::redirect_error(net::use_awaitable, ec));
 }
 
 void SocketSide::close() {
