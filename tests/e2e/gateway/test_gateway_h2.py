@@ -302,14 +302,19 @@ def continuation_flood(raw):
 @pytest.mark.parametrize("attack", [rapid_reset, ping_flood, settings_flood, continuation_flood],
                          ids=lambda f: f.__name__)
 def test_attack_ends_the_connection_with_enhance_your_calm(gw, pyup, attack):
-    raw = h2lib.Raw(gw, "stream.example.com")
-    try:
-        attack(raw)
-        code, closed, frames = raw.goaway()
-    finally:
-        raw.close()
-    assert code == ENHANCE_YOUR_CALM, [type(f).__name__ for f in frames][-5:]
-    assert closed
+    """The attacker's connection ends with GOAWAY ENHANCE_YOUR_CALM; an agent connected before the
+    attack is still served on its connection, and a new one too."""
+    with h2lib.Client(gw, "stream.example.com") as bystander:
+        assert bystander.get("/record/bystander-before").status == 200
+        raw = h2lib.Raw(gw, "stream.example.com")
+        try:
+            attack(raw)
+            code, closed, frames = raw.goaway()
+        finally:
+            raw.close()
+        assert code == ENHANCE_YOUR_CALM, [type(f).__name__ for f in frames][-5:]
+        assert closed
+        assert bystander.get("/record/bystander-after").status == 200
     assert served(gw)
 
 
