@@ -50,6 +50,7 @@ class Client:
     def __init__(self, gw, host, port=443, server_hostname=None, settings=None, auto_ack=True):
         self.gw = gw
         self.auto_ack = auto_ack  # False: a slow reader, whose windows never open again
+        self.stalled = set()  # streams read slowly: only the connection's window reopens
         self.host = host
         self.tunnel = tls_tunnel(gw, host, port, server_hostname)
         assert self.tunnel.tls.selected_alpn_protocol() == "h2", self.tunnel.tls.selected_alpn_protocol()
@@ -123,7 +124,9 @@ class Client:
         elif isinstance(ev, h2.events.DataReceived):
             r = self.results.setdefault(ev.stream_id, Result())
             r.body += ev.data
-            if self.auto_ack:
+            if ev.stream_id in self.stalled and ev.flow_controlled_length:
+                self.conn.increment_flow_control_window(ev.flow_controlled_length)
+            elif self.auto_ack:
                 self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
         elif isinstance(ev, h2.events.TrailersReceived):
             self.results.setdefault(ev.stream_id, Result()).trailers = list(ev.headers)

@@ -204,6 +204,30 @@ def test_slow_agent_reader_bounds_what_the_gateway_buffers(gw, pyup):
     assert served(gw)
 
 
+def test_a_slow_stream_slows_only_itself(gw, pyup):
+    """One stream whose own window stays shut (the agent reads the others): it stops reading its
+    upstream, the gateway does not buffer its 48 MB, and sibling streams on the same connection are
+    served meanwhile."""
+    tok = gw.mint(hosts="stream.example.com", methods="GET")
+    auth = [("authorization", f"Bearer {tok}")]
+    before = rss_kib(gw.proc.pid)
+    with h2lib.Client(gw, "stream.example.com") as c:
+        slow = c.conn.get_next_available_stream_id()
+        c.stalled.add(slow)
+        assert c.request("GET", "/bytes?n=48000000", auth) == slow
+        for i in range(5):
+            sibling = c.get(f"/record/sibling-{i}", auth)
+            assert sibling.status == 200, sibling
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            c.pump(0.2)
+        grown = rss_kib(gw.proc.pid) - before
+        assert not c.results[slow].done and len(c.results[slow].body) <= 65535
+        big = c.get("/bytes?n=2000000", auth)
+        assert big.status == 200 and len(big.body) == 2_000_000
+    assert grown < 16 * 1024, f"the gateway grew by {grown} KiB for one slow stream"
+
+
 # ---------------------------------------------------------------- nghttp (nghttp2-client)
 
 class ConnectForwarder:
