@@ -84,9 +84,12 @@ class Client:
     def send_body(self, sid, body, end=True):
         """Sends as much as the flow-control windows allow, waiting for WINDOW_UPDATEs."""
         view = memoryview(body)
+        deadline = time.monotonic() + 30
         while view:
             window = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
             if window <= 0:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"stream {sid}: the gateway's window stayed shut")
                 self.flush()
                 self.pump(0.5)
                 continue

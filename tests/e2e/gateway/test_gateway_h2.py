@@ -126,6 +126,22 @@ def test_refused_streams_beside_a_served_one_on_one_connection(gw, pyup):
     assert sorted(seen) == sorted([f"/record/{m}-ok", f"/record/{m}-again"]), seen
 
 
+def test_a_refused_upload_is_drained_and_the_connection_goes_on(gw, pyup):
+    """A stream refused with its body still coming: the gateway answers at once and keeps opening the
+    windows for the body it drops, so a 3 MB upload (12x the stream window) finishes and the next
+    streams on the connection are served."""
+    tok = gw.mint(hosts="stream.example.com", methods="GET")
+    body = b"z" * 3_000_000
+    uploads_before = sum("/upload" in r["requestline"] for r in pyup.server.records)
+    with h2lib.Client(gw, "stream.example.com") as c:
+        for _ in range(2):
+            r = c.get("/upload", [("authorization", f"Bearer {tok}")], method="POST", body=body)
+            assert r.status == 403 and gwlib.error_body_ok(r)["error"] == "token_forbidden", r
+        ok = c.get("/record/after-refused-upload", [("authorization", f"Bearer {tok}")])
+        assert ok.status == 200, ok
+    assert sum("/upload" in r["requestline"] for r in pyup.server.records) == uploads_before
+
+
 def test_many_concurrent_streams_on_one_connection(gw, pyup):
     """30 streams at once, each waiting 0.5 s upstream: served concurrently, one record each."""
     tok = gw.mint(hosts="stream.example.com", methods="GET")
