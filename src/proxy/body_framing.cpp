@@ -7,6 +7,8 @@
 #include <limits>
 #include <string_view>
 
+#include "util/ascii.hpp"
+
 namespace cloakroom::proxy {
 namespace {
 
@@ -100,6 +102,19 @@ bool ResponseBody::frame(const http::Head& head, bool head_request) {
     kind_ = Kind::UntilClose;
     done_ = false;
     return true;
+}
+
+std::vector<std::pair<std::string, std::string>> ResponseBody::trailers() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (kind_ != Kind::Chunked || !parser_ || !parser_->is_done()) return out;
+    for (const auto& field : parser_->get()) {
+        const std::string_view name = field.name_string();
+        if (ascii_iequals(name, "Transfer-Encoding") || ascii_iequals(name, "Content-Length")) {
+            continue;
+        }
+        out.emplace_back(std::string(name), std::string(field.value()));
+    }
+    return out;
 }
 
 }  // namespace cloakroom::proxy

@@ -11,6 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "http/head.hpp"
 
@@ -67,6 +70,9 @@ class ResponseBody {
     }
     // UntilClose: the upstream closed the connection, which ends the body.
     void closed() { done_ = true; }
+    // Chunked, once done: the trailer fields the upstream sent after the last chunk (Beast adds
+    // them to the framing head it was given; the framing fields themselves are left out).
+    std::vector<std::pair<std::string, std::string>> trailers() const;
 
   private:
     Kind kind_ = Kind::None;

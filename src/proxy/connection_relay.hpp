@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "http/chunk_frame.hpp"
 #include "http/head.hpp"
@@ -200,6 +201,89 @@ inline bool counted_piece_taken(ResponseBody& body, std::size_t n, boost::beast:
 
 }  // namespace relay_detail
 
+// Reads one response body from the upstream piece by piece, redacted, for any front end: the
+// HTTP/1 relay below writes each piece to the agent's stream, the HTTP/2 front end queues it on
+// the agent's stream (proxy/h2/). A piece is valid until release(), which the caller invokes
+// once the piece was written or copied: bytes that arrived with the head are relayed from where
+// they are and only consumed then. The redactor, if any, rewrites each piece first; its held-back
+// tail is flushed with the last one.
+template <class Upstream>
+class ResponseBodyReader {
+  public:
+    ResponseBodyReader(Upstream& upstream, boost::beast::flat_buffer& buffer, ResponseBody& body,
+                       Redactor* redactor, std::chrono::seconds idle)
+        : upstream_(upstream),
+          buffer_(buffer),
+          body_(body),
+          redactor_(redactor),
+          redacted_(redactor != nullptr ? kRelayChunk + 256 : 0),
+          idle_(idle) {}
+
+    bool done() const { return body_.is_done(); }
+    std::uint64_t bytes() const { return bytes_; }
+
+    // The next piece (possibly empty); `ec` set on failure (a close before a Content-Length
+    // was complete is Beast's partial_message).
+    boost::asio::awaitable<std::string_view> next(boost::beast::error_code& ec) {
+        namespace net = boost::asio;
+        namespace bhttp = boost::beast::http;
+        using Kind = ResponseBody::Kind;
+        std::string_view piece;
+        boost::beast::get_lowest_layer(upstream_).expires_after(idle_);
+        if (body_.kind() == Kind::Chunked) {
+            if (!relay_detail::chunked_piece_now(upstream_, buffer_, body_.parser(), chunk_.data(),
+                                                 ec) &&
+                !ec) {
+                co_await bhttp::async_read_some(upstream_, buffer_, body_.parser(),
+                                                net::redirect_error(net::use_awaitable, ec));
+            }
+            if (!relay_detail::chunked_piece_taken(body_.parser(), chunk_.data(), ec, piece)) {
+                co_return std::string_view{};
+            }
+        } else if (buffer_.size() > 0) {
+            // Bytes that came with the head (or a read before): relayed from where they are.
+            buffered_ = body_.take(buffer_.size());
+            piece = std::string_view(static_cast<const char*>(buffer_.data().data()), buffered_);
+            body_.advance(buffered_);
+        } else {
+            // Straight from the stream into the chunk, never past the Content-Length.
+            const net::mutable_buffer space(chunk_.data(), body_.take(kRelayChunk));
+            std::size_t n = 0;
+            if (auto now = read_now(upstream_, space, ec)) {
+                n = *now;
+            } else {
+                n = co_await upstream_.async_read_some(space,
+                                                       net::redirect_error(net::use_awaitable, ec));
+            }
+            if (!relay_detail::counted_piece_taken(body_, n, ec)) co_return std::string_view{};
+            piece = std::string_view(chunk_.data(), n);
+        }
+        if (redactor_ != nullptr) {
+            std::string& out = redacted_.text();
+            out.clear();
+            redactor_->feed(piece, out);
+            if (body_.is_done()) redactor_->finish(out);
+            piece = out;
+        }
+        bytes_ += piece.size();
+        co_return piece;
+    }
+
+    // The piece returned last has been written: its buffered bytes may go.
+    void release() { buffer_.consume(std::exchange(buffered_, 0)); }
+
+  private:
+    Upstream& upstream_;
+    boost::beast::flat_buffer& buffer_;
+    ResponseBody& body_;
+    Redactor* redactor_;
+    ChunkLease chunk_;
+    StringLease redacted_;
+    std::chrono::seconds idle_;
+    std::size_t buffered_ = 0;  // bytes of buffer_ in the last piece
+    std::uint64_t bytes_ = 0;
+};
+
 // The response body from `upstream` to `client`, after `head` (the serialized response head)
 // unless `head` is empty because it was sent already. The first write carries the head with
 // the first body bytes. `chunked`: the body goes out re-chunked (it came chunked); otherwise
@@ -212,58 +296,16 @@ boost::asio::awaitable<RelayResult> relay_response(Upstream& upstream,
                                                    std::string_view head, bool chunked,
                                                    Redactor* redactor, std::chrono::seconds idle) {
     namespace net = boost::asio;
-    namespace bhttp = boost::beast::http;
-    using Kind = ResponseBody::Kind;
     RelayResult result;
-    ChunkLease chunk;
-    StringLease redacted(redactor != nullptr ? kRelayChunk + 256 : 0);
+    ResponseBodyReader<Upstream> reader(upstream, upstream_buffer, body, redactor, idle);
     http::ChunkFrame frame;
     for (;;) {
         std::string_view piece;
-        std::size_t buffered = 0;  // bytes of upstream_buffer in `piece`, consumed once written
-        if (!body.is_done()) {
-            boost::beast::get_lowest_layer(upstream).expires_after(idle);
-            if (body.kind() == Kind::Chunked) {
-                if (!relay_detail::chunked_piece_now(upstream, upstream_buffer, body.parser(),
-                                                     chunk.data(), result.ec) &&
-                    !result.ec) {
-                    co_await bhttp::async_read_some(
-                        upstream, upstream_buffer, body.parser(),
-                        net::redirect_error(net::use_awaitable, result.ec));
-                }
-                if (!relay_detail::chunked_piece_taken(body.parser(), chunk.data(), result.ec,
-                                                       piece)) {
-                    break;
-                }
-            } else if (upstream_buffer.size() > 0) {
-                // Bytes that came with the head (or a read before): relayed from where they are.
-                buffered = body.take(upstream_buffer.size());
-                piece = std::string_view(static_cast<const char*>(upstream_buffer.data().data()),
-                                         buffered);
-                body.advance(buffered);
-            } else {
-                // Straight from the stream into the chunk, never past the Content-Length.
-                const net::mutable_buffer space(chunk.data(), body.take(kRelayChunk));
-                std::size_t n = 0;
-                if (auto now = read_now(upstream, space, result.ec)) {
-                    n = *now;
-                } else {
-                    n = co_await upstream.async_read_some(
-                        space, net::redirect_error(net::use_awaitable, result.ec));
-                }
-                if (!relay_detail::counted_piece_taken(body, n, result.ec)) break;
-                piece = std::string_view(chunk.data(), n);
-            }
-            if (redactor != nullptr) {
-                std::string& out = redacted.text();
-                out.clear();
-                redactor->feed(piece, out);
-                if (body.is_done()) redactor->finish(out);
-                piece = out;
-            }
-            result.bytes += piece.size();
+        if (!reader.done()) {
+            piece = co_await reader.next(result.ec);
+            if (result.ec) break;
         }
-        const bool done = body.is_done();
+        const bool done = reader.done();
         if (!head.empty() || !piece.empty() || (chunked && done)) {
             boost::beast::get_lowest_layer(client).expires_after(idle);
             const auto buffers = relay_detail::framed(head, piece, chunked, done, frame);
@@ -274,9 +316,10 @@ boost::asio::awaitable<RelayResult> relay_response(Upstream& upstream,
             }
             head = {};
         }
-        upstream_buffer.consume(buffered);
+        reader.release();
         if (result.ec || done) break;
     }
+    result.bytes = reader.bytes();
     co_return result;
 }
 

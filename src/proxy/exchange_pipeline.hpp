@@ -119,6 +119,158 @@ inline bool is_malformed_body(const boost::beast::error_code& ec) {
 
 }  // namespace pipeline_detail
 
+// The response head as the agent gets it, for every front end: every part the upstream chose
+// redacted (reason phrase, names, values) when the service has secrets, hop-by-hop fields out,
+// Via in; `redactor` set up for the body. A secret spread across two parts of the head cannot
+// be starred without breaking it: the refusal to answer instead (invariant 1).
+inline std::optional<runtime::Refusal> prepare_response(const RequestPlan& plan,
+                                                        http::Head& response,
+                                                        std::optional<Redactor>& redactor) {
+    if (plan.redacts()) {
+        if (!redact_response_head(response, plan.redaction->needles)) {
+            return runtime::Refusal{
+                502, "upstream_bad_response",
+                "the upstream's response head echoes the credential across fields; not relayed"};
+        }
+        redactor.emplace(plan.redaction->needles.redactor());
+    }
+    http::remove_hop_by_hop(response);
+    response.set("Via", "1.1 cloakroom");
+    return std::nullopt;
+}
+
+// The request's round trip on an upstream leg, for every front end: open a connection (pooled
+// or new), send the head, the body through `send_body` (an awaitable taking the upstream
+// stream, returning a RelayResult; the front end's own framing), then read the response head
+// (validated like a request head: smuggling works both ways). A pooled connection can die
+// under us before the server saw anything (write failure, or EOF before any response byte); a
+// request without a body is then sent once more on a fresh connection.
+template <class Connection>
+struct RoundTrip {
+    // In: whether a 101 answer is welcome (a WebSocket upgrade the plan allowed); otherwise it
+    // is refused like any response the gateway cannot relay.
+    bool accept_upgrade = false;
+    std::unique_ptr<Connection> upstream;     // set when the response head was read
+    std::optional<runtime::Refusal> refusal;  // no response: the front end answers this
+    RelayResult sent;  // the request body; sent.ec set: its relay failed (no answer was read)
+    bool switched_protocols = false;  // the answer was 101: the connection is the new protocol's
+};
+
+template <class Leg, class BodySender>
+boost::asio::awaitable<void> round_trip(Leg& leg, std::string_view request_head, bool body_pending,
+                                        BodySender& send_body, const Gateway& gateway,
+                                        bool head_request, http::Head& response,
+                                        ResponseBody& response_body,
+                                        RoundTrip<typename Leg::Connection>& out) {
+    namespace net = boost::asio;
+    namespace beast = boost::beast;
+    using Connection = typename Leg::Connection;
+    // A pooled connection costs no coroutine frame (take_pooled is a plain call).
+    out.upstream = leg.take_pooled();
+    if (!out.upstream) {
+        auto opened = co_await leg.dial();
+        if (auto* failure = std::get_if<runtime::Refusal>(&opened)) {
+            out.refusal = std::move(*failure);
+            co_return;
+        }
+        out.upstream = std::move(std::get<std::unique_ptr<Connection>>(opened));
+    }
+    beast::error_code ec;
+    ResponseHead response_head;
+    for (bool retried = false;; retried = true) {
+        auto& upstream = out.upstream;
+        const bool may_retry = upstream->reused && !body_pending && !retried;
+        ec = {};
+        beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
+        const net::const_buffer head_bytes = net::buffer(request_head);
+        std::size_t written = 0;
+        if (!write_all_now(upstream->stream, head_bytes, written, ec)) {
+            co_await net::async_write(upstream->stream, suffix_after(head_bytes, written),
+                                      net::redirect_error(net::use_awaitable, ec));
+        }
+        if (ec && may_retry) {
+            auto redialed = co_await leg.dial();
+            if (auto* failure = std::get_if<runtime::Refusal>(&redialed)) {
+                out.upstream.reset();
+                out.refusal = std::move(*failure);
+                co_return;
+            }
+            upstream = std::move(std::get<std::unique_ptr<Connection>>(redialed));
+            continue;
+        }
+        if (ec) {
+            out.upstream.reset();
+            out.refusal = runtime::Refusal{502, "upstream_unreachable",
+                                           "sending the request upstream failed: " + ec.message()};
+            co_return;
+        }
+        if (body_pending) {
+            out.sent = co_await send_body(upstream->stream);
+            if (out.sent.ec) {
+                out.upstream.reset();
+                co_return;
+            }
+        }
+        response_head = co_await read_response_head(
+            upstream->stream, upstream->buffer, gateway.limits, gateway.timeouts.upstream_response,
+            head_request, response, response_body);
+        if (!response_head.ok && may_retry && !response_head.got_bytes &&
+            response_head.status != 504) {
+            auto redialed = co_await leg.dial();
+            if (auto* failure = std::get_if<runtime::Refusal>(&redialed)) {
+                out.upstream.reset();
+                out.refusal = std::move(*failure);
+                co_return;
+            }
+            upstream = std::move(std::get<std::unique_ptr<Connection>>(redialed));
+            continue;
+        }
+        break;
+    }
+    if (!response_head.ok) {
+        out.upstream.reset();
+        out.refusal = runtime::Refusal{response_head.status, std::move(response_head.error),
+                                       std::move(response_head.reason)};
+    } else if (response_head.switched_protocols && !out.accept_upgrade) {
+        out.upstream.reset();
+        out.refusal =
+            runtime::Refusal{502, "upstream_bad_response",
+                             "the upstream switched protocols, which the request did not ask for"};
+    } else {
+        out.switched_protocols = response_head.switched_protocols;
+    }
+}
+
+namespace pipeline_detail {
+
+// The HTTP/1 request body: "100 Continue" to the agent when it asked, then the body as Beast
+// decodes it, re-chunked when it came chunked.
+template <class ClientStream>
+struct Http1BodySender {
+    ClientStream& client;
+    boost::beast::flat_buffer& client_buffer;
+    RequestParser* parser;  // set whenever there is a body to send
+    bool chunked;
+    bool expects_continue;
+    std::chrono::seconds idle;
+
+    template <class UpstreamStream>
+    boost::asio::awaitable<RelayResult> operator()(UpstreamStream& upstream) {
+        namespace net = boost::asio;
+        if (expects_continue) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            RelayResult failed;
+            co_await net::async_write(client, net::buffer(kContinue),
+                                      net::redirect_error(net::use_awaitable, failed.ec));
+            if (failed.ec) co_return failed;
+        }
+        co_return co_await relay_request_body(client, client_buffer, *parser, upstream, chunked,
+                                              idle);
+    }
+};
+
+}  // namespace pipeline_detail
+
 // The upstream half of an allowed exchange: send the planned request over the leg, relay the
 // body, read the response head, stream the response back. Returns whether the agent's
 // connection may carry another request.
@@ -132,7 +284,6 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
     namespace net = boost::asio;
     namespace beast = boost::beast;
     using namespace pipeline_detail;
-    using Connection = typename Leg::Connection;
     http::Head& request = *incoming.head;
     const unsigned version = incoming.version();
     const bool body_pending = incoming.body_pending();
@@ -146,27 +297,6 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
                                        version, client_keep_alive && !body_pending);
     };
 
-    std::unique_ptr<Connection> upstream = leg.take_pooled();
-    if (!upstream) {
-        auto opened = co_await leg.dial();
-        if (auto* failure = std::get_if<runtime::Refusal>(&opened)) {
-            co_return co_await refuse_upstream(*failure);
-        }
-        upstream = std::move(std::get<std::unique_ptr<Connection>>(opened));
-    }
-
-    if (expects_continue && body_pending) {
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        beast::error_code ec;
-        co_await net::async_write(client, net::buffer(kContinue),
-                                  net::redirect_error(net::use_awaitable, ec));
-        if (ec) co_return false;
-    }
-
-    // Send the head, then the body streamed as it arrives; then the response head, validated
-    // like a request head (smuggling works both ways). A pooled connection can die under us
-    // before the server saw anything (write failure, or EOF before any response byte); a request
-    // without a body is then sent once more on a fresh connection.
     beast::error_code ec;
     const bool head_request = request.method() == "HEAD";
     // The head goes upstream as one write of our own bytes. It holds the credential: wiped on
@@ -177,81 +307,39 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
     HeadLease response_lease;
     http::Head& response = *response_lease;
     ResponseBody response_body;
-    ResponseHead response_head;
-    for (bool retried = false;; retried = true) {
-        const bool may_retry = upstream->reused && !body_pending && !retried;
-        ec = {};
-        beast::get_lowest_layer(upstream->stream).expires_after(gateway.timeouts.body_idle);
-        const net::const_buffer head_bytes = net::buffer(request_head.text());
-        std::size_t written = 0;
-        if (!write_all_now(upstream->stream, head_bytes, written, ec)) {
-            co_await net::async_write(upstream->stream, suffix_after(head_bytes, written),
-                                      net::redirect_error(net::use_awaitable, ec));
-        }
-        if (ec && may_retry) {
-            auto redialed = co_await leg.dial();
-            if (auto* failure = std::get_if<runtime::Refusal>(&redialed)) {
-                co_return co_await refuse_upstream(*failure);
-            }
-            upstream = std::move(std::get<std::unique_ptr<Connection>>(redialed));
-            continue;
-        }
-        if (ec) {
-            const runtime::Refusal failure{502, "upstream_unreachable",
-                                           "sending the request upstream failed: " + ec.message()};
-            co_return co_await refuse_upstream(failure);
-        }
-        RelayResult sent;
-        if (body_pending) {
-            sent =
-                co_await relay_request_body(client, client_buffer, *incoming.body, upstream->stream,
-                                            chunked_request, gateway.timeouts.body_idle);
-        }
-        ec = sent.ec;
-        audit.bytes_in = sent.bytes;
-        if (ec) {
-            // A body the agent framed badly (a bad chunk size, a bare LF in a chunk) is its
-            // error, answered 400 since no response has started; the upstream connection, which
-            // saw part of it, is dropped. An agent that went away, or an upstream that failed,
-            // gets no answer.
-            if (pipeline_detail::is_malformed_body(ec)) {
-                const runtime::Refusal malformed{400, "bad_request",
-                                                 "malformed request body: " + ec.message()};
-                exchange.refuse(malformed);
-                exchange.finish();
-                co_await write_error(client, malformed.status, malformed.error, malformed.reason,
-                                     version, false);
-                co_return false;
-            }
-            exchange.fail(502, "request body relay failed: " + ec.message());
+    RoundTrip<typename Leg::Connection> trip;
+    trip.accept_upgrade = plan.websocket;
+    {
+        Http1BodySender<ClientStream> sender{
+            client,          client_buffer,    incoming.body.get(),
+            chunked_request, expects_continue, gateway.timeouts.body_idle};
+        co_await round_trip(leg, request_head.text(), body_pending, sender, gateway, head_request,
+                            response, response_body, trip);
+    }
+    audit.bytes_in = trip.sent.bytes;
+    if (trip.sent.ec) {
+        ec = trip.sent.ec;
+        // A body the agent framed badly (a bad chunk size, a bare LF in a chunk) is its
+        // error, answered 400 since no response has started; the upstream connection, which
+        // saw part of it, is dropped. An agent that went away, or an upstream that failed,
+        // gets no answer.
+        if (pipeline_detail::is_malformed_body(ec)) {
+            const runtime::Refusal malformed{400, "bad_request",
+                                             "malformed request body: " + ec.message()};
+            exchange.refuse(malformed);
+            exchange.finish();
+            co_await write_error(client, malformed.status, malformed.error, malformed.reason,
+                                 version, false);
             co_return false;
         }
-        response_head = co_await read_response_head(
-            upstream->stream, upstream->buffer, gateway.limits, gateway.timeouts.upstream_response,
-            head_request, response, response_body);
-        if (!response_head.ok && may_retry && !response_head.got_bytes &&
-            response_head.status != 504) {
-            auto redialed = co_await leg.dial();
-            if (auto* failure = std::get_if<runtime::Refusal>(&redialed)) {
-                co_return co_await refuse_upstream(*failure);
-            }
-            upstream = std::move(std::get<std::unique_ptr<Connection>>(redialed));
-            continue;
-        }
-        break;
+        exchange.fail(502, "request body relay failed: " + ec.message());
+        co_return false;
     }
-    if (!response_head.ok) {
-        const runtime::Refusal failure{response_head.status, response_head.error,
-                                       response_head.reason};
-        co_return co_await refuse_upstream(failure);
-    }
-    if (response_head.switched_protocols) {
+    if (trip.refusal) co_return co_await refuse_upstream(*trip.refusal);
+    std::unique_ptr<typename Leg::Connection>& upstream = trip.upstream;
+    if (trip.switched_protocols) {
         std::optional<std::string> problem;
-        if (!plan.websocket) {
-            problem = "the upstream switched protocols, which the request did not ask for";
-        } else {
-            problem = websocket_answer_problem(response);
-        }
+        problem = websocket_answer_problem(response);
         if (!problem && plan.redacts() &&
             !redact_response_head(response, plan.redaction->needles)) {
             problem = "the upstream's response head echoes the credential across fields";
@@ -271,21 +359,11 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
     const bool length_known = response_body.length_known();
     const bool chunked_response = response_body.kind() == ResponseBody::Kind::Chunked;
     std::optional<Redactor> redactor;
-    if (plan.redacts()) {
-        // Every part of the head the upstream chose: reason phrase, names, values. A secret
-        // spread across two parts cannot be starred without breaking the head: not relayed.
-        if (!redact_response_head(response, plan.redaction->needles)) {
-            const runtime::Refusal failure{
-                502, "upstream_bad_response",
-                "the upstream's response head echoes the credential across fields; not relayed"};
-            co_return co_await refuse_upstream(failure);
-        }
-        redactor.emplace(plan.redaction->needles.redactor());
+    if (auto failure = prepare_response(plan, response, redactor)) {
+        co_return co_await refuse_upstream(*failure);
     }
-    http::remove_hop_by_hop(response);
     const bool keep = client_keep_alive && length_known;
     response.set_keep_alive(keep);
-    response.set("Via", "1.1 cloakroom");
 
     // When body bytes already arrived with the head (or there is no body), the relay's first
     // write sends the head with them: one write instead of two. Otherwise the head goes now, so
@@ -340,6 +418,39 @@ inline boost::asio::awaitable<PreparedCredential> prepare_off_loop(
         boost::asio::use_awaitable);
 }
 
+// The decision half of an exchange, for every front end (HTTP/1 and each HTTP/2 stream): the
+// plan (pure), then the service's secrets, resolved after the request was authorized and off
+// the event loop when a helper process may take its time, so that it stalls no other
+// connection. Returns the plan to apply, or the refusal to answer; fills the audit record's
+// request fields.
+inline boost::asio::awaitable<PlanOutcome> decide_exchange(
+    const std::shared_ptr<const Runtime>& runtime, const Target& target, const http::Head& request,
+    Worker& worker, runtime::Exchange& exchange) {
+    AuditRecord& audit = exchange.record();
+    audit.host = target.route.host;
+    audit.service = target.route.service != nullptr ? target.route.service->name : "";
+    audit.method.assign(request.method());
+    PlanOutcome outcome =
+        plan_request(*runtime, target, request, static_cast<std::int64_t>(std::time(nullptr)));
+    if (std::holds_alternative<Refusal>(outcome)) co_return outcome;
+    RequestPlan& plan = std::get<RequestPlan>(outcome);
+    audit.path = plan.path;
+    audit.token_id = plan.token_id;
+    if (plan.credential != nullptr) {
+        PreparedCredential prepared;
+        if (prepares_slowly(*plan.credential)) {
+            prepared =
+                co_await prepare_off_loop(worker.gateway.blocking, runtime, *plan.credential);
+        } else {
+            prepared = prepare_credential(runtime, *plan.credential);
+        }
+        if (auto refusal = attach_credential(plan, std::move(prepared))) {
+            co_return PlanOutcome{std::move(*refusal)};
+        }
+    }
+    co_return outcome;
+}
+
 // One request, start to end. `runtime` is the snapshot this request runs under. Returns true
 // when the agent's connection may carry another request.
 template <class ClientStream>
@@ -351,36 +462,12 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     http::Head& request = *incoming.head;
     const bool client_keep_alive = request.keep_alive();
     runtime::Exchange exchange(runtime->audit, runtime::kAuditHttp, target.client);
-    AuditRecord& audit = exchange.record();
-    audit.host = target.route.host;
-    audit.service = target.route.service != nullptr ? target.route.service->name : "";
-    audit.method.assign(request.method());
-
-    PlanOutcome outcome =
-        plan_request(*runtime, target, request, static_cast<std::int64_t>(std::time(nullptr)));
+    PlanOutcome outcome = co_await decide_exchange(runtime, target, request, worker, exchange);
     if (auto* refusal = std::get_if<Refusal>(&outcome)) {
         co_return co_await answer_refusal(client, exchange, *refusal, incoming.version(),
                                           client_keep_alive && !incoming.body_pending());
     }
     RequestPlan& plan = std::get<RequestPlan>(outcome);
-    audit.path = plan.path;
-    audit.token_id = plan.token_id;
-
-    // The service's secrets: resolved here, after the request was authorized, and off the event
-    // loop when a helper process may take its time, so that it stalls no other connection.
-    if (plan.credential != nullptr) {
-        PreparedCredential prepared;
-        if (prepares_slowly(*plan.credential)) {
-            prepared =
-                co_await prepare_off_loop(worker.gateway.blocking, runtime, *plan.credential);
-        } else {
-            prepared = prepare_credential(runtime, *plan.credential);
-        }
-        if (auto refusal = attach_credential(plan, std::move(prepared))) {
-            co_return co_await answer_refusal(client, exchange, *refusal, incoming.version(),
-                                              client_keep_alive && !incoming.body_pending());
-        }
-    }
 
     const bool expects_continue = ascii_iequals(request["Expect"], "100-continue");
     apply_plan(plan, request);

@@ -6,10 +6,12 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 #include "proxy/connection_read.hpp"
 #include "proxy/exchange_pipeline.hpp"
+#include "proxy/h2/front_end.hpp"
 #include "proxy/tls_stream.hpp"
 #include "tls/contexts.hpp"
 
@@ -40,6 +42,18 @@ net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer& b
     // Invariant 2: CONNECT authority = TLS SNI = Host (checked per request by the plan).
     if (const char* sni = SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name)) {
         target.tls_server_name = std::string(sni);
+    }
+
+    // The agent chose HTTP/2 (ALPN "h2"): the HTTP/2 front end, whose streams go through the
+    // same pipeline; the upstream leg stays HTTP/1.1 (docs/architecture.md, "HTTP/2").
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_size = 0;
+    SSL_get0_alpn_selected(tls.native_handle(), &alpn, &alpn_size);
+    if (alpn_size == 2 && std::memcmp(alpn, "h2", 2) == 0) {
+        co_await h2::serve_h2(tls, target, worker);
+        tls.expires_after(std::chrono::seconds(2));
+        co_await tls.async_shutdown(net::redirect_error(net::use_awaitable, ec));
+        co_return;
     }
 
     bool first = true;

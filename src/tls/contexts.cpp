@@ -20,20 +20,24 @@ constexpr std::string_view kHttp11 = "http/1.1";
 constexpr unsigned char kAlpnWire[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 constexpr std::size_t kMaxNamesShown = 5;
 
-// Picks http/1.1 if the client offers it. Anything else (an h2-only client) gets NOACK: the
-// handshake goes on without ALPN and the client falls back to HTTP/1.1, instead of a fatal
-// no_application_protocol alert.
+constexpr std::string_view kH2 = "h2";
+
+// The protocol the agent offered that Cloakroom prefers: h2 (the HTTP/2 front end), else
+// http/1.1. Anything else (a client offering neither) gets NOACK: the handshake goes on without
+// ALPN and the client falls back to HTTP/1.1, instead of a fatal no_application_protocol alert.
 int select_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
                 const unsigned char* in, unsigned int inlen, void* /*arg*/) {
-    for (unsigned int i = 0; i < inlen;) {
-        const unsigned int length = in[i];
-        if (length == 0 || i + 1 + length > inlen) break;  // malformed list
-        if (std::string_view(reinterpret_cast<const char*>(in + i + 1), length) == kHttp11) {
-            *out = in + i + 1;  // must point into `in` or static storage
-            *outlen = static_cast<unsigned char>(length);
-            return SSL_TLSEXT_ERR_OK;
+    for (const std::string_view wanted : {kH2, kHttp11}) {
+        for (unsigned int i = 0; i < inlen;) {
+            const unsigned int length = in[i];
+            if (length == 0 || i + 1 + length > inlen) break;  // malformed list
+            if (std::string_view(reinterpret_cast<const char*>(in + i + 1), length) == wanted) {
+                *out = in + i + 1;  // must point into `in` or static storage
+                *outlen = static_cast<unsigned char>(length);
+                return SSL_TLSEXT_ERR_OK;
+            }
+            i += 1 + length;
         }
-        i += 1 + length;
     }
     return SSL_TLSEXT_ERR_NOACK;
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tls/certificate_authority.hpp"
 #include "tls/contexts.hpp"
@@ -190,15 +191,33 @@ TEST_F(HandshakeTest, IpLiteralsVerifyByAddressWithoutSni) {
     EXPECT_NE(reason.find("127.0.0.1"), std::string::npos) << reason;
 }
 
-TEST_F(HandshakeTest, H2OnlyClientStillConnectsWithoutAlpn) {
-    Connection c = connect_pair(client_ctx_.get(), server_ctx_.get());
-    static const unsigned char kH2[] = {2, 'h', '2'};
-    ASSERT_EQ(SSL_set_alpn_protos(c.client.get(), kH2, sizeof kH2), 0);
-    ASSERT_TRUE(use_leaf(c.server.get(), **cache_->get("api.example.com")).ok());
-    ASSERT_TRUE(prepare_client_ssl(c.client.get(), "api.example.com").ok());
-    ASSERT_TRUE(handshake(c.client.get(), c.server.get()));
-    EXPECT_EQ(alpn(c.client.get()), "");
-    EXPECT_EQ(alpn(c.server.get()), "");
+// The agent-facing server picks h2 whenever the agent offers it (the HTTP/2 front end, whose
+// upstream side translates, so an h2-only client always has a working connection), else
+// http/1.1, else no ALPN at all rather than a fatal alert.
+TEST_F(HandshakeTest, AgentFacingAlpnPrefersH2ThenHttp11) {
+    struct Case {
+        std::string offer;  // ALPN wire format
+        std::string chosen;
+    };
+    const std::string h2("\x02h2", 3);
+    const std::string h11("\x08http/1.1", 9);
+    const std::string other("\x06spdy/3", 7);
+    const std::vector<Case> cases = {
+        {h2, "h2"},        {h11 + h2, "h2"},          {h2 + h11, "h2"},
+        {h11, "http/1.1"}, {other + h11, "http/1.1"}, {other, ""},
+    };
+    for (const Case& test : cases) {
+        Connection c = connect_pair(client_ctx_.get(), server_ctx_.get());
+        ASSERT_EQ(SSL_set_alpn_protos(c.client.get(),
+                                      reinterpret_cast<const unsigned char*>(test.offer.data()),
+                                      static_cast<unsigned int>(test.offer.size())),
+                  0);
+        ASSERT_TRUE(use_leaf(c.server.get(), **cache_->get("api.example.com")).ok());
+        ASSERT_TRUE(prepare_client_ssl(c.client.get(), "api.example.com").ok());
+        ASSERT_TRUE(handshake(c.client.get(), c.server.get())) << test.chosen;
+        EXPECT_EQ(alpn(c.client.get()), test.chosen);
+        EXPECT_EQ(alpn(c.server.get()), test.chosen);
+    }
 }
 
 TEST_F(HandshakeTest, ClientResumesSessionsOnlyForTheSameHost) {

@@ -22,12 +22,14 @@ def assert_injected_bearer(echo, token):
     assert token not in json.dumps(echo)
 
 
-def test_curl_bearer(gw):
+@pytest.mark.parametrize("version,status_line", [("--http1.1", "HTTP/1.1 200"), ("--http2", "HTTP/2 200")])
+def test_curl_bearer(gw, version, status_line):
+    """curl picks HTTP/2 by default when the gateway offers it (ALPN h2); both work alike."""
     tok = gw.mint(methods="GET", paths="/v1/**")
-    p = gw.curl("-H", f"Authorization: Bearer {tok}", "https://api.example.com/v1/customers/c1?x=1",
-                "-D", "-", "--suppress-connect-headers")
+    p = gw.curl(version, "-H", f"Authorization: Bearer {tok}",
+                "https://api.example.com/v1/customers/c1?x=1", "-D", "-", "--suppress-connect-headers")
     head, _, body = p.stdout.decode().partition("\r\n\r\n")
-    assert head.startswith("HTTP/1.1 200"), head
+    assert head.startswith(status_line), head
     echo = json.loads(body)
     assert_injected_bearer(echo, tok)
     assert echo["request_uri"] == "/v1/customers/c1?x=1"

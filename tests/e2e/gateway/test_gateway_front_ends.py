@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 import gwlib
+import h2lib
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,14 @@ def via_connect(gw, method, path, headers=(), host="api.example.com", host_heade
     return send
 
 
+def via_h2(gw, method, path, headers=(), host="api.example.com", host_header=None):
+    """The CONNECT front end with an agent that negotiated HTTP/2: one stream, :authority as Host."""
+    def send():
+        with h2lib.Client(gw, host) as c:
+            return c.get(path, headers, method, authority=host_header or host)
+    return send
+
+
 def via_absolute(gw, method, path, headers=(), host="plain.example.com", host_header=None):
     def send():
         req = gwlib.http_request(method, f"http://{host}{path}", host_header or host,
@@ -86,28 +95,29 @@ def _marker():
 
 # ------------------------------------------------------------------------------ CONNECT front end
 
-def test_connect_allowed_passthrough_and_refusals(fgw):
+@pytest.mark.parametrize("via", [via_connect, via_h2], ids=["http1", "h2"])
+def test_connect_allowed_passthrough_and_refusals(fgw, via):
     gw = fgw
     good = gw.mint(methods="GET")
     m = _marker()
     cases = [
-        (via_connect(gw, "GET", "/v1" + m, [("Authorization", f"Bearer {good}")]), 200, "allow", None),
-        (via_connect(gw, "GET", "/v1" + m), 200, "passthrough", None),
-        (via_connect(gw, "DELETE", "/v1" + m), 403, "deny", "rule_denied"),
-        (via_connect(gw, "POST", "/v1" + m, [("Authorization", f"Bearer {good}")]), 403, "deny",
+        (via(gw, "GET", "/v1" + m, [("Authorization", f"Bearer {good}")]), 200, "allow", None),
+        (via(gw, "GET", "/v1" + m), 200, "passthrough", None),
+        (via(gw, "DELETE", "/v1" + m), 403, "deny", "rule_denied"),
+        (via(gw, "POST", "/v1" + m, [("Authorization", f"Bearer {good}")]), 403, "deny",
          "token_forbidden"),
-        (via_connect(gw, "GET", "/v1" + m, [("Authorization", f"Bearer {good}x")]), 401, "deny",
+        (via(gw, "GET", "/v1" + m, [("Authorization", f"Bearer {good}x")]), 401, "deny",
          "token_invalid"),
-        (via_connect(gw, "GET", "/v1" + m, host_header="keys.example.com"), 421, "deny",
+        (via(gw, "GET", "/v1" + m, host_header="keys.example.com"), 421, "deny",
          "misdirected_request"),
-        (via_connect(gw, "GET", "/v1/%2F" + m), 400, "deny", "bad_request"),
-        (via_connect(gw, "GET", m, [("Authorization", f"Bearer {gw.mint(hosts='plain.example.com')}")],
+        (via(gw, "GET", "/v1/%2F" + m), 400, "deny", "bad_request"),
+        (via(gw, "GET", m, [("Authorization", f"Bearer {gw.mint(hosts='plain.example.com')}")],
                      host="plain.example.com"), 403, "deny", "no_credential"),
     ]
     for send, status, decision, error in cases:
         resp, record = _one_exchange(gw, send)
         _check(resp, record, status, decision, error)
-    resp, record = _one_exchange(gw, via_connect(gw, "GET", "/v1" + m, [("Authorization", f"Bearer {good}")]))
+    resp, record = _one_exchange(gw, via(gw, "GET", "/v1" + m, [("Authorization", f"Bearer {good}")]))
     assert record["token_id"] and record["service"] == "api" and record["path"] == "/v1" + m
     assert record["host"] == "api.example.com" and record["method"] == "GET"
 

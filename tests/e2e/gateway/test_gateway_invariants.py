@@ -1,4 +1,5 @@
 """The security invariants of docs/architecture.md, each with a test that fails when the invariant is violated."""
+import functools
 import hashlib
 import json
 import os
@@ -14,10 +15,20 @@ import uuid
 import pytest
 
 import gwlib
+import h2lib
 from gwlib import stars
 
 S = gwlib.SECRETS
 HERE = gwlib.HERE
+
+
+@pytest.fixture(params=["http1", "h2"])
+def get(request, gw):
+    """gw.get over HTTP/1.1 and over HTTP/2: the invariants below hold on both front ends (one
+    request per connection; tests/e2e/gateway/test_gateway_h2.py has the HTTP/2-only ones)."""
+    if request.param == "http1":
+        return gw.get
+    return functools.partial(h2lib.get, gw)
 
 
 def echo_of(resp):
@@ -119,9 +130,9 @@ TOKEN_PATHS = "/v1/customers/**"
     ("/v1/customers/%63%31", "/v1/customers/c1"),
     ("/v1/customers/c1?a=1&b=%2F", "/v1/customers/c1?a=1&b=%2F"),
 ])
-def test_upstream_receives_the_checked_path(gw, raw, normalized):
+def test_upstream_receives_the_checked_path(gw, get, raw, normalized):
     tok = gw.mint(methods="GET", paths=TOKEN_PATHS)
-    echo = echo_of(gw.get("api.example.com", raw, [("Authorization", f"Bearer {tok}")]))
+    echo = echo_of(get("api.example.com", raw, [("Authorization", f"Bearer {tok}")]))
     assert echo["auth_check"] == "bearer-ok"
     assert echo["request_uri"] == normalized, echo
 
@@ -144,9 +155,9 @@ ESCAPES = [
 
 
 @pytest.mark.parametrize("raw", ESCAPES)
-def test_path_escape_does_not_pass_a_token_caveat(gw, nginx, raw):
+def test_path_escape_does_not_pass_a_token_caveat(gw, get, nginx, raw):
     tok = gw.mint(methods="GET", paths=TOKEN_PATHS)
-    r = gw.get("api.example.com", raw, [("Authorization", f"Bearer {tok}")])
+    r = get("api.example.com", raw, [("Authorization", f"Bearer {tok}")])
     if r.status == 200:  # only acceptable when what went upstream is inside the caveat
         uri = r.json()["request_uri"]
         assert uri.startswith("/v1/customers/"), (raw, uri)
@@ -169,9 +180,9 @@ RULE_ESCAPES = [
 
 
 @pytest.mark.parametrize("raw", RULE_ESCAPES)
-def test_path_escape_does_not_pass_a_service_rule(gw, raw):
+def test_path_escape_does_not_pass_a_service_rule(gw, get, raw):
     """[[service.deny]] paths = ["/v1/transfers/**"], no token involved (rules apply regardless)."""
-    r = gw.get("api.example.com", raw)
+    r = get("api.example.com", raw)
     assert r.status in (400, 403), (raw, r)
 
 
@@ -308,17 +319,17 @@ def test_oversized_headers_rejected(gw, pyup):
 
 # ---------------------------------------------------------------- 6. upstream TLS always verified
 
-def test_upstream_cert_from_wrong_ca_is_502(gw, nginx):
+def test_upstream_cert_from_wrong_ca_is_502(gw, get, nginx):
     tok = gw.mint(hosts="rogue.example.com", methods="GET")
-    r = gw.get("rogue.example.com", "/v1/x", [("Authorization", f"Bearer {tok}")])
+    r = get("rogue.example.com", "/v1/x", [("Authorization", f"Bearer {tok}")])
     assert r.status == 502, r
     gwlib.error_body_ok(r)
     assert b'"rogue":true' not in r.body  # the rogue upstream's answer never arrives
 
 
-def test_upstream_cert_for_other_name_is_502(gw):
+def test_upstream_cert_for_other_name_is_502(gw, get):
     """mismatch.example.com dials nginx whose certificate does not name it."""
-    r = gw.get("mismatch.example.com", "/v1/x")
+    r = get("mismatch.example.com", "/v1/x")
     assert r.status == 502, r
     gwlib.error_body_ok(r)
 
@@ -333,11 +344,11 @@ def test_credential_host_with_rogue_upstream_is_502(make_gateway, nginx):
 
 # ---------------------------------------------------------------- 7. private / metadata addresses
 
-def test_loopback_upstream_refused_without_allow_private(gw, nginx):
+def test_loopback_upstream_refused_without_allow_private(gw, get, nginx):
     m = "priv" + uuid.uuid4().hex[:8]
     tok = gw.mint(hosts="noprivate.example.com", methods="GET")
     for headers in ([], [("Authorization", f"Bearer {tok}")]):
-        r = gw.get("noprivate.example.com", f"/v1/{m}", headers)
+        r = get("noprivate.example.com", f"/v1/{m}", headers)
         assert r.status in (403, 502), r
         body = gwlib.error_body_ok(r)
         assert "address" in json.dumps(body).lower() or "private" in json.dumps(body).lower(), body
@@ -418,24 +429,24 @@ def test_metadata_and_private_addresses_refused_allowed_host_tunneled(gw, pki, t
 
 # ---------------------------------------------------------------- 1. the secret never reaches the client
 
-def test_echoed_secret_is_redacted_in_body_and_headers(gw):
+def test_echoed_secret_is_redacted_in_body_and_headers(gw, get):
     tok = gw.mint(hosts="api.example.com,keys.example.com", methods="GET")
-    r = gw.get("api.example.com", "/v1/echo", [("Authorization", f"Bearer {tok}")])
+    r = get("api.example.com", "/v1/echo", [("Authorization", f"Bearer {tok}")])
     assert r.status == 200
     assert S["bearer"] not in r.text and S["bearer"] not in r.raw_head.decode("latin-1")
     assert gwlib.is_redacted_bearer(r.headers["x-echo-authorization"])
     assert gwlib.is_redacted_bearer(r.json()["authorization"])
-    r = gw.get("keys.example.com", "/v1/echo", [("x-api-key", tok)])
+    r = get("keys.example.com", "/v1/echo", [("x-api-key", tok)])
     assert S["x_api_key"] not in r.text + r.raw_head.decode("latin-1")
     assert r.headers["x-echo-api-key"] == stars(S["x_api_key"])
     # the bytes the client received are exactly as long as what the upstream sent
     assert int(r.headers.get("content-length", len(r.body))) == len(r.body)
 
 
-def test_secret_redacted_in_large_streamed_echo(gw, pyup):
+def test_secret_redacted_in_large_streamed_echo(gw, get, pyup):
     """The py upstream echoes the headers it received; the secret lands mid-body of a chunked reply."""
     tok = gw.mint(hosts="stream.example.com", methods="GET")
-    r = gw.get("stream.example.com", "/record/echo", [("Authorization", f"Bearer {tok}")])
+    r = get("stream.example.com", "/record/echo", [("Authorization", f"Bearer {tok}")])
     assert r.status == 200
     assert S["bearer"] not in r.text
     auth = [v for k, v in r.json()["headers"] if k.lower() == "authorization"]
@@ -498,11 +509,11 @@ def test_bytes_past_a_content_length_never_reach_the_client(gw, pyup):
         assert nxt.json()["requestline"].startswith("GET /record/next "), nxt.body
 
 
-def test_error_bodies_and_logs_never_carry_secret_or_token(gw):
+def test_error_bodies_and_logs_never_carry_secret_or_token(gw, get):
     tok = gw.mint(methods="GET")
     for r in (
-        gw.get("api.example.com", "/v1/x", [("Authorization", f"Bearer {tok}x")]),
-        gw.get("api.example.com", "/v1/x", [("Authorization", f"Bearer {tok}")], method="DELETE"),
+        get("api.example.com", "/v1/x", [("Authorization", f"Bearer {tok}x")]),
+        get("api.example.com", "/v1/x", [("Authorization", f"Bearer {tok}")], method="DELETE"),
     ):
         assert r.status in (401, 403)
         assert tok not in r.text and S["bearer"] not in r.text

@@ -520,6 +520,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(head.encode("latin-1") + body)
             self.wfile.flush()
             return
+        if url.path == "/trailers":
+            # A chunked response whose trailers carry a status (as gRPC does) and echo the
+            # Authorization it received (tests/e2e/gateway/test_gateway_h2.py: redacted there too).
+            auth = self.headers.get("Authorization", "none")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "Grpc-Status, X-Echo-Auth")
+            self.end_headers()
+            data = f"body echoes {auth}\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n" % (len(data), data))
+            self.wfile.write(f"Grpc-Status: 0\r\nX-Echo-Auth: {auth}\r\n\r\n".encode("latin-1"))
+            self.wfile.flush()
+            return
+        if url.path == "/bytes":
+            # n bytes of a known pattern, Content-Length framed (large responses over HTTP/2).
+            n = int(query.get("n", "100000"))
+            body = (bytes(range(256)) * (n // 256 + 1))[:n]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            return
         if url.path == "/slow":
             time.sleep(int(query.get("ms", "1000")) / 1000)
             return self._send_json(200, {"slow": True})

@@ -1,0 +1,512 @@
+// The HTTP/2 front end: see front_end.hpp. Life of a stream (docs/architecture.md, "HTTP/2"):
+// HEADERS → RequestFields → an HTTP/1.1 head (codec.hpp) → decide_exchange → apply_plan →
+// round_trip (the body pumped from DATA frames, window updates as the upstream takes it) →
+// prepare_response → HEADERS to the agent → ResponseBodyReader pieces queued on the stream and
+// pulled by nghttp2 as the agent's window allows → trailers → one audit record.
+#include "proxy/h2/front_end.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "proxy/exchange_pipeline.hpp"
+#include "proxy/h2/codec.hpp"
+#include "proxy/h2/session.hpp"
+
+namespace cloakroom::proxy::h2 {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+
+// A wake-up for one waiting coroutine; a notify() before the wait is not lost.
+class Signal {
+  public:
+    explicit Signal(const net::any_io_executor& executor) : timer_(executor) {}
+    void notify() {
+        pending_ = true;
+        timer_.cancel();
+    }
+    net::awaitable<void> wait() {
+        if (!pending_) {
+            timer_.expires_at(net::steady_timer::time_point::max());
+            beast::error_code ec;
+            co_await timer_.async_wait(net::redirect_error(net::use_awaitable, ec));
+        }
+        pending_ = false;
+    }
+
+  private:
+    net::steady_timer timer_;
+    bool pending_ = false;
+};
+
+struct Stream {
+    Stream(std::int32_t stream_id, const http::HeadLimits& limits,
+           const net::any_io_executor& executor)
+        : id(stream_id), request(limits), signal(executor) {}
+
+    std::int32_t id;
+    RequestFields request;
+    bool has_body = false;       // the HEADERS did not end the stream
+    bool request_ended = false;  // END_STREAM seen
+    std::string inbox;           // request body not yet sent upstream (bounded by the window)
+    bool discard = false;        // no pump reads the body: DATA is acknowledged and dropped
+
+    std::string outbox;  // response body waiting for the agent's window
+    std::size_t out_begin = 0;
+    bool out_end = false;   // the last piece is in the outbox
+    bool deferred = false;  // nghttp2 waits for resume()
+    bool sent_all = false;  // the body's end went to nghttp2
+    HeaderList trailers;
+    bool has_trailers = false;
+
+    bool closed = false;  // reset by the agent, or the connection ended
+    Signal signal;        // wakes the stream's coroutine
+};
+
+class Connection final : public SessionHandler, public std::enable_shared_from_this<Connection> {
+  public:
+    Connection(Worker& worker, Target target, const net::any_io_executor& executor)
+        : worker_(worker),
+          target_(std::move(target)),
+          executor_(executor),
+          session_(*this, worker.gateway.limits),
+          writer_(executor),
+          reader_exit_(executor) {}
+
+    net::awaitable<void> run(TlsStream& tls);
+
+    // SessionHandler
+    void on_request_begin(std::int32_t id) override;
+    void on_request_field(std::int32_t id, std::string_view name, std::string_view value) override;
+    void on_request_headers(std::int32_t id, bool end_stream) override;
+    void on_request_data(std::int32_t id, std::string_view data) override;
+    void on_request_end(std::int32_t id) override;
+    void on_stream_close(std::int32_t id, std::uint32_t error_code) override;
+    long read_response(std::int32_t id, std::uint8_t* out, std::size_t length, bool& eof,
+                       bool& trailers) override;
+
+    // The request body went upstream: the agent may send that much more.
+    void consumed(Stream& stream, std::size_t n) {
+        session_.consumed(stream.id, n);
+        writer_.notify();
+    }
+    Gateway& gateway() { return worker_.gateway; }
+
+  private:
+    net::awaitable<void> read_loop(std::shared_ptr<Connection> self, TlsStream& tls);
+    net::awaitable<void> serve_stream(std::shared_ptr<Connection> self,
+                                      std::shared_ptr<Stream> stream);
+    template <class Leg>
+    net::awaitable<void> relay(Stream& stream, http::Head& request, const RequestPlan& plan,
+                               runtime::Exchange& exchange, Leg& leg, bool expects_continue);
+    // Queues a response piece, first waiting while the stream's outbox is full; false when the
+    // stream is gone.
+    net::awaitable<bool> push(Stream& stream, std::string_view piece);
+    // Records and answers a refusal on the stream alone.
+    void answer(Stream& stream, runtime::Exchange& exchange, const runtime::Refusal& refusal);
+    // Records an upstream failure (an error, or a denial by the address policy) and answers it.
+    void answer_upstream_failure(Stream& stream, runtime::Exchange& exchange,
+                                 const runtime::Refusal& failure) {
+        pipeline_detail::record_upstream_failure(exchange, failure);
+        exchange.finish();
+        respond_error(stream, failure);
+    }
+    // The JSON error response (error_response.hpp) on the stream; no audit.
+    void respond_error(Stream& stream, const runtime::Refusal& refusal);
+    void kick(Stream& stream) {
+        if (stream.deferred) {
+            stream.deferred = false;
+            session_.resume(stream.id);
+        }
+        writer_.notify();
+    }
+    Stream* find(std::int32_t id) {
+        const auto it = streams_.find(id);
+        return it == streams_.end() ? nullptr : it->second.get();
+    }
+
+    Worker& worker_;
+    Target target_;
+    net::any_io_executor executor_;
+    ServerSession session_;
+    std::map<std::int32_t, std::shared_ptr<Stream>> streams_;
+    Signal writer_;
+    Signal reader_exit_;
+    bool reader_done_ = false;
+    bool ended_ = false;
+};
+
+// The request body from the stream's DATA frames to the upstream, as it arrives: as it is
+// under a content-length, re-chunked otherwise. Window updates follow each write.
+struct BodySender {
+    Connection& connection;
+    Stream& stream;
+    bool chunked;
+    std::chrono::seconds idle;
+
+    template <class Upstream>
+    net::awaitable<RelayResult> operator()(Upstream& upstream) {
+        RelayResult result;
+        http::ChunkFrame frame;
+        std::string piece;
+        for (;;) {
+            while (stream.inbox.empty() && !stream.request_ended && !stream.closed) {
+                co_await stream.signal.wait();
+            }
+            if (stream.closed && !stream.request_ended) {
+                result.ec = net::error::operation_aborted;
+                co_return result;
+            }
+            piece.clear();
+            piece.swap(stream.inbox);
+            const bool last = stream.request_ended && stream.inbox.empty();
+            if (!piece.empty() || (chunked && last)) {
+                beast::get_lowest_layer(upstream).expires_after(idle);
+                const auto buffers = relay_detail::framed({}, piece, chunked, last, frame);
+                co_await net::async_write(upstream, buffers,
+                                          net::redirect_error(net::use_awaitable, result.ec));
+                if (result.ec) co_return result;
+                result.bytes += piece.size();
+                connection.consumed(stream, piece.size());
+            }
+            if (last) co_return result;
+        }
+    }
+};
+
+net::awaitable<void> Connection::run(TlsStream& tls) {
+    auto self = shared_from_this();
+    if (!session_.ok()) co_return;
+    net::co_spawn(executor_, read_loop(self, tls), net::detached);
+    std::string out;
+    beast::error_code ec;
+    for (;;) {
+        out.clear();
+        for (std::string_view chunk = session_.next_output(); !chunk.empty();
+             chunk = session_.next_output()) {
+            out.append(chunk);
+            if (out.size() >= 64 * 1024) break;
+        }
+        if (!out.empty()) {
+            co_await net::async_write(tls, net::buffer(out),
+                                      net::redirect_error(net::use_awaitable, ec));
+            if (ec) break;
+            continue;
+        }
+        if (reader_done_ || !session_.wants_io()) break;
+        co_await writer_.wait();
+    }
+    ended_ = true;
+    // The reader may still wait for the agent: its receive ends with operation_aborted.
+    while (!reader_done_) {
+        beast::error_code ignored;
+        tls.socket().cancel(ignored);
+        co_await reader_exit_.wait();
+    }
+    for (auto& [id, stream] : streams_) {
+        stream->closed = true;
+        stream->signal.notify();
+    }
+    streams_.clear();
+}
+
+net::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self, TlsStream& tls) {
+    ChunkLease chunk;
+    beast::error_code ec;
+    const Timeouts& timeouts = worker_.gateway.timeouts;
+    bool first = true;
+    while (!ended_) {
+        tls.expires_after(first ? timeouts.first_header
+                                : (streams_.empty() ? timeouts.idle : timeouts.body_idle));
+        const std::size_t n = co_await tls.async_read_some(
+            net::buffer(chunk.data(), chunk.size()), net::redirect_error(net::use_awaitable, ec));
+        if (ec || ended_) break;
+        first = false;
+        const bool go_on = session_.receive(std::string_view(chunk.data(), n));
+        writer_.notify();
+        if (!go_on) break;
+    }
+    reader_done_ = true;
+    writer_.notify();
+    reader_exit_.notify();
+    (void)self;
+}
+
+void Connection::on_request_begin(std::int32_t id) {
+    if (ended_) return;
+    streams_.emplace(id, std::make_shared<Stream>(id, worker_.gateway.limits, executor_));
+}
+
+void Connection::on_request_field(std::int32_t id, std::string_view name, std::string_view value) {
+    if (Stream* stream = find(id)) stream->request.add(name, value);
+}
+
+void Connection::on_request_headers(std::int32_t id, bool end_stream) {
+    const auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    it->second->has_body = !end_stream;
+    it->second->request_ended = end_stream;
+    net::co_spawn(executor_, serve_stream(shared_from_this(), it->second), net::detached);
+}
+
+void Connection::on_request_data(std::int32_t id, std::string_view data) {
+    Stream* stream = find(id);
+    if (stream == nullptr || stream->discard) {
+        session_.consumed(id, data.size());
+        return;
+    }
+    stream->inbox.append(data);
+    stream->signal.notify();
+}
+
+void Connection::on_request_end(std::int32_t id) {
+    if (Stream* stream = find(id)) {
+        stream->request_ended = true;
+        stream->signal.notify();
+    }
+}
+
+void Connection::on_stream_close(std::int32_t id, std::uint32_t /*error_code*/) {
+    const auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    it->second->closed = true;
+    it->second->signal.notify();
+    streams_.erase(it);
+}
+
+long Connection::read_response(std::int32_t id, std::uint8_t* out, std::size_t length, bool& eof,
+                               bool& trailers) {
+    Stream* stream = find(id);
+    if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    const std::size_t available = stream->outbox.size() - stream->out_begin;
+    if (available == 0 && !stream->out_end) {
+        stream->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    const std::size_t n = std::min(available, length);
+    std::memcpy(out, stream->outbox.data() + stream->out_begin, n);
+    stream->out_begin += n;
+    if (stream->out_begin == stream->outbox.size()) {
+        stream->outbox.clear();
+        stream->out_begin = 0;
+    }
+    if (stream->out_end && stream->outbox.empty()) {
+        eof = true;
+        stream->sent_all = true;
+        if (stream->has_trailers) {
+            trailers = true;
+            session_.submit_trailers(id, stream->trailers);
+        }
+    }
+    stream->signal.notify();  // room in the outbox, or the end went out
+    return static_cast<long>(n);
+}
+
+net::awaitable<bool> Connection::push(Stream& stream, std::string_view piece) {
+    while (!stream.closed && stream.outbox.size() - stream.out_begin >= kOutboxLimit) {
+        co_await stream.signal.wait();
+    }
+    if (stream.closed) co_return false;
+    if (stream.out_begin > 0) {
+        stream.outbox.erase(0, stream.out_begin);
+        stream.out_begin = 0;
+    }
+    stream.outbox.append(piece);
+    kick(stream);
+    co_return true;
+}
+
+void Connection::answer(Stream& stream, runtime::Exchange& exchange,
+                        const runtime::Refusal& refusal) {
+    exchange.refuse(refusal);
+    exchange.finish();
+    respond_error(stream, refusal);
+}
+
+void Connection::respond_error(Stream& stream, const runtime::Refusal& refusal) {
+    if (stream.closed) return;
+    // The same answer as on HTTP/1.1 (error_response.hpp).
+    std::string body = error_body(refusal.error, refusal.reason);
+    HeaderList head;
+    head.add(":status", std::to_string(refusal.status));
+    head.add("server", "cloakroom");
+    head.add("content-type", "application/json");
+    head.add(kErrorHeader, refusal.error);
+    head.add("cache-control", "no-store");
+    head.add("content-length", std::to_string(body.size()));
+    // Whatever body the agent still sends is acknowledged and dropped.
+    stream.discard = true;
+    session_.consumed(stream.id, stream.inbox.size());
+    stream.inbox.clear();
+    stream.outbox = std::move(body);
+    stream.out_begin = 0;
+    stream.out_end = true;
+    session_.submit_response(stream.id, head, true);
+    writer_.notify();
+}
+
+net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
+                                              std::shared_ptr<Stream> stream) {
+    (void)self;
+    // A stream the agent reset before it was looked at did nothing: no record (a rapid-reset
+    // flood would otherwise write one per stream).
+    if (stream->closed) co_return;
+    // Each stream sees the newest configuration.
+    const std::shared_ptr<const Runtime> runtime = worker_.gateway.runtime.get();
+    runtime::Exchange exchange(runtime->audit, runtime::kAuditHttp, target_.client);
+    auto text = stream->request.to_http1(stream->has_body);
+    HeadLease lease;
+    http::Head& request = *lease;
+    if (auto* refusal = std::get_if<runtime::Refusal>(&text)) {
+        AuditRecord& audit = exchange.record();
+        audit.host = target_.route.host;
+        audit.service = target_.route.service != nullptr ? target_.route.service->name : "";
+        audit.method.assign(stream->request.method());
+        answer(*stream, exchange, *refusal);
+        co_return;
+    }
+    if (!request.parse_request(std::get<std::string>(text))) {
+        const runtime::Refusal refusal{400, "bad_request", "malformed request head"};
+        answer(*stream, exchange, refusal);
+        co_return;
+    }
+    PlanOutcome outcome = co_await decide_exchange(runtime, target_, request, worker_, exchange);
+    if (auto* refusal = std::get_if<Refusal>(&outcome)) {
+        answer(*stream, exchange, *refusal);
+        co_return;
+    }
+    RequestPlan& plan = std::get<RequestPlan>(outcome);
+    const bool expects_continue = ascii_iequals(request["Expect"], "100-continue");
+    apply_plan(plan, request);
+    if (!plan.upstream_tls) {
+        PlainUpstreamLeg leg(worker_.gateway, plan.upstream_host, plan.upstream_port);
+        co_await relay(*stream, request, plan, exchange, leg, expects_continue);
+    } else {
+        TlsUpstreamLeg leg(worker_, *runtime, *plan.service, plan.upstream_host,
+                           plan.upstream_port);
+        co_await relay(*stream, request, plan, exchange, leg, expects_continue);
+    }
+}
+
+template <class Leg>
+net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, const RequestPlan& plan,
+                                       runtime::Exchange& exchange, Leg& leg,
+                                       bool expects_continue) {
+    const Gateway& gateway = worker_.gateway;
+    AuditRecord& audit = exchange.record();
+    // The head holds the credential: wiped on every way out, before the pooled string is reused.
+    StringLease request_head(1024);
+    const pipeline_detail::WipeOnExit wipe_request_head(request_head.text());
+    request.append_request(request_head.text());
+    if (expects_continue && stream.has_body && !stream.request_ended) {
+        session_.submit_continue(stream.id);
+        writer_.notify();
+    }
+    HeadLease response_lease;
+    http::Head& response = *response_lease;
+    ResponseBody response_body;
+    RoundTrip<typename Leg::Connection> trip;
+    {
+        BodySender sender{*this, stream, request.chunked(), gateway.timeouts.body_idle};
+        co_await round_trip(leg, request_head.text(), stream.has_body, sender, gateway,
+                            request.method() == "HEAD", response, response_body, trip);
+    }
+    audit.bytes_in = trip.sent.bytes;
+    if (trip.sent.ec) {
+        if (stream.closed) {
+            exchange.fail(502, "the agent reset the stream during the request body");
+            co_return;
+        }
+        const runtime::Refusal failure{502, "upstream_unreachable",
+                                       "request body relay failed: " + trip.sent.ec.message()};
+        answer_upstream_failure(stream, exchange, failure);
+        co_return;
+    }
+    if (trip.refusal) {
+        answer_upstream_failure(stream, exchange, *trip.refusal);
+        co_return;
+    }
+    auto& upstream = trip.upstream;
+    const bool upstream_keep_alive = response.keep_alive();
+    std::optional<Redactor> redactor;
+    if (auto failure = prepare_response(plan, response, redactor)) {
+        answer_upstream_failure(stream, exchange, *failure);
+        co_return;
+    }
+    HeaderList head;
+    head.response(response);
+    const bool has_body = !response_body.is_done();
+    if (stream.closed || !session_.submit_response(stream.id, head, has_body)) {
+        exchange.fail(response.status(), "the agent reset the stream");
+        co_return;
+    }
+    writer_.notify();
+
+    beast::error_code ec;
+    if (has_body) {
+        ResponseBodyReader reader(upstream->stream, upstream->buffer, response_body,
+                                  redactor ? &*redactor : nullptr, gateway.timeouts.body_idle);
+        while (!reader.done()) {
+            const std::string_view piece = co_await reader.next(ec);
+            if (ec) break;
+            const bool queued = co_await push(stream, piece);
+            reader.release();
+            if (!queued) {
+                ec = net::error::connection_reset;
+                break;
+            }
+        }
+        audit.bytes_out = reader.bytes();
+        if (!ec) {
+            // Trailers of a chunked upstream response become HTTP/2 trailers (gRPC puts its
+            // status there), redacted like the head.
+            auto fields = response_body.trailers();
+            if (!fields.empty()) {
+                if (plan.redacts()) {
+                    for (auto& [name, value] : fields) {
+                        name = plan.redaction->needles.redactor().redact(name);
+                        value = plan.redaction->needles.redactor().redact(value);
+                    }
+                }
+                stream.trailers.fields(fields);
+                stream.has_trailers = stream.trailers.size() > 0;
+            }
+            stream.out_end = true;
+            kick(stream);
+            while (!stream.sent_all && !stream.closed) co_await stream.signal.wait();
+            if (!stream.sent_all) ec = net::error::connection_reset;
+        } else if (!stream.closed) {
+            // The upstream failed midway: the agent must not take a truncated body for a whole
+            // one.
+            session_.reset(stream.id, NGHTTP2_INTERNAL_ERROR);
+            writer_.notify();
+        }
+    }
+    if (ec) {
+        exchange.fail(response.status(), "response relay failed: " + ec.message());
+    } else {
+        exchange.complete(response.status(), pipeline_detail::decision_of(plan.mode), plan.reason);
+    }
+    exchange.finish();
+    if (!ec && upstream_keep_alive && response_body.is_done() && response_body.length_known()) {
+        leg.release(std::move(upstream));
+    }
+}
+
+}  // namespace
+
+net::awaitable<void> serve_h2(TlsStream& tls, const Target& target, Worker& worker) {
+    auto connection = std::make_shared<Connection>(worker, target, tls.get_executor());
+    co_await connection->run(tls);
+}
+
+}  // namespace cloakroom::proxy::h2
