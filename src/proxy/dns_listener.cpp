@@ -6,6 +6,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <vector>
 
 #include "config/authority.hpp"
@@ -15,12 +16,14 @@
 
 namespace cloakroom::proxy {
 namespace net = boost::asio;
+namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 using udp = net::ip::udp;
 
 namespace {
 
 constexpr std::string_view kAuditDns = "dns";
+constexpr std::chrono::seconds kTcpIdle{30};
 
 // Whether a service or [allow] host has this name (any port).
 bool known_name(const config::Config& config, std::string_view name) {
@@ -121,15 +124,18 @@ net::awaitable<void> run_dns_datagrams(std::shared_ptr<udp::socket> socket, Gate
 
 net::awaitable<void> run_dns_tcp_connection(tcp::socket socket, Gateway& gateway) {
     const std::string client = runtime::peer_address(socket);
+    // Idle connections end (RFC 7766, 6.2.3): a sandbox cannot hold descriptors forever.
+    beast::tcp_stream stream(std::move(socket));
     for (;;) {
         std::array<std::uint8_t, 2> length_bytes{};
         boost::system::error_code ec;
-        co_await net::async_read(socket, net::buffer(length_bytes),
+        stream.expires_after(kTcpIdle);
+        co_await net::async_read(stream, net::buffer(length_bytes),
                                  net::redirect_error(net::use_awaitable, ec));
         if (ec) co_return;
         const std::size_t length = (std::size_t{length_bytes[0]} << 8) | length_bytes[1];
         std::vector<std::uint8_t> query(length);
-        co_await net::async_read(socket, net::buffer(query),
+        co_await net::async_read(stream, net::buffer(query),
                                  net::redirect_error(net::use_awaitable, ec));
         if (ec) co_return;
         const dns::Answer result = answer(query, gateway, client);
@@ -139,7 +145,7 @@ net::awaitable<void> run_dns_tcp_connection(tcp::socket socket, Gateway& gateway
         framed.push_back(static_cast<std::uint8_t>(result.response.size() >> 8));
         framed.push_back(static_cast<std::uint8_t>(result.response.size()));
         framed.insert(framed.end(), result.response.begin(), result.response.end());
-        co_await net::async_write(socket, net::buffer(framed),
+        co_await net::async_write(stream, net::buffer(framed),
                                   net::redirect_error(net::use_awaitable, ec));
         if (ec) co_return;
     }

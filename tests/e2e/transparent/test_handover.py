@@ -57,6 +57,8 @@ def refused(port, timeout=5):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except ConnectionRefusedError:
             return True
+        except ConnectionResetError:
+            pass  # queued while the socket was being closed: look again
         time.sleep(0.05)
     return False
 

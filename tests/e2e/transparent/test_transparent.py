@@ -186,8 +186,9 @@ def test_standalone_transparent_listen(make_gateway, tmp_path):
                                                                  transparent_listen=["127.0.0.1:0"]))
     import re
     import socket
-    m = re.search(r"listening on 127\.0\.0\.1:(\d+) \(transparent\)", gw.stderr_text())
-    assert m, gw.stderr_text()
+    line = gw.wait_stderr(r"listening on 127\.0\.0\.1:\d+ \(transparent\)")
+    assert line, gw.stderr_text()
+    m = re.search(r"127\.0\.0\.1:(\d+) \(transparent\)", line)
     with socket.create_connection(("127.0.0.1", int(m.group(1))), timeout=5) as s:
         s.settimeout(5)
         try:
