@@ -50,6 +50,8 @@ struct HandoverServer::State {
 
 namespace {
 
+constexpr std::string_view kPathTooLong = "serve.handover.path";
+
 Error handover_error_of(std::string message) {
     return make_error("serve.handover", std::move(message));
 }
@@ -63,10 +65,10 @@ Result<sockaddr_un> unix_address(const std::filesystem::path& path) {
     address.sun_family = AF_UNIX;
     const std::string text = path.string();
     if (text.size() >= sizeof(address.sun_path)) {
-        return handover_error_of("sandbox socket path " + text +
-                                 " is too long for a unix socket (" + std::to_string(text.size()) +
-                                 " bytes, at most " + std::to_string(sizeof(address.sun_path) - 1) +
-                                 ")");
+        return make_error(std::string(kPathTooLong),
+                          "sandbox socket path " + text + " is too long for a unix socket (" +
+                              std::to_string(text.size()) + " bytes, at most " +
+                              std::to_string(sizeof(address.sun_path) - 1) + ")");
     }
     std::memcpy(address.sun_path, text.data(), text.size());
     return address;

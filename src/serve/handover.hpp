@@ -33,6 +33,7 @@ class HandoverServer {
     // with no listener behind it is replaced; a live one means another gateway runs: error
     // "serve.handover" ("another `cloakroom serve` is already listening on PATH"). The server
     // runs on `io` (the control thread) and adopts into `registry`, which must outlive it.
+    // A path too long for a unix socket address: error "serve.handover.path".
     static Result<std::unique_ptr<HandoverServer>> open(const std::filesystem::path& path,
                                                         boost::asio::io_context& io,
                                                         ListenerRegistry& registry,

@@ -223,7 +223,21 @@ class Server {
         };
         auto server =
             HandoverServer::open(gateway.sandbox_socket, control_, *registry_, std::move(handlers));
-        if (!server.ok()) return server.error();
+        if (!server.ok()) {
+            // A deep data directory must not stop a gateway that never sees a sandbox; a path
+            // the user chose must work or fail loudly.
+            const auto default_path =
+                gateway_->runtime.get()->config.data_dir / "run" / "sandbox.sock";
+            if (server.error().code == "serve.handover.path" &&
+                gateway.sandbox_socket == default_path) {
+                std::fprintf(stderr,
+                             "cloakroom: warning: %s; no sandbox hand-over (set [gateway] "
+                             "sandbox_socket to a shorter path)\n",
+                             server.error().message.c_str());
+                return {};
+            }
+            return server.error();
+        }
         handover_ = std::move(*server);
         std::fprintf(stderr, "cloakroom: sandbox hand-over socket %s\n",
                      gateway.sandbox_socket.c_str());

@@ -272,3 +272,25 @@ def test_empty_sandbox_socket_disables_the_hand_over(make_gateway):
         "[gateway]\n", '[gateway]\nsandbox_socket = ""\n', 1))
     assert not handover_path(gw).exists()
     assert "sandbox hand-over socket" not in gw.stderr_text()
+
+
+def test_default_socket_path_too_long_is_a_warning(make_gateway):
+    """A deep data directory must not stop a gateway; an explicit path must work or fail."""
+    deep = "d" * 90
+
+    def config(tmp):
+        return transparent_config(make_gateway, tmp).replace(
+            f"data_dir = {gwlib.toml_str(tmp / 'data')}", f"data_dir = {gwlib.toml_str(tmp / deep)}", 1)
+
+    gw = make_gateway(config_text=config)
+    line = gw.wait_stderr(r"warning: sandbox socket path .* is too long for a unix socket")
+    assert line and "set [gateway] sandbox_socket to a shorter path" in line, gw.stderr_text()
+    assert gw.proc.poll() is None
+
+    def explicit(tmp):
+        return transparent_config(make_gateway, tmp).replace(
+            "[gateway]\n", f"[gateway]\nsandbox_socket = {gwlib.toml_str(tmp / deep / 'x.sock')}\n", 1)
+
+    bad = make_gateway(config_text=explicit)
+    assert bad.proc.wait(timeout=10) == 1
+    assert bad.wait_stderr(r"is too long for a unix socket")
