@@ -4,10 +4,16 @@ proxy variables (`curl --noproxy '*'`) still reaches a service with the real cre
 name the client sends (TLS SNI, Host) must belong to the destination; anything else is closed with an
 audited refusal. IPv4 and IPv6."""
 import json
+import os
+import pathlib
+import re
 import shutil
+import socket
+import subprocess
 
 import pytest
 
+import gwlib
 from tlib import run_sandbox, transparent_config
 
 SANDBOX = ["transparent", "transparent6", "dns", "dns-tcp"]
@@ -184,8 +190,6 @@ def test_standalone_transparent_listen(make_gateway, tmp_path):
     (no original destination other than the listener itself) is refused and audited."""
     gw = make_gateway(config_text=lambda tmp: transparent_config(make_gateway, tmp,
                                                                  transparent_listen=["127.0.0.1:0"]))
-    import re
-    import socket
     line = gw.wait_stderr(r"listening on 127\.0\.0\.1:\d+ \(transparent\)")
     assert line, gw.stderr_text()
     m = re.search(r"127\.0\.0\.1:(\d+) \(transparent\)", line)
@@ -212,3 +216,46 @@ def test_transparent_listen_errors(cloakroom, tmp_path, value, error):
     proc = cloakroom.run("--config", str(cfg), "config", "check", check=1)
     assert error in proc.stderr + proc.stdout
     assert "c.toml" in proc.stderr + proc.stdout
+
+
+def test_standalone_transparent_listen_serves_redirected_clients(make_gateway, tmp_path):
+    """Everything in one network namespace: the user's own nftables rule sends port 443 to
+    `transparent_listen`, and `curl --noproxy '*' https://localhost/` reaches the upstream with the
+    real credential injected."""
+    d = tmp_path / "standalone"
+    d.mkdir()
+    gwlib.write_secrets(d / "secrets")
+    template = d / "template.toml"
+    template.write_text(f"""[gateway]
+listen = "127.0.0.1:0"
+transparent_listen = ["127.0.0.1:15001"]
+audit_log = {gwlib.toml_str(d / "audit.jsonl")}
+data_dir = {gwlib.toml_str(d / "data")}
+[token]
+key_dir = {gwlib.toml_str(d / "keys")}
+[secrets]
+dir = {gwlib.toml_str(d / "secrets")}
+[[service]]
+name = "local"
+hosts = ["localhost"]
+credential = {{ type = "bearer", secret = "file:api.key" }}
+connect_to = "{{upstream}}"
+upstream_ca = {gwlib.toml_str(make_gateway.pki.ca)}
+allow_private = true
+""")
+    here = pathlib.Path(__file__).resolve().parent
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(d),
+           "MACAROON_SIGNING_KEY": gwlib.CANARY_KEY_B64,
+           "PYTHONPATH": str(here.parent / "gateway")}
+    p = subprocess.run(["unshare", "-Urn", "/usr/bin/python3", str(here / "standalone.py"), gwlib.BIN,
+                        str(template), str(make_gateway.pki.root)], capture_output=True, text=True,
+                       timeout=90, env=env)
+    make_gateway.leaks.add("standalone", p.stdout + p.stderr)
+    assert p.returncode == 0, p.stderr + p.stdout
+    report = json.loads(p.stdout.strip().splitlines()[-1])
+    assert report["listening"] == ["127.0.0.1:15001"], report
+    assert report["curl_rc"] == 0, report
+    assert report["upstream_paths"] == ["GET /v1/standalone HTTP/1.1"], report
+    assert report["injected"] and not report["token_seen_upstream"], report
+    audit = [json.loads(line) for line in (d / "audit.jsonl").read_text().splitlines()]
+    assert any(a.get("path") == "/v1/standalone" and a["decision"] == "allow" for a in audit), audit
