@@ -61,6 +61,7 @@ net::awaitable<void> serve_intercepted(PlainStream& stream, beast::flat_buffer& 
     co_await tls.async_handshake(net::ssl::stream_base::server,
                                  net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return;
+    ConnectionSessions sessions(gateway.sessions.get(), tls.socket());
 
     // Invariant 2: CONNECT authority = TLS SNI = Host (checked per request by the plan).
     if (const char* sni = SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name)) {
@@ -86,8 +87,8 @@ net::awaitable<void> serve_intercepted(PlainStream& stream, beast::flat_buffer& 
         if (!ok) break;
         first = false;
         // Each request sees the newest configuration.
-        if (!co_await forward_request(tls, buffer, request, target, gateway.runtime.get(),
-                                      worker)) {
+        if (!co_await forward_request(tls, buffer, request, target, gateway.runtime.get(), worker,
+                                      &sessions)) {
             break;
         }
     }
@@ -196,6 +197,7 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
     beast::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     PlainStream stream(std::move(socket));
+    ConnectionSessions sessions(gateway.sessions.get(), stream.socket());
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
@@ -208,6 +210,7 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
         first = false;
         const http::Head& request = *incoming->head;
         if (request.method() == "CONNECT") {
+            sessions.clear();  // the socket moves on to the tunnel or TLS, which register anew
             auto intercept = co_await handle_connect(stream, buffer, request, worker, client);
             if (!intercept) co_return;
             // The CONNECT request is done with; its head goes back to the pool instead of
@@ -223,7 +226,8 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
         }
         const Target target = absolute_form_target(runtime->config, request.target(),
                                                    std::move(proxy_authorization), client);
-        if (!co_await forward_request(stream, buffer, *incoming, target, runtime, worker)) {
+        if (!co_await forward_request(stream, buffer, *incoming, target, runtime, worker,
+                                      &sessions)) {
             co_return;
         }
     }

@@ -29,6 +29,7 @@
 
 #include "http/hop_by_hop.hpp"
 #include "proxy/connection_relay.hpp"
+#include "proxy/connection_sessions.hpp"
 #include "proxy/error_response.hpp"
 #include "proxy/gateway.hpp"
 #include "proxy/head_redaction.hpp"
@@ -320,14 +321,17 @@ inline boost::asio::awaitable<PreparedCredential> prepare_off_loop(
         boost::asio::use_awaitable);
 }
 
-// One request, start to end. `runtime` is the snapshot this request runs under. Returns true
-// when the agent's connection may carry another request.
+// One request, start to end. `runtime` is the snapshot this request runs under. `sessions`
+// (may be null) is the agent connection's: an allowed token is registered there, so that its
+// revocation ends the connection. Returns true when the agent's connection may carry another
+// request.
 template <class ClientStream>
 boost::asio::awaitable<bool> forward_request(ClientStream& client,
                                              boost::beast::flat_buffer& client_buffer,
                                              IncomingRequest& incoming, const Target& target,
                                              const std::shared_ptr<const Runtime>& runtime,
-                                             Worker& worker) {
+                                             Worker& worker,
+                                             ConnectionSessions* sessions = nullptr) {
     http::Head& request = *incoming.head;
     const bool client_keep_alive = request.keep_alive();
     runtime::Exchange exchange(runtime->audit, runtime::kAuditHttp, target.client);
@@ -336,15 +340,19 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     audit.service = target.route.service != nullptr ? target.route.service->name : "";
     audit.method.assign(request.method());
 
-    PlanOutcome outcome =
-        plan_request(*runtime, target, request, static_cast<std::int64_t>(std::time(nullptr)));
+    RefusalFacts facts;
+    PlanOutcome outcome = plan_request(*runtime, target, request,
+                                       static_cast<std::int64_t>(std::time(nullptr)), &facts);
     if (auto* refusal = std::get_if<Refusal>(&outcome)) {
+        audit.token_id = std::move(facts.token_id);
+        audit.path = std::move(facts.path);
         co_return co_await answer_refusal(client, exchange, *refusal, incoming.version(),
                                           client_keep_alive && !incoming.body_pending());
     }
     RequestPlan& plan = std::get<RequestPlan>(outcome);
     audit.path = plan.path;
     audit.token_id = plan.token_id;
+    if (sessions != nullptr) sessions->note(plan.token_id, plan.token_minted);
 
     // The service's secrets: resolved here, after the request was authorized, and off the event
     // loop when a helper process may take its time, so that it stalls no other connection.

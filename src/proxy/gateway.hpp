@@ -10,6 +10,7 @@
 #include "http/head_validator.hpp"
 #include "proxy/upstream.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/session_registry.hpp"
 #include "tls/certificate_authority.hpp"
 #include "tls/leaf_cache.hpp"
 
@@ -49,6 +50,9 @@ struct Gateway {
     // Work that may block (exec: secret helpers), kept off the workers' event loops so that one
     // slow helper stalls no other connection.
     boost::asio::thread_pool blocking{2};
+    // Live sessions by token (runtime/session_registry.hpp): agent connections register the
+    // tokens they carry, so a revocation can end them. Null: no registration (tests).
+    std::shared_ptr<runtime::SessionRegistry> sessions;
 };
 
 // One per io_context thread.
