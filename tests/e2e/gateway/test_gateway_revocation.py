@@ -114,6 +114,11 @@ def test_revoke_before_a_time_spares_newer_tokens(make_gateway):
     assert_revoked(wait_revoked(gw, old, since), "minted before", "key leak")
     new = gw.mint()
     assert get(gw, new).status == 200
+    # `cloakroom verify` answers as the gateway does.
+    args = ("--host", "api.example.com", "--method", "GET", "--path", "/v1/x")
+    p = gw.cli("verify", old, *args, check=False)
+    assert p.returncode == 1 and "denied (revoked)" in p.stderr and "key leak" in p.stderr
+    assert gw.cli("verify", new, *args).stdout.startswith("allowed")
     listed = gw.cli("revoke", "--list").stdout
     assert "before " in listed and "key leak" in listed
 
