@@ -6,15 +6,17 @@
 namespace cloakroom::runtime {
 namespace {
 
+bool genuine(const token::VerifyOutcome& outcome) {
+    return outcome.stage == token::Stage::Ok || outcome.stage == token::Stage::Caveats;
+}
+
 // After the signature (and the verify cache, which only skips work that a revocation does not
-// depend on): a revoked token is refused whatever its caveats say, for every protocol.
+// depend on): a revoked token is refused whatever its caveats say, for every protocol. A token
+// that is not genuine is not checked: its id proves nothing.
 std::optional<AccessDecision> revoked(const token::VerifyOutcome& outcome,
+                                      std::optional<std::int64_t> minted,
                                       const AccessContext& context) {
-    if (context.revocations == nullptr) return std::nullopt;
-    if (outcome.stage != token::Stage::Ok && outcome.stage != token::Stage::Caveats) {
-        return std::nullopt;  // not a genuine token: its id proves nothing
-    }
-    const std::optional<std::int64_t> minted = mint_time(outcome.caveats);
+    if (context.revocations == nullptr || !genuine(outcome)) return std::nullopt;
     const RevocationRecord* record = context.revocations->find(outcome.token_id, minted);
     if (record == nullptr) return std::nullopt;
     AccessDecision decision;
@@ -32,12 +34,11 @@ std::optional<AccessDecision> revoked(const token::VerifyOutcome& outcome,
     return decision;
 }
 
-AccessDecision classify(token::VerifyOutcome outcome, std::int64_t now) {
+AccessDecision classify(token::VerifyOutcome outcome, std::optional<std::int64_t> minted,
+                        std::int64_t now) {
     AccessDecision decision;
     decision.token_id = std::move(outcome.token_id);
-    if (outcome.stage == token::Stage::Ok || outcome.stage == token::Stage::Caveats) {
-        decision.minted = mint_time(outcome.caveats);
-    }
+    decision.minted = minted;
     switch (outcome.stage) {
         case token::Stage::Access:
         case token::Stage::Header:
@@ -72,8 +73,10 @@ AccessDecision decide(std::string_view token, const Request& request,
                       const AccessContext& context) {
     token::VerifyOutcome outcome =
         token::verify_token(token, request, context.keys, context.format, context.cache);
-    if (auto refused = revoked(outcome, context)) return std::move(*refused);
-    return classify(std::move(outcome), request.time_unix);
+    const std::optional<std::int64_t> minted =
+        genuine(outcome) ? mint_time(outcome.caveats) : std::nullopt;
+    if (auto refused = revoked(outcome, minted, context)) return std::move(*refused);
+    return classify(std::move(outcome), minted, request.time_unix);
 }
 
 }  // namespace
