@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <optional>
 
 #include "cli/command.hpp"
 #include "cli/context.hpp"
 #include "config/authority.hpp"
 #include "proxy/route.hpp"
+#include "runtime/revocation_store.hpp"
 #include "token/host_caveat.hpp"
 #include "util/time_parse.hpp"
 
@@ -91,6 +93,28 @@ int denied(const token::VerifyOutcome& outcome) {
     return kExitFailure;
 }
 
+// What the gateway adds to the signature and the caveats: the revocations recorded in the data
+// directory (runtime/revocation_store.hpp). A genuine token that is revoked is denied whatever
+// its caveats say, as by the gateway's access decision. An unreadable revocation file is an
+// error: "allowed" must not be printed for a token that may be revoked.
+std::optional<int> revoked(const config::Config& config, const token::VerifyOutcome& outcome) {
+    if (outcome.stage != token::Stage::Ok && outcome.stage != token::Stage::Caveats) {
+        return std::nullopt;
+    }
+    auto list = runtime::load_revocations(runtime::revocations_path(config.data_dir));
+    if (!list.ok()) return fail("verify", list.error(), kExitFailure);
+    const runtime::RevocationRecord* record =
+        list->find(outcome.token_id, runtime::mint_time(outcome.caveats));
+    if (record == nullptr) return std::nullopt;
+    std::string why = record->before ? "every token minted before " +
+                                           format_time_utc(*record->before) + " was revoked"
+                                     : "this token was revoked";
+    why += " at " + format_time_utc(record->revoked_at);
+    if (!record->reason.empty()) why += " (" + record->reason + ")";
+    std::fprintf(stderr, "denied (revoked): %s\n", why.c_str());
+    return kExitFailure;
+}
+
 int run_verify(const GlobalOptions& global, const VerifyOptions& options) {
     const bool database = any_given(options.db_flags);
     if (!all_given(database ? options.db_login_flags : options.http_flags)) {
@@ -122,6 +146,7 @@ int run_verify(const GlobalOptions& global, const VerifyOptions& options) {
     if (database) {
         token::DbAccessRequest request{options.db, options.db_login, options.db_name, protocol, at};
         const auto outcome = token::verify_token(*text, request, *keys, token_format(*config));
+        if (auto refused = revoked(*config, outcome)) return *refused;
         if (!outcome.ok()) return denied(outcome);
         std::printf("allowed: token %s may log in to %s (%s) as %s%s\n", outcome.token_id.c_str(),
                     options.db.c_str(), protocol.c_str(), options.db_login.c_str(),
@@ -137,6 +162,7 @@ int run_verify(const GlobalOptions& global, const VerifyOptions& options) {
     token::AccessRequest request{options.host, options.method, options.path, at};
     route_host(*config, request);
     const auto outcome = token::verify_token(*text, request, *keys, token_format(*config));
+    if (auto refused = revoked(*config, outcome)) return *refused;
     if (!outcome.ok()) return denied(outcome);
     std::printf("allowed: token %s may %s %s%s\n", outcome.token_id.c_str(), options.method.c_str(),
                 options.host.c_str(), options.path.c_str());

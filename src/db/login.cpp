@@ -33,7 +33,8 @@ LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Dat
         return deny(Denial::BadToken, "no password given: send your Cloakroom token (" +
                                           format.prefix + "...) as the password");
     }
-    const runtime::AccessContext context{runtime.keys, format, runtime.verify_cache.get()};
+    const runtime::AccessContext context{runtime.keys, format, runtime.verify_cache.get(),
+                                         runtime.revocations.get()};
     const runtime::AccessDecision outcome = runtime::decide_access(request.token, access, context);
     using Verdict = runtime::AccessDecision::Verdict;
     switch (outcome.verdict) {
@@ -48,6 +49,12 @@ LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Dat
                         "the Cloakroom token has expired or is not valid yet: " + outcome.detail +
                             "; ask for a new token",
                         outcome.token_id);
+        case Verdict::Revoked:
+            // About the token itself, like a wrong password.
+            return deny(
+                Denial::BadToken,
+                "the Cloakroom token has been revoked: " + outcome.detail + "; ask for a new token",
+                outcome.token_id);
         case Verdict::Forbidden: {
             std::string what = "login \"" + std::string(request.login) + "\" on database \"" +
                                database.name + "\"";
@@ -77,6 +84,7 @@ LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Dat
     LoginGranted granted;
     granted.login = login;
     granted.token_id = outcome.token_id;
+    granted.minted = outcome.minted;
     granted.command_lists = token::command_lists(outcome.caveats);
     if (login->password) {
         auto secret = runtime.resolver->resolve(*login->password);

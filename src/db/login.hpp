@@ -43,6 +43,7 @@ struct LoginGranted {
     const config::DatabaseLogin* login = nullptr;  // points into the runtime's config
     std::optional<secrets::SecretValue> password;  // none when the login has no password
     std::string token_id;
+    std::optional<std::int64_t> minted;  // runtime::mint_time: a later revocation compares it
     // Redis command allow-lists (DbCommands caveats) the session must enforce on every command;
     // each inner list must allow a command. Empty = no command restriction.
     std::vector<std::vector<std::string>> command_lists;

@@ -41,13 +41,15 @@ std::string SessionFrame::io_reason(std::string_view what) const {
 
 namespace cloakroom::db {
 
-void SessionFrame::register_live(std::string_view token_id) {
+void SessionFrame::register_live(std::string_view token_id, std::optional<std::int64_t> minted) {
     if (!s_.services->sessions || token_id.empty()) return;
-    live_ = s_.services->sessions->add(runtime::kAuditDatabase, token_id,
-                                       s_.client.socket().get_executor(), [this] {
-                                           s_.client.close();
-                                           if (upstream_) upstream_->close();
-                                       });
+    live_ = s_.services->sessions->add(
+        runtime::kAuditDatabase, token_id, s_.client.socket().get_executor(),
+        [this] {
+            s_.client.close();
+            if (upstream_) upstream_->close();
+        },
+        minted);
 }
 
 }  // namespace cloakroom::db

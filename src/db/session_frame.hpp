@@ -28,7 +28,7 @@ class SessionFrame {
     void record(std::string_view decision, std::string reason);
     // After a granted login: the session is live under its token (runtime/session_registry.hpp)
     // until it ends; ending it from outside closes both streams.
-    void register_live(std::string_view token_id);
+    void register_live(std::string_view token_id, std::optional<std::int64_t> minted);
     // The reason for an I/O failure, naming the deadline when that is what closed the stream.
     std::string io_reason(std::string_view what) const;
 

@@ -139,6 +139,7 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
     beast::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     PlainStream stream(std::move(socket));
+    ConnectionSessions sessions(gateway.sessions.get(), stream.socket());
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
@@ -151,6 +152,7 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
         first = false;
         const http::Head& request = *incoming->head;
         if (request.method() == "CONNECT") {
+            sessions.clear();  // the socket moves on to the tunnel or TLS, which register anew
             auto intercept = co_await handle_connect(stream, buffer, request, worker, client);
             if (!intercept) co_return;
             // The CONNECT request is done with; its head goes back to the pool instead of
@@ -167,7 +169,8 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
         }
         const Target target = absolute_form_target(runtime->config, request.target(),
                                                    std::move(proxy_authorization), client);
-        if (!co_await forward_request(stream, buffer, *incoming, target, runtime, worker)) {
+        if (!co_await forward_request(stream, buffer, *incoming, target, runtime, worker,
+                                      &sessions)) {
             co_return;
         }
     }

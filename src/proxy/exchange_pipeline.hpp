@@ -29,6 +29,7 @@
 
 #include "http/hop_by_hop.hpp"
 #include "proxy/connection_relay.hpp"
+#include "proxy/connection_sessions.hpp"
 #include "proxy/error_response.hpp"
 #include "proxy/gateway.hpp"
 #include "proxy/head_redaction.hpp"
@@ -422,20 +423,28 @@ inline boost::asio::awaitable<PreparedCredential> prepare_off_loop(
 // plan (pure), then the service's secrets, resolved after the request was authorized and off
 // the event loop when a helper process may take its time, so that it stalls no other
 // connection. Returns the plan to apply, or the refusal to answer; fills the audit record's
-// request fields.
+// request fields (token id and path also for a refusal). `sessions` (may be null) is the agent
+// connection's: an allowed token is registered there, so that its revocation ends it.
 inline boost::asio::awaitable<PlanOutcome> decide_exchange(
     const std::shared_ptr<const Runtime>& runtime, const Target& target, const http::Head& request,
-    Worker& worker, runtime::Exchange& exchange) {
+    Worker& worker, runtime::Exchange& exchange, ConnectionSessions* sessions = nullptr) {
     AuditRecord& audit = exchange.record();
     audit.host = target.route.host;
     audit.service = target.route.service != nullptr ? target.route.service->name : "";
     audit.method.assign(request.method());
-    PlanOutcome outcome =
-        plan_request(*runtime, target, request, static_cast<std::int64_t>(std::time(nullptr)));
-    if (std::holds_alternative<Refusal>(outcome)) co_return outcome;
+    RefusalFacts facts;
+    PlanOutcome outcome = plan_request(*runtime, target, request,
+                                       static_cast<std::int64_t>(std::time(nullptr)), &facts);
+    if (std::holds_alternative<Refusal>(outcome)) {
+        audit.token_id = std::move(facts.token_id);
+        audit.path = std::move(facts.path);
+        co_return outcome;
+    }
     RequestPlan& plan = std::get<RequestPlan>(outcome);
     audit.path = plan.path;
     audit.token_id = plan.token_id;
+    // The agent's connection carries this token from now on: its revocation ends it.
+    if (sessions != nullptr) sessions->note(plan.token_id, plan.token_minted);
     if (plan.credential != nullptr) {
         PreparedCredential prepared;
         if (prepares_slowly(*plan.credential)) {
@@ -451,18 +460,21 @@ inline boost::asio::awaitable<PlanOutcome> decide_exchange(
     co_return outcome;
 }
 
-// One request, start to end. `runtime` is the snapshot this request runs under. Returns true
-// when the agent's connection may carry another request.
+// One request, start to end. `runtime` is the snapshot this request runs under; `sessions` (may
+// be null) the agent connection's registrations (decide_exchange). Returns true when the agent's
+// connection may carry another request.
 template <class ClientStream>
 boost::asio::awaitable<bool> forward_request(ClientStream& client,
                                              boost::beast::flat_buffer& client_buffer,
                                              IncomingRequest& incoming, const Target& target,
                                              const std::shared_ptr<const Runtime>& runtime,
-                                             Worker& worker) {
+                                             Worker& worker,
+                                             ConnectionSessions* sessions = nullptr) {
     http::Head& request = *incoming.head;
     const bool client_keep_alive = request.keep_alive();
     runtime::Exchange exchange(runtime->audit, runtime::kAuditHttp, target.client);
-    PlanOutcome outcome = co_await decide_exchange(runtime, target, request, worker, exchange);
+    PlanOutcome outcome =
+        co_await decide_exchange(runtime, target, request, worker, exchange, sessions);
     if (auto* refusal = std::get_if<Refusal>(&outcome)) {
         co_return co_await answer_refusal(client, exchange, *refusal, incoming.version(),
                                           client_keep_alive && !incoming.body_pending());

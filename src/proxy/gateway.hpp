@@ -11,6 +11,7 @@
 #include "http/head_validator.hpp"
 #include "proxy/upstream.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/session_registry.hpp"
 #include "tls/certificate_authority.hpp"
 #include "tls/leaf_cache.hpp"
 
@@ -53,6 +54,9 @@ struct Gateway {
     // Names the DNS responder answered with a synthetic address, for the transparent listener
     // (docs/transparent.md).
     dns::SyntheticPool synthetic;
+    // Live sessions by token (runtime/session_registry.hpp): agent connections register the
+    // tokens they carry, so a revocation can end them. Null: no registration (tests).
+    std::shared_ptr<runtime::SessionRegistry> sessions;
 };
 
 // One per io_context thread.

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "proxy/connection_read.hpp"
+#include "proxy/connection_sessions.hpp"
 #include "proxy/exchange_pipeline.hpp"
 #include "proxy/h2/front_end.hpp"
 #include "proxy/tls_stream.hpp"
@@ -38,6 +39,8 @@ net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer& b
     co_await tls.async_handshake(net::ssl::stream_base::server,
                                  net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return;
+    // The tokens this connection carries, registered so that a revocation ends it.
+    ConnectionSessions sessions(gateway.sessions.get(), tls.socket());
 
     // Invariant 2: CONNECT authority = TLS SNI = Host (checked per request by the plan).
     if (const char* sni = SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name)) {
@@ -50,7 +53,7 @@ net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer& b
     unsigned int alpn_size = 0;
     SSL_get0_alpn_selected(tls.native_handle(), &alpn, &alpn_size);
     if (alpn_size == 2 && std::memcmp(alpn, "h2", 2) == 0) {
-        co_await h2::serve_h2(tls, target, worker);
+        co_await h2::serve_h2(tls, target, worker, &sessions);
         tls.expires_after(std::chrono::seconds(2));
         co_await tls.async_shutdown(net::redirect_error(net::use_awaitable, ec));
         co_return;
@@ -75,8 +78,8 @@ net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer& b
         if (!ok) break;
         first = false;
         // Each request sees the newest configuration.
-        if (!co_await forward_request(tls, buffer, request, target, gateway.runtime.get(),
-                                      worker)) {
+        if (!co_await forward_request(tls, buffer, request, target, gateway.runtime.get(), worker,
+                                      &sessions)) {
             break;
         }
     }

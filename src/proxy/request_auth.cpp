@@ -295,7 +295,8 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
                        const token::RoutedHost& routed, const http::Head& req,
                        const policy::NormalizedTarget& target,
                        const std::optional<FoundToken>& found, const token::KeyStore& keys,
-                       std::int64_t now, bool strict, token::VerifyCache* verify_cache) {
+                       std::int64_t now, bool strict, token::VerifyCache* verify_cache,
+                       const runtime::Revocations* revocations) {
     const std::string_view method = req.method();
 
     // 5. Service rules bind every request, with or without a token (invariant 5).
@@ -324,7 +325,8 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
     access.port = routed.port;
     access.port_keyed = routed.port_keyed;
     const runtime::AccessContext context{
-        keys, token::TokenFormat{config.token.prefix, config.token.location}, verify_cache};
+        keys, token::TokenFormat{config.token.prefix, config.token.location}, verify_cache,
+        revocations};
     const runtime::AccessDecision decision = runtime::decide_access(found->token, access, context);
     using Verdict = runtime::AccessDecision::Verdict;
     switch (decision.verdict) {
@@ -338,6 +340,12 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
             return reject(401, "token_invalid",
                           "the Cloakroom token has expired or is not valid yet: " +
                               decision.detail + "; ask for a new token",
+                          decision.token_id);
+        case Verdict::Revoked:
+            // About the token itself: no change of the request would help.
+            return reject(401, "token_revoked",
+                          "the Cloakroom token has been revoked: " + decision.detail +
+                              "; ask for a new token",
                           decision.token_id);
         case Verdict::Forbidden:
             return reject(403, "token_forbidden",
@@ -354,7 +362,8 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
                           service.name + "'); send the request without a Cloakroom token",
                       decision.token_id);
     }
-    return AuthDecision{0, {}, "token allowed", decision.token_id, AuthDecision::Inject};
+    return AuthDecision{
+        0, {}, "token allowed", decision.token_id, AuthDecision::Inject, decision.minted};
 }
 
 }  // namespace cloakroom::proxy

@@ -10,6 +10,7 @@
 #include "config/model.hpp"
 #include "http/head.hpp"
 #include "policy/request_path.hpp"
+#include "runtime/revocation_store.hpp"
 #include "token/host_caveat.hpp"
 #include "token/keys.hpp"
 #include "token/verify_cache.hpp"
@@ -59,6 +60,7 @@ struct AuthDecision {
     std::string reason;    // for the agent and the audit record; never a token or secret
     std::string token_id;  // hex id of a token that decoded (also on denials), else ""
     enum Kind { Inject, Passthrough, Reject } kind = Reject;
+    std::optional<std::int64_t> minted = {};  // the allowed token's mint time (runtime::mint_time)
 };
 
 // Decisions in order:
@@ -82,7 +84,8 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
                        const token::RoutedHost& routed, const http::Head& req,
                        const policy::NormalizedTarget& target,
                        const std::optional<FoundToken>& found, const token::KeyStore& keys,
-                       std::int64_t now, bool strict, token::VerifyCache* verify_cache);
+                       std::int64_t now, bool strict, token::VerifyCache* verify_cache,
+                       const runtime::Revocations* revocations = nullptr);
 
 // Query helpers shared with injection (kept here so both edit queries the same way).
 namespace query {

@@ -21,7 +21,7 @@ std::string_view origin_form(std::string_view target) {
 }  // namespace
 
 PlanOutcome plan_request(const Runtime& runtime, const Target& target, const http::Head& request,
-                         std::int64_t now) {
+                         std::int64_t now, RefusalFacts* facts) {
     const Route& route = target.route;
     if (route.kind == RouteKind::Deny) return Refusal{route.status, route.error, route.reason};
 
@@ -69,11 +69,16 @@ PlanOutcome plan_request(const Runtime& runtime, const Target& target, const htt
     const policy::NormalizedTarget checked{plan.path, plan.query, plan.has_query};
     plan.token = find_token(request, plan.query, credential, runtime.config.token.prefix,
                             target.proxy_authorization);
-    AuthDecision decision =
-        authorize(runtime.config, service, route.token_host(), request, checked, plan.token,
-                  runtime.keys, now, runtime.config.gateway.strict, runtime.verify_cache.get());
+    AuthDecision decision = authorize(runtime.config, service, route.token_host(), request, checked,
+                                      plan.token, runtime.keys, now, runtime.config.gateway.strict,
+                                      runtime.verify_cache.get(), runtime.revocations.get());
     plan.token_id = std::move(decision.token_id);
+    plan.token_minted = decision.minted;
     if (decision.kind == AuthDecision::Reject) {
+        if (facts != nullptr) {
+            facts->token_id = plan.token_id;
+            facts->path = plan.path;
+        }
         return Refusal{decision.status, std::move(decision.error), std::move(decision.reason)};
     }
     plan.reason = std::move(decision.reason);

@@ -36,6 +36,7 @@ struct RequestPlan {
 
     const config::Service* service = nullptr;  // null for Plain
     std::string token_id;                      // of a token that decoded, else ""
+    std::optional<std::int64_t> token_minted;  // the allowed token's mint time (revocation)
     std::string reason;                        // for the audit record
     std::string path;                          // normalized: what was checked and is sent
     std::string query;                         // the raw query, token removed by apply_plan
@@ -64,10 +65,17 @@ struct RequestPlan {
 
 using PlanOutcome = std::variant<RequestPlan, Refusal>;
 
+// What a refused plan had established, for its audit record: the token id of a token that
+// decoded (a revoked or forbidden token is audited under its id) and the normalized path.
+struct RefusalFacts {
+    std::string token_id;
+    std::string path;
+};
+
 // `runtime` is the snapshot the request runs under. `now` is Unix seconds, for the token's
-// validity window. No I/O.
+// validity window. `facts` (may be null) is filled on a refusal. No I/O.
 PlanOutcome plan_request(const Runtime& runtime, const Target& target, const http::Head& request,
-                         std::int64_t now);
+                         std::int64_t now, RefusalFacts* facts = nullptr);
 
 // Every secret of `credential` resolved and its values built, or why not (a 502 refusal naming
 // the secret reference, never a value). `runtime` owns the cached injection plans.

@@ -24,6 +24,7 @@ net::awaitable<void> run_reverse_connection(tcp::socket socket, Worker& worker) 
     beast::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     PlainStream stream(std::move(socket));
+    ConnectionSessions sessions(gateway.sessions.get(), stream.socket());
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
@@ -53,7 +54,8 @@ net::awaitable<void> run_reverse_connection(tcp::socket socket, Worker& worker) 
         }
         // A refused request ends the connection, as a refused route always has here.
         const bool refused = target.route.kind != RouteKind::Intercept;
-        if (!co_await forward_request(stream, buffer, incoming, target, runtime, worker) ||
+        if (!co_await forward_request(stream, buffer, incoming, target, runtime, worker,
+                                      &sessions) ||
             refused) {
             co_return;
         }

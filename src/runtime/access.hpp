@@ -6,10 +6,13 @@
 // "Access decisions").
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "runtime/revocation_store.hpp"
 #include "token/caveat.hpp"
 #include "token/keys.hpp"
 #include "token/token.hpp"
@@ -23,12 +26,16 @@ struct AccessDecision {
         Invalid,    // not a token of ours: undecodable, bad signature, unknown key
         Expired,    // its validity window does not hold now (expired or not yet valid)
         Forbidden,  // valid, but a caveat does not allow this request
+        Revoked,    // genuine, but revoked (runtime/revocation_list.hpp), whatever its caveats
     } verdict = Verdict::Invalid;
     // Why, in words for the agent and the audit record; never the token.
     std::string detail;
     std::string_view stage;              // Invalid: the failed stage ("decode", "signature", …)
     std::string token_id;                // once the token decoded, also on denials
     std::vector<token::Caveat> caveats;  // the verified token's caveats (Ok and Forbidden)
+    // The token's mint time (runtime::mint_time) once its signature verified: what a `before`
+    // revocation compares, kept with a live session so a later revocation can end it.
+    std::optional<std::int64_t> minted;
 
     bool ok() const { return verdict == Verdict::Ok; }
 };
@@ -36,7 +43,8 @@ struct AccessDecision {
 struct AccessContext {
     const token::KeyStore& keys;
     token::TokenFormat format;
-    token::VerifyCache* cache = nullptr;  // belongs to `keys`' runtime snapshot; may be null
+    token::VerifyCache* cache = nullptr;       // belongs to `keys`' runtime snapshot; may be null
+    const Revocations* revocations = nullptr;  // null: nothing is revoked (tests)
 };
 
 AccessDecision decide_access(std::string_view token, const token::AccessRequest& request,

@@ -20,6 +20,9 @@ namespace cloakroom::runtime {
 inline constexpr std::string_view kAuditHttp = "http";      // one HTTP request (any front end)
 inline constexpr std::string_view kAuditTunnel = "tunnel";  // a CONNECT: refused or blind tunnel
 inline constexpr std::string_view kAuditDatabase = "database";  // one database session
+// A revocation the running gateway applied (`cloakroom revoke`): which token (or "" for a
+// `before` record), why, and how many live sessions it ended.
+inline constexpr std::string_view kAuditRevocation = "revocation";
 
 struct AuditRecord {
     std::int64_t time_ms = 0;  // Unix milliseconds when the request arrived

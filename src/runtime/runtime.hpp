@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "runtime/audit.hpp"
+#include "runtime/revocation_store.hpp"
 #include "secrets/resolver.hpp"
 #include "token/keys.hpp"
 #include "token/verify_cache.hpp"
@@ -35,15 +36,19 @@ struct Runtime {
     // The pointee is internally synchronized, hence usable through a const Runtime. May be null
     // (no caching), e.g. in tests that assemble a Runtime by hand.
     std::unique_ptr<token::VerifyCache> verify_cache;
+    // The revocations the gateway enforces. Not part of the configuration: one live list for the
+    // whole process, shared by every snapshot (a reload keeps it; `cloakroom revoke` changes it
+    // without a reload). Null: nothing is revoked (tests that assemble a Runtime by hand).
+    std::shared_ptr<const Revocations> revocations;
 
     boost::asio::ssl::context& upstream_context(const config::Service* service) const;
 };
 
 // Builds a snapshot: loads keys, opens the audit sink (reusing `previous` when the target is
 // unchanged), creates upstream TLS contexts. Any failure leaves the caller's snapshot in place.
-Result<std::shared_ptr<const Runtime>> build_runtime(config::Config config,
-                                                     std::shared_ptr<AuditSink> previous_audit,
-                                                     const std::string& previous_audit_target);
+Result<std::shared_ptr<const Runtime>> build_runtime(
+    config::Config config, std::shared_ptr<AuditSink> previous_audit,
+    const std::string& previous_audit_target, std::shared_ptr<const Revocations> revocations = {});
 
 // The current snapshot, swapped atomically by reloads. get() runs once per request on every
 // worker: it copies a per-thread snapshot and takes the lock only after a reload (the version

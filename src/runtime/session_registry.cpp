@@ -11,22 +11,33 @@ SessionRegistry::Registration::~Registration() {
 
 std::unique_ptr<SessionRegistry::Registration> SessionRegistry::add(
     std::string_view kind, std::string_view token_id, boost::asio::any_io_executor executor,
-    Closer close) {
+    Closer close, std::optional<std::int64_t> minted) {
     std::lock_guard lock(mutex_);
     const std::uint64_t id = next_id_++;
-    entries_.emplace(
-        id, Entry{std::string(kind), std::string(token_id), std::move(executor), std::move(close)});
+    entries_.emplace(id, Entry{std::string(kind), std::string(token_id), std::move(executor),
+                               std::move(close), minted});
     return std::make_unique<Registration>(weak_from_this(), id);
 }
 
 std::size_t SessionRegistry::end_sessions(std::string_view token_id) {
+    return end_where(
+        [&](const Entry& entry) { return !token_id.empty() && entry.token_id == token_id; });
+}
+
+std::size_t SessionRegistry::end_revoked(const RevocationList& revocations) {
+    if (revocations.empty()) return 0;
+    return end_where([&](const Entry& entry) {
+        return !entry.token_id.empty() && revocations.find(entry.token_id, entry.minted) != nullptr;
+    });
+}
+
+template <class Predicate>
+std::size_t SessionRegistry::end_where(Predicate ends) {
     std::vector<std::pair<std::uint64_t, boost::asio::any_io_executor>> targets;
     {
         std::lock_guard lock(mutex_);
         for (const auto& [id, entry] : entries_) {
-            if (!token_id.empty() && entry.token_id == token_id) {
-                targets.emplace_back(id, entry.executor);
-            }
+            if (ends(entry)) targets.emplace_back(id, entry.executor);
         }
     }
     // The closer runs where the session runs; by then the session may have ended on its own,

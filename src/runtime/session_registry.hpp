@@ -13,8 +13,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "runtime/revocation_list.hpp"
 
 namespace cloakroom::runtime {
 
@@ -37,14 +40,18 @@ class SessionRegistry : public std::enable_shared_from_this<SessionRegistry> {
         std::uint64_t id_;
     };
 
-    // `kind` as in the audit ("http", "database"); `token_id` of the token that opened it.
+    // `kind` as in the audit ("http", "database"); `token_id` of the token that opened it and
+    // its mint time (runtime::mint_time), which a `before` revocation compares.
     [[nodiscard]] std::unique_ptr<Registration> add(std::string_view kind,
                                                     std::string_view token_id,
                                                     boost::asio::any_io_executor executor,
-                                                    Closer close);
+                                                    Closer close,
+                                                    std::optional<std::int64_t> minted = {});
 
     // Tells every live session of `token_id` to end; returns how many there were.
     std::size_t end_sessions(std::string_view token_id);
+    // Tells every live session whose token `revocations` revokes to end; returns how many.
+    std::size_t end_revoked(const RevocationList& revocations);
 
     // Live sessions, of one kind or ("") of all.
     std::size_t live(std::string_view kind = {}) const;
@@ -55,7 +62,11 @@ class SessionRegistry : public std::enable_shared_from_this<SessionRegistry> {
         std::string token_id;
         boost::asio::any_io_executor executor;
         Closer close;
+        std::optional<std::int64_t> minted;
     };
+    // Posts the closer of each session for which `ends` is true.
+    template <class Predicate>
+    std::size_t end_where(Predicate ends);
     void remove(std::uint64_t id);
     // Runs the closer of `id` if it is still registered (on its executor).
     void close_if_live(std::uint64_t id);

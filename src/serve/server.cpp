@@ -24,10 +24,13 @@
 #include "proxy/dns_listener.hpp"
 #include "proxy/gateway.hpp"
 #include "proxy/transparent_connection.hpp"
+#include "runtime/exchange.hpp"
+#include "runtime/revocation_store.hpp"
 #include "runtime/session_registry.hpp"
 #include "serve/handover.hpp"
 #include "serve/listener_registry.hpp"
 #include "tls/contexts.hpp"
+#include "util/time_parse.hpp"
 
 namespace cloakroom::serve {
 namespace net = boost::asio;
@@ -38,6 +41,10 @@ using proxy::Worker;
 using runtime::build_runtime;
 
 namespace {
+
+// How often the revocation file is checked (one stat when nothing changed): a revocation made by
+// `cloakroom revoke` is enforced within this delay.
+constexpr std::chrono::milliseconds kRevocationPoll{200};
 
 Result<config::Config> load(const ServeOptions& options, const config::Environment& environment) {
     if (options.config_files.empty()) return config::load_default_config(environment);
@@ -83,7 +90,16 @@ class Server {
         const auto listeners = config->gateway;
         watched_ = watched_files(*config);
         watched_times_ = mtimes(watched_);
-        auto runtime = build_runtime(std::move(*config), nullptr, "");
+        // Revocations are enforced from the first request on: a file that cannot be read is
+        // a reason not to start (fail closed), never one to start without them.
+        revocations_ =
+            std::make_shared<runtime::Revocations>(runtime::revocations_path(config->data_dir));
+        if (auto loaded = revocations_->refresh(); !loaded.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", loaded.error().message.c_str());
+            return 1;
+        }
+        revocations_seen_ = revocations_->current()->records().size();
+        auto runtime = build_runtime(std::move(*config), nullptr, "", revocations_);
         if (!runtime.ok()) {
             std::fprintf(stderr, "cloakroom serve: %s\n", runtime.error().message.c_str());
             return 1;
@@ -96,6 +112,7 @@ class Server {
         }
         gateway_ = std::make_unique<Gateway>(*runtime, *authority,
                                              net::ssl::context(server_context->release()));
+        gateway_->sessions = sessions_;
 
         // Signals are caught from here on, before anyone can learn the port and send SIGHUP.
         net::signal_set stop(control_, SIGINT, SIGTERM);
@@ -263,7 +280,7 @@ class Server {
         }
         const std::string audit_target = config->gateway.audit_log;
         auto current = gateway_->runtime.get();
-        auto next = build_runtime(std::move(*config), current->audit, audit_target_);
+        auto next = build_runtime(std::move(*config), current->audit, audit_target_, revocations_);
         if (!next.ok()) {
             spdlog::error("reload ({}) failed, keeping the previous configuration: {}", why,
                           next.error().message);
@@ -301,7 +318,56 @@ class Server {
             });
         };
         poll();
+        net::steady_timer revocation_watch(control);
+        std::function<void()> poll_revocations = [&] {
+            revocation_watch.expires_after(kRevocationPoll);
+            revocation_watch.async_wait([&](const boost::system::error_code& ec) {
+                if (ec) return;
+                apply_revocations();
+                poll_revocations();
+            });
+        };
+        poll_revocations();
         control.run();
+    }
+
+    // A changed revocation file (`cloakroom revoke`, from another process): the new list is
+    // enforced from the next access decision on, every live session it revokes is ended, and
+    // each new record gets an audit line saying how many sessions it ended. A broken file keeps
+    // the previous list (revocations are never dropped) and says why, once per problem.
+    void apply_revocations() {
+        auto changed = revocations_->refresh();
+        if (!changed.ok()) {
+            if (changed.error().message != revocation_error_) {
+                revocation_error_ = changed.error().message;
+                spdlog::error("revocations: keeping the previous list: {}", revocation_error_);
+            }
+            return;
+        }
+        revocation_error_.clear();
+        if (!*changed) return;
+        const auto list = revocations_->current();
+        const auto& records = list->records();
+        const auto audit = gateway_->runtime.get()->audit;
+        for (std::size_t i = std::min(revocations_seen_, records.size()); i < records.size(); ++i) {
+            runtime::RevocationList one;
+            one.add(records[i]);
+            const std::size_t ended = sessions_->end_revoked(one);
+            runtime::AuditRecord record;
+            record.time_ms = runtime::unix_ms_now();
+            record.kind = runtime::kAuditRevocation;
+            record.token_id = records[i].token_id;
+            record.decision = std::string(runtime::kDeny);
+            record.reason =
+                (records[i].before ? "every token minted before " +
+                                         format_time_utc(*records[i].before) + " revoked"
+                                   : std::string("token revoked")) +
+                (records[i].reason.empty() ? "" : " (" + records[i].reason + ")") +
+                "; live sessions ended: " + std::to_string(ended);
+            if (audit) audit->write(record);
+            spdlog::info("revocation applied: {}", record.reason);
+        }
+        revocations_seen_ = records.size();
     }
 
     net::io_context control_{1};
@@ -315,6 +381,10 @@ class Server {
     // Live sessions by token: database sessions register once logged in.
     std::shared_ptr<runtime::SessionRegistry> sessions_ =
         std::make_shared<runtime::SessionRegistry>();
+    // The revocation list every snapshot shares, re-read when its file changes.
+    std::shared_ptr<runtime::Revocations> revocations_;
+    std::size_t revocations_seen_ = 0;  // records already applied (the file only grows)
+    std::string revocation_error_;      // the last refresh problem reported
     std::string audit_target_;
     std::vector<std::filesystem::path> watched_;
     std::vector<std::filesystem::file_time_type> watched_times_;

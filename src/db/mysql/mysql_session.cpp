@@ -298,7 +298,7 @@ class MysqlSession : private SessionFrame {
         }
         auto& granted = std::get<LoginGranted>(decision);
         audit_.token_id = granted.token_id;
-        register_live(granted.token_id);
+        register_live(granted.token_id, granted.minted);
         SecretBytes password(granted.password ? std::string(granted.password->reveal())
                                               : std::string());
         SessionSecrets secrets;

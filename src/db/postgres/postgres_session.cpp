@@ -259,7 +259,7 @@ class PgSession : private SessionFrame {
         }
         auto& granted = std::get<LoginGranted>(decision);
         audit_.token_id = granted.token_id;
-        register_live(granted.token_id);
+        register_live(granted.token_id, granted.minted);
 
         auto upstream_ok = co_await connect_upstream();
         if (!upstream_ok) {

@@ -270,7 +270,7 @@ class RedisSession : private SessionFrame {
             granted = std::move(std::get<LoginGranted>(decision));
         }
         audit_.token_id = granted->token_id;
-        register_live(granted->token_id);
+        register_live(granted->token_id, granted->minted);
 
         // ---- upstream: dial, TLS per the database's mode, log in with the real password ----
         auto connected = co_await connect_upstream();

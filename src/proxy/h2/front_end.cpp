@@ -74,9 +74,11 @@ struct Stream {
 
 class Connection final : public SessionHandler, public std::enable_shared_from_this<Connection> {
   public:
-    Connection(Worker& worker, Target target, const net::any_io_executor& executor)
+    Connection(Worker& worker, Target target, const net::any_io_executor& executor,
+               ConnectionSessions* sessions)
         : worker_(worker),
           target_(std::move(target)),
+          sessions_(sessions),
           executor_(executor),
           session_(*this, worker.gateway.limits),
           writer_(executor),
@@ -136,6 +138,9 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
 
     Worker& worker_;
     Target target_;
+    // The agent connection's token registrations (connection_sessions.hpp); they live in the
+    // caller's frame, so they are used only while run() has not returned (ended_ false).
+    ConnectionSessions* sessions_;
     net::any_io_executor executor_;
     ServerSession session_;
     std::map<std::int32_t, std::shared_ptr<Stream>> streams_;
@@ -379,7 +384,8 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
         answer(*stream, exchange, refusal);
         co_return;
     }
-    PlanOutcome outcome = co_await decide_exchange(runtime, target_, request, worker_, exchange);
+    PlanOutcome outcome = co_await decide_exchange(runtime, target_, request, worker_, exchange,
+                                                   ended_ ? nullptr : sessions_);
     if (auto* refusal = std::get_if<Refusal>(&outcome)) {
         answer(*stream, exchange, *refusal);
         co_return;
@@ -504,8 +510,9 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
 
 }  // namespace
 
-net::awaitable<void> serve_h2(TlsStream& tls, const Target& target, Worker& worker) {
-    auto connection = std::make_shared<Connection>(worker, target, tls.get_executor());
+net::awaitable<void> serve_h2(TlsStream& tls, const Target& target, Worker& worker,
+                              ConnectionSessions* sessions) {
+    auto connection = std::make_shared<Connection>(worker, target, tls.get_executor(), sessions);
     co_await connection->run(tls);
 }
 

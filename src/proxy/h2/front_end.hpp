@@ -13,6 +13,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "proxy/connection_sessions.hpp"
 #include "proxy/gateway.hpp"
 #include "proxy/target.hpp"
 #include "proxy/tls_stream.hpp"
@@ -23,7 +24,9 @@ namespace cloakroom::proxy::h2 {
 inline constexpr std::size_t kOutboxLimit = 64 * 1024;
 
 // Serves the connection until the agent or the session ends it. The TLS handshake is done and
-// the agent chose "h2". `target.tls_server_name` is set.
-boost::asio::awaitable<void> serve_h2(TlsStream& tls, const Target& target, Worker& worker);
+// the agent chose "h2". `target.tls_server_name` is set. `sessions` (may be null): the
+// connection's token registrations, which a revocation uses to end it.
+boost::asio::awaitable<void> serve_h2(TlsStream& tls, const Target& target, Worker& worker,
+                                      ConnectionSessions* sessions = nullptr);
 
 }  // namespace cloakroom::proxy::h2
