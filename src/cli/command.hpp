@@ -35,5 +35,6 @@ void register_config(CLI::App& app, const GlobalOptions& global, Commands& comma
 void register_serve(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_ca(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_env(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_run(CLI::App& app, const GlobalOptions& global, Commands& commands);
 
 }  // namespace cloakroom::cli

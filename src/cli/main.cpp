@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     register_config(app, global, commands);
     register_ca(app, global, commands);
     register_env(app, global, commands);
+    register_run(app, global, commands);
 
     try {
         app.parse(argc, argv);

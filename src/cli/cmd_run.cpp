@@ -1,0 +1,181 @@
+// `cloakroom run -- CMD...`: runs an agent contained, with the gateway as its only way out
+// (docs/sandbox.md).
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "cli/agent_files.hpp"
+#include "cli/command.hpp"
+#include "cli/context.hpp"
+#include "cli/run_gateway.hpp"
+#include "cli/run_session.hpp"
+#include "proxy/agent_env.hpp"
+#include "sandbox/environment.hpp"
+#include "sandbox/gateway_link.hpp"
+#include "sandbox/launcher.hpp"
+#include "secrets/resolver.hpp"
+#include "tls/certificate_authority.hpp"
+#include "util/duration.hpp"
+
+extern char** environ;
+
+namespace cloakroom::cli {
+namespace {
+
+struct RunOptions {
+    std::string name;
+    std::string contain = "auto";
+    std::vector<std::string> services;
+    std::string valid_for = "8h";
+    bool no_network = false;
+    std::vector<std::string> command;
+};
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    return content.str();
+}
+
+sandbox::Variables host_environment() {
+    sandbox::Variables variables;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string text(*entry);
+        const auto equals = text.find('=');
+        if (equals == std::string::npos || equals == 0) continue;
+        variables.emplace_back(text.substr(0, equals), text.substr(equals + 1));
+    }
+    return variables;
+}
+
+// Values of the configured secrets that can be read without running anything (file, env,
+// systemd), only to scrub them from the environment; wiped when the vector goes.
+struct SecretScan {
+    std::vector<std::string> values;
+    std::vector<std::string> env_names;
+};
+
+SecretScan scan_secrets(const config::Config& config) {
+    SecretScan scan;
+    secrets::SecretSources sources;
+    sources.file_root = config.secrets.dir;
+    sources.exec_timeout = config.secrets.exec_timeout;
+    sources.watch = false;
+    const secrets::SecretResolver resolver(sources);
+    for (const auto& ref : config.secret_refs()) {
+        if (ref.provider == secrets::Provider::Env) scan.env_names.push_back(ref.name);
+        if (ref.provider == secrets::Provider::Exec) continue;  // never run helpers for this
+        std::vector<secrets::SecretWarning> warnings;
+        auto value = resolver.resolve(ref, &warnings);
+        if (value.ok() && !value->empty()) scan.values.emplace_back(value->reveal());
+    }
+    return scan;
+}
+
+int run_run(const GlobalOptions& global, const RunOptions& options) {
+    if (options.command.empty()) {
+        std::fputs("cloakroom run: no command given (cloakroom run -- CMD ARGS...)\n", stderr);
+        return kExitUsage;
+    }
+    auto config = load_cli_config(global);
+    if (!config.ok()) return fail("run", config.error(), kExitUsage);
+    auto mode = choose_containment(options.contain);
+    if (!mode.ok()) return fail("run", mode.error(), kExitUsage);
+
+    auto scope = sandbox::session_scope(*config, options.services);
+    if (!scope.ok()) return fail("run", scope.error(), kExitUsage);
+    auto lifetime = parse_duration(options.valid_for);
+    if (!lifetime.ok()) return fail("run", lifetime.error(), kExitUsage);
+    if (lifetime->count() <= 0 || *lifetime > config->token.max_validity) {
+        return fail("run",
+                    make_error("usage",
+                               "--valid-for must be between 1s and [token] "
+                               "max_validity (" +
+                                   format_duration(config->token.max_validity) + ")"),
+                    kExitUsage);
+    }
+    auto keys = load_keys(*config, KeyPolicy::GenerateMissing);
+    if (!keys.ok()) return fail("run", keys.error(), kExitFailure);
+    auto token = mint_session_token(*config, *keys, *scope, std::time(nullptr), *lifetime);
+    if (!token.ok()) return fail("run", token.error(), kExitFailure);
+
+    auto authority = tls::CertificateAuthority::load_or_create(config->data_dir / "ca");
+    if (!authority.ok()) return fail("run", authority.error(), kExitFailure);
+    auto files = write_agent_files(*config, **authority);
+    if (!files.ok()) return fail("run", files.error(), kExitFailure);
+
+    sandbox::LaunchSpec spec;
+    spec.argv = options.command;
+    spec.network = !options.no_network;
+    spec.files.ca_cert = read_file(files->ca_cert);
+    spec.files.ca_bundle = read_file(files->bundle);
+    spec.files.resolver = spec.network;
+
+    const SecretScan secrets = scan_secrets(*config);
+    sandbox::EnvironmentInputs env;
+    env.host = host_environment();
+    if (spec.network) env.gateway = sandbox_gateway_variables(*config);
+    env.token = token->text;
+    env.token_env = scope->token_env;
+    env.secret_values = secrets.values;
+    env.secret_env = secrets.env_names;
+    const auto environment = sandbox::sandbox_environment(env);
+    spec.envp = sandbox::envp_strings(environment.variables);
+
+    auto plan = plan_session_mounts(*config, global);
+    if (!plan.ok()) return fail("run", plan.error(), kExitUsage);
+    spec.mounts = std::move(*plan);
+
+    const std::string session = options.name.empty() ? default_session_name() : options.name;
+    SessionGateway gateway;
+    sandbox::ListenerSink sink = [&](std::vector<sandbox::Listener> listeners) -> Result<void> {
+        const auto socket_path = sandbox::default_handover_path(config->data_dir);
+        auto connected = gateway.connect(socket_path, global.config_files,
+                                         config->data_dir / "run" / "serve.log");
+        if (!connected.ok()) return connected;
+        return sandbox::adopt(gateway.connection(), session, token->id, listeners);
+    };
+
+    print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
+    auto status = sandbox::run_in_namespaces(spec, sink);
+    if (!status.ok()) return fail("run", status.error(), kExitFailure);
+    return *status;
+}
+
+}  // namespace
+
+void register_run(CLI::App& app, const GlobalOptions& global, Commands& commands) {
+    auto options = std::make_shared<RunOptions>();
+    auto* command = app.add_subcommand(
+        "run",
+        "Run a command contained: the gateway is its only way out. netns (default): user, "
+        "mount, pid, ipc, uts and network namespaces, loopback only, every TCP connection "
+        "goes to the gateway, DNS answered by it, other UDP dropped; Cloakroom's files, "
+        "~/.ssh, ~/.aws and other credential stores hidden; seccomp. The command gets a "
+        "session token, never a secret. Landlock mode (--contain landlock) filters TCP "
+        "ports, not addresses.");
+    command->add_option("--name", options->name, "Session name (default run-<pid>)");
+    command
+        ->add_option("--contain", options->contain,
+                     "auto (netns, else stop with the reason), netns, landlock")
+        ->check(CLI::IsMember({"auto", "netns", "landlock"}));
+    command
+        ->add_option("--service", options->services,
+                     "Services and databases the session token may use (repeatable; default "
+                     "all configured ones)")
+        ->delimiter(',');
+    command->add_option("--valid-for", options->valid_for, "Session token lifetime (default 8h)");
+    command->add_flag("--no-network", options->no_network,
+                      "No gateway and no network at all: loopback only");
+    command->add_option("command", options->command, "The command and its arguments, after --")
+        ->required();
+    command->positionals_at_end();
+    commands.push_back({command, [&global, options] { return run_run(global, *options); }});
+}
+
+}  // namespace cloakroom::cli
