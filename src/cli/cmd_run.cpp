@@ -1,5 +1,6 @@
 // `cloakroom run -- CMD...`: runs an agent contained, with the gateway as its only way out
 // (docs/sandbox.md).
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -85,7 +86,7 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     auto config = load_cli_config(global);
     if (!config.ok()) return fail("run", config.error(), kExitUsage);
     auto mode = choose_containment(options.contain);
-    if (!mode.ok()) return fail("run", mode.error(), kExitUsage);
+    if (!mode.ok()) return fail("run", mode.error(), kExitFailure);
 
     auto scope = sandbox::session_scope(*config, options.services);
     if (!scope.ok()) return fail("run", scope.error(), kExitUsage);
@@ -130,9 +131,49 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     auto plan = plan_session_mounts(*config, global);
     if (!plan.ok()) return fail("run", plan.error(), kExitUsage);
     spec.mounts = std::move(*plan);
+    SessionGateway gateway;
+
+    if (mode->mode == Containment::Landlock) {
+        if (auto cwd = check_landlock_cwd(spec.mounts); !cwd.ok())
+            return fail("run", cwd.error(), kExitUsage);
+        // The session's own temporary directory (Landlock cannot give it a private /tmp).
+        std::string tmp_template =
+            (std::filesystem::temp_directory_path() / "cloakroom-run-XXXXXX").string();
+        if (::mkdtemp(tmp_template.data()) == nullptr) {
+            return fail("run", make_error("run.tmp", "cannot create a temporary directory"),
+                        kExitFailure);
+        }
+        const std::filesystem::path private_tmp = tmp_template;
+        std::vector<std::uint16_t> ports;
+        if (!options.no_network) {
+            ports.push_back(config->gateway.proxy.port);
+            if (config->gateway.reverse) ports.push_back(config->gateway.reverse->port);
+            for (const auto& name : scope->databases) {
+                if (const auto* db = config->find_database(name)) ports.push_back(db->listen.port);
+            }
+        }
+        spec.landlock = sandbox::default_landlock_policy(spec.mounts.writable.front(), private_tmp,
+                                                         config->gateway.public_dir, ports);
+        spec.seccomp.allow_udp = false;
+        env.gateway.clear();
+        if (!options.no_network) env.gateway = proxy::agent_environment(*config, *files);
+        env.gateway.emplace_back("TMPDIR", private_tmp.string());
+        spec.envp = sandbox::envp_strings(sandbox::sandbox_environment(env).variables);
+        if (!options.no_network) {
+            auto listening = gateway.ensure_listening(
+                config->gateway.proxy.host, config->gateway.proxy.port, global.config_files,
+                config->data_dir / "run" / "serve.log");
+            if (!listening.ok()) return fail("run", listening.error(), kExitFailure);
+        }
+        print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
+        auto status = sandbox::run_with_landlock(spec);
+        std::error_code ignored;
+        std::filesystem::remove_all(private_tmp, ignored);
+        if (!status.ok()) return fail("run", status.error(), kExitFailure);
+        return *status;
+    }
 
     const std::string session = options.name.empty() ? default_session_name() : options.name;
-    SessionGateway gateway;
     sandbox::ListenerSink sink = [&](std::vector<sandbox::Listener> listeners) -> Result<void> {
         const auto socket_path = sandbox::default_handover_path(config->data_dir);
         auto connected = gateway.connect(socket_path, global.config_files,
@@ -157,12 +198,14 @@ void register_run(CLI::App& app, const GlobalOptions& global, Commands& commands
         "mount, pid, ipc, uts and network namespaces, loopback only, every TCP connection "
         "goes to the gateway, DNS answered by it, other UDP dropped; Cloakroom's files, "
         "~/.ssh, ~/.aws and other credential stores hidden; seccomp. The command gets a "
-        "session token, never a secret. Landlock mode (--contain landlock) filters TCP "
-        "ports, not addresses.");
+        "session token, never a secret. landlock mode (--contain landlock, for kernels "
+        "without user namespaces): Landlock filters TCP ports, not addresses, so the gateway's "
+        "port is reachable on any host; netns mode closes that hole.");
     command->add_option("--name", options->name, "Session name (default run-<pid>)");
     command
-        ->add_option("--contain", options->contain,
-                     "auto (netns, else stop with the reason), netns, landlock")
+        ->add_option(
+            "--contain", options->contain,
+            "auto (netns where user namespaces work, else landlock, saying so), netns, landlock")
         ->check(CLI::IsMember({"auto", "netns", "landlock"}));
     command
         ->add_option("--service", options->services,

@@ -1,7 +1,9 @@
 #include "cli/run_gateway.hpp"
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,14 +26,8 @@ SessionGateway::~SessionGateway() {
     }
 }
 
-Result<void> SessionGateway::connect(const std::filesystem::path& socket_path,
-                                     const std::vector<std::string>& config_files,
-                                     const std::filesystem::path& log_file) {
-    auto existing = sandbox::connect_handover(socket_path);
-    if (existing.ok()) {
-        connection_ = std::move(*existing);
-        return {};
-    }
+Result<void> SessionGateway::start_serve(const std::vector<std::string>& config_files,
+                                         const std::filesystem::path& log_file) {
     std::vector<std::string> args = {"cloakroom", "serve"};
     for (const auto& file : config_files) {
         args.push_back("--config");
@@ -58,6 +54,27 @@ Result<void> SessionGateway::connect(const std::filesystem::path& socket_path,
         ::_exit(127);
     }
     started_ = pid;
+    return {};
+}
+
+bool SessionGateway::serve_exited() {
+    int status = 0;
+    if (started_ > 0 && ::waitpid(started_, &status, WNOHANG) == started_) {
+        started_ = -1;
+        return true;
+    }
+    return false;
+}
+
+Result<void> SessionGateway::connect(const std::filesystem::path& socket_path,
+                                     const std::vector<std::string>& config_files,
+                                     const std::filesystem::path& log_file) {
+    auto existing = sandbox::connect_handover(socket_path);
+    if (existing.ok()) {
+        connection_ = std::move(*existing);
+        return {};
+    }
+    if (auto started = start_serve(config_files, log_file); !started.ok()) return started;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (std::chrono::steady_clock::now() < deadline) {
         auto connected = sandbox::connect_handover(socket_path);
@@ -65,9 +82,7 @@ Result<void> SessionGateway::connect(const std::filesystem::path& socket_path,
             connection_ = std::move(*connected);
             return {};
         }
-        int status = 0;
-        if (::waitpid(pid, &status, WNOHANG) == pid) {
-            started_ = -1;
+        if (serve_exited()) {
             return make_error("run.gateway", "the gateway started for this session exited (see " +
                                                  log_file.string() + ")");
         }
@@ -77,6 +92,44 @@ Result<void> SessionGateway::connect(const std::filesystem::path& socket_path,
                       "the gateway started for this session did not open its "
                       "hand-over socket " +
                           socket_path.string() + " within 15 s (see " + log_file.string() + ")");
+}
+
+namespace {
+
+bool accepts_tcp(const std::string& host, std::uint16_t port) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0)
+        return false;
+    bool ok = false;
+    for (addrinfo* a = found; a != nullptr && !ok; a = a->ai_next) {
+        UniqueFd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0));
+        ok = fd && ::connect(fd.get(), a->ai_addr, a->ai_addrlen) == 0;
+    }
+    ::freeaddrinfo(found);
+    return ok;
+}
+
+}  // namespace
+
+Result<void> SessionGateway::ensure_listening(const std::string& host, std::uint16_t port,
+                                              const std::vector<std::string>& config_files,
+                                              const std::filesystem::path& log_file) {
+    if (accepts_tcp(host, port)) return {};
+    if (auto started = start_serve(config_files, log_file); !started.ok()) return started;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (accepts_tcp(host, port)) return {};
+        if (serve_exited()) {
+            return make_error("run.gateway", "the gateway started for this session exited (see " +
+                                                 log_file.string() + ")");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return make_error("run.gateway", "the gateway started for this session is not listening on " +
+                                         host + ":" + std::to_string(port) + " after 15 s");
 }
 
 }  // namespace cloakroom::cli

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -26,10 +27,20 @@ class SessionGateway {
                          const std::vector<std::string>& config_files,
                          const std::filesystem::path& log_file);
 
+    // landlock mode (no hand-over): waits until something accepts TCP on host:port, starting
+    // `cloakroom serve` when nothing does.
+    Result<void> ensure_listening(const std::string& host, std::uint16_t port,
+                                  const std::vector<std::string>& config_files,
+                                  const std::filesystem::path& log_file);
+
     int connection() const { return connection_.get(); }
     bool started_here() const { return started_ > 0; }
 
   private:
+    Result<void> start_serve(const std::vector<std::string>& config_files,
+                             const std::filesystem::path& log_file);
+    bool serve_exited();
+
     UniqueFd connection_;
     pid_t started_ = -1;
 };

@@ -7,6 +7,7 @@
 
 #include "cli/context.hpp"
 #include "proxy/agent_env.hpp"
+#include "sandbox/landlock.hpp"
 #include "token/token.hpp"
 #include "util/xdg.hpp"
 
@@ -14,11 +15,51 @@ namespace cloakroom::cli {
 
 namespace fs = std::filesystem;
 
-Result<Containment> choose_containment(const std::string& requested) {
-    if (requested == "landlock") {
-        return make_error("run.contain", "--contain landlock is not available in this build");
+Result<ContainmentChoice> choose_containment(const std::string& requested) {
+    const char* userns_missing =
+        "user namespaces are unavailable to this user (kernel.unprivileged_userns_clone, "
+        "user.max_user_namespaces or an AppArmor restriction)";
+    ContainmentChoice choice;
+    if (requested != "landlock") {
+        if (sandbox::namespaces_available()) return choice;
+        if (requested == "netns") {
+            return make_error("run.contain", std::string("netns mode: ") + userns_missing);
+        }
     }
-    return Containment::Netns;
+    auto abi = sandbox::landlock_abi();
+    if (!abi.ok() || *abi < sandbox::kLandlockMinimumAbi) {
+        const std::string why = !abi.ok() ? abi.error().message
+                                          : "Landlock ABI " + std::to_string(*abi) +
+                                                " has no TCP port rules (ABI 4, Linux 6.7)";
+        if (requested == "auto") {
+            return make_error("run.contain", std::string("no containment available: ") +
+                                                 userns_missing + ", and " + why);
+        }
+        return make_error("run.contain", "landlock mode: " + why);
+    }
+    choice.mode = Containment::Landlock;
+    choice.landlock_abi = *abi;
+    if (requested == "auto") {
+        choice.note = std::string("--contain auto chose landlock: ") + userns_missing;
+    }
+    return choice;
+}
+
+Result<void> check_landlock_cwd(const sandbox::MountPlan& plan) {
+    if (plan.writable.empty()) return {};
+    const fs::path& cwd = plan.writable.front();
+    for (const auto& hidden : plan.hidden) {
+        std::error_code error;
+        if (!fs::exists(hidden, error)) continue;
+        const auto rel = hidden.lexically_relative(cwd);
+        if (!rel.empty() && *rel.begin() != "..") {
+            return make_error("sandbox.cwd",
+                              "landlock mode cannot hide " + hidden.string() +
+                                  " inside the working directory (an allow-list cannot carve "
+                                  "it out): run from a project directory, or use netns mode");
+        }
+    }
+    return {};
 }
 
 Result<SessionToken> mint_session_token(const config::Config& config, const token::KeyStore& keys,
@@ -84,21 +125,10 @@ std::string default_session_name() {
     return "run-" + std::to_string(::getpid());
 }
 
-void print_protections(std::FILE* out, Containment mode, const sandbox::LaunchSpec& spec,
-                       const sandbox::SessionScope& scope, const std::vector<std::string>& removed,
-                       bool no_network) {
-    (void)mode;
-    std::fprintf(out,
-                 "cloakroom run: netns sandbox: user, mount, pid, ipc, uts and network "
-                 "namespaces; %s; seccomp filter and no_new_privs; no capabilities\n",
-                 no_network ? "loopback only, no gateway (--no-network)"
-                            : "loopback only, TCP to the gateway (transparent redirect by "
-                              "nftables), DNS answered by the gateway, other UDP dropped");
-    std::fprintf(out,
-                 "cloakroom run: filesystem read-only except %s and a private /tmp; %zu "
-                 "paths hidden (Cloakroom's config, data, keys and secrets; ~/.ssh, ~/.aws, ...)\n",
-                 spec.mounts.writable.empty() ? "nothing" : spec.mounts.writable.front().c_str(),
-                 spec.mounts.hidden.size());
+namespace {
+
+void print_session(std::FILE* out, const sandbox::SessionScope& scope,
+                   const std::vector<std::string>& removed, bool no_network) {
     if (!no_network) {
         std::string services;
         for (const auto& s : scope.services) services += (services.empty() ? "" : ", ") + s;
@@ -113,6 +143,48 @@ void print_protections(std::FILE* out, Containment mode, const sandbox::LaunchSp
         for (const auto& n : removed) names += (names.empty() ? "" : " ") + n;
         std::fprintf(out, "cloakroom run: removed from the environment: %s\n", names.c_str());
     }
+}
+
+}  // namespace
+
+void print_protections(std::FILE* out, const ContainmentChoice& mode,
+                       const sandbox::LaunchSpec& spec, const sandbox::SessionScope& scope,
+                       const std::vector<std::string>& removed, bool no_network) {
+    if (!mode.note.empty()) std::fprintf(out, "cloakroom run: %s\n", mode.note.c_str());
+    if (mode.mode == Containment::Landlock) {
+        std::string ports;
+        for (auto port : spec.landlock->connect_ports)
+            ports += (ports.empty() ? "" : ", ") + std::to_string(port);
+        std::fprintf(out,
+                     "cloakroom run: landlock sandbox (ABI %d): TCP connect only to port%s %s "
+                     "(on any address: Landlock filters ports, not addresses), TCP bind "
+                     "refused, UDP/raw/packet sockets refused (seccomp); %s; no_new_privs\n",
+                     mode.landlock_abi, spec.landlock->connect_ports.size() == 1 ? "" : "s",
+                     ports.empty() ? "(none: --no-network)" : ports.c_str(),
+                     mode.landlock_abi >= sandbox::kLandlockScopeAbi
+                         ? "abstract unix sockets and signals scoped to the sandbox"
+                         : "abstract unix sockets and signals NOT scoped (Landlock ABI < 6)");
+        std::fprintf(
+            out,
+            "cloakroom run: filesystem: system directories read-only, %s and a private "
+            "temporary directory read-write, nothing else (no $HOME); host daemons' "
+            "unix sockets at known paths stay reachable (netns mode hides them)\n",
+            spec.mounts.writable.empty() ? "nothing" : spec.mounts.writable.front().c_str());
+        print_session(out, scope, removed, no_network);
+        return;
+    }
+    std::fprintf(out,
+                 "cloakroom run: netns sandbox: user, mount, pid, ipc, uts and network "
+                 "namespaces; %s; seccomp filter and no_new_privs; no capabilities\n",
+                 no_network ? "loopback only, no gateway (--no-network)"
+                            : "loopback only, TCP to the gateway (transparent redirect by "
+                              "nftables), DNS answered by the gateway, other UDP dropped");
+    std::fprintf(out,
+                 "cloakroom run: filesystem read-only except %s and a private /tmp; %zu "
+                 "paths hidden (Cloakroom's config, data, keys and secrets; ~/.ssh, ~/.aws, ...)\n",
+                 spec.mounts.writable.empty() ? "nothing" : spec.mounts.writable.front().c_str(),
+                 spec.mounts.hidden.size());
+    print_session(out, scope, removed, no_network);
 }
 
 }  // namespace cloakroom::cli

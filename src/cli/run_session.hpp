@@ -20,8 +20,19 @@ namespace cloakroom::cli {
 
 enum class Containment { Netns, Landlock };
 
-// "auto" | "netns" | "landlock". Errors name the missing kernel feature.
-Result<Containment> choose_containment(const std::string& requested);
+struct ContainmentChoice {
+    Containment mode = Containment::Netns;
+    std::string note;      // what auto chose and why ("" when asked for explicitly)
+    int landlock_abi = 0;  // landlock mode: the kernel's ABI
+};
+
+// "auto" | "netns" | "landlock", checked against the kernel. Errors "run.contain" name the
+// missing feature; auto falls back from netns to landlock and says so in `note`.
+Result<ContainmentChoice> choose_containment(const std::string& requested);
+
+// landlock mode refuses a working directory that holds a hidden path (an allow-list cannot
+// carve it out). Error "sandbox.cwd".
+Result<void> check_landlock_cwd(const sandbox::MountPlan& plan);
 
 struct SessionToken {
     std::string text;
@@ -42,8 +53,8 @@ Result<sandbox::MountPlan> plan_session_mounts(const config::Config& config,
 
 std::string default_session_name();
 
-void print_protections(std::FILE* out, Containment mode, const sandbox::LaunchSpec& spec,
-                       const sandbox::SessionScope& scope, const std::vector<std::string>& removed,
-                       bool no_network);
+void print_protections(std::FILE* out, const ContainmentChoice& mode,
+                       const sandbox::LaunchSpec& spec, const sandbox::SessionScope& scope,
+                       const std::vector<std::string>& removed, bool no_network);
 
 }  // namespace cloakroom::cli

@@ -87,7 +87,16 @@ int status_code(int status) {
     ::setpgid(0, 0);
     set_foreground(terminal_fd(), ::getpid());
     reset_signals();
-    if (auto dropped = drop_all_capabilities(); !dropped.ok()) {
+    if (spec.landlock) {
+        if (auto restricted = apply_landlock(*spec.landlock); !restricted.ok()) {
+            std::fprintf(stderr, "cloakroom run: %s\n", restricted.error().message.c_str());
+            ::_exit(125);
+        }
+    }
+    // Without namespaces an unprivileged command has no capabilities to drop (and may not
+    // change its securebits).
+    const bool has_capabilities = !spec.landlock || ::geteuid() == 0;
+    if (auto dropped = has_capabilities ? drop_all_capabilities() : Result<void>{}; !dropped.ok()) {
         std::fprintf(stderr, "cloakroom run: %s\n", dropped.error().message.c_str());
         ::_exit(125);
     }
@@ -192,7 +201,54 @@ void wait_quietly(pid_t pid) {
     }
 }
 
+int wait_forwarding(pid_t child) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    ::sigaction(SIGTTOU, &ignore, nullptr);
+    g_forward_to = child;
+    install_forwarding();
+    int status = 0;
+    for (;;) {
+        const pid_t pid = ::waitpid(child, &status, 0);
+        if (pid == child) break;
+        if (pid < 0 && errno != EINTR) return 125;
+    }
+    g_forward_to = 0;
+    set_foreground(terminal_fd(), ::getpgrp());
+    return status_code(status);
+}
+
 }  // namespace
+
+bool namespaces_available() {
+    const long pid = ::syscall(SYS_clone,
+                               CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
+                                   CLONE_NEWUTS | CLONE_NEWNET | SIGCHLD,
+                               nullptr, nullptr, nullptr, 0);
+    if (pid < 0) return false;
+    if (pid == 0) ::_exit(0);
+    int status = 0;
+    while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+Result<int> run_with_landlock(const LaunchSpec& spec) {
+    if (spec.argv.empty()) return make_error("sandbox.usage", "no command to run");
+    if (!spec.landlock) return make_error("sandbox.landlock", "no Landlock policy");
+    ::fflush(nullptr);
+    const pid_t child = ::fork();
+    if (child < 0) return make_error("sandbox.fork", std::strerror(errno));
+    if (child == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (!spec.mounts.writable.empty() && ::chdir(spec.mounts.writable.front().c_str()) != 0)
+            ::_exit(125);
+        exec_command(spec);
+    }
+    ::setpgid(child, child);
+    return wait_forwarding(child);
+}
 
 Result<int> run_in_namespaces(const LaunchSpec& spec, const ListenerSink& sink) {
     if (spec.argv.empty()) return make_error("sandbox.usage", "no command to run");
@@ -262,25 +318,10 @@ Result<int> run_in_namespaces(const LaunchSpec& spec, const ListenerSink& sink) 
         }
     }
 
-    // From here on signals sent to us (kill, systemd, the terminal's SIGHUP) go to the sandbox.
-    struct sigaction ignore {};
-    ignore.sa_handler = SIG_IGN;
-    sigemptyset(&ignore.sa_mask);
-    ::sigaction(SIGTTOU, &ignore, nullptr);
-    g_forward_to = child;
-    install_forwarding();
     if (auto sent = send_message(ours.get(), "G"); !sent.ok()) return abort_child(sent.error());
     ours.reset();
-
-    int status = 0;
-    for (;;) {
-        const pid_t pid = ::waitpid(child, &status, 0);
-        if (pid == child) break;
-        if (pid < 0 && errno != EINTR) return make_error("sandbox.wait", std::strerror(errno));
-    }
-    g_forward_to = 0;
-    set_foreground(terminal_fd(), ::getpgrp());
-    return status_code(status);
+    // From here on signals sent to us (kill, systemd, the terminal's SIGHUP) go to the sandbox.
+    return wait_forwarding(child);
 }
 
 }  // namespace cloakroom::sandbox

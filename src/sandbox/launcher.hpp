@@ -6,9 +6,11 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "sandbox/landlock.hpp"
 #include "sandbox/mount_plan.hpp"
 #include "sandbox/mounts.hpp"
 #include "sandbox/net_rules.hpp"
@@ -27,6 +29,7 @@ struct LaunchSpec {
     SandboxPorts ports;
     SeccompOptions seccomp;
     std::string hostname = "cloakroom";
+    std::optional<LandlockPolicy> landlock;  // landlock mode (no namespaces)
 };
 
 // Receives the sandbox's listening sockets before the command starts (the hand-over to the
@@ -37,5 +40,12 @@ using ListenerSink = std::function<Result<void>(std::vector<Listener>)>;
 // anything that went wrong before the command started; a missing kernel feature is named
 // ("sandbox.userns": user namespaces unavailable ...).
 Result<int> run_in_namespaces(const LaunchSpec& spec, const ListenerSink& sink);
+
+// landlock mode: the command as our child, restricted by spec.landlock and seccomp, in its
+// own foreground process group; signals forwarded; no namespaces.
+Result<int> run_with_landlock(const LaunchSpec& spec);
+
+// Whether this process may create a user namespace (with the others netns mode needs).
+bool namespaces_available();
 
 }  // namespace cloakroom::sandbox

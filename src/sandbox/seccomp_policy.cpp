@@ -47,6 +47,10 @@ std::vector<SeccompRule> seccomp_rules(const SeccompOptions& options) {
         // The type carries SOCK_NONBLOCK/SOCK_CLOEXEC in its high bits.
         deny(rules, "socket", EPERM, "raw IP socket",
              {{0, ArgOp::Eq, family, 0}, {1, ArgOp::MaskedEq, SOCK_RAW, 0xf}});
+        if (!options.allow_udp) {
+            deny(rules, "socket", EPERM, "UDP (Landlock cannot filter it)",
+                 {{0, ArgOp::Eq, family, 0}, {1, ArgOp::MaskedEq, SOCK_DGRAM, 0xf}});
+        }
         deny(rules, "socket", EPERM, "SOCK_PACKET",
              {{0, ArgOp::Eq, family, 0}, {1, ArgOp::MaskedEq, SOCK_PACKET, 0xf}});
         // Protocols other than the default, TCP and UDP: MPTCP (262) and SCTP (132) are not

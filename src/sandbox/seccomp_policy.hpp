@@ -30,6 +30,9 @@ struct SeccompRule {
 struct SeccompOptions {
     // netns mode: the command needs nothing but TCP/UDP/unix and route netlink (getaddrinfo).
     bool allow_netlink_route = true;
+    // landlock mode: Landlock does not cover UDP, so IPv4/IPv6 datagram sockets are refused
+    // (the gateway resolves names; the command needs no DNS of its own).
+    bool allow_udp = true;
 };
 
 std::vector<SeccompRule> seccomp_rules(const SeccompOptions& options);

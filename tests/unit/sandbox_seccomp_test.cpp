@@ -104,3 +104,22 @@ TEST(SandboxSeccomp, CompiledFilterChecksTheArchitecture) {
 
 }  // namespace
 }  // namespace cloakroom::sandbox
+
+namespace cloakroom::sandbox {
+namespace {
+
+TEST(SandboxSeccomp, LandlockModeRefusesUdp) {
+    auto udp_rule = [](const SeccompRule& r) {
+        return r.syscall == "socket" && r.when.size() == 2 && r.when[1].op == ArgOp::MaskedEq &&
+               r.when[1].value == SOCK_DGRAM;
+    };
+    const auto netns = seccomp_rules({});
+    EXPECT_FALSE(std::any_of(netns.begin(), netns.end(), udp_rule));  // DNS goes via nftables
+    SeccompOptions landlock;
+    landlock.allow_udp = false;
+    const auto rules = seccomp_rules(landlock);
+    EXPECT_EQ(std::count_if(rules.begin(), rules.end(), udp_rule), 2);  // IPv4 and IPv6
+}
+
+}  // namespace
+}  // namespace cloakroom::sandbox

@@ -99,9 +99,9 @@ for target in (("192.0.2.77", 443), ("1.1.1.1", 80)):
         record(f"tcp_direct:{target[0]}", False, f"connected, got {data[:40]!r}")
     except OSError as e:
         record(f"tcp_direct:{target[0]}", False, repr(e))
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for target in (("127.0.0.1", params["host_udp_port"]), ("192.0.2.77", 9999)):
     try:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u.sendto(b"ESCAPED", target)
         record(f"udp:{target[0]}", False, "sent (must not arrive)")
     except OSError as e:
@@ -138,8 +138,18 @@ rc = libc.ioctl(0, 0x5412, ctypes.c_char_p(b"x"))  # TIOCSTI
 record("tiocsti", ctypes.get_errno() != errno.EPERM, f"rc={rc} errno={ctypes.get_errno()}")
 with open("/proc/self/status") as f:
     caps = {l.split(":")[0]: l.split()[1] for l in f if l.startswith("Cap")}
+# netns mode empties the bounding set too; an unprivileged landlock command has no capabilities
+# and no way to gain any (no_new_privs), but keeps the default bounding set.
 record("capabilities", int(caps["CapEff"], 16) != 0 or int(caps["CapPrm"], 16) != 0
-       or int(caps["CapBnd"], 16) != 0, caps)
+       or int(caps["CapAmb"], 16) != 0
+       or (params.get("empty_bounding_set", True) and int(caps["CapBnd"], 16) != 0), caps)
+try:
+    b = socket.socket()
+    b.bind(("127.0.0.1", 0))
+    b.listen()
+    record("tcp_bind_listen", params.get("bind_refused", False), "bound")
+except OSError as e:
+    record("tcp_bind_listen", False, repr(e))
 # An x32 system call number (getpid | __X32_SYSCALL_BIT): the filter kills the process.
 child = subprocess.run([sys.executable, "-c",
                         "import ctypes; ctypes.CDLL(None).syscall(0x40000000 | 39); print('alive')"],
