@@ -27,6 +27,9 @@ namespace {
 constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
 
 volatile sig_atomic_t g_forward_to = 0;  // parent: the sandbox's pid 1; pid 1: -command pgid
+// Whether `cloakroom run` was in the terminal's foreground group when it started: only then
+// does the command take the terminal (a background `cloakroom run &` must not steal it).
+bool g_take_terminal = false;
 
 void forward_signal(int signal) {
     const pid_t target = g_forward_to;
@@ -85,7 +88,7 @@ int status_code(int status) {
 // The command: its own process group in the foreground, no capabilities, seccomp, exec.
 [[noreturn]] void exec_command(const LaunchSpec& spec) {
     ::setpgid(0, 0);
-    set_foreground(terminal_fd(), ::getpid());
+    if (g_take_terminal) set_foreground(terminal_fd(), ::getpid());
     reset_signals();
     if (spec.landlock) {
         if (auto restricted = apply_landlock(*spec.landlock); !restricted.ok()) {
@@ -150,22 +153,33 @@ int status_code(int status) {
     listeners.clear();  // the gateway holds them now
     auto go = receive_message(channel);
     if (!go.ok() || go->text != "G") ::_exit(125);
-    ::close(channel);
 
     const pid_t command = ::fork();
     if (command < 0) ::_exit(125);
-    if (command == 0) exec_command(spec);
+    if (command == 0) exec_command(spec);  // the channel is close-on-exec
     ::setpgid(command, command);
     g_forward_to = -command;
     install_forwarding();
     // Pid 1 reaps every orphan of the sandbox; when the command ends, so does the sandbox (the
-    // kernel kills what is left in the pid namespace).
+    // kernel kills what is left in the pid namespace). The channel stays open for job control:
+    // a stopped command (Ctrl-Z) is reported ("S") so that `cloakroom run` stops too and the
+    // shell gets its terminal back; "C" (the shell's `fg`) gives the terminal back to the
+    // command and continues it.
     for (;;) {
         int status = 0;
-        const pid_t pid = ::waitpid(-1, &status, 0);
+        const pid_t pid = ::waitpid(-1, &status, WUNTRACED);
         if (pid < 0 && errno == EINTR) continue;
         if (pid < 0) ::_exit(125);
-        if (pid == command) ::_exit(status_code(status));
+        if (pid != command) continue;
+        if (WIFSTOPPED(status)) {
+            if (!send_message(channel, "S").ok()) ::_exit(125);
+            auto resume = receive_message(channel);
+            if (!resume.ok() || resume->text != "C") ::_exit(125);
+            if (g_take_terminal) set_foreground(terminal_fd(), command);
+            ::kill(-command, SIGCONT);
+            continue;
+        }
+        ::_exit(status_code(status));
     }
 }
 
@@ -201,22 +215,65 @@ void wait_quietly(pid_t pid) {
     }
 }
 
-int wait_forwarding(pid_t child) {
+void ignore_ttou_and_forward(pid_t target) {
     struct sigaction ignore {};
     ignore.sa_handler = SIG_IGN;
     sigemptyset(&ignore.sa_mask);
     ::sigaction(SIGTTOU, &ignore, nullptr);
-    g_forward_to = child;
+    g_forward_to = target;
     install_forwarding();
+}
+
+// The command stopped (Ctrl-Z): give the terminal back to the shell and stop ourselves, so the
+// shell sees the job stopped; returns once continued (`fg`/`bg`).
+void stop_like_the_command() {
+    if (g_take_terminal) set_foreground(terminal_fd(), ::getpgrp());
+    ::kill(::getpid(), SIGSTOP);
+}
+
+int finish(int status) {
+    g_forward_to = 0;
+    if (g_take_terminal) set_foreground(terminal_fd(), ::getpgrp());
+    return status_code(status);
+}
+
+// landlock mode: the command is our direct child.
+int wait_forwarding(pid_t child) {
+    ignore_ttou_and_forward(child);
+    int status = 0;
+    for (;;) {
+        const pid_t pid = ::waitpid(child, &status, WUNTRACED);
+        if (pid < 0 && errno != EINTR) return 125;
+        if (pid != child) continue;
+        if (!WIFSTOPPED(status)) break;
+        stop_like_the_command();
+        if (g_take_terminal) set_foreground(terminal_fd(), child);
+        ::kill(-child, SIGCONT);
+    }
+    return finish(status);
+}
+
+// netns mode: the sandbox's pid 1 is our child and reports the command's stops on `channel`.
+int wait_sandbox(pid_t child, int channel) {
+    ignore_ttou_and_forward(child);
+    for (;;) {
+        auto message = receive_message(channel);
+        if (!message.ok() || message->text != "S") break;  // closed: pid 1 is exiting
+        stop_like_the_command();
+        if (!send_message(channel, "C").ok()) break;
+    }
     int status = 0;
     for (;;) {
         const pid_t pid = ::waitpid(child, &status, 0);
         if (pid == child) break;
         if (pid < 0 && errno != EINTR) return 125;
     }
-    g_forward_to = 0;
-    set_foreground(terminal_fd(), ::getpgrp());
-    return status_code(status);
+    return finish(status);
+}
+
+bool in_foreground() {
+    const int tty = terminal_fd();
+    return tty >= 0 && ::tcgetpgrp(tty) == ::getpgrp();
 }
 
 }  // namespace
@@ -237,6 +294,7 @@ bool namespaces_available() {
 Result<int> run_with_landlock(const LaunchSpec& spec) {
     if (spec.argv.empty()) return make_error("sandbox.usage", "no command to run");
     if (!spec.landlock) return make_error("sandbox.landlock", "no Landlock policy");
+    g_take_terminal = in_foreground();
     ::fflush(nullptr);
     const pid_t child = ::fork();
     if (child < 0) return make_error("sandbox.fork", std::strerror(errno));
@@ -259,6 +317,7 @@ Result<int> run_in_namespaces(const LaunchSpec& spec, const ListenerSink& sink) 
     UniqueFd theirs(pair[1]);
     const uid_t uid = ::getuid();
     const gid_t gid = ::getgid();
+    g_take_terminal = in_foreground();
     ::fflush(nullptr);  // the child must not flush our buffered output a second time
 
     const unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
@@ -319,9 +378,8 @@ Result<int> run_in_namespaces(const LaunchSpec& spec, const ListenerSink& sink) 
     }
 
     if (auto sent = send_message(ours.get(), "G"); !sent.ok()) return abort_child(sent.error());
-    ours.reset();
     // From here on signals sent to us (kill, systemd, the terminal's SIGHUP) go to the sandbox.
-    return wait_forwarding(child);
+    return wait_sandbox(child, ours.get());
 }
 
 }  // namespace cloakroom::sandbox

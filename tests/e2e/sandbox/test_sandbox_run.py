@@ -176,3 +176,52 @@ def test_interactive_shell_job_control_and_ctrl_c(session):
     t.send("exit 5\n")
     assert t.wait() == 5
     assert b"no job control" not in t.buffer
+
+
+def host_shell(session):
+    """An interactive bash on a pty (outside any sandbox), as a user's terminal."""
+    env = dict(session.env, PS1="host$ ", TERM="dumb")
+    t = Pty(["bash", "--norc", "--noprofile", "-i"], env, session.project)
+    t.expect("host$ ")
+    return t
+
+
+def run_line(session):
+    return " ".join(f"'{a}'" for a in session.command("sleep", "30", run_args=NO_NET))
+
+
+def test_ctrl_z_stops_the_job_and_fg_resumes_it(session):
+    t = host_shell(session)
+    t.send(run_line(session) + "\n")
+    t.expect("no capabilities")  # the summary: the sandbox is up
+    time.sleep(0.5)
+    t.send("\x1a")  # Ctrl-Z
+    t.expect("Stopped")
+    t.expect("host$ ", count=2)
+    t.send("echo shell-has-the-terminal\n")
+    t.expect("shell-has-the-terminal\r\n", count=2)
+    t.send("fg\n")
+    time.sleep(0.5)
+    t.send("\x03")  # the command is in the foreground again: Ctrl-C ends it
+    t.send("echo status=$?\n")
+    t.expect("status=130")
+    t.send("exit 0\n")
+    t.wait()
+
+
+def test_background_run_does_not_take_the_terminal(session):
+    t = host_shell(session)
+    line = " ".join(f"'{a}'" for a in session.command("sh", "-c", "sleep 3; echo bg-done",
+                                                       run_args=NO_NET))
+    t.send(line + " 2>/dev/null &\n")
+    t.expect("host$ ", count=2)
+    time.sleep(1)  # the sandbox is up and its command running
+    # The terminal's foreground group is still the shell's.
+    t.send('[ "$(ps -o tpgid= -p $$)" = "$(ps -o pgid= -p $$)" ] && echo owner-$((1+1)) '
+           '|| echo stolen-$((1+1))\n')
+    t.expect("owner-2")
+    t.send("echo fg-alive-$((2+3))\n")
+    t.expect("fg-alive-5")
+    t.expect("bg-done")
+    t.send("exit 0\n")
+    t.wait()
