@@ -44,6 +44,32 @@ void apply_gateway(const toml::table& table, const Document& document, LoadState
             gateway.reverse = ListenerConfig{parsed->text(), parsed->host, *parsed->port};
         }
     }
+    if (auto transparent = reader.strings("transparent_listen")) {
+        gateway.transparent.clear();
+        for (const auto& entry : *transparent) {
+            auto parsed = parse_listen_address(entry.value);
+            if (!parsed.ok()) {
+                reader.error("transparent_listen", "transparent_listen " + parsed.error().message);
+            } else if (!is_loopback_listen_host(parsed->host)) {
+                // Redirected connections arrive on loopback; anything else would let other
+                // machines use the gateway.
+                reader.error("transparent_listen",
+                             "transparent_listen \"" + entry.value +
+                                 "\" must be a loopback address (127.0.0.1 or [::1])");
+            } else {
+                gateway.transparent.push_back(
+                    ListenerConfig{parsed->text(), parsed->host, *parsed->port});
+            }
+        }
+    }
+    if (auto socket = reader.string("sandbox_socket")) {
+        state.sandbox_socket_set = true;
+        if (socket->value.empty()) {
+            gateway.sandbox_socket.clear();  // disabled
+        } else if (auto path = read_path(reader, "sandbox_socket", document, state.env)) {
+            gateway.sandbox_socket = *path;
+        }
+    }
     if (auto strict = reader.boolean("strict")) gateway.strict = strict->value;
     if (auto audit = reader.string("audit_log")) {
         state.audit_log_set = true;

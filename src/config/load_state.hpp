@@ -36,6 +36,7 @@ struct LoadState {
     std::optional<SourceLocation> secrets_dir_set;
     bool audit_log_set = false;
     bool public_dir_set = false;
+    bool sandbox_socket_set = false;
     std::optional<SourceLocation> validity_set;
     std::vector<Located<std::string>> allowed_hosts;  // normalized, duplicates not yet removed
 };

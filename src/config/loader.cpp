@@ -142,6 +142,8 @@ void apply_directory_defaults(LoadState& state) {
     // exists, 0700, once the CA is there), not stdout: `serve &` in a shell stays readable.
     if (!state.audit_log_set && !config.data_dir.empty())
         config.gateway.audit_log = (config.data_dir / "audit.log").string();
+    if (!state.sandbox_socket_set && !config.data_dir.empty())
+        config.gateway.sandbox_socket = config.data_dir / "run" / "sandbox.sock";
     if (!state.public_dir_set && !config.data_dir.empty())
         config.gateway.public_dir = config.data_dir / "public";
     if (!state.secrets_dir_set) {

@@ -46,6 +46,13 @@ struct GatewayConfig {
     // certificate and the trust bundle; never a key): 0755 directory, 0644 files. Default
     // <data_dir>/public (the data directory is then made traversable, 0711).
     std::filesystem::path public_dir;
+    // Transparent listeners (docs/transparent.md): connections redirected here by the kernel
+    // (nftables/iptables REDIRECT) are routed by their original destination and the TLS server
+    // name or Host header. Loopback only. Empty: none.
+    std::vector<ListenerConfig> transparent;
+    // The hand-over socket `cloakroom run` passes sandbox listeners through (docs/transparent.md).
+    // Default <data_dir>/run/sandbox.sock; empty when disabled (sandbox_socket = "").
+    std::filesystem::path sandbox_socket;
 };
 
 struct TokenConfig {

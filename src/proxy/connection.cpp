@@ -1,28 +1,24 @@
 // The forward-proxy front end: CONNECT (refused, blind tunnel to an [allow] host, or
-// intercepted: TLS to the agent with a leaf for the CONNECT host) and absolute-form http://
+// intercepted: intercepted_connection.hpp) and absolute-form http://
 // requests. Each computes a Target from the connection and hands every request to the one
 // exchange pipeline (exchange_pipeline.hpp).
 #include "proxy/connection.hpp"
-
-#include <openssl/ssl.h>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <ctime>
 #include <optional>
 
 #include "proxy/connection_read.hpp"
 #include "proxy/exchange_pipeline.hpp"
+#include "proxy/intercepted_connection.hpp"
 #include "proxy/plain_stream.hpp"
 #include "proxy/route.hpp"
 #include "proxy/target.hpp"
-#include "proxy/tls_stream.hpp"
 #include "proxy/tunnel.hpp"
 #include "runtime/exchange.hpp"
 #include "runtime/peer_address.hpp"
-#include "tls/contexts.hpp"
 
 namespace cloakroom::proxy {
 namespace net = boost::asio;
@@ -40,59 +36,6 @@ Route refused_route(unsigned status, std::string error, std::string reason) {
     route.error = std::move(error);
     route.reason = std::move(reason);
     return route;
-}
-
-// Requests inside an intercepted CONNECT: TLS to the agent with a leaf for the CONNECT host.
-net::awaitable<void> serve_intercepted(PlainStream& stream, beast::flat_buffer& buffer,
-                                       Target target, Worker& worker) {
-    Gateway& gateway = worker.gateway;
-    auto leaf =
-        gateway.leaves.get(target.route.host, static_cast<std::int64_t>(std::time(nullptr)));
-    if (!leaf.ok()) co_return;  // the client already got 200; nothing sane to answer over TLS
-    TlsStream tls(stream.release_socket(), gateway.server_tls.native_handle());
-    if (!tls.ok() || !tls::use_leaf(tls.native_handle(), **leaf).ok()) co_return;
-
-    beast::error_code ec;
-    tls.expires_after(gateway.timeouts.tls_handshake);
-    // Bytes the client sent right after CONNECT are the start of its TLS handshake.
-    tls.set_early_input(buffer_view(buffer));
-    buffer.consume(buffer.size());
-    buffer.shrink_to_fit();  // the CONNECT head's 8 KiB would otherwise stay for the connection
-    co_await tls.async_handshake(net::ssl::stream_base::server,
-                                 net::redirect_error(net::use_awaitable, ec));
-    if (ec) co_return;
-
-    // Invariant 2: CONNECT authority = TLS SNI = Host (checked per request by the plan).
-    if (const char* sni = SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name)) {
-        target.tls_server_name = std::string(sni);
-    }
-
-    bool first = true;
-    for (;;) {
-        const auto head_timeout = first ? gateway.timeouts.first_header : gateway.timeouts.idle;
-        const bool waited = buffer.size() == 0;
-        if (waited) {
-            // Idle: wait for the next request's first bytes with no read buffer of our own and
-            // OpenSSL's freed (TlsStream::async_wait_input), and from this frame, so that no
-            // deeper coroutine frame is held while the connection idles. Any failure shows
-            // again on the read that follows.
-            buffer.shrink_to_fit();
-            tls.expires_after(head_timeout);
-            co_await tls.async_wait_input(net::redirect_error(net::use_awaitable, ec));
-        }
-        IncomingRequest request;
-        const bool ok = co_await read_request_head(tls, buffer, request, gateway, target.client,
-                                                   head_timeout, waited);
-        if (!ok) break;
-        first = false;
-        // Each request sees the newest configuration.
-        if (!co_await forward_request(tls, buffer, request, target, gateway.runtime.get(),
-                                      worker)) {
-            break;
-        }
-    }
-    tls.expires_after(std::chrono::seconds(2));
-    co_await tls.async_shutdown(net::redirect_error(net::use_awaitable, ec));
 }
 
 // Answers a CONNECT. Returns the target to intercept (after "200 Connection established"), or
@@ -213,7 +156,8 @@ net::awaitable<void> run_client_connection(tcp::socket socket, Worker& worker) {
             // The CONNECT request is done with; its head goes back to the pool instead of
             // staying with this frame for as long as the connection lives.
             incoming.reset();
-            co_await serve_intercepted(stream, buffer, std::move(*intercept), worker);
+            co_await serve_intercepted(stream.release_socket(), buffer, std::move(*intercept),
+                                       worker);
             co_return;
         }
         auto runtime = gateway.runtime.get();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 
+#include "dns/synthetic_pool.hpp"
 #include "http/head_validator.hpp"
 #include "proxy/upstream.hpp"
 #include "runtime/runtime.hpp"
@@ -49,6 +50,9 @@ struct Gateway {
     // Work that may block (exec: secret helpers), kept off the workers' event loops so that one
     // slow helper stalls no other connection.
     boost::asio::thread_pool blocking{2};
+    // Names the DNS responder answered with a synthetic address, for the transparent listener
+    // (docs/transparent.md).
+    dns::SyntheticPool synthetic;
 };
 
 // One per io_context thread.

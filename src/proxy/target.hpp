@@ -18,6 +18,9 @@ enum class FrontEnd : std::uint8_t {
     Connect,       // inside an intercepted CONNECT tunnel (TLS to the agent)
     AbsoluteForm,  // "GET http://host/path" to the forward proxy listener
     Reverse,       // the reverse base-URL listener: "/<service>/path"
+    // A redirected connection (transparent_connection.hpp): its original destination and TLS
+    // server name or Host header (origin-form requests; TLS to the agent for HTTPS).
+    Transparent,
 };
 
 struct Target {

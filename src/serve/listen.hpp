@@ -21,6 +21,7 @@
 
 #include "config/model.hpp"
 #include "util/result.hpp"
+#include "util/unique_fd.hpp"
 
 namespace cloakroom::serve {
 
@@ -36,5 +37,11 @@ struct BoundAcceptors {
 // `cloakroom serve`, is listening there)".
 Result<BoundAcceptors> bind_acceptors(const config::ListenerConfig& listener,
                                       const std::vector<boost::asio::io_context*>& ios);
+
+// The same for a socket that is already listening (handed over by `cloakroom run`, created in
+// the sandbox's network namespace): takes ownership of `fd` (closed on error). Errors:
+// "serve.adopt".
+Result<BoundAcceptors> adopt_acceptors(UniqueFd fd,
+                                       const std::vector<boost::asio::io_context*>& ios);
 
 }  // namespace cloakroom::serve

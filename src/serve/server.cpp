@@ -21,8 +21,11 @@
 #include "config/config.hpp"
 #include "db/endpoints.hpp"
 #include "proxy/connection.hpp"
+#include "proxy/dns_listener.hpp"
 #include "proxy/gateway.hpp"
+#include "proxy/transparent_connection.hpp"
 #include "runtime/session_registry.hpp"
+#include "serve/handover.hpp"
 #include "serve/listener_registry.hpp"
 #include "tls/contexts.hpp"
 
@@ -106,6 +109,10 @@ class Server {
             return 1;
         }
         registry_->start();
+        if (auto opened = open_handover(listeners); !opened.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", opened.error().message.c_str());
+            return 1;
+        }
         for (const auto& database : gateway_->runtime.get()->config.databases) {
             if (database.tls == config::DatabaseTlsMode::Require) {
                 std::fprintf(stderr,
@@ -124,6 +131,7 @@ class Server {
             pool.emplace_back([&worker] { worker->io.run(); });
         }
         run_control(stop, hangup);
+        handover_.reset();  // adopted listeners close; the socket file goes away
         for (auto& worker : workers_) worker->io.stop();
         for (auto& thread : pool) thread.join();
         registry_.reset();
@@ -165,6 +173,16 @@ class Server {
             lines.push_back(*reverse + " (reverse base URL: http://" + *reverse + "/<service>/)");
         }
 
+        for (const auto& transparent : gateway.transparent) {
+            auto bound = registry_->add(transparent, "transparent",
+                                        [this](tcp::socket socket, std::size_t worker) {
+                                            return proxy::run_transparent_connection(
+                                                std::move(socket), workers_[worker]->worker);
+                                        });
+            if (!bound.ok()) return bound.error();
+            lines.push_back(*bound + " (transparent)");
+        }
+
         auto databases = db::DatabaseEndpoints::create(
             gateway_->runtime.get()->config, gateway_->runtime, gateway_->leaves, sessions_);
         if (!databases.ok()) return databases.error();
@@ -184,6 +202,31 @@ class Server {
         for (const auto& line : lines) {
             std::fprintf(stderr, "cloakroom: listening on %s\n", line.c_str());
         }
+        return {};
+    }
+
+    // The hand-over socket of `cloakroom run` (serve/handover.hpp), on the control thread.
+    Result<void> open_handover(const config::GatewayConfig& gateway) {
+        if (gateway.sandbox_socket.empty()) return {};
+        HandoverHandlers handlers;
+        handlers.forward = [this](tcp::socket socket, std::size_t worker) {
+            return proxy::run_client_connection(std::move(socket), workers_[worker]->worker);
+        };
+        handlers.transparent = [this](tcp::socket socket, std::size_t worker) {
+            return proxy::run_transparent_connection(std::move(socket), workers_[worker]->worker);
+        };
+        handlers.dns_tcp = [this](tcp::socket socket, std::size_t) {
+            return proxy::run_dns_tcp_connection(std::move(socket), *gateway_);
+        };
+        handlers.dns = [this](std::shared_ptr<net::ip::udp::socket> socket) {
+            return proxy::run_dns_datagrams(std::move(socket), *gateway_);
+        };
+        auto server =
+            HandoverServer::open(gateway.sandbox_socket, control_, *registry_, std::move(handlers));
+        if (!server.ok()) return server.error();
+        handover_ = std::move(*server);
+        std::fprintf(stderr, "cloakroom: sandbox hand-over socket %s\n",
+                     gateway.sandbox_socket.c_str());
         return {};
     }
 
@@ -254,6 +297,7 @@ class Server {
     std::vector<std::unique_ptr<WorkerThread>> workers_;
     std::unique_ptr<db::DatabaseEndpoints> databases_;
     std::unique_ptr<ListenerRegistry> registry_;
+    std::unique_ptr<HandoverServer> handover_;
     // Live sessions by token: database sessions register once logged in.
     std::shared_ptr<runtime::SessionRegistry> sessions_ =
         std::make_shared<runtime::SessionRegistry>();

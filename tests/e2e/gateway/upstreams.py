@@ -36,6 +36,8 @@ UPSTREAM_NAMES = [
     "slow.example.com",  # a secret from a slow helper (test_gateway_front_ends.py)
     # hosts that reload tests add to a running gateway
     "late.example.com", "late0.example.com", "late2.example.com", "late4.example.com",
+    # a service on a name the host resolves (tests/e2e/transparent: literal-address destinations)
+    "localhost",
 ]
 ROGUE_NAMES = ["api.example.com", "rogue.example.com"]
 

@@ -1,0 +1,372 @@
+#include "serve/handover.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+#include <list>
+#include <optional>
+#include <system_error>
+
+namespace cloakroom::serve {
+namespace net = boost::asio;
+using Descriptor = net::posix::stream_descriptor;
+
+struct HandoverServer::State {
+    struct Entry {
+        HandoverSession info;
+        std::vector<AdoptedId> ids;
+    };
+
+    State(net::io_context& context, ListenerRegistry& listeners, HandoverHandlers kinds)
+        : io(context), registry(&listeners), handlers(std::move(kinds)) {}
+
+    void end(std::list<Entry>::iterator entry) {
+        if (registry != nullptr) {
+            for (const AdoptedId id : entry->ids) registry->remove(id);
+        }
+        spdlog::info("sandbox \"{}\" hand-over closed: its {} listeners are closed",
+                     entry->info.session, entry->ids.size());
+        sessions.erase(entry);
+    }
+
+    net::io_context& io;
+    ListenerRegistry* registry;  // null once the server is gone (shutdown)
+    HandoverHandlers handlers;
+    std::filesystem::path path;
+    std::unique_ptr<Descriptor> listener;
+    std::list<Entry> sessions;
+};
+
+namespace {
+
+Error handover_error_of(std::string message) {
+    return make_error("serve.handover", std::move(message));
+}
+
+std::string errno_text(int error) {
+    return std::generic_category().message(error);
+}
+
+Result<sockaddr_un> unix_address(const std::filesystem::path& path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string text = path.string();
+    if (text.size() >= sizeof(address.sun_path)) {
+        return handover_error_of("sandbox socket path " + text +
+                                 " is too long for a unix socket (" + std::to_string(text.size()) +
+                                 " bytes, at most " + std::to_string(sizeof(address.sun_path) - 1) +
+                                 ")");
+    }
+    std::memcpy(address.sun_path, text.data(), text.size());
+    return address;
+}
+
+int socket_option(int fd, int level, int name, int& value) {
+    socklen_t length = sizeof(value);
+    return ::getsockopt(fd, level, name, &value, &length);
+}
+
+// Why `fd` cannot serve as a listener of `kind`, or nullopt when it can.
+std::optional<std::string> fd_problem(int fd, ListenerKind kind) {
+    int type = 0;
+    int domain = 0;
+    int protocol = 0;
+    if (socket_option(fd, SOL_SOCKET, SO_TYPE, type) != 0) {
+        return errno == ENOTSOCK ? "not a socket" : "not a usable socket: " + errno_text(errno);
+    }
+    if (socket_option(fd, SOL_SOCKET, SO_DOMAIN, domain) != 0 ||
+        socket_option(fd, SOL_SOCKET, SO_PROTOCOL, protocol) != 0) {
+        return "not a usable socket: " + errno_text(errno);
+    }
+    if (domain == AF_UNIX) return "a unix socket, expected an IP socket";
+    if (domain != AF_INET && domain != AF_INET6) {
+        return "not an IP socket (address family " + std::to_string(domain) + ")";
+    }
+    if (kind == ListenerKind::Dns) {
+        if (type == SOCK_STREAM) return "a TCP socket, expected a bound UDP socket";
+        if (type != SOCK_DGRAM || protocol != IPPROTO_UDP) return "not a UDP socket";
+        sockaddr_storage local{};
+        socklen_t length = sizeof(local);
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) {
+            return "a UDP socket without an address: " + errno_text(errno);
+        }
+        const auto port = local.ss_family == AF_INET
+                              ? reinterpret_cast<const sockaddr_in&>(local).sin_port
+                              : reinterpret_cast<const sockaddr_in6&>(local).sin6_port;
+        if (port == 0) return "a UDP socket that is not bound to a port";
+        return std::nullopt;
+    }
+    if (type == SOCK_DGRAM) return "a UDP socket, expected a listening TCP socket";
+    if (type != SOCK_STREAM || protocol != IPPROTO_TCP) {
+        return "not a TCP socket (type " + std::to_string(type) + ", protocol " +
+               std::to_string(protocol) + ")";
+    }
+    int accepting = 0;
+    if (socket_option(fd, SOL_SOCKET, SO_ACCEPTCONN, accepting) != 0 || accepting == 0) {
+        return "a TCP socket that is not listening (listen() was not called)";
+    }
+    return std::nullopt;
+}
+
+struct Received {
+    bool eof = false;
+    bool again = false;
+    std::optional<std::string> error;  // a malformed message (answered, connection stays)
+    std::string text;
+    std::vector<UniqueFd> fds;
+};
+
+Received receive(int fd) {
+    Received received;
+    std::string buffer(kMaxHandoverMessage + 1, '\0');
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxHandoverFds)];
+    iovec io{buffer.data(), buffer.size()};
+    msghdr message{};
+    message.msg_iov = &io;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    const ssize_t n = ::recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            received.again = true;
+        } else {
+            received.eof = true;
+        }
+        return received;
+    }
+    // Every descriptor that arrived is owned from here on, so each error path closes them.
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int passed = -1;
+            std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            received.fds.emplace_back(passed);
+        }
+    }
+    if (n == 0 && received.fds.empty()) {
+        received.eof = true;
+        return received;
+    }
+    if ((message.msg_flags & MSG_CTRUNC) != 0) {
+        received.error = "too many file descriptors in one message (at most " +
+                         std::to_string(kMaxHandoverFds) + ")";
+    } else if ((message.msg_flags & MSG_TRUNC) != 0) {
+        received.error =
+            "message too long (at most " + std::to_string(kMaxHandoverMessage) + " bytes)";
+    }
+    received.text.assign(buffer.data(), static_cast<std::size_t>(n));
+    return received;
+}
+
+void reply(int fd, const std::string& text) {
+    ::send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+using Session = std::optional<std::list<HandoverServer::State::Entry>::iterator>;
+
+std::string adopt(HandoverServer::State& state, HandoverRequest& request,
+                  std::vector<UniqueFd>& fds, Session& session) {
+    if (session) {
+        return handover_error("this connection already handed over sandbox \"" +
+                              (*session)->info.session + "\"");
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (auto problem = fd_problem(fds[i].get(), request.listeners[i])) {
+            return handover_error("listener " + std::to_string(i + 1) + " (" +
+                                  std::string(kind_name(request.listeners[i])) + "): " + *problem);
+        }
+    }
+    if (state.registry == nullptr) return handover_error("the gateway is stopping");
+    std::vector<AdoptedId> ids;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        const ListenerKind kind = request.listeners[i];
+        std::string what = "sandbox " + request.session + ", " + std::string(kind_name(kind));
+        Result<AdoptedId> id =
+            kind == ListenerKind::Dns
+                ? state.registry->adopt_datagram(std::move(fds[i]), what, state.handlers.dns)
+                : state.registry->adopt_stream(
+                      std::move(fds[i]), what,
+                      kind == ListenerKind::Forward       ? state.handlers.forward
+                      : kind == ListenerKind::Transparent ? state.handlers.transparent
+                                                          : state.handlers.dns_tcp);
+        if (!id.ok()) {
+            for (const AdoptedId adopted : ids) state.registry->remove(adopted);
+            return handover_error("listener " + std::to_string(i + 1) + " (" +
+                                  std::string(kind_name(kind)) + "): " + id.error().message);
+        }
+        ids.push_back(*id);
+    }
+    state.sessions.push_back(
+        {HandoverSession{request.session, request.token_id, ids.size()}, std::move(ids)});
+    session = std::prev(state.sessions.end());
+    spdlog::info("sandbox \"{}\" handed over {} listeners", request.session,
+                 (*session)->ids.size());
+    return handover_ok();
+}
+
+std::string answer(HandoverServer::State& state, Received& received, Session& session) {
+    if (received.error) return handover_error(*received.error);
+    auto request = parse_handover_request(received.text, received.fds.size());
+    if (!request.ok()) return handover_error(request.error().message);
+    if (request->op == HandoverRequest::Op::Status) {
+        std::vector<HandoverSession> sessions;
+        for (const auto& entry : state.sessions) sessions.push_back(entry.info);
+        return handover_status(sessions);
+    }
+    return adopt(state, *request, received.fds, session);
+}
+
+// Ends the connection's session however the coroutine ends (peer gone, or the io_context
+// destroyed with the frame still suspended at shutdown).
+struct SessionGuard {
+    std::shared_ptr<HandoverServer::State> state;
+    Session session;
+    ~SessionGuard() {
+        if (session) state->end(*session);
+    }
+};
+
+net::awaitable<void> serve_connection(std::shared_ptr<HandoverServer::State> state,
+                                      UniqueFd connection) {
+    Descriptor descriptor(state->io, connection.release());
+    SessionGuard guard{state, std::nullopt};
+    for (;;) {
+        boost::system::error_code ec;
+        co_await descriptor.async_wait(Descriptor::wait_read,
+                                       net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return;
+        Received received = receive(descriptor.native_handle());
+        if (received.again) continue;
+        if (received.eof) co_return;
+        const std::string text = answer(*state, received, guard.session);
+        reply(descriptor.native_handle(), text);
+        // Descriptors not adopted close here, as `received` goes out of scope.
+    }
+}
+
+bool same_user(int fd) {
+    ucred peer{};
+    socklen_t length = sizeof(peer);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) return false;
+    return peer.uid == ::geteuid();
+}
+
+net::awaitable<void> accept_loop(std::shared_ptr<HandoverServer::State> state) {
+    net::steady_timer pause(state->io);
+    for (;;) {
+        boost::system::error_code ec;
+        if (!state->listener) co_return;
+        co_await state->listener->async_wait(Descriptor::wait_read,
+                                             net::redirect_error(net::use_awaitable, ec));
+        if (ec || !state->listener) co_return;
+        UniqueFd connection(
+            ::accept4(state->listener->native_handle(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!connection) {
+            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;
+            // EMFILE and friends: do not spin; the connections we have keep working.
+            pause.expires_after(std::chrono::milliseconds(100));
+            co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+            continue;
+        }
+        if (!same_user(connection.get())) {
+            reply(connection.get(),
+                  handover_error("only the gateway's own user may hand over listeners"));
+            spdlog::warn("sandbox hand-over: refused a connection from another user");
+            continue;
+        }
+        net::co_spawn(state->io, serve_connection(state, std::move(connection)), net::detached);
+    }
+}
+
+// Makes room for our socket: an absent path is fine, a stale socket (nothing listening) is
+// removed, a live one belongs to another gateway.
+Result<void> clear_path(const std::filesystem::path& path, const sockaddr_un& address) {
+    struct stat info {};
+    if (::lstat(path.c_str(), &info) != 0) {
+        if (errno == ENOENT) return {};
+        return handover_error_of("cannot use " + path.string() + ": " + errno_text(errno));
+    }
+    if (!S_ISSOCK(info.st_mode)) {
+        return handover_error_of("cannot use " + path.string() + ": it exists and is not a socket");
+    }
+    UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (probe &&
+        ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) {
+        return handover_error_of("another `cloakroom serve` is already listening on " +
+                                 path.string());
+    }
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        return handover_error_of("cannot replace the stale socket " + path.string() + ": " +
+                                 errno_text(errno));
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HandoverServer>> HandoverServer::open(const std::filesystem::path& path,
+                                                             net::io_context& io,
+                                                             ListenerRegistry& registry,
+                                                             HandoverHandlers handlers) {
+    auto address = unix_address(path);
+    if (!address.ok()) return address.error();
+    std::error_code ec;
+    const auto directory = path.parent_path();
+    if (!directory.empty()) {
+        // A directory we create is private; one that exists is the user's choice (the socket
+        // itself is 0600, and SO_PEERCRED is checked on every connection anyway).
+        const bool created = std::filesystem::create_directories(directory, ec);
+        if (ec || (created && ::chmod(directory.c_str(), 0700) != 0)) {
+            return handover_error_of("cannot create " + directory.string() + ": " +
+                                     (ec ? ec.message() : errno_text(errno)));
+        }
+    }
+    if (auto cleared = clear_path(path, *address); !cleared.ok()) return cleared.error();
+    UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return handover_error_of("cannot create the sandbox socket: " + errno_text(errno));
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof(*address)) != 0) {
+        return handover_error_of("cannot listen on " + path.string() + ": " + errno_text(errno));
+    }
+    // Before listen(): nobody can connect yet, and SO_PEERCRED is checked anyway.
+    if (::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), 16) != 0) {
+        const std::string why = errno_text(errno);
+        ::unlink(path.c_str());
+        return handover_error_of("cannot listen on " + path.string() + ": " + why);
+    }
+    auto state = std::make_shared<State>(io, registry, std::move(handlers));
+    state->path = path;
+    state->listener = std::make_unique<Descriptor>(io, fd.release());
+    net::co_spawn(io, accept_loop(state), net::detached);
+    return std::unique_ptr<HandoverServer>(new HandoverServer(state));
+}
+
+HandoverServer::~HandoverServer() {
+    // The sessions' entries stay until their connections' guards end them; their listeners
+    // close now.
+    for (auto& entry : state_->sessions) {
+        for (const AdoptedId id : entry.ids) state_->registry->remove(id);
+        entry.ids.clear();
+    }
+    state_->registry = nullptr;
+    if (state_->listener) {
+        boost::system::error_code ec;
+        state_->listener->close(ec);
+        state_->listener.reset();
+    }
+    ::unlink(state_->path.c_str());
+}
+
+}  // namespace cloakroom::serve
