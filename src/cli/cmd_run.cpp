@@ -175,7 +175,13 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
 
     const std::string session = options.name.empty() ? default_session_name() : options.name;
     sandbox::ListenerSink sink = [&](std::vector<sandbox::Listener> listeners) -> Result<void> {
-        const auto socket_path = sandbox::default_handover_path(config->data_dir);
+        const auto socket_path = config->gateway.sandbox_socket;
+        if (socket_path.empty()) {
+            return make_error("run.gateway",
+                              "[gateway] sandbox_socket = \"\" disables the "
+                              "hand-over socket that netns mode needs (use "
+                              "--no-network, or --contain landlock)");
+        }
         auto connected = gateway.connect(socket_path, global.config_files,
                                          config->data_dir / "run" / "serve.log");
         if (!connected.ok()) return connected;

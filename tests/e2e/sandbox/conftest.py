@@ -55,3 +55,18 @@ def host_process():
     yield proc
     proc.kill()
     proc.wait()
+
+
+# The gateway suite's fixtures (nginx upstream, pki, leak checks, make_gateway) for the positive
+# path through a real `cloakroom serve` (test_sandbox_gateway.py).
+_GATEWAY = pathlib.Path(__file__).resolve().parent.parent / "gateway"
+import sys  # noqa: E402
+sys.path.insert(0, str(_GATEWAY))
+import importlib.util  # noqa: E402
+_gspec = importlib.util.spec_from_file_location("cloakroom_e2e_gateway_conftest_sbx",
+                                                _GATEWAY / "conftest.py")
+_gateway = importlib.util.module_from_spec(_gspec)
+_gspec.loader.exec_module(_gateway)
+for _name in dir(_gateway):
+    if not _name.startswith("__"):
+        globals().setdefault(_name, getattr(_gateway, _name))
