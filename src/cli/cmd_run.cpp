@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -78,6 +80,12 @@ SecretScan scan_secrets(const config::Config& config) {
     return scan;
 }
 
+// Overwrites the secret values compared against the environment, then drops them.
+void forget(std::vector<std::string>& values) {
+    for (auto& value : values) OPENSSL_cleanse(value.data(), value.size());
+    values.clear();
+}
+
 int run_run(const GlobalOptions& global, const RunOptions& options) {
     if (options.command.empty()) {
         std::fputs("cloakroom run: no command given (cloakroom run -- CMD ARGS...)\n", stderr);
@@ -100,14 +108,19 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
                                    format_duration(config->token.max_validity) + ")"),
                     kExitUsage);
     }
-    auto keys = load_keys(*config, KeyPolicy::GenerateMissing);
-    if (!keys.ok()) return fail("run", keys.error(), kExitFailure);
-    auto token = mint_session_token(*config, *keys, *scope, std::time(nullptr), *lifetime);
+    // The signing keys and the CA key are dropped before the sandbox is cloned from this
+    // process (its pid 1 starts as a copy of our memory).
+    auto token = [&]() -> Result<SessionToken> {
+        auto keys = load_keys(*config, KeyPolicy::GenerateMissing);
+        if (!keys.ok()) return keys.error();
+        return mint_session_token(*config, *keys, *scope, std::time(nullptr), *lifetime);
+    }();
     if (!token.ok()) return fail("run", token.error(), kExitFailure);
-
-    auto authority = tls::CertificateAuthority::load_or_create(config->data_dir / "ca");
-    if (!authority.ok()) return fail("run", authority.error(), kExitFailure);
-    auto files = write_agent_files(*config, **authority);
+    auto files = [&]() -> Result<proxy::AgentFiles> {
+        auto authority = tls::CertificateAuthority::load_or_create(config->data_dir / "ca");
+        if (!authority.ok()) return authority.error();
+        return write_agent_files(*config, **authority);
+    }();
     if (!files.ok()) return fail("run", files.error(), kExitFailure);
 
     sandbox::LaunchSpec spec;
@@ -117,13 +130,13 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     spec.files.ca_bundle = read_file(files->bundle);
     spec.files.resolver = spec.network;
 
-    const SecretScan secrets = scan_secrets(*config);
+    SecretScan secrets = scan_secrets(*config);
     sandbox::EnvironmentInputs env;
     env.host = host_environment();
     if (spec.network) env.gateway = sandbox_gateway_variables(*config);
     env.token = token->text;
     env.token_env = scope->token_env;
-    env.secret_values = secrets.values;
+    env.secret_values = std::move(secrets.values);
     env.secret_env = secrets.env_names;
     const auto environment = sandbox::sandbox_environment(env);
     spec.envp = sandbox::envp_strings(environment.variables);
@@ -165,6 +178,7 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
                 config->data_dir / "run" / "serve.log");
             if (!listening.ok()) return fail("run", listening.error(), kExitFailure);
         }
+        forget(env.secret_values);
         print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
         auto status = sandbox::run_with_landlock(spec);
         std::error_code ignored;
@@ -188,6 +202,7 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
         return sandbox::adopt(gateway.connection(), session, token->id, listeners);
     };
 
+    forget(env.secret_values);
     print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
     auto status = sandbox::run_in_namespaces(spec, sink);
     if (!status.ok()) return fail("run", status.error(), kExitFailure);
