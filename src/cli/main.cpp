@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     register_ca(app, global, commands);
     register_env(app, global, commands);
     register_run(app, global, commands);
+    register_ps(app, global, commands);
 
     try {
         app.parse(argc, argv);

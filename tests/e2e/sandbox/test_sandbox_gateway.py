@@ -53,3 +53,25 @@ def test_clients_reach_the_service_with_the_session_token(sbx_gateway):
         assert echo["auth_check"] == "bearer-ok", echo  # the upstream got the real credential
     audit = [a for a in gw.wait_audit(3) if str(a.get("path", "")).startswith("/v1/sbx-")]
     assert {a["decision"] for a in audit} == {"allow"}, audit
+
+
+def test_ps_lists_the_running_sandbox(sbx_gateway):
+    gw = sbx_gateway
+    project = pathlib.Path(tempfile.mkdtemp(prefix="gw-", dir=e2e_root()))
+    run = subprocess.Popen([BIN, "run", "--config", str(gw.config), "--name", "ps-visible", "--",
+                            "sh", "-c", "echo up; sleep 30"], cwd=project, env=gw.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline().strip() == "up"
+        ps = subprocess.run([BIN, "ps", "--config", str(gw.config)], env=gw.env,
+                            capture_output=True, text=True, timeout=30)
+        assert ps.returncode == 0, ps.stderr
+        line = [l for l in ps.stdout.splitlines() if l.startswith("ps-visible ")]
+        assert line, ps.stdout
+        assert line[0].split()[-1] == "4"  # forward, transparent x2, dns
+    finally:
+        run.terminate()
+        run.wait(timeout=30)
+    ps = subprocess.run([BIN, "ps", "--config", str(gw.config)], env=gw.env,
+                        capture_output=True, text=True, timeout=30)
+    assert "ps-visible" not in ps.stdout
