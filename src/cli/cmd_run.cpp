@@ -15,6 +15,7 @@
 #include "cli/command.hpp"
 #include "cli/context.hpp"
 #include "cli/run_gateway.hpp"
+#include "cli/run_registry.hpp"
 #include "cli/run_session.hpp"
 #include "proxy/agent_env.hpp"
 #include "sandbox/environment.hpp"
@@ -188,6 +189,9 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     }
 
     const std::string session = options.name.empty() ? default_session_name() : options.name;
+    SessionPidFile pid_file;
+    if (auto claimed = pid_file.claim(config->data_dir, session); !claimed.ok())
+        return fail("run", claimed.error(), kExitUsage);
     sandbox::ListenerSink sink = [&](std::vector<sandbox::Listener> listeners) -> Result<void> {
         const auto socket_path = config->gateway.sandbox_socket;
         if (socket_path.empty()) {

@@ -37,5 +37,6 @@ void register_ca(CLI::App& app, const GlobalOptions& global, Commands& commands)
 void register_env(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_run(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_ps(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_stop(CLI::App& app, const GlobalOptions& global, Commands& commands);
 
 }  // namespace cloakroom::cli

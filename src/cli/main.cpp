@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     register_env(app, global, commands);
     register_run(app, global, commands);
     register_ps(app, global, commands);
+    register_stop(app, global, commands);
 
     try {
         app.parse(argc, argv);

@@ -225,3 +225,35 @@ def test_background_run_does_not_take_the_terminal(session):
     t.expect("bg-done")
     t.send("exit 0\n")
     t.wait()
+
+
+def as_session_user(session, *args):
+    cmd = [BIN, *args]
+    if session.user is not None:
+        cmd = ["setpriv", f"--reuid={session.user.pw_uid}", f"--regid={session.user.pw_gid}",
+               "--clear-groups", *cmd]
+    return subprocess.run(cmd, cwd=session.project, env=session.env, capture_output=True,
+                          text=True, timeout=30)
+
+
+def test_stop_ends_a_named_session(session):
+    p = subprocess.Popen(session.command("sh", "-c", "trap 'echo got-term; exit 9' TERM; "
+                                         "echo up; while :; do sleep 0.1; done",
+                                         run_args=(*NO_NET, "--name", "stoppable")),
+                         cwd=session.project, env=session.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "up"
+        twin = session.run("true", run_args=(*NO_NET, "--name", "stoppable"))
+        assert twin.returncode == 2
+        assert 'a session named "stoppable" is already running' in twin.stderr
+        stop = as_session_user(session, "stop", "stoppable")
+        assert stop.returncode == 0, stop.stderr
+        out, _ = p.communicate(timeout=20)
+        assert "got-term" in out
+        assert p.returncode == 9
+    finally:
+        p.kill()
+    gone = as_session_user(session, "stop", "stoppable")
+    assert gone.returncode == 1
+    assert 'no running session named "stoppable"' in gone.stderr
