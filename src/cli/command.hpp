@@ -36,5 +36,8 @@ void register_serve(CLI::App& app, const GlobalOptions& global, Commands& comman
 void register_ca(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_env(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_revoke(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_run(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_ps(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_stop(CLI::App& app, const GlobalOptions& global, Commands& commands);
 
 }  // namespace cloakroom::cli

@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
     register_ca(app, global, commands);
     register_env(app, global, commands);
     register_revoke(app, global, commands);
+    register_run(app, global, commands);
+    register_ps(app, global, commands);
+    register_stop(app, global, commands);
 
     try {
         app.parse(argc, argv);

@@ -377,6 +377,20 @@ void apply_service(const toml::table& table, const Document& document, LoadState
         service.base_url_env = read_base_url_env(reader);
         if (!service.base_url_env) ok = false;
     }
+    if (auto names = reader.strings("token_env")) {
+        for (const auto& name : *names) {
+            if (!is_env_name(name.value)) {
+                reader.error("token_env", "token_env: \"" + name.value +
+                                              "\" is not an environment variable name "
+                                              "(letters, digits and _, not starting with a digit)");
+                ok = false;
+                continue;
+            }
+            service.token_env.push_back(name.value);
+        }
+    } else if (table.get("token_env") != nullptr) {
+        ok = false;
+    }
     reader.finish();
     if (ok) state.config.services.push_back(std::move(service));
 }

@@ -104,6 +104,9 @@ struct Service {
     // after "http://<reverse_listen>/<service>" ("/v1" for OPENAI_BASE_URL). None = the built-in
     // defaults for well-known first hosts (agent_env.hpp); an empty list turns those off.
     std::optional<std::vector<std::pair<std::string, std::string>>> base_url_env;
+    // Variables `cloakroom run` sets to the session token inside the sandbox (e.g.
+    // ["STRIPE_API_KEY"]), so SDKs that read their key from the environment send the token.
+    std::vector<std::string> token_env;
     SourceLocation where;
 };
 

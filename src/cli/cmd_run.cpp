@@ -1,0 +1,249 @@
+// `cloakroom run -- CMD...`: runs an agent contained, with the gateway as its only way out
+// (docs/sandbox.md).
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "cli/agent_files.hpp"
+#include "cli/command.hpp"
+#include "cli/context.hpp"
+#include "cli/run_gateway.hpp"
+#include "cli/run_registry.hpp"
+#include "cli/run_session.hpp"
+#include "proxy/agent_env.hpp"
+#include "sandbox/environment.hpp"
+#include "sandbox/gateway_link.hpp"
+#include "sandbox/launcher.hpp"
+#include "secrets/resolver.hpp"
+#include "tls/certificate_authority.hpp"
+#include "util/duration.hpp"
+
+extern char** environ;
+
+namespace cloakroom::cli {
+namespace {
+
+struct RunOptions {
+    std::string name;
+    std::string contain = "auto";
+    std::vector<std::string> services;
+    std::string valid_for = "8h";
+    bool no_network = false;
+    std::vector<std::string> command;
+};
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    return content.str();
+}
+
+sandbox::Variables host_environment() {
+    sandbox::Variables variables;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string text(*entry);
+        const auto equals = text.find('=');
+        if (equals == std::string::npos || equals == 0) continue;
+        variables.emplace_back(text.substr(0, equals), text.substr(equals + 1));
+    }
+    return variables;
+}
+
+// Values of the configured secrets that can be read without running anything (file, env,
+// systemd), only to scrub them from the environment; wiped when the vector goes.
+struct SecretScan {
+    std::vector<std::string> values;
+    std::vector<std::string> env_names;
+};
+
+SecretScan scan_secrets(const config::Config& config) {
+    SecretScan scan;
+    secrets::SecretSources sources;
+    sources.file_root = config.secrets.dir;
+    sources.exec_timeout = config.secrets.exec_timeout;
+    sources.watch = false;
+    const secrets::SecretResolver resolver(sources);
+    for (const auto& ref : config.secret_refs()) {
+        if (ref.provider == secrets::Provider::Env) scan.env_names.push_back(ref.name);
+        if (ref.provider == secrets::Provider::Exec) continue;  // never run helpers for this
+        std::vector<secrets::SecretWarning> warnings;
+        auto value = resolver.resolve(ref, &warnings);
+        if (value.ok() && !value->empty()) scan.values.emplace_back(value->reveal());
+    }
+    return scan;
+}
+
+// Overwrites the secret values compared against the environment, then drops them.
+void forget(std::vector<std::string>& values) {
+    for (auto& value : values) OPENSSL_cleanse(value.data(), value.size());
+    values.clear();
+}
+
+int run_run(const GlobalOptions& global, const RunOptions& options) {
+    if (options.command.empty()) {
+        std::fputs("cloakroom run: no command given (cloakroom run -- CMD ARGS...)\n", stderr);
+        return kExitUsage;
+    }
+    auto config = load_cli_config(global);
+    if (!config.ok()) return fail("run", config.error(), kExitUsage);
+    auto mode = choose_containment(options.contain);
+    if (!mode.ok()) return fail("run", mode.error(), kExitFailure);
+
+    auto scope = sandbox::session_scope(*config, options.services);
+    if (!scope.ok()) return fail("run", scope.error(), kExitUsage);
+    auto lifetime = parse_duration(options.valid_for);
+    if (!lifetime.ok()) return fail("run", lifetime.error(), kExitUsage);
+    if (lifetime->count() <= 0 || *lifetime > config->token.max_validity) {
+        return fail("run",
+                    make_error("usage",
+                               "--valid-for must be between 1s and [token] "
+                               "max_validity (" +
+                                   format_duration(config->token.max_validity) + ")"),
+                    kExitUsage);
+    }
+    // The signing keys and the CA key are dropped before the sandbox is cloned from this
+    // process (its pid 1 starts as a copy of our memory).
+    auto token = [&]() -> Result<SessionToken> {
+        auto keys = load_keys(*config, KeyPolicy::GenerateMissing);
+        if (!keys.ok()) return keys.error();
+        return mint_session_token(*config, *keys, *scope, std::time(nullptr), *lifetime);
+    }();
+    if (!token.ok()) return fail("run", token.error(), kExitFailure);
+    auto files = [&]() -> Result<proxy::AgentFiles> {
+        auto authority = tls::CertificateAuthority::load_or_create(config->data_dir / "ca");
+        if (!authority.ok()) return authority.error();
+        return write_agent_files(*config, **authority);
+    }();
+    if (!files.ok()) return fail("run", files.error(), kExitFailure);
+
+    sandbox::LaunchSpec spec;
+    spec.argv = options.command;
+    spec.network = !options.no_network;
+    spec.files.ca_cert = read_file(files->ca_cert);
+    spec.files.ca_bundle = read_file(files->bundle);
+    spec.files.resolver = spec.network;
+
+    SecretScan secrets = scan_secrets(*config);
+    sandbox::EnvironmentInputs env;
+    env.host = host_environment();
+    if (spec.network) env.gateway = sandbox_gateway_variables(*config);
+    env.token = token->text;
+    env.token_env = scope->token_env;
+    env.secret_values = std::move(secrets.values);
+    env.secret_env = secrets.env_names;
+    const auto environment = sandbox::sandbox_environment(env);
+    spec.envp = sandbox::envp_strings(environment.variables);
+
+    auto plan = plan_session_mounts(*config, global);
+    if (!plan.ok()) return fail("run", plan.error(), kExitUsage);
+    spec.mounts = std::move(*plan);
+    SessionGateway gateway;
+
+    if (mode->mode == Containment::Landlock) {
+        if (auto cwd = check_landlock_cwd(spec.mounts); !cwd.ok())
+            return fail("run", cwd.error(), kExitUsage);
+        // The session's own temporary directory (Landlock cannot give it a private /tmp).
+        std::string tmp_template =
+            (std::filesystem::temp_directory_path() / "cloakroom-run-XXXXXX").string();
+        if (::mkdtemp(tmp_template.data()) == nullptr) {
+            return fail("run", make_error("run.tmp", "cannot create a temporary directory"),
+                        kExitFailure);
+        }
+        const std::filesystem::path private_tmp = tmp_template;
+        std::vector<std::uint16_t> ports;
+        if (!options.no_network) {
+            ports.push_back(config->gateway.proxy.port);
+            if (config->gateway.reverse) ports.push_back(config->gateway.reverse->port);
+            for (const auto& name : scope->databases) {
+                if (const auto* db = config->find_database(name)) ports.push_back(db->listen.port);
+            }
+        }
+        spec.landlock = sandbox::default_landlock_policy(spec.mounts.writable.front(), private_tmp,
+                                                         config->gateway.public_dir, ports);
+        spec.seccomp.allow_udp = false;
+        env.gateway.clear();
+        if (!options.no_network) env.gateway = proxy::agent_environment(*config, *files);
+        env.gateway.emplace_back("TMPDIR", private_tmp.string());
+        spec.envp = sandbox::envp_strings(sandbox::sandbox_environment(env).variables);
+        if (!options.no_network) {
+            auto listening = gateway.ensure_listening(
+                config->gateway.proxy.host, config->gateway.proxy.port, global.config_files,
+                config->data_dir / "run" / "serve.log");
+            if (!listening.ok()) return fail("run", listening.error(), kExitFailure);
+        }
+        forget(env.secret_values);
+        print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
+        auto status = sandbox::run_with_landlock(spec);
+        std::error_code ignored;
+        std::filesystem::remove_all(private_tmp, ignored);
+        if (!status.ok()) return fail("run", status.error(), kExitFailure);
+        return *status;
+    }
+
+    const std::string session = options.name.empty() ? default_session_name() : options.name;
+    SessionPidFile pid_file;
+    if (auto claimed = pid_file.claim(config->data_dir, session); !claimed.ok())
+        return fail("run", claimed.error(), kExitUsage);
+    sandbox::ListenerSink sink = [&](std::vector<sandbox::Listener> listeners) -> Result<void> {
+        const auto socket_path = config->gateway.sandbox_socket;
+        if (socket_path.empty()) {
+            return make_error("run.gateway",
+                              "[gateway] sandbox_socket = \"\" disables the "
+                              "hand-over socket that netns mode needs (use "
+                              "--no-network, or --contain landlock)");
+        }
+        auto connected = gateway.connect(socket_path, global.config_files,
+                                         config->data_dir / "run" / "serve.log");
+        if (!connected.ok()) return connected;
+        return sandbox::adopt(gateway.connection(), session, token->id, listeners);
+    };
+
+    forget(env.secret_values);
+    print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
+    auto status = sandbox::run_in_namespaces(spec, sink);
+    if (!status.ok()) return fail("run", status.error(), kExitFailure);
+    return *status;
+}
+
+}  // namespace
+
+void register_run(CLI::App& app, const GlobalOptions& global, Commands& commands) {
+    auto options = std::make_shared<RunOptions>();
+    auto* command = app.add_subcommand(
+        "run",
+        "Run a command contained: the gateway is its only way out. netns (default): user, "
+        "mount, pid, ipc, uts and network namespaces, loopback only, every TCP connection "
+        "goes to the gateway, DNS answered by it, other UDP dropped; Cloakroom's files, "
+        "~/.ssh, ~/.aws and other credential stores hidden; seccomp. The command gets a "
+        "session token, never a secret. landlock mode (--contain landlock, for kernels "
+        "without user namespaces): Landlock filters TCP ports, not addresses, so the gateway's "
+        "port is reachable on any host; netns mode closes that hole.");
+    command->add_option("--name", options->name, "Session name (default run-<pid>)");
+    command
+        ->add_option(
+            "--contain", options->contain,
+            "auto (netns where user namespaces work, else landlock, saying so), netns, landlock")
+        ->check(CLI::IsMember({"auto", "netns", "landlock"}));
+    command
+        ->add_option("--service", options->services,
+                     "Services and databases the session token may use (repeatable; default "
+                     "all configured ones)")
+        ->delimiter(',');
+    command->add_option("--valid-for", options->valid_for, "Session token lifetime (default 8h)");
+    command->add_flag("--no-network", options->no_network,
+                      "No gateway and no network at all: loopback only");
+    command->add_option("command", options->command, "The command and its arguments, after --")
+        ->required();
+    command->positionals_at_end();
+    commands.push_back({command, [&global, options] { return run_run(global, *options); }});
+}
+
+}  // namespace cloakroom::cli

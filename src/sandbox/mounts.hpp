@@ -1,0 +1,27 @@
+// Applies a MountPlan inside a new mount namespace (the sandbox's first process, which holds
+// CAP_SYS_ADMIN over it). docs/sandbox.md, "Filesystem".
+#pragma once
+
+#include <string>
+
+#include "sandbox/mount_plan.hpp"
+#include "util/result.hpp"
+
+namespace cloakroom::sandbox {
+
+// What the sandbox's private /run/cloakroom holds (public material only).
+struct RunFiles {
+    std::string ca_cert;    // Cloakroom's CA certificate (PEM)
+    std::string ca_bundle;  // system roots + the CA (PEM)
+    bool resolver = true;   // /etc/resolv.conf -> nameserver 127.0.0.1
+};
+
+inline constexpr const char* kRunFilesDir = "/run/cloakroom";
+inline constexpr const char* kCaCertPath = "/run/cloakroom/ca.pem";
+inline constexpr const char* kCaBundlePath = "/run/cloakroom/ca-bundle.pem";
+
+// Errors "sandbox.mount" naming the path and the call. Must run in the new pid namespace too
+// (mounts a fresh /proc).
+Result<void> apply_mount_plan(const MountPlan& plan, const RunFiles& files);
+
+}  // namespace cloakroom::sandbox

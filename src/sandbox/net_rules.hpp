@@ -1,0 +1,31 @@
+// What the network namespace of a netns sandbox looks like (docs/sandbox.md, "Network"): the
+// loopback interface only, a default route through it so that a connection to any address is
+// routed locally, and nftables rules that send every TCP connection to the transparent
+// listener, DNS to the gateway's resolver and drop all other UDP. Pure text: the launcher feeds
+// it to `ip -batch -` and `nft -f -` inside the namespace.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cloakroom::sandbox {
+
+// The loopback ports of the sockets the sandbox hands to the gateway.
+struct SandboxPorts {
+    std::uint16_t forward = 3128;       // HTTPS_PROXY (CONNECT / absolute-form)
+    std::uint16_t transparent = 15001;  // every other TCP connection lands here
+    std::uint16_t dns = 53;             // UDP resolver
+};
+
+// The address a packet to a non-local destination leaves with: a documentation address
+// (RFC 5737) on the loopback interface. Without a global-scope address there, the kernel
+// drops IPv4 packets from 127.0.0.1 to a routed destination before nftables can redirect them.
+inline constexpr const char* kSourceAddress = "192.0.2.1";
+
+// `ip -batch` input: lo up, the source address, a default route through lo (IPv4 and IPv6).
+std::string ip_batch();
+
+// `nft -f` input: one inet table (IPv4 and IPv6 alike).
+std::string nft_ruleset(const SandboxPorts& ports);
+
+}  // namespace cloakroom::sandbox
