@@ -55,6 +55,9 @@ class TlsStream {
     bool ok() const { return ssl_ != nullptr; }
     SSL* native_handle() { return ssl_; }
     const SSL* native_handle() const { return ssl_; }
+    // shutdown() and cancel() end the connection; close() it only through the Watchdog: the BIO
+    // keeps the raw fd and would otherwise send (a close_notify) on a number already reused by
+    // another connection.
     boost::asio::ip::tcp::socket& socket() { return socket_; }
     executor_type get_executor() { return socket_.get_executor(); }
 

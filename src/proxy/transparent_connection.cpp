@@ -15,6 +15,7 @@
 
 #include "proxy/client_hello.hpp"
 #include "proxy/connection_read.hpp"
+#include "proxy/connection_sessions.hpp"
 #include "proxy/exchange_pipeline.hpp"
 #include "proxy/intercepted_connection.hpp"
 #include "proxy/plain_stream.hpp"
@@ -155,6 +156,8 @@ net::awaitable<void> serve_plain_http(PlainStream& stream, beast::flat_buffer& b
     Target target;
     target.front_end = FrontEnd::Transparent;
     target.client = client;
+    // The tokens the connection carries, so that a revocation ends it (as on every front end).
+    ConnectionSessions sessions(gateway.sessions.get(), stream.socket());
     bool first = true;
     for (;;) {
         IncomingRequest incoming;
@@ -205,7 +208,8 @@ net::awaitable<void> serve_plain_http(PlainStream& stream, beast::flat_buffer& b
             }
         }
         const bool refused = target.route.kind == RouteKind::Deny;
-        if (!co_await forward_request(stream, buffer, incoming, target, runtime, worker) ||
+        if (!co_await forward_request(stream, buffer, incoming, target, runtime, worker,
+                                      &sessions) ||
             refused) {
             co_return;
         }

@@ -43,12 +43,15 @@ class StreamSide {
             stream_, boost::asio::buffer(bytes.data(), bytes.size()),
             boost::asio::redirect_error(boost::asio::use_awaitable, ec));
     }
+    // Ends the connection without closing the descriptor: a TlsStream's BIO sends on the raw
+    // fd (its close_notify, later), and a closed fd number is soon another connection's, which
+    // would then receive this one's bytes. The stream's owner closes it when it goes.
     void close() {
         boost::system::error_code ignored;
         auto& socket = stream_.socket();
         if (!socket.is_open()) return;
         socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-        socket.close(ignored);
+        socket.cancel(ignored);
     }
     void shutdown_send() {}  // sessions end as a whole (EndMode::Close)
 

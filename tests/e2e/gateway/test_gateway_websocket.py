@@ -88,11 +88,11 @@ allow_private = true
     return gw
 
 
-def connect_through(gw, path, token, **kw):
+def connect_through(gw, path, token, host="ws.example.com", **kw):
     """A websockets client over a CONNECT tunnel to the gateway (websockets has no proxy support
     of its own: it gets the tunnelled socket)."""
     sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
-    sock.sendall(b"CONNECT ws.example.com:443 HTTP/1.1\r\nHost: ws.example.com:443\r\n\r\n")
+    sock.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
@@ -100,9 +100,8 @@ def connect_through(gw, path, token, **kw):
     sock.setblocking(False)
     ctx = ssl.create_default_context(cafile=str(gw.ca_path))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return websockets.connect(f"wss://ws.example.com{path}", sock=sock, ssl=ctx,
-                              server_hostname="ws.example.com", extra_headers=headers,
-                              max_size=None, **kw)
+    return websockets.connect(f"wss://{host}{path}", sock=sock, ssl=ctx, server_hostname=host,
+                              extra_headers=headers, max_size=None, **kw)
 
 
 def run(coro):
@@ -323,17 +322,7 @@ allow_private = true
     tok = gw.mint(hosts="wsnode.example.com", methods="GET")
 
     async def talk():
-        sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
-        sock.sendall(b"CONNECT wsnode.example.com:443 HTTP/1.1\r\nHost: wsnode.example.com:443\r\n\r\n")
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += sock.recv(1)
-        assert head.startswith(b"HTTP/1.1 200"), head
-        sock.setblocking(False)
-        ctx = ssl.create_default_context(cafile=str(gw.ca_path))
-        async with websockets.connect("wss://wsnode.example.com/x", sock=sock, ssl=ctx,
-                                      server_hostname="wsnode.example.com",
-                                      extra_headers={"Authorization": f"Bearer {tok}"}) as ws:
+        async with connect_through(gw, "/x", tok, host="wsnode.example.com") as ws:
             headers = json.loads(await ws.recv())
             split = await ws.recv()
             await ws.send("to node")
@@ -344,3 +333,25 @@ allow_private = true
     assert "sec-websocket-extensions" not in headers, headers
     assert split.startswith("split:") and gwlib.is_redacted_bearer(split[6:]), split
     assert echoed == "to node"
+
+
+def test_an_ended_relay_never_writes_into_the_next_connection(wsgw):
+    """A relay that ends must not close the agent's descriptor under its TLS stream: the stream's
+    close_notify would then go out on the fd number the next accepted connection got (seen as a
+    stray TLS record before another client's "200 Connection established")."""
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+
+    async def one_round():
+        async with connect_through(wsgw, "/close", tok) as ws:
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await ws.recv()
+        # The next connections, opened while the ended relay's stream winds down.
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", wsgw.port), timeout=10)
+            sock.sendall(b"CONNECT ws.example.com:443 HTTP/1.1\r\nHost: ws.example.com:443\r\n\r\n")
+            first = sock.recv(12)
+            sock.close()
+            assert first == b"HTTP/1.1 200", first
+
+    for _ in range(20):
+        run(one_round())
