@@ -3,6 +3,8 @@ user (root in CI) and as an unprivileged user the suite creates. Without a gatew
 (--no-network) until the hand-over is there; the network checks then prove that nothing
 reaches the host at all."""
 import json
+import os
+import shutil
 import sys
 
 import pytest
@@ -12,7 +14,12 @@ from sbxlib import PROBE, probe_params
 
 @pytest.fixture
 def probe(session, host_listeners, host_process):
-    proc = session.run(sys.executable, str(PROBE),
+    # The checkout may sit anywhere, /tmp included, which the sandbox replaces with a private
+    # one: the probe runs from the project directory, which it sees.
+    shutil.copy(PROBE, session.project / "probe.py")
+    if session.user is not None:
+        os.chown(session.project / "probe.py", session.user.pw_uid, session.user.pw_gid)
+    proc = session.run(sys.executable, str(session.project / "probe.py"),
                        input=probe_params(session, host_listeners, host_process.pid),
                        run_args=("--no-network",), timeout=120)
     assert proc.returncode == 0, proc.stderr
