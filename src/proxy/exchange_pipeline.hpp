@@ -339,8 +339,7 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
     if (trip.refusal) co_return co_await refuse_upstream(*trip.refusal);
     std::unique_ptr<typename Leg::Connection>& upstream = trip.upstream;
     if (trip.switched_protocols) {
-        std::optional<std::string> problem;
-        problem = websocket_answer_problem(response);
+        std::optional<std::string> problem = websocket_answer_problem(response);
         if (!problem && plan.redacts() &&
             !redact_response_head(response, plan.redaction->needles)) {
             problem = "the upstream's response head echoes the credential across fields";

@@ -83,6 +83,10 @@ inline bool is_eof(const boost::system::error_code& ec) {
 
 template <class A, class B>
 struct Relay {
+    Relay(A& side_a, B& side_b, PumpOptions& pump_options, boost::asio::steady_timer& a_done,
+          boost::asio::steady_timer& b_done)
+        : a(side_a), b(side_b), options(pump_options), finished{&a_done, &b_done} {}
+
     A& a;
     B& b;
     PumpOptions& options;
@@ -205,17 +209,7 @@ boost::asio::awaitable<PumpResult> pump_both_ways(A& a, B& b, PumpOptions option
     auto executor = co_await net::this_coro::executor;
     net::steady_timer a_done(executor, net::steady_timer::time_point::max());
     net::steady_timer b_done(executor, net::steady_timer::time_point::max());
-    pump_detail::Relay<A, B> relay{a,
-                                   b,
-                                   options,
-                                   {&a_done, &b_done},
-                                   {},
-                                   0,
-                                   {0, 0},
-                                   {},
-                                   {false, false},
-                                   {false, false},
-                                   {false, false}};
+    pump_detail::Relay<A, B> relay(a, b, options, a_done, b_done);
 
     // The idle watch: one timer per relay, comparing the write counter between two firings.
     auto idle_timer = std::make_shared<net::steady_timer>(executor);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "generated_secret.hpp"
 #include "sandbox/environment.hpp"
 
 namespace cloakroom::sandbox {
@@ -29,15 +30,16 @@ TEST(SandboxEnvironment, CredentialNamesAreRecognised) {
 }
 
 TEST(SandboxEnvironment, RemovesCredentialsAndSecretValuesKeepsTheRest) {
+    const std::string secret = test::generated_secret();
     EnvironmentInputs in;
     in.host = {{"PATH", "/usr/bin"},
-               {"OPENAI_API_KEY", "sk-real"},
-               {"HARMLESS_NAME", "prefix-sk_live_canary123-suffix"},
-               {"EXACT", "sk_live_canary123"},
+               {"OPENAI_API_KEY", test::generated_secret("openai")},
+               {"HARMLESS_NAME", "prefix-" + secret + "-suffix"},
+               {"EXACT", secret},
                {"SHORT", "ab"},
                {"FROM_ENV_REF", "whatever"},
                {"TERM", "xterm"}};
-    in.secret_values = {"sk_live_canary123", "ab"};
+    in.secret_values = {secret, "ab"};
     in.secret_env = {"FROM_ENV_REF"};
     const auto out = sandbox_environment(in);
     EXPECT_NE(find(out.variables, "PATH"), nullptr);
@@ -47,7 +49,7 @@ TEST(SandboxEnvironment, RemovesCredentialsAndSecretValuesKeepsTheRest) {
         EXPECT_NE(std::find(out.removed.begin(), out.removed.end(), gone), out.removed.end());
     }
     for (const auto& [name, value] : out.variables) {
-        EXPECT_EQ(value.find("sk_live_canary123"), std::string::npos) << name;
+        EXPECT_EQ(value.find(secret), std::string::npos) << name;
     }
 }
 
@@ -61,11 +63,12 @@ TEST(SandboxEnvironment, ShortSecretsOnlyMatchWholeValues) {
 }
 
 TEST(SandboxEnvironment, TokenReplacesTheCredentialVariables) {
+    const std::string stripe = test::generated_secret("stripe");
     EnvironmentInputs in;
-    in.host = {{"STRIPE_API_KEY", "sk_live_real"}, {"GITHUB_TOKEN", "ghp_real"}};
+    in.host = {{"STRIPE_API_KEY", stripe}, {"GITHUB_TOKEN", test::generated_secret("github")}};
     in.token = "acm_session";
     in.token_env = {"STRIPE_API_KEY", "NEW_TOKEN_VAR"};
-    in.secret_values = {"sk_live_real"};
+    in.secret_values = {stripe};
     const auto out = sandbox_environment(in);
     ASSERT_NE(find(out.variables, "STRIPE_API_KEY"), nullptr);
     EXPECT_EQ(*find(out.variables, "STRIPE_API_KEY"), "acm_session");
@@ -92,7 +95,7 @@ TEST(SandboxEnvironment, GatewayVariablesWinOverTheHosts) {
 
 TEST(SandboxEnvironment, WithoutATokenTokenEnvIsNotSet) {
     EnvironmentInputs in;
-    in.host = {{"STRIPE_API_KEY", "sk_live_real"}};
+    in.host = {{"STRIPE_API_KEY", test::generated_secret("stripe")}};
     in.token_env = {"STRIPE_API_KEY"};
     const auto out = sandbox_environment(in);
     EXPECT_EQ(find(out.variables, "STRIPE_API_KEY"), nullptr);

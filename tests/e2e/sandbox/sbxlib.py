@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -23,6 +24,8 @@ _root = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_root)
 BIN = _root.BIN
 CANARY_SECRET = _root.CANARY_SECRET
+# Another credential-named variable's value, made per run (no provider-shaped literal).
+OTHER_KEY = "other-" + secrets.token_hex(12)
 
 HERE = pathlib.Path(__file__).resolve().parent
 PROBE = HERE / "probe.py"
@@ -96,7 +99,7 @@ class Session:
             "XDG_STATE_HOME": str(self.home / ".local" / "state"),
             "LANG": "C.UTF-8",
             "STRIPE_API_KEY": CANARY_SECRET,
-            "SOME_API_KEY": "sk-something-else",
+            "SOME_API_KEY": OTHER_KEY,
             "AWS_SECRET_ACCESS_KEY": "aws-canary",
             "INNOCENT": f"contains {CANARY_SECRET} inside",
             "KEEP_ME": "kept",

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from sbxlib import BIN, CANARY_SECRET
+from sbxlib import BIN, CANARY_SECRET, OTHER_KEY
 
 NO_NET = ("--no-network",)
 
@@ -51,7 +51,7 @@ def test_token_replaces_credentials_in_the_environment(session):
     # The summary names what was removed, never a value.
     assert "removed from the environment:" in proc.stderr
     assert "SOME_API_KEY" in proc.stderr and "INNOCENT" in proc.stderr
-    assert "sk-something-else" not in proc.stderr
+    assert OTHER_KEY not in proc.stderr
 
 
 def test_session_token_is_limited_to_the_named_service(session):
