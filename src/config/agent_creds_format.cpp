@@ -2,14 +2,18 @@
 //   agent-creds.toml  [sandbox], [upstream."host"], [[browser_target]], [[cdp_target]]
 //   vault.toml        [credentials."host"] type = "bearer" | "basic" with provider tables
 // Each upstream host becomes reachable through the gateway (an allowed host); each credentials
-// entry becomes a service named after its host. Sandbox, browser and CDP settings configure
-// agent-creds' own container tooling and have no meaning for the gateway, so they are ignored.
+// entry becomes a service named after its host. A [sandbox] with a name defines a `cloakroom run`
+// profile of that name (its upstream hosts as services); the sandbox's other settings, browser
+// and CDP settings configure agent-creds' own container tooling and are ignored.
 #include "config/load_state.hpp"
 
 namespace cloakroom::config::detail {
 namespace {
 
-void apply_upstreams(const toml::table& upstreams, const Document& document, LoadState& state) {
+// The normalized upstream hosts, for the [sandbox] profile.
+std::vector<std::string> apply_upstreams(const toml::table& upstreams, const Document& document,
+                                         LoadState& state) {
+    std::vector<std::string> hosts;
     for (auto&& [key, value] : upstreams) {
         const std::string host_text(key.str());
         const std::string context = "[upstream.\"" + host_text + "\"]";
@@ -25,8 +29,12 @@ void apply_upstreams(const toml::table& upstreams, const Document& document, Loa
         // silently dropping them would turn an expected credential into a passthrough.
         TableReader settings(*value.as_table(), document.file, context, state.diagnostics);
         settings.finish();
-        if (normalized) state.allowed_hosts.push_back({*normalized, host.where});
+        if (normalized) {
+            state.allowed_hosts.push_back({*normalized, host.where});
+            hosts.push_back(*normalized);
+        }
     }
+    return hosts;
 }
 
 void apply_vault_credential(const std::string& host_text, const toml::table& table,
@@ -111,13 +119,15 @@ void apply_vault_credential(const std::string& host_text, const toml::table& tab
 void apply_agent_creds_format(const Document& document, LoadState& state) {
     TableReader root(document.root, document.file, "", state.diagnostics);
     // Settings for agent-creds' container tooling: accepted with whatever keys they hold.
-    root.node("sandbox");
+    const toml::table* sandbox = root.table("sandbox");
     root.node("vault");
     root.node("browser_target");
     root.node("cdp_target");
+    std::vector<std::string> hosts;
     if (const toml::table* upstreams = root.table("upstream")) {
-        apply_upstreams(*upstreams, document, state);
+        hosts = apply_upstreams(*upstreams, document, state);
     }
+    if (sandbox != nullptr) apply_agent_creds_sandbox(*sandbox, hosts, document, state);
     if (const toml::table* credentials = root.table("credentials")) {
         for (auto&& [key, value] : *credentials) {
             if (!value.is_table()) {

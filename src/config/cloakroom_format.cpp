@@ -391,6 +391,15 @@ void apply_service(const toml::table& table, const Document& document, LoadState
     } else if (table.get("token_env") != nullptr) {
         ok = false;
     }
+    if (auto user = reader.string("git_username")) {
+        // One line of git's credential protocol: no newline, NUL or '='-free key issues.
+        if (user->value.empty() ||
+            user->value.find_first_of(std::string_view("\n\r\0", 3)) != std::string::npos) {
+            reader.error("git_username", "git_username must be a non-empty single line");
+            ok = false;
+        }
+        service.git_username = user->value;
+    }
     reader.finish();
     if (ok) state.config.services.push_back(std::move(service));
 }
@@ -412,6 +421,8 @@ void apply_cloakroom_format(const Document& document, LoadState& state) {
     if (auto databases = root.tables("database")) {
         for (const toml::table* database : *databases) apply_database(*database, document, state);
     }
+    if (const toml::table* profiles = root.table("profile"))
+        apply_profiles(*profiles, document, state);
     // Unknown top-level keys are reported by the loader, which knows every format's tables.
 }
 

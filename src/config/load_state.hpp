@@ -43,6 +43,13 @@ struct LoadState {
 
 void apply_cloakroom_format(const Document& document, LoadState& state);
 void apply_agent_creds_format(const Document& document, LoadState& state);
+// [profile.NAME] tables (profile_format.cpp).
+void apply_profiles(const toml::table& profiles, const Document& document, LoadState& state);
+// An agent-creds [sandbox] with a name: a profile whose services are the file's upstream hosts.
+void apply_agent_creds_sandbox(const toml::table& sandbox, const std::vector<std::string>& hosts,
+                               const Document& document, LoadState& state);
+// Once every file is in: one definition per name, every extends chain resolves.
+void check_profiles(LoadState& state);
 // One [[database]] table (database_format.cpp); appended to state.config.databases when valid.
 void apply_database(const toml::table& table, const Document& document, LoadState& state);
 

@@ -19,8 +19,8 @@ using detail::LoadState;
 
 enum class Format { Cloakroom, AgentCreds };
 
-const std::vector<std::string> kCloakroomTables{"gateway", "token",   "secrets",
-                                                "allow",   "service", "database"};
+const std::vector<std::string> kCloakroomTables{"gateway", "token",    "secrets", "allow",
+                                                "service", "database", "profile"};
 const std::vector<std::string> kAgentCredsTables{"sandbox",    "upstream", "browser_target",
                                                  "cdp_target", "vault",    "credentials"};
 
@@ -213,6 +213,7 @@ Result<Config> finish(LoadState& state) {
     apply_directory_defaults(state);
     check_validity(state);
     check_services(state);
+    check_profiles(state);
     if (!state.diagnostics.empty()) return state.diagnostics.to_error();
     return std::move(state.config);
 }

@@ -135,4 +135,14 @@ std::vector<secrets::SecretRef> Config::secret_refs() const {
     return refs;
 }
 
+std::optional<std::string> git_credential_username(const Service& service) {
+    if (service.git_username) return service.git_username;
+    for (const auto& host : service.hosts) {
+        if (host == "github.com") return "x-access-token";
+        if (host == "gitlab.com") return "oauth2";
+        if (host == "bitbucket.org") return "x-token-auth";
+    }
+    return std::nullopt;
+}
+
 }  // namespace cloakroom::config

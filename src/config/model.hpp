@@ -107,8 +107,17 @@ struct Service {
     // Variables `cloakroom run` sets to the session token inside the sandbox (e.g.
     // ["STRIPE_API_KEY"]), so SDKs that read their key from the environment send the token.
     std::vector<std::string> token_env;
+    // A git host: the user name `cloakroom git-credential` answers with (the session token is the
+    // password) for this service's hosts inside `cloakroom run`. None: git is wired only for
+    // well-known forges (github.com: x-access-token, gitlab.com: oauth2, bitbucket.org:
+    // x-token-auth); see git_credential_username().
+    std::optional<std::string> git_username;
     SourceLocation where;
 };
+
+// The user name git sends for a service's hosts (its git_username, else a well-known forge's
+// convention); nullopt when the service is not a git host.
+std::optional<std::string> git_credential_username(const Service& service);
 
 // ---- Database gateways ([[database]], docs/databases.md) ----
 
@@ -155,6 +164,24 @@ struct Database {
     const DatabaseLogin* find_login(std::string_view name) const;
 };
 
+// A `cloakroom run` profile as written ([profile.NAME] in cloakroom.toml, or an agent-creds
+// agent-creds.toml's [sandbox] name with its [upstream."host"] entries); docs/sandbox.md,
+// "Profiles". A field that is nullopt was not written: it inherits from the parent. Resolution
+// (extends, merging) is profile.hpp.
+struct ProfileSpec {
+    std::string name;
+    std::optional<std::string> extends;  // a profile in the configuration or a built-in
+    // Service or database names, or hosts: a host a configured service owns selects that service;
+    // any other host is reachable without injection for the session (the agent's own login).
+    std::optional<std::vector<std::string>> services;
+    std::optional<std::vector<std::string>> hidden_paths;    // "~/" = $HOME; hidden as ~/.ssh is
+    std::optional<std::vector<std::string>> writable_paths;  // "~/" = $HOME; read-write
+    std::optional<std::vector<std::string>> allowed_hosts;   // reachable, nothing injected
+    std::optional<std::string> contain;                      // auto | netns | landlock
+    std::optional<std::chrono::seconds> valid_for;           // the session token's lifetime
+    SourceLocation where;
+};
+
 struct Config {
     GatewayConfig gateway;
     TokenConfig token;
@@ -164,8 +191,9 @@ struct Config {
     // port rule as Service::hosts). A host that belongs to a service is never listed here.
     std::vector<std::string> allowed_hosts;
     std::vector<Database> databases;
-    std::filesystem::path data_dir;    // default $XDG_DATA_HOME/cloakroom
-    std::vector<std::string> sources;  // files loaded in order, or "<embedded default>"
+    std::vector<ProfileSpec> profiles;  // user profiles, in file order (names unique)
+    std::filesystem::path data_dir;     // default $XDG_DATA_HOME/cloakroom
+    std::vector<std::string> sources;   // files loaded in order, or "<embedded default>"
 
     // The service owning an authority ("Host", "host:port", "[v6]:port"; case and a trailing dot
     // are ignored). "host:port" entries win over bare-host entries. nullptr when none matches or
