@@ -15,11 +15,13 @@
 #include "cli/command.hpp"
 #include "cli/context.hpp"
 #include "cli/run_gateway.hpp"
+#include "cli/run_profile.hpp"
 #include "cli/run_registry.hpp"
 #include "cli/run_session.hpp"
 #include "proxy/agent_env.hpp"
 #include "sandbox/environment.hpp"
 #include "sandbox/gateway_link.hpp"
+#include "sandbox/git_credential.hpp"
 #include "sandbox/launcher.hpp"
 #include "secrets/resolver.hpp"
 #include "tls/certificate_authority.hpp"
@@ -32,9 +34,10 @@ namespace {
 
 struct RunOptions {
     std::string name;
-    std::string contain = "auto";
+    std::string profile;
+    std::string contain;  // "" = the profile's, else auto
     std::vector<std::string> services;
-    std::string valid_for = "8h";
+    std::string valid_for;  // "" = the profile's, else 8h
     bool no_network = false;
     std::vector<std::string> command;
 };
@@ -94,12 +97,28 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     }
     auto config = load_cli_config(global);
     if (!config.ok()) return fail("run", config.error(), kExitUsage);
-    auto mode = choose_containment(options.contain);
+    auto profile = select_profile(*config, options.profile);
+    if (!profile.ok()) return fail("run", profile.error(), kExitUsage);
+    sandbox::ProfileSession extras;
+    if (*profile) {
+        const char* home = std::getenv("HOME");
+        auto session = sandbox::profile_session(*config, **profile, home == nullptr ? "" : home);
+        if (!session.ok()) return fail("run", session.error(), kExitUsage);
+        extras = std::move(*session);
+    }
+    // Explicit options win over the profile's defaults.
+    std::string contain = options.contain;
+    if (contain.empty()) contain = *profile && (*profile)->contain ? *(*profile)->contain : "auto";
+    auto mode = choose_containment(contain);
     if (!mode.ok()) return fail("run", mode.error(), kExitFailure);
 
-    auto scope = sandbox::session_scope(*config, options.services);
+    auto scope = options.services.empty() && extras.services_set
+                     ? profile_scope(*config, extras)
+                     : sandbox::session_scope(*config, options.services);
     if (!scope.ok()) return fail("run", scope.error(), kExitUsage);
-    auto lifetime = parse_duration(options.valid_for);
+    auto lifetime = parse_duration(options.valid_for.empty() ? "8h" : options.valid_for);
+    if (options.valid_for.empty() && *profile && (*profile)->valid_for)
+        lifetime = *(*profile)->valid_for;
     if (!lifetime.ok()) return fail("run", lifetime.error(), kExitUsage);
     if (lifetime->count() <= 0 || *lifetime > config->token.max_validity) {
         return fail("run",
@@ -130,6 +149,12 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     spec.files.ca_cert = read_file(files->ca_cert);
     spec.files.ca_bundle = read_file(files->bundle);
     spec.files.resolver = spec.network;
+    const auto git_hosts = spec.network ? sandbox::session_git_hosts(*config, scope->services)
+                                        : std::vector<sandbox::GitHost>{};
+    if (!git_hosts.empty() && mode->mode == Containment::Netns)
+        spec.files.helper = own_binary_path();
+    const std::string helper_path =
+        mode->mode == Containment::Netns ? sandbox::kHelperPath : own_binary_path();
 
     SecretScan secrets = scan_secrets(*config);
     sandbox::EnvironmentInputs env;
@@ -137,15 +162,33 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     if (spec.network) env.gateway = sandbox_gateway_variables(*config);
     env.token = token->text;
     env.token_env = scope->token_env;
+    if (!git_hosts.empty()) env.token_env.push_back(sandbox::kGitTokenVariable);
+    const auto git_variables = sandbox::git_config_variables(git_hosts, helper_path, env.host);
+    env.gateway.insert(env.gateway.end(), git_variables.begin(), git_variables.end());
     env.secret_values = std::move(secrets.values);
     env.secret_env = secrets.env_names;
     const auto environment = sandbox::sandbox_environment(env);
     spec.envp = sandbox::envp_strings(environment.variables);
 
-    auto plan = plan_session_mounts(*config, global);
+    const auto writable = prepare_writable(extras.writable);
+    auto plan = plan_session_mounts(*config, global, extras.hidden, writable);
     if (!plan.ok()) return fail("run", plan.error(), kExitUsage);
     spec.mounts = std::move(*plan);
     SessionGateway gateway;
+    const std::string session = options.name.empty() ? default_session_name() : options.name;
+    GatewayFiles gateway_files;
+    const auto no_hosts = std::vector<std::string>{};
+    if (auto prepared = gateway_files.prepare(global, *config, session,
+                                              options.no_network ? no_hosts : extras.extra_hosts);
+        !prepared.ok())
+        return fail("run", prepared.error(), kExitFailure);
+    auto announce = [&] {
+        if (*profile) {
+            print_profile(stderr, **profile, extras, writable,
+                          options.no_network || gateway.started_here());
+        }
+        print_git_hosts(stderr, git_hosts);
+    };
 
     if (mode->mode == Containment::Landlock) {
         if (auto cwd = check_landlock_cwd(spec.mounts); !cwd.ok())
@@ -168,19 +211,24 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
         }
         spec.landlock = sandbox::default_landlock_policy(spec.mounts.writable.front(), private_tmp,
                                                          config->gateway.public_dir, ports);
+        for (std::size_t i = 1; i < spec.mounts.writable.size(); ++i)
+            spec.landlock->read_write.push_back(spec.mounts.writable[i]);
+        if (!git_hosts.empty()) spec.landlock->read_only.emplace_back(helper_path);
         spec.seccomp.allow_udp = false;
         env.gateway.clear();
         if (!options.no_network) env.gateway = proxy::agent_environment(*config, *files);
+        env.gateway.insert(env.gateway.end(), git_variables.begin(), git_variables.end());
         env.gateway.emplace_back("TMPDIR", private_tmp.string());
         spec.envp = sandbox::envp_strings(sandbox::sandbox_environment(env).variables);
         if (!options.no_network) {
             auto listening = gateway.ensure_listening(
-                config->gateway.proxy.host, config->gateway.proxy.port, global.config_files,
+                config->gateway.proxy.host, config->gateway.proxy.port, gateway_files.files(),
                 config->data_dir / "run" / "serve.log");
             if (!listening.ok()) return fail("run", listening.error(), kExitFailure);
         }
         forget(env.secret_values);
         print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
+        announce();
         auto status = sandbox::run_with_landlock(spec);
         std::error_code ignored;
         std::filesystem::remove_all(private_tmp, ignored);
@@ -188,9 +236,9 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
         return *status;
     }
 
-    const std::string session = options.name.empty() ? default_session_name() : options.name;
     SessionPidFile pid_file;
-    if (auto claimed = pid_file.claim(config->data_dir, session); !claimed.ok())
+    if (auto claimed = pid_file.claim(config->data_dir, session, *profile ? (*profile)->name : "");
+        !claimed.ok())
         return fail("run", claimed.error(), kExitUsage);
     sandbox::ListenerSink sink = [&](std::vector<sandbox::Listener> listeners) -> Result<void> {
         const auto socket_path = config->gateway.sandbox_socket;
@@ -200,9 +248,10 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
                               "hand-over socket that netns mode needs (use "
                               "--no-network, or --contain landlock)");
         }
-        auto connected = gateway.connect(socket_path, global.config_files,
+        auto connected = gateway.connect(socket_path, gateway_files.files(),
                                          config->data_dir / "run" / "serve.log");
         if (!connected.ok()) return connected;
+        announce();
         return sandbox::adopt(gateway.connection(), session, token->id, listeners);
     };
 
@@ -227,17 +276,24 @@ void register_run(CLI::App& app, const GlobalOptions& global, Commands& commands
         "without user namespaces): Landlock filters TCP ports, not addresses, so the gateway's "
         "port is reachable on any host; netns mode closes that hole.");
     command->add_option("--name", options->name, "Session name (default run-<pid>)");
+    command->add_option("--profile", options->profile,
+                        "A profile: built in (claude, codex, gemini, opencode), [profile.NAME] "
+                        "of the configuration, or the path of an agent-creds agent-creds.toml "
+                        "(its [sandbox] name); sets services, reachable hosts, writable and "
+                        "hidden paths, and defaults for --contain and --valid-for");
     command
         ->add_option(
             "--contain", options->contain,
-            "auto (netns where user namespaces work, else landlock, saying so), netns, landlock")
+            "auto (netns where user namespaces work, else landlock, saying so), netns, landlock "
+            "(default: the profile's, else auto)")
         ->check(CLI::IsMember({"auto", "netns", "landlock"}));
     command
         ->add_option("--service", options->services,
                      "Services and databases the session token may use (repeatable; default "
                      "all configured ones)")
         ->delimiter(',');
-    command->add_option("--valid-for", options->valid_for, "Session token lifetime (default 8h)");
+    command->add_option("--valid-for", options->valid_for,
+                        "Session token lifetime (default: the profile's, else 8h)");
     command->add_flag("--no-network", options->no_network,
                       "No gateway and no network at all: loopback only");
     command->add_option("command", options->command, "The command and its arguments, after --")

@@ -45,7 +45,8 @@ SessionPidFile::~SessionPidFile() {
     }
 }
 
-Result<void> SessionPidFile::claim(const fs::path& data_dir, const std::string& name) {
+Result<void> SessionPidFile::claim(const fs::path& data_dir, const std::string& name,
+                                   const std::string& profile) {
     if (!valid_name(name)) {
         return make_error("run.name", "--name \"" + name +
                                           "\": use letters, digits, '.', '-' "
@@ -59,10 +60,22 @@ Result<void> SessionPidFile::claim(const fs::path& data_dir, const std::string& 
         return make_error("run.name", "a session named \"" + name + "\" is already running");
     }
     std::ofstream out(path, std::ios::trunc);
-    out << ::getpid() << "\n";
+    out << ::getpid() << "\n" << profile << "\n";
     if (!out) return make_error("run.name", "cannot write " + path.string());
     path_ = path;
     return {};
+}
+
+std::string session_profile(const fs::path& data_dir, const std::string& name) {
+    if (!valid_name(name)) return "";
+    const fs::path path = pid_path(data_dir, name);
+    if (live_pid(path) == 0) return "";
+    std::ifstream in(path);
+    std::string pid;
+    std::string profile;
+    std::getline(in, pid);
+    std::getline(in, profile);
+    return profile;
 }
 
 Result<pid_t> session_pid(const fs::path& data_dir, const std::string& name) {

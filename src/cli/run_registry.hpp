@@ -20,12 +20,17 @@ class SessionPidFile {
     ~SessionPidFile();
 
     // Errors "run.name": a live session already has that name, or the name is not a plain
-    // file name (letters, digits, '.', '-', '_').
-    Result<void> claim(const std::filesystem::path& data_dir, const std::string& name);
+    // file name (letters, digits, '.', '-', '_'). `profile` (the --profile name, or "") goes on
+    // the file's second line for `cloakroom ps`.
+    Result<void> claim(const std::filesystem::path& data_dir, const std::string& name,
+                       const std::string& profile = "");
 
   private:
     std::filesystem::path path_;
 };
+
+// The profile a live session was started with ("" = none or unknown).
+std::string session_profile(const std::filesystem::path& data_dir, const std::string& name);
 
 // The pid of a live session, or an error "stop.name" naming the sessions there are.
 Result<pid_t> session_pid(const std::filesystem::path& data_dir, const std::string& name);

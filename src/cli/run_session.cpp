@@ -15,48 +15,82 @@ namespace cloakroom::cli {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// Test hook (docs/sandbox.md, "Test hooks"): CLOAKROOM_TEST_MISSING=userns,landlock makes
+// `cloakroom run` treat those kernel features as absent, so the fallback and the refusal can be
+// tested on a machine that has them. It can only take a mode away, never add one.
+bool simulated_missing(std::string_view feature) {
+    const char* value = std::getenv("CLOAKROOM_TEST_MISSING");
+    if (value == nullptr) return false;
+    std::string_view list(value);
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        if (list.substr(0, comma) == feature) return true;
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+}  // namespace
+
 Result<ContainmentChoice> choose_containment(const std::string& requested) {
-    const char* userns_missing =
-        "user namespaces are unavailable to this user (kernel.unprivileged_userns_clone, "
-        "user.max_user_namespaces or an AppArmor restriction)";
+    const bool no_userns = simulated_missing("userns");
+    const std::string userns_missing =
+        std::string(
+            "user namespaces are unavailable to this user (kernel.unprivileged_userns_"
+            "clone, user.max_user_namespaces or an AppArmor restriction)") +
+        (no_userns ? " [simulated by CLOAKROOM_TEST_MISSING]" : "");
     ContainmentChoice choice;
     if (requested != "landlock") {
-        if (sandbox::namespaces_available()) return choice;
+        if (!no_userns && sandbox::namespaces_available()) {
+            if (requested == "auto") choice.note = "--contain auto chose netns";
+            return choice;
+        }
         if (requested == "netns") {
             return make_error("run.contain", std::string("netns mode: ") + userns_missing);
         }
     }
-    auto abi = sandbox::landlock_abi();
+    auto abi = simulated_missing("landlock")
+                   ? Result<int>(make_error("sandbox.landlock",
+                                            "Landlock unavailable [simulated by "
+                                            "CLOAKROOM_TEST_MISSING]"))
+                   : sandbox::landlock_abi();
     if (!abi.ok() || *abi < sandbox::kLandlockMinimumAbi) {
         const std::string why = !abi.ok() ? abi.error().message
                                           : "Landlock ABI " + std::to_string(*abi) +
                                                 " has no TCP port rules (ABI 4, Linux 6.7)";
         if (requested == "auto") {
-            return make_error("run.contain", std::string("no containment available: ") +
-                                                 userns_missing + ", and " + why);
+            return make_error("run.contain",
+                              "no containment available: " + userns_missing + ", and " + why);
         }
         return make_error("run.contain", "landlock mode: " + why);
     }
     choice.mode = Containment::Landlock;
     choice.landlock_abi = *abi;
     if (requested == "auto") {
-        choice.note = std::string("--contain auto chose landlock: ") + userns_missing;
+        choice.note = "--contain auto chose landlock: " + userns_missing;
     }
     return choice;
 }
 
 Result<void> check_landlock_cwd(const sandbox::MountPlan& plan) {
-    if (plan.writable.empty()) return {};
-    const fs::path& cwd = plan.writable.front();
-    for (const auto& hidden : plan.hidden) {
-        std::error_code error;
-        if (!fs::exists(hidden, error)) continue;
-        const auto rel = hidden.lexically_relative(cwd);
-        if (!rel.empty() && *rel.begin() != "..") {
-            return make_error("sandbox.cwd",
-                              "landlock mode cannot hide " + hidden.string() +
-                                  " inside the working directory (an allow-list cannot carve "
-                                  "it out): run from a project directory, or use netns mode");
+    for (std::size_t i = 0; i < plan.writable.size(); ++i) {
+        const fs::path& dir = plan.writable[i];
+        for (const auto& hidden : plan.hidden) {
+            std::error_code error;
+            if (!fs::exists(hidden, error)) continue;
+            const auto rel = hidden.lexically_relative(dir);
+            if (!rel.empty() && *rel.begin() != "..") {
+                return make_error(
+                    "sandbox.cwd",
+                    "landlock mode cannot hide " + hidden.string() + " inside " +
+                        (i == 0 ? std::string("the working directory") : dir.string()) +
+                        " (an allow-list cannot carve it out): " +
+                        (i == 0 ? "run from a project directory" : "narrow the writable path") +
+                        ", or use netns mode");
+            }
         }
     }
     return {};
@@ -83,8 +117,12 @@ sandbox::Variables sandbox_gateway_variables(const config::Config& config) {
 }
 
 Result<sandbox::MountPlan> plan_session_mounts(const config::Config& config,
-                                               const GlobalOptions& global) {
+                                               const GlobalOptions& global,
+                                               const std::vector<fs::path>& extra_hidden,
+                                               const std::vector<fs::path>& extra_writable) {
     sandbox::MountInputs inputs;
+    inputs.extra_hidden = extra_hidden;
+    inputs.extra_writable = extra_writable;
     std::error_code error;
     inputs.cwd = fs::canonical(fs::current_path(error), error);
     if (error) return make_error("sandbox.cwd", "the working directory: " + error.message());

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,7 @@ enum class Containment { Netns, Landlock };
 
 struct ContainmentChoice {
     Containment mode = Containment::Netns;
-    std::string note;      // what auto chose and why ("" when asked for explicitly)
+    std::string note;      // what auto chose (and why, for landlock); "" when asked explicitly
     int landlock_abi = 0;  // landlock mode: the kernel's ABI
 };
 
@@ -30,8 +31,8 @@ struct ContainmentChoice {
 // missing feature; auto falls back from netns to landlock and says so in `note`.
 Result<ContainmentChoice> choose_containment(const std::string& requested);
 
-// landlock mode refuses a working directory that holds a hidden path (an allow-list cannot
-// carve it out). Error "sandbox.cwd".
+// landlock mode refuses a working directory (or a profile's writable path) that holds a hidden path
+// (an allow-list cannot carve it out). Error "sandbox.cwd".
 Result<void> check_landlock_cwd(const sandbox::MountPlan& plan);
 
 struct SessionToken {
@@ -47,9 +48,12 @@ Result<SessionToken> mint_session_token(const config::Config& config, const toke
 // CA files in /run/cloakroom.
 sandbox::Variables sandbox_gateway_variables(const config::Config& config);
 
-// Cloakroom's own paths, the working directory and $HOME's credential stores.
-Result<sandbox::MountPlan> plan_session_mounts(const config::Config& config,
-                                               const GlobalOptions& global);
+// Cloakroom's own paths, the working directory and $HOME's credential stores; plus a profile's
+// hidden and writable paths.
+Result<sandbox::MountPlan> plan_session_mounts(
+    const config::Config& config, const GlobalOptions& global,
+    const std::vector<std::filesystem::path>& extra_hidden = {},
+    const std::vector<std::filesystem::path>& extra_writable = {});
 
 std::string default_session_name();
 

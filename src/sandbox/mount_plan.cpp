@@ -73,9 +73,31 @@ Result<MountPlan> plan_mounts(const MountInputs& inputs) {
         }
     }
     plan.writable.push_back(cwd);
+    for (const auto& extra : inputs.extra_writable) {
+        fs::path p = extra.lexically_normal();
+        if (!p.has_filename() && p.has_parent_path() && p != p.root_path())
+            p = p.parent_path();  // "/home/u/.claude/" and "/home/u/.claude" are one place
+        if (!p.is_absolute()) {
+            return make_error("sandbox.writable",
+                              "writable path " + p.string() + " is not an absolute path");
+        }
+        for (const auto& h : plan.hidden) {
+            if (inside(p, h)) {
+                return make_error("sandbox.writable", "writable path " + p.string() +
+                                                          " is inside " + h.string() +
+                                                          ", which the sandbox hides");
+            }
+        }
+        if (std::find(plan.writable.begin(), plan.writable.end(), p) == plan.writable.end())
+            plan.writable.push_back(p);
+    }
     for (const auto& rel : host_executed_paths()) plan.read_only.push_back(cwd / rel);
-    // The home directory's shell start-up files run on the host later, wherever the cwd is.
-    if (!inputs.home.empty() && inputs.home.is_absolute() && inside(inputs.home, cwd)) {
+    // The home directory's shell start-up files run on the host later, wherever the writable
+    // places are.
+    const bool home_writable =
+        std::any_of(plan.writable.begin(), plan.writable.end(),
+                    [&](const fs::path& w) { return inside(inputs.home, w); });
+    if (!inputs.home.empty() && inputs.home.is_absolute() && home_writable) {
         for (const auto& rel : host_executed_paths()) {
             const fs::path p = (inputs.home / rel).lexically_normal();
             if (std::find(plan.read_only.begin(), plan.read_only.end(), p) == plan.read_only.end())

@@ -18,13 +18,17 @@ struct MountInputs {
     // every file: secret, the signing key file... (absolute)
     std::vector<std::filesystem::path> cloakroom_paths;
     std::vector<std::filesystem::path> extra_hidden;  // $SSH_AUTH_SOCK, $XDG_RUNTIME_DIR, ...
+    // Read-write besides the working directory (a profile's writable_paths: an agent's state).
+    // Hidden paths inside them stay hidden.
+    std::vector<std::filesystem::path> extra_writable;
 };
 
 struct MountPlan {
     // Shown empty: a read-only tmpfs over a directory, /dev/null over anything else. Sorted,
     // without entries inside another entry. Paths that do not exist are skipped when applied.
     std::vector<std::filesystem::path> hidden;
-    std::vector<std::filesystem::path> writable;  // the working directory
+    // The working directory first, then extra_writable (absolute, files or directories).
+    std::vector<std::filesystem::path> writable;
     // Inside a writable directory but kept read-only: code that runs later on the host.
     std::vector<std::filesystem::path> read_only;
     // Fresh private tmpfs, writable: /tmp, /var/tmp, /dev/shm.
@@ -41,7 +45,8 @@ const std::vector<std::string>& home_credential_stores();
 const std::vector<std::string>& host_executed_paths();
 
 // Errors: "sandbox.cwd" when the working directory is, or is inside, a hidden path (the
-// command would see an empty directory) or is not absolute.
+// command would see an empty directory) or is not absolute; "sandbox.writable" when an extra
+// writable path is not absolute or is inside a hidden path.
 Result<MountPlan> plan_mounts(const MountInputs& inputs);
 
 }  // namespace cloakroom::sandbox

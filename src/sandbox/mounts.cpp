@@ -102,9 +102,16 @@ Result<void> apply_mount_plan(const MountPlan& plan, const RunFiles& files) {
     // to be replaced; the bind then comes from the open directory.
     std::vector<std::pair<fs::path, UniqueFd>> writable;
     for (const auto& path : plan.writable) {
-        UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        // A profile's writable path may be a file (~/.claude.json).
+        UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
         if (!fd) return mount_error("opening", path);
         writable.emplace_back(path, std::move(fd));
+    }
+    // The cloakroom binary, opened before /tmp (where it may live) goes.
+    UniqueFd self_exe;
+    if (!files.helper.empty()) {
+        self_exe = UniqueFd(::open(files.helper.c_str(), O_PATH | O_CLOEXEC));
+        if (!self_exe) return mount_error("opening", files.helper);
     }
     std::vector<fs::path> tmpfs_mounts;
     for (const auto& path : plan.private_tmp) {
@@ -115,10 +122,12 @@ Result<void> apply_mount_plan(const MountPlan& plan, const RunFiles& files) {
         tmpfs_mounts.push_back(path);
     }
     for (auto& [path, fd] : writable) {
-        make_dirs(path);  // only creates anything inside a fresh tmpfs
+        struct stat st {};
+        if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode))
+            make_dirs(path);  // only creates anything inside a fresh tmpfs
         const std::string source = "/proc/self/fd/" + std::to_string(fd.get());
         if (::mount(source.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
-            return mount_error("binding the working directory", path);
+            return mount_error("binding read-write", path);
     }
 
     // /run: host daemons' sockets (docker.sock, dbus, systemd, nscd, /run/user/<uid>) vanish;
@@ -131,6 +140,12 @@ Result<void> apply_mount_plan(const MountPlan& plan, const RunFiles& files) {
         if (!files.ca_cert.empty()) {
             if (auto w = write_file(kCaCertPath, files.ca_cert, 0644); !w.ok()) return w;
             if (auto w = write_file(kCaBundlePath, files.ca_bundle, 0644); !w.ok()) return w;
+        }
+        if (self_exe) {
+            if (auto w = write_file(kHelperPath, "", 0755); !w.ok()) return w;
+            const std::string source = "/proc/self/fd/" + std::to_string(self_exe.get());
+            if (::mount(source.c_str(), kHelperPath, nullptr, MS_BIND, nullptr) != 0)
+                return mount_error("binding the cloakroom binary on", kHelperPath);
         }
         if (files.resolver && have_resolv) {
             const std::string content =

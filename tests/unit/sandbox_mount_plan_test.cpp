@@ -79,5 +79,39 @@ TEST(SandboxMountPlan, RefusesAWorkingDirectoryInsideAHiddenPath) {
     EXPECT_FALSE(plan_mounts(in).ok());
 }
 
+TEST(SandboxMountPlan, ProfileWritablePathsFollowTheWorkingDirectory) {
+    auto in = inputs();
+    in.extra_writable = {"/home/u/.claude", "/home/u/.claude.json", "/home/u/.claude/"};
+    auto plan = plan_mounts(in);
+    ASSERT_TRUE(plan.ok()) << plan.error().message;
+    ASSERT_EQ(plan->writable.size(), 3u);
+    EXPECT_EQ(plan->writable[0], "/home/u/project");  // the launcher chdirs to the first
+    EXPECT_EQ(plan->writable[1], "/home/u/.claude");
+    EXPECT_EQ(plan->writable[2], "/home/u/.claude.json");
+}
+
+TEST(SandboxMountPlan, WritablePathInsideAHiddenOneIsRefused) {
+    for (const char* bad : {"/home/u/.ssh", "/home/u/.ssh/keys", "/home/u/.config/cloakroom/x"}) {
+        auto in = inputs();
+        in.extra_writable = {bad};
+        auto plan = plan_mounts(in);
+        ASSERT_FALSE(plan.ok()) << bad;
+        EXPECT_EQ(plan.error().code, "sandbox.writable") << bad;
+    }
+    auto in = inputs();
+    in.extra_writable = {"relative"};
+    EXPECT_FALSE(plan_mounts(in).ok());
+}
+
+TEST(SandboxMountPlan, WritableHomeKeepsShellStartupFilesReadOnlyAndStoresHidden) {
+    auto in = inputs();
+    in.cwd = "/srv/project";
+    in.extra_writable = {"/home/u"};
+    auto plan = plan_mounts(in);
+    ASSERT_TRUE(plan.ok()) << plan.error().message;
+    EXPECT_TRUE(contains(plan->read_only, "/home/u/.bashrc"));
+    EXPECT_TRUE(contains(plan->hidden, "/home/u/.ssh"));  // mounted over the writable bind
+}
+
 }  // namespace
 }  // namespace cloakroom::sandbox
