@@ -144,3 +144,28 @@ def test_node_fetch_reaches_the_service_with_the_session_token(git_gateway, node
         assert audit and audit[0]["decision"] == "allow", audit
     finally:
         shutil.rmtree(project, ignore_errors=True)
+
+
+def test_ps_shows_the_profile_and_a_running_gateway_gets_a_warning(git_gateway):
+    gw = git_gateway
+    project = _project()
+    run = subprocess.Popen([BIN, "run", "--config", str(gw.config), "--name", "ps-profile",
+                            "--profile", "codex", "--", "sh", "-c", "echo up; sleep 30"],
+                           cwd=project, env=gw.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline().strip() == "up"
+        ps = subprocess.run([BIN, "ps", "--config", str(gw.config)], env=gw.env,
+                            capture_output=True, text=True, timeout=30)
+        assert ps.returncode == 0, ps.stderr
+        assert "PROFILE" in ps.stdout.splitlines()[0]
+        line = [l for l in ps.stdout.splitlines() if l.startswith("ps-profile ")]
+        assert line and line[0].split()[2] == "codex", ps.stdout
+    finally:
+        run.terminate()
+        _, err = run.communicate(timeout=30)
+        shutil.rmtree(project, ignore_errors=True)
+    gw.record("sandbox ps", err)
+    assert "profile codex (built in)" in err, err
+    # The gateway was running already: the built-in's hosts are named, not silently refused.
+    assert "warning: the running gateway does not allow api.openai.com" in err, err

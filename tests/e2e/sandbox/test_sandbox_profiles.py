@@ -177,3 +177,37 @@ def test_a_mode_the_kernel_lacks_stops_naming_the_feature(session, missing, cont
     assert proc.returncode == 1, proc.stderr
     assert message in proc.stderr, proc.stderr
     assert "sandbox:" not in proc.stderr  # nothing ran, not even a weaker sandbox
+
+
+def test_profile_contain_default_and_writable_path_in_landlock_mode(session):
+    if _landlock_abi() < 4:
+        pytest.skip("Landlock ABI < 4 (no TCP port rules)")
+    session.config.write_text(session.config.read_text() +
+                              '[profile.ll]\ncontain = "landlock"\n'
+                              'writable_paths = ["~/.agentstate"]\n')
+    proc = session.run("sh", "-c", 'echo state > "$HOME/.agentstate/f" && echo ok; '
+                       'cat "$HOME/.ssh/id_ed25519" 2>/dev/null || echo no-ssh',
+                       run_args=(*NO_NET, "--profile", "ll"))
+    assert proc.returncode == 0, proc.stderr
+    assert "landlock sandbox (ABI" in proc.stderr, proc.stderr  # the profile's default mode
+    assert proc.stdout.split() == ["ok", "no-ssh"], proc.stdout
+    assert (session.home / ".agentstate" / "f").read_text() == "state\n"
+    # An explicit --contain wins over the profile's.
+    proc = session.run("true", run_args=(*NO_NET, "--profile", "ll", "--contain", "netns"))
+    assert proc.returncode == 0, proc.stderr
+    assert "netns sandbox" in proc.stderr and "landlock sandbox" not in proc.stderr
+
+
+def test_landlock_refuses_a_writable_path_holding_a_hidden_one(session):
+    if _landlock_abi() < 4:
+        pytest.skip("Landlock ABI < 4 (no TCP port rules)")
+    session.config.write_text(session.config.read_text() +
+                              '[profile.wide]\nwritable_paths = ["~"]\n')
+    proc = session.run("true", run_args=(*NO_NET, "--profile", "wide", "--contain", "landlock"))
+    assert proc.returncode == 2, proc.stderr
+    assert "landlock mode cannot hide" in proc.stderr and "narrow the writable path" in proc.stderr
+    # netns mode mounts the hidden paths over the writable home: allowed, and still hidden.
+    proc = session.run("sh", "-c", 'cat "$HOME/.ssh/id_ed25519" 2>/dev/null || echo no-ssh',
+                       run_args=(*NO_NET, "--profile", "wide", "--contain", "netns"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["no-ssh"], proc.stdout
