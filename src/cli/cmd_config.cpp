@@ -3,6 +3,7 @@
 
 #include "cli/command.hpp"
 #include "cli/context.hpp"
+#include "config/profile.hpp"
 
 namespace cloakroom::cli {
 namespace {
@@ -39,6 +40,26 @@ int run_check(const GlobalOptions& global) {
                 "the server's certificate; prefer \"verify-full\"\n",
                 database.name.c_str());
         }
+    }
+    for (const auto& spec : config->profiles) {
+        // Resolved (extends merged), as `cloakroom run --profile` will use it; the load
+        // already refused unresolvable ones.
+        auto profile = config::resolve_profile(spec.name, config->profiles);
+        if (!profile.ok()) continue;
+        auto join = [](const std::vector<std::string>& list) {
+            std::string text;
+            for (const auto& item : list) text += (text.empty() ? "" : ", ") + item;
+            return text.empty() ? std::string("none") : text;
+        };
+        std::string chain;
+        for (std::size_t i = 1; i < profile->chain.size(); ++i)
+            chain += (i == 1 ? " (extends " : " <- ") + profile->chain[i];
+        if (!chain.empty()) chain += ")";
+        std::printf("  profile %s%s: services %s; allowed hosts %s; writable %s; hidden %s\n",
+                    spec.name.c_str(), chain.c_str(),
+                    profile->services ? join(*profile->services).c_str() : "all configured",
+                    join(profile->allowed_hosts).c_str(), join(profile->writable_paths).c_str(),
+                    join(profile->hidden_paths).c_str());
     }
     return kExitOk;
 }

@@ -211,3 +211,16 @@ def test_landlock_refuses_a_writable_path_holding_a_hidden_one(session):
                        run_args=(*NO_NET, "--profile", "wide", "--contain", "netns"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["no-ssh"], proc.stdout
+
+
+def test_config_check_summarizes_resolved_profiles(session):
+    session.config.write_text(session.config.read_text() + PROFILE)
+    proc = subprocess.run([BIN, "config", "check"], env=session.env, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    line = [l for l in proc.stdout.splitlines() if l.strip().startswith("profile agent")]
+    assert line, proc.stdout
+    assert "(extends claude)" in line[0]
+    assert "services api.anthropic.com, stripe" in line[0]
+    assert "registry.npmjs.org" in line[0] and "pkgs.example.org" in line[0]
+    assert "writable ~/.claude, ~/.claude.json, ~/.agentstate" in line[0]
