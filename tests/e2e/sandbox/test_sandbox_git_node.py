@@ -21,6 +21,7 @@ from sbxlib import BIN, e2e_root
 
 GIT = r'''
 set -eu
+{unset_proxy}
 export HOME="$PWD/home" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
 mkdir -p "$HOME"
 export GIT_AUTHOR_NAME=agent GIT_AUTHOR_EMAIL=agent@example.com
@@ -32,6 +33,7 @@ git add from-sandbox.txt
 git commit -q -m "sandbox commit {mode}"
 git push -q origin HEAD:refs/heads/sbx-{mode}
 echo "remote: $(git remote get-url origin)"
+echo "proxy: ${{HTTPS_PROXY:-none}} ${{https_proxy:-none}}"
 echo "helper: $(git config --get-urlmatch credential.helper https://git.example.com/)"
 '''
 
@@ -48,6 +50,8 @@ def _landlock_abi():
 
 MODES = [
     "netns",
+    # No proxy variables at all: git's connection lands on the transparent listener.
+    "netns-noproxy",
     pytest.param("landlock", marks=pytest.mark.skipif(
         _landlock_abi() < 4, reason="Landlock ABI < 4 (no TCP port rules)")),
 ]
@@ -77,7 +81,7 @@ def _run(gw, project, mode, services, script):
         config = gw.config.with_name("run-landlock.toml")
         config.write_text(gw.config.read_text().replace(
             'listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{gw.port}"', 1))
-    proc = subprocess.run([BIN, "run", "--config", str(config), "--contain", mode,
+    proc = subprocess.run([BIN, "run", "--config", str(config), "--contain", mode.split("-")[0],
                            "--service", services, "--", "bash", "-c", script],
                           cwd=project, env=gw.env, capture_output=True, text=True, timeout=180)
     gw.record(f"sandbox {mode}", proc.stdout + proc.stderr)
@@ -89,12 +93,16 @@ def test_git_clone_and_push_through_the_credential_helper(git_gateway, nginx, mo
     gw = git_gateway
     project = _project()
     try:
-        proc = _run(gw, project, mode, "git", GIT.format(mode=mode))
+        unset = "unset HTTPS_PROXY https_proxy HTTP_PROXY http_proxy" \
+            if mode.endswith("noproxy") else ""
+        proc = _run(gw, project, mode, "git", GIT.format(mode=mode, unset_proxy=unset))
         assert proc.returncode == 0, proc.stderr + proc.stdout
         assert "git credential helper answers with the session token for git.example.com " \
                "(x-access-token)" in proc.stderr, proc.stderr
         # No credential in the remote URL or the repository's configuration.
         assert "remote: https://git.example.com/repo.git" in proc.stdout, proc.stdout
+        if mode.endswith("noproxy"):  # so the transparent listener carried it
+            assert "proxy: none none" in proc.stdout, proc.stdout
         assert "git-credential --username 'x-access-token'" in proc.stdout, proc.stdout
         config_text = (project / "clone" / ".git" / "config").read_text()
         assert "acm_" not in config_text and "@git.example.com" not in config_text
@@ -123,7 +131,7 @@ def test_git_without_a_git_service_gets_no_helper(git_gateway):
         shutil.rmtree(project, ignore_errors=True)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", [m for m in MODES if m != "netns-noproxy"])
 def test_node_fetch_reaches_the_service_with_the_session_token(git_gateway, node_dir, mode):
     if not shutil.which("node") or not (node_dir / "node_modules" / "undici").exists():
         pytest.fail("node or tests/e2e/node/node_modules missing: run scripts/setup-e2e")
