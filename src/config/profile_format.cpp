@@ -111,11 +111,9 @@ void apply_agent_creds_sandbox(const toml::table& sandbox, const std::vector<std
                                const Document& document, LoadState& state) {
     const toml::node* name = sandbox.get("name");
     if (name == nullptr) return;  // a sandbox without a name defines no profile
-    if (!name->is_string() || !is_profile_name(name->as_string()->get())) {
-        state.diagnostics.error(location(document.file, name->source()), "[sandbox]",
-                                "name must be 1-64 letters, digits, '-', '_' or '.'");
-        return;
-    }
+    // agent-creds names its container with it; a name that cannot be a profile name only means
+    // there is no profile (the file still loads, as it did before profiles existed).
+    if (!name->is_string() || !is_profile_name(name->as_string()->get())) return;
     ProfileSpec spec;
     spec.name = name->as_string()->get();
     spec.where = location(document.file, sandbox.source());

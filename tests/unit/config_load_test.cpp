@@ -125,6 +125,22 @@ TEST_F(ConfigFiles, ValidityIsCheckedAfterMerging) {
         HasSubstr(b.string() + ":2: [token]: default_validity 2d is longer than max_validity 1d"));
 }
 
+TEST_F(ConfigFiles, OneProfileDefinedInTwoFilesNamesBoth) {
+    // An agent-creds [sandbox] name and a [profile.NAME] share one namespace.
+    const auto a = write("agent-creds.toml", "[sandbox]\nname = \"proj\"\n");
+    const auto b = write("b.toml", "\n[profile.proj]\nextends = \"claude\"\n");
+    auto result = load_config({a, b}, env());
+    ASSERT_FALSE(result.ok());
+    EXPECT_THAT(result.error().message,
+                HasSubstr(b.string() + ":2: [profile.proj]: profile \"proj\" is already defined (" +
+                          a.string() + ":1)"));
+    // Extending across files works.
+    const auto c = write("c.toml", "[profile.mine]\nextends = \"proj\"\n");
+    auto merged = load_config({a, c}, env());
+    ASSERT_TRUE(merged.ok()) << merged.error().message;
+    EXPECT_EQ(merged->profiles.size(), 2u);
+}
+
 TEST_F(ConfigFiles, DuplicateServiceAcrossFilesNamesBothFiles) {
     const auto a = write("a.toml", "[[service]]\nname = \"s\"\nhosts = [\"a.org\"]\n");
     const auto b = write("b.toml", "\n[[service]]\nname = \"s\"\nhosts = [\"b.org\"]\n");

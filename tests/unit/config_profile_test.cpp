@@ -245,8 +245,20 @@ image = "ignored"
     EXPECT_THAT(*p.services, UnorderedElementsAre("api.anthropic.com", "claude.ai"));
 }
 
-TEST(ProfileParse, TwoFilesDefiningOneProfileIsAnError) {
-    // Within one TOML file a table cannot repeat; across files (load_config) it is reported.
+TEST(ProfileParse, AgentCredsSandboxWithoutAUsableNameStillLoads) {
+    for (const char* sandbox : {"[sandbox]\nimage = \"x\"\n", "[sandbox]\nname = \"my project\"\n",
+                                "[sandbox]\nname = 3\n"}) {
+        auto config = parse_config_string(std::string(sandbox) + "[upstream.\"a.example\"]\n",
+                                          "agent-creds.toml", test_env());
+        ASSERT_TRUE(config.ok()) << sandbox << config.error().message;
+        EXPECT_THAT(config->profiles, IsEmpty()) << sandbox;
+        EXPECT_THAT(config->allowed_hosts, ElementsAre("a.example"));
+    }
+}
+
+TEST(ProfileParse, ARepeatedTableInOneFileIsASyntaxError) {
+    // Across files (config_load_test.cpp, OneProfileDefinedInTwoFilesNamesBoth) it is reported
+    // by the loader.
     auto config = parse_config_string("[profile.a]\n[profile.a]\n", "cloakroom.toml", test_env());
     ASSERT_FALSE(config.ok());
 }
