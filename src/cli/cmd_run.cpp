@@ -257,6 +257,7 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
 
     forget(env.secret_values);
     print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
+    if (options.no_network) announce();  // no gateway: the sink is never called
     auto status = sandbox::run_in_namespaces(spec, sink);
     if (!status.ok()) return fail("run", status.error(), kExitFailure);
     return *status;

@@ -196,6 +196,7 @@ def test_profile_contain_default_and_writable_path_in_landlock_mode(session):
     proc = session.run("true", run_args=(*NO_NET, "--profile", "ll", "--contain", "netns"))
     assert proc.returncode == 0, proc.stderr
     assert "netns sandbox" in proc.stderr and "landlock sandbox" not in proc.stderr
+    assert "profile ll;" in proc.stderr, proc.stderr  # named with --no-network too
 
 
 def test_landlock_refuses_a_writable_path_holding_a_hidden_one(session):
