@@ -18,6 +18,7 @@
 #include "cli/run_registry.hpp"
 #include "cli/run_session.hpp"
 #include "proxy/agent_env.hpp"
+#include "sandbox/database_listeners.hpp"
 #include "sandbox/environment.hpp"
 #include "sandbox/gateway_link.hpp"
 #include "sandbox/launcher.hpp"
@@ -85,6 +86,20 @@ SecretScan scan_secrets(const config::Config& config) {
 void forget(std::vector<std::string>& values) {
     for (auto& value : values) OPENSSL_cleanse(value.data(), value.size());
     values.clear();
+}
+
+// netns mode: the session's database gateways inside the namespace, at their host addresses.
+void offer_databases(const config::Config& config, const sandbox::SessionScope& scope,
+                     sandbox::SandboxPorts& ports) {
+    auto plan = sandbox::plan_database_listeners(config, scope.databases, ports);
+    for (const auto& warning : plan.warnings) {
+        std::fprintf(stderr, "cloakroom run: warning: %s\n", warning.c_str());
+    }
+    if (!plan.listeners.empty()) {
+        std::fprintf(stderr, "cloakroom run: database gateways inside: %s\n",
+                     sandbox::describe(plan.listeners).c_str());
+    }
+    ports.databases = std::move(plan.listeners);
 }
 
 int run_run(const GlobalOptions& global, const RunOptions& options) {
@@ -208,6 +223,7 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
 
     forget(env.secret_values);
     print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
+    if (spec.network) offer_databases(*config, *scope, spec.ports);
     auto status = sandbox::run_in_namespaces(spec, sink);
     if (!status.ok()) return fail("run", status.error(), kExitFailure);
     return *status;

@@ -377,7 +377,16 @@ void apply_service(const toml::table& table, const Document& document, LoadState
         service.base_url_env = read_base_url_env(reader);
         if (!service.base_url_env) ok = false;
     }
+    if (!read_token_env(reader, table, service.token_env)) ok = false;
+    reader.finish();
+    if (ok) state.config.services.push_back(std::move(service));
+}
+
+}  // namespace
+
+bool read_token_env(TableReader& reader, const toml::table& table, std::vector<std::string>& out) {
     if (auto names = reader.strings("token_env")) {
+        bool ok = true;
         for (const auto& name : *names) {
             if (!is_env_name(name.value)) {
                 reader.error("token_env", "token_env: \"" + name.value +
@@ -386,16 +395,12 @@ void apply_service(const toml::table& table, const Document& document, LoadState
                 ok = false;
                 continue;
             }
-            service.token_env.push_back(name.value);
+            out.push_back(name.value);
         }
-    } else if (table.get("token_env") != nullptr) {
-        ok = false;
+        return ok;
     }
-    reader.finish();
-    if (ok) state.config.services.push_back(std::move(service));
+    return table.get("token_env") == nullptr;
 }
-
-}  // namespace
 
 void apply_cloakroom_format(const Document& document, LoadState& state) {
     TableReader root(document.root, document.file, "", state.diagnostics);
