@@ -44,6 +44,17 @@ Result<void> make_searchable(const std::filesystem::path& dir) {
     return {};
 }
 
+// Whether `path` is a regular file of ours, mode 0644, holding exactly `content`.
+bool same_public_file(const std::filesystem::path& path, const std::string& content) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() ||
+        (st.st_mode & 07777) != 0644 || static_cast<std::size_t>(st.st_size) != content.size()) {
+        return false;
+    }
+    auto existing = tls::read_small_file(path, content.size(), kCode);
+    return existing.ok() && *existing == content;
+}
+
 }  // namespace
 
 Result<proxy::AgentFiles> write_agent_files(const config::Config& config,
@@ -63,9 +74,13 @@ Result<proxy::AgentFiles> write_agent_files(const config::Config& config,
     auto cert = tls::read_small_file(authority.cert_path(), 1 << 20, kCode);
     if (!cert.ok()) return cert.error();
     const auto ca_copy = dir / "ca.pem";
-    if (auto wrote = tls::write_file_atomic(ca_copy, *cert, 0644, tls::WriteMode::kReplace, kCode);
-        !wrote.ok()) {
-        return wrote.error();
+    // Every `cloakroom run` and `cloakroom env` comes here: a copy that is already right stays.
+    if (!same_public_file(ca_copy, *cert)) {
+        if (auto wrote =
+                tls::write_file_atomic(ca_copy, *cert, 0644, tls::WriteMode::kReplace, kCode);
+            !wrote.ok()) {
+            return wrote.error();
+        }
     }
     auto bundle = tls::write_ca_bundle(authority, dir / "bundle.pem");
     if (!bundle.ok()) return bundle.error();
