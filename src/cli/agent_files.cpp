@@ -57,6 +57,20 @@ bool same_public_file(const std::filesystem::path& path, const std::string& cont
 
 }  // namespace
 
+std::optional<proxy::AgentFiles> current_agent_files(const config::Config& config) {
+    const std::filesystem::path& dir = config.gateway.public_dir;
+    if (dir.empty()) return std::nullopt;
+    const auto cert_path = config.data_dir / "ca" / tls::kCaCertFile;
+    auto cert = tls::read_small_file(cert_path, 1 << 20, kCode);
+    if (!cert.ok() || cert->empty()) return std::nullopt;
+    const auto ca_copy = dir / "ca.pem";
+    const auto bundle = dir / "bundle.pem";
+    if (!same_public_file(ca_copy, *cert)) return std::nullopt;
+    const auto roots = tls::find_system_roots(bundle);
+    if (!roots || !tls::bundle_is_current(cert_path, *cert, bundle, *roots)) return std::nullopt;
+    return proxy::AgentFiles{bundle.string(), ca_copy.string()};
+}
+
 Result<proxy::AgentFiles> write_agent_files(const config::Config& config,
                                             const tls::CertificateAuthority& authority) {
     const std::filesystem::path& dir = config.gateway.public_dir;

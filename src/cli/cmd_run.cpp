@@ -133,6 +133,7 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     }();
     if (!token.ok()) return fail("run", token.error(), kExitFailure);
     auto files = [&]() -> Result<proxy::AgentFiles> {
+        if (auto current = current_agent_files(*config)) return *current;
         auto authority = tls::CertificateAuthority::load_or_create(config->data_dir / "ca");
         if (!authority.ok()) return authority.error();
         return write_agent_files(*config, **authority);

@@ -35,8 +35,8 @@ bool newer(const timespec& a, const timespec& b) {
     return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
 }
 
-std::string bundle_trailer(const CertificateAuthority& ca) {
-    return "# Cloakroom CA (" + ca.cert_path().string() + ")\n" + ca.cert_pem();
+std::string bundle_trailer(const std::filesystem::path& cert_path, const std::string& pem) {
+    return "# Cloakroom CA (" + cert_path.string() + ")\n" + pem;
 }
 
 }  // namespace
@@ -75,12 +75,18 @@ Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
 
 bool bundle_is_current(const CertificateAuthority& ca, const std::filesystem::path& out,
                        const std::filesystem::path& system_roots) {
+    return bundle_is_current(ca.cert_path(), ca.cert_pem(), out, system_roots);
+}
+
+bool bundle_is_current(const std::filesystem::path& cert_path, const std::string& cert_pem,
+                       const std::filesystem::path& out,
+                       const std::filesystem::path& system_roots) {
     struct stat bundle {};
     struct stat roots {};
     struct stat cert {};
     if (::lstat(out.c_str(), &bundle) != 0 || !S_ISREG(bundle.st_mode) ||
         bundle.st_uid != ::geteuid() || (bundle.st_mode & 0022) != 0 ||
-        ::stat(system_roots.c_str(), &roots) != 0 || ::stat(ca.cert_path().c_str(), &cert) != 0) {
+        ::stat(system_roots.c_str(), &roots) != 0 || ::stat(cert_path.c_str(), &cert) != 0) {
         return false;
     }
     // Strictly newer: a file changed in the same clock tick as the bundle was written is not
@@ -92,7 +98,7 @@ bool bundle_is_current(const CertificateAuthority& ca, const std::filesystem::pa
     }
     // ...and it ends with this CA (a CA directory swapped for an older one has an older ca.pem).
     auto text = read_small_file(out, kMaxBundleSize, kBundleCode);
-    return text.ok() && text->ends_with(bundle_trailer(ca));
+    return text.ok() && text->ends_with(bundle_trailer(cert_path, cert_pem));
 }
 
 Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
@@ -121,7 +127,7 @@ Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
     char* data = nullptr;
     const long size = BIO_get_mem_data(pem.get(), &data);
     std::string bundle(data, static_cast<std::size_t>(size));
-    bundle += bundle_trailer(ca);
+    bundle += bundle_trailer(ca.cert_path(), ca.cert_pem());
     if (auto wrote = write_file_atomic(out, bundle, 0644, WriteMode::kReplace, kBundleCode);
         !wrote) {
         return wrote.error();

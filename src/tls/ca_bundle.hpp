@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
 
 #include "tls/certificate_authority.hpp"
 #include "util/result.hpp"
@@ -29,6 +30,10 @@ Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
 // changed, ending with this CA: a regular file owned by this user, writable by no one else.
 bool bundle_is_current(const CertificateAuthority& ca, const std::filesystem::path& out,
                        const std::filesystem::path& system_roots);
+// The same for the CA certificate at `cert_path` with PEM text `cert_pem`, without loading the CA
+// (its key): what `cloakroom run` checks before deciding it needs the CA at all.
+bool bundle_is_current(const std::filesystem::path& cert_path, const std::string& cert_pem,
+                       const std::filesystem::path& out, const std::filesystem::path& system_roots);
 
 // Always writes, reading the roots from `system_roots` (tests, or a deliberately chosen bundle).
 Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
