@@ -30,12 +30,21 @@ MY_ROWS = ["teapot", "kettle", "whisk"]
 def dbgw(pg_server, mariadb, redis_server, tmp_path_factory):  # noqa: F811
     if not userns_works():
         pytest.skip("user namespaces unavailable for the current user on this kernel")
-    ports = {"pg": free_port(), "my": free_port(), "rd": free_port()}
+    ports = {"pg": free_port(), "my": free_port(), "rd": free_port(), "pg6": free_port()}
     toml = f"""
 [[database]]
 name = "pg"
 protocol = "postgres"
 listen = "127.0.0.1:{ports['pg']}"
+upstream = "127.0.0.1:{pg_server.port}"
+token_env = ["PGPASSWORD"]
+[database.logins]
+app = {{ user = "app_scram", password = "file:pg_scram" }}
+
+[[database]]
+name = "pg6"
+protocol = "postgres"
+listen = "[::1]:{ports['pg6']}"
 upstream = "127.0.0.1:{pg_server.port}"
 token_env = ["PGPASSWORD"]
 [database.logins]
@@ -78,7 +87,7 @@ default = {{ user = "default", password = "file:redis_default" }}
 def run_inside(gw, script, *run_args, timeout=120):
     project = pathlib.Path(tempfile.mkdtemp(prefix="db-", dir=e2e_root()))
     env = dict(gw.env)
-    env.update({f"{name.upper()}_PORT": str(gw.port(name)) for name in ("pg", "my", "rd")})
+    env.update({f"{name.upper()}_PORT": str(gw.port(name)) for name in ("pg", "my", "rd", "pg6")})
     env.update({f"REAL_{name.upper()}_PORT": str(port) for name, port in gw.real_ports.items()})
     proc = subprocess.run([BIN, "run", "--config", str(gw.config), *run_args, "--", "bash", "-c",
                            script], cwd=project, env=env, capture_output=True, text=True,
@@ -106,6 +115,7 @@ REDIS = 'timeout 30 redis-cli --no-auth-warning -h 127.0.0.1 -p $RD_PORT'
 CLIENTS = f'''
 echo "=== env"; for v in PGPASSWORD MYSQL_PWD REDISCLI_AUTH; do printenv $v | cut -c1-4; done
 echo "=== psql"; {PSQL} 2>&1; echo "rc=$?"
+echo "=== psql6"; {PSQL.replace("127.0.0.1", "::1").replace("$PG_PORT", "$PG6_PORT")} 2>&1; echo "rc=$?"
 echo "=== mariadb"; {MARIADB} 2>&1; echo "rc=$?"
 echo "=== redis"; {REDIS} SET sandbox-key from-the-sandbox 2>&1; {REDIS} GET sandbox-key 2>&1; echo "rc=$?"
 '''
@@ -119,6 +129,7 @@ def test_clients_log_in_with_the_session_token(dbgw, redis_server):  # noqa: F81
     # The token, never a password, in each client's variable.
     assert out["env"].split() == ["acm_"] * 3, out["env"]
     assert out["psql"].splitlines() == [*PG_ROWS, "rc=0"], out["psql"]
+    assert out["psql6"].splitlines() == [*PG_ROWS, "rc=0"], out["psql6"]  # an IPv6 listener
     assert [line for line in out["mariadb"].splitlines() if not line.startswith("WARNING")] == \
         [*MY_ROWS, "rc=0"], out["mariadb"]
     assert out["redis"].splitlines() == ["OK", "from-the-sandbox", "rc=0"], out["redis"]
@@ -126,9 +137,11 @@ def test_clients_log_in_with_the_session_token(dbgw, redis_server):  # noqa: F81
     assert redis_server.direct().get("sandbox-key") == "from-the-sandbox"
     # The sandbox's start-up summary says where the databases are.
     assert f"database gateways inside: pg at 127.0.0.1:{dbgw.port('pg')} (postgres)" in proc.stderr
-    records = dbgw.audit(wait_for=before + 4)[before:]
+    assert f"pg6 at [::1]:{dbgw.port('pg6')} (postgres)" in proc.stderr
+    records = dbgw.audit(wait_for=before + 5)[before:]
     allowed = {(r["database"], r["decision"]) for r in records}
-    assert {("pg", "allow"), ("my", "allow"), ("rd", "allow")} <= allowed, records
+    assert {("pg", "allow"), ("pg6", "allow"), ("my", "allow"), ("rd", "allow")} <= allowed, \
+        records
     assert all(r["decision"] == "allow" for r in records), records
 
 
