@@ -44,7 +44,32 @@ Result<void> make_searchable(const std::filesystem::path& dir) {
     return {};
 }
 
+// Whether `path` is a regular file of ours, mode 0644, holding exactly `content`.
+bool same_public_file(const std::filesystem::path& path, const std::string& content) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() ||
+        (st.st_mode & 07777) != 0644 || static_cast<std::size_t>(st.st_size) != content.size()) {
+        return false;
+    }
+    auto existing = tls::read_small_file(path, content.size(), kCode);
+    return existing.ok() && *existing == content;
+}
+
 }  // namespace
+
+std::optional<proxy::AgentFiles> current_agent_files(const config::Config& config) {
+    const std::filesystem::path& dir = config.gateway.public_dir;
+    if (dir.empty()) return std::nullopt;
+    const auto cert_path = config.data_dir / "ca" / tls::kCaCertFile;
+    auto cert = tls::read_small_file(cert_path, 1 << 20, kCode);
+    if (!cert.ok() || cert->empty()) return std::nullopt;
+    const auto ca_copy = dir / "ca.pem";
+    const auto bundle = dir / "bundle.pem";
+    if (!same_public_file(ca_copy, *cert)) return std::nullopt;
+    const auto roots = tls::find_system_roots(bundle);
+    if (!roots || !tls::bundle_is_current(cert_path, *cert, bundle, *roots)) return std::nullopt;
+    return proxy::AgentFiles{bundle.string(), ca_copy.string()};
+}
 
 Result<proxy::AgentFiles> write_agent_files(const config::Config& config,
                                             const tls::CertificateAuthority& authority) {
@@ -63,9 +88,13 @@ Result<proxy::AgentFiles> write_agent_files(const config::Config& config,
     auto cert = tls::read_small_file(authority.cert_path(), 1 << 20, kCode);
     if (!cert.ok()) return cert.error();
     const auto ca_copy = dir / "ca.pem";
-    if (auto wrote = tls::write_file_atomic(ca_copy, *cert, 0644, tls::WriteMode::kReplace, kCode);
-        !wrote.ok()) {
-        return wrote.error();
+    // Every `cloakroom run` and `cloakroom env` comes here: a copy that is already right stays.
+    if (!same_public_file(ca_copy, *cert)) {
+        if (auto wrote =
+                tls::write_file_atomic(ca_copy, *cert, 0644, tls::WriteMode::kReplace, kCode);
+            !wrote.ok()) {
+            return wrote.error();
+        }
     }
     auto bundle = tls::write_ca_bundle(authority, dir / "bundle.pem");
     if (!bundle.ok()) return bundle.error();

@@ -19,6 +19,7 @@
 #include "cli/run_registry.hpp"
 #include "cli/run_session.hpp"
 #include "proxy/agent_env.hpp"
+#include "sandbox/database_listeners.hpp"
 #include "sandbox/environment.hpp"
 #include "sandbox/gateway_link.hpp"
 #include "sandbox/git_credential.hpp"
@@ -90,6 +91,20 @@ void forget(std::vector<std::string>& values) {
     values.clear();
 }
 
+// netns mode: the session's database gateways inside the namespace, at their host addresses.
+void offer_databases(const config::Config& config, const sandbox::SessionScope& scope,
+                     sandbox::SandboxPorts& ports) {
+    auto plan = sandbox::plan_database_listeners(config, scope.databases, ports);
+    for (const auto& warning : plan.warnings) {
+        std::fprintf(stderr, "cloakroom run: warning: %s\n", warning.c_str());
+    }
+    if (!plan.listeners.empty()) {
+        std::fprintf(stderr, "cloakroom run: database gateways inside: %s\n",
+                     sandbox::describe(plan.listeners).c_str());
+    }
+    ports.databases = std::move(plan.listeners);
+}
+
 int run_run(const GlobalOptions& global, const RunOptions& options) {
     if (options.command.empty()) {
         std::fputs("cloakroom run: no command given (cloakroom run -- CMD ARGS...)\n", stderr);
@@ -137,6 +152,7 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     }();
     if (!token.ok()) return fail("run", token.error(), kExitFailure);
     auto files = [&]() -> Result<proxy::AgentFiles> {
+        if (auto current = current_agent_files(*config)) return *current;
         auto authority = tls::CertificateAuthority::load_or_create(config->data_dir / "ca");
         if (!authority.ok()) return authority.error();
         return write_agent_files(*config, **authority);
@@ -258,6 +274,7 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     forget(env.secret_values);
     print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
     if (options.no_network) announce();  // no gateway: the sink is never called
+    if (spec.network) offer_databases(*config, *scope, spec.ports);
     auto status = sandbox::run_in_namespaces(spec, sink);
     if (!status.ok()) return fail("run", status.error(), kExitFailure);
     return *status;

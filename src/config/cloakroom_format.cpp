@@ -377,20 +377,7 @@ void apply_service(const toml::table& table, const Document& document, LoadState
         service.base_url_env = read_base_url_env(reader);
         if (!service.base_url_env) ok = false;
     }
-    if (auto names = reader.strings("token_env")) {
-        for (const auto& name : *names) {
-            if (!is_env_name(name.value)) {
-                reader.error("token_env", "token_env: \"" + name.value +
-                                              "\" is not an environment variable name "
-                                              "(letters, digits and _, not starting with a digit)");
-                ok = false;
-                continue;
-            }
-            service.token_env.push_back(name.value);
-        }
-    } else if (table.get("token_env") != nullptr) {
-        ok = false;
-    }
+    if (!read_token_env(reader, table, service.token_env)) ok = false;
     if (auto user = reader.string("git_username")) {
         // One line of git's credential protocol: no newline, NUL or '='-free key issues.
         if (user->value.empty() ||
@@ -405,6 +392,24 @@ void apply_service(const toml::table& table, const Document& document, LoadState
 }
 
 }  // namespace
+
+bool read_token_env(TableReader& reader, const toml::table& table, std::vector<std::string>& out) {
+    if (auto names = reader.strings("token_env")) {
+        bool ok = true;
+        for (const auto& name : *names) {
+            if (!is_env_name(name.value)) {
+                reader.error("token_env", "token_env: \"" + name.value +
+                                              "\" is not an environment variable name "
+                                              "(letters, digits and _, not starting with a digit)");
+                ok = false;
+                continue;
+            }
+            out.push_back(name.value);
+        }
+        return ok;
+    }
+    return table.get("token_env") == nullptr;
+}
 
 void apply_cloakroom_format(const Document& document, LoadState& state) {
     TableReader root(document.root, document.file, "", state.diagnostics);

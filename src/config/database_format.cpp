@@ -270,6 +270,7 @@ void apply_database(const toml::table& table, const Document& document, LoadStat
             "\"app_ro\", password = \"file:pg_ro\" }");
         ok = false;
     }
+    if (!read_token_env(reader, table, database.token_env)) ok = false;
     reader.finish();
     if (ok) state.config.databases.push_back(std::move(database));
 }

@@ -62,6 +62,10 @@ std::optional<secrets::SecretRef> read_secret_ref(TableReader& reader, std::stri
 // A normalized authority (see authority.hpp) from a string; `what` names it in messages.
 std::optional<std::string> check_host(const TableReader& reader, const Located<std::string>& host);
 
+// token_env = ["NAME", ...] (services and databases: the variables `cloakroom run` puts the
+// session token in), appended to `out`. False when the key is present and wrong.
+bool read_token_env(TableReader& reader, const toml::table& table, std::vector<std::string>& out);
+
 // 127.0.0.0/8 or ::1 (an IP literal; names are not resolved).
 bool is_loopback_listen_host(const std::string& host);
 

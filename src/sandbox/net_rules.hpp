@@ -7,14 +7,27 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cloakroom::sandbox {
+
+// A database gateway's listener inside the sandbox (sandbox/database_listeners.hpp).
+struct SandboxDatabase {
+    std::string name;      // the [[database]] name: the hand-over kind "database:<name>"
+    std::string protocol;  // "postgres", "mysql", "redis" (for messages)
+    std::string host;      // a loopback IP literal: 127.x.y.z or ::1
+    std::uint16_t port = 0;
+    bool ipv6 = false;
+};
 
 // The loopback ports of the sockets the sandbox hands to the gateway.
 struct SandboxPorts {
     std::uint16_t forward = 3128;       // HTTPS_PROXY (CONNECT / absolute-form)
     std::uint16_t transparent = 15001;  // every other TCP connection lands here
     std::uint16_t dns = 53;             // UDP resolver
+    // The database gateways of the session's scope; a connection to any other address or port
+    // (another database's included) goes to the transparent listener, which refuses it.
+    std::vector<SandboxDatabase> databases;
 };
 
 // The address a packet to a non-local destination leaves with: a documentation address

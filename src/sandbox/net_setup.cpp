@@ -154,6 +154,11 @@ Result<std::vector<Listener>> open_listeners(const SandboxPorts& ports) {
         if (!fd.ok()) return fd.error();
         listeners.push_back(Listener{spec.kind, std::move(*fd)});
     }
+    for (const auto& db : ports.databases) {
+        auto fd = listen_on(db.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, db.host.c_str(), db.port);
+        if (!fd.ok()) return fd.error();
+        listeners.push_back(Listener{"database:" + db.name, std::move(*fd)});
+    }
     return listeners;
 }
 

@@ -22,7 +22,10 @@ Result<SessionScope> session_scope(const config::Config& config,
             scope.services.push_back(service.name);
             for (const auto& name : service.token_env) add_unique(scope.token_env, name);
         }
-        for (const auto& database : config.databases) scope.databases.push_back(database.name);
+        for (const auto& database : config.databases) {
+            scope.databases.push_back(database.name);
+            for (const auto& name : database.token_env) add_unique(scope.token_env, name);
+        }
         return scope;
     }
     std::vector<std::string> hosts;
@@ -35,8 +38,9 @@ Result<SessionScope> session_scope(const config::Config& config,
             for (const auto& env : service->token_env) add_unique(scope.token_env, env);
             continue;
         }
-        if (config.find_database(name) != nullptr) {
+        if (const auto* database = config.find_database(name)) {
             add_unique(scope.databases, name);
+            for (const auto& env : database->token_env) add_unique(scope.token_env, env);
             continue;
         }
         std::string known;

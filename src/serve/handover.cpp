@@ -179,35 +179,60 @@ void reply(int fd, const std::string& text) {
 
 using Session = std::optional<std::list<HandoverServer::State::Entry>::iterator>;
 
+std::string listener_error(std::size_t index, const HandoverListener& listener,
+                           const std::string& problem) {
+    return handover_error("listener " + std::to_string(index + 1) + " (" + listener.name() +
+                          "): " + problem);
+}
+
 std::string adopt(HandoverServer::State& state, HandoverRequest& request,
                   std::vector<UniqueFd>& fds, Session& session) {
     if (session) {
         return handover_error("this connection already handed over sandbox \"" +
                               (*session)->info.session + "\"");
     }
+    // Everything is checked before anything is adopted: a refused request adopts nothing.
+    std::vector<ConnectionHandler> handlers(fds.size());
     for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (auto problem = fd_problem(fds[i].get(), request.listeners[i])) {
-            return handover_error("listener " + std::to_string(i + 1) + " (" +
-                                  std::string(kind_name(request.listeners[i])) + "): " + *problem);
+        const HandoverListener& listener = request.listeners[i];
+        if (auto problem = fd_problem(fds[i].get(), listener.kind)) {
+            return listener_error(i, listener, *problem);
+        }
+        switch (listener.kind) {
+            case ListenerKind::Forward:
+                handlers[i] = state.handlers.forward;
+                break;
+            case ListenerKind::Transparent:
+                handlers[i] = state.handlers.transparent;
+                break;
+            case ListenerKind::DnsTcp:
+                handlers[i] = state.handlers.dns_tcp;
+                break;
+            case ListenerKind::Dns:
+                break;
+            case ListenerKind::Database: {
+                if (!state.handlers.database) {
+                    return listener_error(i, listener, "this gateway adopts no database listener");
+                }
+                auto handler = state.handlers.database(listener.database);
+                if (!handler.ok()) return listener_error(i, listener, handler.error().message);
+                handlers[i] = std::move(*handler);
+                break;
+            }
         }
     }
     if (state.registry == nullptr) return handover_error("the gateway is stopping");
     std::vector<AdoptedId> ids;
     for (std::size_t i = 0; i < fds.size(); ++i) {
-        const ListenerKind kind = request.listeners[i];
-        std::string what = "sandbox " + request.session + ", " + std::string(kind_name(kind));
+        const HandoverListener& listener = request.listeners[i];
+        std::string what = "sandbox " + request.session + ", " + listener.name();
         Result<AdoptedId> id =
-            kind == ListenerKind::Dns
+            listener.kind == ListenerKind::Dns
                 ? state.registry->adopt_datagram(std::move(fds[i]), what, state.handlers.dns)
-                : state.registry->adopt_stream(
-                      std::move(fds[i]), what,
-                      kind == ListenerKind::Forward       ? state.handlers.forward
-                      : kind == ListenerKind::Transparent ? state.handlers.transparent
-                                                          : state.handlers.dns_tcp);
+                : state.registry->adopt_stream(std::move(fds[i]), what, handlers[i]);
         if (!id.ok()) {
             for (const AdoptedId adopted : ids) state.registry->remove(adopted);
-            return handover_error("listener " + std::to_string(i + 1) + " (" +
-                                  std::string(kind_name(kind)) + "): " + id.error().message);
+            return listener_error(i, listener, id.error().message);
         }
         ids.push_back(*id);
     }

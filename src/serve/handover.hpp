@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "serve/handover_message.hpp"
@@ -25,6 +26,9 @@ struct HandoverHandlers {
     ConnectionHandler transparent;
     ConnectionHandler dns_tcp;
     DatagramHandler dns;
+    // The handler of the [[database]] listener named so, or an error naming the databases
+    // this gateway serves (unset: no database is ever adopted).
+    std::function<Result<ConnectionHandler>(const std::string& name)> database;
 };
 
 class HandoverServer {

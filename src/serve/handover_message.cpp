@@ -25,17 +25,44 @@ bool lower_hex(std::string_view text) {
     return true;
 }
 
-Result<ListenerKind> parse_kind(const json& value) {
+constexpr std::string_view kDatabasePrefix = "database:";
+constexpr std::size_t kMaxDatabaseName = 253;  // the configuration's limit
+
+std::string shown(std::string_view text) {
+    std::string out(text.substr(0, 32));
+    if (!printable(out)) return "?";
+    return out;
+}
+
+// The configuration's rule for [[database]] names: letters, digits, '-', '_' and '.'.
+bool database_name(std::string_view name) {
+    if (name.empty() || name.size() > kMaxDatabaseName) return false;
+    for (const char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+Result<HandoverListener> parse_kind(const json& value) {
     if (!value.is_string()) return bad("\"listeners\" must be a list of strings");
     const auto& name = value.get_ref<const std::string&>();
     for (const auto kind : {ListenerKind::Forward, ListenerKind::Transparent, ListenerKind::Dns,
                             ListenerKind::DnsTcp}) {
-        if (name == kind_name(kind)) return kind;
+        if (name == kind_name(kind)) return HandoverListener{kind, {}};
     }
-    std::string shown = name.substr(0, 32);
-    if (!printable(shown)) shown = "?";
-    return bad("unknown listener kind \"" + shown +
-               "\" (expected forward, transparent, dns or dns-tcp)");
+    if (name.starts_with(kDatabasePrefix)) {
+        const std::string_view database = std::string_view(name).substr(kDatabasePrefix.size());
+        if (database.empty()) return bad("listener kind \"database:\" names no database");
+        if (!database_name(database)) {
+            return bad("listener kind \"database:" + shown(database) +
+                       "\": a database name is 1 to 253 letters, digits, '-', '_' or '.'");
+        }
+        return HandoverListener{ListenerKind::Database, std::string(database)};
+    }
+    return bad("unknown listener kind \"" + shown(name) +
+               "\" (expected forward, transparent, dns, dns-tcp or database:NAME)");
 }
 
 }  // namespace
@@ -50,8 +77,15 @@ std::string_view kind_name(ListenerKind kind) {
             return "dns";
         case ListenerKind::DnsTcp:
             return "dns-tcp";
+        case ListenerKind::Database:
+            return "database";
     }
     return "?";
+}
+
+std::string HandoverListener::name() const {
+    if (kind == ListenerKind::Database) return std::string(kDatabasePrefix) + database;
+    return std::string(kind_name(kind));
 }
 
 Result<HandoverRequest> parse_handover_request(std::string_view text, std::size_t fd_count) {
@@ -68,9 +102,7 @@ Result<HandoverRequest> parse_handover_request(std::string_view text, std::size_
         return request;
     }
     if (op_name != "adopt") {
-        std::string shown = op_name.substr(0, 32);
-        if (!printable(shown)) shown = "?";
-        return bad("unknown op \"" + shown + "\" (expected \"adopt\" or \"status\")");
+        return bad("unknown op \"" + shown(op_name) + "\" (expected \"adopt\" or \"status\")");
     }
     request.op = HandoverRequest::Op::Adopt;
     const auto session = message.find("session");

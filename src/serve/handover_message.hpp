@@ -19,9 +19,18 @@ enum class ListenerKind : std::uint8_t {
     Transparent,  // TCP: redirected connections (proxy/transparent_connection.hpp)
     Dns,          // UDP: the DNS responder
     DnsTcp,       // TCP: the DNS responder over TCP
+    Database,     // TCP: a [[database]] gateway, "database:NAME" on the wire
 };
 
 std::string_view kind_name(ListenerKind kind);
+
+// One socket of an adopt request.
+struct HandoverListener {
+    ListenerKind kind = ListenerKind::Forward;
+    std::string database;  // Database: the [[database]] name (1..253 of [A-Za-z0-9._-])
+
+    std::string name() const;  // "forward", "database:app"
+};
 
 // At most this many sockets in one message (and the control buffer is sized for it).
 inline constexpr std::size_t kMaxHandoverFds = 16;
@@ -32,12 +41,14 @@ struct HandoverRequest {
     enum class Op : std::uint8_t { Adopt, Status } op = Op::Status;
     std::string session;   // adopt: 1..64 printable ASCII characters
     std::string token_id;  // adopt: lower-case hex, may be empty
-    std::vector<ListenerKind> listeners;
+    std::vector<HandoverListener> listeners;
 };
 
 // Parses one request carrying `fd_count` sockets. Errors (code "handover.request") name what is
 // wrong: "bad JSON", "unknown op \"x\" (expected \"adopt\" or \"status\")", "\"listeners\"
-// names 3 sockets but 2 came with the message", "unknown listener kind \"x\"", ...
+// names 3 sockets but 2 came with the message", "unknown listener kind \"x\"", "listener kind
+// \"database:\" names no database", ... Whether a named database exists is the gateway's
+// business (handover.cpp), not the message's.
 Result<HandoverRequest> parse_handover_request(std::string_view text, std::size_t fd_count);
 
 struct HandoverSession {

@@ -238,6 +238,23 @@ class Server {
         handlers.dns = [this](std::shared_ptr<net::ip::udp::socket> socket) {
             return proxy::run_dns_datagrams(std::move(socket), *gateway_);
         };
+        // A sandbox's database listener is served like the configured one of that name (the
+        // listeners are fixed at start-up, so the index stays valid across reloads).
+        handlers.database = [this](const std::string& name) -> Result<ConnectionHandler> {
+            const auto& endpoints = databases_->endpoints();
+            std::string known;
+            for (std::size_t i = 0; i < endpoints.size(); ++i) {
+                if (endpoints[i].name == name) {
+                    return ConnectionHandler([this, i](tcp::socket socket, std::size_t) {
+                        return databases_->serve(i, std::move(socket));
+                    });
+                }
+                known += (known.empty() ? "" : ", ") + endpoints[i].name;
+            }
+            return make_error("serve.handover",
+                              "this gateway has no database \"" + name +
+                                  "\" (its databases: " + (known.empty() ? "none" : known) + ")");
+        };
         auto server =
             HandoverServer::open(gateway.sandbox_socket, control_, *registry_, std::move(handlers));
         if (!server.ok()) {

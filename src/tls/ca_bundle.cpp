@@ -2,6 +2,8 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdlib>
@@ -27,6 +29,14 @@ bool usable(const std::filesystem::path& candidate,
     std::error_code ec;
     if (!std::filesystem::is_regular_file(candidate, ec)) return false;
     return !exclude || !same_file(candidate, *exclude);
+}
+
+bool newer(const timespec& a, const timespec& b) {
+    return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+std::string bundle_trailer(const std::filesystem::path& cert_path, const std::string& pem) {
+    return "# Cloakroom CA (" + cert_path.string() + ")\n" + pem;
 }
 
 }  // namespace
@@ -56,7 +66,39 @@ Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
                           "no system CA bundle found (is the ca-certificates package installed? "
                           "SSL_CERT_FILE can name one)");
     }
+    // Parsing every system root is most of the cost of `cloakroom env` and `cloakroom run`
+    // (OpenSSL 3 decodes each public key): a bundle written since the roots and the CA last
+    // changed is kept.
+    if (bundle_is_current(ca, out, *roots)) return out;
     return write_ca_bundle(ca, out, *roots);
+}
+
+bool bundle_is_current(const CertificateAuthority& ca, const std::filesystem::path& out,
+                       const std::filesystem::path& system_roots) {
+    return bundle_is_current(ca.cert_path(), ca.cert_pem(), out, system_roots);
+}
+
+bool bundle_is_current(const std::filesystem::path& cert_path, const std::string& cert_pem,
+                       const std::filesystem::path& out,
+                       const std::filesystem::path& system_roots) {
+    struct stat bundle {};
+    struct stat roots {};
+    struct stat cert {};
+    if (::lstat(out.c_str(), &bundle) != 0 || !S_ISREG(bundle.st_mode) ||
+        bundle.st_uid != ::geteuid() || (bundle.st_mode & 0022) != 0 ||
+        ::stat(system_roots.c_str(), &roots) != 0 || ::stat(cert_path.c_str(), &cert) != 0) {
+        return false;
+    }
+    // Strictly newer: a file changed in the same clock tick as the bundle was written is not
+    // known to be in it.
+    // The change times too: a file replaced by one with an old modification time (tar, cp -p)
+    // has a new change time, which nobody can set back.
+    for (const timespec& changed : {roots.st_mtim, roots.st_ctim, cert.st_mtim, cert.st_ctim}) {
+        if (!newer(bundle.st_mtim, changed)) return false;
+    }
+    // ...and it ends with this CA (a CA directory swapped for an older one has an older ca.pem).
+    auto text = read_small_file(out, kMaxBundleSize, kBundleCode);
+    return text.ok() && text->ends_with(bundle_trailer(cert_path, cert_pem));
 }
 
 Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
@@ -85,8 +127,7 @@ Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
     char* data = nullptr;
     const long size = BIO_get_mem_data(pem.get(), &data);
     std::string bundle(data, static_cast<std::size_t>(size));
-    bundle += "# Cloakroom CA (" + ca.cert_path().string() + ")\n";
-    bundle += ca.cert_pem();
+    bundle += bundle_trailer(ca.cert_path(), ca.cert_pem());
     if (auto wrote = write_file_atomic(out, bundle, 0644, WriteMode::kReplace, kBundleCode);
         !wrote) {
         return wrote.error();

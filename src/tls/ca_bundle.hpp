@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
 
 #include "tls/certificate_authority.hpp"
 #include "util/result.hpp"
@@ -19,12 +20,22 @@ std::optional<std::filesystem::path> find_system_roots(
     const std::optional<std::filesystem::path>& exclude = std::nullopt);
 
 // Writes `out` = every certificate of the system bundle (re-encoded as PEM, any earlier copy of
-// this CA dropped) + this CA, atomically, mode 0644. Returns `out`. Errors (code "tls.bundle"):
-// no system bundle found, none of its entries parse, the write fails.
+// this CA dropped) + this CA, atomically, mode 0644. Returns `out`. Leaves `out` as it is when
+// bundle_is_current() (the same content would be written). Errors (code "tls.bundle"): no
+// system bundle found, none of its entries parse, the write fails.
 Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
                                               const std::filesystem::path& out);
 
-// Same, reading the roots from `system_roots` (tests, or a deliberately chosen bundle).
+// Whether `out` is a bundle of ours written after `system_roots` and the CA certificate last
+// changed, ending with this CA: a regular file owned by this user, writable by no one else.
+bool bundle_is_current(const CertificateAuthority& ca, const std::filesystem::path& out,
+                       const std::filesystem::path& system_roots);
+// The same for the CA certificate at `cert_path` with PEM text `cert_pem`, without loading the CA
+// (its key): what `cloakroom run` checks before deciding it needs the CA at all.
+bool bundle_is_current(const std::filesystem::path& cert_path, const std::string& cert_pem,
+                       const std::filesystem::path& out, const std::filesystem::path& system_roots);
+
+// Always writes, reading the roots from `system_roots` (tests, or a deliberately chosen bundle).
 Result<std::filesystem::path> write_ca_bundle(const CertificateAuthority& ca,
                                               const std::filesystem::path& out,
                                               const std::filesystem::path& system_roots);

@@ -26,11 +26,27 @@ TEST(SandboxNetRules, UdpOnlyToTheResolverEverythingElseDropped) {
 }
 
 TEST(SandboxNetRules, PortsComeFromTheSpec) {
-    const std::string rules = nft_ruleset(SandboxPorts{4000, 4001, 5353});
+    const std::string rules = nft_ruleset(SandboxPorts{4000, 4001, 5353, {}});
     EXPECT_NE(rules.find("tcp dport { 4000, 4001 } accept"), std::string::npos);
     EXPECT_NE(rules.find("redirect to :4001"), std::string::npos);
     EXPECT_NE(rules.find("redirect to :5353"), std::string::npos);
     EXPECT_EQ(rules.find("15001"), std::string::npos);
+}
+
+TEST(SandboxNetRules, DatabaseListenersAreLeftAloneAtTheirOwnAddress) {
+    SandboxPorts ports;
+    ports.databases = {{"pg", "postgres", "127.0.0.1", 6432, false},
+                       {"cache", "redis", "127.0.0.7", 6380, false},
+                       {"my", "mysql", "::1", 3307, true}};
+    const std::string rules = nft_ruleset(ports);
+    EXPECT_NE(rules.find("    ip daddr 127.0.0.1 tcp dport 6432 accept\n"), std::string::npos);
+    EXPECT_NE(rules.find("    ip daddr 127.0.0.7 tcp dport 6380 accept\n"), std::string::npos);
+    EXPECT_NE(rules.find("    ip6 daddr ::1 tcp dport 3307 accept\n"), std::string::npos);
+    // Before the catch-all redirect, or they would never match.
+    EXPECT_LT(rules.find("6432 accept"), rules.find("meta l4proto tcp redirect"));
+    EXPECT_LT(rules.find("3307 accept"), rules.find("meta l4proto tcp redirect"));
+    // No database: no such rule, so every other port of 127.0.0.1 is redirected.
+    EXPECT_EQ(nft_ruleset(SandboxPorts{}).find("6432"), std::string::npos);
 }
 
 TEST(SandboxNetRules, RoutesEverythingThroughLoopback) {

@@ -100,3 +100,60 @@ TEST(SandboxSessionScope, TokenEnvNamesAreChecked) {
 
 }  // namespace
 }  // namespace cloakroom::sandbox
+
+namespace cloakroom::sandbox {
+namespace {
+
+const char* kDatabases = R"(
+[[service]]
+name = "stripe"
+hosts = ["api.stripe.com"]
+token_env = ["STRIPE_API_KEY"]
+[[database]]
+name = "pg"
+protocol = "postgres"
+listen = "127.0.0.1:6432"
+upstream = "127.0.0.1:5432"
+token_env = ["PGPASSWORD"]
+[database.logins]
+ro = { user = "app_ro" }
+[[database]]
+name = "cache"
+protocol = "redis"
+listen = "127.0.0.1:6380"
+upstream = "127.0.0.1:6379"
+token_env = ["REDISCLI_AUTH", "PGPASSWORD"]
+[database.logins]
+default = {}
+)";
+
+TEST(SandboxSessionScope, DatabasesNameTheirTokenVariables) {
+    auto all = session_scope(load(kDatabases), {});
+    ASSERT_TRUE(all.ok());
+    EXPECT_EQ(all->token_env,
+              (std::vector<std::string>{"STRIPE_API_KEY", "PGPASSWORD", "REDISCLI_AUTH"}));
+    auto cache = session_scope(load(kDatabases), {"cache"});
+    ASSERT_TRUE(cache.ok());
+    EXPECT_EQ(cache->token_env, (std::vector<std::string>{"REDISCLI_AUTH", "PGPASSWORD"}));
+    auto pg = session_scope(load(kDatabases), {"pg"});
+    ASSERT_TRUE(pg.ok());
+    EXPECT_EQ(pg->token_env, (std::vector<std::string>{"PGPASSWORD"}));
+}
+
+TEST(SandboxSessionScope, DatabaseTokenEnvNamesAreChecked) {
+    config::Environment env;
+    for (const char* bad : {R"(token_env = ["1BAD"])", R"(token_env = "PGPASSWORD")"}) {
+        const std::string toml = std::string(
+                                     "[[database]]\nname = \"d\"\nprotocol = \"redis\"\n"
+                                     "listen = \"127.0.0.1:6380\"\nupstream = "
+                                     "\"127.0.0.1:6379\"\n") +
+                                 bad + "\n[database.logins]\ndefault = {}\n";
+        auto config = config::parse_config_string(toml, "t.toml", env);
+        ASSERT_FALSE(config.ok()) << bad;
+        EXPECT_NE(config.error().message.find("token_env"), std::string::npos)
+            << config.error().message;
+    }
+}
+
+}  // namespace
+}  // namespace cloakroom::sandbox

@@ -25,10 +25,51 @@ TEST(HandoverMessage, AdoptWithEveryKind) {
     EXPECT_EQ(parsed->session, "s1");
     EXPECT_EQ(parsed->token_id, "ab01");
     ASSERT_EQ(parsed->listeners.size(), 4u);
-    EXPECT_EQ(parsed->listeners[0], ListenerKind::Forward);
-    EXPECT_EQ(parsed->listeners[1], ListenerKind::Transparent);
-    EXPECT_EQ(parsed->listeners[2], ListenerKind::Dns);
-    EXPECT_EQ(parsed->listeners[3], ListenerKind::DnsTcp);
+    EXPECT_EQ(parsed->listeners[0].kind, ListenerKind::Forward);
+    EXPECT_EQ(parsed->listeners[1].kind, ListenerKind::Transparent);
+    EXPECT_EQ(parsed->listeners[2].kind, ListenerKind::Dns);
+    EXPECT_EQ(parsed->listeners[3].kind, ListenerKind::DnsTcp);
+    for (const auto& listener : parsed->listeners) EXPECT_EQ(listener.database, "");
+}
+
+TEST(HandoverMessage, DatabaseKindsNameTheirDatabase) {
+    auto parsed = parse_handover_request(
+        R"({"op":"adopt","session":"s","listeners":["forward","database:app","database:crm.v2_x-1"]})",
+        3);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    ASSERT_EQ(parsed->listeners.size(), 3u);
+    EXPECT_EQ(parsed->listeners[1].kind, ListenerKind::Database);
+    EXPECT_EQ(parsed->listeners[1].database, "app");
+    EXPECT_EQ(parsed->listeners[1].name(), "database:app");
+    EXPECT_EQ(parsed->listeners[2].database, "crm.v2_x-1");
+    EXPECT_EQ(parsed->listeners[0].name(), "forward");
+    const std::string longest(253, 'd');
+    auto at_limit = parse_handover_request(
+        R"({"op":"adopt","session":"s","listeners":["database:)" + longest + R"("]})", 1);
+    ASSERT_TRUE(at_limit.ok()) << at_limit.error().message;
+    EXPECT_EQ(at_limit->listeners[0].database, longest);
+}
+
+TEST(HandoverMessage, MalformedDatabaseKindsArePreciseErrors) {
+    auto adopt = [](const std::string& kind) {
+        return R"({"op":"adopt","session":"s","listeners":[")" + kind + R"("]})";
+    };
+    EXPECT_EQ(error_of(adopt("database:"), 1), "listener kind \"database:\" names no database");
+    const std::string rule = "\": a database name is 1 to 253 letters, digits, '-', '_' or '.'";
+    EXPECT_EQ(error_of(adopt("database:a b"), 1), "listener kind \"database:a b" + rule);
+    EXPECT_EQ(error_of(adopt("database:a/b"), 1), "listener kind \"database:a/b" + rule);
+    EXPECT_EQ(error_of(adopt("database:a:b"), 1), "listener kind \"database:a:b" + rule);
+    EXPECT_EQ(error_of(adopt(std::string("database:") + std::string(254, 'd')), 1),
+              "listener kind \"database:" + std::string(32, 'd') + rule);
+    // A control character is never echoed back.
+    EXPECT_EQ(error_of(adopt("database:a\\u0007b"), 1), "listener kind \"database:?" + rule);
+    // The kind is "database:NAME", nothing else.
+    for (const char* kind :
+         {"database", "Database:app", "db:app", "database-app", " database:app"}) {
+        EXPECT_EQ(error_of(adopt(kind), 1),
+                  "unknown listener kind \"" + std::string(kind) +
+                      "\" (expected forward, transparent, dns, dns-tcp or database:NAME)");
+    }
 }
 
 TEST(HandoverMessage, Status) {
@@ -59,7 +100,8 @@ TEST(HandoverMessage, MalformedMessagesArePreciseErrors) {
     EXPECT_EQ(error_of(R"({"op":"adopt","session":"s","listeners":[]})", 0),
               "\"listeners\" is empty");
     EXPECT_EQ(error_of(R"({"op":"adopt","session":"s","listeners":["socks"]})", 1),
-              "unknown listener kind \"socks\" (expected forward, transparent, dns or dns-tcp)");
+              "unknown listener kind \"socks\" (expected forward, transparent, dns, dns-tcp or "
+              "database:NAME)");
     EXPECT_EQ(error_of(R"({"op":"adopt","session":"s","listeners":[3]})", 1),
               "\"listeners\" must be a list of strings");
 }

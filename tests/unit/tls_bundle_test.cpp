@@ -2,7 +2,12 @@
 // trust store.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -15,6 +20,7 @@ namespace {
 
 using testing_support::file_mode;
 using testing_support::read_certs;
+using testing_support::read_file;
 using testing_support::TempDir;
 using testing_support::write_file;
 
@@ -103,6 +109,71 @@ TEST_F(BundleTest, RootsWithoutCertificatesAreAnError) {
     auto missing = write_ca_bundle(*ca_, dir_ / "bundle.pem", dir_ / "missing.pem");
     ASSERT_FALSE(missing.ok());
     EXPECT_NE(missing.error().message.find("missing.pem"), std::string::npos);
+}
+
+// Sets a file's modification time `seconds` from now (the change time becomes now).
+void set_mtime(const std::filesystem::path& path, long seconds) {
+    timespec times[2];
+    ::clock_gettime(CLOCK_REALTIME, &times[0]);
+    times[0].tv_sec += seconds;
+    times[1] = times[0];
+    ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+}
+
+TEST_F(BundleTest, AnUpToDateBundleIsKeptAnythingNewerRewritesIt) {
+    TempDir other_dir;
+    auto other = CertificateAuthority::load_or_create(other_dir.path());
+    ASSERT_TRUE(other.ok());
+    const auto roots = dir_ / "roots.pem";
+    write_file(roots, (*other)->cert_pem(), 0644);
+    set_mtime(roots, -100);
+    ScopedEnv env("SSL_CERT_FILE", roots.c_str());
+    const auto out = dir_ / "bundle.pem";
+    const std::string trailer =
+        "# Cloakroom CA (" + ca_->cert_path().string() + ")\n" + ca_->cert_pem();
+    // A marker no real write produces: it stays only while the bundle is left alone.
+    auto plant = [&](const std::string& text, long age) {
+        write_file(out, "# marker\n" + text, 0644);
+        set_mtime(out, age);
+    };
+    plant(trailer, 10);
+    EXPECT_TRUE(bundle_is_current(*ca_, out, roots));
+    ASSERT_TRUE(write_ca_bundle(*ca_, out).ok());
+    EXPECT_EQ(read_file(out), "# marker\n" + trailer);
+
+    // The system roots changed after the bundle: rewritten from them.
+    set_mtime(roots, 20);
+    EXPECT_FALSE(bundle_is_current(*ca_, out, roots));
+    ASSERT_TRUE(write_ca_bundle(*ca_, out).ok());
+    EXPECT_EQ(read_file(out).find("# marker"), std::string::npos);
+    ASSERT_EQ(read_certs(out).size(), 2u);
+    set_mtime(roots, -100);
+
+    // The CA certificate changed after it.
+    plant(trailer, 10);
+    set_mtime(ca_->cert_path(), 20);
+    EXPECT_FALSE(bundle_is_current(*ca_, out, roots));
+    set_mtime(ca_->cert_path(), -100);
+    EXPECT_TRUE(bundle_is_current(*ca_, out, roots));
+
+    // Another CA's bundle, or none at the end.
+    plant("# Cloakroom CA (" + ca_->cert_path().string() + ")\n" + (*other)->cert_pem(), 10);
+    EXPECT_FALSE(bundle_is_current(*ca_, out, roots));
+    plant(trailer + (*other)->cert_pem(), 10);
+    EXPECT_FALSE(bundle_is_current(*ca_, out, roots));
+
+    // Older than the roots, writable by others, a symbolic link, absent.
+    plant(trailer, -200);
+    EXPECT_FALSE(bundle_is_current(*ca_, out, roots));
+    plant(trailer, 10);
+    ASSERT_EQ(::chmod(out.c_str(), 0664), 0);
+    EXPECT_FALSE(bundle_is_current(*ca_, out, roots));
+    ASSERT_EQ(::chmod(out.c_str(), 0644), 0);
+    const auto link = dir_ / "link.pem";
+    std::filesystem::create_symlink(out, link);
+    EXPECT_FALSE(bundle_is_current(*ca_, link, roots));
+    EXPECT_FALSE(bundle_is_current(*ca_, dir_ / "absent.pem", roots));
+    EXPECT_TRUE(bundle_is_current(*ca_, out, roots));
 }
 
 }  // namespace

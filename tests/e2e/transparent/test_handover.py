@@ -154,7 +154,13 @@ def test_bad_messages_get_precise_errors_and_their_descriptors_are_closed(tgw):
         (adopt(["forward", "dns"]), [listening_tcp()],
          '"listeners" names 2 sockets but 1 came with the message'),
         (adopt(["socks"]), [listening_tcp()],
-         'unknown listener kind "socks" (expected forward, transparent, dns or dns-tcp)'),
+         'unknown listener kind "socks" (expected forward, transparent, dns, dns-tcp or '
+         'database:NAME)'),
+        (adopt(["database:"]), [listening_tcp()], 'listener kind "database:" names no database'),
+        (adopt(["forward", "database:nope"]), [listening_tcp(), listening_tcp()],
+         'listener 2 (database:nope): this gateway has no database "nope" (its databases: none)'),
+        (adopt(["database:nope"]), [udp],
+         "listener 1 (database:nope): a UDP socket, expected a listening TCP socket"),
         (b"x" * 5000, [], "message too long (at most 4096 bytes)"),
     ]
     with connect(tgw) as conn:
