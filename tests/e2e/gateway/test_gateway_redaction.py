@@ -177,10 +177,17 @@ def test_server_sent_events_split_across_reads(gw):
         assert SECRET.encode() not in decoded_blob(data[0], False), data
 
 
-def test_trailer_over_h2(gw):
-    r = h2lib.get(gw, HOST, "/trailers", auth(gw))
-    assert r.status == 200, r
+def test_encoded_echoes_in_trailers(gw, get):
+    """HTTP/2: the upstream's trailers become HTTP/2 trailers, redacted in every form; HTTP/1.1:
+    the relay does not pass trailers on, so nothing can leak there either."""
+    r = get(HOST, "/redact/trailer", auth(gw) + [("TE", "trailers")])
+    assert r.status == 200 and r.body == b"ok", r
     no_canary(r)
+    trailers = dict(getattr(r, "trailers", []))
+    if isinstance(get, functools.partial):  # HTTP/2
+        assert trailers.get("x-echo-b64", "").startswith("Y3R4"), r.trailers  # "ctx" stays
+        assert SECRET.encode() not in decoded_blob(trailers["x-echo-b64"], False), trailers
+        assert SECRET not in urllib.parse.unquote(trailers["x-echo-pct"]), trailers
 
 
 def test_websocket_frames_echoing_encoded_forms(make_gateway, pki):

@@ -661,6 +661,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             return
+        if form == "trailer":
+            # Encoded echoes in the trailers of a chunked response (HTTP/2 trailers downstream).
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "X-Echo-B64, X-Echo-Pct")
+            self.end_headers()
+            self.wfile.write(b"2\r\nok\r\n0\r\n")
+            b64 = base64.b64encode(b"ctx:" + secret.encode()).decode()
+            pct = urllib.parse.quote(auth, safe="")
+            self.wfile.write(f"X-Echo-B64: {b64}\r\nX-Echo-Pct: {pct}\r\n\r\n".encode())
+            self.wfile.flush()
+            return
         if form == "base64":
             # The secret inside a larger blob at byte offset `at`, base64 (URL-safe with url=1).
             blob = json.dumps({"p": "x" * at, "k": secret}).encode()
