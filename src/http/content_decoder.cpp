@@ -1,6 +1,7 @@
 #include "http/content_decoder.hpp"
 
 #include <brotli/decode.h>
+#include <openssl/crypto.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -266,7 +267,12 @@ BodyDecoder::BodyDecoder(const std::vector<ContentCoding>& codings) {
     between_.resize(stages_.size());
 }
 
-BodyDecoder::~BodyDecoder() = default;
+BodyDecoder::~BodyDecoder() {
+    // Between stacked codings the scratch holds decoded text.
+    for (std::string& scratch : between_) {
+        if (!scratch.empty()) OPENSSL_cleanse(scratch.data(), scratch.size());
+    }
+}
 BodyDecoder::BodyDecoder(BodyDecoder&&) noexcept = default;
 BodyDecoder& BodyDecoder::operator=(BodyDecoder&&) noexcept = default;
 

@@ -38,6 +38,10 @@ boost::system::error_code make_error_code(BodyDecodeError error) {
     return {static_cast<int>(error), body_decode_category()};
 }
 
+ResponseFilter::~ResponseFilter() {
+    if (!decoded_.empty()) OPENSSL_cleanse(decoded_.data(), decoded_.size());
+}
+
 boost::system::error_code ResponseFilter::feed(std::string_view piece, bool last,
                                                std::string& out) {
     std::string_view plain = piece;

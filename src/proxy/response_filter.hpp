@@ -33,6 +33,11 @@ class ResponseFilter {
   public:
     ResponseFilter(std::optional<Redactor> redactor, std::optional<http::BodyDecoder> decoder)
         : redactor_(std::move(redactor)), decoder_(std::move(decoder)) {}
+    // The decoded scratch is plain text that held the secret before redaction: wiped. (The
+    // decompressors' own windows are freed by their libraries without a wipe.)
+    ~ResponseFilter();
+    ResponseFilter(ResponseFilter&&) noexcept = default;
+    ResponseFilter& operator=(ResponseFilter&&) noexcept = default;
 
     // Whether the body is decoded (its framing was rewritten by prepare_response_filter).
     bool decodes() const { return decoder_.has_value(); }

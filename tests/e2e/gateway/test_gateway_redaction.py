@@ -90,10 +90,18 @@ def test_curl_compressed_over_both_protocols(gw):
             assert "content-encoding" not in out.lower(), out
 
 
-def test_head_of_a_compressed_resource(gw):
-    r = gw.get(HOST, "/redact/gzip", auth(gw), method="HEAD")
+def test_head_and_304_of_a_compressed_resource(gw, get):
+    """No body to decode: the head describes what a GET through Cloakroom returns (decoded, no
+    length, weak validator), and the connection stays in sync (no stray chunk terminator)."""
+    r = get(HOST, "/redact/gzip", auth(gw), method="HEAD")
     assert r.status == 200, r
-    assert "content-encoding" not in {k.lower() for k in r.headers}
+    assert "content-encoding" not in {k.lower() for k in r.headers}, r.headers
+    assert "content-length" not in {k.lower() for k in r.headers}, r.headers
+    assert r.body == b""
+    r = get(HOST, "/redact/gzip-304", auth(gw) + [("If-None-Match", 'W/"v1"')])
+    assert r.status == 304, r
+    assert "content-encoding" not in {k.lower() for k in r.headers}, r.headers
+    assert r.headers.get("etag") == 'W/"v1"', r.headers
     assert r.body == b""
 
 

@@ -602,10 +602,11 @@ class _Handler(BaseHTTPRequestHandler):
         plain = (json.dumps({"authorization": auth, "pad": "x" * 64}) + "\n").encode()
         body, ctype = plain, "application/json"
         if form in ("gzip", "deflate", "rawdeflate", "br", "zstd", "gzip-bomb", "unknown",
-                    "gzip-corrupt", "gzip-range"):
+                    "gzip-corrupt", "gzip-range", "gzip-304"):
             coding = {"rawdeflate": "deflate", "gzip-bomb": "gzip", "gzip-corrupt": "gzip",
-                      "gzip-range": "gzip", "unknown": "x-compress-cloak"}.get(form, form)
-            if form in ("gzip", "gzip-range"):
+                      "gzip-range": "gzip", "gzip-304": "gzip",
+                      "unknown": "x-compress-cloak"}.get(form, form)
+            if form in ("gzip", "gzip-range", "gzip-304"):
                 body = gzip.compress(plain)
             elif form == "deflate":
                 body = zlib.compress(plain)
@@ -630,7 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = gzip.compress(plain)[:-12] + b"garbage-----"
             else:
                 body = plain
-            status = 206 if form == "gzip-range" else 200
+            status = {"gzip-range": 206, "gzip-304": 304}.get(form, 200)
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Encoding", coding)
@@ -641,7 +642,7 @@ class _Handler(BaseHTTPRequestHandler):
             for k, v in extra:
                 self.send_header(k, v)
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command != "HEAD" and status != 304:
                 self.wfile.write(body)
             return
         if form == "chunked":
