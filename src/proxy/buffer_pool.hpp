@@ -59,6 +59,8 @@ class ChunkLease {
 // on destruction.
 class StringLease {
   public:
+    static constexpr std::size_t kMaxPooledString = 256u << 10;
+
     explicit StringLease(std::size_t capacity) {
         auto& free = buffer_pool_detail::pools().strings;
         if (!free.empty()) {
@@ -69,7 +71,10 @@ class StringLease {
     }
     ~StringLease() {
         auto& free = buffer_pool_detail::pools().strings;
-        if (free.size() < buffer_pool_detail::kKeepPerThread) {
+        // A string grown past kMaxPooledString (a decoded compressed piece can be megabytes,
+        // response_filter.hpp) is freed rather than kept for the thread's lifetime.
+        if (free.size() < buffer_pool_detail::kKeepPerThread &&
+            text_.capacity() <= kMaxPooledString) {
             text_.clear();
             free.push_back(std::move(text_));
         }

@@ -30,6 +30,7 @@
 #include "proxy/connection_head.hpp"
 #include "proxy/head_redaction.hpp"
 #include "proxy/io_now.hpp"
+#include "proxy/response_filter.hpp"
 
 namespace cloakroom::proxy {
 
@@ -205,18 +206,18 @@ inline bool counted_piece_taken(ResponseBody& body, std::size_t n, boost::beast:
 // HTTP/1 relay below writes each piece to the agent's stream, the HTTP/2 front end queues it on
 // the agent's stream (proxy/h2/). A piece is valid until release(), which the caller invokes
 // once the piece was written or copied: bytes that arrived with the head are relayed from where
-// they are and only consumed then. The redactor, if any, rewrites each piece first; its held-back
-// tail is flushed with the last one.
+// they are and only consumed then. The filter, if any, decodes and redacts each piece first
+// (response_filter.hpp); its held-back tail is flushed with the last one.
 template <class Upstream>
 class ResponseBodyReader {
   public:
     ResponseBodyReader(Upstream& upstream, boost::beast::flat_buffer& buffer, ResponseBody& body,
-                       Redactor* redactor, std::chrono::seconds idle)
+                       ResponseFilter* filter, std::chrono::seconds idle)
         : upstream_(upstream),
           buffer_(buffer),
           body_(body),
-          redactor_(redactor),
-          redacted_(redactor != nullptr ? kRelayChunk + 256 : 0),
+          filter_(filter),
+          redacted_(filter != nullptr ? kRelayChunk + 256 : 0),
           idle_(idle) {}
 
     bool done() const { return body_.is_done(); }
@@ -258,11 +259,11 @@ class ResponseBodyReader {
             if (!relay_detail::counted_piece_taken(body_, n, ec)) co_return std::string_view{};
             piece = std::string_view(chunk_.data(), n);
         }
-        if (redactor_ != nullptr) {
+        if (filter_ != nullptr) {
             std::string& out = redacted_.text();
             out.clear();
-            redactor_->feed(piece, out);
-            if (body_.is_done()) redactor_->finish(out);
+            ec = filter_->feed(piece, body_.is_done(), out);
+            if (ec) co_return std::string_view{};
             piece = out;
         }
         bytes_ += piece.size();
@@ -276,7 +277,7 @@ class ResponseBodyReader {
     Upstream& upstream_;
     boost::beast::flat_buffer& buffer_;
     ResponseBody& body_;
-    Redactor* redactor_;
+    ResponseFilter* filter_;
     ChunkLease chunk_;
     StringLease redacted_;
     std::chrono::seconds idle_;
@@ -287,17 +288,18 @@ class ResponseBodyReader {
 // The response body from `upstream` to `client`, after `head` (the serialized response head)
 // unless `head` is empty because it was sent already. The first write carries the head with
 // the first body bytes. `chunked`: the body goes out re-chunked (it came chunked); otherwise
-// as it is (Content-Length, read until close, or no body). The redactor, if any, rewrites each
-// piece before it goes out.
+// as it is (Content-Length, read until close, or no body). The filter, if any, decodes and
+// redacts each piece before it goes out.
 template <class Upstream, class Client>
 boost::asio::awaitable<RelayResult> relay_response(Upstream& upstream,
                                                    boost::beast::flat_buffer& upstream_buffer,
                                                    ResponseBody& body, Client& client,
                                                    std::string_view head, bool chunked,
-                                                   Redactor* redactor, std::chrono::seconds idle) {
+                                                   ResponseFilter* filter,
+                                                   std::chrono::seconds idle) {
     namespace net = boost::asio;
     RelayResult result;
-    ResponseBodyReader<Upstream> reader(upstream, upstream_buffer, body, redactor, idle);
+    ResponseBodyReader<Upstream> reader(upstream, upstream_buffer, body, filter, idle);
     http::ChunkFrame frame;
     for (;;) {
         std::string_view piece;

@@ -122,18 +122,21 @@ inline bool is_malformed_body(const boost::beast::error_code& ec) {
 
 // The response head as the agent gets it, for every front end: every part the upstream chose
 // redacted (reason phrase, names, values) when the service has secrets, hop-by-hop fields out,
-// Via in; `redactor` set up for the body. A secret spread across two parts of the head cannot
-// be starred without breaking it: the refusal to answer instead (invariant 1).
+// Via in; `filter` set up for the body (decoding and redaction, response_filter.hpp). A secret
+// spread across two parts of the head cannot be starred without breaking it, and a body in a
+// coding Cloakroom cannot decode cannot be redacted: the refusal to answer instead (invariant 1).
 inline std::optional<runtime::Refusal> prepare_response(const RequestPlan& plan,
                                                         http::Head& response,
-                                                        std::optional<Redactor>& redactor) {
+                                                        std::optional<ResponseFilter>& filter) {
     if (plan.redacts()) {
         if (!redact_response_head(response, plan.redaction->needles)) {
             return runtime::Refusal{
                 502, "upstream_bad_response",
                 "the upstream's response head echoes the credential across fields; not relayed"};
         }
-        redactor.emplace(plan.redaction->needles.redactor());
+        if (auto refusal = prepare_response_filter(plan.redaction->needles, response, filter)) {
+            return refusal;
+        }
     }
     http::remove_hop_by_hop(response);
     response.set("Via", "1.1 cloakroom");
@@ -357,11 +360,14 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
     // them (invariant 1), whatever this request carried.
     const bool upstream_keep_alive = response.keep_alive();
     const bool length_known = response_body.length_known();
-    const bool chunked_response = response_body.kind() == ResponseBody::Kind::Chunked;
-    std::optional<Redactor> redactor;
-    if (auto failure = prepare_response(plan, response, redactor)) {
+    std::optional<ResponseFilter> filter;
+    if (auto failure = prepare_response(plan, response, filter)) {
         co_return co_await refuse_upstream(*failure);
     }
+    // A decoded body has no length of its own: re-chunked (prepare_response set the field).
+    const bool chunked_response =
+        response_body.kind() == ResponseBody::Kind::Chunked ||
+        (filter && filter->decodes() && response_body.kind() != ResponseBody::Kind::None);
     const bool keep = client_keep_alive && length_known;
     response.set_keep_alive(keep);
 
@@ -384,9 +390,9 @@ boost::asio::awaitable<bool> relay_exchange(ClientStream& client,
     }
     RelayResult received;
     if (!ec) {
-        received = co_await relay_response(
-            upstream->stream, upstream->buffer, response_body, client, head, chunked_response,
-            redactor ? &*redactor : nullptr, gateway.timeouts.body_idle);
+        received = co_await relay_response(upstream->stream, upstream->buffer, response_body,
+                                           client, head, chunked_response,
+                                           filter ? &*filter : nullptr, gateway.timeouts.body_idle);
         ec = received.ec;
     }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "proxy/request_auth.hpp"
+#include "secrets/encoded_forms.hpp"
 #include "util/base64.hpp"
 
 namespace cloakroom::proxy {
@@ -37,45 +38,11 @@ void add_needle(std::vector<secrets::SecretValue>& needles, std::string_view val
     needles.emplace_back(std::string(value));
 }
 
-// `value` and every encoded form of it (echo_forms), as needles.
+// `value` and every form an echo may turn it into (secrets/encoded_forms.hpp), as needles.
 void add_echo_needles(std::vector<secrets::SecretValue>& needles, std::string_view value) {
-    for (std::string& form : echo_forms(value)) {
-        add_needle(needles, form);
-        wipe(form);
-    }
-}
-
-// The Basic pair's base64 and, without its '=' padding, what an echo that re-encodes or
-// percent-encodes it still shows of it.
-void add_base64_needles(std::vector<secrets::SecretValue>& needles, std::string_view encoded) {
-    add_echo_needles(needles, encoded);
-    std::string_view unpadded = encoded;
-    while (unpadded.ends_with('=')) unpadded.remove_suffix(1);
-    if (unpadded.size() != encoded.size()) add_echo_needles(needles, unpadded);
-}
-
-// Percent-encodes every byte outside `keep` (plus unreserved), with `digits` for the hex; a
-// space becomes '+' when `space_as_plus` (application/x-www-form-urlencoded).
-std::string encode_with(std::string_view bytes, std::string_view keep, const char* digits,
-                        bool space_as_plus) {
-    std::string out;
-    out.reserve(bytes.size() * 3);
-    for (const char c : bytes) {
-        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                                (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-                                c == '~';
-        if (unreserved || keep.find(c) != std::string_view::npos) {
-            out.push_back(c);
-        } else if (c == ' ' && space_as_plus) {
-            out.push_back('+');
-        } else {
-            const auto byte = static_cast<unsigned char>(c);
-            out.push_back('%');
-            out.push_back(digits[byte >> 4]);
-            out.push_back(digits[byte & 0x0F]);
-        }
-    }
-    return out;
+    std::vector<std::string> forms = secrets::redaction_forms(value);
+    for (std::string& form : forms) add_needle(needles, form);
+    secrets::wipe_forms(forms);
 }
 
 bool is_control(char c) {
@@ -86,24 +53,7 @@ bool is_control(char c) {
 }  // namespace
 
 std::vector<std::string> echo_forms(std::string_view value) {
-    static constexpr char kUpper[] = "0123456789ABCDEF";
-    static constexpr char kLower[] = "0123456789abcdef";
-    std::vector<std::string> forms;
-    const auto add = [&](std::string form) {
-        if (form.empty() || std::find(forms.begin(), forms.end(), form) != forms.end()) {
-            wipe(form);
-            return;
-        }
-        forms.push_back(std::move(form));
-    };
-    add(std::string(value));
-    for (const char* digits : {kUpper, kLower}) {
-        add(encode_with(value, "", digits, false));     // RFC 3986, Go, Java, JavaScript
-        add(encode_with(value, "/", digits, false));    // Python's quote(): '/' kept
-        add(encode_with(value, "", digits, true));      // form encoding: space as '+'
-        add(encode_with(value, "/:@", digits, false));  // encodeURI-like: path characters kept
-    }
-    return forms;
+    return secrets::percent_forms(value);
 }
 
 std::optional<std::string> header_secret_problem(config::CredentialType type,
@@ -227,7 +177,9 @@ Result<InjectionPlan> build_injection_plan(const config::Credential& credential,
             pair.text += ':';
             pair.text += raw;
             encoded.text = base64_encode(pair.text);
-            add_base64_needles(plan.values_to_redact, encoded.text);
+            // The pair and its base64 in every form (standalone, inside a larger blob, percent-
+            // or JSON-escaped), its hex.
+            add_echo_needles(plan.values_to_redact, pair.text);
             header_value = "Basic ";
             header_value += encoded.text;
             plan.set_headers.emplace_back("Authorization", header_value);

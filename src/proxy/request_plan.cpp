@@ -2,6 +2,7 @@
 
 #include "http/websocket.hpp"
 
+#include "http/content_decoder.hpp"
 #include "http/hop_by_hop.hpp"
 #include "policy/request_path.hpp"
 #include "util/ascii.hpp"
@@ -128,8 +129,14 @@ void apply_plan(const RequestPlan& plan, http::Head& request) {
         // compressed frame (permessage-deflate) would hide an echoed secret from redaction.
         request.erase("Sec-WebSocket-Extensions");
     }
-    // Redaction needs the response body as bytes; compressed bodies would hide the secret.
-    if (plan.redacts()) request.set("Accept-Encoding", "identity");
+    // Redaction needs the response body as bytes: only the codings Cloakroom decodes are asked
+    // for (response_filter.hpp), and none for a range request (a range of a compressed body
+    // cannot be decoded alone).
+    if (plan.redacts()) {
+        const std::string narrowed = http::decodable_accept_encoding(
+            request.find("Accept-Encoding"), request.find("Range").has_value());
+        request.set("Accept-Encoding", narrowed);
+    }
 
     std::string target = plan.path;
     if (!query.empty() || plan.has_query) {

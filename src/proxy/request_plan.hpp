@@ -93,8 +93,8 @@ bool prepares_slowly(const config::Credential& credential);
 std::optional<Refusal> attach_credential(RequestPlan& plan, PreparedCredential prepared);
 
 // Rewrites the head as planned: the token and Proxy-* fields out, the credential in, hop-by-hop
-// fields and Expect out, identity encoding when redacting (a compressed body would hide an
-// echoed secret), the normalized target, Host naming the upstream, keep-alive towards pooled
+// fields and Expect out, when redacting only the content codings Cloakroom decodes (identity
+// for a range request), the normalized target, Host naming the upstream, keep-alive towards pooled
 // upstreams. Cannot fail: everything that could was decided by plan_request.
 void apply_plan(const RequestPlan& plan, http::Head& request);
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -46,6 +47,14 @@ class RedactorAutomaton {
     // Whether any needle occurs in `text`.
     bool contains(std::string_view text) const;
 
+    // The sampled filter (see skip_sampled), on when every needle is at least kMinSampled long.
+    static constexpr std::size_t kMinSampled = 4;
+    bool sampled() const { return min_length_ >= kMinSampled; }
+    // First index p >= from where a needle may start, ruling out starts by looking at one byte
+    // pair every (shortest needle - 1) bytes: a pair that occurs within the first (shortest)
+    // bytes of no needle cannot lie inside the first bytes of an occurrence. Only when sampled().
+    std::size_t skip_sampled(std::string_view in, std::size_t from) const;
+
   private:
     struct Edge {
         unsigned char byte;
@@ -60,6 +69,13 @@ class RedactorAutomaton {
     int single_first_byte_ = -1;                 // >= 0 when every needle starts with it
     std::array<char, kFewFirstBytes> few_first_bytes_{};
     std::size_t few_first_byte_count_ = 0;
+    std::size_t min_length_ = 0;
+    // Bit (a << 8 | b) set when the pair "ab" occurs at offsets [0, min_length_ - 1) of a needle.
+    std::array<std::uint64_t, 1024> pairs_{};
+    bool pair(unsigned char a, unsigned char b) const {
+        const unsigned index = (static_cast<unsigned>(a) << 8) | b;
+        return (pairs_[index >> 6] >> (index & 63)) & 1U;
+    }
 };
 
 RedactorAutomaton::RedactorAutomaton(const std::vector<std::string_view>& needles) {
@@ -150,12 +166,28 @@ RedactorAutomaton::RedactorAutomaton(const std::vector<std::string_view>& needle
     }
     // The labels spell out the secrets.
     OPENSSL_cleanse(label.data(), label.size());
+
+    min_length_ = SIZE_MAX;
+    for (const std::string_view needle : needles) {
+        if (!needle.empty()) min_length_ = std::min(min_length_, needle.size());
+    }
+    if (sampled()) {
+        for (const std::string_view needle : needles) {
+            for (std::size_t o = 0; o + 1 < min_length_; ++o) {
+                const unsigned index =
+                    (static_cast<unsigned>(static_cast<unsigned char>(needle[o])) << 8) |
+                    static_cast<unsigned char>(needle[o + 1]);
+                pairs_[index >> 6] |= std::uint64_t{1} << (index & 63);
+            }
+        }
+    }
 }
 
 RedactorAutomaton::~RedactorAutomaton() {
     // The edge labels spell out the secrets.
     if (!edges_.empty()) OPENSSL_cleanse(edges_.data(), edges_.size() * sizeof(Edge));
     OPENSSL_cleanse(root_next_.data(), sizeof root_next_);
+    OPENSSL_cleanse(pairs_.data(), sizeof pairs_);
 }
 
 std::int32_t RedactorAutomaton::child(std::int32_t node, unsigned char byte) const {
@@ -198,12 +230,33 @@ std::size_t RedactorAutomaton::skip(std::string_view in, std::size_t from) const
     return from;
 }
 
+std::size_t RedactorAutomaton::skip_sampled(std::string_view in, std::size_t from) const {
+    // Samples at q = from + (m - 2) + k (m - 1), m the shortest needle's length. An occurrence
+    // starting at p >= from covers the pairs starting at p .. p + m - 2; the first sample at or
+    // after p is at most m - 2 further, so its pair lies within the needle's first m bytes. When
+    // sample k is negative for every k < K, no occurrence starts before q_K - (m - 2).
+    const std::size_t reach = min_length_ - 2;
+    const std::size_t stride = min_length_ - 1;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(in.data());
+    std::size_t q = from + reach;
+    while (q + 1 < in.size() && !pair(bytes[q], bytes[q + 1])) q += stride;
+    return std::min(q - reach, in.size());
+}
+
 bool RedactorAutomaton::contains(std::string_view text) const {
     std::int32_t state = 0;
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (state == 0) {
-            i = skip(text, i);
+            i = sampled() ? skip_sampled(text, i) : skip(text, i);
             if (i == text.size()) break;
+        } else if (sampled() && node(state).depth == 1) {
+            // The only occurrence in progress started at i - 1: rule it out if the filter can.
+            const std::size_t next = skip_sampled(text, i - 1);
+            if (next > i - 1) {
+                state = 0;
+                i = next;
+                if (i == text.size()) break;
+            }
         }
         state = step(state, static_cast<unsigned char>(text[i]));
         if (node(state).match != 0) return true;
@@ -390,10 +443,22 @@ void Redactor::feed(std::string_view in, std::string& out) {
     };
     // next_at[k] is a position where no occurrence of firsts[k] lies in [from, next_at[k]), or
     // stale (< from, looked up again). Starting at 0 only costs one harmless step at offset 0.
+    const bool sampled = automaton->sampled();
     for (std::size_t i = 0; i < in.size(); ++i) {
         if (state_ == 0) {
-            i = firsts.empty() ? automaton->skip(in, i) : next_start(i);
+            i = sampled          ? automaton->skip_sampled(in, i)
+                : firsts.empty() ? automaton->skip(in, i)
+                                 : next_start(i);
             if (i == in.size()) break;
+        } else if (sampled && i > 0 && automaton->node(state_).depth == 1) {
+            // The only occurrence in progress started at in[i - 1] (a depth-1 state is one
+            // byte): when the filter rules that start out, go back to skipping.
+            const std::size_t next = automaton->skip_sampled(in, i - 1);
+            if (next > i - 1) {
+                state_ = 0;
+                i = next;
+                if (i == in.size()) break;
+            }
         }
         state_ = automaton->step(state_, static_cast<unsigned char>(in[i]));
         const std::uint32_t length = automaton->node(state_).match;

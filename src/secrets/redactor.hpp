@@ -4,8 +4,10 @@
 // streams.
 //
 // Matching is Aho-Corasick over the needles (linear in the input whatever the upstream sends),
-// with a skip loop while no needle is in progress (memchr when all needles start with the same
-// byte), so the common case -- a chunk in which no needle can start -- is one bulk append.
+// with a skip loop while no needle is in progress: when every needle has at least 4 bytes, one
+// byte pair every (shortest needle - 1) bytes against the pairs of the needles' first bytes;
+// otherwise memchr on the needles' first bytes when they are few. So the common case -- a chunk
+// in which no needle can start -- is one bulk append.
 // The union of all occurrences is starred: with overlapping needles ("Bearer S" and "S", or two
 // secrets sharing bytes) every byte that belongs to any occurrence is hidden, so no partial
 // secret leaks. Occurrences split across feed() calls are found: at most (longest needle - 1)

@@ -299,7 +299,8 @@ TEST_F(RequestPlanTest, ApplyingAnInjectPlanSwapsTheTokenForTheCredential) {
     EXPECT_EQ(head["Authorization"], std::string("Bearer ") + kSecret);
     EXPECT_THAT(test::all_fields(head), Not(HasSubstr(t)));
     EXPECT_EQ(head.target(), "/v1/customers?limit=3");
-    EXPECT_EQ(head["Accept-Encoding"], "identity");
+    // Narrowed to the codings the response redaction decodes (docs/redaction.md).
+    EXPECT_EQ(head["Accept-Encoding"], "gzip");
     EXPECT_FALSE(head.find("Expect"));
     EXPECT_FALSE(head.find("TE"));
     EXPECT_EQ(head["Host"], "api.stripe.com");
@@ -316,6 +317,24 @@ TEST_F(RequestPlanTest, PassthroughKeepsTheAgentsOwnAuthorizationButRedacts) {
     apply_plan(p, head);
     EXPECT_EQ(head["Authorization"], "Bearer sk_own");
     EXPECT_EQ(head["Accept-Encoding"], "identity");
+}
+
+// The upstream is asked only for content codings the response redaction decodes, and for none
+// on a range request (a range of a compressed body cannot be decoded alone).
+TEST_F(RequestPlanTest, AcceptEncodingIsNarrowedToDecodableCodings) {
+    for (const auto& [accept, range, expected] :
+         std::vector<std::tuple<std::string, bool, std::string>>{
+             {"compress, br;q=0.9, zstd", false, "br;q=0.9, zstd"},
+             {"compress", false, "identity"},
+             {"gzip, br", true, "identity"}}) {
+        std::vector<std::pair<std::string, std::string>> fields = {{"Host", "api.stripe.com"},
+                                                                   {"Accept-Encoding", accept}};
+        if (range) fields.emplace_back("Range", "bytes=0-9");
+        http::Head head = request(bhttp::verb::get, "/v1/x", fields);
+        const PlanOutcome outcome = plan(connect_target("api.stripe.com:443"), head);
+        apply_plan(planned(outcome), head);
+        EXPECT_EQ(head["Accept-Encoding"], expected) << accept;
+    }
 }
 
 TEST_F(RequestPlanTest, AnUnloadableSecretRefusesEvenPassthrough) {

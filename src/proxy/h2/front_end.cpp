@@ -443,8 +443,8 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
     }
     auto& upstream = trip.upstream;
     const bool upstream_keep_alive = response.keep_alive();
-    std::optional<Redactor> redactor;
-    if (auto failure = prepare_response(plan, response, redactor)) {
+    std::optional<ResponseFilter> filter;
+    if (auto failure = prepare_response(plan, response, filter)) {
         answer_upstream_failure(stream, exchange, *failure);
         co_return;
     }
@@ -460,7 +460,7 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
     beast::error_code ec;
     if (has_body) {
         ResponseBodyReader reader(upstream->stream, upstream->buffer, response_body,
-                                  redactor ? &*redactor : nullptr, gateway.timeouts.body_idle);
+                                  filter ? &*filter : nullptr, gateway.timeouts.body_idle);
         while (!reader.done()) {
             const std::string_view piece = co_await reader.next(ec);
             if (ec) break;

@@ -360,6 +360,26 @@ http {{
 # Python TLS upstream
 
 
+_BENCH_BODIES = {}
+
+
+def _bench_body(gz):
+    """10 MB of JSON lines (and its gzip), made once."""
+    if gz not in _BENCH_BODIES:
+        import gzip
+        lines, n = [], 1
+        size = 0
+        while size < 10 * 1024 * 1024:
+            n = (n * 1103515245 + 12345) % (1 << 32)
+            line = (f'{{"id":"cus_{n}","object":"customer","email":"someone@example.com",'
+                    f'"balance":{n % 100000},"currency":"usd","livemode":false}},\n')
+            lines.append(line)
+            size += len(line)
+        plain = "".join(lines).encode()[:10 * 1024 * 1024]
+        _BENCH_BODIES[gz] = gzip.compress(plain, 6) if gz else plain
+    return _BENCH_BODIES[gz]
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "e2e-py-upstream"
@@ -536,6 +556,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"Grpc-Status: 0\r\nX-Echo-Auth: {auth}\r\n\r\n".encode("latin-1"))
             self.wfile.flush()
             return
+        if url.path == "/bench-body":
+            # 10 MB of JSON lines, gzip-encoded with gz=1 (bench/redaction_e2e.py).
+            body = _bench_body(bool(query.get("gz")))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if query.get("gz"):
+                self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if url.path.startswith("/redact/"):
+            return self._redact_echo(url.path[len("/redact/"):], query)
         if url.path == "/bytes":
             # n bytes of a known pattern, Content-Length framed (large responses over HTTP/2).
             n = int(query.get("n", "100000"))
@@ -552,6 +585,143 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"slow": True})
         # default: echo what was received
         return self._send_json(200, entry)
+
+    def _redact_echo(self, form, query):
+        """Echoes the Authorization it received in the form an upstream really uses
+        (tests/e2e/gateway/test_gateway_redaction.py; every form must reach the client starred).
+        Compressed forms are sent whatever Accept-Encoding said (an upstream that ignores it);
+        the Accept-Encoding received is echoed in X-Seen-Accept-Encoding."""
+        import gzip
+        import zlib
+        auth = self.headers.get("Authorization", "none")
+        secret = auth.split(" ", 1)[-1]
+        at = int(query.get("at", "0"))
+        extra = [("X-Seen-Accept-Encoding", self.headers.get("Accept-Encoding", "(none)"))]
+        if self.command == "HEAD":
+            self.close_connection = True
+        plain = (json.dumps({"authorization": auth, "pad": "x" * 64}) + "\n").encode()
+        body, ctype = plain, "application/json"
+        if form in ("gzip", "deflate", "rawdeflate", "br", "zstd", "gzip-bomb", "unknown",
+                    "gzip-corrupt", "gzip-range", "gzip-304"):
+            coding = {"rawdeflate": "deflate", "gzip-bomb": "gzip", "gzip-corrupt": "gzip",
+                      "gzip-range": "gzip", "gzip-304": "gzip",
+                      "unknown": "x-compress-cloak"}.get(form, form)
+            if form in ("gzip", "gzip-range", "gzip-304"):
+                body = gzip.compress(plain)
+            elif form == "deflate":
+                body = zlib.compress(plain)
+            elif form == "rawdeflate":
+                c = zlib.compressobj(wbits=-15)
+                body = c.compress(plain) + c.flush()
+            elif form == "br":
+                import brotli
+                body = brotli.compress(plain)
+            elif form == "zstd":
+                import zstandard
+                body = zstandard.ZstdCompressor().compress(plain)
+            elif form == "gzip-bomb":
+                # 64 MiB of zeros after the echo: far past 200x its compressed size
+                c = zlib.compressobj(wbits=31)
+                body = c.compress(plain)
+                zeros = bytes(1 << 20)
+                for _ in range(64):
+                    body += c.compress(zeros)
+                body += c.flush()
+            elif form == "gzip-corrupt":
+                body = gzip.compress(plain)[:-12] + b"garbage-----"
+            else:
+                body = plain
+            status = {"gzip-range": 206, "gzip-304": 304}.get(form, 200)
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Encoding", coding)
+            self.send_header("ETag", '"v1"')
+            if status == 206:
+                self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in extra:
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD" and status != 304:
+                self.wfile.write(body)
+            return
+        if form == "chunked":
+            # The secret split across two chunks at offset `at` (and each chunk flushed apart, so
+            # the split is also a TLS-record boundary).
+            body = b"head-" + secret.encode() + b"-tail\n"
+            cut = 5 + at
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (body[:cut], body[cut:]):
+                if part:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.flush()
+                    time.sleep(0.005)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
+        if form == "trailer":
+            # Encoded echoes in the trailers of a chunked response (HTTP/2 trailers downstream).
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "X-Echo-B64, X-Echo-Pct")
+            self.end_headers()
+            self.wfile.write(b"2\r\nok\r\n0\r\n")
+            b64 = base64.b64encode(b"ctx:" + secret.encode()).decode()
+            pct = urllib.parse.quote(auth, safe="")
+            self.wfile.write(f"X-Echo-B64: {b64}\r\nX-Echo-Pct: {pct}\r\n\r\n".encode())
+            self.wfile.flush()
+            return
+        if form == "base64":
+            # The secret inside a larger blob at byte offset `at`, base64 (URL-safe with url=1).
+            blob = json.dumps({"p": "x" * at, "k": secret}).encode()
+            enc = base64.urlsafe_b64encode(blob) if query.get("url") else base64.b64encode(blob)
+            basic = base64.b64encode(f"agent:{secret}".encode())
+            body = b'{"blob":"' + enc + b'","basic":"' + basic + b'"}\n'
+        elif form == "json":
+            # PHP (\/), Python ensure_ascii, Go's HTML-safe escapes, and every character escaped.
+            forms = [json.dumps(auth).replace("/", "\\/"), json.dumps(auth, ensure_ascii=True),
+                     json.dumps(auth).replace("<", "\\u003c").replace("&", "\\u0026"),
+                     '"' + "".join(c if c.isalnum() else "\\u%04x" % ord(c) for c in secret) + '"']
+            body = ("[" + ",".join(forms) + "]\n").encode()
+        elif form == "hex":
+            body = (secret.encode().hex() + "\n" + secret.encode().hex().upper() + "\n").encode()
+        elif form == "percent":
+            body = (urllib.parse.quote(auth, safe="") + "\n" + urllib.parse.quote_plus(auth)
+                    + "\n").encode()
+        elif form == "location":
+            self.send_response(302)
+            self.send_header("Location", "https://cb.example/done?token="
+                             + urllib.parse.quote(secret, safe="") + "&b="
+                             + base64.urlsafe_b64encode(f"x{secret}".encode()).decode())
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        elif form == "sse":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            data = base64.b64encode(b"ctx" + secret.encode())
+            for piece in (b"data: " + data[:7], data[7:20], data[20:] + b"\n\n", b"data: end\n\n"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+                time.sleep(0.005)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _sse(self, sid):
         gate = self.server.gate(sid)
