@@ -240,11 +240,22 @@ CdpOutput CdpFilter::from_agent(std::string_view text) {
     auto parsed = parse_strict(text);
     if (!parsed) {
         out.refusals.push_back("malformed message");
-        out.to_agent.push_back(dump(
-            json{{"error",
-                  {{"code", -32700},
-                   {"message",
-                    "Cloakroom refused the message: not a JSON object without duplicate keys"}}}}));
+        json reply{{"error",
+                    {{"code", -32700},
+                     {"message",
+                      "Cloakroom refused the message: not a JSON object without duplicate keys"}}}};
+        // Answer with the message's id when it has one, so the client's call fails instead of
+        // waiting forever.
+        if (text.size() <= kMaxCdpMessage) {
+            json lenient = json::parse(text.begin(), text.end(), nullptr, false);
+            if (lenient.is_object()) {
+                auto id = lenient.find("id");
+                if (id != lenient.end() && id->is_number_integer()) reply["id"] = *id;
+                auto session = lenient.find("sessionId");
+                if (session != lenient.end() && session->is_string()) reply["sessionId"] = *session;
+            }
+        }
+        out.to_agent.push_back(dump(reply));
         return out;
     }
     json& message = *parsed;
@@ -389,6 +400,7 @@ void CdpFilter::handle_response(CdpOutput& out, json& message) {
     pending_.erase(it);
     const bool ok = message.contains("result") && message["result"].is_object();
     if (pending.internal) {
+        if (pending.method == "Target.setDiscoverTargets") discovered_ = true;
         if (page_target_ && !page_session_ && pending.method == "Target.attachToTarget") {
             std::string session = ok ? string_field(message["result"], "sessionId") : "";
             if (session.empty() || !target_allowed(*page_target_)) {

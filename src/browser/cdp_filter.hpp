@@ -54,9 +54,10 @@ class CdpFilter {
     CdpOutput start();
     CdpOutput from_agent(std::string_view message);
     CdpOutput from_browser(std::string_view message);
-    // False in page mode until the filter's own attach to the page is answered: the I/O side
-    // reads nothing from the agent before that.
-    bool ready() const { return !page_target_ || page_session_.has_value(); }
+    // False until the filter's own discovery is answered (the browser reports every existing
+    // target first) and, in page mode, its own attach to the page: before that it could not
+    // judge a target the agent names, so the I/O side reads nothing from the agent.
+    bool ready() const { return discovered_ && (!page_target_ || page_session_.has_value()); }
 
   private:
     struct Pending {
@@ -94,6 +95,7 @@ class CdpFilter {
     std::map<std::string, std::string> sessions_;  // agent-visible session -> target id
     std::set<std::string> owned_contexts_;
     bool agent_discovers_ = false;
+    bool discovered_ = false;
 };
 
 }  // namespace cloakroom::browser

@@ -2,8 +2,8 @@
 //   agent-creds.toml  [sandbox], [upstream."host"], [[browser_target]], [[cdp_target]]
 //   vault.toml        [credentials."host"] type = "bearer" | "basic" with provider tables
 // Each upstream host becomes reachable through the gateway (an allowed host); each credentials
-// entry becomes a service named after its host. Sandbox, browser and CDP settings configure
-// agent-creds' own container tooling and have no meaning for the gateway, so they are ignored.
+// entry becomes a service named after its host. [[browser_target]] and [[cdp_target]] configure
+// the browser bridge; the other [sandbox] settings are agent-creds' container tooling's.
 #include "config/load_state.hpp"
 
 namespace cloakroom::config::detail {
@@ -111,10 +111,12 @@ void apply_vault_credential(const std::string& host_text, const toml::table& tab
 void apply_agent_creds_format(const Document& document, LoadState& state) {
     TableReader root(document.root, document.file, "", state.diagnostics);
     // Settings for agent-creds' container tooling: accepted with whatever keys they hold.
+    // [[browser_target]] and [[cdp_target]] drive the browser bridge (docs/browser.md).
     root.node("sandbox");
     root.node("vault");
-    root.node("browser_target");
-    root.node("cdp_target");
+    if (auto targets = root.tables("browser_target"))
+        apply_browser_targets(*targets, document, state);
+    if (auto targets = root.tables("cdp_target")) apply_cdp_targets(*targets, document, state);
     if (const toml::table* upstreams = root.table("upstream")) {
         apply_upstreams(*upstreams, document, state);
     }

@@ -19,8 +19,8 @@ using detail::LoadState;
 
 enum class Format { Cloakroom, AgentCreds };
 
-const std::vector<std::string> kCloakroomTables{"gateway", "token",   "secrets",
-                                                "allow",   "service", "database"};
+const std::vector<std::string> kCloakroomTables{"gateway", "token",    "secrets", "allow",
+                                                "service", "database", "browser"};
 const std::vector<std::string> kAgentCredsTables{"sandbox",    "upstream", "browser_target",
                                                  "cdp_target", "vault",    "credentials"};
 

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "browser/cdp_target_rule.hpp"
+#include "browser/url_pattern.hpp"
 #include "policy/access_rules.hpp"
 #include "secrets/secret_ref.hpp"
 
@@ -155,6 +157,19 @@ struct Database {
     const DatabaseLogin* find_login(std::string_view name) const;
 };
 
+// The browser bridge (docs/browser.md): which URLs an agent may open in the host's browser and
+// which DevTools targets it may see through the CDP proxy.
+struct BrowserConfig {
+    std::vector<browser::UrlPattern> open_targets;    // [[browser_target]] url
+    std::vector<browser::CdpTargetRule> cdp_targets;  // [[cdp_target]] type, title, url
+    // The real browser's DevTools endpoint ("127.0.0.1:9222"); loopback only.
+    std::optional<ListenerConfig> cdp_upstream;
+    // Where `cloakroom serve` runs the filtering CDP proxy; none = not listening.
+    std::optional<ListenerConfig> cdp_listen;
+    // The program that opens an allowed URL on the host, given the URL as its one argument.
+    std::vector<std::string> open_command{"xdg-open"};
+};
+
 struct Config {
     GatewayConfig gateway;
     TokenConfig token;
@@ -164,6 +179,7 @@ struct Config {
     // port rule as Service::hosts). A host that belongs to a service is never listed here.
     std::vector<std::string> allowed_hosts;
     std::vector<Database> databases;
+    BrowserConfig browser;
     std::filesystem::path data_dir;    // default $XDG_DATA_HOME/cloakroom
     std::vector<std::string> sources;  // files loaded in order, or "<embedded default>"
 

@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "bridge/cdp_proxy.hpp"
 #include "config/config.hpp"
 #include "db/endpoints.hpp"
 #include "proxy/connection.hpp"
@@ -198,6 +199,15 @@ class Server {
                                         });
             if (!bound.ok()) return bound.error();
             lines.push_back(*bound + " (transparent)");
+        }
+
+        if (const auto& cdp = gateway_->runtime.get()->config.browser.cdp_listen) {
+            auto bound =
+                registry_->add(*cdp, "DevTools proxy", [this](tcp::socket socket, std::size_t) {
+                    return bridge::run_cdp_connection(std::move(socket), gateway_->runtime);
+                });
+            if (!bound.ok()) return bound.error();
+            lines.push_back(*bound + " (DevTools proxy)");
         }
 
         auto databases = db::DatabaseEndpoints::create(

@@ -36,6 +36,7 @@ struct Harness {
 
     explicit Harness(std::optional<std::string> page = {}) : filter(policy, std::move(page)) {
         take(filter.start());
+        EXPECT_FALSE(filter.ready());
         // The filter's own discovery: the browser reports two tabs, one allowed.
         browser(json{
             {"method", "Target.targetCreated"},
@@ -44,6 +45,7 @@ struct Harness {
             {"method", "Target.targetCreated"},
             {"params", {{"targetInfo", target_info("SECRET", "https://mail.example/inbox")}}}});
         answer_internal();
+        EXPECT_TRUE(filter.ready() || closed);
     }
 
     void take(CdpOutput out) {
@@ -261,6 +263,9 @@ TEST(CdpFilterMessages, MalformedAndAmbiguousMessagesAreRefused) {
         EXPECT_TRUE(h.last_to_agent().contains("error")) << text;
     }
     EXPECT_TRUE(h.to_browser.empty()) << h.to_browser.size();
+    // A refused message that has an id is answered with it: the client's call fails, not hangs.
+    h.agent_text(R"({"id":77,"method":"Runtime.evaluate","method":"Storage.getCookies"})");
+    EXPECT_EQ(h.last_to_agent()["id"], 77);
     // An escaped key means the same key to every JSON parser, so it is judged as that key.
     h.agent_text(R"({"id":2,"sessionId":")" + session + R"(","met\u0068od":"Storage.getCookies"})");
     EXPECT_TRUE(h.refused_with_error(2));
