@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "browser/browser_url.hpp"
+#include "browser/open_decision.hpp"
 #include "browser/url_pattern.hpp"
 
 namespace cloakroom::browser {
@@ -192,6 +193,28 @@ TEST(Glob, StarMatchesAnyRun) {
     EXPECT_TRUE(glob_match("*a*a*a*b", std::string(5000, 'a') + "b"));
     EXPECT_FALSE(glob_match("*a*a*a*b", std::string(5000, 'a')));
     EXPECT_FALSE(glob_match("abc", "abcd"));
+}
+
+TEST(OpenDecision, OpensOnlyWhatATargetAllowsAndAsParsed) {
+    std::vector<UrlPattern> targets{pattern("*accounts.google.com/o/oauth*"),
+                                    pattern("http://localhost:*")};
+    auto ok = decide_open("HTTPS://Accounts.Google.com/o/oauth2/auth?state=s3cr3t#x", targets);
+    EXPECT_TRUE(ok.allowed);
+    EXPECT_EQ(ok.url, "https://accounts.google.com/o/oauth2/auth?state=s3cr3t#x");
+    EXPECT_EQ(ok.host, "accounts.google.com");
+    EXPECT_EQ(ok.path, "/o/oauth2/auth");  // the audit never sees the query
+    for (const char* refused :
+         {"https://evil/?accounts.google.com/o/oauth", "http://localhost:1@evil.com/",
+          "file:///etc/passwd", "javascript:alert(1)", "-https://accounts.google.com/o/oauth",
+          "https://accounts.google.com/other"}) {
+        auto decision = decide_open(refused, targets);
+        EXPECT_FALSE(decision.allowed) << refused;
+        EXPECT_TRUE(decision.url.empty());
+        EXPECT_FALSE(decision.reason.empty());
+    }
+    auto none = decide_open("https://accounts.google.com/o/oauth", {});
+    EXPECT_FALSE(none.allowed);
+    EXPECT_NE(none.reason.find("no [[browser_target]]"), std::string::npos);
 }
 
 }  // namespace
