@@ -40,5 +40,6 @@ void register_run(CLI::App& app, const GlobalOptions& global, Commands& commands
 void register_ps(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_stop(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_git_credential(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_open(CLI::App& app, const GlobalOptions& global, Commands& commands);
 
 }  // namespace cloakroom::cli

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
     register_ps(app, global, commands);
     register_stop(app, global, commands);
     register_git_credential(app, global, commands);
+    register_open(app, global, commands);
 
     try {
         app.parse(argc, argv);

@@ -3,8 +3,9 @@
 //   vault.toml        [credentials."host"] type = "bearer" | "basic" with provider tables
 // Each upstream host becomes reachable through the gateway (an allowed host); each credentials
 // entry becomes a service named after its host. A [sandbox] with a name defines a `cloakroom run`
-// profile of that name (its upstream hosts as services); the sandbox's other settings, browser
-// and CDP settings configure agent-creds' own container tooling and are ignored.
+// profile of that name (its upstream hosts as services); [[browser_target]] and [[cdp_target]]
+// configure the browser bridge; the sandbox's other settings configure agent-creds' own container
+// tooling and are ignored.
 #include "config/load_state.hpp"
 
 namespace cloakroom::config::detail {
@@ -119,10 +120,12 @@ void apply_vault_credential(const std::string& host_text, const toml::table& tab
 void apply_agent_creds_format(const Document& document, LoadState& state) {
     TableReader root(document.root, document.file, "", state.diagnostics);
     // Settings for agent-creds' container tooling: accepted with whatever keys they hold.
+    // [[browser_target]] and [[cdp_target]] drive the browser bridge (docs/browser.md).
     const toml::table* sandbox = root.table("sandbox");
     root.node("vault");
-    root.node("browser_target");
-    root.node("cdp_target");
+    if (auto targets = root.tables("browser_target"))
+        apply_browser_targets(*targets, document, state);
+    if (auto targets = root.tables("cdp_target")) apply_cdp_targets(*targets, document, state);
     std::vector<std::string> hosts;
     if (const toml::table* upstreams = root.table("upstream")) {
         hosts = apply_upstreams(*upstreams, document, state);

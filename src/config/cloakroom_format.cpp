@@ -1,5 +1,6 @@
-// cloakroom.toml: [gateway], [token], [secrets], [allow], [[service]], [[database]]. Each key set
-// in a file overrides the value from earlier files; services and allowed hosts accumulate.
+// cloakroom.toml: [gateway], [token], [secrets], [allow], [[service]], [[database]], [browser].
+// Each key set in a file overrides the value from earlier files; services and allowed hosts
+// accumulate.
 #include <algorithm>
 
 #include "config/authority.hpp"
@@ -428,6 +429,8 @@ void apply_cloakroom_format(const Document& document, LoadState& state) {
     }
     if (const toml::table* profiles = root.table("profile"))
         apply_profiles(*profiles, document, state);
+    if (const toml::table* browser = root.table("browser"))
+        apply_browser(*browser, document, state);
     // Unknown top-level keys are reported by the loader, which knows every format's tables.
 }
 

@@ -52,6 +52,13 @@ void apply_agent_creds_sandbox(const toml::table& sandbox, const std::vector<std
 void check_profiles(LoadState& state);
 // One [[database]] table (database_format.cpp); appended to state.config.databases when valid.
 void apply_database(const toml::table& table, const Document& document, LoadState& state);
+// [[browser_target]] and [[cdp_target]] entries (browser_format.cpp), in either format.
+void apply_browser_targets(const std::vector<const toml::table*>& tables, const Document& document,
+                           LoadState& state);
+void apply_cdp_targets(const std::vector<const toml::table*>& tables, const Document& document,
+                       LoadState& state);
+// cloakroom.toml's [browser] table.
+void apply_browser(const toml::table& table, const Document& document, LoadState& state);
 
 // Shared value readers. Each reports its own errors and returns nullopt on any problem.
 std::optional<std::filesystem::path> read_path(TableReader& reader, std::string_view key,

@@ -20,7 +20,7 @@ using detail::LoadState;
 enum class Format { Cloakroom, AgentCreds };
 
 const std::vector<std::string> kCloakroomTables{"gateway", "token",    "secrets", "allow",
-                                                "service", "database", "profile"};
+                                                "service", "database", "profile", "browser"};
 const std::vector<std::string> kAgentCredsTables{"sandbox",    "upstream", "browser_target",
                                                  "cdp_target", "vault",    "credentials"};
 

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "browser/cdp_target_rule.hpp"
+#include "browser/url_pattern.hpp"
 #include "policy/access_rules.hpp"
 #include "secrets/secret_ref.hpp"
 
@@ -185,6 +187,19 @@ struct ProfileSpec {
     SourceLocation where;
 };
 
+// The browser bridge (docs/browser.md): which URLs an agent may open in the host's browser and
+// which DevTools targets it may see through the CDP proxy.
+struct BrowserConfig {
+    std::vector<browser::UrlPattern> open_targets;    // [[browser_target]] url
+    std::vector<browser::CdpTargetRule> cdp_targets;  // [[cdp_target]] type, title, url
+    // The real browser's DevTools endpoint ("127.0.0.1:9222"); loopback only.
+    std::optional<ListenerConfig> cdp_upstream;
+    // Where `cloakroom serve` runs the filtering CDP proxy; none = not listening.
+    std::optional<ListenerConfig> cdp_listen;
+    // The program that opens an allowed URL on the host, given the URL as its one argument.
+    std::vector<std::string> open_command{"xdg-open"};
+};
+
 struct Config {
     GatewayConfig gateway;
     TokenConfig token;
@@ -195,8 +210,9 @@ struct Config {
     std::vector<std::string> allowed_hosts;
     std::vector<Database> databases;
     std::vector<ProfileSpec> profiles;  // user profiles, in file order (names unique)
-    std::filesystem::path data_dir;     // default $XDG_DATA_HOME/cloakroom
-    std::vector<std::string> sources;   // files loaded in order, or "<embedded default>"
+    BrowserConfig browser;
+    std::filesystem::path data_dir;    // default $XDG_DATA_HOME/cloakroom
+    std::vector<std::string> sources;  // files loaded in order, or "<embedded default>"
 
     // The service owning an authority ("Host", "host:port", "[v6]:port"; case and a trailing dot
     // are ignored). "host:port" entries win over bare-host entries. nullptr when none matches or

@@ -18,6 +18,8 @@
 #include <optional>
 #include <thread>
 
+#include "bridge/cdp_proxy.hpp"
+#include "bridge/open_server.hpp"
 #include "config/config.hpp"
 #include "db/endpoints.hpp"
 #include "proxy/connection.hpp"
@@ -130,6 +132,10 @@ class Server {
             std::fprintf(stderr, "cloakroom serve: %s\n", opened.error().message.c_str());
             return 1;
         }
+        if (auto opened = open_browser_socket(); !opened.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", opened.error().message.c_str());
+            return 1;
+        }
         for (const auto& database : gateway_->runtime.get()->config.databases) {
             if (database.tls == config::DatabaseTlsMode::Require) {
                 std::fprintf(stderr,
@@ -149,6 +155,7 @@ class Server {
         }
         run_control(stop, hangup);
         handover_.reset();  // adopted listeners close; the socket file goes away
+        open_server_.reset();
         for (auto& worker : workers_) worker->io.stop();
         for (auto& thread : pool) thread.join();
         registry_.reset();
@@ -200,6 +207,15 @@ class Server {
             lines.push_back(*bound + " (transparent)");
         }
 
+        if (const auto& cdp = gateway_->runtime.get()->config.browser.cdp_listen) {
+            auto bound =
+                registry_->add(*cdp, "DevTools proxy", [this](tcp::socket socket, std::size_t) {
+                    return bridge::run_cdp_connection(std::move(socket), gateway_->runtime);
+                });
+            if (!bound.ok()) return bound.error();
+            lines.push_back(*bound + " (DevTools proxy)");
+        }
+
         auto databases = db::DatabaseEndpoints::create(
             gateway_->runtime.get()->config, gateway_->runtime, gateway_->leaves, sessions_);
         if (!databases.ok()) return databases.error();
@@ -219,6 +235,23 @@ class Server {
         for (const auto& line : lines) {
             std::fprintf(stderr, "cloakroom: listening on %s\n", line.c_str());
         }
+        return {};
+    }
+
+    // The browser bridge's open-URL socket (bridge/open_server.hpp), on the control thread.
+    Result<void> open_browser_socket() {
+        const auto path = gateway_->runtime.get()->config.data_dir / "run" / "browser.sock";
+        auto server =
+            bridge::OpenServer::open(path, control_, gateway_->runtime, gateway_->blocking);
+        if (!server.ok()) {
+            if (server.error().code == "bridge.open.path") {
+                std::fprintf(stderr, "cloakroom: warning: %s; `cloakroom open` is unavailable\n",
+                             server.error().message.c_str());
+                return {};
+            }
+            return server.error();
+        }
+        open_server_ = std::move(*server);
         return {};
     }
 
@@ -395,6 +428,7 @@ class Server {
     std::unique_ptr<db::DatabaseEndpoints> databases_;
     std::unique_ptr<ListenerRegistry> registry_;
     std::unique_ptr<HandoverServer> handover_;
+    std::unique_ptr<bridge::OpenServer> open_server_;
     // Live sessions by token: database sessions register once logged in.
     std::shared_ptr<runtime::SessionRegistry> sessions_ =
         std::make_shared<runtime::SessionRegistry>();

@@ -113,9 +113,68 @@ TEST(AgentCreds, SandboxSettingsAreIgnored) {
     EXPECT_FALSE(config.gateway.strict);
 }
 
-TEST(AgentCreds, BrowserAndCdpTargetsAreIgnored) {
-    EXPECT_THAT(parse_ok(kBrowser, "agent-creds.toml").allowed_hosts, IsEmpty());
-    EXPECT_THAT(parse_ok(kCdp, "agent-creds.toml").allowed_hosts, IsEmpty());
+TEST(AgentCreds, BrowserAndCdpTargetsConfigureTheBrowserBridge) {
+    Config browser = parse_ok(kBrowser, "agent-creds.toml");
+    EXPECT_THAT(browser.allowed_hosts, IsEmpty());
+    ASSERT_EQ(browser.browser.open_targets.size(), 2u);
+    EXPECT_EQ(browser.browser.open_targets[0].text(), "*accounts.google.com/o/oauth*");
+    auto oauth = browser::parse_browser_url("https://accounts.google.com/o/oauth2/auth?x=1");
+    ASSERT_TRUE(oauth.ok());
+    EXPECT_TRUE(browser.browser.open_targets[0].matches(*oauth));
+
+    Config cdp = parse_ok(kCdp, "agent-creds.toml");
+    EXPECT_THAT(cdp.allowed_hosts, IsEmpty());
+    ASSERT_EQ(cdp.browser.cdp_targets.size(), 2u);
+    EXPECT_EQ(cdp.browser.cdp_targets[0].type, "page");
+    EXPECT_EQ(cdp.browser.cdp_targets[0].title, "*My App*");
+    EXPECT_FALSE(cdp.browser.cdp_targets[0].url.has_value());
+    ASSERT_TRUE(cdp.browser.cdp_targets[1].url.has_value());
+    EXPECT_TRUE(cdp.browser.cdp_targets[1].url->matches_text("https://github.com/x"));
+    EXPECT_FALSE(cdp.browser.cdp_targets[1].url->matches_text("https://evil.example/?github.com"));
+}
+
+TEST(AgentCreds, BadBrowserTargetsAreLoadErrorsWithTheirLine) {
+    auto result = parse_config_string("[[browser_target]]\nurl = \"https://user@x.example/\"\n",
+                                      "agent-creds.toml",
+                                      Environment(Environment::Variables{{"HOME", "/h"}}));
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(result.error().message.find("agent-creds.toml:2"), std::string::npos)
+        << result.error().message;
+    EXPECT_NE(result.error().message.find("userinfo"), std::string::npos) << result.error().message;
+    auto missing = parse_config_string("[[browser_target]]\nurl_typo = \"x\"\n", "agent-creds.toml",
+                                       Environment(Environment::Variables{{"HOME", "/h"}}));
+    ASSERT_FALSE(missing.ok());
+    EXPECT_NE(missing.error().message.find("needs a url"), std::string::npos)
+        << missing.error().message;
+}
+
+TEST(CloakroomBrowser, BrowserTableConfiguresTheBridge) {
+    Config config = parse_ok(R"([browser]
+cdp_upstream = "127.0.0.1:9222"
+cdp_listen = "127.0.0.1:9229"
+open_command = ["/usr/bin/firefox", "--new-tab"]
+
+[[browser.target]]
+url = "http://localhost:*"
+
+[[browser.cdp_target]]
+type = "page"
+url = "http://127.0.0.1:*"
+)",
+                             "cloakroom.toml");
+    ASSERT_TRUE(config.browser.cdp_upstream.has_value());
+    EXPECT_EQ(config.browser.cdp_upstream->port, 9222);
+    ASSERT_TRUE(config.browser.cdp_listen.has_value());
+    EXPECT_EQ(config.browser.cdp_listen->port, 9229);
+    EXPECT_THAT(config.browser.open_command, ElementsAre("/usr/bin/firefox", "--new-tab"));
+    EXPECT_EQ(config.browser.open_targets.size(), 1u);
+    EXPECT_EQ(config.browser.cdp_targets.size(), 1u);
+
+    auto remote =
+        parse_config_string("[browser]\ncdp_listen = \"0.0.0.0:9229\"\n", "cloakroom.toml",
+                            Environment(Environment::Variables{{"HOME", "/h"}}));
+    ASSERT_FALSE(remote.ok());
+    EXPECT_NE(remote.error().message.find("loopback"), std::string::npos);
 }
 
 TEST(AgentCreds, VaultSnippetGivesServicesNamedAfterHosts) {

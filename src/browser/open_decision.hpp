@@ -1,0 +1,25 @@
+// Whether a URL an agent asks to open goes to the host's browser (docs/browser.md, "Opening
+// URLs"): it must parse under the bridge's URL grammar and match a [[browser_target]]. Pure.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "browser/url_pattern.hpp"
+
+namespace cloakroom::browser {
+
+struct OpenDecision {
+    bool allowed = false;
+    std::string url;     // what to open: rebuilt from the parsed parts (allowed only)
+    std::string reason;  // why refused; never quotes the URL
+    // For the audit: the host (with ":port" when not the default) and the path without its query,
+    // which may carry an OAuth state or code. Empty when the URL did not parse.
+    std::string host;
+    std::string path;
+};
+
+OpenDecision decide_open(std::string_view text, const std::vector<UrlPattern>& targets);
+
+}  // namespace cloakroom::browser

@@ -1,0 +1,386 @@
+// The DevTools filter without a browser: a scripted browser answers the filter's messages, and
+// each test checks what the agent is told and what reaches the browser. Grouped by guarantee
+// (src/browser/cdp_filter.hpp).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "browser/cdp_filter.hpp"
+
+namespace cloakroom::browser {
+namespace {
+
+using nlohmann::json;
+
+CdpTargetPolicy allow_app_tabs() {
+    CdpTargetRule rule;
+    rule.type = "page";
+    rule.url = *UrlPattern::parse("http://127.0.0.1:*");
+    return CdpTargetPolicy({rule});
+}
+
+json target_info(const std::string& id, const std::string& url, const std::string& type = "page") {
+    return json{
+        {"targetId", id}, {"type", type}, {"title", "t-" + id}, {"url", url}, {"attached", false}};
+}
+
+struct Harness {
+    CdpTargetPolicy policy = allow_app_tabs();
+    CdpFilter filter;
+    std::vector<json> to_browser;
+    std::vector<json> to_agent;
+    std::vector<std::string> refusals;
+    bool closed = false;
+
+    explicit Harness(std::optional<std::string> page = {}) : filter(policy, std::move(page)) {
+        take(filter.start());
+        EXPECT_FALSE(filter.ready());
+        // The filter's own discovery: the browser reports two tabs, one allowed.
+        browser(json{
+            {"method", "Target.targetCreated"},
+            {"params", {{"targetInfo", target_info("ALLOWED", "http://127.0.0.1:8080/app")}}}});
+        browser(json{
+            {"method", "Target.targetCreated"},
+            {"params", {{"targetInfo", target_info("SECRET", "https://mail.example/inbox")}}}});
+        answer_internal();
+        EXPECT_TRUE(filter.ready() || closed);
+    }
+
+    void take(CdpOutput out) {
+        for (auto& m : out.to_browser) to_browser.push_back(json::parse(m));
+        for (auto& m : out.to_agent) to_agent.push_back(json::parse(m));
+        for (auto& r : out.refusals) refusals.push_back(r);
+        closed = closed || out.close;
+    }
+    void agent(const json& message) { take(filter.from_agent(message.dump())); }
+    void agent_text(const std::string& text) { take(filter.from_agent(text)); }
+    void browser(const json& message) { take(filter.from_browser(message.dump())); }
+
+    // Answers every internal command still unanswered with an empty result (and a session for
+    // attachToTarget), the way Chrome would.
+    void answer_internal() {
+        auto sent = to_browser;
+        to_browser.clear();
+        for (const auto& m : sent) {
+            json result = json::object();
+            if (m["method"] == "Target.attachToTarget") result["sessionId"] = "PAGE-SESSION";
+            json reply{{"id", m["id"]}, {"result", result}};
+            if (m.contains("sessionId")) reply["sessionId"] = m["sessionId"];
+            browser(reply);
+        }
+    }
+    json last_to_browser() {
+        EXPECT_FALSE(to_browser.empty());
+        return to_browser.empty() ? json{} : to_browser.back();
+    }
+    json last_to_agent() {
+        EXPECT_FALSE(to_agent.empty());
+        return to_agent.empty() ? json{} : to_agent.back();
+    }
+    // Sends a command, lets the browser answer with `result`, returns what the agent got.
+    json round_trip(const json& command, const json& result) {
+        std::size_t before = to_browser.size();
+        agent(command);
+        if (to_browser.size() == before) return last_to_agent();
+        json forwarded = to_browser.back();
+        json reply{{"id", forwarded["id"]}, {"result", result}};
+        if (forwarded.contains("sessionId")) reply["sessionId"] = forwarded["sessionId"];
+        browser(reply);
+        return last_to_agent();
+    }
+    std::string attach_allowed() {
+        json reply = round_trip({{"id", 7},
+                                 {"method", "Target.attachToTarget"},
+                                 {"params", {{"targetId", "ALLOWED"}, {"flatten", true}}}},
+                                {{"sessionId", "S-ALLOWED"}});
+        EXPECT_EQ(reply["id"], 7);
+        return reply["result"]["sessionId"].get<std::string>();
+    }
+    bool refused_with_error(int id) {
+        json reply = last_to_agent();
+        return reply["id"] == id && reply.contains("error") &&
+               reply["error"]["message"].get<std::string>().starts_with("Cloakroom refused");
+    }
+};
+
+// --- The agent never sees a disallowed target ----------------------------------------------
+
+TEST(CdpFilterTargets, GetTargetsListsOnlyAllowedTargets) {
+    Harness h;
+    json reply = h.round_trip({{"id", 1}, {"method", "Target.getTargets"}},
+                              {{"targetInfos",
+                                {target_info("ALLOWED", "http://127.0.0.1:8080/app"),
+                                 target_info("SECRET", "https://mail.example/inbox"),
+                                 target_info("BROWSER", "", "browser")}}});
+    ASSERT_EQ(reply["id"], 1);
+    ASSERT_EQ(reply["result"]["targetInfos"].size(), 1u);
+    EXPECT_EQ(reply["result"]["targetInfos"][0]["targetId"], "ALLOWED");
+    EXPECT_EQ(reply.dump().find("mail.example"), std::string::npos);
+}
+
+TEST(CdpFilterTargets, DiscoveryEventsAnnounceOnlyAllowedTargets) {
+    Harness h;
+    h.agent({{"id", 2}, {"method", "Target.setDiscoverTargets"}, {"params", {{"discover", true}}}});
+    std::string told;
+    for (const auto& m : h.to_agent) told += m.dump();
+    EXPECT_NE(told.find("ALLOWED"), std::string::npos);
+    EXPECT_EQ(told.find("SECRET"), std::string::npos);
+    h.to_agent.clear();
+    h.browser({{"method", "Target.targetInfoChanged"},
+               {"params", {{"targetInfo", target_info("SECRET", "https://mail.example/other")}}}});
+    h.browser({{"method", "Target.targetCreated"},
+               {"params", {{"targetInfo", target_info("NEW", "https://bank.example/")}}}});
+    EXPECT_TRUE(h.to_agent.empty()) << h.to_agent.size();
+    // The agent's discovery switch never reaches the browser: the filter keeps its own on.
+    for (const auto& m : h.to_browser) EXPECT_NE(m["method"], "Target.setDiscoverTargets");
+}
+
+TEST(CdpFilterTargets, AttachToADisallowedTargetIsRefused) {
+    Harness h;
+    h.agent({{"id", 3},
+             {"method", "Target.attachToTarget"},
+             {"params", {{"targetId", "SECRET"}, {"flatten", true}}}});
+    EXPECT_TRUE(h.refused_with_error(3));
+    EXPECT_TRUE(h.to_browser.empty());
+    h.agent({{"id", 4},
+             {"method", "Target.attachToTarget"},
+             {"params", {{"targetId", "ALLOWED"}, {"flatten", false}}}});
+    EXPECT_TRUE(h.refused_with_error(4));
+}
+
+TEST(CdpFilterTargets, ATargetThatNavigatesAwayIsDetached) {
+    Harness h;
+    std::string session = h.attach_allowed();
+    h.agent({{"id", 2}, {"method", "Target.setDiscoverTargets"}, {"params", {{"discover", true}}}});
+    h.to_agent.clear();
+    h.browser({{"method", "Target.targetInfoChanged"},
+               {"params", {{"targetInfo", target_info("ALLOWED", "https://mail.example/")}}}});
+    bool detached = false, destroyed = false;
+    for (const auto& m : h.to_agent) {
+        detached |=
+            m["method"] == "Target.detachedFromTarget" && m["params"]["sessionId"] == session;
+        destroyed |= m["method"] == "Target.targetDestroyed";
+        EXPECT_EQ(m.dump().find("mail.example"), std::string::npos);
+    }
+    EXPECT_TRUE(detached);
+    EXPECT_TRUE(destroyed);
+    EXPECT_EQ(h.last_to_browser()["method"], "Target.detachFromTarget");
+    // The session is gone: commands on it are refused, events from it dropped.
+    h.agent({{"id", 9},
+             {"sessionId", session},
+             {"method", "Runtime.evaluate"},
+             {"params", {{"expression", "document.cookie"}}}});
+    EXPECT_EQ(h.last_to_agent()["id"], 9);
+    EXPECT_TRUE(h.last_to_agent().contains("error"));
+    h.to_agent.clear();
+    h.browser(
+        {{"sessionId", session}, {"method", "Page.frameNavigated"}, {"params", json::object()}});
+    EXPECT_TRUE(h.to_agent.empty());
+}
+
+TEST(CdpFilterTargets, AutoAttachToADisallowedTargetIsReleasedUnseen) {
+    Harness h;
+    h.round_trip(
+        {{"id", 1},
+         {"method", "Target.setAutoAttach"},
+         {"params", {{"autoAttach", true}, {"waitForDebuggerOnStart", true}, {"flatten", true}}}},
+        json::object());
+    h.to_agent.clear();
+    h.to_browser.clear();
+    h.browser({{"method", "Target.attachedToTarget"},
+               {"params",
+                {{"sessionId", "S-SECRET"},
+                 {"targetInfo", target_info("SECRET", "https://mail.example/")},
+                 {"waitingForDebugger", true}}}});
+    EXPECT_TRUE(h.to_agent.empty());
+    ASSERT_EQ(h.to_browser.size(), 2u);
+    EXPECT_EQ(h.to_browser[0]["method"], "Runtime.runIfWaitingForDebugger");
+    EXPECT_EQ(h.to_browser[0]["sessionId"], "S-SECRET");
+    EXPECT_EQ(h.to_browser[1]["method"], "Target.detachFromTarget");
+    // Allowed targets are handed to the agent.
+    h.browser({{"method", "Target.attachedToTarget"},
+               {"params",
+                {{"sessionId", "S-OK"},
+                 {"targetInfo", target_info("ALLOWED", "http://127.0.0.1:8080/")},
+                 {"waitingForDebugger", true}}}});
+    EXPECT_EQ(h.last_to_agent()["params"]["sessionId"], "S-OK");
+}
+
+TEST(CdpFilterTargets, EventsOfSessionsTheAgentDoesNotHoldAreDropped) {
+    Harness h;
+    h.browser({{"sessionId", "S-SECRET"},
+               {"method", "Network.requestWillBeSent"},
+               {"params", {{"request", {{"url", "https://mail.example/"}}}}}});
+    h.browser({{"method", "Target.receivedMessageFromTarget"},
+               {"params", {{"sessionId", "S-SECRET"}, {"message", "{}"}}}});
+    EXPECT_TRUE(h.to_agent.empty());
+}
+
+// --- What the browser receives is what was checked -------------------------------------------
+
+TEST(CdpFilterMessages, IdsAreTheFiltersOwnAndUnknownAnswersAreDropped) {
+    Harness h;
+    std::string session = h.attach_allowed();
+    h.agent({{"id", 1},
+             {"sessionId", session},
+             {"method", "Runtime.evaluate"},
+             {"params", {{"expression", "1+1"}}}});
+    json forwarded = h.last_to_browser();
+    EXPECT_NE(forwarded["id"], 1);
+    h.to_agent.clear();
+    // An answer to an id the filter never sent (or to one of its internal commands) is dropped.
+    h.browser({{"id", 999999}, {"result", json::object()}});
+    EXPECT_TRUE(h.to_agent.empty());
+    h.browser({{"id", forwarded["id"]}, {"sessionId", session}, {"result", {{"value", 2}}}});
+    EXPECT_EQ(h.last_to_agent()["id"], 1);
+    EXPECT_EQ(h.last_to_agent()["sessionId"], session);
+}
+
+TEST(CdpFilterMessages, MalformedAndAmbiguousMessagesAreRefused) {
+    Harness h;
+    std::string session = h.attach_allowed();
+    h.to_browser.clear();
+    const std::vector<std::string> refused{
+        "not json",
+        "[1,2]",
+        R"({"method":"Runtime.evaluate"})",
+        R"({"id":"1","method":"Runtime.evaluate"})",
+        R"({"id":1.5,"method":"Runtime.evaluate"})",
+        // Duplicate keys, at the top and inside params: two parsers may pick different ones.
+        R"({"id":1,"sessionId":")" + session +
+            R"(","method":"Runtime.evaluate","method":"Storage.getCookies"})",
+        R"({"id":1,"sessionId":")" + session +
+            R"(","method":"Page.navigate","params":{"url":"http://127.0.0.1:1/","url":"file:///etc/passwd"}})",
+        // A key Chrome would ignore, or a differently cased one.
+        R"({"id":1,"Method":"Storage.getCookies","method":"Runtime.evaluate"})",
+        R"({"id":1,"method":"Runtime.evaluate","params":[]})",
+        R"({"id":1,"method":"Runtime.evaluate","sessionId":5})",
+    };
+    for (const auto& text : refused) {
+        h.agent_text(text);
+        EXPECT_TRUE(h.last_to_agent().contains("error")) << text;
+    }
+    EXPECT_TRUE(h.to_browser.empty()) << h.to_browser.size();
+    // A refused message that has an id is answered with it: the client's call fails, not hangs.
+    h.agent_text(R"({"id":77,"method":"Runtime.evaluate","method":"Storage.getCookies"})");
+    EXPECT_EQ(h.last_to_agent()["id"], 77);
+    // An escaped key means the same key to every JSON parser, so it is judged as that key.
+    h.agent_text(R"({"id":2,"sessionId":")" + session + R"(","met\u0068od":"Storage.getCookies"})");
+    EXPECT_TRUE(h.refused_with_error(2));
+}
+
+// --- Commands that reach outside the tab ----------------------------------------------------
+
+TEST(CdpFilterCommands, DangerousCommandsAreRefusedEvenOnAnAllowedTab) {
+    Harness h;
+    std::string session = h.attach_allowed();
+    h.to_browser.clear();
+    int id = 100;
+    for (const char* method :
+         {"Storage.getCookies", "Storage.clearDataForOrigin", "Network.getAllCookies",
+          "Network.setCookie", "DOM.setFileInputFiles", "Browser.setDownloadBehavior",
+          "Page.setDownloadBehavior", "Tethering.bind", "Target.exposeDevToolsProtocol",
+          "Target.attachToBrowserTarget", "Target.sendMessageToTarget", "Browser.close",
+          "Security.setIgnoreCertificateErrors", "Extensions.loadUnpacked", "Tracing.start"}) {
+        h.agent(
+            {{"id", ++id}, {"sessionId", session}, {"method", method}, {"params", json::object()}});
+        EXPECT_TRUE(h.refused_with_error(id)) << method;
+        EXPECT_EQ(h.last_to_agent()["sessionId"], session) << "answers route by session";
+    }
+    h.agent({{"id", ++id},
+             {"sessionId", session},
+             {"method", "Network.getCookies"},
+             {"params", {{"urls", {"https://mail.example/"}}}}});
+    EXPECT_TRUE(h.refused_with_error(id));
+    EXPECT_TRUE(h.to_browser.empty());
+}
+
+TEST(CdpFilterCommands, BrowserLevelCommandsAreAnAllowList) {
+    Harness h;
+    int id = 200;
+    for (const char* method : {"Fetch.enable", "Network.enable", "Runtime.evaluate",
+                               "Storage.getCookies", "target.getTargets", "SystemInfo.getInfo"}) {
+        h.agent({{"id", ++id}, {"method", method}, {"params", json::object()}});
+        EXPECT_TRUE(h.refused_with_error(id)) << method;
+    }
+    EXPECT_TRUE(h.to_browser.empty());
+    h.agent({{"id", ++id}, {"method", "Browser.getVersion"}});
+    EXPECT_EQ(h.last_to_browser()["method"], "Browser.getVersion");
+}
+
+TEST(CdpFilterCommands, TabCommandsPassOnAnAllowedSession) {
+    Harness h;
+    std::string session = h.attach_allowed();
+    for (const char* method :
+         {"Runtime.evaluate", "Fetch.enable", "Network.enable", "Page.reload"}) {
+        h.agent(
+            {{"id", 5}, {"sessionId", session}, {"method", method}, {"params", json::object()}});
+        EXPECT_EQ(h.last_to_browser()["method"], method);
+        EXPECT_EQ(h.last_to_browser()["sessionId"], session);
+    }
+}
+
+TEST(CdpFilterCommands, NavigationAndNewTabsStayInsideTheRules) {
+    Harness h;
+    std::string session = h.attach_allowed();
+    h.to_browser.clear();
+    int id = 300;
+    for (const char* url :
+         {"file:///etc/passwd", "chrome://settings", "javascript:alert(1)", "data:text/html,x",
+          "https://mail.example/", "http://127.0.0.1@evil/"}) {
+        h.agent({{"id", ++id}, {"method", "Target.createTarget"}, {"params", {{"url", url}}}});
+        EXPECT_TRUE(h.refused_with_error(id)) << url;
+        h.agent({{"id", ++id},
+                 {"sessionId", session},
+                 {"method", "Page.navigate"},
+                 {"params", {{"url", url}}}});
+        EXPECT_TRUE(h.refused_with_error(id)) << url;
+    }
+    EXPECT_TRUE(h.to_browser.empty());
+    // A new blank tab the agent creates is its own, and visible while blank.
+    json reply = h.round_trip(
+        {{"id", 1}, {"method", "Target.createTarget"}, {"params", {{"url", "about:blank"}}}},
+        {{"targetId", "MINE"}});
+    EXPECT_EQ(reply["result"]["targetId"], "MINE");
+    h.browser({{"method", "Target.targetCreated"},
+               {"params", {{"targetInfo", target_info("MINE", "about:blank")}}}});
+    json attach = h.round_trip({{"id", 2},
+                                {"method", "Target.attachToTarget"},
+                                {"params", {{"targetId", "MINE"}, {"flatten", true}}}},
+                               {{"sessionId", "S-MINE"}});
+    EXPECT_EQ(attach["result"]["sessionId"], "S-MINE");
+}
+
+// --- Page mode: /devtools/page/<id> ---------------------------------------------------------
+
+TEST(CdpFilterPage, MessagesMoveOntoTheFiltersSessionAndBack) {
+    Harness h(std::string("ALLOWED"));
+    ASSERT_TRUE(h.filter.ready());
+    h.agent({{"id", 1}, {"method", "Runtime.evaluate"}, {"params", {{"expression", "1"}}}});
+    EXPECT_EQ(h.last_to_browser()["sessionId"], "PAGE-SESSION");
+    h.browser({{"id", h.last_to_browser()["id"]},
+               {"sessionId", "PAGE-SESSION"},
+               {"result", json::object()}});
+    EXPECT_EQ(h.last_to_agent()["id"], 1);
+    EXPECT_FALSE(h.last_to_agent().contains("sessionId"));
+    h.browser({{"sessionId", "PAGE-SESSION"},
+               {"method", "Page.loadEventFired"},
+               {"params", json::object()}});
+    EXPECT_EQ(h.last_to_agent()["method"], "Page.loadEventFired");
+    EXPECT_FALSE(h.last_to_agent().contains("sessionId"));
+    EXPECT_FALSE(h.closed);
+    h.browser({{"method", "Target.targetInfoChanged"},
+               {"params", {{"targetInfo", target_info("ALLOWED", "https://mail.example/")}}}});
+    EXPECT_TRUE(h.closed);
+}
+
+TEST(CdpFilterPage, ADisallowedPageIsNeverAttached) {
+    Harness h(std::string("SECRET"));
+    EXPECT_TRUE(h.closed);
+    EXPECT_FALSE(h.filter.ready());
+}
+
+}  // namespace
+}  // namespace cloakroom::browser
