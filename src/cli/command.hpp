@@ -39,5 +39,6 @@ void register_revoke(CLI::App& app, const GlobalOptions& global, Commands& comma
 void register_run(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_ps(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_stop(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_admin_token(CLI::App& app, const GlobalOptions& global, Commands& commands);
 
 }  // namespace cloakroom::cli

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     register_run(app, global, commands);
     register_ps(app, global, commands);
     register_stop(app, global, commands);
+    register_admin_token(app, global, commands);
 
     try {
         app.parse(argc, argv);

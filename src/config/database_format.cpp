@@ -270,6 +270,7 @@ void apply_database(const toml::table& table, const Document& document, LoadStat
             "\"app_ro\", password = \"file:pg_ro\" }");
         ok = false;
     }
+    read_limits(reader, database.limits);
     reader.finish();
     if (ok) state.config.databases.push_back(std::move(database));
 }
