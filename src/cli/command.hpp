@@ -41,5 +41,6 @@ void register_ps(CLI::App& app, const GlobalOptions& global, Commands& commands)
 void register_stop(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_git_credential(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_open(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_admin_token(CLI::App& app, const GlobalOptions& global, Commands& commands);
 
 }  // namespace cloakroom::cli

@@ -388,6 +388,7 @@ void apply_service(const toml::table& table, const Document& document, LoadState
         }
         service.git_username = user->value;
     }
+    read_limits(reader, service.limits);
     reader.finish();
     if (ok) state.config.services.push_back(std::move(service));
 }
@@ -423,6 +424,12 @@ void apply_cloakroom_format(const Document& document, LoadState& state) {
     if (const toml::table* allow = root.table("allow")) apply_allow(*allow, document, state);
     if (auto services = root.tables("service")) {
         for (const toml::table* service : *services) apply_service(*service, document, state);
+    }
+    if (const toml::table* admin = root.table("admin")) apply_admin(*admin, document, state);
+    if (const toml::table* limits = root.table("limits")) {
+        TableReader reader(*limits, document.file, "[limits]", state.diagnostics);
+        read_limits(reader, state.config.limits);
+        reader.finish();
     }
     if (auto databases = root.tables("database")) {
         for (const toml::table* database : *databases) apply_database(*database, document, state);

@@ -271,6 +271,7 @@ void apply_database(const toml::table& table, const Document& document, LoadStat
         ok = false;
     }
     if (!read_token_env(reader, table, database.token_env)) ok = false;
+    read_limits(reader, database.limits);
     reader.finish();
     if (ok) state.config.databases.push_back(std::move(database));
 }

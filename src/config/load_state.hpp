@@ -37,11 +37,19 @@ struct LoadState {
     bool audit_log_set = false;
     bool public_dir_set = false;
     bool sandbox_socket_set = false;
+    bool admin_socket_set = false;
     std::optional<SourceLocation> validity_set;
     std::vector<Located<std::string>> allowed_hosts;  // normalized, duplicates not yet removed
 };
 
 void apply_cloakroom_format(const Document& document, LoadState& state);
+// The limit keys (rate, concurrency, token_rate, token_concurrency, token_budget) of a
+// [[service]], [[database]] or [limits] table (limits_format.cpp).
+void read_limits(TableReader& reader, Limits& limits);
+// "10/s", "600/min", "1000/h" (limits_format.cpp). Error code "config.rate".
+Result<Rate> parse_rate(std::string_view text);
+// [admin] (limits_format.cpp).
+void apply_admin(const toml::table& table, const Document& document, LoadState& state);
 void apply_agent_creds_format(const Document& document, LoadState& state);
 // [profile.NAME] tables (profile_format.cpp).
 void apply_profiles(const toml::table& profiles, const Document& document, LoadState& state);

@@ -20,7 +20,8 @@ using detail::LoadState;
 enum class Format { Cloakroom, AgentCreds };
 
 const std::vector<std::string> kCloakroomTables{"gateway", "token",    "secrets", "allow",
-                                                "service", "database", "profile", "browser"};
+                                                "service", "database", "profile", "browser",
+                                                "admin",   "limits"};
 const std::vector<std::string> kAgentCredsTables{"sandbox",    "upstream", "browser_target",
                                                  "cdp_target", "vault",    "credentials"};
 
@@ -144,6 +145,8 @@ void apply_directory_defaults(LoadState& state) {
         config.gateway.audit_log = (config.data_dir / "audit.log").string();
     if (!state.sandbox_socket_set && !config.data_dir.empty())
         config.gateway.sandbox_socket = config.data_dir / "run" / "sandbox.sock";
+    if (!state.admin_socket_set && !config.data_dir.empty())
+        config.admin.socket = config.data_dir / "run" / "admin.sock";
     if (!state.public_dir_set && !config.data_dir.empty())
         config.gateway.public_dir = config.data_dir / "public";
     if (!state.secrets_dir_set) {

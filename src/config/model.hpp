@@ -57,6 +57,37 @@ struct GatewayConfig {
     std::filesystem::path sandbox_socket;
 };
 
+// The admin listener (docs/operations.md): /metrics, health and the admin API. Never the
+// agents' listeners: loopback TCP and a unix socket only.
+struct AdminConfig {
+    // Loopback TCP listener ([admin] listen); none by default.
+    std::optional<ListenerConfig> listen;
+    // Unix socket, mode 0600 (the default transport). Default <data_dir>/run/admin.sock; empty
+    // when disabled ([admin] socket = "").
+    std::filesystem::path socket;
+};
+
+// A request rate: `count` requests per `period` (token bucket: bursts up to `count`).
+struct Rate {
+    std::uint64_t count = 0;
+    std::chrono::seconds period{1};
+    std::string text;  // as written ("10/s"), for messages
+};
+
+// Limits of one scope (docs/operations.md, "Rate limits and budgets"). The plain fields bound
+// the scope as a whole (a service, a database, or the gateway); the token_ fields each token id
+// (root nonce) within it. None = unlimited.
+struct Limits {
+    std::optional<Rate> rate;
+    std::optional<std::uint64_t> concurrency;
+    std::optional<Rate> token_rate;
+    std::optional<std::uint64_t> token_concurrency;
+    std::optional<std::uint64_t> token_budget;  // requests (sessions) over a token's lifetime
+    bool any() const {
+        return rate || concurrency || token_rate || token_concurrency || token_budget;
+    }
+};
+
 struct TokenConfig {
     std::string prefix = "acm_";         // agent-creds compatible
     std::string location = "cloakroom";  // macaroon location field
@@ -114,6 +145,7 @@ struct Service {
     // well-known forges (github.com: x-access-token, gitlab.com: oauth2, bitbucket.org:
     // x-token-auth); see git_credential_username().
     std::optional<std::string> git_username;
+    Limits limits;
     SourceLocation where;
 };
 
@@ -163,6 +195,7 @@ struct Database {
     // Variables `cloakroom run` puts the session token in (e.g. PGPASSWORD, MYSQL_PWD,
     // REDISCLI_AUTH): the clients send it as the password.
     std::vector<std::string> token_env;
+    Limits limits;  // a session counts as one request
     SourceLocation where;
 
     // The login an agent's user name selects; nullptr when none has that name.
@@ -202,6 +235,8 @@ struct BrowserConfig {
 
 struct Config {
     GatewayConfig gateway;
+    AdminConfig admin;
+    Limits limits;  // [limits]: the whole gateway
     TokenConfig token;
     SecretsConfig secrets;
     std::vector<Service> services;

@@ -4,6 +4,7 @@
 
 #include "db/token_shape.hpp"
 #include "runtime/access.hpp"
+#include "runtime/admission.hpp"
 #include "token/token.hpp"
 
 namespace cloakroom::db {
@@ -82,6 +83,11 @@ LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Dat
     }
 
     LoginGranted granted;
+    // A session is one request for the limits; checked before the password is read.
+    if (auto limited = runtime::admit_limits(runtime, database.name, &database.limits,
+                                             outcome.token_id, granted.permit)) {
+        return deny(Denial::Limited, limited->reason, outcome.token_id);
+    }
     granted.login = login;
     granted.token_id = outcome.token_id;
     granted.minted = outcome.minted;

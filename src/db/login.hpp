@@ -31,6 +31,7 @@ enum class Denial {
     NotAllowed,    // valid token whose caveats do not cover this database/login/name
     UnknownLogin,  // no login of that name on this database
     Unavailable,   // the login's secret could not be read (operator problem; logged)
+    Limited,       // a rate limit, concurrency limit or budget (runtime/rate_limit.hpp)
 };
 
 struct LoginDenied {
@@ -47,6 +48,8 @@ struct LoginGranted {
     // Redis command allow-lists (DbCommands caveats) the session must enforce on every command;
     // each inner list must allow a command. Empty = no command restriction.
     std::vector<std::vector<std::string>> command_lists;
+    // The limiter's permit: held for the session's life (its concurrency slot). May be null.
+    std::unique_ptr<runtime::Limiter::Permit> permit;
 };
 
 using LoginDecision = std::variant<LoginGranted, LoginDenied>;

@@ -39,6 +39,7 @@
 #include "proxy/target.hpp"
 #include "proxy/upstream_leg.hpp"
 #include "proxy/websocket_relay.hpp"
+#include "runtime/admission.hpp"
 #include "runtime/exchange.hpp"
 #include "util/ascii.hpp"
 
@@ -65,10 +66,18 @@ template <class Stream>
 boost::asio::awaitable<bool> answer_refusal(Stream& stream, runtime::Exchange& exchange,
                                             const runtime::Refusal& refusal, unsigned version,
                                             bool keep_alive) {
+    namespace net = boost::asio;
     exchange.refuse(refusal);
     exchange.finish();
-    co_return co_await write_error(stream, refusal.status, refusal.error, refusal.reason, version,
-                                   keep_alive);
+    auto response =
+        make_error_response(refusal.status, refusal.error, refusal.reason, version, keep_alive);
+    if (refusal.retry_after != 0) {
+        response.set(boost::beast::http::field::retry_after, std::to_string(refusal.retry_after));
+    }
+    boost::beast::error_code ec;
+    co_await boost::beast::http::async_write(stream, response,
+                                             net::redirect_error(net::use_awaitable, ec));
+    co_return !ec && keep_alive;
 }
 
 namespace pipeline_detail {
@@ -450,6 +459,12 @@ inline boost::asio::awaitable<PlanOutcome> decide_exchange(
     audit.token_id = plan.token_id;
     // The agent's connection carries this token from now on: its revocation ends it.
     if (sessions != nullptr) sessions->note(plan.token_id, plan.token_minted);
+    // Rate limits and budgets, before any secret is resolved (runtime/admission.hpp).
+    if (auto limited = runtime::admit_limits(
+            *runtime, audit.service, plan.service != nullptr ? &plan.service->limits : nullptr,
+            plan.token_id, exchange)) {
+        co_return PlanOutcome{std::move(*limited)};
+    }
     if (plan.credential != nullptr) {
         PreparedCredential prepared;
         if (prepares_slowly(*plan.credential)) {

@@ -14,6 +14,7 @@
 #include "proxy/exchange_pipeline.hpp"
 #include "proxy/h2/front_end.hpp"
 #include "proxy/tls_stream.hpp"
+#include "runtime/metrics.hpp"
 #include "tls/contexts.hpp"
 
 namespace cloakroom::proxy {
@@ -38,6 +39,8 @@ net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer& b
     buffer.shrink_to_fit();  // the CONNECT head's 8 KiB would otherwise stay for the connection
     co_await tls.async_handshake(net::ssl::stream_base::server,
                                  net::redirect_error(net::use_awaitable, ec));
+    runtime::metrics().add(ec ? runtime::Event::AgentTlsHandshakeFailed
+                              : runtime::Event::AgentTlsHandshakeOk);
     if (ec) co_return;
     // The tokens this connection carries, registered so that a revocation ends it.
     ConnectionSessions sessions(gateway.sessions.get(), tls.socket());

@@ -12,6 +12,8 @@
 
 #include "config/authority.hpp"
 #include "policy/address_policy.hpp"
+#include "proxy/reserved_endpoints.hpp"
+#include "runtime/metrics.hpp"
 #include "tls/contexts.hpp"
 
 namespace cloakroom::proxy {
@@ -74,6 +76,11 @@ net::awaitable<Resolved> resolve_checked(const std::string& host, std::uint16_t 
         const auto bytes = address_bytes(entry.endpoint().address());
         // The address policy decides everything, metadata included (never allowed).
         auto verdict = policy::classify_address(bytes, allow_private);
+        if (verdict.allowed && is_reserved_endpoint(entry.endpoint())) {
+            // The gateway's own admin listener: never for an agent (reserved_endpoints.hpp).
+            if (refused.empty()) refused = "the gateway's own admin listener";
+            continue;
+        }
         if (verdict.allowed) {
             out.allowed.push_back(entry.endpoint());
         } else if (refused.empty()) {
@@ -159,6 +166,8 @@ net::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
     connection->stream.expires_after(timeouts.handshake);
     co_await connection->stream.async_handshake(net::ssl::stream_base::client,
                                                 net::redirect_error(net::use_awaitable, ec));
+    runtime::metrics().add(ec ? runtime::Event::UpstreamTlsHandshakeFailed
+                              : runtime::Event::UpstreamTlsHandshakeOk);
     if (ec) {
         if (ec == beast::error::timeout) {
             co_return DialFailure{504, "upstream_timeout",

@@ -17,6 +17,7 @@
 
 #include "proxy/gateway.hpp"
 #include "proxy/upstream.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/refusal.hpp"
 
 namespace cloakroom::proxy {
@@ -44,10 +45,13 @@ class TlsUpstreamLeg {
         thread_local std::string pool_key;
         write_pool_key(pool_key, target_.host, target_.port, target_.connect_to,
                        target_.allow_private);
-        return worker_.pool.take(pool_key);
+        auto pooled = worker_.pool.take(pool_key);
+        if (pooled) runtime::metrics().add(runtime::Event::PoolReused);
+        return pooled;
     }
 
     boost::asio::awaitable<Opened> dial() {
+        runtime::metrics().add(runtime::Event::PoolDialed);
         auto dialed = co_await dial_upstream(target_, runtime_.upstream_context(&service_),
                                              worker_.gateway.timeouts.dial);
         if (auto* failure = std::get_if<DialFailure>(&dialed)) {

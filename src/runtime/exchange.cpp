@@ -1,5 +1,8 @@
 #include "runtime/exchange.hpp"
 
+#include "runtime/metrics.hpp"
+#include "runtime/token_usage.hpp"
+
 namespace cloakroom::runtime {
 
 std::int64_t unix_ms_now() {
@@ -29,6 +32,7 @@ void Exchange::refuse(const Refusal& refusal) {
     record_.status = refusal.status;
     record_.decision = kDeny;
     record_.reason = refusal.reason;
+    error_ = error_label(refusal.error);
     has_outcome_ = true;
 }
 
@@ -54,6 +58,9 @@ void Exchange::finish() {
                                        std::chrono::steady_clock::now() - started_)
                                        .count());
     if (sink_) sink_->write(record_);
+    // The one metrics hook of the exchange path: counted once, with the record as written.
+    metrics().observe(record_, error_);
+    token_usage().record(record_);
 }
 
 }  // namespace cloakroom::runtime

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "runtime/audit.hpp"
+#include "runtime/rate_limit.hpp"
 #include "runtime/refusal.hpp"
 
 namespace cloakroom::runtime {
@@ -45,12 +46,19 @@ class Exchange {
     // Writes the record now (once; later calls do nothing).
     void finish();
 
+    // The limiter's permit for this exchange (runtime/admission.hpp): its concurrency slots are
+    // held until the exchange object ends (a relay, a database session: for their whole life).
+    void hold(std::unique_ptr<Limiter::Permit> permit) { permit_ = std::move(permit); }
+
   private:
     std::shared_ptr<AuditSink> sink_;
     AuditRecord record_;
     std::chrono::steady_clock::time_point started_;
+    // The refusal's error id as a metrics label (runtime/metrics.hpp), "" when not refused.
+    std::string_view error_;
     bool has_outcome_ = false;
     bool written_ = false;
+    std::unique_ptr<Limiter::Permit> permit_;
 };
 
 // Unix milliseconds now, for AuditRecord::time_ms.

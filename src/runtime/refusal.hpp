@@ -14,6 +14,9 @@ struct Refusal {
     unsigned status = 0;  // HTTP status (database gateways: the closest HTTP meaning)
     std::string error;    // stable snake_case id, e.g. "token_forbidden"
     std::string reason;   // readable, for the agent and the audit record
+    // Seconds after which a retry may succeed (429 from a rate or concurrency limit): HTTP
+    // front ends send it as Retry-After. 0: none.
+    unsigned retry_after = 0;
 };
 
 }  // namespace cloakroom::runtime

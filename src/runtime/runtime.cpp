@@ -26,11 +26,14 @@ Result<std::shared_ptr<boost::asio::ssl::context>> make_upstream_context(
 
 }  // namespace
 
-Result<std::shared_ptr<const Runtime>> build_runtime(
-    config::Config config, std::shared_ptr<AuditSink> previous_audit,
-    const std::string& previous_audit_target, std::shared_ptr<const Revocations> revocations) {
+Result<std::shared_ptr<const Runtime>> build_runtime(config::Config config,
+                                                     std::shared_ptr<AuditSink> previous_audit,
+                                                     const std::string& previous_audit_target,
+                                                     std::shared_ptr<const Revocations> revocations,
+                                                     std::shared_ptr<Limiter> limiter) {
     auto runtime = std::make_shared<Runtime>();
     runtime->revocations = std::move(revocations);
+    runtime->limiter = std::move(limiter);
     runtime->verify_cache = std::make_unique<token::VerifyCache>();
     if (std::getenv("MACAROON_SIGNING_KEY") != nullptr) {
         if (auto added = runtime->keys.add_from_env(); !added.ok()) return added.error();

@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "runtime/audit.hpp"
+#include "runtime/rate_limit.hpp"
 #include "runtime/revocation_store.hpp"
 #include "secrets/resolver.hpp"
 #include "token/keys.hpp"
@@ -40,6 +41,10 @@ struct Runtime {
     // whole process, shared by every snapshot (a reload keeps it; `cloakroom revoke` changes it
     // without a reload). Null: nothing is revoked (tests that assemble a Runtime by hand).
     std::shared_ptr<const Revocations> revocations;
+    // Rate limits and budgets: like revocations, one limiter for the process, shared by every
+    // snapshot (a reload keeps the counts; the limits themselves come from `config`). Null: no
+    // limits enforced (tests that assemble a Runtime by hand).
+    std::shared_ptr<Limiter> limiter;
 
     boost::asio::ssl::context& upstream_context(const config::Service* service) const;
 };
@@ -48,7 +53,8 @@ struct Runtime {
 // unchanged), creates upstream TLS contexts. Any failure leaves the caller's snapshot in place.
 Result<std::shared_ptr<const Runtime>> build_runtime(
     config::Config config, std::shared_ptr<AuditSink> previous_audit,
-    const std::string& previous_audit_target, std::shared_ptr<const Revocations> revocations = {});
+    const std::string& previous_audit_target, std::shared_ptr<const Revocations> revocations = {},
+    std::shared_ptr<Limiter> limiter = {});
 
 // The current snapshot, swapped atomically by reloads. get() runs once per request on every
 // worker: it copies a per-thread snapshot and takes the lock only after a reload (the version

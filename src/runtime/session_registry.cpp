@@ -74,4 +74,11 @@ void SessionRegistry::close_if_live(std::uint64_t id) {
     close();
 }
 
+std::map<std::string, std::map<std::string, std::size_t>> SessionRegistry::live_by_token() const {
+    std::map<std::string, std::map<std::string, std::size_t>> out;
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, entry] : entries_) ++out[entry.token_id][entry.kind];
+    return out;
+}
+
 }  // namespace cloakroom::runtime

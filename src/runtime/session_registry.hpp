@@ -55,6 +55,8 @@ class SessionRegistry : public std::enable_shared_from_this<SessionRegistry> {
 
     // Live sessions, of one kind or ("") of all.
     std::size_t live(std::string_view kind = {}) const;
+    // Live sessions by token id, then by kind (the admin API).
+    std::map<std::string, std::map<std::string, std::size_t>> live_by_token() const;
 
   private:
     struct Entry {

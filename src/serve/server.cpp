@@ -14,8 +14,10 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstdio>
+#include <ctime>
 #include <list>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "bridge/cdp_proxy.hpp"
@@ -25,13 +27,19 @@
 #include "proxy/connection.hpp"
 #include "proxy/dns_listener.hpp"
 #include "proxy/gateway.hpp"
+#include "proxy/reserved_endpoints.hpp"
 #include "proxy/transparent_connection.hpp"
 #include "runtime/exchange.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/revocation_store.hpp"
 #include "runtime/session_registry.hpp"
+#include "runtime/token_usage.hpp"
+#include "serve/admin_server.hpp"
+#include "serve/admin_token.hpp"
 #include "serve/handover.hpp"
 #include "serve/listener_registry.hpp"
 #include "tls/contexts.hpp"
+#include "token/token.hpp"
 #include "util/time_parse.hpp"
 
 namespace cloakroom::serve {
@@ -72,7 +80,7 @@ std::vector<std::filesystem::file_time_type> mtimes(
     return times;
 }
 
-class Server {
+class Server : public AdminBackend {
   public:
     Server(const ServeOptions& options, const config::Environment& environment)
         : options_(options), environment_(environment) {}
@@ -101,7 +109,13 @@ class Server {
             return 1;
         }
         revocations_seen_ = revocations_->current()->records().size();
-        auto runtime = build_runtime(std::move(*config), nullptr, "", revocations_);
+        auto admin_token = load_or_create_admin_token(config->data_dir);
+        if (!admin_token.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", admin_token.error().message.c_str());
+            return 1;
+        }
+        const config::AdminConfig admin = config->admin;
+        auto runtime = build_runtime(std::move(*config), nullptr, "", revocations_, limiter_);
         if (!runtime.ok()) {
             std::fprintf(stderr, "cloakroom serve: %s\n", runtime.error().message.c_str());
             return 1;
@@ -136,6 +150,10 @@ class Server {
             std::fprintf(stderr, "cloakroom serve: %s\n", opened.error().message.c_str());
             return 1;
         }
+        if (auto opened = open_admin(admin, std::move(*admin_token)); !opened.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", opened.error().message.c_str());
+            return 1;
+        }
         for (const auto& database : gateway_->runtime.get()->config.databases) {
             if (database.tls == config::DatabaseTlsMode::Require) {
                 std::fprintf(stderr,
@@ -153,7 +171,10 @@ class Server {
         for (auto& worker : workers_) {
             pool.emplace_back([&worker] { worker->io.run(); });
         }
+        ready_ = true;
         run_control(stop, hangup);
+        ready_ = false;
+        admin_.reset();
         handover_.reset();  // adopted listeners close; the socket file goes away
         open_server_.reset();
         for (auto& worker : workers_) worker->io.stop();
@@ -311,13 +332,20 @@ class Server {
         return {};
     }
 
-    void reload(const char* why) {
-        auto config = load(options_, environment_);
-        if (!config.ok()) {
+    // Counts the outcome (metrics) and says it on stderr; returns the number of services.
+    Result<std::size_t> reload(const char* why) {
+        auto done = reload_config(why);
+        runtime::metrics().add(done.ok() ? runtime::Event::ReloadOk : runtime::Event::ReloadFailed);
+        if (!done.ok()) {
             spdlog::error("reload ({}) failed, keeping the previous configuration: {}", why,
-                          config.error().message);
-            return;
+                          done.error().message);
         }
+        return done;
+    }
+
+    Result<std::size_t> reload_config(const char* why) {
+        auto config = load(options_, environment_);
+        if (!config.ok()) return config.error();
         const auto previous = gateway_->runtime.get();
         const auto& current_gateway = previous->config.gateway;
         if (config->gateway.proxy.address != current_gateway.proxy.address ||
@@ -330,11 +358,13 @@ class Server {
         }
         const std::string audit_target = config->gateway.audit_log;
         auto current = gateway_->runtime.get();
-        auto next = build_runtime(std::move(*config), current->audit, audit_target_, revocations_);
-        if (!next.ok()) {
-            spdlog::error("reload ({}) failed, keeping the previous configuration: {}", why,
-                          next.error().message);
-            return;
+        auto next = build_runtime(std::move(*config), current->audit, audit_target_, revocations_,
+                                  limiter_);
+        if (!next.ok()) return next.error();
+        // Verify cache counts of the snapshot going away, so the metric never goes back.
+        if (current->verify_cache) {
+            verify_hits_carried_ += current->verify_cache->hits();
+            verify_misses_carried_ += current->verify_cache->misses();
         }
         audit_target_ = audit_target;
         watched_ = watched_files((*next)->config);
@@ -342,6 +372,7 @@ class Server {
         gateway_->runtime.set(*next);
         spdlog::info("reload ({}): configuration applied ({} services)", why,
                      (*next)->config.services.size());
+        return (*next)->config.services.size();
     }
 
     void run_control(net::signal_set& stop, net::signal_set& hangup) {
@@ -350,7 +381,7 @@ class Server {
         std::function<void()> wait_hangup = [&] {
             hangup.async_wait([&](const boost::system::error_code& ec, int) {
                 if (ec) return;
-                reload("SIGHUP");
+                (void)reload("SIGHUP");
                 wait_hangup();
             });
         };
@@ -362,7 +393,7 @@ class Server {
                 if (ec) return;
                 if (!watched_.empty() && mtimes(watched_) != watched_times_) {
                     watched_times_ = mtimes(watched_);
-                    reload("file changed");
+                    (void)reload("file changed");
                 }
                 poll();
             });
@@ -373,7 +404,7 @@ class Server {
             revocation_watch.expires_after(kRevocationPoll);
             revocation_watch.async_wait([&](const boost::system::error_code& ec) {
                 if (ec) return;
-                apply_revocations();
+                (void)apply_revocations();
                 poll_revocations();
             });
         };
@@ -385,17 +416,19 @@ class Server {
     // enforced from the next access decision on, every live session it revokes is ended, and
     // each new record gets an audit line saying how many sessions it ended. A broken file keeps
     // the previous list (revocations are never dropped) and says why, once per problem.
-    void apply_revocations() {
+    // Returns how many live sessions the new records ended.
+    std::size_t apply_revocations() {
+        std::size_t ended_total = 0;
         auto changed = revocations_->refresh();
         if (!changed.ok()) {
             if (changed.error().message != revocation_error_) {
                 revocation_error_ = changed.error().message;
                 spdlog::error("revocations: keeping the previous list: {}", revocation_error_);
             }
-            return;
+            return 0;
         }
         revocation_error_.clear();
-        if (!*changed) return;
+        if (!*changed) return 0;
         const auto list = revocations_->current();
         const auto& records = list->records();
         const auto audit = gateway_->runtime.get()->audit;
@@ -403,6 +436,7 @@ class Server {
             runtime::RevocationList one;
             one.add(records[i]);
             const std::size_t ended = sessions_->end_revoked(one);
+            ended_total += ended;
             runtime::AuditRecord record;
             record.time_ms = runtime::unix_ms_now();
             record.kind = runtime::kAuditRevocation;
@@ -415,9 +449,212 @@ class Server {
                 (records[i].reason.empty() ? "" : " (" + records[i].reason + ")") +
                 "; live sessions ended: " + std::to_string(ended);
             if (audit) audit->write(record);
+            runtime::metrics().add(runtime::Event::RevocationApplied);
+            runtime::metrics().add(runtime::Event::SessionsEndedByRevocation, ended);
             spdlog::info("revocation applied: {}", record.reason);
         }
         revocations_seen_ = records.size();
+        return ended_total;
+    }
+
+    // ---- The admin listener (serve/admin_server.hpp) and what its API acts on ----
+
+    Result<void> open_admin(config::AdminConfig admin, std::string token) {
+        if (!admin.listen && admin.socket.empty()) return {};
+        auto server = AdminServer::open(admin, control_, token, *this);
+        const auto default_path = gateway_->runtime.get()->config.data_dir / "run" / "admin.sock";
+        if (!server.ok() && server.error().code == "admin.path" && admin.socket == default_path) {
+            // Like the hand-over socket: a deep data directory must not stop the gateway.
+            std::fprintf(stderr,
+                         "cloakroom: warning: %s; no admin socket (set [admin] socket to a "
+                         "shorter path)\n",
+                         server.error().message.c_str());
+            admin.socket.clear();
+            if (!admin.listen) return {};
+            server = AdminServer::open(admin, control_, std::move(token), *this);
+        }
+        if (!server.ok()) return server.error();
+        admin_ = std::move(*server);
+        // The admin API is never reachable through the gateway (reserved_endpoints.hpp).
+        if (auto endpoint = admin_->tcp_endpoint()) proxy::reserve_endpoint(*endpoint);
+        for (const auto& line : admin_->describe()) {
+            std::fprintf(stderr, "cloakroom: admin API on %s\n", line.c_str());
+        }
+        return {};
+    }
+
+    bool ready() const override { return ready_; }
+
+    std::string metrics_text() const override {
+        const auto current = gateway_->runtime.get();
+        std::set<std::string, std::less<>> names;
+        for (const auto& service : current->config.services) names.insert(service.name);
+        for (const auto& database : current->config.databases) names.insert(database.name);
+        std::string out = runtime::metrics().exposition(names);
+        runtime::ExpositionWriter writer(out);
+        writer.family("cloakroom_leaf_cache_lookups_total", "counter",
+                      "Leaf certificate cache lookups for intercepted hosts, by result.");
+        writer.sample("cloakroom_leaf_cache_lookups_total", {{"result", "hit"}},
+                      static_cast<double>(gateway_->leaves.hits()));
+        writer.sample("cloakroom_leaf_cache_lookups_total", {{"result", "miss"}},
+                      static_cast<double>(gateway_->leaves.misses()));
+        writer.family("cloakroom_leaf_cache_entries", "gauge", "Leaf certificates cached.");
+        writer.sample("cloakroom_leaf_cache_entries", {},
+                      static_cast<double>(gateway_->leaves.size()));
+        const std::uint64_t hits =
+            verify_hits_carried_ + (current->verify_cache ? current->verify_cache->hits() : 0);
+        const std::uint64_t misses =
+            verify_misses_carried_ + (current->verify_cache ? current->verify_cache->misses() : 0);
+        writer.family("cloakroom_verify_cache_lookups_total", "counter",
+                      "Token verification cache lookups, by result.");
+        writer.sample("cloakroom_verify_cache_lookups_total", {{"result", "hit"}},
+                      static_cast<double>(hits));
+        writer.sample("cloakroom_verify_cache_lookups_total", {{"result", "miss"}},
+                      static_cast<double>(misses));
+        writer.family("cloakroom_live_sessions", "gauge",
+                      "Live sessions by kind (agent connections that carried a token, database "
+                      "sessions).");
+        for (std::string_view kind : {runtime::kAuditHttp, runtime::kAuditDatabase}) {
+            writer.sample("cloakroom_live_sessions", {{"kind", kind}},
+                          static_cast<double>(sessions_->live(kind)));
+        }
+        writer.family("cloakroom_revocations", "gauge", "Revocation records in force.");
+        writer.sample("cloakroom_revocations", {},
+                      static_cast<double>(revocations_->current()->records().size()));
+        writer.family("cloakroom_ready", "gauge", "1 once every listener is serving.");
+        writer.sample("cloakroom_ready", {}, ready_ ? 1 : 0);
+        return out;
+    }
+
+    nlohmann::json config_summary() const override {
+        const auto current = gateway_->runtime.get();
+        const config::Config& config = current->config;
+        auto limits_json = [](const config::Limits& limits) {
+            nlohmann::json out = nlohmann::json::object();
+            if (limits.rate) out["rate"] = limits.rate->text;
+            if (limits.concurrency) out["concurrency"] = *limits.concurrency;
+            if (limits.token_rate) out["token_rate"] = limits.token_rate->text;
+            if (limits.token_concurrency) out["token_concurrency"] = *limits.token_concurrency;
+            if (limits.token_budget) out["token_budget"] = *limits.token_budget;
+            return out;
+        };
+        // Names and shapes only: no secret reference (an exec: helper's command line may hold
+        // arguments an operator would not publish), no key material.
+        nlohmann::json services = nlohmann::json::array();
+        for (const auto& service : config.services) {
+            services.push_back({{"name", service.name},
+                                {"hosts", service.hosts},
+                                {"credential", service.credential ? std::string(config::to_string(
+                                                                        service.credential->type))
+                                                                  : std::string("none")},
+                                {"allow_private", service.allow_private},
+                                {"limits", limits_json(service.limits)}});
+        }
+        nlohmann::json databases = nlohmann::json::array();
+        for (const auto& database : config.databases) {
+            nlohmann::json logins = nlohmann::json::array();
+            for (const auto& login : database.logins) logins.push_back(login.name);
+            databases.push_back({{"name", database.name},
+                                 {"protocol", std::string(config::to_string(database.protocol))},
+                                 {"listen", database.listen.address},
+                                 {"upstream", database.upstream},
+                                 {"tls", std::string(config::to_string(database.tls))},
+                                 {"logins", logins},
+                                 {"limits", limits_json(database.limits)}});
+        }
+        nlohmann::json listeners = {{"proxy", config.gateway.proxy.address}};
+        if (config.gateway.reverse) listeners["reverse"] = config.gateway.reverse->address;
+        return {{"sources", config.sources},
+                {"data_dir", config.data_dir.string()},
+                {"strict", config.gateway.strict},
+                {"listeners", listeners},
+                {"allowed_hosts", config.allowed_hosts},
+                {"services", services},
+                {"databases", databases},
+                {"limits", limits_json(config.limits)},
+                {"revocations", revocations_->current()->records().size()}};
+    }
+
+    nlohmann::json sessions() const override {
+        const auto live = sessions_->live_by_token();
+        const auto uses = runtime::token_usage().snapshot();
+        nlohmann::json tokens = nlohmann::json::array();
+        std::set<std::string> listed;
+        auto entry = [&](const std::string& token_id) {
+            nlohmann::json out = {{"token_id", token_id}, {"live", nlohmann::json::object()}};
+            if (auto found = live.find(token_id); found != live.end()) {
+                for (const auto& [kind, count] : found->second) out["live"][kind] = count;
+            }
+            return out;
+        };
+        for (const auto& use : uses) {
+            nlohmann::json one = entry(use.token_id);
+            one["service"] = use.service;
+            one["requests"] = use.requests;
+            one["denied"] = use.denied;
+            one["bytes_in"] = use.bytes_in;
+            one["bytes_out"] = use.bytes_out;
+            one["last_seen"] = runtime::rfc3339_ms(use.last_seen_ms);
+            tokens.push_back(std::move(one));
+            listed.insert(use.token_id);
+        }
+        for (const auto& [token_id, kinds] : live) {
+            if (!listed.contains(token_id)) tokens.push_back(entry(token_id));
+        }
+        return {{"tokens", tokens}, {"live_total", sessions_->live()}};
+    }
+
+    Result<nlohmann::json> revoke(const nlohmann::json& request) override {
+        auto text = [&](const char* key) -> std::optional<std::string> {
+            auto found = request.find(key);
+            if (found == request.end() || !found->is_string()) return std::nullopt;
+            return found->get<std::string>();
+        };
+        runtime::RevocationRecord record;
+        record.revoked_at = static_cast<std::int64_t>(std::time(nullptr));
+        record.reason = text("reason").value_or("");
+        if (auto problem = runtime::check_reason(record.reason); !problem.empty()) {
+            return make_error("admin.revoke", "reason: " + problem);
+        }
+        const auto current = gateway_->runtime.get();
+        if (auto before = text("before")) {
+            auto parsed = parse_time(*before);
+            if (!parsed.ok()) return parsed.error();
+            if (*parsed > record.revoked_at + 60) {
+                return make_error("admin.revoke",
+                                  "before is in the future: it would also "
+                                  "revoke the tokens minted until then");
+            }
+            record.before = *parsed;
+        } else if (auto token = text("token")) {
+            const token::TokenFormat format{current->config.token.prefix,
+                                            current->config.token.location};
+            auto inspected = token::inspect_token(*token, format);
+            if (!inspected.ok()) return make_error("admin.revoke", "not a token of this gateway");
+            record.token_id = (*inspected)["token_id"].get<std::string>();
+        } else if (auto id = text("token_id")) {
+            if (auto problem = runtime::check_token_id(*id); !problem.empty()) {
+                return make_error("admin.revoke", "token_id: " + problem);
+            }
+            record.token_id = *id;
+        } else {
+            return make_error("admin.revoke", "give \"token_id\", \"token\" or \"before\"");
+        }
+        if (auto appended = runtime::append_revocation(revocations_->path(), record);
+            !appended.ok()) {
+            return appended.error();
+        }
+        const std::size_t ended = apply_revocations();  // now, not at the next poll
+        nlohmann::json out = {{"revoked", true}, {"sessions_ended", ended}};
+        if (!record.token_id.empty()) out["token_id"] = record.token_id;
+        if (record.before) out["before"] = format_time_utc(*record.before);
+        return out;
+    }
+
+    Result<nlohmann::json> reload() override {
+        auto done = reload("admin API");
+        if (!done.ok()) return done.error();
+        return nlohmann::json{{"reloaded", true}, {"services", *done}};
     }
 
     net::io_context control_{1};
@@ -429,6 +666,12 @@ class Server {
     std::unique_ptr<ListenerRegistry> registry_;
     std::unique_ptr<HandoverServer> handover_;
     std::unique_ptr<bridge::OpenServer> open_server_;
+    std::unique_ptr<AdminServer> admin_;
+    bool ready_ = false;  // control thread only (the admin server runs there too)
+    // Rate limits and budgets: one limiter for the process, kept across reloads.
+    std::shared_ptr<runtime::Limiter> limiter_ = runtime::Limiter::create();
+    std::uint64_t verify_hits_carried_ = 0;
+    std::uint64_t verify_misses_carried_ = 0;
     // Live sessions by token: database sessions register once logged in.
     std::shared_ptr<runtime::SessionRegistry> sessions_ =
         std::make_shared<runtime::SessionRegistry>();

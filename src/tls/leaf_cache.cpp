@@ -68,7 +68,11 @@ Result<std::shared_ptr<const Leaf>> LeafCache::get(std::string_view host, std::i
     if (init_error_) return *init_error_;
     auto parsed = parse_tls_host(host);
     if (!parsed) return parsed.error();
-    if (auto cached = lookup(parsed->name, now_unix)) return cached;
+    if (auto cached = lookup(parsed->name, now_unix)) {
+        hits_.fetch_add(1, std::memory_order_relaxed);
+        return cached;
+    }
+    misses_.fetch_add(1, std::memory_order_relaxed);
     // Minting happens outside the lock so a miss never stalls cache hits on other cores.
     auto minted = mint_leaf(*ca_, *parsed, leaf_key_, now_unix, options_.validity.count());
     if (!minted) return minted.error();

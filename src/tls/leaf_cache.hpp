@@ -2,6 +2,8 @@
 // host. Thread-safe: the proxy calls get() from one event loop per core.
 #pragma once
 
+#include <atomic>
+
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -55,6 +57,9 @@ class LeafCache {
     Result<std::shared_ptr<const Leaf>> get(std::string_view host);
 
     std::size_t size() const;
+    // Lookups answered from the cache, and those that minted a leaf (metrics).
+    std::uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
+    std::uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
     const CertificateAuthority& ca() const { return *ca_; }
 
   private:
@@ -63,6 +68,9 @@ class LeafCache {
         std::shared_ptr<const Leaf> leaf;
     };
     using Lru = std::list<Entry>;
+
+    std::atomic<std::uint64_t> hits_{0};
+    std::atomic<std::uint64_t> misses_{0};
 
     bool fresh(const Leaf& leaf, std::int64_t now) const;
     std::shared_ptr<const Leaf> lookup(const std::string& host, std::int64_t now);

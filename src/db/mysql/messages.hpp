@@ -97,6 +97,7 @@ std::string build_err(std::uint16_t code, std::string_view sql_state, std::strin
 inline constexpr std::uint16_t kErAccessDenied = 1045;             // SQLSTATE 28000
 inline constexpr std::uint16_t kErNotSupportedAuthMode = 1251;     // SQLSTATE 08004
 inline constexpr std::uint16_t kErHandshake = 1043;                // SQLSTATE 08S01 "Bad handshake"
+inline constexpr std::uint16_t kErUserLimitReached = 1226;         // SQLSTATE 42000
 inline constexpr std::uint16_t kErUnknown = 1105;                  // SQLSTATE HY000
 inline constexpr std::uint16_t kErSecureTransportRequired = 3159;  // SQLSTATE HY000
 

@@ -286,6 +286,8 @@ class MysqlSession : private SessionFrame {
             audit_.token_id = denied->token_id;
             if (denied->kind == Denial::Unavailable) {
                 co_await refuse("error", kErUnknown, "HY000", denied->message);
+            } else if (denied->kind == Denial::Limited) {
+                co_await refuse("deny", kErUserLimitReached, "42000", denied->message);
             } else {
                 // The user name is quoted only when it cannot be a token.
                 const std::string who =
@@ -299,6 +301,7 @@ class MysqlSession : private SessionFrame {
         auto& granted = std::get<LoginGranted>(decision);
         audit_.token_id = granted.token_id;
         register_live(granted.token_id, granted.minted);
+        exchange_.hold(std::move(granted.permit));
         SecretBytes password(granted.password ? std::string(granted.password->reveal())
                                               : std::string());
         SessionSecrets secrets;

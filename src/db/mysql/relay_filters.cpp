@@ -4,6 +4,7 @@
 
 #include "db/mysql/messages.hpp"
 #include "db/mysql/protocol.hpp"
+#include "runtime/metrics.hpp"
 
 namespace cloakroom::db::mysql {
 namespace {
@@ -78,6 +79,7 @@ bool CommandGuard::feed(std::string_view chunk, std::string& out) {
                 if (const auto name = refused_command(command)) {
                     route_ = Route::Drop;
                     ++refusals_->count;
+                    runtime::metrics().add(runtime::Event::DbCommandRefused);
                     if (refusals_->names.size() < 5) refusals_->names.emplace_back(*name);
                     refusals_->pending.push_back(refusal_error(*name));
                     out += frame_packet(0, refusal_query(refusals_->marker));

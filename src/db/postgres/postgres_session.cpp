@@ -50,6 +50,8 @@ std::string_view denial_sqlstate(Denial kind) {
             return "28000";  // invalid_authorization_specification
         case Denial::Unavailable:
             return "08006";  // connection_failure: the operator's problem, not the token's
+        case Denial::Limited:
+            return "53300";  // too_many_connections
     }
     return "28000";
 }
@@ -260,6 +262,7 @@ class PgSession : private SessionFrame {
         auto& granted = std::get<LoginGranted>(decision);
         audit_.token_id = granted.token_id;
         register_live(granted.token_id, granted.minted);
+        exchange_.hold(std::move(granted.permit));
 
         auto upstream_ok = co_await connect_upstream();
         if (!upstream_ok) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "runtime/metrics.hpp"
+
 namespace cloakroom::db::redis {
 namespace {
 
@@ -241,6 +243,7 @@ void CommandFilter::decide(std::string& out) {
         out.append(refusal_command(verdict.code, verdict.message));
         route_ = Route::Drop;
         ++refused_;
+        runtime::metrics().add(runtime::Event::DbCommandRefused);
         if (refused_names_.size() < 5) {
             refused_names_.push_back(display_name(ascii_upper(head_.name.text)));
         }

@@ -46,6 +46,7 @@ Refusal refusal_for(Denial kind) {
         case Denial::NotAllowed:
             return Refusal::NoPerm;
         case Denial::Unavailable:
+        case Denial::Limited:
             return Refusal::Unavailable;
     }
     return Refusal::WrongPass;
@@ -271,6 +272,7 @@ class RedisSession : private SessionFrame {
         }
         audit_.token_id = granted->token_id;
         register_live(granted->token_id, granted->minted);
+        exchange_.hold(std::move(granted->permit));
 
         // ---- upstream: dial, TLS per the database's mode, log in with the real password ----
         auto connected = co_await connect_upstream();

@@ -347,6 +347,7 @@ void Connection::respond_error(Stream& stream, const runtime::Refusal& refusal) 
     head.add("content-type", "application/json");
     head.add(kErrorHeader, refusal.error);
     head.add("cache-control", "no-store");
+    if (refusal.retry_after != 0) head.add("retry-after", std::to_string(refusal.retry_after));
     head.add("content-length", std::to_string(body.size()));
     // Whatever body the agent still sends is acknowledged and dropped.
     stream.discard = true;

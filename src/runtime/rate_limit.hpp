@@ -1,0 +1,111 @@
+// Rate limits, concurrency limits and budgets (docs/operations.md, "Rate limits and budgets").
+//
+// Three scopes, each with its own limits from the configuration: the gateway as a whole
+// ([limits]), a service or database as a whole (its `rate`, `concurrency`), and each token id
+// within a scope (`token_rate`, `token_concurrency`, `token_budget`). The token id is the root
+// nonce (runtime::AccessDecision::token_id), so attenuating a token again gives no fresh
+// allowance. A request is admitted only when every scope that applies admits it, and only then
+// is anything taken (a refusal by one scope costs the others nothing).
+//
+// Pure logic with an injected clock; thread-safe (one lock, taken only when a limit applies).
+// Counts live in memory: a restart starts every bucket full and every budget at zero.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "config/model.hpp"
+#include "runtime/metrics.hpp"
+
+namespace cloakroom::runtime {
+
+using LimitClock = std::function<std::chrono::steady_clock::time_point()>;
+
+// A token bucket: `count` tokens, refilled continuously at count/period; one request takes one.
+class TokenBucket {
+  public:
+    TokenBucket(const config::Rate& rate, std::chrono::steady_clock::time_point now);
+    // Whether one token is there at `now` (after refilling); if not, how long until one is.
+    std::optional<std::chrono::nanoseconds> wait(std::chrono::steady_clock::time_point now);
+    void take() { tokens_ -= 1.0; }
+    // A reload changed the rate: keep what is left, within the new capacity.
+    void reconfigure(const config::Rate& rate);
+    bool full(std::chrono::steady_clock::time_point now);
+    bool same_rate(const config::Rate& rate) const {
+        return rate.count == count_ && rate.period == period_;
+    }
+
+  private:
+    void refill(std::chrono::steady_clock::time_point now);
+    std::uint64_t count_;
+    std::chrono::seconds period_;
+    double tokens_;
+    std::chrono::steady_clock::time_point last_;
+};
+
+struct LimitRefusal {
+    LimitScope scope = LimitScope::Token;
+    LimitKind kind = LimitKind::Rate;
+    // Seconds until a retry may succeed (rate: when the bucket has a token again, at least 1;
+    // concurrency: 1); 0 for a spent budget, which no waiting renews.
+    std::uint64_t retry_after = 0;
+    std::string reason;  // names the limit and the scope, never the token id
+};
+
+class Limiter : public std::enable_shared_from_this<Limiter> {
+  public:
+    // Held for as long as the request (or database session) runs: releases its concurrency
+    // slots when destroyed.
+    class Permit {
+      public:
+        Permit(std::weak_ptr<Limiter> limiter, std::vector<std::string> keys)
+            : limiter_(std::move(limiter)), keys_(std::move(keys)) {}
+        ~Permit();
+        Permit(const Permit&) = delete;
+        Permit& operator=(const Permit&) = delete;
+
+      private:
+        std::weak_ptr<Limiter> limiter_;
+        std::vector<std::string> keys_;  // the entries whose concurrency it holds
+    };
+
+    static std::shared_ptr<Limiter> create(LimitClock clock = {});
+
+    // One request on `scope_name` (a service or database name) by `token_id` ("" when the
+    // request carries no token: only the scope and global limits apply). `scope_limits` may be
+    // null (the request belongs to no service). Returns a permit (null when no limit applies:
+    // nothing to release) or the refusal.
+    std::variant<std::unique_ptr<Permit>, LimitRefusal> admit(std::string_view scope_name,
+                                                              const config::Limits* scope_limits,
+                                                              const config::Limits& global,
+                                                              std::string_view token_id);
+
+    // Entries kept (tests: idle entries without a budget are dropped).
+    std::size_t entries() const;
+
+  private:
+    explicit Limiter(LimitClock clock) : clock_(std::move(clock)) {}
+
+    struct Entry {
+        std::optional<TokenBucket> bucket;
+        std::uint64_t concurrent = 0;
+        std::uint64_t used = 0;  // admitted requests, for a budget
+        bool budgeted = false;
+    };
+    void release(const std::vector<std::string>& keys);
+    void prune(std::chrono::steady_clock::time_point now);
+
+    LimitClock clock_;
+    mutable std::mutex mutex_;
+    std::map<std::string, Entry, std::less<>> entries_;
+};
+
+}  // namespace cloakroom::runtime
