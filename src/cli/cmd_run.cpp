@@ -19,6 +19,7 @@
 #include "cli/run_registry.hpp"
 #include "cli/run_session.hpp"
 #include "proxy/agent_env.hpp"
+#include "sandbox/browser_shims.hpp"
 #include "sandbox/database_listeners.hpp"
 #include "sandbox/environment.hpp"
 #include "sandbox/gateway_link.hpp"
@@ -167,8 +168,13 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     spec.files.resolver = spec.network;
     const auto git_hosts = spec.network ? sandbox::session_git_hosts(*config, scope->services)
                                         : std::vector<sandbox::GitHost>{};
-    if (!git_hosts.empty() && mode->mode == Containment::Netns)
+    // The browser bridge (docs/browser.md): in netns mode xdg-open, open and $BROWSER ask the
+    // gateway, through its open-URL socket bound into the sandbox.
+    const bool open_urls = spec.network && mode->mode == Containment::Netns &&
+                           !config->browser.open_targets.empty();
+    if ((!git_hosts.empty() || open_urls) && mode->mode == Containment::Netns)
         spec.files.helper = own_binary_path();
+    if (open_urls) spec.files.browser_socket = config->data_dir / "run" / "browser.sock";
     const std::string helper_path =
         mode->mode == Containment::Netns ? sandbox::kHelperPath : own_binary_path();
 
@@ -181,6 +187,10 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     if (!git_hosts.empty()) env.token_env.push_back(sandbox::kGitTokenVariable);
     const auto git_variables = sandbox::git_config_variables(git_hosts, helper_path, env.host);
     env.gateway.insert(env.gateway.end(), git_variables.begin(), git_variables.end());
+    if (open_urls) {
+        const auto browser = sandbox::browser_variables(env.host);
+        env.gateway.insert(env.gateway.end(), browser.begin(), browser.end());
+    }
     env.secret_values = std::move(secrets.values);
     env.secret_env = secrets.env_names;
     const auto environment = sandbox::sandbox_environment(env);
@@ -234,6 +244,10 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
         env.gateway.clear();
         if (!options.no_network) env.gateway = proxy::agent_environment(*config, *files);
         env.gateway.insert(env.gateway.end(), git_variables.begin(), git_variables.end());
+    if (open_urls) {
+        const auto browser = sandbox::browser_variables(env.host);
+        env.gateway.insert(env.gateway.end(), browser.begin(), browser.end());
+    }
         env.gateway.emplace_back("TMPDIR", private_tmp.string());
         spec.envp = sandbox::envp_strings(sandbox::sandbox_environment(env).variables);
         if (!options.no_network) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <vector>
 
+#include "sandbox/browser_shims.hpp"
 #include "util/unique_fd.hpp"
 
 namespace cloakroom::sandbox {
@@ -113,6 +114,12 @@ Result<void> apply_mount_plan(const MountPlan& plan, const RunFiles& files) {
         self_exe = UniqueFd(::open(files.helper.c_str(), O_PATH | O_CLOEXEC));
         if (!self_exe) return mount_error("opening", files.helper);
     }
+    // The gateway's open-URL socket: opened now for the same reason (a data directory under
+    // /tmp). Absent (no gateway listening there): no shims.
+    UniqueFd browser_socket;
+    if (!files.browser_socket.empty() && self_exe) {
+        browser_socket = UniqueFd(::open(files.browser_socket.c_str(), O_PATH | O_CLOEXEC));
+    }
     std::vector<fs::path> tmpfs_mounts;
     for (const auto& path : plan.private_tmp) {
         struct stat st {};
@@ -146,6 +153,18 @@ Result<void> apply_mount_plan(const MountPlan& plan, const RunFiles& files) {
             const std::string source = "/proc/self/fd/" + std::to_string(self_exe.get());
             if (::mount(source.c_str(), kHelperPath, nullptr, MS_BIND, nullptr) != 0)
                 return mount_error("binding the cloakroom binary on", kHelperPath);
+        }
+        if (browser_socket) {
+            if (auto w = write_file(kBrowserSocketPath, "", 0600); !w.ok()) return w;
+            const std::string source = "/proc/self/fd/" + std::to_string(browser_socket.get());
+            if (::mount(source.c_str(), kBrowserSocketPath, nullptr, MS_BIND, nullptr) != 0)
+                return mount_error("binding the open-URL socket on", kBrowserSocketPath);
+            make_dirs(kBrowserShimDir);
+            for (const auto& name : browser_shim_names()) {
+                const fs::path shim = fs::path(kBrowserShimDir) / name;
+                if (auto w = write_file(shim, browser_shim_script(kHelperPath), 0755); !w.ok())
+                    return w;
+            }
         }
         if (files.resolver && have_resolv) {
             const std::string content =

@@ -20,6 +20,9 @@ struct RunFiles {
     // hidden directory). Opened by path inside the new mount namespace: a bind mount cannot
     // come from /proc/self/exe, whose mount belongs to the caller's namespace.
     std::filesystem::path helper;
+    // The gateway's open-URL socket (host path; "" = none), bound at kBrowserSocketPath, and the
+    // opener shims written into kBrowserShimDir (browser_shims.hpp). Needs `helper`.
+    std::filesystem::path browser_socket;
 };
 
 inline constexpr const char* kRunFilesDir = "/run/cloakroom";

@@ -7,6 +7,7 @@ import json
 import pathlib
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -75,3 +76,52 @@ def test_ps_lists_the_running_sandbox(sbx_gateway):
     ps = subprocess.run([BIN, "ps", "--config", str(gw.config)], env=gw.env,
                         capture_output=True, text=True, timeout=30)
     assert "ps-visible" not in ps.stdout
+
+
+RECORDER = """import sys
+with open(sys.argv[1], "a") as f:
+    f.write(sys.argv[2] + "\\n")
+"""
+
+OPEN_INSIDE = r'''
+xdg-open 'https://accounts.example.com/o/oauth2?state=st-1'; echo "rc=$?"
+xdg-open 'https://evil.example/?accounts.example.com/o/oauth'; echo "rc=$?"
+"$BROWSER" 'https://accounts.example.com/o/oauth3'; echo "rc=$?"
+open 'file:///etc/passwd'; echo "rc=$?"
+test -S /run/cloakroom/browser.sock && echo "socket=yes"
+ls "$DATA_DIR" >/dev/null 2>&1 && echo "data=visible" || echo "data=hidden"
+'''
+
+
+def test_openers_inside_hand_urls_to_the_gateway(make_gateway, tmp_path):
+    """xdg-open, $BROWSER and open inside a netns sandbox reach the gateway's open-URL socket;
+    the gateway opens only what a [[browser.target]] allows (docs/browser.md)."""
+    recorder = tmp_path / "recorder.py"
+    recorder.write_text(RECORDER)
+    opened = tmp_path / "opened.txt"
+
+    def config(tmp):
+        return make_gateway.config(tmp, allow_hosts=["127.0.0.1"]) + f"""
+[browser]
+open_command = ["/usr/bin/python3", "{recorder}", "{opened}"]
+
+[[browser.target]]
+url = "https://accounts.example.com/o/oauth*"
+"""
+    gw = make_gateway(config_text=config)
+    assert gw.wait_stderr(r"sandbox hand-over socket ", timeout=10), gw.stderr_text()
+    project = pathlib.Path(tempfile.mkdtemp(prefix="gw-", dir=e2e_root()))
+    env = dict(gw.env, DATA_DIR=str(gw.data_dir))
+    proc = subprocess.run([BIN, "run", "--config", str(gw.config), "--", "bash", "-c", OPEN_INSIDE],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    gw.record("sandbox", proc.stdout + proc.stderr)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert [l for l in proc.stdout.splitlines() if l.startswith("rc=")] == \
+        ["rc=0", "rc=1", "rc=0", "rc=1"], proc.stdout + proc.stderr
+    assert "socket=yes" in proc.stdout and "data=hidden" in proc.stdout, proc.stdout
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (not opened.exists() or
+                                           len(opened.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    assert opened.read_text().splitlines() == ["https://accounts.example.com/o/oauth2?state=st-1",
+                                               "https://accounts.example.com/o/oauth3"]

@@ -1,0 +1,28 @@
+#include "sandbox/browser_shims.hpp"
+
+namespace cloakroom::sandbox {
+
+const std::vector<std::string>& browser_shim_names() {
+    static const std::vector<std::string> names{"xdg-open", "open", "sensible-browser",
+                                                "x-www-browser", "www-browser"};
+    return names;
+}
+
+std::string browser_shim_script(std::string_view helper) {
+    // One URL per call, as xdg-open takes; `--` so a URL cannot be read as an option.
+    return "#!/bin/sh\n# cloakroom run: the gateway opens allowed URLs in the host's browser\n"
+           "exec '" +
+           std::string(helper) + "' open -- \"$@\"\n";
+}
+
+Variables browser_variables(const Variables& host) {
+    std::string path = "/usr/local/bin:/usr/bin:/bin";
+    for (const auto& [name, value] : host) {
+        if (name == "PATH" && !value.empty()) path = value;
+    }
+    return {{"CLOAKROOM_BROWSER_SOCKET", kBrowserSocketPath},
+            {"BROWSER", std::string(kBrowserShimDir) + "/xdg-open"},
+            {"PATH", std::string(kBrowserShimDir) + ":" + path}};
+}
+
+}  // namespace cloakroom::sandbox
