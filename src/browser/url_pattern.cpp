@@ -36,6 +36,17 @@ bool labels_match(std::string_view pattern, std::string_view host) {
     }
 }
 
+// A pattern's port: a number from 1 to 65535, or '*' (nullopt: any port).
+Result<std::optional<std::uint16_t>> parse_port_pattern(std::string_view port) {
+    if (port == "*") return std::optional<std::uint16_t>{};
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) {
+        return pattern_error("the URL pattern's port is not a number or '*'");
+    }
+    return std::optional<std::uint16_t>{static_cast<std::uint16_t>(value)};
+}
+
 }  // namespace
 
 bool glob_match(std::string_view pattern, std::string_view text) {
@@ -118,18 +129,10 @@ Result<UrlPattern> UrlPattern::parse(std::string_view text) {
         if (after == "*") {
             trailing_any = true;
         } else if (after.starts_with(':')) {
-            std::string_view port = after.substr(1);
-            if (port == "*") {
-                trailing_any = authority_end == std::string_view::npos;
-            } else {
-                unsigned value = 0;
-                auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-                if (ec != std::errc{} || end != port.data() + port.size() || value == 0 ||
-                    value > 65535) {
-                    return pattern_error("the URL pattern's port is not a number or '*'");
-                }
-                pattern.port_ = static_cast<std::uint16_t>(value);
-            }
+            auto port = parse_port_pattern(after.substr(1));
+            if (!port.ok()) return port.error();
+            pattern.port_ = *port;
+            trailing_any = !*port && authority_end == std::string_view::npos;
         } else if (!after.empty()) {
             return pattern_error("the URL pattern has text after its IPv6 host");
         } else {
@@ -141,18 +144,10 @@ Result<UrlPattern> UrlPattern::parse(std::string_view text) {
         std::size_t port_colon = authority.find(':');
         if (port_colon != std::string_view::npos) {
             host = authority.substr(0, port_colon);
-            std::string_view port = authority.substr(port_colon + 1);
-            if (port == "*") {
-                trailing_any = authority_end == std::string_view::npos;
-            } else {
-                unsigned value = 0;
-                auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-                if (ec != std::errc{} || end != port.data() + port.size() || value == 0 ||
-                    value > 65535) {
-                    return pattern_error("the URL pattern's port is not a number or '*'");
-                }
-                pattern.port_ = static_cast<std::uint16_t>(value);
-            }
+            auto port = parse_port_pattern(authority.substr(port_colon + 1));
+            if (!port.ok()) return port.error();
+            pattern.port_ = *port;
+            trailing_any = !*port && authority_end == std::string_view::npos;
         } else if (host.size() > 1 && host.ends_with('*') &&
                    authority_end == std::string_view::npos) {
             // "*github.com*": any port and any path on that host.
