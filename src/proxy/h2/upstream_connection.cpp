@@ -259,9 +259,13 @@ net::awaitable<void> UpstreamH2::write_loop(std::shared_ptr<UpstreamH2> self) {
             if (out.size() >= 64 * 1024) break;
         }
         if (!out.empty()) {
+            // An upstream that stops reading for max_idle is dead: the socket closes, and every
+            // stream on it ends instead of waiting behind this write.
+            connection_->stream.expires_after(max_idle_);
             co_await net::async_write(connection_->stream, net::buffer(out),
                                       net::redirect_error(net::use_awaitable, ec));
             if (ec) break;
+            connection_->stream.expires_never();
             continue;
         }
         if (closing || !session_.wants_io()) break;

@@ -87,6 +87,13 @@ credential = {{ type = "bearer", secret = "file:api.key" }}
 connect_to = "127.0.0.1:{grpc_server.port}"
 upstream_ca = {gwlib.toml_str(pki.ca)}
 allow_private = true
+
+[[service.deny]]
+paths = ["/test.Echo/Fail"]
+methods = ["PUT"]
+
+[[service.deny]]
+paths = ["/test.Admin/**"]
 """
     gw = f(extra=extra)
     yield gw
@@ -219,3 +226,22 @@ def test_a_call_the_token_forbids_is_refused_with_a_grpc_code(grpc_gw, grpc_serv
     recs = gw.wait_audit(n0 + 3)[n0:]
     assert sorted((r["path"], r["status"]) for r in recs) == sorted([
         ("/test.Echo/Stream", 403), ("/test.Echo/Unary", 401), ("/test.Echo/Unary", 200)]), recs
+
+
+def test_a_call_the_service_rules_deny_is_refused_whatever_the_token(grpc_gw, grpc_server):
+    """[[service.deny]] on a gRPC path: refused before the upstream, with or without a token."""
+    gw = grpc_gw
+    tok = gw.mint(hosts=HOST)
+    seen = len(grpc_server.seen_auth)
+    n0 = len(gw.audit())
+    with channel(gw) as ch:
+        admin = ch.unary_unary("/test.Admin/Wipe")
+        for meta in (call_meta(tok), ()):
+            with pytest.raises(grpc.RpcError) as err:
+                admin(b"x", metadata=meta, timeout=20)
+            assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, err.value
+    assert len(grpc_server.seen_auth) == seen
+    recs = gw.wait_audit(n0 + 2)[n0:]
+    assert len(recs) == 2 and all(
+        r["path"] == "/test.Admin/Wipe" and r["status"] == 403 and r["decision"] == "deny"
+        for r in recs), recs

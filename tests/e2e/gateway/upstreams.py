@@ -433,8 +433,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(urllib.parse.parse_qsl(url.query))
         if url.path == "/upload":
             digest, n, framing = self._read_body()
-            return self._send_json(200, {"sha256": digest, "bytes": n, "framing": framing,
-                                         "trailers": self.request_trailers})
+            answer = {"sha256": digest, "bytes": n, "framing": framing}
+            if self.request_trailers:  # only then: other tests compare the whole answer
+                answer["trailers"] = self.request_trailers
+            return self._send_json(200, answer)
         if self.command in ("POST", "PUT", "PATCH") and (
             "Content-Length" in self.headers or "Transfer-Encoding" in self.headers
         ):
