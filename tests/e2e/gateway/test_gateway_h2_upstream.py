@@ -239,3 +239,20 @@ def test_a_dead_upstream_connection_is_dropped_from_the_pool(make_gateway, pki, 
             assert p.stdout.decode() == "200"
     finally:
         server.stop()
+
+
+def test_reverse_base_url_to_an_h2_only_upstream(make_gateway, pki, nghttpd):
+    """The reverse listener (plain HTTP/1.1 from the agent) reaches an h2-only upstream too."""
+    import requests
+    gw = make_gateway(extra=service(pki, nghttpd.port), reverse_listen="127.0.0.1:0")
+    assert gw.reverse_port, gw.stderr_text()
+    tok = gw.mint(hosts=HOST)
+    base = f"http://127.0.0.1:{gw.reverse_port}/h2only"
+    r = requests.get(base + "/hello.txt", headers={"Authorization": f"Bearer {tok}"}, timeout=20)
+    assert r.status_code == 200 and r.content == b"hello from nghttpd\n", (r.status_code, r.text)
+    r = requests.post(base + "/hello.txt", data=b"z" * 100_000,
+                      headers={"Authorization": f"Bearer {tok}"}, timeout=20)
+    assert r.status_code == 200 and r.content == b"z" * 100_000
+    r = requests.get(base + "/leak.txt", headers={"Authorization": f"Bearer {tok}"}, timeout=20)
+    gw.record("reverse h2", r.text)
+    assert r.text == "the key is " + gwlib.stars(S["bearer"]) + "\n"
