@@ -164,6 +164,9 @@ int ClientSession::on_frame_recv(nghttp2_session* /*session*/, const nghttp2_fra
         case NGHTTP2_GOAWAY:
             self->handler_.on_goaway();
             break;
+        case NGHTTP2_SETTINGS:
+            if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) self->handler_.on_settings();
+            break;
         default:
             break;
     }

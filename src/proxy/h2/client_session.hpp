@@ -37,6 +37,8 @@ class ClientHandler {
     virtual void on_stream_close(std::int32_t stream_id, std::uint32_t error_code) = 0;
     // The upstream sent GOAWAY: no new stream on this connection.
     virtual void on_goaway() = 0;
+    // The upstream's SETTINGS arrived (its stream limit is known from now on).
+    virtual void on_settings() {}
     // The request body source (nghttp2's data provider), like SessionHandler::read_response.
     virtual long read_request(std::int32_t stream_id, std::uint8_t* out, std::size_t length,
                               bool& eof, bool& trailers) = 0;

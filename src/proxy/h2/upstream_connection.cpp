@@ -1,5 +1,6 @@
 #include "proxy/h2/upstream_connection.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -36,11 +37,11 @@ void UpstreamH2::start() {
 }
 
 std::uint32_t UpstreamH2::stream_limit() const {
-    return session_.max_concurrent_streams();
+    return settings_seen_ ? session_.max_concurrent_streams() : assumed_limit_;
 }
 
 bool UpstreamH2::usable() const {
-    return !dead_ && !goaway_ && streams_.size() < session_.max_concurrent_streams();
+    return !dead_ && !goaway_ && streams_.size() < stream_limit();
 }
 
 std::shared_ptr<UpstreamStream> UpstreamH2::open(const HeaderList& head, bool has_body) {
@@ -327,7 +328,7 @@ std::shared_ptr<UpstreamH2> UpstreamH2Pool::find(std::string_view key) {
     std::erase_if(list, [](const std::shared_ptr<UpstreamH2>& c) { return !c->alive(); });
     for (const auto& connection : list) {
         if (const auto limit = capacity_.find(key); limit != capacity_.end()) {
-            limit->second = connection->stream_limit();
+            limit->second = std::max<std::uint32_t>(connection->stream_limit(), 1);
         }
         if (connection->usable()) return connection;
     }
@@ -377,6 +378,9 @@ net::awaitable<void> wait_for_dial(std::shared_ptr<UpstreamH2Pool::PendingDial> 
 }
 
 void UpstreamH2Pool::add(std::shared_ptr<UpstreamH2> connection) {
+    if (const auto limit = capacity_.find(connection->key()); limit != capacity_.end()) {
+        connection->assume_limit(limit->second);
+    }
     auto& list = by_key_[connection->key()];
     std::erase_if(list, [](const std::shared_ptr<UpstreamH2>& c) { return !c->alive(); });
     list.push_back(std::move(connection));

@@ -108,6 +108,10 @@ class UpstreamH2 final : public ClientHandler, public std::enable_shared_from_th
     void on_end(std::int32_t id) override;
     void on_stream_close(std::int32_t id, std::uint32_t error_code) override;
     void on_goaway() override { goaway_ = true; }
+    void on_settings() override { settings_seen_ = true; }
+    // The stream limit to assume until the upstream's SETTINGS arrive (what the pool last saw
+    // of this upstream): streams past the real limit would be refused (REFUSED_STREAM).
+    void assume_limit(std::uint32_t limit) { assumed_limit_ = limit; }
     long read_request(std::int32_t id, std::uint8_t* out, std::size_t length, bool& eof,
                       bool& trailers) override;
 
@@ -130,6 +134,8 @@ class UpstreamH2 final : public ClientHandler, public std::enable_shared_from_th
     Signal writer_;
     bool dead_ = false;
     bool goaway_ = false;
+    bool settings_seen_ = false;
+    std::uint32_t assumed_limit_ = 100;
 };
 
 // The HTTP/2 upstream connections of one worker, by pool key (upstream.hpp's write_pool_key).

@@ -135,6 +135,8 @@ def test_nghttp_concurrent_streams_multiplexed_upstream(h2gw, nghttpd):
     from test_gateway_h2 import ConnectForwarder
     gw = h2gw
     tok = gw.mint(hosts=HOST, methods="GET")
+    # The gateway learns that this upstream speaks HTTP/2 (its first burst cannot know).
+    gw.curl("-o", "/dev/null", f"https://{HOST}/hello.txt", "-H", f"Authorization: Bearer {tok}")
     fwd = ConnectForwarder(gw, f"{HOST}:443")
     n0 = len(gw.audit())
     lines0 = len(nghttpd.lines)
@@ -148,7 +150,8 @@ def test_nghttp_concurrent_streams_multiplexed_upstream(h2gw, nghttpd):
     gw.record("nghttp", p.stdout + p.stderr)
     assert p.returncode == 0, p.stderr.decode()
     recs = gw.wait_audit(n0 + 20)[n0:]
-    assert len(recs) == 20 and all(r["status"] == 200 for r in recs), recs
+    assert len(recs) == 20 and all(r["status"] == 200 for r in recs), \
+        [(r["status"], r["reason"]) for r in recs if r["status"] != 200]
     assert all(r["bytes_out"] == len(nghttpd.big) for r in recs), recs
     # nghttpd takes 4 streams per connection: the gateway opened more connections rather than
     # exceed that (20 streams at once), and reused them (not one per stream).
@@ -245,6 +248,7 @@ def test_reverse_base_url_to_an_h2_only_upstream(make_gateway, pki, nghttpd):
     """The reverse listener (plain HTTP/1.1 from the agent) reaches an h2-only upstream too."""
     import requests
     gw = make_gateway(extra=service(pki, nghttpd.port), reverse_listen="127.0.0.1:0")
+    assert gw.wait_stderr(r"reverse base URL", timeout=5), gw.stderr_text()
     assert gw.reverse_port, gw.stderr_text()
     tok = gw.mint(hosts=HOST)
     base = f"http://127.0.0.1:{gw.reverse_port}/h2only"
