@@ -170,8 +170,8 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
                                         : std::vector<sandbox::GitHost>{};
     // The browser bridge (docs/browser.md): in netns mode xdg-open, open and $BROWSER ask the
     // gateway, through its open-URL socket bound into the sandbox.
-    const bool open_urls = spec.network && mode->mode == Containment::Netns &&
-                           !config->browser.open_targets.empty();
+    const bool open_urls =
+        spec.network && mode->mode == Containment::Netns && !config->browser.open_targets.empty();
     if ((!git_hosts.empty() || open_urls) && mode->mode == Containment::Netns)
         spec.files.helper = own_binary_path();
     if (open_urls) spec.files.browser_socket = config->data_dir / "run" / "browser.sock";
@@ -244,10 +244,10 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
         env.gateway.clear();
         if (!options.no_network) env.gateway = proxy::agent_environment(*config, *files);
         env.gateway.insert(env.gateway.end(), git_variables.begin(), git_variables.end());
-    if (open_urls) {
-        const auto browser = sandbox::browser_variables(env.host);
-        env.gateway.insert(env.gateway.end(), browser.begin(), browser.end());
-    }
+        if (open_urls) {
+            const auto browser = sandbox::browser_variables(env.host);
+            env.gateway.insert(env.gateway.end(), browser.begin(), browser.end());
+        }
         env.gateway.emplace_back("TMPDIR", private_tmp.string());
         spec.envp = sandbox::envp_strings(sandbox::sandbox_environment(env).variables);
         if (!options.no_network) {

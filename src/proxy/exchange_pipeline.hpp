@@ -480,6 +480,25 @@ inline boost::asio::awaitable<PlanOutcome> decide_exchange(
     co_return outcome;
 }
 
+// Whether the agent said it accepts trailers (`TE: trailers`, which gRPC requires): TE is
+// hop-by-hop, so the plan removes it, and an HTTP/2 upstream gets it back.
+inline bool asks_for_trailers(const http::Head& request) {
+    const std::string_view te = request["TE"];
+    for (std::size_t at = 0; at + 8 <= te.size(); ++at) {
+        if (ascii_iequals(te.substr(at, 8), "trailers")) return true;
+    }
+    return false;
+}
+
+// The upstream half over HTTP/2, or over a new HTTP/1.1 connection when the upstream chose that
+// (defined in upstream_h2_exchange.hpp, included at the end of this file).
+inline bool upstream_h2_first(Worker& worker, const RequestPlan& plan);
+template <class ClientStream>
+boost::asio::awaitable<bool> forward_choosing_protocol(
+    ClientStream& client, boost::beast::flat_buffer& client_buffer, IncomingRequest& incoming,
+    const RequestPlan& plan, runtime::Exchange& exchange, const Runtime& runtime, Worker& worker,
+    bool expects_continue, bool client_keep_alive, bool te_trailers);
+
 // One request, start to end. `runtime` is the snapshot this request runs under; `sessions` (may
 // be null) the agent connection's registrations (decide_exchange). Returns true when the agent's
 // connection may carry another request.
@@ -502,11 +521,18 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     RequestPlan& plan = std::get<RequestPlan>(outcome);
 
     const bool expects_continue = ascii_iequals(request["Expect"], "100-continue");
+    const bool te_trailers = asks_for_trailers(request);
     apply_plan(plan, request);
     if (!plan.upstream_tls) {
         PlainUpstreamLeg leg(worker.gateway, plan.upstream_host, plan.upstream_port);
         co_return co_await relay_exchange(client, client_buffer, incoming, plan, exchange, leg,
                                           worker.gateway, expects_continue, client_keep_alive);
+    }
+    // HTTP/2 towards an upstream that speaks it (upstream_h2_exchange.hpp).
+    if (!plan.websocket && upstream_h2_first(worker, plan)) {
+        co_return co_await forward_choosing_protocol(client, client_buffer, incoming, plan,
+                                                     exchange, *runtime, worker, expects_continue,
+                                                     client_keep_alive, te_trailers);
     }
     TlsUpstreamLeg leg(worker, *runtime, *plan.service, plan.upstream_host, plan.upstream_port);
     co_return co_await relay_exchange(client, client_buffer, incoming, plan, exchange, leg,
@@ -514,3 +540,5 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
 }
 
 }  // namespace cloakroom::proxy
+
+#include "proxy/upstream_h2_exchange.hpp"  // IWYU pragma: export

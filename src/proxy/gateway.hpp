@@ -9,6 +9,7 @@
 
 #include "dns/synthetic_pool.hpp"
 #include "http/head_validator.hpp"
+#include "proxy/h2/upstream_connection.hpp"
 #include "proxy/upstream.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/session_registry.hpp"
@@ -63,6 +64,7 @@ struct Gateway {
 struct Worker {
     Gateway& gateway;
     UpstreamPool pool;
+    h2::UpstreamH2Pool h2_pool;  // upstreams that chose HTTP/2 (multiplexed, not idle-only)
 };
 
 }  // namespace cloakroom::proxy

@@ -133,7 +133,7 @@ net::awaitable<std::variant<beast::tcp_stream, DialFailure>> dial_tcp(
 
 net::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
                                          net::ssl::context& tls_context,
-                                         const DialTimeouts& timeouts) {
+                                         const DialTimeouts& timeouts, bool offer_h2) {
     std::string dial_host = target.host;
     std::uint16_t dial_port = target.port;
     if (target.connect_to) {
@@ -163,6 +163,15 @@ net::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
         !prepared.ok()) {
         co_return DialFailure{502, "upstream_tls_failed", prepared.error().message};
     }
+    if (offer_h2) {
+        static constexpr unsigned char kH2First[] = {2,   'h', '2', 8,   'h', 't',
+                                                     't', 'p', '/', '1', '.', '1'};
+        // 0 on success, unlike nearly everything else in OpenSSL.
+        if (SSL_set_alpn_protos(connection->stream.native_handle(), kH2First, sizeof kH2First) !=
+            0) {
+            co_return DialFailure{502, "upstream_tls_failed", "cannot set ALPN"};
+        }
+    }
     connection->stream.expires_after(timeouts.handshake);
     co_await connection->stream.async_handshake(net::ssl::stream_base::client,
                                                 net::redirect_error(net::use_awaitable, ec));
@@ -178,6 +187,10 @@ net::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
         co_return DialFailure{502, "upstream_tls_failed",
                               "TLS to upstream '" + target.host + "' failed: " + reason};
     }
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_size = 0;
+    SSL_get0_alpn_selected(connection->stream.native_handle(), &alpn, &alpn_size);
+    connection->h2 = offer_h2 && alpn_size == 2 && alpn[0] == 'h' && alpn[1] == '2';
     co_return std::move(connection);
 }
 

@@ -44,6 +44,7 @@ struct UpstreamConnection {
     std::string key;
     std::string address;  // the dialed address, for logs
     bool reused = false;
+    bool h2 = false;  // the upstream chose ALPN "h2" (h2/upstream_connection.hpp speaks it)
 };
 
 struct DialFailure {
@@ -59,9 +60,12 @@ struct DialTimeouts {
     std::chrono::seconds handshake{10};
 };
 
+// `offer_h2`: ALPN offers "h2" before "http/1.1" and the connection says what the upstream chose
+// (UpstreamConnection::h2); otherwise only "http/1.1" is offered.
 boost::asio::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
                                                  boost::asio::ssl::context& tls_context,
-                                                 const DialTimeouts& timeouts);
+                                                 const DialTimeouts& timeouts,
+                                                 bool offer_h2 = false);
 
 // Resolves and checks only (for blind tunnels to allowed hosts); returns the connected socket.
 boost::asio::awaitable<std::variant<boost::beast::tcp_stream, DialFailure>> dial_tcp(

@@ -31,16 +31,21 @@ class TlsUpstreamLeg {
     using Connection = UpstreamConnection;
     using Opened = std::variant<std::unique_ptr<Connection>, runtime::Refusal>;
 
+    // `fresh`: a connection just dialed for this exchange (the upstream chose HTTP/1.1 when
+    // offered h2, upstream_h2_exchange.hpp), taken before the pool.
     TlsUpstreamLeg(Worker& worker, const Runtime& runtime, const config::Service& service,
-                   std::string host, std::uint16_t port)
+                   std::string host, std::uint16_t port,
+                   std::unique_ptr<Connection> fresh = nullptr)
         : worker_(worker),
           runtime_(runtime),
           service_(service),
-          target_{std::move(host), port, service.connect_to, service.allow_private} {}
+          target_{std::move(host), port, service.connect_to, service.allow_private},
+          fresh_(std::move(fresh)) {}
 
     // A pooled connection, or null (then dial()). Not a coroutine: the common case, a
     // kept-alive upstream, costs no coroutine frame.
     std::unique_ptr<Connection> take_pooled() {
+        if (fresh_) return std::move(fresh_);
         // Per thread and reused: written and read with no suspension in between.
         thread_local std::string pool_key;
         write_pool_key(pool_key, target_.host, target_.port, target_.connect_to,
@@ -69,6 +74,7 @@ class TlsUpstreamLeg {
     const Runtime& runtime_;
     const config::Service& service_;
     UpstreamTarget target_;
+    std::unique_ptr<Connection> fresh_;
 };
 
 struct PlainConnection {

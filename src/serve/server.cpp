@@ -187,7 +187,7 @@ class Server : public AdminBackend {
 
   private:
     struct WorkerThread {
-        explicit WorkerThread(Gateway& gateway) : io(1), worker{gateway, {}} {}
+        explicit WorkerThread(Gateway& gateway) : io(1), worker{gateway, {}, {}} {}
         net::io_context io;
         Worker worker;
     };

@@ -55,6 +55,9 @@ struct Recorder final : SessionHandler {
     void on_request_headers(std::int32_t id, bool end_stream) override {
         events.push_back("headers " + std::to_string(id) + (end_stream ? " end" : ""));
     }
+    void on_request_trailer(std::int32_t, std::string_view name, std::string_view value) override {
+        events.push_back("trailer " + std::string(name) + "=" + std::string(value));
+    }
     void on_request_data(std::int32_t, std::string_view data) override {
         events.push_back("data " + std::string(data));
     }
@@ -113,6 +116,21 @@ TEST_F(H2Session, RequestEventsReachTheHandler) {
     EXPECT_EQ(recorder_.events, (std::vector<std::string>{"begin 1", ":method=GET", ":scheme=https",
                                                           ":path=/", ":authority=api.example.com",
                                                           "headers 1", "data hi", "end 1"}));
+}
+
+// Request trailers (a HEADERS block after DATA, with END_STREAM) reach the handler as trailers,
+// not as fields of a new head.
+TEST_F(H2Session, RequestTrailersReachTheHandler) {
+    // "grpc-x: 1" literal without indexing.
+    const std::string trailer =
+        std::string("\x00\x06", 2) + "grpc-x" + std::string("\x01", 1) + "1";
+    ASSERT_TRUE(session_.receive(frame(kHeaders, kEndHeaders, 1, request_block()) +
+                                 frame(0x0, 0, 1, "hi") +
+                                 frame(kHeaders, kEndHeaders | kEndStream, 1, trailer)));
+    EXPECT_EQ(recorder_.events,
+              (std::vector<std::string>{"begin 1", ":method=GET", ":scheme=https", ":path=/",
+                                        ":authority=api.example.com", "headers 1", "data hi",
+                                        "trailer grpc-x=1", "end 1"}));
 }
 
 // Each budget: at the limit the session goes on, one frame past it the session ends with

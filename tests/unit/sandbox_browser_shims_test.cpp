@@ -11,7 +11,8 @@ namespace {
 
 TEST(BrowserShims, EveryOpenerRunsCloakroomOpen) {
     const auto& names = browser_shim_names();
-    for (const char* name : {"xdg-open", "open", "sensible-browser", "x-www-browser", "www-browser"}) {
+    for (const char* name :
+         {"xdg-open", "open", "sensible-browser", "x-www-browser", "www-browser"}) {
         EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
     }
     const std::string script = browser_shim_script("/run/cloakroom/cloakroom");

@@ -19,6 +19,7 @@
 #include "proxy/exchange_pipeline.hpp"
 #include "proxy/h2/codec.hpp"
 #include "proxy/h2/session.hpp"
+#include "proxy/h2/signal.hpp"
 
 namespace cloakroom::proxy::h2 {
 namespace {
@@ -26,32 +27,10 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 
-// A wake-up for one waiting coroutine; a notify() before the wait is not lost.
-class Signal {
-  public:
-    explicit Signal(const net::any_io_executor& executor) : timer_(executor) {}
-    void notify() {
-        pending_ = true;
-        timer_.cancel();
-    }
-    net::awaitable<void> wait() {
-        if (!pending_) {
-            timer_.expires_at(net::steady_timer::time_point::max());
-            beast::error_code ec;
-            co_await timer_.async_wait(net::redirect_error(net::use_awaitable, ec));
-        }
-        pending_ = false;
-    }
-
-  private:
-    net::steady_timer timer_;
-    bool pending_ = false;
-};
-
 struct Stream {
     Stream(std::int32_t stream_id, const http::HeadLimits& limits,
            const net::any_io_executor& executor)
-        : id(stream_id), request(limits), signal(executor) {}
+        : id(stream_id), request(limits), in_signal(executor), out_signal(executor) {}
 
     std::int32_t id;
     RequestFields request;
@@ -59,6 +38,8 @@ struct Stream {
     bool request_ended = false;  // END_STREAM seen
     std::string inbox;           // request body not yet sent upstream (bounded by the window)
     bool discard = false;        // no pump reads the body: DATA is acknowledged and dropped
+    FieldList request_trailers;  // within the head limits (trailer_bytes)
+    std::size_t trailer_bytes = 0;
 
     std::string outbox;  // response body waiting for the agent's window
     std::size_t out_begin = 0;
@@ -69,7 +50,19 @@ struct Stream {
     bool has_trailers = false;
 
     bool closed = false;  // reset by the agent, or the connection ended
-    Signal signal;        // wakes the stream's coroutine
+    // The stream's request on an HTTP/2 upstream, reset when the agent resets this stream (a
+    // cancelled gRPC call is cancelled upstream too, and its exchange stops waiting).
+    std::weak_ptr<UpstreamH2> upstream;
+    std::weak_ptr<UpstreamStream> upstream_stream;
+    // Two waiters at most, one per direction (an upload runs beside the response over HTTP/2
+    // upstreams): the request side (body bytes, its end, the close) and the response side (room
+    // in the outbox, the end sent, the close).
+    Signal in_signal;
+    Signal out_signal;
+    void wake_all() {
+        in_signal.notify();
+        out_signal.notify();
+    }
 };
 
 class Connection final : public SessionHandler, public std::enable_shared_from_this<Connection> {
@@ -90,6 +83,8 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
     void on_request_begin(std::int32_t id) override;
     void on_request_field(std::int32_t id, std::string_view name, std::string_view value) override;
     void on_request_headers(std::int32_t id, bool end_stream) override;
+    void on_request_trailer(std::int32_t id, std::string_view name,
+                            std::string_view value) override;
     void on_request_data(std::int32_t id, std::string_view data) override;
     void on_request_end(std::int32_t id) override;
     void on_stream_close(std::int32_t id, std::uint32_t error_code) override;
@@ -110,6 +105,26 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
     template <class Leg>
     net::awaitable<void> relay(Stream& stream, http::Head& request, const RequestPlan& plan,
                                runtime::Exchange& exchange, Leg& leg, bool expects_continue);
+    // The exchange over a stream of an HTTP/2 upstream: the request body is pumped beside the
+    // response (bidirectional streaming), trailers pass both ways.
+    net::awaitable<void> relay_h2(std::shared_ptr<Stream> stream, http::Head& request,
+                                  const RequestPlan& plan, runtime::Exchange& exchange,
+                                  std::shared_ptr<UpstreamH2> upstream, bool expects_continue,
+                                  bool te_trailers);
+    struct Upload {
+        explicit Upload(const net::any_io_executor& executor) : finished(executor) {}
+        std::uint64_t bytes = 0;
+        bool done = false;
+        bool abandon = false;  // the response is over: stop pumping
+        Signal finished;
+    };
+    // Stops the upload if it still runs (the upstream stream is reset) and waits for its end.
+    net::awaitable<void> join_upload(Stream& stream, UpstreamH2& upstream,
+                                     UpstreamStream& upstream_stream, Upload& state);
+    net::awaitable<void> upload(std::shared_ptr<Connection> self, std::shared_ptr<Stream> stream,
+                                std::shared_ptr<UpstreamH2> upstream,
+                                std::shared_ptr<UpstreamStream> upstream_stream,
+                                std::shared_ptr<Upload> state);
     // Queues a response piece, first waiting while the stream's outbox is full; false when the
     // stream is gone.
     net::awaitable<bool> push(Stream& stream, std::string_view piece);
@@ -165,7 +180,7 @@ struct BodySender {
         std::string piece;
         for (;;) {
             while (stream.inbox.empty() && !stream.request_ended && !stream.closed) {
-                co_await stream.signal.wait();
+                co_await stream.in_signal.wait();
             }
             if (stream.closed && !stream.request_ended) {
                 result.ec = net::error::operation_aborted;
@@ -174,11 +189,21 @@ struct BodySender {
             piece.clear();
             piece.swap(stream.inbox);
             const bool last = stream.request_ended && stream.inbox.empty();
+            // Trailers go in the last chunk; a body under a content-length cannot carry them.
+            const bool trailers = chunked && last && !stream.request_trailers.empty();
             if (!piece.empty() || (chunked && last)) {
                 beast::get_lowest_layer(upstream).expires_after(idle);
-                const auto buffers = relay_detail::framed({}, piece, chunked, last, frame);
+                const auto buffers =
+                    relay_detail::framed({}, piece, chunked, last && !trailers, frame);
                 co_await net::async_write(upstream, buffers,
                                           net::redirect_error(net::use_awaitable, result.ec));
+                if (!result.ec && trailers) {
+                    std::string end;
+                    pipeline_detail::append_last_chunk(
+                        end, forwardable_trailers(stream.request_trailers));
+                    co_await net::async_write(upstream, net::buffer(end),
+                                              net::redirect_error(net::use_awaitable, result.ec));
+                }
                 if (result.ec) co_return result;
                 result.bytes += piece.size();
                 connection.consumed(stream, piece.size());
@@ -219,7 +244,12 @@ net::awaitable<void> Connection::run(TlsStream& tls) {
     }
     for (auto& [id, stream] : streams_) {
         stream->closed = true;
-        stream->signal.notify();
+        stream->wake_all();
+        if (auto upstream = stream->upstream.lock()) {
+            if (auto upstream_stream = stream->upstream_stream.lock()) {
+                upstream->cancel(*upstream_stream);
+            }
+        }
     }
     streams_.clear();
 }
@@ -270,21 +300,40 @@ void Connection::on_request_data(std::int32_t id, std::string_view data) {
         return;
     }
     stream->inbox.append(data);
-    stream->signal.notify();
+    stream->in_signal.notify();
+}
+
+void Connection::on_request_trailer(std::int32_t id, std::string_view name,
+                                    std::string_view value) {
+    Stream* stream = find(id);
+    if (stream == nullptr) return;
+    // Within the head limits; past them, trailers are dropped (an HPACK bomb costs nothing).
+    stream->trailer_bytes += name.size() + value.size() + 4;
+    if (stream->trailer_bytes > worker_.gateway.limits.max_head_bytes ||
+        stream->request_trailers.size() >= worker_.gateway.limits.max_fields) {
+        stream->request_trailers.clear();
+        return;
+    }
+    stream->request_trailers.emplace_back(std::string(name), std::string(value));
 }
 
 void Connection::on_request_end(std::int32_t id) {
     if (Stream* stream = find(id)) {
         stream->request_ended = true;
-        stream->signal.notify();
+        stream->in_signal.notify();
     }
 }
 
 void Connection::on_stream_close(std::int32_t id, std::uint32_t /*error_code*/) {
     const auto it = streams_.find(id);
     if (it == streams_.end()) return;
-    it->second->closed = true;
-    it->second->signal.notify();
+    Stream& stream = *it->second;
+    stream.closed = true;
+    stream.wake_all();
+    if (auto upstream = stream.upstream.lock()) {
+        if (auto upstream_stream = stream.upstream_stream.lock())
+            upstream->cancel(*upstream_stream);
+    }
     streams_.erase(it);
 }
 
@@ -312,13 +361,13 @@ long Connection::read_response(std::int32_t id, std::uint8_t* out, std::size_t l
             session_.submit_trailers(id, stream->trailers);
         }
     }
-    stream->signal.notify();  // room in the outbox, or the end went out
+    stream->out_signal.notify();  // room in the outbox, or the end went out
     return static_cast<long>(n);
 }
 
 net::awaitable<bool> Connection::push(Stream& stream, std::string_view piece) {
     while (!stream.closed && stream.outbox.size() - stream.out_begin >= kOutboxLimit) {
-        co_await stream.signal.wait();
+        co_await stream.out_signal.wait();
     }
     if (stream.closed) co_return false;
     if (stream.out_begin > 0) {
@@ -393,15 +442,32 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
     }
     RequestPlan& plan = std::get<RequestPlan>(outcome);
     const bool expects_continue = ascii_iequals(request["Expect"], "100-continue");
+    const bool te_trailers = asks_for_trailers(request);
     apply_plan(plan, request);
     if (!plan.upstream_tls) {
         PlainUpstreamLeg leg(worker_.gateway, plan.upstream_host, plan.upstream_port);
         co_await relay(*stream, request, plan, exchange, leg, expects_continue);
-    } else {
-        TlsUpstreamLeg leg(worker_, *runtime, *plan.service, plan.upstream_host,
-                           plan.upstream_port);
-        co_await relay(*stream, request, plan, exchange, leg, expects_continue);
+        co_return;
     }
+    // HTTP/2 towards the upstream when it speaks it (upstream_h2_exchange.hpp), else HTTP/1.1.
+    std::unique_ptr<UpstreamConnection> fresh;
+    if (upstream_h2_first(worker_, plan)) {
+        UpstreamChoice choice;
+        co_await choose_upstream(worker_, *runtime, plan, choice);
+        if (choice.refusal) {
+            answer_upstream_failure(*stream, exchange, *choice.refusal);
+            co_return;
+        }
+        if (choice.h2) {
+            co_await relay_h2(stream, request, plan, exchange, std::move(choice.h2),
+                              expects_continue, te_trailers);
+            co_return;
+        }
+        fresh = std::move(choice.h1);
+    }
+    TlsUpstreamLeg leg(worker_, *runtime, *plan.service, plan.upstream_host, plan.upstream_port,
+                       std::move(fresh));
+    co_await relay(*stream, request, plan, exchange, leg, expects_continue);
 }
 
 template <class Leg>
@@ -489,7 +555,7 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
             }
             stream.out_end = true;
             kick(stream);
-            while (!stream.sent_all && !stream.closed) co_await stream.signal.wait();
+            while (!stream.sent_all && !stream.closed) co_await stream.out_signal.wait();
             if (!stream.sent_all) ec = net::error::connection_reset;
         } else if (!stream.closed) {
             // The upstream failed midway: the agent must not take a truncated body for a whole
@@ -507,6 +573,196 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
     if (!ec && upstream_keep_alive && response_body.is_done() && response_body.length_known()) {
         leg.release(std::move(upstream));
     }
+}
+
+net::awaitable<void> Connection::upload(std::shared_ptr<Connection> self,
+                                        std::shared_ptr<Stream> stream,
+                                        std::shared_ptr<UpstreamH2> upstream,
+                                        std::shared_ptr<UpstreamStream> upstream_stream,
+                                        std::shared_ptr<Upload> state) {
+    (void)self;
+    std::string piece;
+    for (;;) {
+        while (stream->inbox.empty() && !stream->request_ended && !stream->closed &&
+               !state->abandon) {
+            co_await stream->in_signal.wait();
+        }
+        if (state->abandon || (stream->closed && !stream->request_ended)) break;
+        piece.clear();
+        piece.swap(stream->inbox);
+        const bool last = stream->request_ended && stream->inbox.empty();
+        if (!piece.empty()) {
+            if (!co_await upstream->write(*upstream_stream, piece)) break;
+            state->bytes += piece.size();
+            consumed(*stream, piece.size());
+        }
+        if (last) {
+            upstream->finish_request(*upstream_stream, stream->request_trailers);
+            break;
+        }
+    }
+    state->done = true;
+    state->finished.notify();
+}
+
+net::awaitable<void> Connection::join_upload(Stream& stream, UpstreamH2& upstream,
+                                             UpstreamStream& upstream_stream, Upload& state) {
+    if (state.done) co_return;
+    state.abandon = true;
+    stream.in_signal.notify();
+    upstream.cancel(upstream_stream);  // an upload waiting for the upstream's window ends too
+    while (!state.done) co_await state.finished.wait();
+    // Whatever the agent still sends is acknowledged and dropped.
+    stream.discard = true;
+    session_.consumed(stream.id, stream.inbox.size());
+    stream.inbox.clear();
+    writer_.notify();
+}
+
+net::awaitable<void> Connection::relay_h2(std::shared_ptr<Stream> stream_ptr, http::Head& request,
+                                          const RequestPlan& plan, runtime::Exchange& exchange,
+                                          std::shared_ptr<UpstreamH2> upstream,
+                                          bool expects_continue, bool te_trailers) {
+    Stream& stream = *stream_ptr;
+    const Gateway& gateway = worker_.gateway;
+    AuditRecord& audit = exchange.record();
+    std::shared_ptr<UpstreamStream> up;
+    {
+        // Holds the credential; nghttp2 copies it when the request is submitted.
+        HeaderList head = request_header_list(request, te_trailers);
+        up = upstream->open(head, stream.has_body);
+    }
+    if (!up) {
+        const runtime::Refusal failure{502, "upstream_unreachable",
+                                       "the upstream's HTTP/2 connection takes no new stream"};
+        answer_upstream_failure(stream, exchange, failure);
+        co_return;
+    }
+    stream.upstream = upstream;
+    stream.upstream_stream = up;
+    if (expects_continue && stream.has_body && !stream.request_ended) {
+        session_.submit_continue(stream.id);
+        writer_.notify();
+    }
+    // The request body streams beside the response: a bidirectional call (gRPC) gets its
+    // answers while it still sends.
+    auto state = std::make_shared<Upload>(executor_);
+    if (stream.has_body) {
+        net::co_spawn(executor_, upload(shared_from_this(), stream_ptr, upstream, up, state),
+                      net::detached);
+    } else {
+        state->done = true;
+    }
+
+    bool timed_out = false;
+    std::optional<runtime::Refusal> failure;
+    HeadLease response_lease;
+    http::Head& response = *response_lease;
+    std::optional<ResponseFilter> filter;  // decoding and redaction (docs/redaction.md)
+    if (!co_await upstream->wait_head(*up, gateway.timeouts.upstream_response, timed_out)) {
+        failure =
+            timed_out
+                ? runtime::Refusal{504, "upstream_timeout", "the upstream did not answer in time"}
+            : up->too_large ? runtime::Refusal{502, "upstream_bad_response",
+                                               "the upstream's response head exceeds the gateway's "
+                                               "limits"}
+                            : runtime::Refusal{502, "upstream_unreachable",
+                                               "the upstream reset the stream before responding"};
+    } else {
+        std::string text;
+        if (auto problem = response_head_text(up->status, up->head, gateway.limits, text)) {
+            failure = runtime::Refusal{502, "upstream_bad_response", *problem};
+        } else {
+            response.parse_response(text);
+            failure = prepare_response(plan, response, filter);
+        }
+    }
+    if (failure) {
+        upstream->cancel(*up);
+        co_await join_upload(stream, *upstream, *up, *state);
+        audit.bytes_in = state->bytes;
+        if (stream.closed) {
+            exchange.fail(502, "the agent reset the stream");
+        } else {
+            answer_upstream_failure(stream, exchange, *failure);
+        }
+        co_return;
+    }
+    HeaderList head;
+    head.response(response);
+    const bool has_body = !(up->ended && up->inbox.empty() && up->response_trailers.empty());
+    if (stream.closed || !session_.submit_response(stream.id, head, has_body)) {
+        upstream->cancel(*up);
+        co_await join_upload(stream, *upstream, *up, *state);
+        audit.bytes_in = state->bytes;
+        exchange.fail(response.status(), "the agent reset the stream");
+        co_return;
+    }
+    writer_.notify();
+
+    boost::system::error_code ec;
+    std::string piece;
+    std::string redacted;
+    bool done = !has_body;
+    while (!done) {
+        co_await upstream->read_body(*up, piece, done, ec, gateway.timeouts.body_idle);
+        if (ec) break;
+        std::string_view pass = piece;
+        if (filter) {
+            redacted.clear();
+            ec = filter->feed(piece, done, redacted);
+            if (ec) break;
+            pass = redacted;
+        }
+        if (!pass.empty() && !co_await push(stream, pass)) {
+            ec = net::error::connection_reset;
+            break;
+        }
+        audit.bytes_out += pass.size();
+        // Taken: the upstream may send that much more on this stream.
+        upstream->consumed(*up, piece.size());
+    }
+    if (!ec && has_body) {
+        // The upstream's trailers (gRPC's status), redacted like the head.
+        if (!up->response_trailers.empty()) {
+            FieldList fields = up->response_trailers;
+            if (plan.redacts()) {
+                for (auto& [name, value] : fields) {
+                    name = plan.redaction->needles.redactor().redact(name);
+                    value = plan.redaction->needles.redactor().redact(value);
+                }
+            }
+            std::erase_if(fields, [](const auto& field) {
+                return field.first.empty() || field.first.front() == ':';
+            });
+            stream.trailers.fields(fields);
+            stream.has_trailers = stream.trailers.size() > 0;
+        }
+        stream.out_end = true;
+        kick(stream);
+        while (!stream.sent_all && !stream.closed) co_await stream.out_signal.wait();
+        if (!stream.sent_all) ec = net::error::connection_reset;
+    } else if (ec && !stream.closed) {
+        // The upstream failed or reset midway: the agent must not take a truncated body for a
+        // whole one; a reset's own code (CANCEL, ...) is passed on.
+        session_.reset(stream.id, up->error_code != 0 ? up->error_code
+                                                      : std::uint32_t{NGHTTP2_INTERNAL_ERROR});
+        writer_.notify();
+    }
+    if (ec) upstream->cancel(*up);
+    co_await join_upload(stream, *upstream, *up, *state);
+    audit.bytes_in = state->bytes;
+    if (!ec && !stream.closed && !stream.request_ended) {
+        // The response is complete while the agent still sends: RFC 9113 §8.1.
+        session_.reset(stream.id, NGHTTP2_NO_ERROR);
+        writer_.notify();
+    }
+    if (ec) {
+        exchange.fail(response.status(), "response relay failed: " + ec.message());
+    } else {
+        exchange.complete(response.status(), pipeline_detail::decision_of(plan.mode), plan.reason);
+    }
+    exchange.finish();
 }
 
 }  // namespace

@@ -156,11 +156,14 @@ int ServerSession::on_header(nghttp2_session* /*session*/, const nghttp2_frame* 
                              const std::uint8_t* value, std::size_t valuelen,
                              std::uint8_t /*flags*/, void* user_data) {
     auto* self = static_cast<ServerSession*>(user_data);
-    // Request trailers (a second HEADERS) are not relayed: the upstream leg speaks HTTP/1.1 and
-    // its request framing is decided before the body starts.
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
         self->handler_.on_request_field(frame->hd.stream_id, text(name, namelen),
                                         text(value, valuelen));
+    } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        // Trailers (nghttp2 allows a second HEADERS block only with END_STREAM).
+        self->handler_.on_request_trailer(frame->hd.stream_id, text(name, namelen),
+                                          text(value, valuelen));
     }
     return 0;
 }

@@ -43,6 +43,9 @@ class SessionHandler {
                                   std::string_view value) = 0;
     // The request's header block is complete; `end_stream`: no body follows.
     virtual void on_request_headers(std::int32_t stream_id, bool end_stream) = 0;
+    // A field of the request's trailers (a HEADERS block after the body).
+    virtual void on_request_trailer(std::int32_t stream_id, std::string_view name,
+                                    std::string_view value) = 0;
     virtual void on_request_data(std::int32_t stream_id, std::string_view data) = 0;
     virtual void on_request_end(std::int32_t stream_id) = 0;
     virtual void on_stream_close(std::int32_t stream_id, std::uint32_t error_code) = 0;

@@ -35,6 +35,8 @@ UPSTREAM_NAMES = [
     "ports.example.com",  # two services on one host, by port (test_gateway_hardening.py)
     "slow.example.com",  # a secret from a slow helper (test_gateway_front_ends.py)
     "ws.example.com", "wsnode.example.com",  # WebSocket servers (test_gateway_websocket.py)
+    "grpc.example.com",  # a gRPC server (test_gateway_grpc.py)
+    "h2only.example.com",  # nghttpd, an HTTP/2-only upstream (test_gateway_h2_upstream.py)
     # hosts that reload tests add to a running gateway
     "late.example.com", "late0.example.com", "late2.example.com", "late4.example.com",
     # a service on a name the host resolves (tests/e2e/transparent: literal-address destinations)
@@ -411,6 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Returns (sha256 hex, byte count, framing) of the request body, reading it as it streams."""
         h = hashlib.sha256()
         n = 0
+        self.request_trailers = []
         te = self.headers.get("Transfer-Encoding", "")
         if te.lower() == "chunked":
             framing = "chunked"
@@ -418,8 +421,10 @@ class _Handler(BaseHTTPRequestHandler):
                 line = self.rfile.readline(1024)
                 size = int(line.split(b";")[0].strip(), 16)
                 if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
+                    # trailers, kept for /upload's answer
+                    while (line := self.rfile.readline(1024)) not in (b"\r\n", b"\n", b""):
+                        name, _, value = line.decode("latin-1").partition(":")
+                        self.request_trailers.append([name.strip().lower(), value.strip()])
                     break
                 remaining = size
                 while remaining:
@@ -448,7 +453,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(urllib.parse.parse_qsl(url.query))
         if url.path == "/upload":
             digest, n, framing = self._read_body()
-            return self._send_json(200, {"sha256": digest, "bytes": n, "framing": framing})
+            answer = {"sha256": digest, "bytes": n, "framing": framing}
+            if self.request_trailers:  # only then: other tests compare the whole answer
+                answer["trailers"] = self.request_trailers
+            return self._send_json(200, answer)
         if self.command in ("POST", "PUT", "PATCH") and (
             "Content-Length" in self.headers or "Transfer-Encoding" in self.headers
         ):

@@ -1,0 +1,438 @@
+#include "proxy/h2/upstream_connection.hpp"
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+#include <cstring>
+
+#include "http/hop_by_hop.hpp"
+#include "proxy/buffer_pool.hpp"
+#include "util/ascii.hpp"
+
+namespace cloakroom::proxy::h2 {
+namespace net = boost::asio;
+
+UpstreamH2::UpstreamH2(std::unique_ptr<UpstreamConnection> connection,
+                       const http::HeadLimits& limits, std::chrono::seconds max_idle)
+    : connection_(std::move(connection)),
+      limits_(limits),
+      max_idle_(max_idle),
+      executor_(connection_->stream.get_executor()),
+      session_(*this, limits),
+      writer_(executor_) {}
+
+void UpstreamH2::start() {
+    if (!session_.ok()) {
+        dead_ = true;
+        return;
+    }
+    // Idle time is this connection's own business (write_loop); each stream has its timeouts.
+    connection_->stream.expires_never();
+    net::co_spawn(executor_, read_loop(shared_from_this()), net::detached);
+    net::co_spawn(executor_, write_loop(shared_from_this()), net::detached);
+}
+
+std::uint32_t UpstreamH2::stream_limit() const {
+    return settings_seen_ ? session_.max_concurrent_streams() : assumed_limit_;
+}
+
+bool UpstreamH2::usable() const {
+    return !dead_ && !goaway_ && streams_.size() < stream_limit();
+}
+
+std::shared_ptr<UpstreamStream> UpstreamH2::open(const HeaderList& head, bool has_body) {
+    if (!usable()) return nullptr;
+    auto stream = std::make_shared<UpstreamStream>(executor_);
+    const std::int32_t id = session_.submit_request(head, has_body);
+    if (id < 0) {
+        // Stream ids exhausted, or the session is going away: no new stream here.
+        goaway_ = true;
+        return nullptr;
+    }
+    stream->id = id;
+    streams_.emplace(id, stream);
+    writer_.notify();
+    return stream;
+}
+
+net::awaitable<bool> UpstreamH2::write(UpstreamStream& stream, std::string_view data) {
+    while (!stream.closed && stream.outbox.size() - stream.out_begin >= kRequestOutboxLimit) {
+        co_await stream.request_signal.wait();
+    }
+    if (stream.closed) co_return false;
+    if (stream.out_begin > 0) {
+        stream.outbox.erase(0, stream.out_begin);
+        stream.out_begin = 0;
+    }
+    stream.outbox.append(data);
+    if (stream.deferred) {
+        stream.deferred = false;
+        session_.resume(stream.id);
+    }
+    writer_.notify();
+    co_return true;
+}
+
+void UpstreamH2::finish_request(UpstreamStream& stream, const FieldList& trailers) {
+    if (stream.closed || stream.out_end) return;
+    const FieldList kept = forwardable_trailers(trailers);
+    if (!kept.empty()) {
+        stream.trailers.fields(kept);
+        stream.has_trailers = stream.trailers.size() > 0;
+    }
+    stream.out_end = true;
+    if (stream.deferred) {
+        stream.deferred = false;
+        session_.resume(stream.id);
+    }
+    writer_.notify();
+}
+
+net::awaitable<bool> UpstreamH2::wait_head(UpstreamStream& stream, std::chrono::seconds timeout,
+                                           bool& timed_out) {
+    timed_out = false;
+    const auto deadline = Signal::Clock::now() + timeout;
+    while (!stream.head_ready && !stream.closed) {
+        if (!co_await stream.response_signal.wait_until(deadline) &&
+            Signal::Clock::now() >= deadline) {
+            timed_out = true;
+            co_return false;
+        }
+    }
+    co_return stream.head_ready && !stream.too_large;
+}
+
+net::awaitable<void> UpstreamH2::read_body(UpstreamStream& stream, std::string& piece, bool& done,
+                                           boost::system::error_code& ec,
+                                           std::chrono::seconds idle) {
+    done = false;
+    piece.clear();
+    for (;;) {
+        if (!stream.inbox.empty()) {
+            piece.swap(stream.inbox);
+            co_return;
+        }
+        if (stream.ended) {
+            done = true;
+            co_return;
+        }
+        if (stream.closed) {
+            ec = net::error::connection_reset;
+            co_return;
+        }
+        const auto deadline = Signal::Clock::now() + idle;
+        if (!co_await stream.response_signal.wait_until(deadline) &&
+            Signal::Clock::now() >= deadline) {
+            ec = net::error::timed_out;
+            co_return;
+        }
+    }
+}
+
+void UpstreamH2::consumed(UpstreamStream& stream, std::size_t n) {
+    if (n == 0 || dead_) return;
+    session_.consumed(stream.id, n);
+    writer_.notify();
+}
+
+void UpstreamH2::cancel(UpstreamStream& stream) {
+    stream.abandoned = true;
+    if (stream.inbox.size() > 0) {
+        consumed(stream, stream.inbox.size());
+        stream.inbox.clear();
+    }
+    if (!stream.closed && !dead_) {
+        session_.reset(stream.id, NGHTTP2_CANCEL);
+        writer_.notify();
+    }
+}
+
+void UpstreamH2::on_field(std::int32_t id, std::string_view name, std::string_view value) {
+    UpstreamStream* stream = find(id);
+    if (stream == nullptr || stream->too_large) return;
+    stream->head_bytes += name.size() + value.size() + 4;
+    FieldList& into = stream->head_ready ? stream->response_trailers : stream->head;
+    if (stream->head_bytes > limits_.max_head_bytes || into.size() >= limits_.max_fields) {
+        // The header list beyond the head limits: nothing more kept, the stream refused.
+        stream->too_large = true;
+        stream->head.clear();
+        stream->response_trailers.clear();
+        session_.reset(id, NGHTTP2_CANCEL);
+        writer_.notify();
+        return;
+    }
+    if (!stream->head_ready && name == ":status") {
+        unsigned status = 0;
+        std::from_chars(value.data(), value.data() + value.size(), status);
+        stream->status = status;
+    }
+    into.emplace_back(std::string(name), std::string(value));
+}
+
+void UpstreamH2::on_headers_end(std::int32_t id, bool end_stream) {
+    UpstreamStream* stream = find(id);
+    if (stream == nullptr || stream->too_large) return;
+    if (!stream->head_ready) {
+        if (stream->status >= 100 && stream->status < 200) {
+            // An interim head (100 Continue, 103): nothing for the exchange.
+            stream->head.clear();
+            stream->head_bytes = 0;
+            stream->status = 0;
+            return;
+        }
+        stream->head_ready = true;
+        stream->head_bytes = 0;  // trailers have their own budget
+    }
+    if (end_stream) stream->ended = true;
+    stream->response_signal.notify();
+}
+
+void UpstreamH2::on_data(std::int32_t id, std::string_view data) {
+    UpstreamStream* stream = find(id);
+    if (stream == nullptr || stream->abandoned) {
+        session_.consumed(id, data.size());
+        writer_.notify();
+        return;
+    }
+    stream->inbox.append(data);
+    stream->response_signal.notify();
+}
+
+void UpstreamH2::on_end(std::int32_t id) {
+    if (UpstreamStream* stream = find(id)) {
+        stream->ended = true;
+        stream->response_signal.notify();
+    }
+}
+
+void UpstreamH2::on_stream_close(std::int32_t id, std::uint32_t error_code) {
+    const auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    UpstreamStream& stream = *it->second;
+    stream.closed = true;
+    stream.error_code = error_code;
+    stream.request_signal.notify();
+    stream.response_signal.notify();
+    streams_.erase(it);
+    writer_.notify();  // a slot is free; the idle timer may start
+}
+
+long UpstreamH2::read_request(std::int32_t id, std::uint8_t* out, std::size_t length, bool& eof,
+                              bool& trailers) {
+    UpstreamStream* stream = find(id);
+    if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    const std::size_t available = stream->outbox.size() - stream->out_begin;
+    if (available == 0 && !stream->out_end) {
+        stream->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    const std::size_t n = std::min(available, length);
+    std::memcpy(out, stream->outbox.data() + stream->out_begin, n);
+    stream->out_begin += n;
+    if (stream->out_begin == stream->outbox.size()) {
+        stream->outbox.clear();
+        stream->out_begin = 0;
+    }
+    if (stream->out_end && stream->outbox.empty()) {
+        eof = true;
+        if (stream->has_trailers) {
+            trailers = true;
+            session_.submit_trailers(id, stream->trailers);
+        }
+    }
+    stream->request_signal.notify();
+    return static_cast<long>(n);
+}
+
+net::awaitable<void> UpstreamH2::write_loop(std::shared_ptr<UpstreamH2> self) {
+    std::string out;
+    boost::system::error_code ec;
+    bool closing = false;
+    while (!dead_) {
+        out.clear();
+        for (std::string_view chunk = session_.next_output(); !chunk.empty();
+             chunk = session_.next_output()) {
+            out.append(chunk);
+            if (out.size() >= 64 * 1024) break;
+        }
+        if (!out.empty()) {
+            // An upstream that stops reading for max_idle is dead: the socket closes, and every
+            // stream on it ends instead of waiting behind this write.
+            connection_->stream.expires_after(max_idle_);
+            co_await net::async_write(connection_->stream, net::buffer(out),
+                                      net::redirect_error(net::use_awaitable, ec));
+            if (ec) break;
+            connection_->stream.expires_never();
+            continue;
+        }
+        if (closing || !session_.wants_io()) break;
+        if (streams_.empty()) {
+            // Idle: after max_idle without a stream, a polite GOAWAY and the end.
+            const bool woken =
+                co_await writer_.wait_until(Signal::Clock::now() + std::chrono::seconds(max_idle_));
+            if (!woken && streams_.empty() && !dead_) {
+                goaway_ = true;
+                closing = true;
+                session_.terminate(NGHTTP2_NO_ERROR);
+            }
+        } else {
+            co_await writer_.wait();
+        }
+    }
+    die();
+    (void)self;
+}
+
+net::awaitable<void> UpstreamH2::read_loop(std::shared_ptr<UpstreamH2> self) {
+    ChunkLease chunk;
+    boost::system::error_code ec;
+    while (!dead_) {
+        const std::size_t n = co_await connection_->stream.async_read_some(
+            net::buffer(chunk.data(), chunk.size()), net::redirect_error(net::use_awaitable, ec));
+        if (ec || dead_) break;
+        const bool go_on = session_.receive(std::string_view(chunk.data(), n));
+        writer_.notify();
+        if (!go_on) break;
+    }
+    die();
+    (void)self;
+}
+
+void UpstreamH2::die() {
+    if (!dead_) {
+        dead_ = true;
+        boost::system::error_code ignored;
+        // The other loop may wait on the socket: its operation ends with operation_aborted.
+        connection_->stream.socket().cancel(ignored);
+        writer_.notify();
+    }
+    // Every stream learns it is over; on_stream_close will not come for them any more.
+    auto streams = std::move(streams_);
+    streams_.clear();
+    for (auto& [id, stream] : streams) {
+        stream->closed = true;
+        if (stream->error_code == 0) stream->error_code = NGHTTP2_INTERNAL_ERROR;
+        stream->request_signal.notify();
+        stream->response_signal.notify();
+    }
+}
+
+std::shared_ptr<UpstreamH2> UpstreamH2Pool::find(std::string_view key) {
+    const auto it = by_key_.find(key);
+    if (it == by_key_.end()) return nullptr;
+    auto& list = it->second;
+    std::erase_if(list, [](const std::shared_ptr<UpstreamH2>& c) { return !c->alive(); });
+    for (const auto& connection : list) {
+        if (const auto limit = capacity_.find(key); limit != capacity_.end()) {
+            limit->second = std::max<std::uint32_t>(connection->stream_limit(), 1);
+        }
+        if (connection->usable()) return connection;
+    }
+    return nullptr;
+}
+
+std::shared_ptr<UpstreamH2Pool::PendingDial> UpstreamH2Pool::join_dial(std::string_view key) {
+    const auto limit = capacity_.find(key);
+    const auto it = dialing_.find(key);
+    if (limit == capacity_.end() || it == dialing_.end()) return nullptr;
+    for (const auto& dial : it->second) {
+        if (!dial->done && dial->riders < limit->second) {
+            ++dial->riders;
+            return dial;
+        }
+    }
+    return nullptr;
+}
+
+std::shared_ptr<UpstreamH2Pool::PendingDial> UpstreamH2Pool::start_dial(
+    const std::string& key, const boost::asio::any_io_executor& executor) {
+    auto dial = std::make_shared<PendingDial>(executor);
+    dialing_[key].push_back(dial);
+    return dial;
+}
+
+void UpstreamH2Pool::end_dial(const std::string& key, const std::shared_ptr<PendingDial>& dial,
+                              bool h2) {
+    dial->done = true;
+    dial->timer.cancel();
+    if (const auto it = dialing_.find(key); it != dialing_.end()) {
+        std::erase(it->second, dial);
+        if (it->second.empty()) dialing_.erase(it);
+    }
+    if (!h2) {
+        capacity_.erase(key);
+    } else if (!capacity_.contains(key)) {
+        capacity_.emplace(key, 100);  // until the upstream's SETTINGS say otherwise
+    }
+}
+
+net::awaitable<void> wait_for_dial(std::shared_ptr<UpstreamH2Pool::PendingDial> dial) {
+    if (dial->done) co_return;
+    dial->timer.expires_at(net::steady_timer::time_point::max());
+    boost::system::error_code ec;
+    co_await dial->timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+}
+
+void UpstreamH2Pool::add(std::shared_ptr<UpstreamH2> connection) {
+    if (const auto limit = capacity_.find(connection->key()); limit != capacity_.end()) {
+        connection->assume_limit(limit->second);
+    }
+    auto& list = by_key_[connection->key()];
+    std::erase_if(list, [](const std::shared_ptr<UpstreamH2>& c) { return !c->alive(); });
+    list.push_back(std::move(connection));
+}
+
+std::size_t UpstreamH2Pool::count(std::string_view key) const {
+    const auto it = by_key_.find(key);
+    return it == by_key_.end() ? 0 : it->second.size();
+}
+
+HeaderList request_header_list(const http::Head& request, bool te_trailers) {
+    HeaderList list;
+    list.add(":method", request.method());
+    list.add(":scheme", "https");
+    list.add(":authority", request["Host"]);
+    list.add(":path", request.target());
+    for (const http::HeadField& field : request.fields()) {
+        if (is_connection_specific(field.name)) continue;
+        list.add(field.name, field.value);
+    }
+    if (te_trailers) list.add("te", "trailers");
+    return list;
+}
+
+std::optional<std::string> response_head_text(unsigned status, const FieldList& fields,
+                                              const http::HeadLimits& limits, std::string& out) {
+    out.clear();
+    if (status < 200 || status > 999) return "the upstream's HTTP/2 response has no valid :status";
+    out.append("HTTP/1.1 ").append(std::to_string(status)).append(" \r\n");
+    for (const auto& [name, value] : fields) {
+        if (!name.empty() && name.front() == ':') continue;
+        out.append(name).append(": ").append(value).append("\r\n");
+    }
+    out.append("\r\n");
+    if (auto rejection = http::validate_response_head(out, limits)) {
+        return "invalid response from upstream: " + rejection->reason;
+    }
+    return std::nullopt;
+}
+
+FieldList forwardable_trailers(const FieldList& fields) {
+    FieldList kept;
+    for (const auto& [name, value] : fields) {
+        if (name.empty() || name.front() == ':' || is_connection_specific(name) ||
+            ascii_iequals(name, "Content-Length") || ascii_iequals(name, "Content-Type") ||
+            ascii_iequals(name, "Trailer") || ascii_iequals(name, "Authorization") ||
+            ascii_iequals(name, "Proxy-Authorization") || ascii_iequals(name, "Cookie")) {
+            continue;
+        }
+        kept.emplace_back(name, value);
+    }
+    return kept;
+}
+
+}  // namespace cloakroom::proxy::h2

@@ -1,0 +1,193 @@
+// An upstream connection that speaks HTTP/2 (the upstream chose ALPN "h2"): one nghttp2 client
+// session (client_session.hpp) on a verified TLS connection, one reader and one writer
+// coroutine, and many streams at once, each one request of some exchange (docs/architecture.md,
+// "HTTP/2"). Pooled per worker by the same key as HTTP/1.1 connections (UpstreamH2Pool): a
+// request takes a connection with a free stream slot (the upstream's
+// SETTINGS_MAX_CONCURRENT_STREAMS), and a connection that died or got GOAWAY takes no new one.
+//
+// Bounded buffers both ways: a request body waits while kRequestOutboxLimit bytes wait for the
+// upstream's window; response bytes are acknowledged only when the exchange took them
+// (consumed()), so the upstream's window bounds what waits per stream.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/head_validator.hpp"
+#include "proxy/h2/client_session.hpp"
+#include "proxy/h2/codec.hpp"
+#include "proxy/h2/signal.hpp"
+#include "proxy/upstream.hpp"
+
+namespace cloakroom::proxy::h2 {
+
+inline constexpr std::size_t kRequestOutboxLimit = 64 * 1024;
+
+using FieldList = std::vector<std::pair<std::string, std::string>>;
+
+// One request on an upstream HTTP/2 connection, shared by the exchange and the connection.
+struct UpstreamStream {
+    explicit UpstreamStream(const boost::asio::any_io_executor& executor)
+        : request_signal(executor), response_signal(executor) {}
+
+    std::int32_t id = 0;
+    // The request body, waiting for the upstream's window.
+    std::string outbox;
+    std::size_t out_begin = 0;
+    bool out_end = false;   // the body's end is in the outbox
+    bool deferred = false;  // nghttp2 waits for resume()
+    HeaderList trailers;
+    bool has_trailers = false;
+    bool abandoned = false;  // the exchange is gone: response bytes are dropped
+
+    // The response.
+    FieldList head;  // ":status" and the fields of the final head, once head_ready
+    unsigned status = 0;
+    bool head_ready = false;
+    std::size_t head_bytes = 0;
+    bool too_large = false;  // a header block beyond the gateway's head limits
+    FieldList response_trailers;
+    std::string inbox;    // response body not yet taken (bounded by the stream's window)
+    bool ended = false;   // the upstream ended its side of the stream
+    bool closed = false;  // the stream is gone (done, reset, or the connection died)
+    std::uint32_t error_code = 0;
+
+    Signal request_signal;   // room in the outbox, or the stream closed
+    Signal response_signal;  // response head, bytes, end or close
+};
+
+class UpstreamH2 final : public ClientHandler, public std::enable_shared_from_this<UpstreamH2> {
+  public:
+    // `connection` negotiated "h2". Idle (no stream) for `max_idle`, the connection ends.
+    UpstreamH2(std::unique_ptr<UpstreamConnection> connection, const http::HeadLimits& limits,
+               std::chrono::seconds max_idle);
+    // Starts the reader and the writer; call once, right after construction.
+    void start();
+
+    const std::string& key() const { return connection_->key; }
+    bool alive() const { return !dead_; }
+    // Alive, no GOAWAY, and a stream slot free.
+    bool usable() const;
+    // The upstream's SETTINGS_MAX_CONCURRENT_STREAMS (100 until it said).
+    std::uint32_t stream_limit() const;
+
+    // A new stream for `head`; null when the connection cannot take one.
+    std::shared_ptr<UpstreamStream> open(const HeaderList& head, bool has_body);
+    // Queues request body bytes, first waiting while the outbox is full; false when the stream
+    // is gone.
+    boost::asio::awaitable<bool> write(UpstreamStream& stream, std::string_view data);
+    // The request body ended, with `trailers` (may be empty).
+    void finish_request(UpstreamStream& stream, const FieldList& trailers);
+    // Waits for the final response head; false when the stream ended without one or `timeout`
+    // passed (`timed_out`).
+    boost::asio::awaitable<bool> wait_head(UpstreamStream& stream, std::chrono::seconds timeout,
+                                           bool& timed_out);
+    // The next response body bytes, swapped into `piece` (empty and `done` at the end); `ec`
+    // set when the stream was reset or went idle for `idle`. Call consumed() with the piece's
+    // size once it was passed on.
+    boost::asio::awaitable<void> read_body(UpstreamStream& stream, std::string& piece, bool& done,
+                                           boost::system::error_code& ec,
+                                           std::chrono::seconds idle);
+    void consumed(UpstreamStream& stream, std::size_t n);
+    // Resets the stream (CANCEL) unless it is closed; its response bytes are dropped.
+    void cancel(UpstreamStream& stream);
+
+    // ClientHandler
+    void on_field(std::int32_t id, std::string_view name, std::string_view value) override;
+    void on_headers_end(std::int32_t id, bool end_stream) override;
+    void on_data(std::int32_t id, std::string_view data) override;
+    void on_end(std::int32_t id) override;
+    void on_stream_close(std::int32_t id, std::uint32_t error_code) override;
+    void on_goaway() override { goaway_ = true; }
+    void on_settings() override { settings_seen_ = true; }
+    // The stream limit to assume until the upstream's SETTINGS arrive (what the pool last saw
+    // of this upstream): streams past the real limit would be refused (REFUSED_STREAM).
+    void assume_limit(std::uint32_t limit) { assumed_limit_ = limit; }
+    long read_request(std::int32_t id, std::uint8_t* out, std::size_t length, bool& eof,
+                      bool& trailers) override;
+
+  private:
+    boost::asio::awaitable<void> write_loop(std::shared_ptr<UpstreamH2> self);
+    boost::asio::awaitable<void> read_loop(std::shared_ptr<UpstreamH2> self);
+    // The connection is over: every stream closed, the other loop woken.
+    void die();
+    UpstreamStream* find(std::int32_t id) {
+        const auto it = streams_.find(id);
+        return it == streams_.end() ? nullptr : it->second.get();
+    }
+
+    std::unique_ptr<UpstreamConnection> connection_;
+    const http::HeadLimits& limits_;
+    std::chrono::seconds max_idle_;
+    boost::asio::any_io_executor executor_;
+    ClientSession session_;
+    std::map<std::int32_t, std::shared_ptr<UpstreamStream>> streams_;
+    Signal writer_;
+    bool dead_ = false;
+    bool goaway_ = false;
+    bool settings_seen_ = false;
+    std::uint32_t assumed_limit_ = 100;
+};
+
+// The HTTP/2 upstream connections of one worker, by pool key (upstream.hpp's write_pool_key).
+// A burst of requests to an upstream known to speak HTTP/2 shares the connections being dialed
+// (as many requests per dial as the upstream's stream limit) instead of dialing one each.
+class UpstreamH2Pool {
+  public:
+    // A dial in progress that requests may wait for.
+    struct PendingDial {
+        explicit PendingDial(const boost::asio::any_io_executor& executor) : timer(executor) {}
+        boost::asio::steady_timer timer;  // cancelled when the dial is over
+        std::size_t riders = 1;           // the dialing request and those waiting for it
+        bool done = false;
+    };
+
+    // A live connection with a free stream slot, or null. Dead connections are dropped here.
+    std::shared_ptr<UpstreamH2> find(std::string_view key);
+    void add(std::shared_ptr<UpstreamH2> connection);
+    std::size_t count(std::string_view key) const;
+
+    // A dial in progress to an upstream known to speak HTTP/2 with room for one more request
+    // (counted), or null.
+    std::shared_ptr<PendingDial> join_dial(std::string_view key);
+    // Registers the caller's dial; end_dial() when it is over (whatever the upstream chose).
+    std::shared_ptr<PendingDial> start_dial(const std::string& key,
+                                            const boost::asio::any_io_executor& executor);
+    // `h2`: whether the upstream chose HTTP/2 (later bursts wait for dials only if it did).
+    void end_dial(const std::string& key, const std::shared_ptr<PendingDial>& dial, bool h2);
+
+  private:
+    std::map<std::string, std::vector<std::shared_ptr<UpstreamH2>>, std::less<>> by_key_;
+    std::map<std::string, std::vector<std::shared_ptr<PendingDial>>, std::less<>> dialing_;
+    // Upstreams that chose HTTP/2, with their last known stream limit.
+    std::map<std::string, std::uint32_t, std::less<>> capacity_;
+};
+
+// Waits until `dial` is over.
+boost::asio::awaitable<void> wait_for_dial(std::shared_ptr<UpstreamH2Pool::PendingDial> dial);
+
+// The upstream head of an exchange as an HTTP/2 header list: the pseudo-headers from the
+// request line and Host, then the fields without the connection-specific ones; `te: trailers`
+// when the agent asked for it (gRPC servers require it; it is hop-by-hop in HTTP/1.1, so the
+// plan removed it).
+HeaderList request_header_list(const http::Head& request, bool te_trailers);
+
+// An HTTP/2 response head as the HTTP/1.1 response head text the pipeline parses and redacts,
+// written to `out` and validated like a head read off an HTTP/1.1 upstream; or why it cannot be.
+std::optional<std::string> response_head_text(unsigned status, const FieldList& fields,
+                                              const http::HeadLimits& limits, std::string& out);
+
+// Trailers an HTTP/1.1 or HTTP/2 peer may receive: the fields that frame or route a message
+// (content-length, transfer-encoding, host, ...) and pseudo-headers left out.
+FieldList forwardable_trailers(const FieldList& fields);
+
+}  // namespace cloakroom::proxy::h2
