@@ -136,6 +136,9 @@ void apply_plan(const RequestPlan& plan, http::Head& request) {
         const std::string narrowed = http::decodable_accept_encoding(
             request.find("Accept-Encoding"), request.find("Range").has_value());
         request.set("Accept-Encoding", narrowed);
+        // gRPC compresses per message (grpc-encoding); such a message cannot be redacted, so the
+        // upstream is asked for none (response_filter.hpp refuses one it sends anyway).
+        if (request.find("grpc-accept-encoding")) request.set("grpc-accept-encoding", "identity");
     }
 
     std::string target = plan.path;

@@ -1,5 +1,8 @@
 #include "proxy/response_filter.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include <openssl/crypto.h>
 
 #include "util/ascii.hpp"
@@ -21,6 +24,8 @@ class BodyDecodeCategory final : public boost::system::error_category {
             case BodyDecodeError::bomb:
                 return "the upstream's compressed body expands past the limit (decompression "
                        "bomb)";
+            case BodyDecodeError::grpc_compressed:
+                return "the upstream sent a compressed gRPC message, which cannot be redacted";
         }
         return "body decoding failed";
     }
@@ -56,11 +61,45 @@ boost::system::error_code ResponseFilter::feed(std::string_view piece, bool last
         if (status == http::BodyDecoder::Status::Corrupt) return BodyDecodeError::corrupt;
         plain = decoded_;
     }
-    if (redactor_) {
+    if (redactor_ && grpc_) {
+        if (auto ec = feed_grpc(plain, out)) return ec;
+        if (last) redactor_->finish(out);
+    } else if (redactor_) {
         redactor_->feed(plain, out);
         if (last) redactor_->finish(out);
     } else {
         out.append(plain);
+    }
+    return {};
+}
+
+boost::system::error_code ResponseFilter::feed_grpc(std::string_view plain, std::string& out) {
+    GrpcCursor& cursor = *grpc_;
+    while (!plain.empty()) {
+        if (cursor.header_have < sizeof(cursor.header)) {
+            const std::size_t take =
+                std::min(plain.size(), sizeof(cursor.header) - cursor.header_have);
+            std::memcpy(cursor.header + cursor.header_have, plain.data(), take);
+            cursor.header_have += take;
+            redactor_->feed(plain.substr(0, take), out);
+            plain.remove_prefix(take);
+            if (cursor.header_have < sizeof(cursor.header)) break;
+            if ((cursor.header[0] & 1) != 0) return BodyDecodeError::grpc_compressed;
+            cursor.payload_left = (std::uint64_t{cursor.header[1]} << 24) |
+                                  (std::uint64_t{cursor.header[2]} << 16) |
+                                  (std::uint64_t{cursor.header[3]} << 8) | cursor.header[4];
+        }
+        const std::size_t take =
+            static_cast<std::size_t>(std::min<std::uint64_t>(plain.size(), cursor.payload_left));
+        redactor_->feed(plain.substr(0, take), out);
+        plain.remove_prefix(take);
+        cursor.payload_left -= take;
+        if (cursor.payload_left == 0) {
+            // The message is complete: nothing of it waits for the next one.
+            redactor_->finish(out);
+            redactor_->reset();
+            cursor.header_have = 0;
+        }
     }
     return {};
 }
@@ -81,6 +120,9 @@ std::optional<runtime::Refusal> prepare_response_filter(const CompiledNeedles& n
     }
     if (!encoded) {
         filter.emplace(std::move(redactor), std::nullopt);
+        if (ascii_iequals(response["Content-Type"].substr(0, 16), "application/grpc")) {
+            filter->grpc_messages();
+        }
         return std::nullopt;
     }
     auto codings = http::parse_content_encoding(codings_text);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <boost/system/error_code.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,8 +24,9 @@ namespace cloakroom::proxy {
 // Why a response body could not be decoded; the relays fail the exchange with its message,
 // which names the problem and never quotes the body.
 enum class BodyDecodeError {
-    corrupt = 1,  // not valid data for the content coding the upstream named
-    bomb,         // decoded size past the expansion cap (a decompression bomb)
+    corrupt = 1,      // not valid data for the content coding the upstream named
+    bomb,             // decoded size past the expansion cap (a decompression bomb)
+    grpc_compressed,  // a compressed gRPC message (its bytes cannot be redacted)
 };
 const boost::system::error_category& body_decode_category();
 boost::system::error_code make_error_code(BodyDecodeError error);
@@ -42,14 +44,30 @@ class ResponseFilter {
     // Whether the body is decoded (its framing was rewritten by prepare_response_filter).
     bool decodes() const { return decoder_.has_value(); }
 
+    // The body is a gRPC message stream (5-byte length prefixes): the redactor is flushed at
+    // every message's end instead of holding back a needle prefix until the next message, which
+    // in a bidirectional call may only come after the agent has answered this one. A secret
+    // echoed inside one message is still redacted whole; one split across two messages is not
+    // (a serialized protobuf field never is). Compressed messages are refused: the request asks
+    // for identity (request_plan.cpp).
+    void grpc_messages() { grpc_.emplace(); }
+
     // Appends the filtered form of `piece` (the next bytes of the body as received) to `out`;
     // `last`: the body ends with it (held-back bytes flushed, the decoder's end checked).
     boost::system::error_code feed(std::string_view piece, bool last, std::string& out);
 
   private:
+    struct GrpcCursor {
+        unsigned char header[5] = {};
+        std::size_t header_have = 0;
+        std::uint64_t payload_left = 0;
+    };
+    boost::system::error_code feed_grpc(std::string_view plain, std::string& out);
+
     std::optional<Redactor> redactor_;
     std::optional<http::BodyDecoder> decoder_;
     std::string decoded_;
+    std::optional<GrpcCursor> grpc_;
 };
 
 // Sets up `filter` for the body of `response` (already redacted head), given whether the
