@@ -128,7 +128,9 @@ class Serve:
     def audit(self):
         if not self.audit_path.exists():
             return []
-        return [json.loads(line) for line in self.audit_path.read_text().splitlines() if line]
+        text = self.audit_path.read_text()
+        # Only whole lines: a record being written right now may be read half.
+        return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines() if line]
 
     def stop(self):
         self.proc.terminate()

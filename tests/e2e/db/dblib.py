@@ -189,7 +189,10 @@ dir = {toml_str(self.secrets_dir)}
         while True:
             records = []
             if self.audit_path.exists():
-                for line in self.audit_path.read_text(errors="replace").splitlines():
+                text = self.audit_path.read_text(errors="replace")
+                # A record the gateway is writing right now may be read half: only whole lines
+                # (ending in a newline) are records.
+                for line in text[:text.rfind("\n") + 1].splitlines():
                     if line.strip():
                         record = json.loads(line)
                         if record.get("kind") == "database":

@@ -82,7 +82,8 @@ def wait_until(check, since, what):
 
 def revocation_audited(gw, tid):
     """The gateway's audit line for the applied revocation says it ended the one live session."""
-    lines = gw.audit_path.read_text().splitlines() if gw.audit_path.exists() else []
+    text = gw.audit_path.read_text() if gw.audit_path.exists() else ""
+    lines = text[:text.rfind("\n") + 1].splitlines()  # whole lines only: one may be half-written
     records = [json.loads(line) for line in lines if line.strip()]
     return any(r.get("kind") == "revocation" and r["token_id"] == tid and
                "live sessions ended: 1" in r["reason"] for r in records)

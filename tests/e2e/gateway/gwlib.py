@@ -498,7 +498,9 @@ class Gateway:
         if not self.audit_path.exists():
             return []
         out = []
-        for line in self.audit_path.read_text().splitlines():
+        text = self.audit_path.read_text()
+        # Only whole lines: a record being written right now may be read half.
+        for line in text[:text.rfind("\n") + 1].splitlines():
             if line.strip():
                 out.append(json.loads(line))
         return out
