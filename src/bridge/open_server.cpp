@@ -140,7 +140,7 @@ Result<std::unique_ptr<OpenServer>> OpenServer::open(const std::filesystem::path
                                                      net::io_context& io,
                                                      const runtime::RuntimeHolder& runtime,
                                                      net::thread_pool& blocking) {
-    auto fd = listen_unix_seqpacket(path, "bridge.open");
+    auto fd = listen_unix_seqpacket(path, "bridge.open", "open-URL socket");
     if (!fd.ok()) return fd.error();
     auto state = std::make_shared<State>(io, runtime, blocking);
     state->path = path;

@@ -25,7 +25,7 @@ int run_open(const GlobalOptions& global, const std::string& url) {
         if (!config.ok()) return fail("open", config.error(), kExitUsage);
         socket_path = config->data_dir / "run" / "browser.sock";
     }
-    auto fd = connect_unix_seqpacket(socket_path, "open");
+    auto fd = connect_unix_seqpacket(socket_path, "open", "open-URL socket");
     if (!fd.ok()) {
         return fail("open",
                     make_error("open", fd.error().message + " (is `cloakroom serve` running?)"),

@@ -18,6 +18,8 @@
 #include <optional>
 #include <system_error>
 
+#include "util/unix_socket.hpp"
+
 namespace cloakroom::serve {
 namespace net = boost::asio;
 using Descriptor = net::posix::stream_descriptor;
@@ -50,28 +52,8 @@ struct HandoverServer::State {
 
 namespace {
 
-constexpr std::string_view kPathTooLong = "serve.handover.path";
-
-Error handover_error_of(std::string message) {
-    return make_error("serve.handover", std::move(message));
-}
-
 std::string errno_text(int error) {
     return std::generic_category().message(error);
-}
-
-Result<sockaddr_un> unix_address(const std::filesystem::path& path) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    const std::string text = path.string();
-    if (text.size() >= sizeof(address.sun_path)) {
-        return make_error(std::string(kPathTooLong),
-                          "sandbox socket path " + text + " is too long for a unix socket (" +
-                              std::to_string(text.size()) + " bytes, at most " +
-                              std::to_string(sizeof(address.sun_path) - 1) + ")");
-    }
-    std::memcpy(address.sun_path, text.data(), text.size());
-    return address;
 }
 
 int socket_option(int fd, int level, int name, int& value) {
@@ -284,13 +266,6 @@ net::awaitable<void> serve_connection(std::shared_ptr<HandoverServer::State> sta
     }
 }
 
-bool same_user(int fd) {
-    ucred peer{};
-    socklen_t length = sizeof(peer);
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) return false;
-    return peer.uid == ::geteuid();
-}
-
 net::awaitable<void> accept_loop(std::shared_ptr<HandoverServer::State> state) {
     net::steady_timer pause(state->io);
     for (;;) {
@@ -308,7 +283,7 @@ net::awaitable<void> accept_loop(std::shared_ptr<HandoverServer::State> state) {
             co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
             continue;
         }
-        if (!same_user(connection.get())) {
+        if (!peer_is_same_user(connection.get())) {
             reply(connection.get(),
                   handover_error("only the gateway's own user may hand over listeners"));
             spdlog::warn("sandbox hand-over: refused a connection from another user");
@@ -318,64 +293,19 @@ net::awaitable<void> accept_loop(std::shared_ptr<HandoverServer::State> state) {
     }
 }
 
-// Makes room for our socket: an absent path is fine, a stale socket (nothing listening) is
-// removed, a live one belongs to another gateway.
-Result<void> clear_path(const std::filesystem::path& path, const sockaddr_un& address) {
-    struct stat info {};
-    if (::lstat(path.c_str(), &info) != 0) {
-        if (errno == ENOENT) return {};
-        return handover_error_of("cannot use " + path.string() + ": " + errno_text(errno));
-    }
-    if (!S_ISSOCK(info.st_mode)) {
-        return handover_error_of("cannot use " + path.string() + ": it exists and is not a socket");
-    }
-    UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-    if (probe &&
-        ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) {
-        return handover_error_of("another `cloakroom serve` is already listening on " +
-                                 path.string());
-    }
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        return handover_error_of("cannot replace the stale socket " + path.string() + ": " +
-                                 errno_text(errno));
-    }
-    return {};
-}
-
 }  // namespace
 
 Result<std::unique_ptr<HandoverServer>> HandoverServer::open(const std::filesystem::path& path,
                                                              net::io_context& io,
                                                              ListenerRegistry& registry,
                                                              HandoverHandlers handlers) {
-    auto address = unix_address(path);
-    if (!address.ok()) return address.error();
-    std::error_code ec;
-    const auto directory = path.parent_path();
-    if (!directory.empty()) {
-        // A directory we create is private; one that exists is the user's choice (the socket
-        // itself is 0600, and SO_PEERCRED is checked on every connection anyway).
-        const bool created = std::filesystem::create_directories(directory, ec);
-        if (ec || (created && ::chmod(directory.c_str(), 0700) != 0)) {
-            return handover_error_of("cannot create " + directory.string() + ": " +
-                                     (ec ? ec.message() : errno_text(errno)));
-        }
-    }
-    if (auto cleared = clear_path(path, *address); !cleared.ok()) return cleared.error();
-    UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) return handover_error_of("cannot create the sandbox socket: " + errno_text(errno));
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof(*address)) != 0) {
-        return handover_error_of("cannot listen on " + path.string() + ": " + errno_text(errno));
-    }
-    // Before listen(): nobody can connect yet, and SO_PEERCRED is checked anyway.
-    if (::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), 16) != 0) {
-        const std::string why = errno_text(errno);
-        ::unlink(path.c_str());
-        return handover_error_of("cannot listen on " + path.string() + ": " + why);
-    }
+    // The directory is private when created, the socket 0600; SO_PEERCRED is checked on every
+    // connection anyway.
+    auto fd = listen_unix_seqpacket(path, "serve.handover", "sandbox socket");
+    if (!fd.ok()) return fd.error();
     auto state = std::make_shared<State>(io, registry, std::move(handlers));
     state->path = path;
-    state->listener = std::make_unique<Descriptor>(io, fd.release());
+    state->listener = std::make_unique<Descriptor>(io, fd->release());
     net::co_spawn(io, accept_loop(state), net::detached);
     return std::unique_ptr<HandoverServer>(new HandoverServer(state));
 }

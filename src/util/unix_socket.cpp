@@ -14,13 +14,14 @@ std::string errno_text(int error) {
     return std::strerror(error);
 }
 
-Result<sockaddr_un> unix_address(const std::filesystem::path& path, std::string_view code) {
+Result<sockaddr_un> unix_address(const std::filesystem::path& path, std::string_view code,
+                                 std::string_view what) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     const std::string text = path.string();
     if (text.size() >= sizeof(address.sun_path)) {
         return make_error(std::string(code) + ".path",
-                          "socket path " + text + " is too long for a unix socket (" +
+                          std::string(what) + " path " + text + " is too long for a unix socket (" +
                               std::to_string(text.size()) + " bytes, at most " +
                               std::to_string(sizeof(address.sun_path) - 1) + ")");
     }
@@ -30,10 +31,11 @@ Result<sockaddr_un> unix_address(const std::filesystem::path& path, std::string_
 
 }  // namespace
 
-Result<UniqueFd> listen_unix_seqpacket(const std::filesystem::path& path, std::string_view code) {
-    auto address = unix_address(path, code);
+Result<UniqueFd> listen_unix_seqpacket(const std::filesystem::path& path, std::string_view code,
+                                       std::string_view what) {
+    auto address = unix_address(path, code, what);
     if (!address.ok()) return address.error();
-    auto fail = [&](const std::string& what) { return make_error(std::string(code), what); };
+    auto fail = [&](const std::string& message) { return make_error(std::string(code), message); };
     const auto directory = path.parent_path();
     if (!directory.empty()) {
         std::error_code ec;
@@ -51,7 +53,7 @@ Result<UniqueFd> listen_unix_seqpacket(const std::filesystem::path& path, std::s
         UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
         if (probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&*address),
                                sizeof(*address)) == 0) {
-            return fail("another process is already listening on " + path.string());
+            return fail("another `cloakroom serve` is already listening on " + path.string());
         }
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
             return fail("cannot replace the stale socket " + path.string() + ": " +
@@ -61,7 +63,7 @@ Result<UniqueFd> listen_unix_seqpacket(const std::filesystem::path& path, std::s
         return fail("cannot use " + path.string() + ": " + errno_text(errno));
     }
     UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) return fail("cannot create a unix socket: " + errno_text(errno));
+    if (!fd) return fail("cannot create the " + std::string(what) + ": " + errno_text(errno));
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof(*address)) != 0) {
         return fail("cannot listen on " + path.string() + ": " + errno_text(errno));
     }
@@ -74,8 +76,9 @@ Result<UniqueFd> listen_unix_seqpacket(const std::filesystem::path& path, std::s
     return fd;
 }
 
-Result<UniqueFd> connect_unix_seqpacket(const std::filesystem::path& path, std::string_view code) {
-    auto address = unix_address(path, code);
+Result<UniqueFd> connect_unix_seqpacket(const std::filesystem::path& path, std::string_view code,
+                                        std::string_view what) {
+    auto address = unix_address(path, code, what);
     if (!address.ok()) return address.error();
     UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (!fd)

@@ -2,19 +2,19 @@
 gateway or an earlier run), it uses them and never loads the CA key; when they are stale, it
 loads the CA (and its key) and rewrites them. Shown with a CA key that cannot be loaded: runs
 start while the files are current, and stop with the CA's error once ca.pem changes."""
-import pytest
+import os
 
 
 def test_current_public_files_need_no_ca_key(session):
-    if session.user is not None:
-        pytest.skip("start-up reads the same files whoever runs it; the current user's run is enough")
     first = session.run("true", run_args=("--no-network",))
     assert first.returncode == 0, first.stderr
     ca_dir = session.data_dir / "ca"
     key = ca_dir / "ca.key"
     assert key.exists(), list(session.data_dir.rglob("*"))
-    key.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    key.write_text("not a key: a file the CA cannot load\n")
     key.chmod(0o600)
+    if session.user is not None:
+        os.chown(key, session.user.pw_uid, session.user.pw_gid)
     again = session.run("true", run_args=("--no-network",))
     assert again.returncode == 0, again.stderr  # the key was not read
     # ca.pem changed (another CA's, say): the public copy is stale, the CA is loaded, the broken
