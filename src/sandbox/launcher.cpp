@@ -44,6 +44,31 @@ void install_forwarding() {
     for (int signal : kForwarded) ::sigaction(signal, &action, nullptr);
 }
 
+// Signals sent while a process is being forked stay pending instead of being lost: a signal
+// that reaches the sandbox's pid 1 before it has a handler is discarded by the kernel (a pid
+// namespace's init ignores default-action signals), and one that reaches us before we know
+// whom to forward to would kill us instead of the command. So: block, fork, set the target,
+// install, unblock; the command unblocks in `reset_signals`.
+void block_forwarded() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int signal : kForwarded) sigaddset(&set, signal);
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
+void unblock_forwarded() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int signal : kForwarded) sigaddset(&set, signal);
+    ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+void forward_to(pid_t target) {
+    g_forward_to = target;
+    install_forwarding();
+    unblock_forwarded();
+}
+
 void reset_signals() {
     struct sigaction action {};
     action.sa_handler = SIG_DFL;
@@ -123,6 +148,10 @@ int status_code(int status) {
 // Pid 1 of the sandbox.
 [[noreturn]] void sandbox_init(const LaunchSpec& spec, int channel) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // With the handler in place and the signals blocked, what `cloakroom run` forwards waits
+    // as pending until the command exists.
+    block_forwarded();
+    install_forwarding();
     // Wait until the parent has written our uid/gid maps.
     auto maps = receive_message(channel);
     if (!maps.ok() || maps->text != "M") ::_exit(125);
@@ -158,8 +187,7 @@ int status_code(int status) {
     if (command < 0) ::_exit(125);
     if (command == 0) exec_command(spec);  // the channel is close-on-exec
     ::setpgid(command, command);
-    g_forward_to = -command;
-    install_forwarding();
+    forward_to(-command);
     // Pid 1 reaps every orphan of the sandbox; when the command ends, so does the sandbox (the
     // kernel kills what is left in the pid namespace). The channel stays open for job control:
     // a stopped command (Ctrl-Z) is reported ("S") so that `cloakroom run` stops too and the
@@ -220,8 +248,7 @@ void ignore_ttou_and_forward(pid_t target) {
     ignore.sa_handler = SIG_IGN;
     sigemptyset(&ignore.sa_mask);
     ::sigaction(SIGTTOU, &ignore, nullptr);
-    g_forward_to = target;
-    install_forwarding();
+    forward_to(target);
 }
 
 // The command stopped (Ctrl-Z): give the terminal back to the shell and stop ourselves, so the
@@ -255,7 +282,6 @@ int wait_forwarding(pid_t child) {
 
 // netns mode: the sandbox's pid 1 is our child and reports the command's stops on `channel`.
 int wait_sandbox(pid_t child, int channel) {
-    ignore_ttou_and_forward(child);
     for (;;) {
         auto message = receive_message(channel);
         if (!message.ok() || message->text != "S") break;  // closed: pid 1 is exiting
@@ -296,8 +322,13 @@ Result<int> run_with_landlock(const LaunchSpec& spec) {
     if (!spec.landlock) return make_error("sandbox.landlock", "no Landlock policy");
     g_take_terminal = in_foreground();
     ::fflush(nullptr);
+    block_forwarded();
     const pid_t child = ::fork();
-    if (child < 0) return make_error("sandbox.fork", std::strerror(errno));
+    if (child < 0) {
+        const int error = errno;
+        unblock_forwarded();
+        return make_error("sandbox.fork", std::strerror(error));
+    }
     if (child == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (!spec.mounts.writable.empty() && ::chdir(spec.mounts.writable.front().c_str()) != 0)
@@ -377,8 +408,14 @@ Result<int> run_in_namespaces(const LaunchSpec& spec, const ListenerSink& sink) 
         }
     }
 
-    if (auto sent = send_message(ours.get(), "G"); !sent.ok()) return abort_child(sent.error());
-    // From here on signals sent to us (kill, systemd, the terminal's SIGHUP) go to the sandbox.
+    // From here on signals sent to us (kill, systemd, the terminal's SIGHUP) go to the sandbox,
+    // whose pid 1 keeps them pending until the command runs. Before this point they end us
+    // (and, through PR_SET_PDEATHSIG, the half-built sandbox).
+    ignore_ttou_and_forward(child);
+    if (auto sent = send_message(ours.get(), "G"); !sent.ok()) {
+        g_forward_to = 0;
+        return abort_child(sent.error());
+    }
     return wait_sandbox(child, ours.get());
 }
 

@@ -113,6 +113,35 @@ def test_sigterm_to_run_reaches_the_command(session):
     assert p.returncode == 7
 
 
+@pytest.mark.parametrize("contain", ["netns", "landlock"])
+def test_a_signal_sent_the_moment_the_command_starts_is_not_lost(session, contain):
+    """A signal that arrives while `run` or the sandbox's pid 1 is still setting up forwarding
+    must wait for the command, not kill `run` or vanish (pid 1 of a pid namespace drops signals
+    it has no handler for). CPU hogs make the command win the race against its parents."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
+    outcomes = []
+    try:
+        for _ in range(15):
+            p = subprocess.Popen(session.command("sh", "-c", "trap 'echo got-term; exit 7' TERM; "
+                                                 "echo ready; while true; do sleep 0.1; done",
+                                                 run_args=NO_NET + ("--contain", contain)),
+                                 cwd=session.project, env=session.env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            assert p.stdout.readline().strip() == "ready"
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+            outcomes.append(p.returncode)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert outcomes == [7] * len(outcomes)
+
+
 class Pty:
     def __init__(self, argv, env, cwd):
         argv = [shutil.which(argv[0]), *argv[1:]]
