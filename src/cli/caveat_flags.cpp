@@ -1,5 +1,6 @@
 #include "cli/caveat_flags.hpp"
 
+#include "config/rate_text.hpp"
 #include "db/redis/commands.hpp"
 #include "util/ascii.hpp"
 #include "util/duration.hpp"
@@ -38,6 +39,18 @@ void add_caveat_flags(CLI::App* command, CaveatFlags& flags) {
                      "Allowed Redis commands or @categories, e.g. GET,SCAN,@read (refuses "
                      "PostgreSQL/MySQL logins)")
         ->delimiter(',');
+    command->add_option("--rate", flags.rate,
+                        "Requests per second/minute/hour for the token and every token "
+                        "attenuated from it, e.g. 10/s, 600/min (a Limits caveat)");
+    command
+        ->add_option("--concurrency", flags.concurrency,
+                     "At most this many requests (or database sessions) at once")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}));
+    command
+        ->add_option("--budget", flags.budget,
+                     "At most this many requests (or database sessions) over the token's "
+                     "lifetime")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000000}));
     command->add_option("--valid-for", flags.valid_for, "Token lifetime, e.g. 1h, 24h, 7d");
     command->add_option("--not-before", flags.not_before,
                         "Validity start (RFC 3339 or Unix seconds)");
@@ -78,6 +91,20 @@ Result<std::vector<token::Caveat>> build_caveats(const CaveatFlags& flags, std::
             }
         }
         caveats.push_back(db.make(*db.entries));
+    }
+
+    // Limits: one caveat; enforced by the gateway per token id (docs/operations.md).
+    if (!flags.rate.empty() || flags.concurrency != 0 || flags.budget != 0) {
+        token::UsageLimits limits;
+        if (!flags.rate.empty()) {
+            auto rate = config::parse_rate(flags.rate);
+            if (!rate.ok()) return make_error("usage", "--rate " + rate.error().message);
+            limits.rate_count = rate->count;
+            limits.rate_period_seconds = static_cast<std::uint64_t>(rate->period.count());
+        }
+        limits.concurrency = flags.concurrency;
+        limits.budget = flags.budget;
+        caveats.push_back(limits);
     }
 
     std::int64_t not_before = now;

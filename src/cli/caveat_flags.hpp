@@ -22,6 +22,9 @@ struct CaveatFlags {
     std::vector<std::string> db_logins;    // --db-login
     std::vector<std::string> db_names;     // --db-name
     std::vector<std::string> db_commands;  // --db-commands
+    std::string rate;                      // --rate, e.g. 10/s (a Limits caveat)
+    std::uint64_t concurrency = 0;         // --concurrency (0 = none)
+    std::uint64_t budget = 0;              // --budget (0 = none)
     std::string valid_for;                 // duration, e.g. 1h
     std::string not_before;                // RFC 3339 or Unix seconds
     bool show_caveats = false;
@@ -35,7 +38,7 @@ struct ValidityPolicy {
 };
 
 // Builds the caveats in a fixed order (hosts, methods, paths, database services, logins, names,
-// commands, validity window). Empty database list entries are usage errors.
+// commands, limits, validity window). Empty database list entries are usage errors.
 Result<std::vector<token::Caveat>> build_caveats(const CaveatFlags& flags, std::int64_t now,
                                                  const ValidityPolicy& policy);
 

@@ -73,6 +73,9 @@ void apply_admin(const toml::table& table, const Document& document, LoadState& 
     }
     reader.finish();
 }
+}  // namespace cloakroom::config::detail
+
+namespace cloakroom::config {
 
 Result<Rate> parse_rate(std::string_view text) {
     const auto slash = text.find('/');
@@ -86,7 +89,7 @@ Result<Rate> parse_rate(std::string_view text) {
     std::uint64_t count = 0;
     const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), count);
     if (ec != std::errc() || end != number.data() + number.size() || count == 0 ||
-        count > kMaxLimit) {
+        count > detail::kMaxLimit) {
         return make_error("config.rate", "\"" + std::string(text) +
                                              "\": the count must be a whole number from 1 to "
                                              "1000000000");
@@ -107,4 +110,4 @@ Result<Rate> parse_rate(std::string_view text) {
     return rate;
 }
 
-}  // namespace cloakroom::config::detail
+}  // namespace cloakroom::config

@@ -13,6 +13,7 @@
 
 #include "config/environment.hpp"
 #include "config/model.hpp"
+#include "config/rate_text.hpp"
 #include "config/toml_reader.hpp"
 
 namespace cloakroom::config::detail {
@@ -46,8 +47,6 @@ void apply_cloakroom_format(const Document& document, LoadState& state);
 // The limit keys (rate, concurrency, token_rate, token_concurrency, token_budget) of a
 // [[service]], [[database]] or [limits] table (limits_format.cpp).
 void read_limits(TableReader& reader, Limits& limits);
-// "10/s", "600/min", "1000/h" (limits_format.cpp). Error code "config.rate".
-Result<Rate> parse_rate(std::string_view text);
 // [admin] (limits_format.cpp).
 void apply_admin(const toml::table& table, const Document& document, LoadState& state);
 void apply_agent_creds_format(const Document& document, LoadState& state);

@@ -5,6 +5,7 @@
 #include "db/token_shape.hpp"
 #include "runtime/access.hpp"
 #include "runtime/admission.hpp"
+#include "token/evaluate.hpp"
 #include "token/token.hpp"
 
 namespace cloakroom::db {
@@ -84,8 +85,9 @@ LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Dat
 
     LoginGranted granted;
     // A session is one request for the limits; checked before the password is read.
+    const auto caveat_limits = token::usage_limits(outcome.caveats);
     if (auto limited = runtime::admit_limits(runtime, database.name, &database.limits,
-                                             outcome.token_id, granted.permit)) {
+                                             outcome.token_id, caveat_limits, granted.permit)) {
         return deny(Denial::Limited, limited->reason, outcome.token_id);
     }
     granted.login = login;

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "runtime/access.hpp"
+#include "token/evaluate.hpp"
 #include "token/token.hpp"
 #include "util/base64.hpp"
 
@@ -362,8 +363,13 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
                           service.name + "'); send the request without a Cloakroom token",
                       decision.token_id);
     }
-    return AuthDecision{
-        0, {}, "token allowed", decision.token_id, AuthDecision::Inject, decision.minted};
+    return AuthDecision{0,
+                        {},
+                        "token allowed",
+                        decision.token_id,
+                        AuthDecision::Inject,
+                        decision.minted,
+                        token::usage_limits(decision.caveats)};
 }
 
 }  // namespace cloakroom::proxy

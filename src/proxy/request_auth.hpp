@@ -6,11 +6,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/model.hpp"
 #include "http/head.hpp"
 #include "policy/request_path.hpp"
 #include "runtime/revocation_store.hpp"
+#include "token/caveat.hpp"
 #include "token/host_caveat.hpp"
 #include "token/keys.hpp"
 #include "token/verify_cache.hpp"
@@ -61,6 +63,7 @@ struct AuthDecision {
     std::string token_id;  // hex id of a token that decoded (also on denials), else ""
     enum Kind { Inject, Passthrough, Reject } kind = Reject;
     std::optional<std::int64_t> minted = {};  // the allowed token's mint time (runtime::mint_time)
+    std::vector<token::UsageLimits> usage_limits = {};  // its Limits caveats (Inject only)
 };
 
 // Decisions in order:

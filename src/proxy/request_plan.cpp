@@ -75,6 +75,7 @@ PlanOutcome plan_request(const Runtime& runtime, const Target& target, const htt
                                       runtime.verify_cache.get(), runtime.revocations.get());
     plan.token_id = std::move(decision.token_id);
     plan.token_minted = decision.minted;
+    plan.usage_limits = std::move(decision.usage_limits);
     if (decision.kind == AuthDecision::Reject) {
         if (facts != nullptr) {
             facts->token_id = plan.token_id;

@@ -34,12 +34,13 @@ struct RequestPlan {
         Plain,        // an [allow] host by absolute-form http://: checked, forwarded, no token
     } mode = Mode::Passthrough;
 
-    const config::Service* service = nullptr;  // null for Plain
-    std::string token_id;                      // of a token that decoded, else ""
-    std::optional<std::int64_t> token_minted;  // the allowed token's mint time (revocation)
-    std::string reason;                        // for the audit record
-    std::string path;                          // normalized: what was checked and is sent
-    std::string query;                         // the raw query, token removed by apply_plan
+    const config::Service* service = nullptr;      // null for Plain
+    std::string token_id;                          // of a token that decoded, else ""
+    std::optional<std::int64_t> token_minted;      // the allowed token's mint time (revocation)
+    std::vector<token::UsageLimits> usage_limits;  // the allowed token's Limits caveats
+    std::string reason;                            // for the audit record
+    std::string path;                              // normalized: what was checked and is sent
+    std::string query;                             // the raw query, token removed by apply_plan
     bool has_query = false;
     std::optional<FoundToken> token;  // where the agent's token is, to be removed
 

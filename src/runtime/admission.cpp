@@ -6,21 +6,25 @@ namespace cloakroom::runtime {
 
 std::optional<Refusal> admit_limits(const Runtime& runtime, std::string_view scope,
                                     const config::Limits* limits, std::string_view token_id,
+                                    std::span<const token::UsageLimits> caveat_limits,
                                     Exchange& exchange) {
     std::unique_ptr<Limiter::Permit> permit;
-    auto refusal = admit_limits(runtime, scope, limits, token_id, permit);
+    auto refusal = admit_limits(runtime, scope, limits, token_id, caveat_limits, permit);
     if (permit) exchange.hold(std::move(permit));
     return refusal;
 }
 
 std::optional<Refusal> admit_limits(const Runtime& runtime, std::string_view scope,
                                     const config::Limits* limits, std::string_view token_id,
+                                    std::span<const token::UsageLimits> caveat_limits,
                                     std::unique_ptr<Limiter::Permit>& held) {
     if (!runtime.limiter) return std::nullopt;
     const config::Limits& global = runtime.config.limits;
-    // The common case, nothing configured: no lock, no lookup.
-    if (!global.any() && (limits == nullptr || !limits->any())) return std::nullopt;
-    auto admitted = runtime.limiter->admit(scope, limits, global, token_id);
+    // The common case, nothing configured and no Limits caveat: no lock, no lookup.
+    if (!global.any() && (limits == nullptr || !limits->any()) &&
+        (token_id.empty() || caveat_limits.empty()))
+        return std::nullopt;
+    auto admitted = runtime.limiter->admit(scope, limits, global, token_id, caveat_limits);
     if (auto* permit = std::get_if<std::unique_ptr<Limiter::Permit>>(&admitted)) {
         held = std::move(*permit);
         return std::nullopt;

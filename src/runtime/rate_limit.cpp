@@ -23,7 +23,26 @@ struct Check {
 };
 
 std::string scope_words(LimitScope scope, const std::string& what) {
+    if (what.empty()) return "of the token (its Limits caveat)";
     return scope == LimitScope::Token ? "per token on " + what : "for " + what;
+}
+
+std::string rate_text(const token::UsageLimits& limits) {
+    const std::uint64_t period = limits.rate_period_seconds;
+    const std::string unit = period == 1      ? "s"
+                             : period == 60   ? "min"
+                             : period == 3600 ? "h"
+                                              : std::to_string(period) + "s";
+    return std::to_string(limits.rate_count) + "/" + unit;
+}
+
+// The limiter key of a Limits caveat: the token id and the caveat's numbers, so that the tokens
+// of one family that carry the same caveat share its counters (attenuating again gives no fresh
+// allowance) while a tighter caveat added by an attenuation counts on its own.
+std::string caveat_key(std::string_view token_id, const token::UsageLimits& limits) {
+    return "c\x1f" + std::string(token_id) + "\x1f" + std::to_string(limits.rate_count) + "/" +
+           std::to_string(limits.rate_period_seconds) + "/" + std::to_string(limits.concurrency) +
+           "/" + std::to_string(limits.budget);
 }
 
 }  // namespace
@@ -76,8 +95,10 @@ std::shared_ptr<Limiter> Limiter::create(LimitClock clock) {
 
 std::variant<std::unique_ptr<Limiter::Permit>, LimitRefusal> Limiter::admit(
     std::string_view scope_name, const config::Limits* scope_limits, const config::Limits& global,
-    std::string_view token_id) {
+    std::string_view token_id, std::span<const token::UsageLimits> caveat_limits) {
     std::vector<Check> checks;
+    // The caveats' rates, alive while `checks` points at them.
+    std::vector<config::Rate> caveat_rates;
     const std::string scope_text = "service \"" + std::string(scope_name) + "\"";
     if (global.rate || global.concurrency) {
         checks.push_back({"g", LimitScope::Global, global.rate ? &*global.rate : nullptr,
@@ -101,6 +122,24 @@ std::variant<std::unique_ptr<Limiter::Permit>, LimitRefusal> Limiter::admit(
                 {"t\x1f" + std::string(scope_name) + "\x1f" + std::string(token_id),
                  LimitScope::Token, scope_limits->token_rate ? &*scope_limits->token_rate : nullptr,
                  scope_limits->token_concurrency, scope_limits->token_budget, scope_text});
+        }
+    }
+    if (!token_id.empty() && !caveat_limits.empty()) {
+        caveat_rates.reserve(caveat_limits.size());
+        for (const token::UsageLimits& limits : caveat_limits) {
+            const config::Rate* rate = nullptr;
+            if (limits.rate_count != 0 && limits.rate_period_seconds != 0) {
+                caveat_rates.push_back(config::Rate{
+                    limits.rate_count,
+                    std::chrono::seconds(static_cast<std::int64_t>(
+                        std::min<std::uint64_t>(limits.rate_period_seconds, 1u << 30))),
+                    rate_text(limits)});
+                rate = &caveat_rates.back();
+            }
+            checks.push_back(
+                {caveat_key(token_id, limits), LimitScope::Token, rate,
+                 limits.concurrency != 0 ? std::optional(limits.concurrency) : std::nullopt,
+                 limits.budget != 0 ? std::optional(limits.budget) : std::nullopt, ""});
         }
     }
     if (checks.empty()) return std::unique_ptr<Permit>();

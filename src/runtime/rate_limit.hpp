@@ -2,8 +2,9 @@
 //
 // Three scopes, each with its own limits from the configuration: the gateway as a whole
 // ([limits]), a service or database as a whole (its `rate`, `concurrency`), and each token id
-// within a scope (`token_rate`, `token_concurrency`, `token_budget`). The token id is the root
-// nonce (runtime::AccessDecision::token_id), so attenuating a token again gives no fresh
+// within a scope (`token_rate`, `token_concurrency`, `token_budget`); and a token's own Limits
+// caveats (token::UsageLimits), each a limit of its token id across every scope. The token id is
+// the root nonce (runtime::AccessDecision::token_id), so attenuating a token again gives no fresh
 // allowance. A request is admitted only when every scope that applies admits it, and only then
 // is anything taken (a refusal by one scope costs the others nothing).
 //
@@ -18,12 +19,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 
 #include "config/model.hpp"
 #include "runtime/metrics.hpp"
+#include "token/caveat.hpp"
 
 namespace cloakroom::runtime {
 
@@ -81,12 +84,13 @@ class Limiter : public std::enable_shared_from_this<Limiter> {
 
     // One request on `scope_name` (a service or database name) by `token_id` ("" when the
     // request carries no token: only the scope and global limits apply). `scope_limits` may be
-    // null (the request belongs to no service). Returns a permit (null when no limit applies:
-    // nothing to release) or the refusal.
-    std::variant<std::unique_ptr<Permit>, LimitRefusal> admit(std::string_view scope_name,
-                                                              const config::Limits* scope_limits,
-                                                              const config::Limits& global,
-                                                              std::string_view token_id);
+    // null (the request belongs to no service). `caveat_limits`: the token's Limits caveats
+    // (token::usage_limits), ignored without a token id. Returns a permit (null when no limit
+    // applies: nothing to release) or the refusal.
+    std::variant<std::unique_ptr<Permit>, LimitRefusal> admit(
+        std::string_view scope_name, const config::Limits* scope_limits,
+        const config::Limits& global, std::string_view token_id,
+        std::span<const token::UsageLimits> caveat_limits = {});
 
     // Entries kept (tests: idle entries without a budget are dropped).
     std::size_t entries() const;

@@ -15,6 +15,7 @@ std::uint64_t caveat_type(const Caveat& caveat) {
         std::uint64_t operator()(const DbLogins&) const { return kTypeDbLogins; }
         std::uint64_t operator()(const DbNames&) const { return kTypeDbNames; }
         std::uint64_t operator()(const DbCommands&) const { return kTypeDbCommands; }
+        std::uint64_t operator()(const UsageLimits&) const { return kTypeUsageLimits; }
         std::uint64_t operator()(const UnknownCaveat& c) const { return c.type; }
     };
     return std::visit(Visitor{}, caveat);
@@ -44,6 +45,8 @@ std::string_view caveat_type_name(std::uint64_t type) {
             return "DBName";
         case kTypeDbCommands:
             return "DBCommand";
+        case kTypeUsageLimits:
+            return "Limits";
         default:
             return "Unregistered";
     }

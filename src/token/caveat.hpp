@@ -30,6 +30,7 @@ inline constexpr std::uint64_t kTypeDbServices = kCloakroomCaveatBase + 1;
 inline constexpr std::uint64_t kTypeDbLogins = kCloakroomCaveatBase + 2;
 inline constexpr std::uint64_t kTypeDbNames = kCloakroomCaveatBase + 3;
 inline constexpr std::uint64_t kTypeDbCommands = kCloakroomCaveatBase + 4;
+inline constexpr std::uint64_t kTypeUsageLimits = kCloakroomCaveatBase + 5;
 
 // Unix seconds, both ends inclusive.
 struct ValidityWindow {
@@ -76,6 +77,19 @@ struct DbCommands {
     bool operator==(const DbCommands&) const = default;
 };
 
+// Rate, concurrency and budget limits carried by the token itself (docs/operations.md, "Rate
+// limits and budgets"). Not an access condition: evaluation always allows it; the gateway's
+// limiter enforces it per token id, across every service and database, in addition to the
+// configured limits. Body: an array of four unsigned integers [rate_count, rate_period_seconds,
+// concurrency, budget]; 0 means "no limit of this kind" (the rate needs both of its numbers).
+struct UsageLimits {
+    std::uint64_t rate_count = 0;
+    std::uint64_t rate_period_seconds = 0;
+    std::uint64_t concurrency = 0;
+    std::uint64_t budget = 0;
+    bool operator==(const UsageLimits&) const = default;
+};
+
 struct ThirdParty {
     std::string location;
     Bytes verifier_key;  // discharge root key sealed under the chain tail before this caveat
@@ -103,13 +117,14 @@ struct UnknownCaveat {
     bool operator==(const UnknownCaveat&) const = default;
 };
 
-using Caveat = std::variant<ValidityWindow, Hosts, Methods, Paths, ThirdParty, BindToParent,
-                            Attestation, DbServices, DbLogins, DbNames, DbCommands, UnknownCaveat>;
+using Caveat =
+    std::variant<ValidityWindow, Hosts, Methods, Paths, ThirdParty, BindToParent, Attestation,
+                 DbServices, DbLogins, DbNames, DbCommands, UsageLimits, UnknownCaveat>;
 
 std::uint64_t caveat_type(const Caveat& caveat);
 // "ValidityWindow", "3P", "BindToParentToken", "APIHost", "APIMethod", "APIPath",
-// "Attestation", "DBService", "DBLogin", "DBName", "DBCommand", or "Unregistered" for any other
-// number.
+// "Attestation", "DBService", "DBLogin", "DBName", "DBCommand", "Limits", or "Unregistered" for any
+// other number.
 std::string_view caveat_type_name(std::uint64_t type);
 
 }  // namespace cloakroom::token

@@ -70,6 +70,31 @@ Result<Caveat> read_list_caveat(const msgpack::object& body, std::string_view na
     return Caveat(T{std::move(*list)});
 }
 
+Result<std::uint64_t> read_uint64(const msgpack::object& o, std::string_view what) {
+    if (o.type == msgpack::type::POSITIVE_INTEGER) return o.via.u64;
+    return body_error(std::string(what) + " must be an unsigned integer, got " + describe(o));
+}
+
+Result<Caveat> read_usage_limits(const msgpack::object& body) {
+    auto fields = struct_fields(body, "Limits", 4);
+    if (!fields) return fields.error();
+    UsageLimits limits;
+    std::uint64_t* targets[] = {&limits.rate_count, &limits.rate_period_seconds,
+                                &limits.concurrency, &limits.budget};
+    const char* names[] = {"Limits rate count", "Limits rate period", "Limits concurrency",
+                           "Limits budget"};
+    for (std::size_t i = 0; i < 4; ++i) {
+        auto value = read_uint64((*fields)[i], names[i]);
+        if (!value) return value.error();
+        *targets[i] = *value;
+    }
+    // A rate needs both numbers: half of one would be read differently by different verifiers.
+    if ((limits.rate_count == 0) != (limits.rate_period_seconds == 0)) {
+        return body_error("Limits rate needs both a count and a period (or neither)");
+    }
+    return Caveat(limits);
+}
+
 void write_string_list(Writer& w, const std::optional<std::vector<std::string>>& list) {
     w.array_header(1);
     if (!list) {
@@ -108,6 +133,13 @@ void write_caveat_body(Writer& w, const Caveat& caveat) {
         void operator()(const DbLogins& c) const { write_string_list(w, c.logins); }
         void operator()(const DbNames& c) const { write_string_list(w, c.names); }
         void operator()(const DbCommands& c) const { write_string_list(w, c.commands); }
+        void operator()(const UsageLimits& c) const {
+            w.array_header(4);
+            w.uint(c.rate_count);
+            w.uint(c.rate_period_seconds);
+            w.uint(c.concurrency);
+            w.uint(c.budget);
+        }
         void operator()(const UnknownCaveat& c) const { w.raw(c.body); }
     };
     std::visit(Visitor{w}, caveat);
@@ -139,6 +171,8 @@ Result<Caveat> read_caveat_body(std::uint64_t type, const msgpack::object& body,
             return read_list_caveat<DbNames>(body, "DBName", "names");
         case kTypeDbCommands:
             return read_list_caveat<DbCommands>(body, "DBCommand", "commands");
+        case kTypeUsageLimits:
+            return read_usage_limits(body);
         case kTypeThirdParty: {
             auto fields = struct_fields(body, "3P", 3);
             if (!fields) return fields.error();
@@ -187,6 +221,7 @@ bool caveat_array_needs_raw(const msgpack::object& array) {
             case kTypeDbLogins:
             case kTypeDbNames:
             case kTypeDbCommands:
+            case kTypeUsageLimits:
             case kTypeThirdParty:
             case kTypeBindToParent:
             case kTypeAttestation:

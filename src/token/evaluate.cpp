@@ -1,5 +1,6 @@
 #include "token/evaluate.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 
@@ -98,6 +99,8 @@ struct CommonCheck {
     }
     // Marker inside 3P tickets; the discharge's existence is the attestation.
     Denial operator()(const Attestation&) const { return std::nullopt; }
+    // Not an access condition: the limiter enforces it (usage_limits).
+    Denial operator()(const UsageLimits&) const { return std::nullopt; }
     // Signature verification consumes 3P and BindToParentToken; should they ever be evaluated
     // they deny, like types this verifier does not know.
     Denial operator()(const ThirdParty&) const { return bad_caveat(kTypeThirdParty); }
@@ -240,6 +243,19 @@ std::vector<std::vector<std::string>> command_lists(const std::vector<Caveat>& c
         }
     }
     return lists;
+}
+
+std::vector<UsageLimits> usage_limits(const std::vector<Caveat>& caveats) {
+    std::vector<UsageLimits> limits;
+    for (const auto& caveat : caveats) {
+        const auto* found = std::get_if<UsageLimits>(&caveat);
+        if (found == nullptr) continue;
+        const bool limits_something =
+            found->rate_count != 0 || found->concurrency != 0 || found->budget != 0;
+        if (limits_something && std::find(limits.begin(), limits.end(), *found) == limits.end())
+            limits.push_back(*found);
+    }
+    return limits;
 }
 
 std::string validity_denial(const std::vector<Caveat>& caveats, std::int64_t time_unix) {

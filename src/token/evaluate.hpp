@@ -55,6 +55,11 @@ std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
 std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
                                           const DbAccessRequest& request);
 
+// The token's Limits caveats that limit something, duplicates dropped (an attenuation that
+// repeats its parent's caveat adds nothing), in caveat order. Each is enforced on its own: all
+// must admit a request.
+std::vector<UsageLimits> usage_limits(const std::vector<Caveat>& caveats);
+
 // Why the token's ValidityWindow caveats refuse time `time_unix` ("token only valid until ..."),
 // or "" when they allow it: expiry is about the token itself, so callers answer it as "invalid
 // token" (HTTP 401, database "wrong password") rather than as a forbidden request.

@@ -104,6 +104,16 @@ json body_json(const Caveat& caveat) {
         json operator()(const DbLogins& c) const { return {{"logins", list_json(c.logins)}}; }
         json operator()(const DbNames& c) const { return {{"names", list_json(c.names)}}; }
         json operator()(const DbCommands& c) const { return {{"commands", list_json(c.commands)}}; }
+        json operator()(const UsageLimits& c) const {
+            json body = json::object();
+            if (c.rate_count != 0) {
+                body["rate"] = std::to_string(c.rate_count) + "/" +
+                               std::to_string(c.rate_period_seconds) + "s";
+            }
+            if (c.concurrency != 0) body["concurrency"] = c.concurrency;
+            if (c.budget != 0) body["budget"] = c.budget;
+            return body;
+        }
         json operator()(const UnknownCaveat& c) const { return unknown_body_json(c); }
     };
     return std::visit(Visitor{}, caveat);

@@ -183,7 +183,7 @@ TEST(RuntimeRateLimit, AReloadedRateAppliesToExistingBuckets) {
 }
 
 TEST(RuntimeRateLimit, ParsesRates) {
-    using config::detail::parse_rate;
+    using config::parse_rate;
     auto second = parse_rate("10/s");
     ASSERT_TRUE(second.ok());
     EXPECT_EQ(second->count, 10u);

@@ -65,7 +65,7 @@ TEST(TokenDbCaveats, TypeNumbersAndNames) {
     EXPECT_EQ(caveat_type_name(kTypeDbLogins), "DBLogin");
     EXPECT_EQ(caveat_type_name(kTypeDbNames), "DBName");
     EXPECT_EQ(caveat_type_name(kTypeDbCommands), "DBCommand");
-    EXPECT_EQ(caveat_type_name(kCloakroomCaveatBase + 5), "Unregistered");
+    EXPECT_EQ(caveat_type_name(kCloakroomCaveatBase + 6), "Unregistered");
 }
 
 TEST(TokenDbCaveats, ExactBytes) {
@@ -137,7 +137,7 @@ TEST(TokenDbCaveats, MalformedBodiesAreDecodeErrors) {
     EXPECT_EQ(decode_error("92cf00000001434c0004c0"),
               "decode: caveat 1: DBCommand body must be an array of 1 element, got nil");
     // A type number next to ours stays unknown (kept verbatim).
-    auto next = decode_caveat_set(*hex_decode("92cf00000001434c000591c0"));
+    auto next = decode_caveat_set(*hex_decode("92cf00000001434c000691c0"));
     ASSERT_TRUE(next.ok());
     EXPECT_TRUE(std::holds_alternative<UnknownCaveat>((*next)[0]));
 }

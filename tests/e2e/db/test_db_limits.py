@@ -30,6 +30,15 @@ token_budget = 3
 readonly = {{ user = "app_scram", password = "file:pg" }}
 
 [[database]]
+name = "pgfree"
+protocol = "postgres"
+listen = "127.0.0.1:0"
+upstream = "127.0.0.1:{pg_server.port}"
+tls = "disable"
+[database.logins]
+readonly = {{ user = "app_scram", password = "file:pg" }}
+
+[[database]]
 name = "cache"
 protocol = "redis"
 listen = "127.0.0.1:0"
@@ -48,8 +57,8 @@ app = {{ user = "app", password = "file:redis" }}
     g.assert_never_printed(*secrets.values())
 
 
-def psql(gw, token, sql="select 1"):
-    conninfo = (f"host=127.0.0.1 port={gw.port('pg')} user=readonly dbname=shop "
+def psql(gw, token, sql="select 1", database="pg"):
+    conninfo = (f"host=127.0.0.1 port={gw.port(database)} user=readonly dbname=shop "
                 "sslmode=disable connect_timeout=10")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PGPASSWORD": token,
            "HOME": str(gw.tmp)}
@@ -101,3 +110,30 @@ def test_redis_token_rate(gw):
     out = p.stdout + p.stderr
     assert "rate limit of 2/min per token" in out, out
     assert "PONG" not in out
+
+
+def test_limits_caveat_applies_to_database_sessions(gw):
+    """`mint --budget` / `--concurrency` hold for database sessions as for HTTP requests; the
+    database "pgfree" has no limit configured, the token brings its own."""
+    token = gw.mint("--db", "pgfree", "--budget", "2")
+    for _ in range(2):
+        ok = psql(gw, token, database="pgfree")
+        assert ok.stdout.strip() == "1", ok.stderr
+    spent = psql(gw, token, database="pgfree")
+    assert spent.returncode != 0
+    assert "budget of 2 of the token (its Limits caveat)" in spent.stderr, spent.stderr
+    # A token without the caveat has no limit on this database.
+    free = gw.mint("--db", "pgfree")
+    for _ in range(3):
+        assert psql(gw, free, database="pgfree").stdout.strip() == "1"
+    one = gw.mint("--db", "pgfree", "--concurrency", "1")
+    held = psycopg2.connect(host="127.0.0.1", port=gw.port("pgfree"), user="readonly",
+                            password=one, dbname="shop", sslmode="disable")
+    try:
+        refused = psql(gw, one, database="pgfree")
+        assert refused.returncode != 0
+        assert "at most 1 concurrent requests of the token (its Limits caveat)" in \
+            refused.stderr, refused.stderr
+    finally:
+        held.close()
+    assert psql(gw, one, database="pgfree").stdout.strip() == "1"

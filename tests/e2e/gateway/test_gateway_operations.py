@@ -483,6 +483,81 @@ def test_token_budget_is_spent_for_good(make_gateway):
     assert "budget of 2" in body["reason"]
 
 
+def test_limits_caveat_budget_holds_on_every_front_end_and_for_attenuations(make_gateway):
+    """A token's own Limits caveat (`mint --budget`): the gateway has no limit configured, yet
+    the token's budget holds across CONNECT (h1 and h2), absolute-form http:// and the reverse
+    listener, and for every token attenuated from it (same id)."""
+    gw = make_gateway(reverse_listen="127.0.0.1:0", extra=ADMIN_TOML)
+    admin = Admin(gw)
+    assert gw.wait_stderr(r"reverse base URL", timeout=5) and gw.reverse_port
+    tok = gw.cli("mint", "--hosts", "api.example.com", "--valid-for", "1h",
+                 "--budget", "4").stdout.strip()
+    info = json.loads(gw.cli("inspect", tok).stdout)
+    limits = [c for c in info["caveats"] if c["name"] == "Limits"]
+    assert limits and limits[0]["body"] == {"budget": 4}, info["caveats"]
+    hits_before = admin.metric("cloakroom_limits_hit_total", service="api", scope="token",
+                               limit="budget")
+    child = gw.cli("attenuate", tok, "--methods", "GET").stdout.strip()
+    auth = ["-H", f"Authorization: Bearer {child}"]
+    # 1: CONNECT + HTTP/1.1; 2: CONNECT + h2; 3: reverse base URL; 4: the parent itself
+    assert get(gw, child).status == 200
+    p = gw.curl("--http2", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
+                "https://api.example.com/v1/ops", *auth)
+    assert p.stdout.decode() == "200 2", p
+    r = requests.get(f"http://127.0.0.1:{gw.reverse_port}/api/v1/ops",
+                     headers={"Authorization": f"Bearer {child}"}, timeout=10,
+                     proxies={"http": None, "https": None})
+    assert r.status_code == 200, r.text
+    assert get(gw, tok).status == 200
+    # The family's budget is spent, whichever token and front end asks next.
+    body = assert_429(get(gw, tok), "budget_exhausted")
+    assert "budget of 4 of the token (its Limits caveat)" in body["reason"], body
+    assert gw.token_id(tok) not in body["reason"]
+    p = gw.curl("--http2", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                "https://api.example.com/v1/ops", *auth)
+    assert p.stdout.decode() == "429", p
+    r = requests.get(f"http://127.0.0.1:{gw.reverse_port}/api/v1/ops",
+                     headers={"Authorization": f"Bearer {child}"}, timeout=10,
+                     proxies={"http": None, "https": None})
+    assert r.status_code == 429 and r.json()["error"] == "budget_exhausted", r.text
+    # A fresh token is not limited, and a token without the caveat knows no limit at all.
+    fresh = gw.mint(hosts="api.example.com")
+    for _ in range(6):
+        assert get(gw, fresh).status == 200
+    assert admin.metric("cloakroom_limits_hit_total", service="api", scope="token",
+                        limit="budget") >= hits_before + 3
+    recs = [r for r in gw.audit() if r["status"] == 429]
+    assert len(recs) >= 3 and all(r["decision"] == "deny" for r in recs)
+
+
+def test_limits_caveat_rate_is_tightened_by_attenuation_not_loosened(make_gateway):
+    gw = make_gateway()
+    tok = gw.cli("mint", "--hosts", "api.example.com", "--valid-for", "1h",
+                 "--rate", "3/min").stdout.strip()
+    # The attenuated token adds a tighter rate: 1/min for itself, 3/min still for the family.
+    tight = gw.cli("attenuate", tok, "--rate", "1/min").stdout.strip()
+    assert get(gw, tight).status == 200
+    body = assert_429(get(gw, tight))
+    assert "rate limit of 1/min of the token" in body["reason"], body
+    # Loosening is impossible: a child claiming 100/min still carries its parent's 3/min.
+    loose = gw.cli("attenuate", tok, "--rate", "100/min").stdout.strip()
+    assert get(gw, loose).status == 200
+    assert get(gw, tok).status == 200
+    body = assert_429(get(gw, loose))
+    assert "rate limit of 3/min of the token" in body["reason"], body
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rate", "10"], "--rate"), (["--rate", "10/day"], "--rate"),
+    (["--budget", "0"], "--budget"), (["--concurrency", "-1"], "--concurrency")])
+def test_limits_caveat_flags_are_checked(make_gateway, flags, message):
+    gw = make_gateway()
+    p = gw.cli("mint", "--hosts", "api.example.com", *flags, check=False)
+    assert p.returncode != 0
+    assert message in p.stderr, p.stderr
+    assert "acm_" not in p.stdout
+
+
 def test_global_limits_and_config_summary_show_them(make_gateway):
     gw = make_gateway(extra=ADMIN_TOML + '\n[limits]\nrate = "2/min"\n')
     admin = Admin(gw)
