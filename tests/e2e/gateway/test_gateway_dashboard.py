@@ -150,6 +150,7 @@ def test_request_appears_within_two_seconds_and_revoke_ends_the_token(dash, brow
     tok = gw.mint(hosts="api.example.com")
     tid = gw.token_id(tok)
     marker = "dash-" + secrets.token_hex(4)
+    shown_after = []
 
     async def scenario():
         page = await open_page(browser, url)
@@ -165,6 +166,7 @@ def test_request_appears_within_two_seconds_and_revoke_ends_the_token(dash, brow
         assert await page.wait_for(row, timeout=5), "the request never appeared"
         elapsed = time.monotonic() - done
         assert elapsed <= 2.0, f"the request appeared after {elapsed:.2f} s"
+        shown_after.append(elapsed)
 
         # The token's row, with its usage; a decision in the plot.
         token_row = f"#tokens tbody tr[data-token-id='{tid}']"
@@ -211,7 +213,7 @@ def test_request_appears_within_two_seconds_and_revoke_ends_the_token(dash, brow
     shot = run(scenario())
     assert shot.stat().st_size > 10_000
     with capsys.disabled():
-        print(f"\ndashboard screenshot: {shot}")
+        print(f"\ndashboard screenshot: {shot} (request shown {shown_after[0]:.2f} s after curl returned)")
     # The admin token never reached the gateway's logs or audit (a fragment is never sent).
     assert admin_token not in gw.stderr_text()
     assert admin_token not in gw.audit_path.read_text()
@@ -332,3 +334,40 @@ def test_rebinding_names_and_foreign_origins_get_nothing(dash, browser):
         await page.ws.close()
 
     run(scenario())
+
+
+def test_a_failed_reload_is_shown_with_its_error(dash, browser):
+    gw, port, url, _ = dash
+    good = gw.config.read_text()
+
+    async def scenario():
+        page = await open_page(browser, url)
+        assert await page.wait_for(APP_READY)
+        assert await page.eval("document.getElementById('reload-banner').hidden")
+        # A configuration that does not load: the Reload button says why, and the previous one
+        # keeps serving (the service table is still there).
+        gw.config.write_text(good + "\n[[service]]\nname = \"broken\"\nhosts = 42\n")
+        await page.click("#reload")
+        banner = "document.getElementById('reload-banner')"
+        assert await page.wait_for(f"!{banner}.hidden && {banner}.className === 'failed'", timeout=10)
+        text = await page.eval(f"{banner}.textContent")
+        # The button's reload, or the file watcher's if it came first (it polls every second).
+        assert "The last reload failed (admin API" in text or "The last reload failed (file changed" in text, text
+        assert "hosts" in text, text  # the loader's own error
+        assert await page.wait_for("document.getElementById('notice').textContent.startsWith('Reload failed: ')")
+        assert await page.eval("[...document.querySelectorAll('#config td')].some(td => td.textContent === 'api')")
+        await page.screenshot(artifacts_dir() / "dashboard-reload-failed.png")
+        # Fixed: the next reload clears the banner's error.
+        gw.config.write_text(good)
+        await page.click("#reload")
+        assert await page.wait_for(f"{banner}.className === 'ok'", timeout=10)
+        await page.ws.close()
+
+    run(scenario())
+
+
+def test_dashboard_command_needs_the_tcp_listener(gw):
+    p = gw.cli("dashboard", check=False)
+    assert p.returncode == 2
+    assert "[admin] listen" in p.stderr
+    assert "cladm_" not in p.stdout + p.stderr
