@@ -65,15 +65,16 @@ void RecentAudit::record(const AuditRecord& record) {
     ++bucket.counts[decision];
 }
 
-std::vector<RecentRecord> RecentAudit::since(std::uint64_t after, std::size_t limit) const {
+RecentAudit::Slice RecentAudit::since(std::uint64_t after, std::size_t limit) const {
+    Slice out;
     std::lock_guard lock(mutex_);
     const std::uint64_t newest = next_seq_ - 1;
+    out.last_seq = newest;
     const std::uint64_t oldest_kept = newest >= slots_.size() ? newest - slots_.size() + 1 : 1;
     std::uint64_t first = std::max(after + 1, oldest_kept);
     if (newest >= first && newest - first + 1 > limit) first = newest - limit + 1;
-    std::vector<RecentRecord> out;
     for (std::uint64_t seq = first; seq <= newest && limit != 0; ++seq) {
-        out.push_back(slots_[(seq - 1) % slots_.size()]);
+        out.records.push_back(slots_[(seq - 1) % slots_.size()]);
     }
     return out;
 }

@@ -39,8 +39,12 @@ class RecentAudit {
     // the strings have grown) and counts its decision in its second.
     void record(const AuditRecord& record);
 
+    struct Slice {
+        std::vector<RecentRecord> records;
+        std::uint64_t last_seq = 0;  // the newest record's, taken with them (0: none yet)
+    };
     // Records with seq > `after`, oldest first, at most `limit` (the newest ones if more).
-    std::vector<RecentRecord> since(std::uint64_t after, std::size_t limit) const;
+    Slice since(std::uint64_t after, std::size_t limit) const;
     // The sequence number of the newest record (0: none yet).
     std::uint64_t last_seq() const;
     std::size_t capacity() const { return slots_.size(); }

@@ -601,8 +601,9 @@ class Server : public AdminBackend {
 
     nlohmann::json audit_records(std::uint64_t after, std::size_t limit) const override {
         const auto& recent = runtime::recent_audit();
-        const std::uint64_t last = recent.last_seq();  // before since(): never misses one
-        return recent_records_json(recent.since(after, limit), last, recent.capacity());
+        // last_seq taken with the records: the page asks for what follows it next time.
+        const auto slice = recent.since(after, limit);
+        return recent_records_json(slice.records, slice.last_seq, recent.capacity());
     }
 
     nlohmann::json decisions() const override {

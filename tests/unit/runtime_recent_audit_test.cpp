@@ -24,26 +24,29 @@ std::size_t index_of(std::string_view decision) {
 TEST(RuntimeRecentAudit, KeepsTheLastNInOrderWithSequenceNumbers) {
     RecentAudit ring(3);
     EXPECT_EQ(ring.last_seq(), 0u);
-    EXPECT_TRUE(ring.since(0, 100).empty());
+    EXPECT_TRUE(ring.since(0, 100).records.empty());
     for (int i = 1; i <= 5; ++i) ring.record(make(1000, "allow", "/r" + std::to_string(i)));
     EXPECT_EQ(ring.last_seq(), 5u);
-    auto all = ring.since(0, 100);
+    const auto slice = ring.since(0, 100);
+    EXPECT_EQ(slice.last_seq, 5u);
+    const auto& all = slice.records;
     ASSERT_EQ(all.size(), 3u);  // the two oldest were overwritten
     EXPECT_EQ(all[0].seq, 3u);
     EXPECT_EQ(all[0].record.path, "/r3");
     EXPECT_EQ(all[2].seq, 5u);
     EXPECT_EQ(all[2].record.path, "/r5");
-    auto newer = ring.since(4, 100);
+    auto newer = ring.since(4, 100).records;
     ASSERT_EQ(newer.size(), 1u);
     EXPECT_EQ(newer[0].record.path, "/r5");
-    EXPECT_TRUE(ring.since(5, 100).empty());
-    EXPECT_TRUE(ring.since(99, 100).empty());
+    EXPECT_TRUE(ring.since(5, 100).records.empty());
+    EXPECT_TRUE(ring.since(99, 100).records.empty());
     // A limit keeps the newest ones.
-    auto limited = ring.since(0, 2);
+    auto limited = ring.since(0, 2).records;
     ASSERT_EQ(limited.size(), 2u);
     EXPECT_EQ(limited[0].seq, 4u);
     EXPECT_EQ(limited[1].seq, 5u);
-    EXPECT_TRUE(ring.since(0, 0).empty());
+    EXPECT_TRUE(ring.since(0, 0).records.empty());
+    EXPECT_EQ(ring.since(0, 0).last_seq, 5u);
 }
 
 TEST(RuntimeRecentAudit, ASlotReusedKeepsNothingOfTheOlderRecord) {
@@ -54,7 +57,7 @@ TEST(RuntimeRecentAudit, ASlotReusedKeepsNothingOfTheOlderRecord) {
     db.login = "app";
     ring.record(db);
     ring.record(make(2000, "deny", "/b"));
-    auto only = ring.since(0, 10);
+    auto only = ring.since(0, 10).records;
     ASSERT_EQ(only.size(), 1u);
     EXPECT_EQ(only[0].record.path, "/b");
     EXPECT_EQ(only[0].record.kind, kAuditHttp);
@@ -82,7 +85,7 @@ TEST(RuntimeRecentAudit, CountsDecisionsPerSecondInAWindow) {
     EXPECT_EQ(series.counts[index_of("deny")][last], 1u);
     EXPECT_EQ(series.counts[index_of("other")][last], 1u);
     EXPECT_EQ(series.counts[index_of("allow")][last], 0u);
-    EXPECT_EQ(ring.since(0, 100).size(), 6u);
+    EXPECT_EQ(ring.since(0, 100).records.size(), 6u);
     // Later, the same seconds slide left, then out of the window.
     const auto later = ring.series(base + 11);
     EXPECT_EQ(later.counts[index_of("allow")][last - 11], 2u);

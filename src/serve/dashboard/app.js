@@ -177,10 +177,14 @@ async function poll() {
 function addRecords(audit) {
   if (!audit || !Array.isArray(audit.records)) return;
   if (audit.last_seq < state.lastSeq) {
-    // The gateway restarted: its sequence numbers began again.
+    // The gateway restarted: its sequence numbers began again. The next poll asks from 0.
     state.records = [];
+    state.lastSeq = 0;
+    return;
   }
-  for (const record of audit.records) state.records.push(record);
+  for (const record of audit.records) {
+    if (record.seq > state.lastSeq) state.records.push(record);  // never one twice
+  }
   if (state.records.length > KEEP_RECORDS) {
     state.records.splice(0, state.records.length - KEEP_RECORDS);
   }
