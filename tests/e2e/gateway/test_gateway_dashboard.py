@@ -40,6 +40,7 @@ class Page:
     def __init__(self, ws):
         self.ws = ws
         self.next_id = 0
+        self.events = []  # every event received while waiting for answers
 
     async def call(self, method, params=None, timeout=10):
         self.next_id += 1
@@ -50,6 +51,8 @@ class Page:
             left = deadline - time.monotonic()
             assert left > 0, f"no answer to {method}"
             message = json.loads(await asyncio.wait_for(self.ws.recv(), left))
+            if "method" in message:
+                self.events.append(message)
             if message.get("id") == mine:
                 assert "error" not in message, message
                 return message["result"]
@@ -106,6 +109,7 @@ async def open_page(browser, url):
     ws = await websockets.connect(tab["webSocketDebuggerUrl"], max_size=None)
     page = Page(ws)
     await page.call("Page.enable")
+    await page.call("Network.enable")
     await page.call("Emulation.setDeviceMetricsOverride",
                     {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
     await page.navigate(url)
@@ -205,6 +209,18 @@ def test_request_appears_within_two_seconds_and_revoke_ends_the_token(dash, brow
                         " f.dispatchEvent(new Event('input')); })()")
         assert await page.wait_for("document.querySelectorAll('#plot rect.d-deny').length > 0")
 
+        # Every request the page made, as the browser sent it: the admin token went in the
+        # Authorization header only, never in a URL or a Referer.
+        await page.eval("1")  # collects the events that arrived meanwhile
+        sent = [e["params"]["request"] for e in page.events if e["method"] == "Network.requestWillBeSent"]
+        assert any(r["url"].endswith("/api/v1/revoke") for r in sent), [r["url"] for r in sent]
+        for r in sent:
+            assert admin_token not in r["url"], r["url"]
+            headers = {k.lower(): v for k, v in r.get("headers", {}).items()}
+            assert admin_token not in headers.get("referer", "")
+            if "/api/v1/" in r["url"]:
+                assert headers.get("authorization") == f"Bearer {admin_token}", r["url"]
+                assert "cookie" not in headers
         shot = artifacts_dir() / "dashboard.png"
         await page.screenshot(shot)
         await page.ws.close()
