@@ -347,7 +347,8 @@ function drawPlot() {
     });
     stacks.push(stack);
   }
-  const max = Math.max(1, ...stacks.map((stack) => stack.reduce((a, b) => a + b, 0)));
+  const highest = Math.max(0, ...stacks.map((stack) => stack.reduce((a, b) => a + b, 0)));
+  const max = Math.max(1, highest);  // the scale of an empty plot
   const svg = $('plot');
   const width = 900 / Math.max(1, bars);
   const height = 160;
@@ -373,7 +374,7 @@ function drawPlot() {
   svg.replaceChildren(...rects);
   const minutes = Math.round(buckets / 60);
   $('plot-start').textContent = minutes + ' min ago';
-  $('plot-max').textContent = 'highest bar: ' + max + ' in ' + BAR_SECONDS + ' s';
+  $('plot-max').textContent = 'highest bar: ' + highest + ' in ' + BAR_SECONDS + ' s';
   $('legend').replaceChildren(...names.map(
     (name) => el('li', { className: decisionClass(name) }, name + ' ' + totals[name])));
 }
