@@ -42,5 +42,6 @@ void register_stop(CLI::App& app, const GlobalOptions& global, Commands& command
 void register_git_credential(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_open(CLI::App& app, const GlobalOptions& global, Commands& commands);
 void register_admin_token(CLI::App& app, const GlobalOptions& global, Commands& commands);
+void register_dashboard(CLI::App& app, const GlobalOptions& global, Commands& commands);
 
 }  // namespace cloakroom::cli

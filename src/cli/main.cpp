@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     register_git_credential(app, global, commands);
     register_open(app, global, commands);
     register_admin_token(app, global, commands);
+    register_dashboard(app, global, commands);
 
     try {
         app.parse(argc, argv);

@@ -1,6 +1,7 @@
 #include "runtime/exchange.hpp"
 
 #include "runtime/metrics.hpp"
+#include "runtime/recent_audit.hpp"
 #include "runtime/token_usage.hpp"
 
 namespace cloakroom::runtime {
@@ -61,6 +62,7 @@ void Exchange::finish() {
     // The one metrics hook of the exchange path: counted once, with the record as written.
     metrics().observe(record_, error_);
     token_usage().record(record_);
+    recent_audit().record(record_);  // the dashboard's live view
 }
 
 }  // namespace cloakroom::runtime

@@ -2,12 +2,18 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
+
+#include "serve/dashboard.hpp"
 #include "util/ascii.hpp"
 
 namespace cloakroom::serve {
 namespace {
 
 constexpr std::size_t kMaxBody = 64 * 1024;
+// Records per /api/v1/audit answer, by default and at most.
+constexpr std::uint64_t kAuditDefaultLimit = 200;
+constexpr std::uint64_t kAuditMaxLimit = 1000;
 
 AdminResponse json_response(unsigned status, const nlohmann::json& body) {
     AdminResponse out;
@@ -37,6 +43,21 @@ std::string_view path_of(std::string_view target) {
 }
 
 }  // namespace
+
+const std::vector<std::pair<std::string_view, std::string_view>>& admin_security_headers() {
+    static const std::vector<std::pair<std::string_view, std::string_view>> kHeaders = {
+        {"Cache-Control", "no-store"},
+        {"X-Content-Type-Options", "nosniff"},
+        {"X-Frame-Options", "DENY"},
+        {"Content-Security-Policy",
+         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+         "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
+        {"Referrer-Policy", "no-referrer"},
+        {"Cross-Origin-Opener-Policy", "same-origin"},
+        {"Cross-Origin-Resource-Policy", "same-origin"},
+    };
+    return kHeaders;
+}
 
 bool admin_host_allowed(std::string_view host, const AdminListenerInfo& listener) {
     if (listener.unix_socket && ascii_iequals(host, "localhost")) return true;
@@ -85,6 +106,15 @@ AdminResponse handle_admin_request(const AdminRequest& request, const AdminListe
         const bool ready = backend.ready();
         return json_response(ready ? 200 : 503, {{"status", ready ? "ready" : "starting"}});
     }
+    // The dashboard's static page and scripts: nothing secret in them, and a browser cannot
+    // send the token on a navigation (the page's script sends it on every fetch instead).
+    if (auto asset = dashboard_asset(path)) {
+        if (!get) return error_response(405, "method_not_allowed", "use GET");
+        AdminResponse out;
+        out.content_type = std::string(asset->content_type);
+        out.body = std::string(asset->body);
+        return out;
+    }
     // 4. The bearer admin token.
     if (!request.authorization || !token_matches(*request.authorization, admin_token)) {
         AdminResponse denied = error_response(
@@ -107,6 +137,17 @@ AdminResponse handle_admin_request(const AdminRequest& request, const AdminListe
     if (path == "/api/v1/sessions") {
         if (!get) return error_response(405, "method_not_allowed", "use GET");
         return json_response(200, backend.sessions());
+    }
+    if (path == "/api/v1/audit") {
+        if (!get) return error_response(405, "method_not_allowed", "use GET");
+        const std::uint64_t after = query_number(request.target, "after").value_or(0);
+        const std::uint64_t limit = std::min(
+            query_number(request.target, "limit").value_or(kAuditDefaultLimit), kAuditMaxLimit);
+        return json_response(200, backend.audit_records(after, static_cast<std::size_t>(limit)));
+    }
+    if (path == "/api/v1/decisions") {
+        if (!get) return error_response(405, "method_not_allowed", "use GET");
+        return json_response(200, backend.decisions());
     }
     if (path == "/api/v1/revoke" || path == "/api/v1/reload") {
         if (request.method != "POST") return error_response(405, "method_not_allowed", "use POST");

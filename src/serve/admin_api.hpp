@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -41,6 +42,12 @@ struct AdminResponse {
     bool authenticate = false;  // send WWW-Authenticate: Bearer (401)
 };
 
+// Headers every admin answer carries (the dashboard's page and the JSON alike): no caching, no
+// MIME sniffing, never framed (clickjacking of the revoke buttons), scripts and styles only from
+// the listener itself (no inline script: an injected string cannot run), fetches only to it,
+// no Referer, no window shared with another site.
+const std::vector<std::pair<std::string_view, std::string_view>>& admin_security_headers();
+
 // How the request reached us: the TCP listener's port, or the unix socket.
 struct AdminListenerInfo {
     bool unix_socket = false;
@@ -55,6 +62,10 @@ class AdminBackend {
     virtual std::string metrics_text() const = 0;
     virtual nlohmann::json config_summary() const = 0;
     virtual nlohmann::json sessions() const = 0;
+    // The dashboard's views: the last audit records after sequence number `after` (at most
+    // `limit`), and the decisions per second (serve/dashboard.hpp has their JSON).
+    virtual nlohmann::json audit_records(std::uint64_t after, std::size_t limit) const = 0;
+    virtual nlohmann::json decisions() const = 0;
     // {"token_id": ...} or {"token": ...}, or {"before": TIME}; optional "reason".
     virtual Result<nlohmann::json> revoke(const nlohmann::json& request) = 0;
     virtual Result<nlohmann::json> reload() = 0;

@@ -97,9 +97,7 @@ net::awaitable<void> serve_connection(std::shared_ptr<AdminServer::State> state,
                                                      request.version()};
         response.set(bhttp::field::server, "cloakroom-admin");
         response.set(bhttp::field::content_type, answer.content_type);
-        response.set(bhttp::field::cache_control, "no-store");
-        response.set("X-Content-Type-Options", "nosniff");
-        response.set("X-Frame-Options", "DENY");
+        for (const auto& [name, value] : admin_security_headers()) response.set(name, value);
         if (answer.authenticate) {
             response.set(bhttp::field::www_authenticate, "Bearer realm=\"cloakroom-admin\"");
         }

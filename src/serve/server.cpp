@@ -31,11 +31,13 @@
 #include "proxy/transparent_connection.hpp"
 #include "runtime/exchange.hpp"
 #include "runtime/metrics.hpp"
+#include "runtime/recent_audit.hpp"
 #include "runtime/revocation_store.hpp"
 #include "runtime/session_registry.hpp"
 #include "runtime/token_usage.hpp"
 #include "serve/admin_server.hpp"
 #include "serve/admin_token.hpp"
+#include "serve/dashboard.hpp"
 #include "serve/handover.hpp"
 #include "serve/listener_registry.hpp"
 #include "tls/contexts.hpp"
@@ -336,6 +338,8 @@ class Server : public AdminBackend {
     Result<std::size_t> reload(const char* why) {
         auto done = reload_config(why);
         runtime::metrics().add(done.ok() ? runtime::Event::ReloadOk : runtime::Event::ReloadFailed);
+        last_reload_ = LastReload{runtime::unix_ms_now(), why, done.ok(),
+                                  done.ok() ? std::string() : done.error().message};
         if (!done.ok()) {
             spdlog::error("reload ({}) failed, keeping the previous configuration: {}", why,
                           done.error().message);
@@ -449,6 +453,7 @@ class Server : public AdminBackend {
                 (records[i].reason.empty() ? "" : " (" + records[i].reason + ")") +
                 "; live sessions ended: " + std::to_string(ended);
             if (audit) audit->write(record);
+            runtime::recent_audit().record(record);
             runtime::metrics().add(runtime::Event::RevocationApplied);
             runtime::metrics().add(runtime::Event::SessionsEndedByRevocation, ended);
             spdlog::info("revocation applied: {}", record.reason);
@@ -479,6 +484,13 @@ class Server : public AdminBackend {
         if (auto endpoint = admin_->tcp_endpoint()) proxy::reserve_endpoint(*endpoint);
         for (const auto& line : admin_->describe()) {
             std::fprintf(stderr, "cloakroom: admin API on %s\n", line.c_str());
+        }
+        if (const auto lines = admin_->describe(); admin_->tcp_endpoint() && !lines.empty()) {
+            // The token is not in this line (logs are read by more people than the token file).
+            std::fprintf(stderr,
+                         "cloakroom: dashboard on %s/dashboard (`cloakroom dashboard` prints the "
+                         "address with the admin token)\n",
+                         lines.front().c_str());
         }
         return {};
     }
@@ -572,7 +584,30 @@ class Server : public AdminBackend {
                 {"services", services},
                 {"databases", databases},
                 {"limits", limits_json(config.limits)},
-                {"revocations", revocations_->current()->records().size()}};
+                {"revocations", revocations_->current()->records().size()},
+                {"last_reload", last_reload_json()}};
+    }
+
+    // The outcome of the last reload (SIGHUP, a changed file, the admin API), null before the
+    // first: a failed one keeps the previous configuration serving, and the dashboard says why.
+    nlohmann::json last_reload_json() const {
+        if (!last_reload_) return nullptr;
+        nlohmann::json out = {{"time", runtime::rfc3339_ms(last_reload_->time_ms)},
+                              {"trigger", last_reload_->trigger},
+                              {"ok", last_reload_->ok}};
+        if (!last_reload_->ok) out["error"] = last_reload_->error;
+        return out;
+    }
+
+    nlohmann::json audit_records(std::uint64_t after, std::size_t limit) const override {
+        const auto& recent = runtime::recent_audit();
+        // last_seq taken with the records: the page asks for what follows it next time.
+        const auto slice = recent.since(after, limit);
+        return recent_records_json(slice.records, slice.last_seq, recent.capacity());
+    }
+
+    nlohmann::json decisions() const override {
+        return decision_series_json(runtime::recent_audit().series(runtime::unix_ms_now() / 1000));
     }
 
     nlohmann::json sessions() const override {
@@ -580,8 +615,13 @@ class Server : public AdminBackend {
         const auto uses = runtime::token_usage().snapshot();
         nlohmann::json tokens = nlohmann::json::array();
         std::set<std::string> listed;
+        const auto revoked = revocations_->current();
         auto entry = [&](const std::string& token_id) {
-            nlohmann::json out = {{"token_id", token_id}, {"live", nlohmann::json::object()}};
+            // Revoked by id (a `before` record needs the token's mint time, not known here).
+            const auto* record = revoked->find(token_id, std::nullopt);
+            nlohmann::json out = {{"token_id", token_id},
+                                  {"live", nlohmann::json::object()},
+                                  {"revoked", record != nullptr && !record->token_id.empty()}};
             if (auto found = live.find(token_id); found != live.end()) {
                 for (const auto& [kind, count] : found->second) out["live"][kind] = count;
             }
@@ -680,6 +720,13 @@ class Server : public AdminBackend {
     std::size_t revocations_seen_ = 0;  // records already applied (the file only grows)
     std::string revocation_error_;      // the last refresh problem reported
     std::string audit_target_;
+    struct LastReload {
+        std::int64_t time_ms = 0;
+        std::string trigger;
+        bool ok = false;
+        std::string error;
+    };
+    std::optional<LastReload> last_reload_;  // control thread only, like every reload
     std::vector<std::filesystem::path> watched_;
     std::vector<std::filesystem::file_time_type> watched_times_;
 };

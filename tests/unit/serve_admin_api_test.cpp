@@ -2,6 +2,9 @@
 // foreign Host (DNS rebinding), foreign Origin (CSRF), the bearer token, malformed JSON.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <regex>
+
 #include "serve/admin_api.hpp"
 
 namespace cloakroom::serve {
@@ -18,6 +21,14 @@ struct FakeBackend : AdminBackend {
     std::string metrics_text() const override { return "m 1\n"; }
     nlohmann::json config_summary() const override { return {{"services", 1}}; }
     nlohmann::json sessions() const override { return {{"tokens", nlohmann::json::array()}}; }
+    mutable std::uint64_t audit_after = 0;
+    mutable std::size_t audit_limit = 0;
+    nlohmann::json audit_records(std::uint64_t after, std::size_t limit) const override {
+        audit_after = after;
+        audit_limit = limit;
+        return {{"records", nlohmann::json::array()}};
+    }
+    nlohmann::json decisions() const override { return {{"series", 1}}; }
     Result<nlohmann::json> revoke(const nlohmann::json& request) override {
         ++revokes;
         if (!request.contains("token_id")) return make_error("x", "give token_id");
@@ -72,8 +83,10 @@ TEST(ServeAdminApi, HealthNeedsNoTokenButEverythingElseDoes) {
     EXPECT_EQ(handle_admin_request(health, kTcp, kToken, backend).status, 200u);
     health.target = "/readyz";
     EXPECT_EQ(handle_admin_request(health, kTcp, kToken, backend).status, 200u);
-    for (const char* path : {"/metrics", "/api/v1/config", "/api/v1/sessions", "/api/v1/revoke",
-                             "/api/v1/reload", "/nothing"}) {
+    for (const char* path :
+         {"/metrics", "/api/v1/config", "/api/v1/sessions", "/api/v1/revoke", "/api/v1/reload",
+          "/api/v1/audit", "/api/v1/audit?after=0", "/api/v1/decisions", "/nothing",
+          "/dashboard/nothing.js", "/dashboard.js", "/dashboard/app.js/x"}) {
         for (std::optional<std::string> header :
              {std::optional<std::string>(), std::optional<std::string>("Bearer "),
               std::optional<std::string>("Bearer wrong"),
@@ -158,6 +171,84 @@ TEST(ServeAdminApi, MalformedJsonMethodsAndPaths) {
               405u);
     EXPECT_EQ(handle_admin_request(request("GET", "/api/v2/x"), kTcp, kToken, backend).status,
               404u);
+}
+
+TEST(ServeAdminApi, DashboardViewsPassTheirQueryAndCapTheLimit) {
+    FakeBackend backend;
+    auto answer = handle_admin_request(request("GET", "/api/v1/audit?after=42&limit=7"), kTcp,
+                                       kToken, backend);
+    EXPECT_EQ(answer.status, 200u);
+    EXPECT_EQ(backend.audit_after, 42u);
+    EXPECT_EQ(backend.audit_limit, 7u);
+    handle_admin_request(request("GET", "/api/v1/audit?limit=99999999"), kTcp, kToken, backend);
+    EXPECT_EQ(backend.audit_after, 0u);
+    EXPECT_EQ(backend.audit_limit, 1000u);
+    handle_admin_request(request("GET", "/api/v1/audit"), kTcp, kToken, backend);
+    EXPECT_EQ(backend.audit_limit, 200u);
+    EXPECT_EQ(
+        handle_admin_request(request("GET", "/api/v1/decisions"), kTcp, kToken, backend).status,
+        200u);
+    EXPECT_EQ(handle_admin_request(request("POST", "/api/v1/audit"), kTcp, kToken, backend).status,
+              405u);
+}
+
+// The page and its script need no token (a navigation cannot carry one) but pass the Host and
+// Origin guards like everything else: a rebinding name never gets the page.
+TEST(ServeAdminApi, DashboardFilesNeedNoTokenButTheGuards) {
+    FakeBackend backend;
+    struct Want {
+        const char* path;
+        const char* type;
+        const char* marker;
+    };
+    for (const Want& want : {Want{"/dashboard", "text/html", "<script src=\"/dashboard/app.js\""},
+                             Want{"/dashboard/", "text/html", "<title>"},
+                             Want{"/dashboard/app.js", "text/javascript", "textContent"},
+                             Want{"/dashboard/app.css", "text/css", "body"}}) {
+        auto r = request("GET", want.path);
+        r.authorization.reset();
+        auto answer = handle_admin_request(r, kTcp, kToken, backend);
+        EXPECT_EQ(answer.status, 200u) << want.path;
+        EXPECT_TRUE(answer.content_type.starts_with(want.type)) << answer.content_type;
+        EXPECT_NE(answer.body.find(want.marker), std::string::npos) << want.path;
+        r.host = "rebind.evil.example:9464";
+        EXPECT_EQ(handle_admin_request(r, kTcp, kToken, backend).status, 421u) << want.path;
+        r.host = "127.0.0.1:9464";
+        r.sec_fetch_site = "cross-site";
+        EXPECT_EQ(handle_admin_request(r, kTcp, kToken, backend).status, 403u) << want.path;
+        r.sec_fetch_site.reset();
+        r.method = "POST";
+        EXPECT_EQ(handle_admin_request(r, kTcp, kToken, backend).status, 405u) << want.path;
+    }
+    // The page has no inline script for the policy to allow, and never writes HTML from data.
+    auto page = handle_admin_request(request("GET", "/dashboard"), kTcp, kToken, backend).body;
+    EXPECT_EQ(page.find("<script>"), std::string::npos);
+    EXPECT_FALSE(std::regex_search(page, std::regex(R"(\son[a-z]+\s*=)"))) << "inline handler";
+    auto script = handle_admin_request(request("GET", "/dashboard/app.js"), kTcp, kToken, backend);
+    for (const char* sink : {"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
+                             "eval(", "new Function"}) {
+        EXPECT_EQ(script.body.find(sink), std::string::npos) << sink;
+    }
+}
+
+TEST(ServeAdminApi, SecurityHeadersForbidFramingInlineScriptAndOtherOrigins) {
+    std::map<std::string, std::string, std::less<>> headers;
+    for (const auto& [name, value] : admin_security_headers()) {
+        headers.emplace(std::string(name), std::string(value));
+    }
+    EXPECT_EQ(headers["X-Frame-Options"], "DENY");
+    EXPECT_EQ(headers["Cache-Control"], "no-store");
+    EXPECT_EQ(headers["Referrer-Policy"], "no-referrer");
+    const std::string& csp = headers["Content-Security-Policy"];
+    for (const char* part : {"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'",
+                             "connect-src 'self'", "form-action 'none'"}) {
+        EXPECT_NE(csp.find(part), std::string::npos) << part;
+    }
+    EXPECT_EQ(csp.find("unsafe"), std::string::npos);
+    for (const auto& [name, value] : headers) {
+        EXPECT_FALSE(name.starts_with("Access-Control")) << name;
+        EXPECT_NE(name, "Set-Cookie");
+    }
 }
 
 }  // namespace

@@ -58,14 +58,14 @@ def real_json(port, path, method="GET"):
 
 
 class Browser:
-    def __init__(self, tmp):
+    def __init__(self, tmp, extra_args=()):
         self.profile = tmp / "profile"
         self.profile.mkdir()
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-             f"--user-data-dir={self.profile}", "about:blank"],
+             f"--user-data-dir={self.profile}", *extra_args, "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         active = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
