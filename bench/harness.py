@@ -146,6 +146,7 @@ class Upstream:
         self.dir = work / "upstream"
         self.pki = pki
         self.port = None
+        self.h2_port = None  # the same server with ALPN h2, for the "direct" h2 shape only
         self.proc = None
 
     def setup(self):
@@ -160,6 +161,7 @@ class Upstream:
     def start(self):
         d = self.dir
         self.port = free_port()
+        self.h2_port = free_port()
         (d / "nginx.conf").write_text(f"""
 worker_processes 1;
 {user_directive()}
@@ -186,6 +188,9 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{self.port} ssl default_server backlog=8192;
+        # HTTP/2 only on a port of its own: the proxies' upstream legs stay HTTP/1.1 (Cloakroom
+        # would pick h2 where offered, nginx cannot), so every candidate does the same job.
+        listen 127.0.0.1:{self.h2_port} ssl http2 backlog=8192;
         server_name _;
         ssl_certificate {self.pki}/upstream.pem;
         ssl_certificate_key {self.pki}/upstream.key;
@@ -255,6 +260,12 @@ class Candidate:
         return ["--url", f"https://{HOST}{path}", "--dial", f"127.0.0.1:{self.port}",
                 "--cacert", str(self.pki / "ca.pem")]
 
+    # Whether the agent side speaks HTTP/2 (the "h2" shape), and how the client reaches it.
+    h2 = True
+
+    def h2_target(self, path):
+        return self.target(path)
+
     # What the agent sends: its Cloakroom token (the proxies replace it with the real secret).
     def auth_header(self):
         return f"Authorization: Bearer {self.tools['token']}"
@@ -281,6 +292,10 @@ class Direct(Candidate):
 
     def auth_header(self):
         return f"Authorization: Bearer {SECRET}"
+
+    def h2_target(self, path):
+        return ["--url", f"https://{HOST}{path}", "--dial", f"127.0.0.1:{self.upstream.h2_port}",
+                "--cacert", str(self.pki / "ca.pem")]
 
 
 class Cloakroom(Candidate):
@@ -427,6 +442,8 @@ class CloakroomReverse(Candidate):
         return ["--url", f"http://127.0.0.1:{self.port}/api{path}", "--dial",
                 f"127.0.0.1:{self.port}"]
 
+    h2 = False  # plain HTTP/1.1 on loopback
+
 
 class NginxProxy(Candidate):
     name = "nginx"
@@ -461,7 +478,7 @@ http {{
         keepalive_timeout 300s;
     }}
     server {{
-        listen 127.0.0.1:{self.port} ssl backlog=8192;
+        listen 127.0.0.1:{self.port} ssl http2 backlog=8192;
         ssl_certificate {self.pki}/front.pem;
         ssl_certificate_key {self.pki}/front.key;
         # Same job as Cloakroom: TLS 1.3 to the client (nginx 1.22's default stops at 1.2), no
@@ -533,7 +550,7 @@ defaults
     http-reuse always
 
 frontend fe
-    bind 127.0.0.1:{self.port} ssl crt {self.pki}/front-combined.pem alpn http/1.1 no-tls-tickets
+    bind 127.0.0.1:{self.port} ssl crt {self.pki}/front-combined.pem alpn h2,http/1.1 no-tls-tickets
     default_backend be
 
 backend be
@@ -576,6 +593,8 @@ class MitmProxy(Candidate):
         ], d / "mitmdump.log", env=env)
         wait_port(self.port, self.proc, timeout=30, what="mitmdump")
 
+    h2 = False  # started with http2=false (its HTTP/1.1 numbers are the comparison)
+
 
 CANDIDATES = [Direct, Cloakroom, CloakroomReverse, NginxProxy, HaproxyProxy, MitmProxy]
 NAMES = [c.name for c in CANDIDATES]
@@ -586,8 +605,9 @@ NAMES = [c.name for c in CANDIDATES]
 
 
 class Shape:
-    def __init__(self, name, title, path, args, size):
+    def __init__(self, name, title, path, args, size, h2=False):
         self.name, self.title, self.path, self.args, self.size = name, title, path, args, size
+        self.h2 = h2  # HTTP/2 on the agent side: only candidates with `h2` run it
 
 
 SHAPES = [
@@ -596,6 +616,9 @@ SHAPES = [
     Shape("handshake", "new TLS conn per request, 16 conns", "/1k",
           ["-c", "16", "-t", "2", "--new-conn"], SMALL),
     Shape("stream", "100 KiB responses, 8 conns", "/100k", ["-c", "8", "-t", "2"], BIG),
+    # 64 streams in flight over 4 connections (HTTP/2 to the proxy, HTTP/1.1 behind it).
+    Shape("h2", "HTTP/2, 4 conns x 16 streams, 1 KiB", "/1k",
+          ["-c", "4", "-t", "2", "--h2", "16"], SMALL, h2=True),
 ]
 
 
@@ -612,11 +635,14 @@ def run_loadgen(tools, cand, args, timeout):
     return res
 
 
-def check(tools, cand, upstream, auth_header=None):
-    """One request per body size: 200, exact body, and the upstream got the real credential."""
+def check(tools, cand, upstream, auth_header=None, h2=False):
+    """One request per body size: 200, exact body, and the upstream got the real credential
+    (over HTTP/2 with `h2`)."""
     problems = []
     for name, size in (("1k", SMALL), ("100k", BIG)):
-        target = cand.target(f"/{name}")
+        target = cand.h2_target(f"/{name}") if h2 else cand.target(f"/{name}")
+        if h2:
+            target = [*target, "--h2", "1"]
         # Every TLS hop the client makes is TLS 1.3 (the issue's shape), or the run stops.
         tls = ["--expect-tls", "TLSv1.3"] if target[1].startswith("https://") else []
         res = run_loadgen(tools, cand, [
@@ -625,7 +651,7 @@ def check(tools, cand, upstream, auth_header=None):
             "--expect-body-file", str(upstream.file(name)),
             "--expect-header", "X-Auth-Check: bearer-ok"], timeout=60)
         if res["exit"] != 0:
-            problems.append(f"/{name}: " + "; ".join(res.get("error_samples", [])))
+            problems.append(f"/{name}{' (h2)' if h2 else ''}: " + "; ".join(res.get("error_samples", [])))
     return problems
 
 
@@ -783,6 +809,11 @@ def targets(results, idle, micro, opts):
     for shape in ("keepalive", "latency"):
         r = ratio(get(shape, "cloakroom", "p99"), get(shape, "nginx", "p99"))
         lines.append(f"{verdict(None if r is None else r <= 1.1)} p99 <= 1.1x nginx ({shape}): {fmt(r, '{:.2f}x')}")
+    r = ratio(get("h2", "cloakroom", "rps"), get("h2", "nginx", "rps"))
+    rc = ratio(get("h2", "cloakroom", "cpu_us"), get("h2", "nginx", "cpu_us"))
+    lines.append(f"{verdict(None if r is None or rc is None else r >= 1.0 and rc <= 1.0)} h2 "
+                 f"(64 streams) req/s >= 1.0x nginx at <= nginx CPU/req: req/s {fmt(r, '{:.2f}x')}, "
+                 f"CPU/req {fmt(rc, '{:.2f}x')}")
     r = ratio(get("handshake", "cloakroom", "cpu_us"), get("handshake", "nginx", "cpu_us"))
     lines.append(f"{verdict(None if r is None else r <= 1.0)} full-handshake CPU/req <= nginx: {fmt(r, '{:.2f}x')}")
     # The reverse listener's agent hop is plain HTTP; the forward path also terminates the
@@ -821,7 +852,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="~1 minute smoke run")
     ap.add_argument("--only", default="", help=f"comma list of candidates ({', '.join(NAMES)})")
     ap.add_argument("--shapes", default="", help="comma list of load shapes (keepalive, latency, "
-                    "handshake, stream, idle)")
+                    "handshake, stream, h2, idle)")
     ap.add_argument("--duration", type=float, help="seconds measured per run (default 4)")
     ap.add_argument("--warmup", type=float, help="seconds before measuring (default 1)")
     ap.add_argument("--rounds", type=int, help="alternating rounds (default 3)")
@@ -910,8 +941,11 @@ def main():
     if len(neg) != 2 or not all("x-auth-check" in x for x in neg):
         log(f"the injection check does not catch a wrong credential: {neg}")
         return 1
+    with_h2 = any(sh.h2 for sh in shapes)
     for c in cands:
         problems = check(tools, c, upstream)
+        if with_h2 and c.h2:
+            problems += check(tools, c, upstream, h2=True)
         if problems:
             log(f"{c.name}: FAILED the correctness check: {'; '.join(problems)}")
             return 1
@@ -923,7 +957,10 @@ def main():
         order = cands[rnd % len(cands):] + cands[:rnd % len(cands)]
         for shape in shapes:
             for c in order:
-                args = [*c.target(shape.path), "-H", c.auth_header(), *shape.args,
+                if shape.h2 and not c.h2:
+                    continue
+                target = c.h2_target(shape.path) if shape.h2 else c.target(shape.path)
+                args = [*target, "-H", c.auth_header(), *shape.args,
                         "-d", str(dur), "--warmup", str(opts.warmup),
                         "--expect-status", "200", "--expect-size", str(shape.size),
                         "--expect-header", "X-Auth-Check: bearer-ok"]

@@ -19,6 +19,7 @@
 // over the window, per request, and the peak RSS sampled every 50 ms.
 #include <utility>
 
+#include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/resource.h>
@@ -52,6 +53,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace net = boost::asio;
@@ -87,7 +89,8 @@ struct Options {
     int idle = 0;
     double settle = 1.0;
     int setup_parallel = 32;
-    bool show = false;  // print the first response head to stderr
+    bool show = false;   // print the first response head to stderr
+    int h2_streams = 0;  // --h2 N: HTTP/2 (ALPN h2 only), N concurrent streams per connection
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -99,7 +102,8 @@ struct Options {
         "  [--cacert FILE] [-c CONNS] [-t THREADS] [-d SECONDS] [--warmup SECONDS]\n"
         "  [--new-conn] [--requests N] [--idle N [--settle SECONDS]] [-H 'Name: value']\n"
         "  [--expect-status N] [--expect-size BYTES] [--expect-header 'Name: value']\n"
-        "  [--expect-body-file FILE] [--expect-tls TLSv1.3] [--pid PID]... [--show]\n",
+        "  [--expect-body-file FILE] [--expect-tls TLSv1.3] [--pid PID]... [--show]\n"
+        "  [--h2 STREAMS]   HTTP/2 (ALPN h2), STREAMS concurrent requests per connection\n",
         why.c_str());
     std::exit(2);
 }
@@ -233,12 +237,17 @@ Options parse_options(int argc, char** argv) {
             o.settle = parse_double(next(), "settle");
         } else if (a == "--setup-parallel") {
             o.setup_parallel = parse_number<int>(next(), "setup-parallel");
+        } else if (a == "--h2") {
+            o.h2_streams = parse_number<int>(next(), "--h2");
+            if (o.h2_streams < 1 || o.h2_streams > 1000) usage("--h2 takes 1 to 1000 streams");
         } else if (a == "--show") {
             o.show = true;
         } else {
             usage("unknown option " + a);
         }
     }
+    if (o.h2_streams > 0 && (!o.keepalive || o.idle > 0 || !o.tls))
+        usage("--h2 needs TLS and cannot be combined with --new-conn or --idle");
     if (!have_url) usage("--url is required");
     if (!have_dial) usage("--dial or --proxy is required");
     if (o.connections < 1 || o.threads < 1) usage("connections and threads must be >= 1");
@@ -382,6 +391,13 @@ class Connection {
                 throw std::runtime_error(std::string("negotiated ") + SSL_get_version(ssl_handle) +
                                          ", expected " + o.expect_tls);
             }
+            if (o.h2_streams > 0) {
+                const unsigned char* alpn = nullptr;
+                unsigned int alpn_size = 0;
+                SSL_get0_alpn_selected(ssl_handle, &alpn, &alpn_size);
+                if (std::string_view(reinterpret_cast<const char*>(alpn), alpn_size) != "h2")
+                    throw std::runtime_error("the server did not negotiate h2 (ALPN)");
+            }
         }
     }
 
@@ -483,6 +499,11 @@ class Connection {
         tls_.reset();
     }
 
+    // HTTP/2 (--h2 N): N requests in flight on this connection, each followed by the next as
+    // soon as its stream closes, until the window ends. The first request was claimed by the
+    // caller. Every response is checked like an HTTP/1.1 one.
+    net::awaitable<void> h2_run(ThreadStats& stats);
+
   private:
     net::awaitable<void> write(const std::string& data) {
         if (tls_) {
@@ -548,6 +569,165 @@ class Connection {
     std::string body_;
 };
 
+bool claim_request(Shared& shared);
+void record(Shared& shared, ThreadStats& stats, Clock::time_point t0, Clock::time_point t1,
+            long body_bytes);
+
+struct H2Stream {
+    Clock::time_point t0;
+    int status = 0;
+    long bytes = 0;
+    std::vector<bool> seen;
+    std::string body;
+};
+
+struct H2State {
+    Shared& shared;
+    ThreadStats& stats;
+    std::vector<std::pair<std::string, std::string>> fields;  // the request's header fields
+    std::vector<nghttp2_nv> nva;
+    std::unordered_map<std::int32_t, H2Stream> streams;
+    std::string fatal;  // a submit that failed
+
+    H2State(Shared& s, ThreadStats& st) : shared(s), stats(st) {
+        const Options& o = s.options;
+        std::string authority = o.host;
+        if (authority.find(':') != std::string::npos) authority = "[" + authority + "]";
+        if (o.port != 443) authority += ":" + std::to_string(o.port);
+        fields = {{":method", "GET"},
+                  {":scheme", "https"},
+                  {":authority", authority},
+                  {":path", o.path},
+                  {"user-agent", "cloakroom-loadgen"},
+                  {"accept", "*/*"}};
+        for (const auto& h : o.headers) {
+            const auto colon = h.find(':');
+            if (colon == std::string::npos) continue;
+            fields.emplace_back(lower(trim(std::string_view(h).substr(0, colon))),
+                                std::string(trim(std::string_view(h).substr(colon + 1))));
+        }
+        for (auto& [name, value] : fields) {
+            nva.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(name.data()),
+                                     reinterpret_cast<std::uint8_t*>(value.data()), name.size(),
+                                     value.size(), NGHTTP2_NV_FLAG_NONE});
+        }
+    }
+
+    void submit(nghttp2_session* session) {
+        const std::int32_t id =
+            nghttp2_submit_request(session, nullptr, nva.data(), nva.size(), nullptr, nullptr);
+        if (id < 0) {
+            fatal = std::string("submit: ") + nghttp2_strerror(id);
+            return;
+        }
+        H2Stream& stream = streams[id];
+        stream.t0 = Clock::now();
+        stream.seen.assign(shared.options.expect_headers.size(), false);
+    }
+
+    static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                         std::size_t name_size, const std::uint8_t* value, std::size_t value_size,
+                         std::uint8_t, void* user) {
+        auto& self = *static_cast<H2State*>(user);
+        auto at = self.streams.find(frame->hd.stream_id);
+        if (at == self.streams.end()) return 0;
+        const std::string_view n(reinterpret_cast<const char*>(name), name_size);
+        const std::string_view v(reinterpret_cast<const char*>(value), value_size);
+        if (n == ":status") std::from_chars(v.data(), v.data() + v.size(), at->second.status);
+        const auto& expect = self.shared.options.expect_headers;
+        for (std::size_t i = 0; i < expect.size(); ++i) {
+            if (expect[i].first == n && expect[i].second == v) at->second.seen[i] = true;
+        }
+        return 0;
+    }
+
+    static int on_data(nghttp2_session*, std::uint8_t, std::int32_t stream_id,
+                       const std::uint8_t* data, std::size_t size, void* user) {
+        auto& self = *static_cast<H2State*>(user);
+        auto at = self.streams.find(stream_id);
+        if (at == self.streams.end()) return 0;
+        at->second.bytes += static_cast<long>(size);
+        if (self.shared.options.have_expect_body)
+            at->second.body.append(reinterpret_cast<const char*>(data), size);
+        return 0;
+    }
+
+    static int on_close(nghttp2_session* session, std::int32_t stream_id, std::uint32_t error,
+                        void* user) {
+        auto& self = *static_cast<H2State*>(user);
+        auto at = self.streams.find(stream_id);
+        if (at == self.streams.end()) return 0;
+        const auto t1 = Clock::now();
+        const H2Stream& s = at->second;
+        const Options& o = self.shared.options;
+        std::string failure;
+        if (error != NGHTTP2_NO_ERROR) {
+            failure = std::string("stream reset: ") + nghttp2_http2_strerror(error);
+        } else if (s.status != o.expect_status) {
+            failure = "status " + std::to_string(s.status) + " (expected " +
+                      std::to_string(o.expect_status) + ")";
+        } else if (o.expect_size >= 0 && s.bytes != o.expect_size) {
+            failure = "body of " + std::to_string(s.bytes) + " bytes (expected " +
+                      std::to_string(o.expect_size) + ")";
+        } else if (o.have_expect_body && s.body != o.expect_body) {
+            failure = "body differs from --expect-body-file";
+        }
+        for (std::size_t i = 0; i < s.seen.size() && failure.empty(); ++i) {
+            if (!s.seen[i])
+                failure = "header '" + o.expect_headers[i].first + ": " +
+                          o.expect_headers[i].second + "' missing";
+        }
+        if (failure.empty()) {
+            record(self.shared, self.stats, s.t0, t1, s.bytes);
+        } else {
+            self.shared.error(failure);
+        }
+        self.streams.erase(at);
+        if (claim_request(self.shared)) self.submit(session);
+        return 0;
+    }
+};
+
+net::awaitable<void> Connection::h2_run(ThreadStats& stats) {
+    H2State state(shared_, stats);
+    nghttp2_session_callbacks* callbacks = nullptr;
+    nghttp2_session_callbacks_new(&callbacks);
+    nghttp2_session_callbacks_set_on_header_callback(callbacks, &H2State::on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &H2State::on_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &H2State::on_close);
+    nghttp2_session* raw = nullptr;
+    const int created = nghttp2_session_client_new(&raw, callbacks, &state);
+    nghttp2_session_callbacks_del(callbacks);
+    if (created != 0) throw std::runtime_error("nghttp2_session_client_new failed");
+    std::unique_ptr<nghttp2_session, decltype(&nghttp2_session_del)> session(raw,
+                                                                             nghttp2_session_del);
+    const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+                                               {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
+    nghttp2_submit_settings(session.get(), NGHTTP2_FLAG_NONE, settings, 2);
+    nghttp2_session_set_local_window_size(session.get(), NGHTTP2_FLAG_NONE, 0, 16 << 20);
+    state.submit(session.get());  // claimed by the caller
+    for (int i = 1; i < shared_.options.h2_streams && claim_request(shared_); ++i)
+        state.submit(session.get());
+    std::string out;
+    std::vector<std::uint8_t> in(64 * 1024);
+    for (;;) {
+        if (!state.fatal.empty()) throw std::runtime_error(state.fatal);
+        out.clear();
+        for (;;) {
+            const std::uint8_t* data = nullptr;
+            const auto n = nghttp2_session_mem_send(session.get(), &data);
+            if (n < 0) throw std::runtime_error(nghttp2_strerror(static_cast<int>(n)));
+            if (n == 0) break;
+            out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+        }
+        if (!out.empty()) co_await write(out);
+        if (state.streams.empty()) break;
+        const std::size_t n = co_await tls_->async_read_some(net::buffer(in), net::use_awaitable);
+        const auto fed = nghttp2_session_mem_recv(session.get(), in.data(), n);
+        if (fed < 0) throw std::runtime_error(nghttp2_strerror(static_cast<int>(fed)));
+    }
+}
+
 bool claim_request(Shared& shared) {
     if (shared.stop.load(std::memory_order_relaxed)) return false;
     long limit = shared.options.max_requests;
@@ -565,6 +745,22 @@ void record(Shared& shared, ThreadStats& stats, Clock::time_point t0, Clock::tim
             static_cast<std::uint32_t>(std::min<long long>(ns / 16, 0xffffffffLL)));
         ++stats.window_ok;
         stats.window_bytes += body_bytes;
+    }
+}
+
+net::awaitable<void> h2_load_loop(net::io_context& io, Shared& shared, ThreadStats& stats) {
+    Connection conn(io, shared);
+    while (claim_request(shared)) {
+        bool opened = false;
+        try {
+            co_await conn.open();
+            opened = true;
+            co_await conn.h2_run(stats);
+        } catch (const std::exception& e) {
+            shared.error(std::string(opened ? "h2: " : "connect: ") + e.what());
+        }
+        conn.close();
+        if (shared.total_errors.load(std::memory_order_relaxed) > 1000) shared.stop = true;
     }
 }
 
@@ -690,7 +886,12 @@ int main(int argc, char** argv) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
         static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-        SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn);
+        static const unsigned char alpn_h2[] = {2, 'h', '2'};
+        if (o.h2_streams > 0) {
+            SSL_CTX_set_alpn_protos(ctx, alpn_h2, sizeof alpn_h2);
+        } else {
+            SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn);
+        }
     }
 
     Shared shared(o);
@@ -756,7 +957,11 @@ int main(int argc, char** argv) {
     }
     for (int i = 0; i < o.connections; ++i) {
         auto t = static_cast<std::size_t>(i % nthreads);
-        net::co_spawn(*ios[t], load_loop(*ios[t], shared, stats[t]), net::detached);
+        if (o.h2_streams > 0) {
+            net::co_spawn(*ios[t], h2_load_loop(*ios[t], shared, stats[t]), net::detached);
+        } else {
+            net::co_spawn(*ios[t], load_loop(*ios[t], shared, stats[t]), net::detached);
+        }
     }
     std::vector<std::thread> workers;
     for (std::size_t t = 0; t < ios.size(); ++t) workers.emplace_back([&ios, t] { ios[t]->run(); });
@@ -831,8 +1036,8 @@ int main(int argc, char** argv) {
         "\"mean_us\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
         "\"max_us\":%.1f,\"proxy_cpu_s\":%.3f,\"proxy_sys_s\":%.3f,\"proxy_cpu_us_per_req\":%.2f,"
         "\"proxy_peak_rss_kb\":%ld,\"client_cpu_s\":%.3f,\"error_samples\":[",
-        o.keepalive ? "keepalive" : "new-conn", o.connections, nthreads, window_seconds, window_ok,
-        shared.total_ok.load(), shared.total_errors.load(),
+        o.h2_streams > 0 ? "h2" : (o.keepalive ? "keepalive" : "new-conn"), o.connections, nthreads,
+        window_seconds, window_ok, shared.total_ok.load(), shared.total_errors.load(),
         static_cast<double>(window_ok) / window_seconds,
         static_cast<double>(window_bytes) / window_seconds / 1e6, mean, percentile(all, 0.50),
         percentile(all, 0.90), percentile(all, 0.99), percentile(all, 0.999),
