@@ -287,3 +287,40 @@ def test_an_upstream_answering_2xx_without_switching_is_refused(make_gateway):
         assert SECRET.encode() not in r.body
     rec = [x for x in gw.audit() if x.get("host") == "api.example.com"][-1]
     assert (rec["status"], rec["decision"]) == (502, "error"), rec
+
+
+def test_a_ping_echoing_the_secret_is_starred_and_answered(wsgw):
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+    with client(wsgw) as c:
+        ws = H2WebSocket(c, "/ping", bearer(tok))
+        assert ws.response().status == 200
+        ws.send("after the ping")  # the server echoes once its ping is answered
+        assert ws.recv() == "after the ping"
+        assert ws.pings == [b"ping " + b"*" * len(SECRET)], ws.pings
+
+
+def test_revoking_the_token_ends_its_websocket_and_the_upstream_connection(wsgw, ws_upstream):
+    """A revocation ends what the token already opened (docs/architecture.md, "Sessions"): the
+    agent's HTTP/2 connection that carried it, with its WebSocket streams and their upstream
+    connections, within the gateway's revocation check (every 200 ms)."""
+    tok, other = wsgw.mint(hosts="ws.example.com", methods="GET"), \
+        wsgw.mint(hosts="ws.example.com", methods="GET")
+    with client(wsgw) as c, client(wsgw) as bystander_c:
+        ws = H2WebSocket(c, "/echo", bearer(tok))
+        assert ws.response().status == 200
+        ws.send("before")
+        assert ws.recv() == "before"
+        bystander = H2WebSocket(bystander_c, "/echo", bearer(other))
+        assert bystander.response().status == 200
+        ended_before = len(ws_upstream.ended)
+        p = wsgw.cli("revoke", wsgw.token_id(tok), check=False)
+        assert p.returncode == 0, p.stderr
+        since = time.monotonic()
+        with pytest.raises((Closed, ConnectionError)):
+            ws.recv(timeout=5)
+        assert time.monotonic() - since < 3, "the revoked token's WebSocket stayed open"
+        wait_for(lambda: len(ws_upstream.ended) > ended_before, what="the upstream to end")
+        bystander.send("still open")
+        assert bystander.recv() == "still open", "another token's WebSocket was ended"
+    rec = [r for r in ws_records(wsgw, 2) if r.get("token_id") == wsgw.token_id(tok)]
+    assert len(rec) == 1 and rec[0]["status"] == 200 and "websocket ended by" in rec[0]["reason"], rec
