@@ -9,6 +9,7 @@ import ssl
 import threading
 import time
 
+import h2.exceptions
 import websockets
 from websockets.client import ClientConnection
 from websockets.connection import State
@@ -136,8 +137,11 @@ class H2WebSocket:
         for data in self.ws.data_to_send():
             if data:
                 self.c.send_body(self.sid, data, end=False)
-            elif not self.c.conn.streams[self.sid].closed:
-                self.c.conn.end_stream(self.sid)  # the library's EOF: END_STREAM
+            else:
+                try:
+                    self.c.conn.end_stream(self.sid)  # the library's EOF: END_STREAM
+                except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+                    pass  # the stream is over already (reset, or both sides ended)
                 self.c.flush()
 
     def send(self, message, fragments=1):
