@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import ssl
-import threading
 import time
 
 import pytest
