@@ -249,6 +249,38 @@ def test_a_slow_agent_holds_its_upstream_back_and_a_reset_ends_the_upstream(wsgw
     assert len(flood_rec) == 1 and "websocket ended by agent" in flood_rec[0]["reason"], flood_rec
 
 
+def test_an_upstream_that_reads_nothing_shuts_the_agents_window(wsgw):
+    """The other direction: the server stops reading; the agent's stream window stays shut once
+    the sockets on the way are full (the gateway acknowledges the stream's DATA only as the relay
+    takes it), instead of the gateway buffering what the agent sends."""
+    tok = wsgw.mint(hosts="ws.example.com", methods="GET")
+    block = b"u" * 65536
+    with client(wsgw) as c:
+        ws = H2WebSocket(c, "/deaf", bearer(tok))
+        assert ws.response().status == 200
+        sent, pending, stalled_since = 0, b"", None
+        while sent < 48 * 2**20:
+            if not pending:
+                ws.ws.send_binary(block)
+                pending = b"".join(ws.ws.data_to_send())
+            window = min(c.conn.local_flow_control_window(ws.sid), c.conn.max_outbound_frame_size)
+            if window <= 0:
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > 2:
+                    break
+                c.pump(0.2)
+                continue
+            stalled_since = None
+            c.conn.send_data(ws.sid, pending[:window])
+            c.flush()
+            sent += min(window, len(pending))
+            pending = pending[window:]
+        assert not c.results[ws.sid].done, "the relay ended: the test proves nothing"
+        assert sent < 24 * 2**20, f"{sent >> 20} MiB taken from an agent whose upstream reads nothing"
+        c.conn.reset_stream(ws.sid)
+        c.flush()
+
+
 def test_an_upstream_refusing_the_handshake_answers_the_stream_redacted(wsgw):
     """The upstream answers the handshake 403 with the credential echoed in a header and the
     body: that answer is the stream's response, redacted like any."""

@@ -65,6 +65,11 @@ class WsUpstream:
         elif path == "/close":
             await ws.close(4001, f"bye {SECRET}")
             return
+        elif path == "/deaf":
+            # Reads nothing for a while: websockets stops reading the socket once max_queue
+            # messages wait, so what an agent can send is held by the relay's flow control.
+            await asyncio.sleep(20)
+            return
         elif path == "/flood":
             # As fast as the relay takes them: send() waits while the transport's buffer is
             # full, so flood_sent tells how far a slow agent let the server get.
@@ -83,7 +88,7 @@ class WsUpstream:
 
         async def main():
             self.server = await websockets.serve(self.handler, "127.0.0.1", 0, ssl=ctx,
-                                                 compression="deflate", max_size=None,
+                                                 compression="deflate", max_size=None, max_queue=4,
                                                  process_request=self.process_request)
             self.port = self.server.sockets[0].getsockname()[1]
             ready.set()
