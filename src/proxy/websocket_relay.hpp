@@ -3,6 +3,8 @@
 // between the agent and the upstream until either side closes or both are silent for the idle
 // timeout. Frames from the server pass the redaction filter (websocket_redaction.hpp); the
 // agent's frames go on unchanged (it holds no secret). One audit record for the whole relay.
+// An HTTP/2 agent's WebSocket (RFC 8441 extended CONNECT, h2/front_end.cpp) uses the same
+// pump_websocket with its stream as the agent's side.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -59,8 +61,11 @@ class StreamSide {
     Stream& stream_;
 };
 
-// Why a 101 answer cannot be relayed, or nothing when it can.
-inline std::optional<std::string> websocket_answer_problem(const http::Head& response) {
+// Why a 101 answer cannot be relayed, or nothing when it can. `expected_accept`: when the
+// gateway made the key itself (an HTTP/2 agent's extended CONNECT has none), the answer's
+// Sec-WebSocket-Accept it must carry; otherwise the agent checks the answer to its own key.
+inline std::optional<std::string> websocket_answer_problem(const http::Head& response,
+                                                           std::string_view expected_accept = {}) {
     bool upgrade = false;
     for (const auto& field : response.fields()) {
         if (ascii_iequals(field.name, "Upgrade") && http::list_contains(field.value, "websocket")) {
@@ -71,7 +76,48 @@ inline std::optional<std::string> websocket_answer_problem(const http::Head& res
     if (response.find("Sec-WebSocket-Extensions")) {
         return "the upstream negotiated a WebSocket extension that was not offered";
     }
+    if (!expected_accept.empty() && response["Sec-WebSocket-Accept"] != expected_accept) {
+        return "the upstream's Sec-WebSocket-Accept does not answer the handshake's key";
+    }
     return std::nullopt;
+}
+
+// The frames of an opened WebSocket both ways through the one two-way pump, for every agent
+// side (an HTTP/1.1 connection, or an HTTP/2 stream of an extended CONNECT): the server's frames
+// through the redaction filter, the agent's unchanged (it holds no secret), until either side
+// ends or both are silent for the idle timeout; then the exchange's one record (status
+// `status`: what the agent was answered, 101 or the stream's 200). `pending_from_agent` and
+// `pending_from_upstream`: bytes read past the handshake.
+template <class AgentSide, class UpstreamSide>
+boost::asio::awaitable<void> pump_websocket(AgentSide& agent_side, UpstreamSide& upstream_side,
+                                            std::string pending_from_agent,
+                                            std::string pending_from_upstream,
+                                            const RequestPlan& plan, std::string_view decision,
+                                            unsigned status, runtime::Exchange& exchange,
+                                            const Gateway& gateway) {
+    std::optional<WebSocketRedaction> redaction;
+    runtime::PumpOptions options;
+    options.pending_a_to_b = std::move(pending_from_agent);
+    options.pending_b_to_a = std::move(pending_from_upstream);
+    if (plan.redacts()) {
+        redaction.emplace(plan.redaction->needles);
+        options.b_to_a = &*redaction;
+    }
+    options.idle_timeout = gateway.timeouts.body_idle;
+    options.a_name = "agent";
+    const runtime::PumpResult result =
+        co_await runtime::pump_both_ways(agent_side, upstream_side, std::move(options));
+    AuditRecord& audit = exchange.record();
+    audit.bytes_in += result.a_to_b;
+    audit.bytes_out = result.b_to_a;
+    std::string reason = plan.reason.empty() ? "websocket" : plan.reason + "; websocket";
+    reason += " ended by " + result.ended_by;
+    if (redaction && !redaction->error().empty()) {
+        exchange.fail(status, reason + " (" + redaction->error() + ")");
+    } else {
+        exchange.complete(status, decision, reason);
+    }
+    exchange.finish();
 }
 
 // The upstream answered 101 to an allowed upgrade: the agent gets the (redacted) answer, then
@@ -98,33 +144,14 @@ boost::asio::awaitable<bool> relay_websocket(
 
     StreamSide<ClientStream> agent_side(client);
     StreamSide<UpstreamStream> upstream_side(upstream);
-    std::optional<WebSocketRedaction> redaction;
-    runtime::PumpOptions options;
-    options.pending_a_to_b.assign(static_cast<const char*>(client_buffer.data().data()),
-                                  client_buffer.size());
+    std::string from_agent(static_cast<const char*>(client_buffer.data().data()),
+                           client_buffer.size());
     client_buffer.consume(client_buffer.size());
-    options.pending_b_to_a.assign(static_cast<const char*>(upstream_buffer.data().data()),
-                                  upstream_buffer.size());
+    std::string from_upstream(static_cast<const char*>(upstream_buffer.data().data()),
+                              upstream_buffer.size());
     upstream_buffer.consume(upstream_buffer.size());
-    if (plan.redacts()) {
-        redaction.emplace(plan.redaction->needles);
-        options.b_to_a = &*redaction;
-    }
-    options.idle_timeout = gateway.timeouts.body_idle;
-    options.a_name = "agent";
-    const runtime::PumpResult result =
-        co_await runtime::pump_both_ways(agent_side, upstream_side, std::move(options));
-    AuditRecord& audit = exchange.record();
-    audit.bytes_in += result.a_to_b;
-    audit.bytes_out = result.b_to_a;
-    std::string reason = plan.reason.empty() ? "websocket" : plan.reason + "; websocket";
-    reason += " ended by " + result.ended_by;
-    if (redaction && !redaction->error().empty()) {
-        exchange.fail(101, reason + " (" + redaction->error() + ")");
-    } else {
-        exchange.complete(101, decision, reason);
-    }
-    exchange.finish();
+    co_await pump_websocket(agent_side, upstream_side, std::move(from_agent),
+                            std::move(from_upstream), plan, decision, 101, exchange, gateway);
     co_return false;
 }
 

@@ -8,12 +8,16 @@
 #include <vector>
 
 #include "http/head.hpp"
+#include "http/websocket.hpp"
 #include "proxy/h2/codec.hpp"
+#include "util/ascii.hpp"
 
 namespace cloakroom::proxy::h2 {
 namespace {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
+
+constexpr std::string_view kKey = "dGhlIHNhbXBsZSBub25jZQ==";
 
 std::variant<std::string, runtime::Refusal> convert(const Fields& fields, bool has_body = false,
                                                     const http::HeadLimits& limits = {}) {
@@ -21,7 +25,7 @@ std::variant<std::string, runtime::Refusal> convert(const Fields& fields, bool h
     kept = limits;
     RequestFields request(kept);
     for (const auto& [name, value] : fields) request.add(name, value);
-    return request.to_http1(has_body);
+    return request.to_http1(has_body, request.websocket() ? kKey : std::string_view());
 }
 
 const Fields kGet = {{":method", "GET"},
@@ -87,13 +91,28 @@ TEST(H2Codec, RefusalsDecisionTable) {
         {"Host names another host than :authority", with(kGet, {{"host", "evil.example.com"}}),
          400},
         {"CONNECT", {{":method", "CONNECT"}, {":authority", "api.example.com:443"}}, 501},
-        {"extended CONNECT (RFC 8441)",
+        {"extended CONNECT of another protocol than websocket",
          {{":method", "CONNECT"},
-          {":protocol", "websocket"},
+          {":protocol", "connect-udp"},
           {":scheme", "https"},
           {":authority", "api.example.com"},
           {":path", "/"}},
          501},
+        {"extended CONNECT for a WebSocket with a content-length",
+         {{":method", "CONNECT"},
+          {":protocol", "websocket"},
+          {":scheme", "https"},
+          {":authority", "api.example.com"},
+          {":path", "/"},
+          {"content-length", "5"}},
+         400},
+        {"extended CONNECT for a WebSocket with a path the validator refuses",
+         {{":method", "CONNECT"},
+          {":protocol", "websocket"},
+          {":scheme", "https"},
+          {":authority", "api.example.com"},
+          {":path", "/a b"}},
+         400},
         {"a value the HTTP/1.1 validator refuses (DEL)", with(kGet, {{"x-bad", "a\x7f"}}), 400},
         {"a space in the path", with(kGet, {{":path", "/a b"}}), 400},
         {"no path", {{":method", "GET"}, {":authority", "api.example.com"}}, 400},
@@ -103,6 +122,53 @@ TEST(H2Codec, RefusalsDecisionTable) {
         ASSERT_TRUE(std::holds_alternative<runtime::Refusal>(out)) << test.what;
         EXPECT_EQ(std::get<runtime::Refusal>(out).status, test.status) << test.what;
     }
+}
+
+// RFC 8441: an extended CONNECT for a WebSocket becomes the HTTP/1.1 opening handshake it stands
+// for, with the gateway's key (any key the agent sent is dropped) and no body framing, so the
+// plan sees an upgrade like an HTTP/1.1 agent's (http::is_websocket_upgrade).
+TEST(H2Codec, ExtendedConnectForAWebSocketBecomesTheUpgradeHandshake) {
+    const Fields connect = {{":method", "CONNECT"},
+                            {":protocol", "websocket"},
+                            {":scheme", "https"},
+                            {":authority", "api.example.com"},
+                            {":path", "/chat?room=1"},
+                            {"sec-websocket-version", "13"},
+                            {"sec-websocket-key", "agent-chosen"},
+                            {"sec-websocket-protocol", "chat"},
+                            {"authorization", "Bearer t"}};
+    for (bool has_body : {true, false}) {
+        auto text = convert(connect, has_body);
+        ASSERT_TRUE(std::holds_alternative<std::string>(text));
+        http::Head head;
+        ASSERT_TRUE(head.parse_request(std::get<std::string>(text)));
+        EXPECT_EQ(head.method(), "GET");
+        EXPECT_EQ(head.target(), "/chat?room=1");
+        EXPECT_EQ(head["Host"], "api.example.com");
+        EXPECT_EQ(head["Upgrade"], "websocket");
+        EXPECT_EQ(head["Connection"], "Upgrade");
+        EXPECT_EQ(head["Sec-WebSocket-Key"], kKey);
+        EXPECT_EQ(head["Sec-WebSocket-Protocol"], "chat");
+        EXPECT_EQ(head["Authorization"], "Bearer t");
+        EXPECT_FALSE(head.chunked());
+        EXPECT_FALSE(head.content_length());
+        std::size_t keys = 0;
+        for (const auto& field : head.fields()) {
+            keys += ascii_iequals(field.name, "Sec-WebSocket-Key") ? 1 : 0;
+        }
+        EXPECT_EQ(keys, 1u);
+        EXPECT_TRUE(http::is_websocket_upgrade(head));
+    }
+    // The protocol's name is a token: any case.
+    Fields upper = connect;
+    upper[1].second = "WebSocket";
+    EXPECT_TRUE(std::holds_alternative<std::string>(convert(upper)));
+    // Without a key from the front end there is no handshake to make.
+    http::HeadLimits limits;
+    RequestFields request(limits);
+    for (const auto& [name, value] : connect) request.add(name, value);
+    EXPECT_TRUE(request.websocket());
+    EXPECT_TRUE(std::holds_alternative<runtime::Refusal>(request.to_http1(true)));
 }
 
 TEST(H2Codec, HostFieldAloneOrEqualIsAccepted) {

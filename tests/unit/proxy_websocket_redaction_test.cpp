@@ -11,6 +11,7 @@
 #include "http/head.hpp"
 #include "http/websocket.hpp"
 #include "proxy/websocket_redaction.hpp"
+#include "proxy/websocket_relay.hpp"
 #include "secrets/redactor.hpp"
 
 namespace cloakroom::proxy {
@@ -159,6 +160,27 @@ TEST(WebSocketHandshake, RecognizesOnlyACompleteUpgradeRequest) {
               "Upgrade\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 13\r\n\r\n"));
     // RFC 6455 §1.3's example.
     EXPECT_EQ(http::websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+// Which 101 answers are relayed. With an expected accept value (the gateway made the key, for an
+// HTTP/2 agent's extended CONNECT), the answer must carry exactly that value.
+TEST(WebSocketHandshake, AnswerProblems) {
+    const auto problem = [](std::string fields, std::string_view expected_accept = {}) {
+        http::Head head;
+        const std::string text = "HTTP/1.1 101 Switching Protocols\r\n" + fields + "\r\n";
+        EXPECT_TRUE(head.parse_response(text)) << text;
+        return websocket_answer_problem(head, expected_accept).has_value();
+    };
+    const std::string upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+    const std::string accept = "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
+    EXPECT_FALSE(problem(upgrade + accept));
+    EXPECT_FALSE(problem(upgrade));  // an HTTP/1.1 agent checks the accept itself
+    EXPECT_TRUE(problem("Upgrade: h2c\r\nConnection: Upgrade\r\n"));
+    EXPECT_TRUE(problem(upgrade + accept + "Sec-WebSocket-Extensions: permessage-deflate\r\n"));
+    EXPECT_FALSE(problem(upgrade + accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    EXPECT_TRUE(problem(upgrade, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    EXPECT_TRUE(problem(upgrade + "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n",
+                        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
 }
 
 }  // namespace

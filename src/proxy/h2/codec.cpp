@@ -31,14 +31,32 @@ void RequestFields::add(std::string_view name, std::string_view value) {
     fields_.emplace_back(std::string(name), std::string(value));
 }
 
-std::variant<std::string, runtime::Refusal> RequestFields::to_http1(bool has_body) const {
+bool RequestFields::websocket() const {
+    return method_ == "CONNECT" && ascii_iequals(protocol_, "websocket");
+}
+
+std::variant<std::string, runtime::Refusal> RequestFields::to_http1(
+    bool has_body, std::string_view websocket_key) const {
     using runtime::Refusal;
     if (too_large_) {
         return Refusal{431, "header_too_large",
                        "the request's header list exceeds the gateway's limits"};
     }
-    if (method_ == "CONNECT" || !protocol_.empty()) {
-        return Refusal{501, "not_implemented", "CONNECT over HTTP/2 is not supported"};
+    const bool upgrade = websocket();
+    if (method_ == "CONNECT" && protocol_.empty()) {
+        // A tunnel inside the intercepted connection would carry bytes no plan looked at.
+        return Refusal{501, "not_implemented",
+                       "CONNECT over HTTP/2 is not supported, except extended CONNECT for a "
+                       "WebSocket (RFC 8441, :protocol websocket)"};
+    }
+    if (!protocol_.empty() && !upgrade) {
+        // nghttp2 lets :protocol through only on a CONNECT; the protocol itself is ours to
+        // judge, and its name is the agent's bytes, not quoted back.
+        return Refusal{501, "not_implemented",
+                       "extended CONNECT is supported for the websocket protocol only"};
+    }
+    if (upgrade && websocket_key.empty()) {
+        return Refusal{500, "internal_error", "no WebSocket key for the upstream handshake"};
     }
     // :authority names the host the credential is for (invariant 2); a Host field that says
     // otherwise would make the two disagree about it.
@@ -54,13 +72,27 @@ std::variant<std::string, runtime::Refusal> RequestFields::to_http1(bool has_bod
             has_length = true;
         }
     }
+    if (upgrade && has_length) {
+        // The stream's DATA is the WebSocket, not a body of a length.
+        return Refusal{400, "bad_request", "an extended CONNECT carries no content-length"};
+    }
     std::string text;
-    text.reserve(bytes_ + 128);
-    text.append(method_).append(" ").append(path_).append(" HTTP/1.1\r\n");
+    text.reserve(bytes_ + 192);
+    text.append(upgrade ? std::string_view("GET") : std::string_view(method_))
+        .append(" ")
+        .append(path_)
+        .append(" HTTP/1.1\r\n");
     text.append("Host: ").append(host).append("\r\n");
+    if (upgrade) {
+        text.append("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ")
+            .append(websocket_key)
+            .append("\r\n");
+    }
     std::string cookies;  // RFC 9113 §8.2.3: crumbs joined with "; " for HTTP/1.1
     for (const auto& [name, value] : fields_) {
         if (name == "host") continue;
+        // The key is the gateway's: the upstream's answer is checked against it.
+        if (upgrade && name == "sec-websocket-key") continue;
         if (name == "cookie") {
             if (!cookies.empty()) cookies.append("; ");
             cookies.append(value);
@@ -69,7 +101,7 @@ std::variant<std::string, runtime::Refusal> RequestFields::to_http1(bool has_bod
         text.append(name).append(": ").append(value).append("\r\n");
     }
     if (!cookies.empty()) text.append("cookie: ").append(cookies).append("\r\n");
-    if (has_body && !has_length) text.append("Transfer-Encoding: chunked\r\n");
+    if (has_body && !has_length && !upgrade) text.append("Transfer-Encoding: chunked\r\n");
     text.append("\r\n");
     if (auto rejection = http::validate_request_head(text, limits_)) {
         const unsigned status = rejection->status;

@@ -39,11 +39,22 @@ class RequestFields {
     std::string_view authority() const { return authority_; }
     std::string_view path() const { return path_; }
     bool too_large() const { return too_large_; }
+    // An RFC 8441 extended CONNECT for a WebSocket (`:method CONNECT`, `:protocol websocket`).
+    bool websocket() const;
 
     // The request as an HTTP/1.1 head (start line, Host from :authority, the fields, cookies
     // joined, chunked framing when a body without content-length follows), validated like a
     // head read off an HTTP/1.1 connection; or why it is refused.
-    std::variant<std::string, runtime::Refusal> to_http1(bool has_body) const;
+    //
+    // An extended CONNECT for a WebSocket becomes the HTTP/1.1 opening handshake it stands for
+    // (RFC 8441 §5): `GET :path`, `Upgrade: websocket`, `Connection: Upgrade` and
+    // `Sec-WebSocket-Key: websocket_key` (HTTP/2 has no key; the gateway, the upstream's HTTP/1.1
+    // client, checks the answer's Sec-WebSocket-Accept against it), so that the plan, the rules,
+    // the injection and the relay are those of an HTTP/1.1 upgrade. Its DATA frames are the
+    // WebSocket's bytes, not a body. A plain CONNECT (a tunnel) and any other `:protocol` are
+    // refused.
+    std::variant<std::string, runtime::Refusal> to_http1(bool has_body,
+                                                         std::string_view websocket_key = {}) const;
 
   private:
     const http::HeadLimits& limits_;
@@ -51,7 +62,7 @@ class RequestFields {
     std::string scheme_;
     std::string authority_;
     std::string path_;
-    std::string protocol_;  // RFC 8441 :protocol (refused: no extended CONNECT yet)
+    std::string protocol_;  // RFC 8441 :protocol (extended CONNECT)
     std::vector<std::pair<std::string, std::string>> fields_;
     std::size_t bytes_ = 0;
     bool too_large_ = false;

@@ -3,8 +3,16 @@
 // round_trip (the body pumped from DATA frames, window updates as the upstream takes it) →
 // prepare_response → HEADERS to the agent → ResponseBodyReader pieces queued on the stream and
 // pulled by nghttp2 as the agent's window allows → trailers → one audit record.
+//
+// An extended CONNECT for a WebSocket (RFC 8441) is the same exchange: the codec turns it into
+// the HTTP/1.1 opening handshake, the upstream (always over HTTP/1.1) answers 101, the agent
+// gets `:status 200` and the stream's DATA frames become the WebSocket's bytes through the one
+// two-way pump (websocket_relay.hpp), with the stream as the agent's side.
 #include "proxy/h2/front_end.hpp"
 
+#include <openssl/rand.h>
+
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -16,10 +24,13 @@
 #include <memory>
 #include <string>
 
+#include "http/websocket.hpp"
 #include "proxy/exchange_pipeline.hpp"
 #include "proxy/h2/codec.hpp"
 #include "proxy/h2/session.hpp"
 #include "proxy/h2/signal.hpp"
+#include "proxy/websocket_relay.hpp"
+#include "util/base64.hpp"
 
 namespace cloakroom::proxy::h2 {
 namespace {
@@ -50,6 +61,10 @@ struct Stream {
     bool has_trailers = false;
 
     bool closed = false;  // reset by the agent, or the connection ended
+    // A WebSocket relay on this stream ended: no more pieces are taken, nothing more is read.
+    bool out_closed = false;
+    // The Sec-WebSocket-Key of the upstream handshake of an extended CONNECT (codec.hpp).
+    std::string websocket_key;
     // The stream's request on an HTTP/2 upstream, reset when the agent resets this stream (a
     // cancelled gRPC call is cancelled upstream too, and its exchange stops waiting).
     std::weak_ptr<UpstreamH2> upstream;
@@ -99,7 +114,17 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
     Gateway& gateway() { return worker_.gateway; }
 
   private:
+    friend class StreamPumpSide;
     net::awaitable<void> read_loop(std::shared_ptr<Connection> self, TlsStream& tls);
+    // The upstream answered 101 to a stream's extended CONNECT: `:status 200` to the agent,
+    // then the WebSocket through the two-way pump until either side ends it.
+    template <class UpstreamConnection>
+    net::awaitable<void> open_websocket(Stream& stream, http::Head& response,
+                                        const RequestPlan& plan, runtime::Exchange& exchange,
+                                        UpstreamConnection& upstream);
+    // The read deadline on the agent's connection: none while a WebSocket relays (each relay
+    // has its own idle watch, and a WebSocket may stay quiet on the agent's side for long).
+    void set_read_deadline(bool first);
     net::awaitable<void> serve_stream(std::shared_ptr<Connection> self,
                                       std::shared_ptr<Stream> stream);
     template <class Leg>
@@ -161,8 +186,72 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
     std::map<std::int32_t, std::shared_ptr<Stream>> streams_;
     Signal writer_;
     Signal reader_exit_;
+    TlsStream* tls_ = nullptr;  // the agent's stream, while run() has not returned (ended_)
+    int relays_ = 0;            // WebSocket relays under way
     bool reader_done_ = false;
     bool ended_ = false;
+};
+
+// A stream of an extended CONNECT as the agent's side of the two-way pump
+// (runtime/two_way_pump.hpp): reads take the stream's DATA (acknowledged to the agent as they
+// are taken, so at most the stream's window waits here), writes queue on the stream's outbox
+// (waiting while kOutboxLimit is queued: a slow agent slows the upstream's reads), and the
+// relay's end ends the stream with END_STREAM after what is queued.
+class StreamPumpSide {
+  public:
+    StreamPumpSide(Connection& connection, Stream& stream)
+        : connection_(connection), stream_(stream) {}
+
+    net::awaitable<std::size_t> read_some(net::mutable_buffer into, beast::error_code& ec) {
+        ec = {};
+        while (stream_.inbox.empty() && !stream_.request_ended && !stream_.closed &&
+               !stream_.out_closed) {
+            co_await stream_.in_signal.wait();
+        }
+        if (stream_.closed) {
+            ec = net::error::connection_reset;  // RST_STREAM, or the connection ended
+            co_return 0;
+        }
+        if (stream_.out_closed) {
+            ec = net::error::operation_aborted;
+            co_return 0;
+        }
+        if (stream_.inbox.empty()) {
+            ec = net::error::eof;  // END_STREAM: the agent is done (RFC 8441 §4)
+            co_return 0;
+        }
+        const std::size_t n = std::min(into.size(), stream_.inbox.size());
+        std::memcpy(into.data(), stream_.inbox.data(), n);
+        stream_.inbox.erase(0, n);
+        connection_.consumed(stream_, n);
+        co_return n;
+    }
+    net::awaitable<void> write_all(std::string_view bytes, beast::error_code& ec) {
+        ec = {};
+        // A named result and an explicit co_return: GCC 12 compiled `if (!co_await ...)` as the
+        // whole body of this coroutine into an illegal instruction.
+        const bool queued = co_await connection_.push(stream_, bytes);
+        if (!queued) ec = net::error::connection_reset;
+        co_return;
+    }
+    void close() {
+        if (stream_.out_closed) return;
+        stream_.out_closed = true;
+        stream_.wake_all();
+        // Whatever the agent still sends is acknowledged and dropped.
+        stream_.discard = true;
+        connection_.session_.consumed(stream_.id, stream_.inbox.size());
+        stream_.inbox.clear();
+        if (!stream_.closed) {
+            stream_.out_end = true;  // END_STREAM once the queued frames went out
+            connection_.kick(stream_);
+        }
+    }
+    void shutdown_send() {}  // the relay ends as a whole (EndMode::Close)
+
+  private:
+    Connection& connection_;
+    Stream& stream_;
 };
 
 // The request body from the stream's DATA frames to the upstream, as it arrives: as it is
@@ -216,6 +305,7 @@ struct BodySender {
 net::awaitable<void> Connection::run(TlsStream& tls) {
     auto self = shared_from_this();
     if (!session_.ok()) co_return;
+    tls_ = &tls;
     net::co_spawn(executor_, read_loop(self, tls), net::detached);
     std::string out;
     beast::error_code ec;
@@ -236,6 +326,7 @@ net::awaitable<void> Connection::run(TlsStream& tls) {
         co_await writer_.wait();
     }
     ended_ = true;
+    tls_ = nullptr;
     // The reader may still wait for the agent: its receive ends with operation_aborted.
     while (!reader_done_) {
         beast::error_code ignored;
@@ -257,11 +348,9 @@ net::awaitable<void> Connection::run(TlsStream& tls) {
 net::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self, TlsStream& tls) {
     ChunkLease chunk;
     beast::error_code ec;
-    const Timeouts& timeouts = worker_.gateway.timeouts;
     bool first = true;
     while (!ended_) {
-        tls.expires_after(first ? timeouts.first_header
-                                : (streams_.empty() ? timeouts.idle : timeouts.body_idle));
+        set_read_deadline(first);
         const std::size_t n = co_await tls.async_read_some(
             net::buffer(chunk.data(), chunk.size()), net::redirect_error(net::use_awaitable, ec));
         if (ec || ended_) break;
@@ -274,6 +363,17 @@ net::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self, Tls
     writer_.notify();
     reader_exit_.notify();
     (void)self;
+}
+
+void Connection::set_read_deadline(bool first) {
+    if (tls_ == nullptr) return;
+    const Timeouts& timeouts = worker_.gateway.timeouts;
+    if (relays_ > 0) {
+        tls_->expires_never();
+    } else {
+        tls_->expires_after(first ? timeouts.first_header
+                                  : (streams_.empty() ? timeouts.idle : timeouts.body_idle));
+    }
 }
 
 void Connection::on_request_begin(std::int32_t id) {
@@ -366,10 +466,11 @@ long Connection::read_response(std::int32_t id, std::uint8_t* out, std::size_t l
 }
 
 net::awaitable<bool> Connection::push(Stream& stream, std::string_view piece) {
-    while (!stream.closed && stream.outbox.size() - stream.out_begin >= kOutboxLimit) {
+    while (!stream.closed && !stream.out_closed &&
+           stream.outbox.size() - stream.out_begin >= kOutboxLimit) {
         co_await stream.out_signal.wait();
     }
-    if (stream.closed) co_return false;
+    if (stream.closed || stream.out_closed) co_return false;
     if (stream.out_begin > 0) {
         stream.outbox.erase(0, stream.out_begin);
         stream.out_begin = 0;
@@ -418,7 +519,15 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
     // Each stream sees the newest configuration.
     const std::shared_ptr<const Runtime> runtime = worker_.gateway.runtime.get();
     runtime::Exchange exchange(runtime->audit, runtime::kAuditHttp, target_.client);
-    auto text = stream->request.to_http1(stream->has_body);
+    if (stream->request.websocket()) {
+        // The upstream's handshake key (RFC 6455 §4.1: 16 random bytes, base64).
+        std::array<unsigned char, 16> nonce{};
+        if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) == 1) {
+            stream->websocket_key = base64_encode(
+                std::string_view(reinterpret_cast<const char*>(nonce.data()), nonce.size()));
+        }
+    }
+    auto text = stream->request.to_http1(stream->has_body, stream->websocket_key);
     HeadLease lease;
     http::Head& request = *lease;
     if (auto* refusal = std::get_if<runtime::Refusal>(&text)) {
@@ -431,6 +540,17 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
     }
     if (!request.parse_request(std::get<std::string>(text))) {
         const runtime::Refusal refusal{400, "bad_request", "malformed request head"};
+        answer(*stream, exchange, refusal);
+        co_return;
+    }
+    if (stream->request.websocket() && !http::is_websocket_upgrade(request)) {
+        AuditRecord& audit = exchange.record();
+        audit.host = target_.route.host;
+        audit.service = target_.route.service != nullptr ? target_.route.service->name : "";
+        audit.method.assign(request.method());
+        const runtime::Refusal refusal{
+            400, "bad_request",
+            "an extended CONNECT for a WebSocket needs sec-websocket-version: 13"};
         answer(*stream, exchange, refusal);
         co_return;
     }
@@ -449,9 +569,10 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
         co_await relay(*stream, request, plan, exchange, leg, expects_continue);
         co_return;
     }
-    // HTTP/2 towards the upstream when it speaks it (upstream_h2_exchange.hpp), else HTTP/1.1.
+    // HTTP/2 towards the upstream when it speaks it (upstream_h2_exchange.hpp), else HTTP/1.1;
+    // a WebSocket's handshake always goes over HTTP/1.1.
     std::unique_ptr<UpstreamConnection> fresh;
-    if (upstream_h2_first(worker_, plan)) {
+    if (!plan.websocket && upstream_h2_first(worker_, plan)) {
         UpstreamChoice choice;
         co_await choose_upstream(worker_, *runtime, plan, choice);
         if (choice.refusal) {
@@ -488,10 +609,12 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
     http::Head& response = *response_lease;
     ResponseBody response_body;
     RoundTrip<typename Leg::Connection> trip;
+    // An extended CONNECT's DATA frames are the WebSocket's, relayed once the upstream said 101.
+    trip.accept_upgrade = plan.websocket;
     {
         BodySender sender{*this, stream, request.chunked(), gateway.timeouts.body_idle};
-        co_await round_trip(leg, request_head.text(), stream.has_body, sender, gateway,
-                            request.method() == "HEAD", response, response_body, trip);
+        co_await round_trip(leg, request_head.text(), stream.has_body && !plan.websocket, sender,
+                            gateway, request.method() == "HEAD", response, response_body, trip);
     }
     audit.bytes_in = trip.sent.bytes;
     if (trip.sent.ec) {
@@ -509,6 +632,26 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
         co_return;
     }
     auto& upstream = trip.upstream;
+    if (trip.switched_protocols) {
+        co_await open_websocket(stream, response, plan, exchange, *upstream);
+        co_return;
+    }
+    if (plan.websocket) {
+        // No WebSocket: the answer is the stream's response, and what the agent may still send
+        // on the stream goes nowhere. A 2xx would tell the agent the WebSocket is open (RFC 8441
+        // §5) and its body would be read as frames: refused.
+        stream.discard = true;
+        session_.consumed(stream.id, stream.inbox.size());
+        stream.inbox.clear();
+        if (response.status() >= 200 && response.status() < 300) {
+            const runtime::Refusal failure{502, "upstream_bad_response",
+                                           "the upstream answered the WebSocket handshake with " +
+                                               std::to_string(response.status()) +
+                                               " instead of switching protocols"};
+            answer_upstream_failure(stream, exchange, failure);
+            co_return;
+        }
+    }
     const bool upstream_keep_alive = response.keep_alive();
     std::optional<ResponseFilter> filter;
     if (auto failure = prepare_response(plan, response, filter)) {
@@ -570,9 +713,64 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
         exchange.complete(response.status(), pipeline_detail::decision_of(plan.mode), plan.reason);
     }
     exchange.finish();
+    if (!ec && plan.websocket && !stream.closed && !stream.request_ended) {
+        // The refused WebSocket's stream is over; the agent may not have ended its side.
+        session_.reset(stream.id, NGHTTP2_NO_ERROR);
+        writer_.notify();
+    }
     if (!ec && upstream_keep_alive && response_body.is_done() && response_body.length_known()) {
         leg.release(std::move(upstream));
     }
+}
+
+template <class UpstreamConnection>
+net::awaitable<void> Connection::open_websocket(Stream& stream, http::Head& response,
+                                                const RequestPlan& plan,
+                                                runtime::Exchange& exchange,
+                                                UpstreamConnection& upstream) {
+    std::optional<std::string> problem =
+        websocket_answer_problem(response, http::websocket_accept(stream.websocket_key));
+    if (!problem && plan.redacts() && !redact_response_head(response, plan.redaction->needles)) {
+        problem = "the upstream's response head echoes the credential across fields";
+    }
+    if (problem) {
+        const runtime::Refusal failure{502, "upstream_bad_response", *problem};
+        answer_upstream_failure(stream, exchange, failure);
+        co_return;
+    }
+    // RFC 8441 §5: a 2xx opens the WebSocket; the handshake's hop-by-hop fields and its accept
+    // value (HTTP/2 has no key) stay behind.
+    http::remove_hop_by_hop(response);
+    HeaderList head;
+    head.add(":status", "200");
+    for (const http::HeadField& field : response.fields()) {
+        if (is_connection_specific(field.name) ||
+            ascii_iequals(field.name, "Sec-WebSocket-Accept")) {
+            continue;
+        }
+        head.add(field.name, field.value);
+    }
+    head.add("via", "1.1 cloakroom");
+    if (stream.closed || !session_.submit_response(stream.id, head, true)) {
+        exchange.fail(200, "the agent reset the stream before the WebSocket opened");
+        co_return;
+    }
+    writer_.notify();
+
+    ++relays_;
+    set_read_deadline(false);
+    StreamPumpSide agent_side(*this, stream);
+    proxy::StreamSide<decltype(upstream.stream)> upstream_side(upstream.stream);
+    std::string from_upstream(static_cast<const char*>(upstream.buffer.data().data()),
+                              upstream.buffer.size());
+    upstream.buffer.consume(upstream.buffer.size());
+    std::string from_agent;  // the stream's DATA is read by the pump itself (a named local: GCC
+                             // PR 100611 destroys temporaries in a co_await expression twice)
+    co_await pump_websocket(agent_side, upstream_side, std::move(from_agent),
+                            std::move(from_upstream), plan, pipeline_detail::decision_of(plan.mode),
+                            200, exchange, worker_.gateway);
+    --relays_;
+    if (!ended_) set_read_deadline(false);
 }
 
 net::awaitable<void> Connection::upload(std::shared_ptr<Connection> self,

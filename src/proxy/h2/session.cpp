@@ -61,10 +61,14 @@ ServerSession::ServerSession(SessionHandler& handler, const http::HeadLimits& li
         session_ = nullptr;
         return;
     }
-    const std::array<nghttp2_settings_entry, 3> settings{{
+    // ENABLE_CONNECT_PROTOCOL (RFC 8441): WebSockets over HTTP/2. nghttp2 then accepts
+    // `:protocol` on a CONNECT that also has `:scheme` and `:path`; the codec (codec.hpp) takes
+    // `websocket` and refuses any other protocol.
+    const std::array<nghttp2_settings_entry, 4> settings{{
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<std::uint32_t>(kStreamWindow)},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(limits.max_head_bytes)},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     }};
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
     nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,

@@ -9,63 +9,15 @@ import shutil
 import socket
 import subprocess
 import ssl
-import threading
 import time
 
 import pytest
 import websockets
 
 import gwlib
+from wslib import WsUpstream
 
 SECRET = gwlib.SECRETS["bearer"]
-
-
-class WsUpstream:
-    """A TLS WebSocket server on 127.0.0.1 (the suite's upstream certificate, ws.example.com)."""
-
-    def __init__(self, pki):
-        self.pki = pki
-        self.loop = asyncio.new_event_loop()
-        self.port = None
-        self.seen_headers = []
-
-    async def handler(self, ws, path):
-        headers = {k: v for k, v in ws.request_headers.raw_items()}
-        self.seen_headers.append(headers)
-        if path == "/echo-headers":
-            await ws.send(json.dumps(headers))
-        elif path == "/fragments":
-            # The secret split across three fragments of one text message, plus binary.
-            text = f"before {SECRET} after"
-            cut1, cut2 = text.index(SECRET) + 5, text.index(SECRET) + 17
-            await ws.send(iter([text[:cut1], text[cut1:cut2], text[cut2:]]))
-            await ws.send(f"bin:{SECRET}".encode())
-        elif path == "/big":
-            chunk = "x" * 40000 + SECRET
-            await ws.send(chunk * 30)  # ~1.2 MB, the secret 30 times
-        elif path == "/ping":
-            await ws.ping(f"ping {SECRET}".encode())
-        elif path == "/close":
-            await ws.close(4001, f"bye {SECRET}")
-            return
-        async for message in ws:  # echo until the client closes
-            await ws.send(message)
-
-    def start(self):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.pki.cert, self.pki.key)
-        ready = threading.Event()
-
-        async def main():
-            self.server = await websockets.serve(self.handler, "127.0.0.1", 0, ssl=ctx,
-                                                 compression="deflate", max_size=None)
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-            await asyncio.Future()
-
-        threading.Thread(target=lambda: self.loop.run_until_complete(main()), daemon=True).start()
-        assert ready.wait(10)
-        return self
 
 
 @pytest.fixture(scope="module")
