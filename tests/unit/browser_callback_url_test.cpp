@@ -44,11 +44,13 @@ TEST(CallbackUrl, TheRedirectUriParameter) {
     // Only the exact parameter name.
     EXPECT_EQ(port_of(base + "xredirect_uri=http%3A%2F%2Flocalhost%3A8765%2F"), std::nullopt);
     EXPECT_EQ(port_of(base + "state=redirect_uri%3Dhttp%3A%2F%2Flocalhost%3A8765"), std::nullopt);
-    // A redirect elsewhere, a redirect with userinfo tricks, a malformed escape: none.
+    // A redirect elsewhere or with userinfo tricks: none.
     EXPECT_EQ(port_of(base + "redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb"), std::nullopt);
     EXPECT_EQ(port_of(base + "redirect_uri=http%3A%2F%2Flocalhost%3A1%40evil.com%2F"),
               std::nullopt);
-    EXPECT_EQ(port_of(base + "redirect_uri=http%3A%2F%2Flocalhost%3A8765%2"), std::nullopt);
+    // Decoded once, as the provider does: a double-encoded redirect is not a URL.
+    EXPECT_EQ(port_of(base + "redirect_uri=http%253A%252F%252Flocalhost%253A8765%252F"),
+              std::nullopt);
     // Two redirect_uri naming different ports are ambiguous; the same port twice is fine.
     EXPECT_EQ(
         port_of(base + "redirect_uri=http://localhost:1111/&redirect_uri=http://localhost:2222/"),
