@@ -228,6 +228,22 @@ try:
     print("REAL", status, "webSocketDebuggerUrl" in body)
 except Exception as e:
     print("REAL failed", type(e).__name__)
+# Nor through the forward proxy (absolute-form, then CONNECT): the gateway never dials loopback.
+try:
+    c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=10)
+    c.request("GET", "http://127.0.0.1:%d/json/list" % REAL_PORT)
+    r = c.getresponse()
+    print("PROXIED", r.status, "webSocketDebuggerUrl" in r.read().decode())
+except Exception as e:
+    print("PROXIED failed", type(e).__name__)
+try:
+    c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=10)
+    c.set_tunnel("127.0.0.1", REAL_PORT)
+    c.request("GET", "/json/list")
+    r = c.getresponse()
+    print("TUNNEL", r.status, "webSocketDebuggerUrl" in r.read().decode())
+except Exception as e:
+    print("TUNNEL failed", type(e).__name__)
 '''
 
 
@@ -258,6 +274,9 @@ def test_cdp_client_in_the_sandbox_drives_only_the_allowed_tab(world):
     assert any(l.startswith("REAL failed") or (l.startswith("REAL ") and l.endswith("False"))
                for l in out.splitlines()), out
     assert str(world.browser.port) not in body
+    for way in ("PROXIED", "TUNNEL"):
+        line = next(l for l in out.splitlines() if l.startswith(way + " "))
+        assert line.endswith("False") or " failed " in line, line
     # Served by the gateway's filter: audited as kind cdp.
     assert any(r["path"] == "/json/list" and r["decision"] == "allow"
                for r in records(world, "cdp")), records(world, "cdp")
