@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge/callback_forwarder.hpp"
 #include "browser/open_decision.hpp"
 #include "runtime/exchange.hpp"
 #include "util/unix_socket.hpp"
@@ -30,12 +31,14 @@ constexpr std::chrono::seconds kMessageTimeout{5};
 
 struct OpenServer::State {
     State(net::io_context& context, const runtime::RuntimeHolder& holder, net::thread_pool& pool)
-        : io(context), runtime(holder), blocking(pool) {}
+        : io(context), runtime(holder), blocking(pool), callbacks(context, holder) {}
     net::io_context& io;
     const runtime::RuntimeHolder& runtime;
     net::thread_pool& blocking;
     std::filesystem::path path;
     std::unique_ptr<Descriptor> listener;
+    CallbackForwarder callbacks;
+    std::function<std::optional<SandboxLink>(pid_t)> find_sandbox;
 };
 
 namespace {
@@ -66,7 +69,51 @@ void run_opener(std::vector<std::string> command, std::string url) {
     posix_spawn_file_actions_destroy(&actions);
 }
 
-net::awaitable<void> serve_request(std::shared_ptr<OpenServer::State> state, UniqueFd connection) {
+pid_t peer_pid(int fd) {
+    ucred credentials{};
+    socklen_t length = sizeof(credentials);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return 0;
+    return credentials.pid;
+}
+
+// An allowed URL from a sandbox that names a loopback callback: the host port is bound for that
+// sandbox before the browser sees the URL. "" when all is well, else why the open is refused.
+std::string prepare_callback(OpenServer::State& state, const browser::OpenDecision& decision,
+                             pid_t peer, const runtime::Runtime& snapshot) {
+    if (!decision.callback_port || !state.find_sandbox || peer <= 0) return "";
+    auto sandbox = state.find_sandbox(peer);
+    if (!sandbox) return "";  // the host's own `cloakroom open`: no callback to route
+    const auto port = *decision.callback_port;
+    const auto lifetime = snapshot.config.browser.callback_timeout;
+    runtime::Exchange exchange(snapshot.audit, kAuditCallback, "local");
+    exchange.record().method = "LISTEN";
+    exchange.record().host = "localhost:" + std::to_string(port);
+    exchange.record().token_id = sandbox->token_id;
+    exchange.record().service = sandbox->session;
+    auto expected = state.callbacks.expect(port, *sandbox, lifetime);
+    if (!expected.ok() && expected.error().code == kCallbackPortInUse &&
+        !decision.callback_from_redirect) {
+        // The URL itself is a page a host program serves (a local app): opened as it is, the
+        // browser goes there; no callback to route.
+        exchange.complete(200, runtime::kPassthrough,
+                          "a host program serves this port: nothing routed into the sandbox");
+        exchange.finish();
+        return "";
+    }
+    if (!expected.ok()) {
+        exchange.refuse(runtime::Refusal{403, "callback_refused", expected.error().message});
+        exchange.finish();
+        return "the login's callback cannot be routed: " + expected.error().message;
+    }
+    exchange.complete(200, runtime::kAllow,
+                      "listening for sandbox \"" + sandbox->session + "\" for " +
+                          std::to_string(lifetime.count()) + " s");
+    exchange.finish();
+    return "";
+}
+
+net::awaitable<void> serve_request(std::shared_ptr<OpenServer::State> state, UniqueFd connection,
+                                   pid_t peer) {
     Descriptor descriptor(state->io, connection.release());
     net::steady_timer timeout(state->io);
     timeout.expires_after(kMessageTimeout);
@@ -102,6 +149,12 @@ net::awaitable<void> serve_request(std::shared_ptr<OpenServer::State> state, Uni
         reply(descriptor.native_handle(), "refused: " + decision.reason);
         co_return;
     }
+    if (const std::string why = prepare_callback(*state, decision, peer, *snapshot); !why.empty()) {
+        exchange.refuse(runtime::Refusal{403, "open_refused", why});
+        exchange.finish();
+        reply(descriptor.native_handle(), "refused: " + why);
+        co_return;
+    }
     exchange.complete(200, runtime::kAllow, "");
     exchange.finish();
     net::post(state->blocking, [command = settings.open_command, url = decision.url]() mutable {
@@ -130,7 +183,8 @@ net::awaitable<void> accept_loop(std::shared_ptr<OpenServer::State> state) {
             reply(connection.get(), "refused: only the gateway's own user may open URLs");
             continue;
         }
-        net::co_spawn(state->io, serve_request(state, std::move(connection)), net::detached);
+        const pid_t peer = peer_pid(connection.get());
+        net::co_spawn(state->io, serve_request(state, std::move(connection), peer), net::detached);
     }
 }
 
@@ -149,7 +203,17 @@ Result<std::unique_ptr<OpenServer>> OpenServer::open(const std::filesystem::path
     return std::unique_ptr<OpenServer>(new OpenServer(state));
 }
 
+void OpenServer::set_sandbox_finder(std::function<std::optional<SandboxLink>(pid_t)> finder) {
+    state_->find_sandbox = std::move(finder);
+}
+
+void OpenServer::prune_callbacks() {
+    state_->callbacks.prune();
+}
+
 OpenServer::~OpenServer() {
+    state_->find_sandbox = nullptr;
+    state_->callbacks.close();
     if (state_->listener) {
         boost::system::error_code ec;
         state_->listener->close(ec);

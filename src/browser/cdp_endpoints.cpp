@@ -96,7 +96,9 @@ CdpRequest classify_cdp_request(std::string_view method, std::string_view target
     }
     if ((path == "/json" || path == "/json/list") && method == "GET") {
         request.endpoint = CdpEndpoint::List;
-    } else if (path == "/json/version" && method == "GET") {
+    } else if ((path == "/json/version" || path == "/json/version/") && method == "GET") {
+        // Playwright asks for "/json/version/" (Chrome answers both); the proxy answers it
+        // from its own request for "/json/version".
         request.endpoint = CdpEndpoint::Version;
     } else if (path == "/json/protocol" && method == "GET") {
         request.endpoint = CdpEndpoint::Protocol;

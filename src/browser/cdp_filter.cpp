@@ -309,6 +309,23 @@ CdpOutput CdpFilter::from_agent(std::string_view text) {
         return out;
     }
     bool browser_level = !session && !page_target_;
+    if (browser_level && method == "Browser.setDownloadBehavior") {
+        // Playwright sends this when it connects (allowAndName, to a directory of its own
+        // machine). Downloads would write to the host's disk: the browser is told "deny",
+        // whatever was asked, and the agent gets the browser's answer.
+        json safe{{"behavior", "deny"}};
+        auto context = params.find("browserContextId");
+        if (context != params.end() && context->is_string()) safe["browserContextId"] = *context;
+        std::int64_t our_id = next_id_++;
+        Pending pending;
+        pending.agent_id = id;
+        pending.method = method;
+        pending.params = safe;
+        pending_.emplace(our_id, std::move(pending));
+        out.to_browser.push_back(
+            dump(json{{"id", our_id}, {"method", method}, {"params", std::move(safe)}}));
+        return out;
+    }
     if (auto reason = check_command(method, params, browser_level)) {
         out.refusals.push_back(method + ": " + *reason);
         out.to_agent.push_back(dump(refusal_message(id, method, *reason, session)));

@@ -1,5 +1,7 @@
 #include "browser/open_decision.hpp"
 
+#include "browser/callback_url.hpp"
+
 namespace cloakroom::browser {
 
 OpenDecision decide_open(std::string_view text, const std::vector<UrlPattern>& targets) {
@@ -20,6 +22,8 @@ OpenDecision decide_open(std::string_view text, const std::vector<UrlPattern>& t
         if (target.matches(*url)) {
             decision.allowed = true;
             decision.url = url->serialize();
+            decision.callback_port = callback_port(*url);
+            decision.callback_from_redirect = callback_from_redirect(*url);
             return decision;
         }
     }

@@ -2,6 +2,8 @@
 // URLs"): it must parse under the bridge's URL grammar and match a [[browser_target]]. Pure.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +20,10 @@ struct OpenDecision {
     // which may carry an OAuth state or code. Empty when the URL did not parse.
     std::string host;
     std::string path;
+    // Allowed only: the loopback port an OAuth provider will redirect the browser to
+    // (browser/callback_url.hpp), if the URL names one.
+    std::optional<std::uint16_t> callback_port;
+    bool callback_from_redirect = false;  // the port came from redirect_uri, not the URL itself
 };
 
 OpenDecision decide_open(std::string_view text, const std::vector<UrlPattern>& targets);

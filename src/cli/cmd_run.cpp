@@ -106,6 +106,24 @@ void offer_databases(const config::Config& config, const sandbox::SessionScope& 
     ports.databases = std::move(plan.listeners);
 }
 
+// landlock mode: the opener shims (sandbox/browser_shims.hpp) in `dir`, running `helper`.
+Result<void> write_landlock_shims(const std::filesystem::path& dir, const std::string& helper) {
+    std::error_code error;
+    std::filesystem::create_directory(dir, error);
+    if (error)
+        return make_error("run.tmp", "cannot create " + dir.string() + ": " + error.message());
+    for (const auto& name : sandbox::browser_shim_names()) {
+        const auto path = dir / name;
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        out << sandbox::browser_shim_script(helper);
+        out.close();
+        if (!out) return make_error("run.tmp", "cannot write " + path.string());
+        std::filesystem::permissions(path, std::filesystem::perms(0755), error);
+        if (error) return make_error("run.tmp", "cannot make " + path.string() + " executable");
+    }
+    return {};
+}
+
 int run_run(const GlobalOptions& global, const RunOptions& options) {
     if (options.command.empty()) {
         std::fputs("cloakroom run: no command given (cloakroom run -- CMD ARGS...)\n", stderr);
@@ -175,6 +193,12 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     if ((!git_hosts.empty() || open_urls) && mode->mode == Containment::Netns)
         spec.files.helper = own_binary_path();
     if (open_urls) spec.files.browser_socket = config->data_dir / "run" / "browser.sock";
+    // OAuth callbacks into the sandbox: its connector lets the gateway reach a port the agent
+    // listens on, without a host port for the sandbox.
+    spec.callback_connector = open_urls;
+    // The DevTools proxy at localhost:9222 inside, served by the gateway's filter.
+    if (spec.network && mode->mode == Containment::Netns && config->browser.cdp_upstream)
+        spec.ports.cdp = sandbox::kSandboxCdpPort;
     const std::string helper_path =
         mode->mode == Containment::Netns ? sandbox::kHelperPath : own_binary_path();
 
@@ -239,13 +263,26 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
                                                          config->gateway.public_dir, ports);
         for (std::size_t i = 1; i < spec.mounts.writable.size(); ++i)
             spec.landlock->read_write.push_back(spec.mounts.writable[i]);
-        if (!git_hosts.empty()) spec.landlock->read_only.emplace_back(helper_path);
+        // The openers (docs/browser.md): shims in the private temporary directory that run
+        // `cloakroom open` against the gateway's socket, which Landlock does not restrict
+        // (connecting to a named unix socket is outside its rules).
+        const bool landlock_open = !options.no_network && !config->browser.open_targets.empty();
+        const std::filesystem::path shim_dir = private_tmp / "cloakroom-bin";
+        if (landlock_open) {
+            if (auto written = write_landlock_shims(shim_dir, helper_path); !written.ok()) {
+                std::error_code ignored;
+                std::filesystem::remove_all(private_tmp, ignored);
+                return fail("run", written.error(), kExitFailure);
+            }
+        }
+        if (!git_hosts.empty() || landlock_open) spec.landlock->read_only.emplace_back(helper_path);
         spec.seccomp.allow_udp = false;
         env.gateway.clear();
         if (!options.no_network) env.gateway = proxy::agent_environment(*config, *files);
         env.gateway.insert(env.gateway.end(), git_variables.begin(), git_variables.end());
-        if (open_urls) {
-            const auto browser = sandbox::browser_variables(env.host);
+        if (landlock_open) {
+            const auto browser = sandbox::browser_variables(
+                env.host, shim_dir.string(), (config->data_dir / "run" / "browser.sock").string());
             env.gateway.insert(env.gateway.end(), browser.begin(), browser.end());
         }
         env.gateway.emplace_back("TMPDIR", private_tmp.string());
@@ -289,6 +326,12 @@ int run_run(const GlobalOptions& global, const RunOptions& options) {
     print_protections(stderr, *mode, spec, *scope, environment.removed, options.no_network);
     if (options.no_network) announce();  // no gateway: the sink is never called
     if (spec.network) offer_databases(*config, *scope, spec.ports);
+    if (spec.ports.cdp != 0) {
+        std::fprintf(stderr,
+                     "cloakroom run: DevTools proxy inside at localhost:%u (the browser's own "
+                     "port is not reachable)\n",
+                     static_cast<unsigned>(spec.ports.cdp));
+    }
     auto status = sandbox::run_in_namespaces(spec, sink);
     if (!status.ok()) return fail("run", status.error(), kExitFailure);
     return *status;

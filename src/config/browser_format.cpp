@@ -84,6 +84,13 @@ void apply_browser(const toml::table& table, const Document& document, LoadState
             for (auto& part : *command) browser.open_command.push_back(part.value);
         }
     }
+    if (auto timeout = read_duration(reader, "callback_timeout")) {
+        if (timeout->count() <= 0 || *timeout > std::chrono::hours(1)) {
+            reader.error("callback_timeout", "callback_timeout must be between 1s and 1h");
+        } else {
+            browser.callback_timeout = *timeout;
+        }
+    }
     if (auto targets = reader.tables("target")) apply_browser_targets(*targets, document, state);
     if (auto targets = reader.tables("cdp_target")) apply_cdp_targets(*targets, document, state);
     reader.finish();

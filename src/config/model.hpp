@@ -231,6 +231,9 @@ struct BrowserConfig {
     std::optional<ListenerConfig> cdp_listen;
     // The program that opens an allowed URL on the host, given the URL as its one argument.
     std::vector<std::string> open_command{"xdg-open"};
+    // How long the host listens for an OAuth callback after a sandbox opened a login URL that
+    // names http://localhost:PORT (docs/browser.md, "OAuth callbacks").
+    std::chrono::seconds callback_timeout{300};
 };
 
 struct Config {

@@ -15,14 +15,15 @@ std::string browser_shim_script(std::string_view helper) {
            std::string(helper) + "' open -- \"$@\"\n";
 }
 
-Variables browser_variables(const Variables& host) {
+Variables browser_variables(const Variables& host, std::string_view shim_dir,
+                            std::string_view socket) {
     std::string path = "/usr/local/bin:/usr/bin:/bin";
     for (const auto& [name, value] : host) {
         if (name == "PATH" && !value.empty()) path = value;
     }
-    return {{"CLOAKROOM_BROWSER_SOCKET", kBrowserSocketPath},
-            {"BROWSER", std::string(kBrowserShimDir) + "/xdg-open"},
-            {"PATH", std::string(kBrowserShimDir) + ":" + path}};
+    return {{"CLOAKROOM_BROWSER_SOCKET", std::string(socket)},
+            {"BROWSER", std::string(shim_dir) + "/xdg-open"},
+            {"PATH", std::string(shim_dir) + ":" + path}};
 }
 
 }  // namespace cloakroom::sandbox

@@ -23,7 +23,9 @@ const std::vector<std::string>& browser_shim_names();
 std::string browser_shim_script(std::string_view helper);
 
 // CLOAKROOM_BROWSER_SOCKET, BROWSER, and PATH with the shim directory first (the host's PATH,
-// or a default, after it).
-Variables browser_variables(const Variables& host);
+// or a default, after it). landlock mode passes its own shim directory (in the session's private
+// temporary directory) and the gateway's socket path on the host.
+Variables browser_variables(const Variables& host, std::string_view shim_dir = kBrowserShimDir,
+                            std::string_view socket = kBrowserSocketPath);
 
 }  // namespace cloakroom::sandbox

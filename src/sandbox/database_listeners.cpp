@@ -30,6 +30,7 @@ const char* taken_by(const SandboxDatabase& db, const SandboxPorts& ports) {
     const bool any_v6 = db.ipv6 && db.host == "::1";
     if (any_v4 && db.port == ports.forward) return "the forward proxy";
     if ((any_v4 || any_v6) && db.port == ports.transparent) return "the transparent listener";
+    if ((any_v4 || any_v6) && ports.cdp != 0 && db.port == ports.cdp) return "the DevTools proxy";
     return nullptr;
 }
 

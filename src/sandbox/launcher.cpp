@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "sandbox/capabilities.hpp"
+#include "sandbox/connector.hpp"
 #include "sandbox/fd_passing.hpp"
 #include "sandbox/seccomp_filter.hpp"
 
@@ -171,6 +172,18 @@ int status_code(int status) {
     if (!spec.mounts.writable.empty() && ::chdir(spec.mounts.writable.front().c_str()) != 0)
         child_fail(channel, make_error("sandbox.mount", "chdir to the working directory: " +
                                                             std::string(std::strerror(errno))));
+
+    if (spec.network && spec.callback_connector) {
+        std::vector<std::uint16_t> refused = {spec.ports.forward, spec.ports.transparent,
+                                              spec.ports.dns};
+        if (spec.ports.cdp != 0) refused.push_back(spec.ports.cdp);
+        for (const auto& db : spec.ports.databases) refused.push_back(db.port);
+        std::vector<int> close_in_child = {channel};
+        for (const auto& listener : listeners) close_in_child.push_back(listener.fd.get());
+        auto connector = start_connector(std::move(refused), close_in_child);
+        if (!connector.ok()) child_fail(channel, connector.error());
+        listeners.push_back(Listener{"connector", std::move(*connector)});
+    }
 
     std::string kinds = "R";
     std::vector<int> fds;

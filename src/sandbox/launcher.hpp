@@ -27,6 +27,9 @@ struct LaunchSpec {
     RunFiles files;
     bool network = true;  // false: loopback only, no listeners, no gateway
     SandboxPorts ports;
+    // netns mode: start the callback connector (sandbox/connector.hpp) and hand it to the
+    // gateway, for OAuth callbacks into the sandbox (docs/browser.md).
+    bool callback_connector = false;
     SeccompOptions seccomp;
     std::string hostname = "cloakroom";
     std::optional<LandlockPolicy> landlock;  // landlock mode (no namespaces)

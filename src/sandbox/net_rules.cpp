@@ -27,6 +27,13 @@ std::string nft_ruleset(const SandboxPorts& ports) {
     rules += "    type nat hook output priority -100; policy accept;\n";
     rules += "    ip daddr 127.0.0.1 tcp dport { " + forward + ", " + transparent + " } accept\n";
     rules += "    ip6 daddr ::1 tcp dport " + transparent + " accept\n";
+    if (ports.cdp != 0) {
+        const std::string cdp = std::to_string(ports.cdp);
+        rules += "    ip daddr 127.0.0.1 tcp dport " + cdp + " accept\n";
+        rules += "    ip6 daddr ::1 tcp dport " + cdp + " accept\n";
+    }
+    // The callback connector (OAuth callbacks into the sandbox) reaches its listeners as they are.
+    rules += "    meta mark " + std::to_string(kConnectorMark) + " accept\n";
     for (const auto& db : ports.databases) {
         rules += std::string("    ") + (db.ipv6 ? "ip6" : "ip") + " daddr " + db.host +
                  " tcp dport " + std::to_string(db.port) + " accept\n";

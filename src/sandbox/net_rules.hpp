@@ -25,10 +25,22 @@ struct SandboxPorts {
     std::uint16_t forward = 3128;       // HTTPS_PROXY (CONNECT / absolute-form)
     std::uint16_t transparent = 15001;  // every other TCP connection lands here
     std::uint16_t dns = 53;             // UDP resolver
+    // The DevTools proxy inside (127.0.0.1 and [::1]; docs/browser.md, "Inside cloakroom run");
+    // 0 = none.
+    std::uint16_t cdp = 0;
     // The database gateways of the session's scope; a connection to any other address or port
     // (another database's included) goes to the transparent listener, which refuses it.
     std::vector<SandboxDatabase> databases;
 };
+
+// Where a netns sandbox reaches the DevTools proxy: Chrome's customary debugging port, so
+// tools that default to localhost:9222 work unchanged.
+inline constexpr std::uint16_t kSandboxCdpPort = 9222;
+
+// The socket mark of the callback connector's connections (sandbox/connector.hpp): nftables
+// leaves them alone, so the connector reaches the sandbox's own listeners on loopback. Setting
+// SO_MARK needs CAP_NET_ADMIN, which the command never has.
+inline constexpr std::uint32_t kConnectorMark = 0xc10a;
 
 // The address a packet to a non-local destination leaves with: a documentation address
 // (RFC 5737) on the loopback interface. Without a global-scope address there, the kernel

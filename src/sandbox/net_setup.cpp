@@ -154,6 +154,14 @@ Result<std::vector<Listener>> open_listeners(const SandboxPorts& ports) {
         if (!fd.ok()) return fd.error();
         listeners.push_back(Listener{spec.kind, std::move(*fd)});
     }
+    if (ports.cdp != 0) {
+        for (const Spec& spec : {Spec{"cdp", AF_INET, SOCK_STREAM, "127.0.0.1", ports.cdp},
+                                 Spec{"cdp", AF_INET6, SOCK_STREAM, "::1", ports.cdp}}) {
+            auto fd = listen_on(spec.family, spec.type, spec.address, spec.port);
+            if (!fd.ok()) return fd.error();
+            listeners.push_back(Listener{spec.kind, std::move(*fd)});
+        }
+    }
     for (const auto& db : ports.databases) {
         auto fd = listen_on(db.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, db.host.c_str(), db.port);
         if (!fd.ok()) return fd.error();

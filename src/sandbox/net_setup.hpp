@@ -12,7 +12,8 @@
 namespace cloakroom::sandbox {
 
 struct Listener {
-    std::string kind;  // "forward", "transparent", "dns", "database:NAME" (the hand-over's names)
+    std::string kind;  // "forward", "transparent", "dns", "cdp", "database:NAME", "connector"
+                       // (the hand-over's names)
     UniqueFd fd;
 };
 
@@ -23,8 +24,9 @@ Result<void> configure_network(const SandboxPorts& ports);
 // Only brings lo up (no gateway: --no-network).
 Result<void> loopback_only();
 
-// forward 127.0.0.1, transparent 127.0.0.1 and [::1], dns UDP 127.0.0.1, then each database at
-// its own address. Errors "sandbox.net".
+// forward 127.0.0.1, transparent 127.0.0.1 and [::1], dns UDP 127.0.0.1, the DevTools proxy at
+// 127.0.0.1 and [::1] (when ports.cdp), then each database at its own address. Errors
+// "sandbox.net".
 Result<std::vector<Listener>> open_listeners(const SandboxPorts& ports);
 
 }  // namespace cloakroom::sandbox

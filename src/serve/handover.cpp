@@ -1,6 +1,8 @@
 #include "serve/handover.hpp"
 
+#include <linux/sockios.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +30,8 @@ struct HandoverServer::State {
     struct Entry {
         HandoverSession info;
         std::vector<AdoptedId> ids;
+        std::shared_ptr<bridge::SandboxConnector> connector;
+        std::optional<NetnsId> netns;
     };
 
     State(net::io_context& context, ListenerRegistry& listeners, HandoverHandlers kinds)
@@ -40,6 +44,7 @@ struct HandoverServer::State {
         spdlog::info("sandbox \"{}\" hand-over closed: its {} listeners are closed",
                      entry->info.session, entry->ids.size());
         sessions.erase(entry);
+        if (handlers.session_ended) handlers.session_ended();
     }
 
     net::io_context& io;
@@ -73,6 +78,10 @@ std::optional<std::string> fd_problem(int fd, ListenerKind kind) {
         socket_option(fd, SOL_SOCKET, SO_PROTOCOL, protocol) != 0) {
         return "not a usable socket: " + errno_text(errno);
     }
+    if (kind == ListenerKind::Connector) {
+        if (domain != AF_UNIX || type != SOCK_SEQPACKET) return "not a unix SOCK_SEQPACKET socket";
+        return std::nullopt;
+    }
     if (domain == AF_UNIX) return "a unix socket, expected an IP socket";
     if (domain != AF_INET && domain != AF_INET6) {
         return "not an IP socket (address family " + std::to_string(domain) + ")";
@@ -101,6 +110,16 @@ std::optional<std::string> fd_problem(int fd, ListenerKind kind) {
         return "a TCP socket that is not listening (listen() was not called)";
     }
     return std::nullopt;
+}
+
+// The network namespace a socket was created in (SIOCGSKNS, Linux 4.9), or nullopt.
+std::optional<NetnsId> socket_netns(int fd) {
+    UniqueFd ns(::ioctl(fd, SIOCGSKNS));
+    if (!ns) return std::nullopt;
+    struct stat info {};
+    if (::fstat(ns.get(), &info) != 0) return std::nullopt;
+    return NetnsId{static_cast<std::uint64_t>(info.st_dev),
+                   static_cast<std::uint64_t>(info.st_ino)};
 }
 
 struct Received {
@@ -191,6 +210,13 @@ std::string adopt(HandoverServer::State& state, HandoverRequest& request,
                 handlers[i] = state.handlers.dns_tcp;
                 break;
             case ListenerKind::Dns:
+            case ListenerKind::Connector:
+                break;
+            case ListenerKind::Cdp:
+                if (!state.handlers.cdp) {
+                    return listener_error(i, listener, "this gateway adopts no DevTools listener");
+                }
+                handlers[i] = state.handlers.cdp;
                 break;
             case ListenerKind::Database: {
                 if (!state.handlers.database) {
@@ -204,9 +230,19 @@ std::string adopt(HandoverServer::State& state, HandoverRequest& request,
         }
     }
     if (state.registry == nullptr) return handover_error("the gateway is stopping");
+    std::optional<NetnsId> netns;
+    std::shared_ptr<bridge::SandboxConnector> connector;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (request.listeners[i].kind == ListenerKind::Connector) {
+            connector = std::make_shared<bridge::SandboxConnector>(std::move(fds[i]));
+        } else if (!netns) {
+            netns = socket_netns(fds[i].get());
+        }
+    }
     std::vector<AdoptedId> ids;
     for (std::size_t i = 0; i < fds.size(); ++i) {
         const HandoverListener& listener = request.listeners[i];
+        if (listener.kind == ListenerKind::Connector) continue;
         std::string what = "sandbox " + request.session + ", " + listener.name();
         Result<AdoptedId> id =
             listener.kind == ListenerKind::Dns
@@ -218,8 +254,8 @@ std::string adopt(HandoverServer::State& state, HandoverRequest& request,
         }
         ids.push_back(*id);
     }
-    state.sessions.push_back(
-        {HandoverSession{request.session, request.token_id, ids.size()}, std::move(ids)});
+    state.sessions.push_back({HandoverSession{request.session, request.token_id, ids.size()},
+                              std::move(ids), std::move(connector), netns});
     session = std::prev(state.sessions.end());
     spdlog::info("sandbox \"{}\" handed over {} listeners", request.session,
                  (*session)->ids.size());
@@ -310,14 +346,33 @@ Result<std::unique_ptr<HandoverServer>> HandoverServer::open(const std::filesyst
     return std::unique_ptr<HandoverServer>(new HandoverServer(state));
 }
 
+std::optional<NetnsId> process_netns(pid_t pid) {
+    struct stat info {};
+    const std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+    if (::stat(path.c_str(), &info) != 0) return std::nullopt;
+    return NetnsId{static_cast<std::uint64_t>(info.st_dev),
+                   static_cast<std::uint64_t>(info.st_ino)};
+}
+
+std::optional<bridge::SandboxLink> HandoverServer::find_sandbox(const NetnsId& netns) const {
+    for (const auto& entry : state_->sessions) {
+        if (entry.netns && *entry.netns == netns) {
+            return bridge::SandboxLink{entry.info.session, entry.info.token_id, entry.connector};
+        }
+    }
+    return std::nullopt;
+}
+
 HandoverServer::~HandoverServer() {
     // The sessions' entries stay until their connections' guards end them; their listeners
     // close now.
     for (auto& entry : state_->sessions) {
         for (const AdoptedId id : entry.ids) state_->registry->remove(id);
         entry.ids.clear();
+        entry.connector.reset();
     }
     state_->registry = nullptr;
+    state_->handlers.session_ended = nullptr;  // whoever it calls may be gone before the sessions
     if (state_->listener) {
         boost::system::error_code ec;
         state_->listener->close(ec);

@@ -9,11 +9,15 @@
 // arrives and is not adopted is closed; a malformed message gets a precise error, never a crash.
 #pragma once
 
+#include <sys/types.h>
 #include <boost/asio/io_context.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 
+#include "bridge/sandbox_connector.hpp"
 #include "serve/handover_message.hpp"
 #include "serve/listener_registry.hpp"
 #include "util/result.hpp"
@@ -29,7 +33,22 @@ struct HandoverHandlers {
     // The handler of the [[database]] listener named so, or an error naming the databases
     // this gateway serves (unset: no database is ever adopted).
     std::function<Result<ConnectionHandler>(const std::string& name)> database;
+    // The DevTools proxy (unset: no "cdp" listener is adopted).
+    ConnectionHandler cdp;
+    // Called after a session ended (its connector is gone): the browser bridge lets go of its
+    // callback ports.
+    std::function<void()> session_ended;
 };
+
+// A network namespace, as the kernel names it: the nsfs device and inode.
+struct NetnsId {
+    std::uint64_t dev = 0;
+    std::uint64_t ino = 0;
+    bool operator==(const NetnsId&) const = default;
+};
+
+// The network namespace of process `pid` (/proc/PID/ns/net), or nullopt.
+std::optional<NetnsId> process_netns(pid_t pid);
 
 class HandoverServer {
   public:
@@ -42,6 +61,10 @@ class HandoverServer {
                                                         boost::asio::io_context& io,
                                                         ListenerRegistry& registry,
                                                         HandoverHandlers handlers);
+    // The sandbox whose listeners live in network namespace `netns` (how the browser bridge
+    // tells which sandbox asked to open a URL), or nullopt. Call on the server's io_context.
+    std::optional<bridge::SandboxLink> find_sandbox(const NetnsId& netns) const;
+
     ~HandoverServer();  // closes every adopted listener and removes the socket file
     HandoverServer(const HandoverServer&) = delete;
     HandoverServer& operator=(const HandoverServer&) = delete;

@@ -49,7 +49,7 @@ Result<HandoverListener> parse_kind(const json& value) {
     if (!value.is_string()) return bad("\"listeners\" must be a list of strings");
     const auto& name = value.get_ref<const std::string&>();
     for (const auto kind : {ListenerKind::Forward, ListenerKind::Transparent, ListenerKind::Dns,
-                            ListenerKind::DnsTcp}) {
+                            ListenerKind::DnsTcp, ListenerKind::Cdp, ListenerKind::Connector}) {
         if (name == kind_name(kind)) return HandoverListener{kind, {}};
     }
     if (name.starts_with(kDatabasePrefix)) {
@@ -62,7 +62,8 @@ Result<HandoverListener> parse_kind(const json& value) {
         return HandoverListener{ListenerKind::Database, std::string(database)};
     }
     return bad("unknown listener kind \"" + shown(name) +
-               "\" (expected forward, transparent, dns, dns-tcp or database:NAME)");
+               "\" (expected forward, transparent, dns, dns-tcp, cdp, connector or "
+               "database:NAME)");
 }
 
 }  // namespace
@@ -79,6 +80,10 @@ std::string_view kind_name(ListenerKind kind) {
             return "dns-tcp";
         case ListenerKind::Database:
             return "database";
+        case ListenerKind::Cdp:
+            return "cdp";
+        case ListenerKind::Connector:
+            return "connector";
     }
     return "?";
 }
@@ -133,6 +138,11 @@ Result<HandoverRequest> parse_handover_request(std::string_view text, std::size_
         if (!kind.ok()) return kind.error();
         request.listeners.push_back(*kind);
     }
+    std::size_t connectors = 0;
+    for (const auto& listener : request.listeners) {
+        if (listener.kind == ListenerKind::Connector) ++connectors;
+    }
+    if (connectors > 1) return bad("\"listeners\" names more than one connector");
     if (request.listeners.size() != fd_count) {
         return bad("\"listeners\" names " + std::to_string(request.listeners.size()) +
                    " sockets but " + std::to_string(fd_count) + " came with the message");

@@ -20,6 +20,10 @@ enum class ListenerKind : std::uint8_t {
     Dns,          // UDP: the DNS responder
     DnsTcp,       // TCP: the DNS responder over TCP
     Database,     // TCP: a [[database]] gateway, "database:NAME" on the wire
+    Cdp,          // TCP: the DevTools proxy (bridge/cdp_proxy.hpp)
+    // AF_UNIX SOCK_SEQPACKET: the sandbox's callback connector (bridge/sandbox_connector.hpp),
+    // not a listener: the gateway asks it for connections into the sandbox. One per session.
+    Connector,
 };
 
 std::string_view kind_name(ListenerKind kind);

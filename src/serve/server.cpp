@@ -275,6 +275,14 @@ class Server : public AdminBackend {
             return server.error();
         }
         open_server_ = std::move(*server);
+        // Which sandbox asked: the one whose listeners live in the asking process's network
+        // namespace (OAuth callbacks are routed into it).
+        open_server_->set_sandbox_finder([this](pid_t pid) -> std::optional<bridge::SandboxLink> {
+            if (!handover_) return std::nullopt;
+            auto netns = process_netns(pid);
+            if (!netns) return std::nullopt;
+            return handover_->find_sandbox(*netns);
+        });
         return {};
     }
 
@@ -310,6 +318,13 @@ class Server : public AdminBackend {
             return make_error("serve.handover",
                               "this gateway has no database \"" + name +
                                   "\" (its databases: " + (known.empty() ? "none" : known) + ")");
+        };
+        // The DevTools proxy inside a sandbox: the same filter as on cdp_listen.
+        handlers.cdp = [this](tcp::socket socket, std::size_t) {
+            return bridge::run_cdp_connection(std::move(socket), gateway_->runtime);
+        };
+        handlers.session_ended = [this] {
+            if (open_server_) open_server_->prune_callbacks();
         };
         auto server =
             HandoverServer::open(gateway.sandbox_socket, control_, *registry_, std::move(handlers));

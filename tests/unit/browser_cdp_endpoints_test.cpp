@@ -29,9 +29,11 @@ TEST(CdpEndpoints, RoutesExactPathsOnly) {
     EXPECT_EQ(classify_cdp_request("GET", "/json", false).endpoint, CdpEndpoint::List);
     EXPECT_EQ(classify_cdp_request("GET", "/json/list?x", false).endpoint, CdpEndpoint::List);
     EXPECT_EQ(classify_cdp_request("GET", "/json/version", false).endpoint, CdpEndpoint::Version);
+    EXPECT_EQ(classify_cdp_request("GET", "/json/version/", false).endpoint, CdpEndpoint::Version);
     EXPECT_EQ(classify_cdp_request("GET", "/json/protocol", false).endpoint, CdpEndpoint::Protocol);
-    for (const char* refused : {"/JSON/list", "/json/list/", "/json//list", "/json/list%2f",
-                                "/json/../json/list", "/devtools/page/AAA", "/", "/json/unknown"}) {
+    for (const char* refused :
+         {"/JSON/list", "/json/list/", "/json//list", "/json/list%2f", "/json/../json/list",
+          "/devtools/page/AAA", "/", "/json/unknown", "/json/version//", "/json/version/x"}) {
         EXPECT_EQ(classify_cdp_request("GET", refused, false).endpoint, CdpEndpoint::Refused)
             << refused;
     }

@@ -310,6 +310,26 @@ TEST(CdpFilterCommands, BrowserLevelCommandsAreAnAllowList) {
     EXPECT_EQ(h.last_to_browser()["method"], "Browser.getVersion");
 }
 
+TEST(CdpFilterCommands, BrowserDownloadBehaviorIsAlwaysDeny) {
+    // Playwright's connectOverCDP asks for allowAndName to its own directory; the browser is
+    // told deny (same context), nothing else of the request passes.
+    Harness h;
+    h.agent({{"id", 7},
+             {"method", "Browser.setDownloadBehavior"},
+             {"params",
+              {{"behavior", "allowAndName"},
+               {"downloadPath", "/home/user/.ssh"},
+               {"browserContextId", "CTX1"},
+               {"eventsEnabled", true}}}});
+    const json sent = h.last_to_browser();
+    EXPECT_EQ(sent["method"], "Browser.setDownloadBehavior");
+    EXPECT_EQ(sent["params"], (json{{"behavior", "deny"}, {"browserContextId", "CTX1"}}));
+    h.agent({{"id", 8},
+             {"method", "Browser.setDownloadBehavior"},
+             {"params", {{"behavior", "allow"}, {"browserContextId", 5}}}});
+    EXPECT_EQ(h.last_to_browser()["params"], (json{{"behavior", "deny"}}));
+}
+
 TEST(CdpFilterCommands, TabCommandsPassOnAnAllowedSession) {
     Harness h;
     std::string session = h.attach_allowed();

@@ -87,5 +87,18 @@ TEST(SandboxDatabaseListeners, WhatCannotBeOfferedIsAWarning) {
         << plan.warnings[4];
 }
 
+TEST(SandboxDatabaseListeners, TheDevToolsPortIsTakenWhenTheProxyIsInside) {
+    const auto config = load(database("cdpdb", "127.0.0.1:9222"));
+    SandboxPorts ports;
+    EXPECT_EQ(plan_database_listeners(config, {"cdpdb"}, ports).listeners.size(), 1u);
+    ports.cdp = 9222;
+    const auto plan = plan_database_listeners(config, {"cdpdb"}, ports);
+    EXPECT_TRUE(plan.listeners.empty());
+    ASSERT_EQ(plan.warnings.size(), 1u);
+    EXPECT_NE(plan.warnings[0].find("which inside the sandbox is the DevTools proxy"),
+              std::string::npos)
+        << plan.warnings[0];
+}
+
 }  // namespace
 }  // namespace cloakroom::sandbox

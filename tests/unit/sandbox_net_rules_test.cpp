@@ -26,7 +26,7 @@ TEST(SandboxNetRules, UdpOnlyToTheResolverEverythingElseDropped) {
 }
 
 TEST(SandboxNetRules, PortsComeFromTheSpec) {
-    const std::string rules = nft_ruleset(SandboxPorts{4000, 4001, 5353, {}});
+    const std::string rules = nft_ruleset(SandboxPorts{4000, 4001, 5353, 0, {}});
     EXPECT_NE(rules.find("tcp dport { 4000, 4001 } accept"), std::string::npos);
     EXPECT_NE(rules.find("redirect to :4001"), std::string::npos);
     EXPECT_NE(rules.find("redirect to :5353"), std::string::npos);
@@ -47,6 +47,27 @@ TEST(SandboxNetRules, DatabaseListenersAreLeftAloneAtTheirOwnAddress) {
     EXPECT_LT(rules.find("3307 accept"), rules.find("meta l4proto tcp redirect"));
     // No database: no such rule, so every other port of 127.0.0.1 is redirected.
     EXPECT_EQ(nft_ruleset(SandboxPorts{}).find("6432"), std::string::npos);
+}
+
+TEST(SandboxNetRules, DevToolsProxyLeftAloneOnBothLoopbacks) {
+    SandboxPorts ports;
+    ports.cdp = 9222;
+    const std::string rules = nft_ruleset(ports);
+    EXPECT_NE(rules.find("    ip daddr 127.0.0.1 tcp dport 9222 accept\n"), std::string::npos);
+    EXPECT_NE(rules.find("    ip6 daddr ::1 tcp dport 9222 accept\n"), std::string::npos);
+    EXPECT_LT(rules.find("9222 accept"), rules.find("meta l4proto tcp redirect"));
+    // Without the proxy, 9222 is an ordinary port: redirected like any other.
+    EXPECT_EQ(nft_ruleset(SandboxPorts{}).find("9222"), std::string::npos);
+}
+
+TEST(SandboxNetRules, OnlyTheConnectorsMarkBypassesTheRedirect) {
+    const std::string rules = nft_ruleset(SandboxPorts{});
+    const std::string mark = "    meta mark " + std::to_string(kConnectorMark) + " accept\n";
+    ASSERT_NE(rules.find(mark), std::string::npos);
+    EXPECT_LT(rules.find(mark), rules.find("meta l4proto tcp redirect"));
+    // In the nat chain only: the filter chain's verdicts do not depend on the mark.
+    EXPECT_GT(rules.find(mark), rules.find("chain nat_out"));
+    EXPECT_LT(rules.find(mark), rules.find("chain filter_out"));
 }
 
 TEST(SandboxNetRules, RoutesEverythingThroughLoopback) {

@@ -32,6 +32,18 @@ TEST(HandoverMessage, AdoptWithEveryKind) {
     for (const auto& listener : parsed->listeners) EXPECT_EQ(listener.database, "");
 }
 
+TEST(HandoverMessage, DevToolsListenersAndOneConnector) {
+    auto parsed = parse_handover_request(
+        R"({"op":"adopt","session":"s","listeners":["forward","cdp","cdp","connector"]})", 4);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    EXPECT_EQ(parsed->listeners[1].kind, ListenerKind::Cdp);
+    EXPECT_EQ(parsed->listeners[2].name(), "cdp");
+    EXPECT_EQ(parsed->listeners[3].kind, ListenerKind::Connector);
+    EXPECT_EQ(parsed->listeners[3].name(), "connector");
+    EXPECT_EQ(error_of(R"({"op":"adopt","session":"s","listeners":["connector","connector"]})", 2),
+              "\"listeners\" names more than one connector");
+}
+
 TEST(HandoverMessage, DatabaseKindsNameTheirDatabase) {
     auto parsed = parse_handover_request(
         R"({"op":"adopt","session":"s","listeners":["forward","database:app","database:crm.v2_x-1"]})",
@@ -68,7 +80,8 @@ TEST(HandoverMessage, MalformedDatabaseKindsArePreciseErrors) {
          {"database", "Database:app", "db:app", "database-app", " database:app"}) {
         EXPECT_EQ(error_of(adopt(kind), 1),
                   "unknown listener kind \"" + std::string(kind) +
-                      "\" (expected forward, transparent, dns, dns-tcp or database:NAME)");
+                      "\" (expected forward, transparent, dns, dns-tcp, cdp, connector or "
+                      "database:NAME)");
     }
 }
 
@@ -100,8 +113,8 @@ TEST(HandoverMessage, MalformedMessagesArePreciseErrors) {
     EXPECT_EQ(error_of(R"({"op":"adopt","session":"s","listeners":[]})", 0),
               "\"listeners\" is empty");
     EXPECT_EQ(error_of(R"({"op":"adopt","session":"s","listeners":["socks"]})", 1),
-              "unknown listener kind \"socks\" (expected forward, transparent, dns, dns-tcp or "
-              "database:NAME)");
+              "unknown listener kind \"socks\" (expected forward, transparent, dns, dns-tcp, cdp, "
+              "connector or database:NAME)");
     EXPECT_EQ(error_of(R"({"op":"adopt","session":"s","listeners":[3]})", 1),
               "\"listeners\" must be a list of strings");
 }

@@ -102,6 +102,7 @@ class Serve:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
                "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
                "LANG": "C.UTF-8"}
+        self.env = env
         self.proc = subprocess.Popen([BIN, "--config", str(self.config), "serve"], env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)

@@ -131,7 +131,6 @@ def test_agent_lists_attaches_and_evaluates_in_the_allowed_tab_only(bridge):
                                    ("Target.createTarget", {"url": "chrome://settings"}),
                                    ("Storage.getCookies", {}),
                                    ("Network.getAllCookies", {}),
-                                   ("Browser.setDownloadBehavior", {"behavior": "allow"}),
                                    ("Fetch.enable", {})):
                 assert refused(await cdp.call(method, params)), method
             for method, params in (("Storage.getCookies", {}), ("Network.getAllCookies", {}),

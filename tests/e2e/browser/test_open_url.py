@@ -3,6 +3,7 @@ allows reach the opener, exactly as parsed, and every decision is audited withou
 (docs/browser.md, "Opening URLs")."""
 import json
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -42,6 +43,8 @@ url = "http://localhost:*"
 """, ready=r"listening on .*\(forward proxy\)")
     serve.opened = opened
     serve.data_dir = tmp / "data"
+    serve.proxy_port = int(re.search(r"listening on 127\.0\.0\.1:(\d+) \(forward proxy\)",
+                                     "".join(serve.lines)).group(1))
     yield serve
     serve.stop()
 
@@ -117,3 +120,47 @@ def test_without_a_gateway_the_error_is_clear(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "cloakroom serve" in result.stderr
+
+
+def landlock_abi():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(444, None, 0, 1)
+
+
+LANDLOCK_INSIDE = r'''
+xdg-open 'https://accounts.google.com/o/oauth2/ll?state=ll-1'; echo "rc=$?"
+"$BROWSER" 'https://evil.example/?accounts.google.com/o/oauth'; echo "rc=$?"
+open 'http://localhost:41999/cb'; echo "rc=$?"
+'''
+
+
+@pytest.mark.skipif(landlock_abi() < 4, reason="Landlock ABI < 4 (no TCP port rules)")
+def test_openers_work_in_landlock_mode(opener, tmp_path):
+    """landlock mode has no namespaces: the shims live in the session's private temporary
+    directory and reach the gateway's socket by its host path (docs/browser.md)."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "sandbox"))
+    from sbxlib import e2e_root
+    import shutil
+    import tempfile
+    project = pathlib.Path(tempfile.mkdtemp(prefix="ll-", dir=e2e_root()))
+    before = len(opened_urls(opener))
+    try:
+        # landlock mode checks the gateway's proxy port: give it a fixed one to find.
+        config = opener.config.read_text().replace('listen = "127.0.0.1:0"',
+                                                   f'listen = "127.0.0.1:{opener.proxy_port}"')
+        landlock_config = tmp_path / "landlock.toml"
+        landlock_config.write_text(config)
+        proc = subprocess.run([BIN, "--config", str(landlock_config), "run", "--contain",
+                               "landlock", "--", "sh", "-c", LANDLOCK_INSIDE],
+                              cwd=project, env=opener.env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        assert [l for l in proc.stdout.splitlines() if l.startswith("rc=")] == \
+            ["rc=0", "rc=1", "rc=0"], proc.stdout + proc.stderr
+        urls = opened_urls(opener, expect=before + 2)
+        assert "https://accounts.google.com/o/oauth2/ll?state=ll-1" in urls
+        assert "http://localhost:41999/cb" in urls
+        assert not any("evil.example" in u for u in urls)
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
