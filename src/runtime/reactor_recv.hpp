@@ -153,7 +153,9 @@ class RecvOp final : public ad::reactor_op {
 
 // Completes with (error_code, bytes): at least one byte, or eof / an error (operation_aborted
 // when the socket is closed meanwhile). `socket` must stay open until then or be closed through
-// its own close(), which completes the operation.
+// its own close(), which completes the operation. The handler is called on the thread running
+// the socket's io_context (no dispatch through the handler's executor): the awaiting coroutine
+// must run on that io_context, as every relay does (one io_context per worker thread).
 template <class Token>
 auto async_recv_when_ready(tcp::socket& socket, boost::asio::mutable_buffer into, ReadState& state,
                            Token&& token) {
