@@ -4,9 +4,10 @@ nutcracker/twemproxy), one run.
 
 Starts PostgreSQL 15 (SCRAM user) and Redis 7 (ACL user) in temporary directories on loopback,
 Cloakroom with one [[database]] for each, and the other relays, then runs every candidate in each
-round, rotating which goes first so machine drift hits all alike. Prints TPS / requests per second
-with the ratio to direct, and each relay's CPU per transaction. `--syscalls` instead counts each
-relay's system calls per transaction with strace.
+round, rotating which goes first so machine drift hits all alike. Prints the throughput of each
+as a ratio to direct, and each relay's CPU and system calls per transaction (perf stat on the
+relay's process during the same runs; strace -c when perf cannot count). `--syscalls` only counts
+the system calls, by name, without the throughput rounds.
 """
 import argparse
 import json
@@ -110,8 +111,8 @@ class Redis:
 
 
 class Cloakroom:
-    def __init__(self, binary, root, pg, redis):
-        self.binary, self.root = binary, root / "cloakroom"
+    def __init__(self, binary, root, pg, redis, name="cloakroom"):
+        self.binary, self.root, self.name = binary, root / name, name
         self.root.mkdir()
         sdir = self.root / "secrets"
         sdir.mkdir(mode=0o700)
@@ -326,26 +327,91 @@ def redis_requests_run(port, user, password, requests, pipeline):
     return requests
 
 
+# System calls counted per relay process by perf (kernel tracepoints: exact counts, little
+# overhead, so they are taken in the throughput rounds too). The named ones explain the total.
+SYSCALL_EVENTS = [("total", "raw_syscalls:sys_enter", None),
+                  ("recvfrom", "syscalls:sys_enter_recvfrom", None),
+                  ("recvfrom EAGAIN", "syscalls:sys_exit_recvfrom", "ret == -11"),
+                  ("recvmmsg", "syscalls:sys_enter_recvmmsg", None),
+                  ("recvmmsg EAGAIN", "syscalls:sys_exit_recvmmsg", "ret == -11"),
+                  ("sendto", "syscalls:sys_enter_sendto", None),
+                  ("read", "syscalls:sys_enter_read", None),
+                  ("write", "syscalls:sys_enter_write", None),
+                  ("recvmsg", "syscalls:sys_enter_recvmsg", None),
+                  ("sendmsg", "syscalls:sys_enter_sendmsg", None),
+                  ("epoll_wait", "syscalls:sys_enter_epoll_wait", None),
+                  ("epoll_pwait", "syscalls:sys_enter_epoll_pwait", None),
+                  ("epoll_ctl", "syscalls:sys_enter_epoll_ctl", None),
+                  ("futex", "syscalls:sys_enter_futex", None),
+                  ("timerfd_settime", "syscalls:sys_enter_timerfd_settime", None)]
+
+
+def perf_works():
+    if shutil.which("perf") is None:
+        return False
+    probe = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
+                           capture_output=True, text=True)
+    return probe.returncode == 0 and "raw_syscalls:sys_enter" in probe.stderr \
+        and "<not supported>" not in probe.stderr
+
+
+class SyscallCounter:
+    """Counts the system calls of process `pid` (all its threads) while the block runs: perf stat
+    when the kernel lets us, else strace -c -f (exact too, but it slows the relay down a lot)."""
+    use_perf = None
+
+    def __init__(self, pid):
+        if SyscallCounter.use_perf is None:
+            SyscallCounter.use_perf = perf_works()
+        self.pid = pid
+        self.counts = {}
+
+    def __enter__(self):
+        self.out = tempfile.NamedTemporaryFile(prefix="syscalls-", suffix=".txt", delete=False).name
+        if self.use_perf:
+            cmd = ["perf", "stat", "-x,", "-o", self.out, "-p", str(self.pid)]
+            for _, event, flt in SYSCALL_EVENTS:
+                cmd += ["-e", event] + (["--filter", flt] if flt else [])
+        else:
+            cmd = ["strace", "-f", "-c", "-o", self.out, "-p", str(self.pid)]
+        self.tracer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3 if self.use_perf else 1.0)  # attached to every thread before the work
+        return self
+
+    def __exit__(self, *exc):
+        self.tracer.send_signal(signal.SIGINT)
+        self.tracer.wait(timeout=30)
+        text = pathlib.Path(self.out).read_text()
+        os.unlink(self.out)
+        if self.use_perf:
+            order = iter(SYSCALL_EVENTS)
+            for line in text.splitlines():
+                cells = line.split(",")
+                if len(cells) < 3 or not cells[2].startswith(("raw_syscalls", "syscalls")):
+                    continue
+                label, _, _ = next(order)
+                if cells[0].isdigit():
+                    self.counts[label] = int(cells[0])
+        else:
+            total = 0
+            for line in text.splitlines():
+                cells = line.split()
+                # "% time seconds usecs/call calls [errors] syscall"
+                if len(cells) >= 5 and cells[0][0].isdigit() and not line.startswith("100.00"):
+                    self.counts[cells[-1]] = int(cells[3])
+                    total += int(cells[3])
+            self.counts["total"] = total
+        return False
+
+    def per(self, units):
+        return {name: n / units for name, n in self.counts.items() if n}
+
+
 def syscalls_per_unit(pid, run):
-    """System calls of process `pid` (all threads) per unit of work done by `run()`, by name,
-    counted by `strace -c` (the count is exact; strace's overhead only slows the run down)."""
-    out = tempfile.NamedTemporaryFile(prefix="strace-", suffix=".txt", delete=False).name
-    tracer = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-p", str(pid)],
-                              stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # strace attaches to every thread before the work starts
-    try:
+    """System calls of process `pid` per unit of work done by `run()`, by name."""
+    with SyscallCounter(pid) as counter:
         units = run()
-    finally:
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait(timeout=30)
-    counts = {}
-    for line in pathlib.Path(out).read_text().splitlines():
-        cells = line.split()
-        # "% time seconds usecs/call calls [errors] syscall"
-        if len(cells) >= 5 and cells[0][0].isdigit() and not line.startswith("100.00"):
-            counts[cells[-1]] = int(cells[3])
-    os.unlink(out)
-    return {name: n / units for name, n in sorted(counts.items(), key=lambda kv: -kv[1])}
+    return counter.per(units)
 
 
 def redis_benchmark(port, user, password, requests, pipeline):
@@ -369,9 +435,12 @@ def main():
     ap.add_argument("--relays", default="",
                     help="comma list of relays to compare besides cloakroom (pgbouncer-session, "
                          "pgbouncer-transaction, haproxy, nutcracker); default: all installed")
+    ap.add_argument("--baseline-bin", default="",
+                    help="another cloakroom binary (e.g. before a change), measured as the "
+                         "candidate cloakroom-base in the same rounds")
     ap.add_argument("--syscalls", action="store_true",
                     help="only count the gateway's system calls per pgbench -S transaction and "
-                         "per redis GET (strace -c), no throughput rounds")
+                         "per redis GET, by name, no throughput rounds")
     args = ap.parse_args()
     seconds = 3 if args.quick else 10
     rounds = 1 if args.quick else args.rounds
@@ -392,6 +461,9 @@ def main():
         gw = Cloakroom(args.bin, root, pg, redis).start()
         pg_token = gw.mint("--db", "pg", "--db-login", "bench", "--db-name", "bench")
         redis_token = gw.mint("--db", "redis", "--db-login", "bench")
+        if args.baseline_bin:
+            base = Cloakroom(args.baseline_bin, root, pg, redis, "cloakroom-base").start()
+            relays.append(base)
 
         wanted = set(args.relays.split(",")) if args.relays else None
         def want(name, binary):
@@ -406,6 +478,13 @@ def main():
                     ("cloakroom", gw.ports["pg"], "bench", pg_token, gw.proc.pid)]
         redis_cands = [("direct", redis.port, "bench", redis.password, None),
                        ("cloakroom", gw.ports["redis"], "bench", redis_token, gw.proc.pid)]
+        if args.baseline_bin:
+            pg_cands.append(("cloakroom-base", base.ports["pg"], "bench",
+                             base.mint("--db", "pg", "--db-login", "bench", "--db-name", "bench"),
+                             base.proc.pid))
+            redis_cands.append(("cloakroom-base", base.ports["redis"], "bench",
+                                base.mint("--db", "redis", "--db-login", "bench"),
+                                base.proc.pid))
         for mode in ("session", "transaction"):
             if want(f"pgbouncer-{mode}", "pgbouncer"):
                 relays.append(PgBouncer(root, pg, mode).start())
@@ -423,9 +502,7 @@ def main():
                                 redis.default_password, relays[-1].pid))
 
         if args.syscalls:
-            if shutil.which("strace") is None:
-                raise SystemExit("--syscalls needs strace (Debian package strace)")
-            print(f"{'workload':30} {'relay':22} {'syscalls':>9}  (most frequent)")
+            print(f"{'workload':30} {'relay':22} {'syscalls':>9}  (by name)")
             for workload, cands, run in (
                     ("pgbench -S, per transaction", pg_cands,
                      lambda c: pgbench_transactions(c[1], c[3], c[2], 2000)),
@@ -437,8 +514,11 @@ def main():
                     if cand[4] is None:
                         continue
                     per = syscalls_per_unit(cand[4], lambda: run(cand))
-                    top = ", ".join(f"{k} {v:.2f}" for k, v in list(per.items())[:5])
-                    print(f"{workload:30} {cand[0]:22} {sum(per.values()):9.2f}  ({top})")
+                    total = per.pop("total", 0.0)
+                    top = ", ".join(f"{k} {v:.2f}" for k, v in
+                                    sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.01)
+                    print(f"{workload:30} {cand[0]:22} {total:9.2f}  ({top})", flush=True)
+            print(f"(counted with {'perf stat' if SyscallCounter.use_perf else 'strace -c'})")
             return 0
 
         results = {}
@@ -446,51 +526,88 @@ def main():
             results.setdefault(name, {}).setdefault(kind, []).append(value)
         def cpu_of(pid):
             return proc_cpu_seconds(pid) if pid else 0.0
+        def measured(pid, work):
+            """Runs work() -> (units, {row: value}); adds relay CPU and syscalls per unit."""
+            if not pid:
+                return work()[1], None, None
+            cpu0 = cpu_of(pid)
+            with SyscallCounter(pid) as counter:
+                units, values = work()
+            per = counter.per(units)
+            return values, (cpu_of(pid) - cpu0) * 1e6 / units, per.get("total")
 
+        workloads = []  # (row, unit) in the order they ran
         for r in range(rounds):
-            for select_only, name in ((True, "pgbench -S (select-only), 8 clients"),
-                                      (False, "pgbench TPC-B-like, 8 clients")):
+            for select_only, name in ((True, "pgbench -S"), (False, "pgbench TPC-B")):
                 # A different candidate goes first each round, so drift hits all alike.
                 shift = r % len(pg_cands)
                 for kind, port, user, password, pid in pg_cands[shift:] + pg_cands[:shift]:
-                    cpu0 = cpu_of(pid)
-                    tps = pgbench(port, password, user, seconds, select_only)
-                    add(name, kind, tps)
-                    if pid:
-                        add(name + " | relay CPU us/tx", kind,
-                            (cpu_of(pid) - cpu0) * 1e6 / (tps * seconds))
+                    def work():
+                        tps = pgbench(port, password, user, seconds, select_only)
+                        return tps * seconds, {name: tps}
+                    values, cpu, calls = measured(pid, work)
+                    for row, v in values.items():
+                        add(row, kind, v)
+                    if (name, "transaction") not in workloads:
+                        workloads.append((name, "transaction"))
+                    if cpu is not None:
+                        add(name + " | CPU", kind, cpu)
+                        add(name + " | syscalls", kind, calls)
             for pipeline in (1, 16):
                 shift = r % len(redis_cands)
+                name = f"redis -P {pipeline}"
                 for kind, port, user, password, pid in redis_cands[shift:] + redis_cands[:shift]:
-                    cpu0 = cpu_of(pid)
-                    for op, rps in redis_benchmark(port, user, password, redis_requests,
-                                                   pipeline).items():
-                        add(f"redis-benchmark {op} -c 50 -P {pipeline}", kind, rps)
-                    if pid:
-                        add(f"redis-benchmark GET+SET -P {pipeline} | relay CPU us/req", kind,
-                            (cpu_of(pid) - cpu0) * 1e6 / (2 * redis_requests))
+                    def work():
+                        rps = redis_benchmark(port, user, password, redis_requests, pipeline)
+                        return 2 * redis_requests, {f"{name}, {op}": v for op, v in rps.items()}
+                    values, cpu, calls = measured(pid, work)
+                    for row, v in values.items():
+                        add(row, kind, v)
+                    if (name, "request") not in workloads:
+                        workloads.append((name, "request"))
+                    if cpu is not None:
+                        add(name + " | CPU", kind, cpu)
+                        add(name + " | syscalls", kind, calls)
 
         names = [c[0] for c in pg_cands] + [c[0] for c in redis_cands if c[0] not in
                                            [p[0] for p in pg_cands]]
-        print(f"\n{'workload':48} " + " ".join(f"{n:>22}" for n in names))
-        for name, kinds in results.items():
+        relays_only = [n for n in names if n != "direct"]
+        med = lambda row, n: (statistics.median(results[row][n])
+                              if row in results and n in results[row] else None)
+        width = max(16, *(len(n) + 2 for n in names))
+
+        print("\nThroughput, ratio to direct (direct: TPS or requests/s)")
+        print(f"{'workload':22}" + "".join(f"{n:>{width}}" for n in names))
+        for row in results:
+            if " | " in row:
+                continue
+            direct = med(row, "direct")
             cells = []
-            direct = statistics.median(kinds["direct"]) if "direct" in kinds else None
             for n in names:
-                if n not in kinds:
-                    cells.append(f"{'':>22}")
-                    continue
-                value = statistics.median(kinds[n])
-                if "CPU" in name:
-                    cells.append(f"{value:22.1f}")
+                v = med(row, n)
+                if v is None:
+                    cells.append(f"{'-':>{width}}")
                 elif n == "direct":
-                    cells.append(f"{value:22.0f}")
+                    cells.append(f"{v:>{width}.0f}")
                 else:
-                    cells.append(f"{value:14.0f} ({value / direct:5.3f})")
-            print(f"{name:48} " + " ".join(cells))
-        print(f"\n(median of {rounds} round(s), {seconds}s per pgbench run, "
-              f"{redis_requests} redis requests per run; TPS and requests/s, (ratio to direct); "
-              "relay CPU from /proc, user+system, all threads)")
+                    cells.append(f"{v / direct:>{width}.3f}")
+            print(f"{row:22}" + "".join(cells))
+        for what, label, fmt in (("CPU", "relay CPU, us per", ".1f"),
+                                 ("syscalls", "relay system calls per", ".2f")):
+            print(f"\n{label} transaction / request (GET and SET)")
+            print(f"{'workload':22}" + "".join(f"{n:>{width}}" for n in relays_only))
+            for name, unit in workloads:
+                row = f"{name} | {what}"
+                cells = []
+                for n in relays_only:
+                    v = med(row, n)
+                    cells.append(f"{'-':>{width}}" if v is None else f"{v:>{width}{fmt}}")
+                print(f"{name:22}" + "".join(cells))
+        print(f"\n(median of {rounds} round(s), {seconds}s per pgbench run (8 clients, -j 2, "
+              f"scale 10), {redis_requests} redis requests per run (50 clients, GET and SET); "
+              "relay CPU from /proc (user+system, all threads); system calls counted with "
+              f"{'perf stat' if SyscallCounter.use_perf else 'strace -c (slows the relays down)'} "
+              "in the same runs)")
         for name, kinds in results.items():
             print(json.dumps({"workload": name, **kinds}))
     finally:

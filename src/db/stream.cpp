@@ -33,7 +33,9 @@ std::string openssl_reason() {
 
 }  // namespace
 
-DbStream::DbStream(tcp::socket socket) : tcp_(std::make_unique<tcp::socket>(std::move(socket))) {}
+DbStream::DbStream(tcp::socket socket)
+    : tcp_(std::make_unique<tcp::socket>(std::move(socket))),
+      io_(std::make_unique<runtime::SocketIo>(*tcp_)) {}
 DbStream::DbStream(DbStream&&) noexcept = default;
 DbStream& DbStream::operator=(DbStream&&) noexcept = default;
 DbStream::~DbStream() = default;
@@ -70,7 +72,7 @@ net::awaitable<std::size_t> DbStream::read_some(net::mutable_buffer into,
     if (tls_) {
         co_return co_await tls_->async_read_some(into, net::redirect_error(net::use_awaitable, ec));
     }
-    co_return co_await tcp_->async_read_some(into, net::redirect_error(net::use_awaitable, ec));
+    co_return co_await io_->read_some(into, ec);
 }
 
 net::awaitable<void> DbStream::read_exact(std::string& out, std::size_t size,
@@ -95,14 +97,14 @@ net::awaitable<void> DbStream::write_all(std::string_view bytes, boost::system::
         co_await net::async_write(*tls_, net::buffer(bytes.data(), bytes.size()),
                                   net::redirect_error(net::use_awaitable, ec));
     } else {
-        co_await net::async_write(*tcp_, net::buffer(bytes.data(), bytes.size()),
-                                  net::redirect_error(net::use_awaitable, ec));
+        co_await io_->write_all(bytes, ec);
     }
 }
 
 net::awaitable<Result<void>> DbStream::accept_tls(net::ssl::context& context) {
     if (tls_) co_return make_error("db.tls", "the connection is already encrypted");
     tls_ = std::make_unique<net::ssl::stream<tcp::socket>>(std::move(*tcp_), context);
+    io_.reset();
     tcp_.reset();
     boost::system::error_code ec;
     co_await tls_->async_handshake(net::ssl::stream_base::server,
@@ -119,6 +121,7 @@ net::awaitable<Result<void>> DbStream::connect_tls(net::ssl::context& context,
                                                    const config::Database& database) {
     if (tls_) co_return make_error("db.tls", "the connection is already encrypted");
     tls_ = std::make_unique<net::ssl::stream<tcp::socket>>(std::move(*tcp_), context);
+    io_.reset();
     tcp_.reset();
     SSL* ssl = tls_->native_handle();
     const std::string& name = database.server_name;

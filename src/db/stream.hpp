@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "config/model.hpp"
+#include "runtime/socket_io.hpp"
 #include "util/result.hpp"
 
 namespace cloakroom::db {
@@ -56,7 +57,8 @@ class DbStream {
     void shutdown_send();      // half-close (the two-way pump's EndMode::HalfClose)
 
   private:
-    std::unique_ptr<tcp::socket> tcp_;  // valid until TLS takes it over
+    std::unique_ptr<tcp::socket> tcp_;       // valid until TLS takes it over
+    std::unique_ptr<runtime::SocketIo> io_;  // reads and writes *tcp_ (plaintext relay legs)
     std::unique_ptr<net::ssl::stream<tcp::socket>> tls_;
 };
 

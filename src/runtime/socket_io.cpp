@@ -1,21 +1,74 @@
 #include "runtime/socket_io.hpp"
 
+#include <sys/socket.h>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 
 namespace cloakroom::runtime {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-net::awaitable<std::size_t> SocketSide::read_some(net::mutable_buffer into,
-                                                  boost::system::error_code& ec) {
-    ec = {};
-    co_return co_await socket_.async_read_some(into, net::redirect_error(net::use_awaitable, ec));
+namespace {
+
+boost::system::error_code errno_code() {
+    return {errno, boost::system::system_category()};
 }
 
-net::awaitable<void> SocketSide::write_all(std::string_view bytes, boost::system::error_code& ec) {
+}  // namespace
+
+net::awaitable<std::size_t> SocketIo::read_some(net::mutable_buffer into,
+                                                boost::system::error_code& ec) {
     ec = {};
+    if (!socket_.is_open()) {
+        ec = net::error::bad_descriptor;
+        co_return 0;
+    }
+    if (into.size() == 0) co_return 0;
+    if (state_.eof_pending) {
+        state_.eof_pending = false;
+        ec = net::error::eof;
+        co_return 0;
+    }
+    if (state_.may_have_more) {
+        const ssize_t n =
+            reactor_recv_detail::read_and_probe(socket_.native_handle(), into, state_);
+        if (n > 0) co_return static_cast<std::size_t>(n);
+        if (n == 0) {
+            ec = net::error::eof;
+            co_return 0;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            ec = errno_code();
+            co_return 0;
+        }
+    }
+    co_return co_await reactor_recv_detail::async_recv_when_ready(
+        socket_, into, state_, net::redirect_error(net::use_awaitable, ec));
+}
+
+net::awaitable<void> SocketIo::write_all(std::string_view bytes, boost::system::error_code& ec) {
+    ec = {};
+    if (!socket_.is_open()) {
+        ec = net::error::bad_descriptor;
+        co_return;
+    }
+    // At once while the kernel takes the bytes; through the reactor only for what would block.
+    while (!bytes.empty()) {
+        const ssize_t n = ::send(socket_.native_handle(), bytes.data(), bytes.size(),
+                                 MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0) {
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        ec = errno_code();
+        co_return;
+    }
+    if (bytes.empty()) co_return;
     co_await net::async_write(socket_, net::buffer(bytes.data(), bytes.size()),
                               net::redirect_error(net::use_awaitable, ec));
 }

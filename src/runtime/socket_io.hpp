@@ -1,11 +1,16 @@
-// A plain TCP socket as a side of the two-way pump (two_way_pump.hpp): the blind tunnel's two
-// legs.
+// Reading and writing a plain TCP socket with the fewest system calls per message (SocketIo),
+// and a plain TCP socket as a side of the two-way pump (SocketSide, two_way_pump.hpp): the blind
+// tunnel's two legs. db::DbStream uses SocketIo for its plaintext legs.
 //
-// Measured and left as Asio does it (bench/db/bench_db.py --syscalls, pgbench -S): reading
-// after readiness (async_wait, then a non-blocking recv) instead of Asio's speculative recv
-// trades the recv that fails with EAGAIN between messages for an epoll_ctl re-arm (7.62 vs 7.71
-// system calls per transaction, CPU per transaction equal within noise), so the plain
-// operations stay.
+// Per message Asio's own operations cost recv (data), send, an epoll_wait(0) (a send that
+// completes at once still posts its completion through the scheduler, whose next turn polls the
+// reactor first), a recv that fails with EAGAIN (Boost 1.74 retries a read speculatively after
+// every short read) and the epoll_wait that blocks. SocketIo sends at once with a non-blocking
+// send and waits for the reactor only when that would block; it reads again at once only when
+// the last read may have left data, and otherwise waits for readiness with reactor_recv.hpp's
+// operation, which costs no system call of its own (each read also probes whether the socket is
+// now empty or at its end, in the same system call). Measured with bench/db/run --syscalls
+// (docs/architecture.md, "The two-way pump").
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -15,20 +20,42 @@
 #include <cstddef>
 #include <string_view>
 
+#include "runtime/reactor_recv.hpp"
+
 namespace cloakroom::runtime {
 
-class SocketSide {
+class SocketIo {
   public:
-    explicit SocketSide(boost::asio::ip::tcp::socket& socket) : socket_(socket) {}
+    explicit SocketIo(boost::asio::ip::tcp::socket& socket) : socket_(socket) {}
     // Some bytes (at least one), or 0 with `ec` set (eof included).
     boost::asio::awaitable<std::size_t> read_some(boost::asio::mutable_buffer into,
                                                   boost::system::error_code& ec);
     boost::asio::awaitable<void> write_all(std::string_view bytes, boost::system::error_code& ec);
+
+  private:
+    boost::asio::ip::tcp::socket& socket_;
+    // Whether the last read left data waiting (read again at once) or proved the socket empty
+    // (wait for readiness), or saw the end of the stream behind its bytes.
+    reactor_recv_detail::ReadState state_;
+};
+
+class SocketSide {
+  public:
+    explicit SocketSide(boost::asio::ip::tcp::socket& socket) : socket_(socket), io_(socket) {}
+    // Some bytes (at least one), or 0 with `ec` set (eof included).
+    boost::asio::awaitable<std::size_t> read_some(boost::asio::mutable_buffer into,
+                                                  boost::system::error_code& ec) {
+        return io_.read_some(into, ec);
+    }
+    boost::asio::awaitable<void> write_all(std::string_view bytes, boost::system::error_code& ec) {
+        return io_.write_all(bytes, ec);
+    }
     void close();
     void shutdown_send();
 
   private:
     boost::asio::ip::tcp::socket& socket_;
+    SocketIo io_;
 };
 
 }  // namespace cloakroom::runtime

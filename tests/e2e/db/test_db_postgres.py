@@ -3,6 +3,7 @@ as the password; Cloakroom logs in to a real PostgreSQL 15 (pg_server.py) with t
 (SCRAM-SHA-256, MD5, trust; plaintext or TLS verify-full) and relays. Also: cancellation,
 denials with their SQLSTATEs, upstream TLS failures, client TLS, malformed input, and that no
 token reaches the server's log and no real password reaches a client or Cloakroom's output."""
+import hashlib
 import os
 import socket
 import struct
@@ -555,3 +556,23 @@ def test_a_token_sent_as_the_user_name_is_never_echoed(gw, form):
     assert status == "error" and fields["C"] == "28P01"
     assert "a token was sent as the user name" in fields["M"] and token not in fields["M"]
     assert token not in gw.stderr_text() and token not in gw.audit_path.read_text()
+
+
+# ---- the relay's reads and writes (runtime/socket_io.hpp) ----
+
+def test_a_large_result_set_and_a_pipeline_arrive_whole(gw, pg_server):
+    """About 8 MB of rows through the relay (many full 32 KiB reads, the reply filter on every
+    one), then many statements in one simple-query message and their replies."""
+    token = mint(gw, "--db", "app", "--db-login", "readonly", "--db-name", "shop")
+    result = psql(gw, "app", "readonly", token,
+                  "select i, repeat(md5(i::text), 12) from generate_series(1, 20000) as i")
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()
+    assert len(rows) == 20000
+    assert rows[0] == "1|" + hashlib.md5(b"1").hexdigest() * 12
+    assert rows[-1] == "20000|" + hashlib.md5(b"20000").hexdigest() * 12
+    many = ";".join(f"select {i}" for i in range(500))
+    result = psql(gw, "app", "readonly", token, many)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(i) for i in range(500)]
+    assert_no_password(pg_server, result.stdout, result.stderr)

@@ -501,3 +501,86 @@ def test_token_sent_as_the_user_name_is_never_echoed(gw, how):
                                   for r in gw.audit())), gw.audit()
     served = gw.stderr_text() + gw.audit_path.read_text()
     assert token not in served
+
+
+# ---- the relay's reads and writes (runtime/socket_io.hpp) ----
+
+def session_record(gw, raw):
+    """The audit record of the session `raw` had, once the gateway has written it."""
+    client = "127.0.0.1:%d" % raw.sock.getsockname()[1]
+    found = []
+
+    def written():
+        found[:] = [r for r in gw.audit() if r.get("client") == client]
+        return bool(found)
+    assert eventually(written, timeout=10), f"no audit record for {client}"
+    return found[0]
+
+
+def test_a_command_and_the_close_in_one_segment_end_the_session(gw, redis_server):
+    """TCP hands out the last bytes and consumes the FIN behind them in the same read: the relay
+    must still see the end of the stream, not wait for a readiness report that already came."""
+    raw = Raw(gw.port("cache"))
+    raw.send(f"AUTH app {gw.tokens['app']}\r\n".encode())
+    assert raw.reply() == "OK"
+    time.sleep(0.2)  # the relay has drained the socket and waits for the next bytes
+    raw.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)  # bytes and FIN in one segment
+    raw.send(b"SET e2e:fin-in-segment yes\r\n")
+    raw.sock.shutdown(socket.SHUT_WR)
+    raw.sock.settimeout(10)
+    # The session ends: the gateway closes the connection (the reply may or may not come first).
+    rest = b""
+    while True:
+        chunk = raw.sock.recv(4096)
+        if not chunk:
+            break
+        rest += chunk
+    assert rest in (b"", b"+OK\r\n"), rest
+    assert eventually(lambda: redis_server.direct().get("e2e:fin-in-segment") == "yes")
+    record = session_record(gw, raw)
+    assert "ended by client" in record["reason"], record
+    raw.close()
+
+
+def test_pipelined_benchmark_passes_every_reply(gw, redis_server):
+    """redis-benchmark -P 16: 16 commands per write, replies coalesced; every reply must come
+    back in order or the benchmark stalls or reports errors."""
+    proc = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(gw.port("cache")),
+                           "--user", "app", "-a", gw.tokens["app"], "-t", "set,get,lpush,lrange_100",
+                           "-n", "20000", "-c", "8", "-P", "16", "-q", "--csv"],
+                          capture_output=True, text=True, timeout=120)
+    CLIENT_OUTPUTS.extend([proc.stdout, proc.stderr])
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split(",")[0].strip('"'): line for line in proc.stdout.splitlines()[1:]}
+    assert {"SET", "GET", "LPUSH"} <= set(rows), proc.stdout
+    assert "error" not in (proc.stdout + proc.stderr).lower(), proc.stdout + proc.stderr
+    assert len(redis_server.direct().get("key:__rand_int__")) == 3  # -d 3, the default
+    # The command filter is still on the path: a read-only token's pipelined writes are refused.
+    proc = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(gw.port("cache")),
+                           "--user", "app", "-a", gw.tokens["read"], "-t", "set", "-n", "64",
+                           "-c", "1", "-P", "16", "-q"], capture_output=True, text=True, timeout=60)
+    CLIENT_OUTPUTS.extend([proc.stdout, proc.stderr])
+    assert "does not allow 'SET'" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_client_gone_in_the_middle_of_a_large_reply_ends_the_session(gw, redis_server):
+    redis_server.direct().set("e2e:huge", b"h" * (16 * 1024 * 1024))
+    raw = Raw(gw.port("cache"))
+    raw.send(f"AUTH app {gw.tokens['app']}\r\n".encode())
+    assert raw.reply() == "OK"
+    raw.send(b"GET e2e:huge\r\n")
+    assert raw.sock.recv(4096).startswith(b"$16777216\r\n")
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    client_record_of = "127.0.0.1:%d" % raw.sock.getsockname()[1]
+    raw.close()  # unread data and linger 0: a reset
+    found = []
+
+    def written():
+        found[:] = [r for r in gw.audit() if r.get("client") == client_record_of]
+        return bool(found)
+    assert eventually(written, timeout=10), "the session did not end"
+    assert found[0]["decision"] == "allow"
+    # The gateway goes on serving.
+    r = client(gw, user="app")
+    assert r.get("e2e:fin-in-segment") is not None or r.ping()
+    disconnect(r)
