@@ -50,6 +50,7 @@ void read_limits(TableReader& reader, Limits& limits);
 Result<Rate> parse_rate(std::string_view text);
 // [admin] (limits_format.cpp).
 void apply_admin(const toml::table& table, const Document& document, LoadState& state);
+void apply_fleet(const toml::table& table, const Document& document, LoadState& state);
 void apply_agent_creds_format(const Document& document, LoadState& state);
 // [profile.NAME] tables (profile_format.cpp).
 void apply_profiles(const toml::table& profiles, const Document& document, LoadState& state);
