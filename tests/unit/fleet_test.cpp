@@ -191,9 +191,15 @@ TEST(FleetRevocations, StaleRefusesEveryTokenItWouldAdmitAndKeepsOtherAnswers) {
     EXPECT_EQ(stale.verdict, Verdict::Unavailable);
     EXPECT_THAT(stale.detail, HasSubstr("max_staleness"));
     EXPECT_FALSE(stale.token_id.empty());
+    // A token with only a validity window allows every database login.
+    auto any =
+        token::mint_token(keys, "primary", {token::validity_caveat(kNow - 60, kNow + 60)}, kFormat);
+    ASSERT_TRUE(any.ok());
     const token::DbAccessRequest login{"app", "app", "", "postgres", kNow};
-    EXPECT_EQ(runtime::decide_access(good, login, context).verdict, Verdict::Unavailable)
+    EXPECT_EQ(runtime::decide_access(*any, login, context).verdict, Verdict::Unavailable)
         << "database logins go through the same decision";
+    EXPECT_EQ(runtime::decide_access(good, login, context).verdict, Verdict::Forbidden)
+        << "a token that does not allow databases is still told so";
     EXPECT_EQ(runtime::decide_access("acm_garbage", request, context).verdict, Verdict::Invalid);
     EXPECT_EQ(runtime::decide_access(expired, request, context).verdict, Verdict::Expired)
         << "a refusal stays what it is";
