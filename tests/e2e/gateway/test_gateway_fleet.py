@@ -351,7 +351,7 @@ def test_fleet_configuration_errors(make_gateway, redis_server):
     # A literal password is not a secret reference.
     gw = make_gateway.new_dir()
     config = make_gateway.config(
-        gw, extra=f'\n[fleet]\nredis = "redis://127.0.0.1:{redis_server.port}"\npassword = "hunter2x"\n')
+        gw, extra=f'\n[fleet]\nredis = "redis://127.0.0.1:{redis_server.port}"\npassword = "not-a-reference"\n')
     (gw / "cloakroom.toml").write_text(config)
     p = subprocess.run([gwlib.BIN, "--config", str(gw / "cloakroom.toml"), "config", "check"],
                        capture_output=True, text=True, timeout=30,
