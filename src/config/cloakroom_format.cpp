@@ -426,6 +426,7 @@ void apply_cloakroom_format(const Document& document, LoadState& state) {
         for (const toml::table* service : *services) apply_service(*service, document, state);
     }
     if (const toml::table* admin = root.table("admin")) apply_admin(*admin, document, state);
+    if (const toml::table* fleet = root.table("fleet")) apply_fleet(*fleet, document, state);
     if (const toml::table* limits = root.table("limits")) {
         TableReader reader(*limits, document.file, "[limits]", state.diagnostics);
         read_limits(reader, state.config.limits);

@@ -49,6 +49,7 @@ void apply_cloakroom_format(const Document& document, LoadState& state);
 void read_limits(TableReader& reader, Limits& limits);
 // [admin] (limits_format.cpp).
 void apply_admin(const toml::table& table, const Document& document, LoadState& state);
+void apply_fleet(const toml::table& table, const Document& document, LoadState& state);
 void apply_agent_creds_format(const Document& document, LoadState& state);
 // [profile.NAME] tables (profile_format.cpp).
 void apply_profiles(const toml::table& profiles, const Document& document, LoadState& state);

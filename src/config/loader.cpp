@@ -21,7 +21,7 @@ enum class Format { Cloakroom, AgentCreds };
 
 const std::vector<std::string> kCloakroomTables{"gateway", "token",    "secrets", "allow",
                                                 "service", "database", "profile", "browser",
-                                                "admin",   "limits"};
+                                                "admin",   "limits",   "fleet"};
 const std::vector<std::string> kAgentCredsTables{"sandbox",    "upstream", "browser_target",
                                                  "cdp_target", "vault",    "credentials"};
 

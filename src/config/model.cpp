@@ -132,6 +132,7 @@ std::vector<secrets::SecretRef> Config::secret_refs() const {
     for (const Database& database : databases) {
         for (const DatabaseLogin& login : database.logins) add(login.password);
     }
+    add(fleet.password);
     return refs;
 }
 

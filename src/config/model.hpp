@@ -236,9 +236,25 @@ struct BrowserConfig {
     std::chrono::seconds callback_timeout{300};
 };
 
+// Fleet mode ([fleet], docs/deployment.md): several gateways sharing revocations and budgets
+// through one Redis server. Disabled when `redis_host` is empty.
+struct FleetConfig {
+    std::string redis;       // the URL as written, for messages (never holds a password)
+    std::string redis_host;  // "" = fleet mode off
+    std::uint16_t redis_port = 6379;
+    std::string user;                            // ACL user ("" = the default user)
+    std::optional<secrets::SecretRef> password;  // never a literal in the file
+    std::string instance;                        // this gateway's name in the fleet
+    // Beyond this age of the last successful sync, token-authenticated requests are refused
+    // (503 fleet_stale): a revocation made elsewhere may be unknown here.
+    std::chrono::milliseconds max_staleness{5000};
+    bool enabled() const { return !redis_host.empty(); }
+};
+
 struct Config {
     GatewayConfig gateway;
     AdminConfig admin;
+    FleetConfig fleet;
     Limits limits;  // [limits]: the whole gateway
     TokenConfig token;
     SecretsConfig secrets;

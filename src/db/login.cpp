@@ -57,6 +57,11 @@ LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Dat
                 Denial::BadToken,
                 "the Cloakroom token has been revoked: " + outcome.detail + "; ask for a new token",
                 outcome.token_id);
+        case Verdict::Unavailable:
+            // The gateway's problem, not the token's (PostgreSQL 08006, MySQL HY000, Redis -ERR).
+            return deny(Denial::Unavailable,
+                        "Cloakroom cannot check this token now: " + outcome.detail,
+                        outcome.token_id);
         case Verdict::Forbidden: {
             std::string what = "login \"" + std::string(request.login) + "\" on database \"" +
                                database.name + "\"";

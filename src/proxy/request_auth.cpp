@@ -348,6 +348,11 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
                           "the Cloakroom token has been revoked: " + decision.detail +
                               "; ask for a new token",
                           decision.token_id);
+        case Verdict::Unavailable:
+            // Not about the token: the gateway cannot vouch for it now; another may.
+            return reject(503, "fleet_stale",
+                          "Cloakroom cannot check this token now: " + decision.detail,
+                          decision.token_id);
         case Verdict::Forbidden:
             return reject(403, "token_forbidden",
                           "the Cloakroom token does not allow " + std::string(method) + " " +

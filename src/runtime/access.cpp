@@ -76,7 +76,17 @@ AccessDecision decide(std::string_view token, const Request& request,
     const std::optional<std::int64_t> minted =
         genuine(outcome) ? mint_time(outcome.caveats) : std::nullopt;
     if (auto refused = revoked(outcome, minted, context)) return std::move(*refused);
-    return classify(std::move(outcome), minted, request.time_unix);
+    AccessDecision decision = classify(std::move(outcome), minted, request.time_unix);
+    // Fleet mode with a stale view: a revocation made on another gateway may be unknown here,
+    // so no token is admitted (fail closed; docs/deployment.md). Refusals stay what they are.
+    if (decision.ok() && context.revocations != nullptr && context.revocations->stale()) {
+        decision.verdict = AccessDecision::Verdict::Unavailable;
+        decision.caveats.clear();
+        decision.detail =
+            "this gateway has lost its fleet's revocation list (Redis unreachable for longer "
+            "than [fleet] max_staleness); retry later or through another gateway";
+    }
+    return decision;
 }
 
 }  // namespace

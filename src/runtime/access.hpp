@@ -27,6 +27,9 @@ struct AccessDecision {
         Expired,    // its validity window does not hold now (expired or not yet valid)
         Forbidden,  // valid, but a caveat does not allow this request
         Revoked,    // genuine, but revoked (runtime/revocation_list.hpp), whatever its caveats
+        // would be Ok, but fleet mode's revocation view is stale (Revocations::stale): a
+        // revocation made on another gateway may be unknown here; refused until it is fresh
+        Unavailable,
     } verdict = Verdict::Invalid;
     // Why, in words for the agent and the audit record; never the token.
     std::string detail;

@@ -15,7 +15,7 @@ constexpr std::array<std::string_view, 8> kKinds = {"other",       "http", "tunn
 constexpr std::array<std::string_view, 7> kDecisions = {"other",  "allow", "passthrough", "forward",
                                                         "tunnel", "deny",  "error"};
 // Every error id Cloakroom answers with (proxy/error_response.hpp lists the HTTP ones).
-constexpr std::array<std::string_view, 27> kErrors = {"other",
+constexpr std::array<std::string_view, 28> kErrors = {"other",
                                                       "none",
                                                       "address_forbidden",
                                                       "bad_request",
@@ -41,7 +41,8 @@ constexpr std::array<std::string_view, 27> kErrors = {"other",
                                                       "upstream_unreachable",
                                                       "rate_limited",
                                                       "budget_exhausted",
-                                                      "login_failed"};
+                                                      "login_failed",
+                                                      "fleet_stale"};
 
 // A shard keeps at most this many distinct services; more (never with a sane configuration)
 // count as "other".

@@ -156,7 +156,7 @@ std::variant<std::unique_ptr<Limiter::Permit>, LimitRefusal> Limiter::admit(
         found.push_back(&entry);
         if (check.budget) {
             entry.budgeted = true;
-            if (entry.used >= *check.budget) {
+            if (entry.budget_used() >= *check.budget) {
                 return LimitRefusal{check.scope, LimitKind::Budget, 0,
                                     "the request budget of " + std::to_string(*check.budget) + " " +
                                         scope_words(check.scope, check.what) +
@@ -217,6 +217,47 @@ void Limiter::prune(Clock::time_point now) {
             entry.concurrent == 0 && !entry.budgeted && (!entry.bucket || entry.bucket->full(now));
         at = idle ? entries_.erase(at) : std::next(at);
     }
+}
+
+std::vector<Limiter::BudgetDelta> Limiter::take_budget_deltas() {
+    std::vector<BudgetDelta> out;
+    std::lock_guard lock(mutex_);
+    for (auto& [key, entry] : entries_) {
+        if (!entry.budgeted || entry.used == entry.pushed) continue;
+        const std::uint64_t delta = entry.used - entry.pushed;
+        out.push_back({key, delta});
+        entry.pushed = entry.used;
+        entry.shared += delta;
+    }
+    return out;
+}
+
+void Limiter::unpush(const std::vector<BudgetDelta>& deltas) {
+    std::lock_guard lock(mutex_);
+    for (const auto& [key, delta] : deltas) {
+        auto at = entries_.find(key);
+        if (at == entries_.end()) continue;
+        Entry& entry = at->second;
+        entry.pushed -= std::min(entry.pushed, delta);
+        entry.shared -= std::min(entry.shared, delta);
+    }
+}
+
+std::vector<std::string> Limiter::budget_keys() const {
+    std::vector<std::string> keys;
+    std::lock_guard lock(mutex_);
+    for (const auto& [key, entry] : entries_) {
+        if (entry.budgeted) keys.push_back(key);
+    }
+    return keys;
+}
+
+void Limiter::set_shared_count(std::string_view key, std::uint64_t total) {
+    std::lock_guard lock(mutex_);
+    auto at = entries_.find(key);
+    if (at == entries_.end()) at = entries_.emplace(std::string(key), Entry{}).first;
+    at->second.budgeted = true;
+    at->second.shared = std::max(at->second.shared, total);
 }
 
 std::size_t Limiter::entries() const {

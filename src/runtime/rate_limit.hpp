@@ -12,6 +12,7 @@
 // Counts live in memory: a restart starts every bucket full and every budget at zero.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -23,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "config/model.hpp"
 #include "runtime/metrics.hpp"
@@ -95,14 +97,35 @@ class Limiter : public std::enable_shared_from_this<Limiter> {
     // Entries kept (tests: idle entries without a budget are dropped).
     std::size_t entries() const;
 
+    // Fleet mode (fleet/fleet.hpp): budgets counted across gateways. Each budget entry knows
+    // the fleet-wide count as of the last sync (`shared`, this gateway's pushed requests
+    // included) and the requests it admitted since (`used - pushed`); a budget refuses once
+    // shared + unpushed reaches it. Without a fleet, shared and pushed stay 0.
+    struct BudgetDelta {
+        std::string key;  // the entry's key (scope and token id)
+        std::uint64_t delta = 0;
+    };
+    // Requests admitted since the last call, per budget entry; counted as pushed (and added to
+    // the shared count) at once. If pushing them fails, give them back with unpush().
+    std::vector<BudgetDelta> take_budget_deltas();
+    void unpush(const std::vector<BudgetDelta>& deltas);
+    // Every budget entry's key.
+    std::vector<std::string> budget_keys() const;
+    // The fleet-wide count of an entry, read from the shared store. Counts never go down (a
+    // store that lost its data cannot renew a budget this gateway knows to be spent).
+    void set_shared_count(std::string_view key, std::uint64_t total);
+
   private:
     explicit Limiter(LimitClock clock) : clock_(std::move(clock)) {}
 
     struct Entry {
         std::optional<TokenBucket> bucket;
         std::uint64_t concurrent = 0;
-        std::uint64_t used = 0;  // admitted requests, for a budget
+        std::uint64_t used = 0;    // admitted requests here, for a budget
+        std::uint64_t pushed = 0;  // of `used`, those counted in the fleet's store
+        std::uint64_t shared = 0;  // the fleet-wide count as last read (fleet mode)
         bool budgeted = false;
+        std::uint64_t budget_used() const { return std::max(shared, pushed) + (used - pushed); }
     };
     void release(const std::vector<std::string>& keys);
     void prune(std::chrono::steady_clock::time_point now);

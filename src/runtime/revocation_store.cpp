@@ -1,5 +1,7 @@
 #include "runtime/revocation_store.hpp"
 
+#include <set>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -152,10 +154,24 @@ std::uint64_t Revocations::next_version() {
 }
 
 void Revocations::set(std::shared_ptr<const RevocationList> list) {
-    std::shared_ptr<const RevocationList> previous;  // released after the lock
     std::lock_guard lock(mutex_);
-    previous = std::exchange(list_, std::move(list));
+    set_locked(std::move(list));
+}
+
+void Revocations::set_locked(std::shared_ptr<const RevocationList> list) {
+    list_.swap(list);  // the previous list is released by the caller's `list` going away
     version_.store(next_version(), std::memory_order_release);
+}
+
+void Revocations::add(const std::vector<RevocationRecord>& records) {
+    if (records.empty()) return;
+    std::lock_guard lock(mutex_);
+    auto next = std::make_shared<RevocationList>(*list_);
+    for (const auto& record : records) {
+        next->add(record);
+        pending_.push_back(record);
+    }
+    set_locked(std::move(next));
 }
 
 std::shared_ptr<const RevocationList> Revocations::current() const {
@@ -177,7 +193,17 @@ Result<bool> Revocations::refresh() {
     auto loaded = load_revocations(path_);
     if (!loaded.ok()) return loaded.error();
     stamp_ = stamp;
-    set(std::make_shared<const RevocationList>(std::move(*loaded)));
+    std::lock_guard lock(mutex_);
+    if (!pending_.empty()) {
+        // Records from the fleet stay in force; those the file now holds need no more care.
+        std::set<std::string> in_file;
+        for (const auto& record : loaded->records()) in_file.insert(format_revocation(record));
+        std::erase_if(pending_, [&](const RevocationRecord& record) {
+            return in_file.contains(format_revocation(record));
+        });
+        for (const auto& record : pending_) loaded->add(record);
+    }
+    set_locked(std::make_shared<const RevocationList>(std::move(*loaded)));
     return true;
 }
 

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runtime/revocation_list.hpp"
 #include "util/result.hpp"
@@ -45,6 +46,10 @@ class Revocations {
     void set(std::shared_ptr<const RevocationList> list);
     std::shared_ptr<const RevocationList> current() const;
 
+    // Fleet mode: records learnt from other gateways, enforced at once. They stay in force
+    // across refresh() until the file holds them too (the control thread appends them).
+    void add(const std::vector<RevocationRecord>& records);
+
     // Re-reads the file when its identity, size or mtime changed. Returns true when a new list
     // was applied; an unreadable or invalid file keeps the previous list (revocations are never
     // dropped) and returns the error.
@@ -57,6 +62,11 @@ class Revocations {
 
     const std::filesystem::path& path() const { return path_; }
 
+    // Fleet mode (fleet/fleet.hpp): set while this gateway's copy of the fleet's revocations is
+    // older than [fleet] max_staleness. Every genuine token is then refused (fail closed).
+    void set_stale(bool stale) { stale_.store(stale, std::memory_order_relaxed); }
+    bool stale() const { return stale_.load(std::memory_order_relaxed); }
+
   private:
     struct FileStamp {
         dev_t dev = 0;
@@ -66,12 +76,16 @@ class Revocations {
         bool operator==(const FileStamp&) const = default;
     };
     static std::uint64_t next_version();
+    void set_locked(std::shared_ptr<const RevocationList> list);
 
     std::filesystem::path path_;
     mutable std::mutex mutex_;
     std::shared_ptr<const RevocationList> list_ = std::make_shared<RevocationList>();
     std::atomic<std::uint64_t> version_{next_version()};
-    std::optional<FileStamp> stamp_;  // refresh() only (one caller: the control loop)
+    std::optional<FileStamp> stamp_;
+    std::atomic<bool> stale_{false};
+    std::vector<RevocationRecord> pending_;  // add()ed, not yet seen in the file (mutex_)  //
+                                             // refresh() only (one caller: the control loop)
 };
 
 }  // namespace cloakroom::runtime

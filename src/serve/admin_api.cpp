@@ -97,14 +97,30 @@ AdminResponse handle_admin_request(const AdminRequest& request, const AdminListe
     const std::string_view path = path_of(request.target);
     const bool get = request.method == "GET" || request.method == "HEAD";
     // Health needs no token (load balancers, systemd); everything else does.
+    // Fleet mode: the state only (no instance list, no error text) without a token.
+    auto fleet_summary = [&]() -> nlohmann::json {
+        const nlohmann::json fleet = backend.fleet();
+        if (fleet.is_null()) return nullptr;
+        return {{"state", fleet.value("state", "stale")},
+                {"sync_age_ms", fleet.value("sync_age_ms", std::int64_t{-1})}};
+    };
     if (path == "/healthz") {
         if (!get) return error_response(405, "method_not_allowed", "use GET");
-        return json_response(200, {{"status", "ok"}});
+        nlohmann::json out = {{"status", "ok"}};
+        if (auto fleet = fleet_summary(); !fleet.is_null()) out["fleet"] = fleet;
+        return json_response(200, out);
     }
     if (path == "/readyz") {
         if (!get) return error_response(405, "method_not_allowed", "use GET");
-        const bool ready = backend.ready();
-        return json_response(ready ? 200 : 503, {{"status", ready ? "ready" : "starting"}});
+        // A stale fleet member refuses every token: not ready, so a load balancer that checks
+        // /readyz sends agents to the other gateways.
+        const nlohmann::json fleet = fleet_summary();
+        const bool stale = !fleet.is_null() && fleet["state"] == "stale";
+        const bool ready = backend.ready() && !stale;
+        nlohmann::json out = {
+            {"status", ready ? "ready" : (backend.ready() ? "fleet_stale" : "starting")}};
+        if (!fleet.is_null()) out["fleet"] = fleet;
+        return json_response(ready ? 200 : 503, out);
     }
     // The dashboard's static page and scripts: nothing secret in them, and a browser cannot
     // send the token on a navigation (the page's script sends it on every fetch instead).
@@ -148,6 +164,12 @@ AdminResponse handle_admin_request(const AdminRequest& request, const AdminListe
     if (path == "/api/v1/decisions") {
         if (!get) return error_response(405, "method_not_allowed", "use GET");
         return json_response(200, backend.decisions());
+    }
+    if (path == "/api/v1/fleet") {
+        if (!get) return error_response(405, "method_not_allowed", "use GET");
+        nlohmann::json fleet = backend.fleet();
+        if (fleet.is_null()) fleet = {{"enabled", false}};
+        return json_response(200, fleet);
     }
     if (path == "/api/v1/revoke" || path == "/api/v1/reload") {
         if (request.method != "POST") return error_response(405, "method_not_allowed", "use POST");

@@ -69,6 +69,9 @@ class AdminBackend {
     // {"token_id": ...} or {"token": ...}, or {"before": TIME}; optional "reason".
     virtual Result<nlohmann::json> revoke(const nlohmann::json& request) = 0;
     virtual Result<nlohmann::json> reload() = 0;
+    // Fleet mode's state (fleet/fleet.hpp): null when fleet mode is off, else an object with
+    // at least "state" ("synced", "degraded", "stale") and "sync_age_ms".
+    virtual nlohmann::json fleet() const { return nullptr; }
 };
 
 // The Host values the listener answers to: its loopback names with its port ("localhost" alone

@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,6 +25,7 @@
 #include "bridge/open_server.hpp"
 #include "config/config.hpp"
 #include "db/endpoints.hpp"
+#include "fleet/fleet.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/dns_listener.hpp"
 #include "proxy/gateway.hpp"
@@ -131,6 +133,12 @@ class Server : public AdminBackend {
         gateway_ = std::make_unique<Gateway>(*runtime, *authority,
                                              net::ssl::context(server_context->release()));
         gateway_->sessions = sessions_;
+        // Before any listener: a wrong Redis password stops the start-up before anything serves,
+        // and the first sync has run before the first request.
+        if (auto started = start_fleet(); !started.ok()) {
+            std::fprintf(stderr, "cloakroom serve: %s\n", started.error().message.c_str());
+            return 1;
+        }
 
         // Signals are caught from here on, before anyone can learn the port and send SIGHUP.
         net::signal_set stop(control_, SIGINT, SIGTERM);
@@ -176,6 +184,7 @@ class Server : public AdminBackend {
         ready_ = true;
         run_control(stop, hangup);
         ready_ = false;
+        fleet_.reset();  // its thread stops; its heartbeat entry is removed
         admin_.reset();
         handover_.reset();  // adopted listeners close; the socket file goes away
         open_server_.reset();
@@ -372,6 +381,13 @@ class Server : public AdminBackend {
                 (current_gateway.reverse ? current_gateway.reverse->address : "")) {
             spdlog::warn("reload: the listen address changed; restart Cloakroom to apply it");
         }
+        const config::FleetConfig& fleet = previous->config.fleet;
+        if (config->fleet.redis != fleet.redis || config->fleet.user != fleet.user ||
+            config->fleet.password != fleet.password ||
+            config->fleet.max_staleness != fleet.max_staleness ||
+            (config->fleet.enabled() && config->fleet.instance != fleet.instance)) {
+            spdlog::warn("reload: [fleet] changed; restart Cloakroom to apply it");
+        }
         if (databases_ && !databases_->same_listeners(*config)) {
             spdlog::warn("reload: database listeners changed; restart Cloakroom to apply them");
         }
@@ -474,7 +490,89 @@ class Server : public AdminBackend {
             spdlog::info("revocation applied: {}", record.reason);
         }
         revocations_seen_ = records.size();
+        if (fleet_) fleet_->offer(records);
         return ended_total;
+    }
+
+    // ---- Fleet mode (fleet/fleet.hpp) ----
+
+    Result<void> start_fleet() {
+        const auto current = gateway_->runtime.get();
+        const config::FleetConfig& config = current->config.fleet;
+        if (!config.enabled()) return {};
+        std::string password;
+        if (config.password) {
+            auto secret = current->resolver->resolve(*config.password);
+            if (!secret.ok()) {
+                return make_error("fleet.password", "[fleet] password: " + secret.error().message);
+            }
+            password = std::string(secret->reveal());
+        }
+        fleet::FleetHooks hooks;
+        hooks.revocations = [this](std::vector<runtime::RevocationRecord> records) {
+            net::post(control_,
+                      [this, records = std::move(records)] { store_fleet_revocations(records); });
+        };
+        hooks.live = [sessions = sessions_] {
+            return std::pair<std::uint64_t, std::uint64_t>{sessions->live(runtime::kAuditHttp),
+                                                           sessions->live(runtime::kAuditDatabase)};
+        };
+        auto started =
+            fleet::Fleet::start(config, std::move(password), revocations_->current()->records(),
+                                revocations_, limiter_, hooks);
+        if (!started.ok()) {
+            return make_error(started.error().code, "fleet: " + started.error().message);
+        }
+        fleet_ = std::move(*started);
+        std::fprintf(stderr, "cloakroom: fleet instance %s on %s (%s)\n", config.instance.c_str(),
+                     config.redis.c_str(),
+                     std::string(fleet::to_string(fleet_->status().state)).c_str());
+        return {};
+    }
+
+    // Records other gateways revoked (already enforced by the fleet thread): written to the
+    // local file, so that they survive a restart without Redis, then applied like a local
+    // `cloakroom revoke` (sessions ended, one audit record each).
+    void store_fleet_revocations(const std::vector<runtime::RevocationRecord>& records) {
+        std::set<std::string> in_file;
+        if (auto loaded = runtime::load_revocations(revocations_->path()); loaded.ok()) {
+            for (const auto& record : loaded->records()) {
+                in_file.insert(runtime::format_revocation(record));
+            }
+        }
+        for (const auto& record : records) {
+            if (in_file.contains(runtime::format_revocation(record))) continue;
+            if (auto appended = runtime::append_revocation(revocations_->path(), record);
+                !appended.ok()) {
+                spdlog::error(
+                    "fleet: cannot store a revocation from the fleet (it is enforced "
+                    "until the gateway stops): {}",
+                    appended.error().message);
+            }
+        }
+        (void)apply_revocations();
+    }
+
+    nlohmann::json fleet() const override {
+        if (!fleet_) return nullptr;
+        const fleet::FleetStatus status = fleet_->status();
+        nlohmann::json instances = nlohmann::json::array();
+        for (const auto& instance : status.instances) {
+            instances.push_back(
+                {{"instance", instance.name},
+                 {"live", {{"http", instance.live_http}, {"database", instance.live_database}}},
+                 {"last_seen", runtime::rfc3339_ms(instance.seen_ms)}});
+        }
+        nlohmann::json out = {{"enabled", true},
+                              {"state", std::string(fleet::to_string(status.state))},
+                              {"instance", status.instance},
+                              {"redis", status.redis},
+                              {"sync_age_ms", status.sync_age_ms},
+                              {"syncs", status.syncs},
+                              {"failures", status.failures},
+                              {"instances", instances}};
+        if (!status.last_error.empty()) out["last_error"] = status.last_error;
+        return out;
     }
 
     // ---- The admin listener (serve/admin_server.hpp) and what its API acts on ----
@@ -548,6 +646,44 @@ class Server : public AdminBackend {
         writer.family("cloakroom_revocations", "gauge", "Revocation records in force.");
         writer.sample("cloakroom_revocations", {},
                       static_cast<double>(revocations_->current()->records().size()));
+        if (fleet_) {
+            const fleet::FleetStatus status = fleet_->status();
+            writer.family("cloakroom_fleet_state", "gauge",
+                          "Fleet mode: 1 for the state this gateway is in (synced, degraded, "
+                          "stale), 0 for the others.");
+            for (auto state : {fleet::FleetState::Synced, fleet::FleetState::Degraded,
+                               fleet::FleetState::Stale}) {
+                writer.sample("cloakroom_fleet_state", {{"state", fleet::to_string(state)}},
+                              status.state == state ? 1 : 0);
+            }
+            writer.family("cloakroom_fleet_sync_age_seconds", "gauge",
+                          "Seconds since the last successful sync with Redis (-1: never).");
+            writer.sample(
+                "cloakroom_fleet_sync_age_seconds", {},
+                status.sync_age_ms < 0 ? -1.0 : static_cast<double>(status.sync_age_ms) / 1000);
+            writer.family("cloakroom_fleet_syncs_total", "counter",
+                          "Sync rounds with Redis, by result.");
+            writer.sample("cloakroom_fleet_syncs_total", {{"result", "ok"}},
+                          static_cast<double>(status.syncs));
+            writer.sample("cloakroom_fleet_syncs_total", {{"result", "failed"}},
+                          static_cast<double>(status.failures));
+            writer.family("cloakroom_fleet_instances", "gauge",
+                          "Gateways of the fleet with a recent heartbeat.");
+            writer.sample("cloakroom_fleet_instances", {},
+                          static_cast<double>(status.instances.size()));
+            std::uint64_t http = 0;
+            std::uint64_t database = 0;
+            for (const auto& instance : status.instances) {
+                http += instance.live_http;
+                database += instance.live_database;
+            }
+            writer.family("cloakroom_fleet_live_sessions", "gauge",
+                          "Live sessions of the whole fleet by kind, as of the last heartbeats.");
+            writer.sample("cloakroom_fleet_live_sessions", {{"kind", runtime::kAuditHttp}},
+                          static_cast<double>(http));
+            writer.sample("cloakroom_fleet_live_sessions", {{"kind", runtime::kAuditDatabase}},
+                          static_cast<double>(database));
+        }
         writer.family("cloakroom_ready", "gauge", "1 once every listener is serving.");
         writer.sample("cloakroom_ready", {}, ready_ ? 1 : 0);
         return out;
@@ -722,7 +858,8 @@ class Server : public AdminBackend {
     std::unique_ptr<HandoverServer> handover_;
     std::unique_ptr<bridge::OpenServer> open_server_;
     std::unique_ptr<AdminServer> admin_;
-    bool ready_ = false;  // control thread only (the admin server runs there too)
+    std::unique_ptr<fleet::Fleet> fleet_;  // fleet mode only
+    bool ready_ = false;                   // control thread only (the admin server runs there too)
     // Rate limits and budgets: one limiter for the process, kept across reloads.
     std::shared_ptr<runtime::Limiter> limiter_ = runtime::Limiter::create();
     std::uint64_t verify_hits_carried_ = 0;

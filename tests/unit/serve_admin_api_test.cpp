@@ -17,7 +17,9 @@ struct FakeBackend : AdminBackend {
     int revokes = 0;
     int reloads = 0;
     bool reload_ok = true;
+    nlohmann::json fleet_state = nullptr;  // fleet mode off
     bool ready() const override { return true; }
+    nlohmann::json fleet() const override { return fleet_state; }
     std::string metrics_text() const override { return "m 1\n"; }
     nlohmann::json config_summary() const override { return {{"services", 1}}; }
     nlohmann::json sessions() const override { return {{"tokens", nlohmann::json::array()}}; }
@@ -249,6 +251,43 @@ TEST(ServeAdminApi, SecurityHeadersForbidFramingInlineScriptAndOtherOrigins) {
         EXPECT_FALSE(name.starts_with("Access-Control")) << name;
         EXPECT_NE(name, "Set-Cookie");
     }
+}
+
+}  // namespace
+}  // namespace cloakroom::serve
+
+namespace cloakroom::serve {
+namespace {
+
+TEST(ServeAdminApi, AStaleFleetMemberIsNotReadyAndSaysWhy) {
+    FakeBackend backend;
+    AdminRequest health = request("GET", "/readyz");
+    health.authorization.reset();  // health needs no token
+    auto off = handle_admin_request(health, kTcp, kToken, backend);
+    EXPECT_EQ(off.status, 200u);
+    EXPECT_EQ(nlohmann::json::parse(off.body), (nlohmann::json{{"status", "ready"}}));
+    backend.fleet_state = {{"state", "degraded"},
+                           {"sync_age_ms", 1500},
+                           {"instance", "gw-1"},
+                           {"last_error", "connection refused"}};
+    auto degraded = handle_admin_request(health, kTcp, kToken, backend);
+    EXPECT_EQ(degraded.status, 200u) << "degraded still serves";
+    const auto body = nlohmann::json::parse(degraded.body);
+    EXPECT_EQ(body["fleet"]["state"], "degraded");
+    EXPECT_FALSE(body["fleet"].contains("last_error")) << "details need the admin token";
+    backend.fleet_state["state"] = "stale";
+    auto stale = handle_admin_request(health, kTcp, kToken, backend);
+    EXPECT_EQ(stale.status, 503u);
+    EXPECT_EQ(nlohmann::json::parse(stale.body)["status"], "fleet_stale");
+    health.target = "/healthz";
+    auto alive = handle_admin_request(health, kTcp, kToken, backend);
+    EXPECT_EQ(alive.status, 200u) << "alive, if not ready";
+    EXPECT_EQ(nlohmann::json::parse(alive.body)["fleet"]["state"], "stale");
+    auto detail = handle_admin_request(request("GET", "/api/v1/fleet"), kTcp, kToken, backend);
+    EXPECT_EQ(detail.status, 200u);
+    EXPECT_EQ(nlohmann::json::parse(detail.body)["instance"], "gw-1");
+    health.target = "/api/v1/fleet";
+    EXPECT_EQ(handle_admin_request(health, kTcp, kToken, backend).status, 401u);
 }
 
 }  // namespace

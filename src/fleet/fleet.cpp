@@ -1,0 +1,365 @@
+#include "fleet/fleet.hpp"
+
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+
+#include "runtime/exchange.hpp"
+
+namespace cloakroom::fleet {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::milliseconds kRoundInterval{100};
+constexpr std::chrono::milliseconds kRedisTimeout{500};
+constexpr std::chrono::seconds kHeartbeatInterval{1};
+// Heartbeats older than this are not listed (the gateway stopped or lost Redis).
+constexpr std::int64_t kInstanceGoneMs = 30'000;
+constexpr std::size_t kMgetChunk = 500;
+
+const std::string kEpochKey = "cloakroom:epoch";
+const std::string kRevocationsKey = "cloakroom:revocations";
+const std::string kInstancesKey = "cloakroom:instances";
+
+std::string random_epoch() {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof bytes) != 1)
+        return std::to_string(Clock::now().time_since_epoch().count());
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (const unsigned char byte : bytes) {
+        out += kHex[byte >> 4];
+        out += kHex[byte & 15];
+    }
+    return out;
+}
+
+// The line of a record as stored in Redis: the revocation file's format without the newline.
+std::string line_of(const runtime::RevocationRecord& record) {
+    std::string line = runtime::format_revocation(record);
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    return line;
+}
+
+Error protocol_error(std::string_view what) {
+    return make_error("fleet.io", "Redis answered unexpectedly to " + std::string(what));
+}
+
+std::optional<std::uint64_t> to_count(const RedisReply& reply) {
+    if (reply.type == RedisReply::Type::Integer) {
+        if (reply.integer < 0) return std::nullopt;
+        return static_cast<std::uint64_t>(reply.integer);
+    }
+    if (reply.type != RedisReply::Type::String) return std::nullopt;
+    std::uint64_t value = 0;
+    const auto [end, ec] =
+        std::from_chars(reply.text.data(), reply.text.data() + reply.text.size(), value);
+    if (ec != std::errc() || end != reply.text.data() + reply.text.size()) return std::nullopt;
+    return value;
+}
+
+}  // namespace
+
+std::string_view to_string(FleetState state) {
+    switch (state) {
+        case FleetState::Synced:
+            return "synced";
+        case FleetState::Degraded:
+            return "degraded";
+        case FleetState::Stale:
+            return "stale";
+    }
+    return "stale";
+}
+
+std::string Fleet::budget_key(std::string_view limiter_key) {
+    std::string key = "cloakroom:budget:";
+    for (const char c : limiter_key) key += c == '\x1f' ? ':' : c;
+    return key;
+}
+
+Fleet::Fleet(config::FleetConfig config, std::string password,
+             std::shared_ptr<runtime::Revocations> revocations,
+             std::shared_ptr<runtime::Limiter> limiter, FleetHooks hooks)
+    : config_(std::move(config)),
+      password_(std::move(password)),
+      revocations_(std::move(revocations)),
+      limiter_(std::move(limiter)),
+      hooks_(std::move(hooks)) {
+    status_.instance = config_.instance;
+    status_.redis = config_.redis;
+}
+
+Result<std::unique_ptr<Fleet>> Fleet::start(const config::FleetConfig& config, std::string password,
+                                            const std::vector<runtime::RevocationRecord>& known,
+                                            std::shared_ptr<runtime::Revocations> revocations,
+                                            std::shared_ptr<runtime::Limiter> limiter,
+                                            FleetHooks hooks) {
+    std::unique_ptr<Fleet> fleet(new Fleet(config, std::move(password), std::move(revocations),
+                                           std::move(limiter), std::move(hooks)));
+    for (const auto& record : known) fleet->local_.insert(line_of(record));
+    // Stale until the first round succeeds: nothing is known about the fleet's revocations.
+    fleet->revocations_->set_stale(true);
+    auto first = fleet->round();
+    if (!first.ok()) {
+        if (first.error().code == "fleet.auth") return first.error();
+        fleet->note_failure(first.error());
+        spdlog::warn("fleet: {}; starting stale (tokens are refused until Redis answers)",
+                     first.error().message);
+    } else {
+        fleet->note_success();
+    }
+    fleet->thread_ = std::thread([raw = fleet.get()] { raw->run(); });
+    return fleet;
+}
+
+Fleet::~Fleet() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (client_) (void)client_->command({"HDEL", kInstancesKey, config_.instance});
+    std::fill(password_.begin(), password_.end(), '\0');
+}
+
+void Fleet::offer(const std::vector<runtime::RevocationRecord>& records) {
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& record : records) local_.insert(line_of(record));
+        woken_ = true;
+    }
+    wake_.notify_all();
+}
+
+FleetStatus Fleet::status() const {
+    std::lock_guard lock(mutex_);
+    FleetStatus out = status_;
+    if (out.last_sync_ms != 0)
+        out.sync_age_ms = std::max<std::int64_t>(0, runtime::unix_ms_now() - out.last_sync_ms);
+    return out;
+}
+
+void Fleet::run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        wake_.wait_for(lock, kRoundInterval, [this] { return stopping_ || woken_; });
+        if (stopping_) break;
+        woken_ = false;
+        lock.unlock();
+        auto done = round();
+        if (done.ok()) {
+            note_success();
+        } else {
+            client_.reset();  // reconnect at the next round
+            note_failure(done.error());
+        }
+        update_staleness();
+        lock.lock();
+    }
+}
+
+Result<void> Fleet::round() {
+    if (!client_) {
+        auto client = RedisClient::connect(config_.redis_host, config_.redis_port, config_.user,
+                                           password_, kRedisTimeout);
+        if (!client.ok()) return client.error();
+        client_.emplace(std::move(*client));
+    }
+    if (auto done = sync_revocations(); !done.ok()) return done;
+    if (auto done = sync_budgets(); !done.ok()) return done;
+    if (Clock::now() >= next_heartbeat_) {
+        if (auto done = heartbeat(); !done.ok()) return done;
+        next_heartbeat_ = Clock::now() + kHeartbeatInterval;
+    }
+    return {};
+}
+
+Result<void> Fleet::sync_revocations() {
+    auto head = client_->pipeline(
+        {{"SET", kEpochKey, random_epoch(), "NX"}, {"GET", kEpochKey}, {"LLEN", kRevocationsKey}});
+    if (!head.ok()) return head.error();
+    for (const auto& reply : *head) {
+        if (reply.type == RedisReply::Type::Error) {
+            return make_error("fleet.io", "Redis: " + reply.text);
+        }
+    }
+    const RedisReply& epoch = (*head)[1];
+    const auto length = to_count((*head)[2]);
+    if (epoch.type != RedisReply::Type::String || !length) return protocol_error("GET/LLEN");
+    if (epoch.text != epoch_ || *length < cursor_) {
+        if (!epoch_.empty()) {
+            spdlog::warn(
+                "fleet: Redis lost the fleet's data; pushing this gateway's "
+                "revocations again");
+        }
+        epoch_ = epoch.text;
+        cursor_ = 0;
+        known_.clear();
+    }
+    std::vector<runtime::RevocationRecord> incoming;
+    if (*length > cursor_) {
+        auto range = client_->command(
+            {"LRANGE", kRevocationsKey, std::to_string(cursor_), std::to_string(*length - 1)});
+        if (!range.ok()) return range.error();
+        if (range->type != RedisReply::Type::Array) return protocol_error("LRANGE");
+        std::lock_guard lock(mutex_);
+        for (const auto& element : range->elements) {
+            if (element.type != RedisReply::Type::String) continue;
+            known_.insert(element.text);
+            if (local_.contains(element.text)) continue;
+            auto parsed = runtime::RevocationList::parse(element.text + "\n");
+            if (!parsed.ok() || parsed->records().size() != 1) {
+                spdlog::warn("fleet: skipping a malformed revocation record in Redis");
+                continue;
+            }
+            local_.insert(element.text);
+            incoming.push_back(parsed->records().front());
+        }
+        cursor_ += range->elements.size();
+    }
+    // What this gateway has that Redis lacks (its own revocations, or all of them after Redis
+    // lost its data).
+    std::vector<std::vector<std::string>> pushes;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& line : local_) {
+            if (!known_.contains(line)) pushes.push_back({"RPUSH", kRevocationsKey, line});
+        }
+    }
+    if (!pushes.empty()) {
+        auto pushed = client_->pipeline(pushes);
+        if (!pushed.ok()) return pushed.error();
+        for (std::size_t i = 0; i < pushes.size(); ++i) {
+            if ((*pushed)[i].type == RedisReply::Type::Error) {
+                return make_error("fleet.io", "Redis: " + (*pushed)[i].text);
+            }
+            known_.insert(pushes[i][2]);
+        }
+    }
+    if (!incoming.empty()) {
+        // In force before this round counts as a success (and so before a stale gateway admits
+        // tokens again); the control thread makes them durable, ends sessions and audits.
+        revocations_->add(incoming);
+        if (hooks_.revocations) hooks_.revocations(std::move(incoming));
+    }
+    return {};
+}
+
+Result<void> Fleet::sync_budgets() {
+    if (!limiter_) return {};
+    const auto deltas = limiter_->take_budget_deltas();
+    if (!deltas.empty()) {
+        std::vector<std::vector<std::string>> commands;
+        commands.reserve(deltas.size());
+        for (const auto& delta : deltas) {
+            commands.push_back({"INCRBY", budget_key(delta.key), std::to_string(delta.delta)});
+        }
+        auto replies = client_->pipeline(commands);
+        if (!replies.ok()) {
+            // Counted again at the next round: a budget may count a request twice, never zero
+            // times.
+            limiter_->unpush(deltas);
+            return replies.error();
+        }
+        for (std::size_t i = 0; i < deltas.size(); ++i) {
+            if (auto total = to_count((*replies)[i])) {
+                limiter_->set_shared_count(deltas[i].key, *total);
+            }
+        }
+    }
+    const auto keys = limiter_->budget_keys();
+    for (std::size_t begin = 0; begin < keys.size(); begin += kMgetChunk) {
+        const std::size_t end = std::min(keys.size(), begin + kMgetChunk);
+        std::vector<std::string> command{"MGET"};
+        for (std::size_t i = begin; i < end; ++i) command.push_back(budget_key(keys[i]));
+        auto reply = client_->command(command);
+        if (!reply.ok()) return reply.error();
+        if (reply->type != RedisReply::Type::Array || reply->elements.size() != end - begin) {
+            return protocol_error("MGET");
+        }
+        for (std::size_t i = begin; i < end; ++i) {
+            if (auto total = to_count(reply->elements[i - begin])) {
+                limiter_->set_shared_count(keys[i], *total);
+            }
+        }
+    }
+    return {};
+}
+
+Result<void> Fleet::heartbeat() {
+    const auto live = hooks_.live ? hooks_.live() : std::pair<std::uint64_t, std::uint64_t>{};
+    const std::int64_t now = runtime::unix_ms_now();
+    const nlohmann::json beat = {
+        {"live_http", live.first}, {"live_database", live.second}, {"seen_ms", now}};
+    auto replies = client_->pipeline(
+        {{"HSET", kInstancesKey, config_.instance, beat.dump()}, {"HGETALL", kInstancesKey}});
+    if (!replies.ok()) return replies.error();
+    const RedisReply& all = (*replies)[1];
+    if (all.type != RedisReply::Type::Array) return protocol_error("HGETALL");
+    std::vector<InstanceInfo> instances;
+    for (std::size_t i = 0; i + 1 < all.elements.size(); i += 2) {
+        const auto json = nlohmann::json::parse(all.elements[i + 1].text, nullptr, false);
+        if (!json.is_object()) continue;
+        InstanceInfo info;
+        info.name = all.elements[i].text;
+        info.live_http = json.value("live_http", std::uint64_t{0});
+        info.live_database = json.value("live_database", std::uint64_t{0});
+        info.seen_ms = json.value("seen_ms", std::int64_t{0});
+        if (now - info.seen_ms > kInstanceGoneMs) continue;
+        instances.push_back(std::move(info));
+    }
+    std::sort(instances.begin(), instances.end(),
+              [](const InstanceInfo& a, const InstanceInfo& b) { return a.name < b.name; });
+    std::lock_guard lock(mutex_);
+    status_.instances = std::move(instances);
+    return {};
+}
+
+void Fleet::note_success() {
+    last_success_ = Clock::now();
+    {
+        std::lock_guard lock(mutex_);
+        const bool was_stale =
+            status_.state == FleetState::Stale && status_.syncs + status_.failures > 0;
+        status_.state = FleetState::Synced;
+        status_.last_sync_ms = runtime::unix_ms_now();
+        ++status_.syncs;
+        status_.last_error.clear();
+        if (was_stale) spdlog::info("fleet: synced with Redis again; tokens are accepted");
+    }
+    revocations_->set_stale(false);
+}
+
+void Fleet::note_failure(const Error& error) {
+    std::lock_guard lock(mutex_);
+    ++status_.failures;
+    if (status_.last_error != error.message) {
+        spdlog::warn("fleet: sync with Redis failed: {}", error.message);
+    }
+    status_.last_error = error.message;
+}
+
+void Fleet::update_staleness() {
+    const bool stale = !last_success_ || Clock::now() - *last_success_ > config_.max_staleness;
+    std::lock_guard lock(mutex_);
+    if (stale) {
+        if (status_.state != FleetState::Stale) {
+            spdlog::error(
+                "fleet: no sync with Redis for more than {} s: refusing every token "
+                "(503 fleet_stale) until Redis answers",
+                std::chrono::duration_cast<std::chrono::seconds>(config_.max_staleness).count());
+        }
+        status_.state = FleetState::Stale;
+    } else if (status_.state == FleetState::Synced && !status_.last_error.empty()) {
+        status_.state = FleetState::Degraded;
+    }
+    revocations_->set_stale(stale);
+}
+
+}  // namespace cloakroom::fleet

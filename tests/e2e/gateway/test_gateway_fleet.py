@@ -1,0 +1,375 @@
+"""Fleet mode (docs/deployment.md, "Fleet mode"): two real gateways share revocations and budgets
+through a real redis-server (an ACL user with a password), one of the tests behind a real haproxy
+running examples/haproxy/cloakroom.cfg. Revoked on A is refused on B within a second; a budget
+of N holds across both; Redis stopped makes a gateway stale (503 fleet_stale, /readyz 503) once
+max_staleness has passed, and it recovers when Redis is back (even empty: the gateways push
+their revocations again); a wrong password is a clear start-up error; the Redis password never
+appears in any output."""
+import os
+import pathlib
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+import gwlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+HAPROXY_EXAMPLE = ROOT / "examples" / "haproxy" / "cloakroom.cfg"
+PASSWORD_ENV = "CLOAKROOM_TEST_REDIS_PASSWORD"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Redis:
+    """A throwaway redis-server without persistence: a restart starts it empty. The ACL user
+    "cloakroom" may run only the commands fleet mode needs, on cloakroom:* keys."""
+
+    def __init__(self, tmp: pathlib.Path):
+        self.tmp = tmp
+        self.port = free_port()
+        self.password = "redis_fleet_canary_" + secrets.token_hex(12)
+        self.admin_password = "redis_admin_canary_" + secrets.token_hex(12)
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / "redis.conf").write_text(f"""bind 127.0.0.1
+port {self.port}
+dir {tmp}
+save ""
+appendonly no
+daemonize no
+logfile {tmp / 'redis.log'}
+requirepass {self.admin_password}
+user cloakroom on >{self.password} ~cloakroom:* -@all +ping +auth +set +get +llen +lrange +rpush +incrby +mget +hset +hgetall +hdel
+""")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server",
+                                      str(self.tmp / "redis.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def cli(self, *args):
+        p = subprocess.run(["redis-cli", "-p", str(self.port), "--no-auth-warning", "-a",
+                            self.admin_password, *args], capture_output=True, text=True, timeout=10)
+        return p.stdout.strip()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    r = Redis(tmp_path / "redis")
+    yield r
+    r.stop()
+
+
+def fleet_toml(redis, instance, staleness="5s", extra=""):
+    return f"""
+[admin]
+listen = "127.0.0.1:0"
+
+[fleet]
+redis = "redis://127.0.0.1:{redis.port}"
+user = "cloakroom"
+password = "env:{PASSWORD_ENV}"
+instance = "{instance}"
+max_staleness = "{staleness}"
+{extra}"""
+
+
+class Member:
+    """One gateway of the fleet: its reverse base URL and its admin API."""
+
+    def __init__(self, gw):
+        self.gw = gw
+        assert gw.wait_stderr(r"reverse base URL", timeout=5), gw.stderr_text()
+        line = gw.wait_stderr(r"admin API on http://", timeout=5)
+        self.admin = "http://" + line.split("http://", 1)[1].strip()
+        self.admin_token = gw.cli("admin-token").stdout.strip()
+        self.http = requests.Session()
+        self.http.trust_env = False
+
+    def get(self, tok, path="/v1/fleet"):
+        r = self.http.get(f"http://127.0.0.1:{self.gw.reverse_port}/api{path}",
+                          headers={"Authorization": f"Bearer {tok}", "Connection": "close"},
+                          timeout=10)
+        self.gw.record("fleet GET", r.text)
+        return r
+
+    def admin_get(self, path, auth=True):
+        headers = {"Authorization": f"Bearer {self.admin_token}"} if auth else {}
+        r = self.http.get(self.admin + path, headers=headers, timeout=10)
+        self.gw.record("admin GET " + path, r.text)
+        return r
+
+    def revoke(self, token_id, reason):
+        r = self.http.post(self.admin + "/api/v1/revoke", timeout=10,
+                           headers={"Authorization": f"Bearer {self.admin_token}"},
+                           json={"token_id": token_id, "reason": reason})
+        assert r.status_code == 200, r.text
+        return time.monotonic()
+
+    def fleet(self):
+        return self.admin_get("/api/v1/fleet").json()
+
+    def wait_rounds(self, n=2, timeout=5):
+        """Waits until `n` more sync rounds succeeded: what was admitted before is then in Redis
+        (pushed by a round that started after it) and what Redis held is here."""
+        start = self.fleet()["syncs"]
+        deadline = time.monotonic() + timeout
+        while self.fleet()["syncs"] < start + n:
+            assert time.monotonic() < deadline, self.fleet()
+            time.sleep(0.02)
+
+    def wait_state(self, state, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            fleet = self.fleet()
+            if fleet["state"] == state:
+                return fleet
+            assert time.monotonic() < deadline, fleet
+            time.sleep(0.05)
+
+    def metric(self, name, **labels):
+        text = self.admin_get("/metrics").text
+        for line in text.splitlines():
+            if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+
+def start_member(make_gateway, redis, instance, staleness="5s", limits=""):
+    gw = make_gateway(reverse_listen="127.0.0.1:0",
+                      extra=fleet_toml(redis, instance, staleness) + limits,
+                      env_extra={PASSWORD_ENV: redis.password})
+    return Member(gw)
+
+
+def assert_no_password(redis, *members):
+    for m in members:
+        gw = m.gw
+        outputs = {"stderr": gw.stderr_text(), "config": gw.config.read_text(),
+                   "audit": gw.audit_path.read_text() if gw.audit_path.exists() else "",
+                   "revocations": (gw.data_dir / "revocations").read_text()
+                   if (gw.data_dir / "revocations").exists() else ""}
+        for what, text in outputs.items():
+            assert redis.password not in text, f"the Redis password is in the {what}"
+
+
+def test_revoked_on_one_gateway_is_refused_by_the_other_within_a_second(make_gateway,
+                                                                          redis_server):
+    a = start_member(make_gateway, redis_server, "gw-a")
+    b = start_member(make_gateway, redis_server, "gw-b")
+    assert a.gw.wait_stderr(r"fleet instance gw-a on redis://127\.0\.0\.1:\d+ \(synced\)")
+    tok, other, cli_tok = a.gw.mint(), a.gw.mint(), a.gw.mint()
+    for m in (a, b):
+        for t in (tok, other, cli_tok):
+            assert m.get(t).status_code == 200
+    # The admin API of A.
+    since = a.revoke(a.gw.token_id(tok), "leaked in fleet test")
+    while (r := b.get(tok)).status_code == 200 and time.monotonic() - since < 3:
+        time.sleep(0.02)
+    elapsed = time.monotonic() - since
+    assert r.status_code == 401 and r.json()["error"] == "token_revoked", r.text
+    assert "leaked in fleet test" in r.json()["reason"]
+    assert elapsed <= 1.0, f"B refused the token {elapsed:.2f}s after A revoked it"
+    assert b.get(other).status_code == 200
+    # `cloakroom revoke` on A's machine (the file; A pushes it).
+    p = a.gw.cli("revoke", a.gw.token_id(cli_tok), "--reason", "by the cli")
+    since = time.monotonic()
+    while (r := b.get(cli_tok)).status_code == 200 and time.monotonic() - since < 3:
+        time.sleep(0.02)
+    elapsed = time.monotonic() - since
+    assert r.status_code == 401 and "by the cli" in r.json()["reason"], (p.stderr, r.text)
+    assert elapsed <= 1.0, f"B refused the token {elapsed:.2f}s after `cloakroom revoke` on A"
+    # B stored both (they survive a restart without Redis) and audited them.
+    stored = (b.gw.data_dir / "revocations").read_text()
+    assert a.gw.token_id(tok) in stored and a.gw.token_id(cli_tok) in stored
+    applied = [rec for rec in b.gw.wait_audit(1) if rec["kind"] == "revocation"]
+    assert {rec["token_id"] for rec in applied} >= {a.gw.token_id(tok), a.gw.token_id(cli_tok)}
+    # Each record once in Redis, whichever gateway saw it first.
+    assert int(redis_server.cli("LLEN", "cloakroom:revocations")) == 2
+    # Both gateways see each other (heartbeats).
+    deadline = time.monotonic() + 5
+    while len(b.fleet()["instances"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [i["instance"] for i in b.fleet()["instances"]] == ["gw-a", "gw-b"]
+    assert b.metric("cloakroom_fleet_state", state="synced") == 1
+    assert b.metric("cloakroom_fleet_instances") == 2
+    assert_no_password(redis_server, a, b)
+
+
+def test_a_budget_holds_across_two_gateways_behind_haproxy(make_gateway, redis_server, tmp_path):
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    assert os.path.exists(haproxy), "haproxy missing: run scripts/setup-e2e"
+    limits = "\n[limits]\ntoken_budget = 4\n"
+    a = start_member(make_gateway, redis_server, "gw-a", limits=limits)
+    b = start_member(make_gateway, redis_server, "gw-b", limits=limits)
+    lb_port = free_port()
+    env = dict(os.environ, CLOAKROOM_LB=f"127.0.0.1:{lb_port}",
+               CLOAKROOM_GW1=f"127.0.0.1:{a.gw.reverse_port}",
+               CLOAKROOM_GW2=f"127.0.0.1:{b.gw.reverse_port}")
+    check = subprocess.run([haproxy, "-c", "-f", str(HAPROXY_EXAMPLE)], env=env,
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr
+    lb = subprocess.Popen([haproxy, "-db", "-f", str(HAPROXY_EXAMPLE)], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(lb_port)
+        tok = a.gw.mint()
+        http = requests.Session()
+        http.trust_env = False
+        statuses = []
+        for _ in range(6):
+            r = http.get(f"http://127.0.0.1:{lb_port}/api/v1/budget",
+                         headers={"Authorization": f"Bearer {tok}", "Connection": "close"},
+                         timeout=10)
+            a.gw.record("haproxy GET", r.text)
+            statuses.append((r.status_code, r.json().get("error") if r.status_code != 200 else None))
+            # Both gateways know the count before the next request (rounds, not a sleep).
+            a.wait_rounds()
+            b.wait_rounds()
+        assert statuses == [(200, None)] * 4 + [(429, "budget_exhausted")] * 2, statuses
+        # haproxy spread the requests over both gateways.
+        served = [len([rec for rec in m.gw.audit() if rec.get("kind") == "http"]) for m in (a, b)]
+        assert served[0] >= 2 and served[1] >= 2, served
+        # And directly, on either gateway: spent.
+        for m in (a, b):
+            r = m.get(tok)
+            assert r.status_code == 429 and r.json()["error"] == "budget_exhausted", r.text
+        key = "cloakroom:budget:G:" + a.gw.token_id(tok)
+        assert int(redis_server.cli("GET", key)) == 4
+    finally:
+        lb.terminate()
+        lb.wait(timeout=10)
+    assert_no_password(redis_server, a, b)
+
+
+def test_redis_down_makes_the_gateway_stale_and_it_recovers(make_gateway, redis_server):
+    a = start_member(make_gateway, redis_server, "gw-a", staleness="2s")
+    b = start_member(make_gateway, redis_server, "gw-b", staleness="2s")
+    tok, revoked_meanwhile = a.gw.mint(), a.gw.mint()
+    assert b.get(tok).status_code == 200
+    assert b.admin_get("/readyz", auth=False).json() == {
+        "status": "ready", "fleet": {"state": "synced", "sync_age_ms": pytest.approx(0, abs=1000)}}
+    redis_server.stop()
+    stopped = time.monotonic()
+    # Within max_staleness: degraded, still serving.
+    b.wait_state("degraded", timeout=2)
+    assert b.get(tok).status_code == 200
+    # Beyond it: every token refused, not ready.
+    b.wait_state("stale", timeout=5)
+    assert time.monotonic() - stopped >= 2 - 0.3
+    r = b.get(tok)
+    assert r.status_code == 503 and r.json()["error"] == "fleet_stale", r.text
+    assert "max_staleness" in r.json()["reason"]
+    ready = b.admin_get("/readyz", auth=False)
+    assert ready.status_code == 503 and ready.json()["status"] == "fleet_stale", ready.text
+    assert ready.json()["fleet"]["state"] == "stale"
+    assert b.metric("cloakroom_fleet_state", state="stale") == 1
+    assert b.metric("cloakroom_fleet_sync_age_seconds") >= 2
+    refused = [rec for rec in b.gw.wait_audit(1) if rec.get("status") == 503]
+    assert refused and refused[-1]["decision"] == "deny", refused
+    assert "max_staleness" in refused[-1]["reason"] and refused[-1]["token_id"]
+    # A revocation made on A while Redis is down reaches B once Redis is back, although Redis
+    # restarts empty: A pushes its records again.
+    a.revoke(a.gw.token_id(revoked_meanwhile), "while redis was down")
+    redis_server.start()
+    b.wait_state("synced", timeout=5)
+    a.wait_state("synced", timeout=5)
+    a.wait_rounds()
+    b.wait_rounds()
+    assert b.get(tok).status_code == 200
+    r = b.get(revoked_meanwhile)
+    assert r.status_code == 401 and "while redis was down" in r.json()["reason"], r.text
+    assert b.admin_get("/readyz", auth=False).status_code == 200
+    assert_no_password(redis_server, a, b)
+
+
+def test_a_wrong_redis_password_is_a_start_up_error(make_gateway, redis_server):
+    wrong = "redis_wrong_canary_" + secrets.token_hex(8)
+    for env, user_line, words in [
+        ({PASSWORD_ENV: wrong}, None, ["Redis refused the login of user \"cloakroom\"", "WRONGPASS"]),
+        ({PASSWORD_ENV: redis_server.password}, 'user = "nobody"', ["WRONGPASS"]),
+    ]:
+        extra = fleet_toml(redis_server, "gw-x")
+        if user_line:
+            extra = extra.replace('user = "cloakroom"', user_line)
+        with pytest.raises(AssertionError) as failed:
+            make_gateway(reverse_listen="127.0.0.1:0", extra=extra, env_extra=env)
+        text = str(failed.value)
+        assert "(exit 1)" in text, text
+        for word in words:
+            assert word in text, text
+        assert wrong not in text and redis_server.password not in text
+    # No password at all, to a server that needs one.
+    extra = fleet_toml(redis_server, "gw-y").replace(f'password = "env:{PASSWORD_ENV}"\n', "")
+    with pytest.raises(AssertionError) as failed:
+        make_gateway(reverse_listen="127.0.0.1:0", extra=extra)
+    assert "NOAUTH" in str(failed.value) or "Authentication required" in str(failed.value)
+
+
+def test_fleet_configuration_errors(make_gateway, redis_server):
+    cases = [
+        ('redis = "rediss://127.0.0.1:6379"', "not supported yet"),
+        ('redis = "redis://user:pw@127.0.0.1:6379"', "must not hold a user or password"),
+        ('redis = "redis://a:1,b:2"', "not supported yet"),
+        ('redis = "redis-sentinel://127.0.0.1:26379"', "Sentinel and Cluster"),
+    ]
+    for line, words in cases:
+        gw = make_gateway.new_dir()
+        config = make_gateway.config(gw, extra=f"\n[fleet]\n{line}\n")
+        (gw / "cloakroom.toml").write_text(config)
+        p = subprocess.run([gwlib.BIN, "--config", str(gw / "cloakroom.toml"), "config", "check"],
+                           capture_output=True, text=True, timeout=30,
+                           env={"PATH": os.environ["PATH"], "HOME": str(gw)})
+        assert p.returncode != 0 and words in p.stderr + p.stdout, (line, p.stderr, p.stdout)
+    # A literal password is not a secret reference.
+    gw = make_gateway.new_dir()
+    config = make_gateway.config(
+        gw, extra=f'\n[fleet]\nredis = "redis://127.0.0.1:{redis_server.port}"\npassword = "not-a-reference"\n')
+    (gw / "cloakroom.toml").write_text(config)
+    p = subprocess.run([gwlib.BIN, "--config", str(gw / "cloakroom.toml"), "config", "check"],
+                       capture_output=True, text=True, timeout=30,
+                       env={"PATH": os.environ["PATH"], "HOME": str(gw)})
+    assert p.returncode != 0 and "password" in p.stderr + p.stdout, p.stderr
+
+
+def test_the_example_systemd_unit_verifies(tmp_path):
+    """examples/systemd/cloakroom.service (docs/deployment.md): systemd-analyze finds nothing
+    to say about it (it exits 0 even for unknown keys, so its output must be empty)."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze missing: run scripts/setup-e2e"
+    unit = (ROOT / "examples" / "systemd" / "cloakroom.service").read_text()
+    for setting in ("ProtectSystem=strict", "NoNewPrivileges=yes", "LoadCredential=",
+                    "ReadWritePaths=/var/lib/cloakroom", "LimitCORE=0"):
+        assert setting in unit, setting
+    # The binary must exist for verify: the one under test stands in for /usr/local/bin.
+    path = tmp_path / "cloakroom.service"
+    path.write_text(unit.replace("/usr/local/bin/cloakroom", gwlib.BIN))
+    p = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and not (p.stdout + p.stderr).strip(), p.stdout + p.stderr

@@ -1,0 +1,239 @@
+// Fleet mode without Redis: the [fleet] table's parsing (config/fleet_format.cpp), budgets
+// counted across gateways (runtime/rate_limit.hpp's shared counts), revocations learnt from the
+// fleet (Revocations::add) and the stale state refusing every genuine token in the one access
+// decision. tests/e2e/gateway/test_gateway_fleet.py runs two gateways and a real redis-server.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <filesystem>
+
+#include "config/config.hpp"
+#include "fleet/fleet.hpp"
+#include "runtime/access.hpp"
+#include "runtime/rate_limit.hpp"
+#include "runtime/revocation_store.hpp"
+#include "token/token.hpp"
+
+namespace cloakroom {
+namespace {
+
+using ::testing::HasSubstr;
+using Permit = std::unique_ptr<runtime::Limiter::Permit>;
+
+config::Environment test_env() {
+    return config::Environment(config::Environment::Variables{{"HOME", "/home/agent"}});
+}
+
+Result<config::Config> parse(std::string_view fleet) {
+    return config::parse_config_string("[fleet]\n" + std::string(fleet), "cloakroom.toml",
+                                       test_env());
+}
+
+TEST(FleetConfig, ReadsTheRedisAddressUserPasswordReferenceAndStaleness) {
+    auto config = parse(
+        "redis = \"redis://10.0.0.5:6380\"\nuser = \"cloakroom\"\npassword = "
+        "\"systemd:redis-password\"\ninstance = \"gw-1\"\nmax_staleness = \"30s\"\n");
+    ASSERT_TRUE(config.ok()) << config.error().message;
+    const config::FleetConfig& fleet = config->fleet;
+    EXPECT_TRUE(fleet.enabled());
+    EXPECT_EQ(fleet.redis_host, "10.0.0.5");
+    EXPECT_EQ(fleet.redis_port, 6380);
+    EXPECT_EQ(fleet.user, "cloakroom");
+    ASSERT_TRUE(fleet.password.has_value());
+    EXPECT_EQ(fleet.password->name, "redis-password");
+    EXPECT_EQ(fleet.instance, "gw-1");
+    EXPECT_EQ(fleet.max_staleness, std::chrono::seconds(30));
+    // The password reference is one of the configuration's secrets (checked, hidden from
+    // sandboxes like the others).
+    const auto refs = config->secret_refs();
+    EXPECT_NE(std::find(refs.begin(), refs.end(), *fleet.password), refs.end());
+
+    auto defaults = parse("redis = \"redis://[::1]\"\n");
+    ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+    EXPECT_EQ(defaults->fleet.redis_host, "::1");
+    EXPECT_EQ(defaults->fleet.redis_port, 6379);
+    EXPECT_EQ(defaults->fleet.max_staleness, std::chrono::seconds(5));
+    EXPECT_FALSE(defaults->fleet.instance.empty());
+
+    auto none = config::parse_config_string("", "cloakroom.toml", test_env());
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(none->fleet.enabled());
+}
+
+TEST(FleetConfig, WhatIsNotSupportedYetSaysSo) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"redis = \"rediss://r:6379\"\n", "not supported yet"},
+        {"redis = \"redis://r:6379\"\ntls = true\n", "not supported yet"},
+        {"redis = \"redis-sentinel://r:26379\"\n", "Sentinel and Cluster"},
+        {"redis = \"redis://a:1,b:2\"\n", "Cluster"},
+        {"redis = \"redis://r\"\nsentinels = [\"a:1\"]\n", "not supported yet"},
+        {"redis = \"redis://u:pw@r:6379\"\n", "must not hold a user or password"},
+        {"redis = \"redis://r:0\"\n", "port"},
+        {"redis = \"redis://r:6379/2\"\n", "no database number"},
+        {"redis = \"http://r\"\n", "must start with redis://"},
+        {"user = \"x\"\n", "needs redis"},
+        {"redis = \"redis://r\"\npassword = \"plain-text\"\n", "password"},
+        {"redis = \"redis://r\"\ninstance = \"a b\"\n", "instance"},
+        {"redis = \"redis://r\"\nmax_staleness = \"0s\"\n", "max_staleness"},
+        {"redis = \"redis://r\"\nmax_stale = \"1s\"\n", "max_stale"},
+    };
+    for (const auto& [text, words] : cases) {
+        auto config = parse(text);
+        ASSERT_FALSE(config.ok()) << "accepted: " << text;
+        EXPECT_THAT(config.error().message, HasSubstr(words)) << text;
+    }
+}
+
+// ---- budgets across gateways ----
+
+config::Limits budget(std::uint64_t n) {
+    config::Limits limits;
+    limits.token_budget = n;
+    return limits;
+}
+
+bool admitted(const std::variant<Permit, runtime::LimitRefusal>& result) {
+    return std::holds_alternative<Permit>(result);
+}
+
+// Two limiters standing for two gateways, and a map standing for Redis, synced like
+// fleet::Fleet::sync_budgets does (INCRBY of the deltas, then read every count).
+struct TwoGateways {
+    std::shared_ptr<runtime::Limiter> a = runtime::Limiter::create();
+    std::shared_ptr<runtime::Limiter> b = runtime::Limiter::create();
+    std::map<std::string, std::uint64_t> redis;
+    void sync(runtime::Limiter& limiter) {
+        for (const auto& delta : limiter.take_budget_deltas()) {
+            redis[delta.key] += delta.delta;
+            limiter.set_shared_count(delta.key, redis[delta.key]);
+        }
+        for (const auto& key : limiter.budget_keys()) limiter.set_shared_count(key, redis[key]);
+    }
+    void sync_both() {
+        sync(*a);
+        sync(*b);
+        sync(*a);
+    }
+};
+
+TEST(FleetBudgets, ABudgetHoldsAcrossGatewaysThatSyncBetweenRequests) {
+    TwoGateways fleet;
+    const config::Limits global = budget(4);
+    int admitted_total = 0;
+    for (int i = 0; i < 10; ++i) {
+        runtime::Limiter& gateway = i % 2 == 0 ? *fleet.a : *fleet.b;
+        if (admitted(gateway.admit("api", nullptr, global, "tok"))) ++admitted_total;
+        fleet.sync_both();
+    }
+    EXPECT_EQ(admitted_total, 4);
+    EXPECT_EQ(fleet.redis["G\x1ftok"], 4u);
+    EXPECT_EQ(fleet::Fleet::budget_key("G\x1ftok"), "cloakroom:budget:G:tok");
+}
+
+TEST(FleetBudgets, WithoutSyncTheOvershootIsWhatTheOtherAdmittedMeanwhile) {
+    TwoGateways fleet;
+    const config::Limits global = budget(4);
+    // Both admit 2 before any sync: each sees only its own.
+    for (int i = 0; i < 2; ++i) {
+        EXPECT_TRUE(admitted(fleet.a->admit("api", nullptr, global, "tok")));
+        EXPECT_TRUE(admitted(fleet.b->admit("api", nullptr, global, "tok")));
+    }
+    fleet.sync_both();
+    EXPECT_FALSE(admitted(fleet.a->admit("api", nullptr, global, "tok")));
+    EXPECT_FALSE(admitted(fleet.b->admit("api", nullptr, global, "tok")));
+}
+
+TEST(FleetBudgets, AFailedPushIsCountedAgainAndCountsNeverGoDown) {
+    TwoGateways fleet;
+    const config::Limits global = budget(3);
+    EXPECT_TRUE(admitted(fleet.a->admit("api", nullptr, global, "tok")));
+    EXPECT_TRUE(admitted(fleet.a->admit("api", nullptr, global, "tok")));
+    auto lost = fleet.a->take_budget_deltas();
+    ASSERT_EQ(lost.size(), 1u);
+    EXPECT_EQ(lost[0].delta, 2u);
+    fleet.a->unpush(lost);  // Redis did not answer
+    fleet.sync_both();
+    EXPECT_EQ(fleet.redis["G\x1ftok"], 2u) << "pushed at the next round";
+    // Redis lost its data: the gateway keeps the count it knew.
+    fleet.redis.clear();
+    fleet.sync(*fleet.a);
+    EXPECT_TRUE(admitted(fleet.a->admit("api", nullptr, global, "tok")));
+    EXPECT_FALSE(admitted(fleet.a->admit("api", nullptr, global, "tok")));
+}
+
+// ---- revocations ----
+
+const token::TokenFormat kFormat;
+constexpr std::int64_t kNow = 1767225600;
+
+TEST(FleetRevocations, StaleRefusesEveryTokenItWouldAdmitAndKeepsOtherAnswers) {
+    token::KeyStore keys;
+    ASSERT_TRUE(keys.add("primary", secrets::SecretValue(std::string(32, 'k'))).ok());
+    auto mint = [&](std::int64_t until) {
+        auto token = token::mint_token(
+            keys, "primary",
+            {token::hosts_caveat({"api.example.com"}), token::validity_caveat(kNow - 60, until)},
+            kFormat);
+        EXPECT_TRUE(token.ok());
+        return *token;
+    };
+    const std::string good = mint(kNow + 3600);
+    const std::string expired = mint(kNow - 1);
+    const token::AccessRequest request{"api.example.com", "GET", "/", kNow};
+    runtime::Revocations revocations;
+    token::VerifyCache cache;
+    runtime::AccessContext context{keys, kFormat, &cache, &revocations};
+    using Verdict = runtime::AccessDecision::Verdict;
+    EXPECT_EQ(runtime::decide_access(good, request, context).verdict, Verdict::Ok);
+    revocations.set_stale(true);
+    const auto stale = runtime::decide_access(good, request, context);
+    EXPECT_EQ(stale.verdict, Verdict::Unavailable);
+    EXPECT_THAT(stale.detail, HasSubstr("max_staleness"));
+    EXPECT_FALSE(stale.token_id.empty());
+    // A token with only a validity window allows every database login.
+    auto any =
+        token::mint_token(keys, "primary", {token::validity_caveat(kNow - 60, kNow + 60)}, kFormat);
+    ASSERT_TRUE(any.ok());
+    const token::DbAccessRequest login{"app", "app", "", "postgres", kNow};
+    EXPECT_EQ(runtime::decide_access(*any, login, context).verdict, Verdict::Unavailable)
+        << "database logins go through the same decision";
+    EXPECT_EQ(runtime::decide_access(good, login, context).verdict, Verdict::Forbidden)
+        << "a token that does not allow databases is still told so";
+    EXPECT_EQ(runtime::decide_access("acm_garbage", request, context).verdict, Verdict::Invalid);
+    EXPECT_EQ(runtime::decide_access(expired, request, context).verdict, Verdict::Expired)
+        << "a refusal stays what it is";
+    runtime::RevocationRecord record{kNow, "", kNow, "rotated"};
+    revocations.add({record});
+    EXPECT_EQ(runtime::decide_access(good, request, context).verdict, Verdict::Revoked)
+        << "a known revocation is said as such, stale or not";
+    revocations.set_stale(false);
+    EXPECT_EQ(runtime::decide_access(good, request, context).verdict, Verdict::Revoked);
+}
+
+TEST(FleetRevocations, RecordsFromTheFleetSurviveAFileRefreshUntilTheFileHasThem) {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("cloakroom-fleet-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    const auto path = dir / "revocations";
+    runtime::Revocations revocations(path);
+    ASSERT_TRUE(revocations.refresh().ok());
+    const runtime::RevocationRecord remote{kNow, std::string(32, 'b'), std::nullopt, "elsewhere"};
+    const runtime::RevocationRecord local{kNow, std::string(32, 'c'), std::nullopt, "here"};
+    revocations.add({remote});
+    EXPECT_NE(revocations.find(remote.token_id, kNow), nullptr);
+    // `cloakroom revoke` changes the file: the re-read list keeps the fleet's record.
+    ASSERT_TRUE(runtime::append_revocation(path, local).ok());
+    ASSERT_TRUE(*revocations.refresh());
+    EXPECT_NE(revocations.find(remote.token_id, kNow), nullptr);
+    EXPECT_NE(revocations.find(local.token_id, kNow), nullptr);
+    EXPECT_EQ(revocations.current()->records().size(), 2u);
+    // Once the file holds it, it is there once.
+    ASSERT_TRUE(runtime::append_revocation(path, remote).ok());
+    ASSERT_TRUE(*revocations.refresh());
+    EXPECT_EQ(revocations.current()->records().size(), 2u);
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace cloakroom
