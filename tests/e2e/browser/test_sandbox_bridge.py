@@ -28,17 +28,30 @@ from sbxlib import e2e_root, userns_works  # noqa: E402
 # The "host browser" for logins: follows the provider's redirect to the loopback callback, the
 # way a browser would, and writes what the callback answered (or the error) where the test and
 # the sandbox can read it.
-FOLLOWER = r'''import sys, urllib.request
+FOLLOWER = r'''import os, re, subprocess, sys, tempfile, urllib.request
 url, out = sys.argv[2], sys.argv[1]
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-try:
-    with opener.open(url, timeout=20) as r:
-        text = "answer " + r.read().decode()
-except Exception as e:
-    text = "error " + type(e).__name__
+results = os.path.dirname(out)
+if os.path.exists(os.path.join(results, "use-chromium")):
+    # The real thing: Debian's chromium, headless, loads the URL, follows the provider's
+    # redirect to the loopback callback and prints the page it ends on.
+    profile = tempfile.mkdtemp(prefix="login-browser-")
+    try:
+        p = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                            "--no-first-run", "--user-data-dir=" + profile, "--dump-dom", url],
+                           capture_output=True, text=True, timeout=60)
+        body = re.sub(r"<[^>]*>", "", p.stdout).strip()
+        text = ("answer " + body + " [chromium]") if body else "error chromium " + p.stderr[-300:]
+    except Exception as e:
+        text = "error " + type(e).__name__
+else:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=20) as r:
+            text = "answer " + r.read().decode()
+    except Exception as e:
+        text = "error " + type(e).__name__
 with open(out + ".tmp", "w") as f:
     f.write(text)
-import os
 os.rename(out + ".tmp", out)
 '''
 
@@ -84,7 +97,7 @@ class World:
         self.project = pathlib.Path(tempfile.mkdtemp(prefix="bridge-", dir=e2e_root()))
         self.project.chmod(0o755)
         follower = tmp / "follower.py"
-        follower.write_text(FOLLOWER)
+        follower.write_text(FOLLOWER.replace("CHROMIUM", repr(CHROMIUM)))
         self.results = self.project / "results"
         self.results.mkdir()
         self.serve = Serve(tmp, f"""
@@ -351,6 +364,31 @@ def test_oauth_callback_reaches_the_agents_server_in_the_sandbox(world, host, bi
     calls = wait_records(world, "browser_callback",
                          lambda r: r["method"] == "CALLBACK" and r["host"] == f"localhost:{port}")
     assert calls and calls[-1]["decision"] == "tunnel" and calls[-1]["bytes_out"] > 0, calls
+
+
+def test_oauth_login_through_the_real_host_browser(world):
+    """The same login with Debian's chromium as the host browser: it loads the provider, follows
+    the redirect to http://localhost:PORT/callback, and the agent's server in the sandbox gets
+    the code."""
+    clear_result(world)
+    marker = world.results / "use-chromium"
+    marker.write_text("1")
+    try:
+        port = free_port()
+        state = secrets.token_hex(6)
+        proc = world.run(callback_script(world, world.login_url(port, state), port))
+    finally:
+        marker.unlink()
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr + out
+    assert "OPEN 0" in out, out + proc.stderr
+    code = world.codes[-1]
+    # A real browser may also ask the callback server for /favicon.ico.
+    assert f"GOT ['/callback?code={code}&state={state}'" in out, out
+    assert "BROWSER answer login complete [chromium]" in out, out
+    calls = wait_records(world, "browser_callback",
+                         lambda r: r["method"] == "CALLBACK" and r["host"] == f"localhost:{port}")
+    assert calls and calls[-1]["decision"] == "tunnel", calls
 
 
 def test_no_listener_inside_means_the_browsers_connection_is_closed(world):
