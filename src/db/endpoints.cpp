@@ -73,6 +73,11 @@ Result<std::unique_ptr<DatabaseEndpoints>> DatabaseEndpoints::create(
             endpoint.services->client_tls_state = selector;
             endpoint.services->client_tls = std::make_shared<net::ssl::context>(context->release());
         }
+        // Clients without TLS need Cloakroom's RSA key: made now, before they arrive.
+        if (database.protocol == config::DatabaseProtocol::Mysql &&
+            database.client_tls != config::ClientTlsMode::Required) {
+            start_mysql_key_generation();
+        }
         result->endpoints_.push_back(std::move(endpoint));
     }
     return result;

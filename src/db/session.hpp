@@ -49,6 +49,12 @@ struct Session {
 
 net::awaitable<void> run_postgres_session(Session session);
 net::awaitable<void> run_mysql_session(Session session);
+
+// Starts generating Cloakroom's RSA key for MySQL clients without TLS (caching_sha2_password's
+// key exchange) on a background thread; idempotent. Called at start-up when a MySQL listener may
+// see such clients: a 4096-bit key takes seconds on a busy machine, and no login should wait for
+// it (docs/databases-mysql.md).
+void start_mysql_key_generation();
 net::awaitable<void> run_redis_session(Session session);
 
 }  // namespace cloakroom::db

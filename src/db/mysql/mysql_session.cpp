@@ -55,21 +55,8 @@ net::thread_pool& key_pool() {
     return pool;
 }
 
-// Starts generating the key in the background at the first session, so that the first client
-// that asks for it rarely waits.
-void start_key_generation() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        net::co_spawn(
-            key_pool(),
-            []() -> net::awaitable<void> {
-                (void)process_rsa_key();
-                co_return;
-            },
-            net::detached);
-    });
-}
-
+// Returns once the key generation that start_mysql_key_generation started has finished (or a
+// retry after a failed one has).
 net::awaitable<void> wait_for_key() {
     co_await net::co_spawn(
         key_pool(),
@@ -100,7 +87,6 @@ class MysqlSession : private SessionFrame {
     net::awaitable<void> run() {
         auto executor = co_await net::this_coro::executor;
         start_login_deadline(executor);
-        start_key_generation();
         co_await login_and_relay();
         finish();
     }
@@ -195,6 +181,15 @@ class MysqlSession : private SessionFrame {
     net::awaitable<void> login_and_relay() {
         const config::Database& database = *s_.database;
         const bool upstream_tls = database.tls != config::DatabaseTlsMode::Disable;
+
+        // 0. A client without TLS needs Cloakroom's RSA key, which start-up generates in the
+        // background. Until it exists, wait before dialing: once dialed, the server's own login
+        // timeout runs (MariaDB's connect_timeout, 10 s by default) and a slow generation on a
+        // busy machine would make it hang up mid-login. The login deadline still applies.
+        if (database.client_tls != config::ClientTlsMode::Required && !process_rsa_key_ready()) {
+            start_mysql_key_generation();
+            co_await wait_for_key();
+        }
 
         // 1. The database server's greeting: its version and capabilities become Cloakroom's.
         // Until the client's first packet, an ERR takes the greeting's place (sequence 0).
@@ -520,6 +515,31 @@ class MysqlSession : private SessionFrame {
 };
 
 }  // namespace
+
+void start_mysql_key_generation() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        net::co_spawn(
+            key_pool(),
+            []() -> net::awaitable<void> {
+                const auto begin = std::chrono::steady_clock::now();
+                auto key = process_rsa_key();
+                const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - begin)
+                                    .count();
+                // Logged before any waiting session goes on (they wait on this thread).
+                if (key) {
+                    spdlog::info("mysql: RSA key for clients without TLS ready ({} bits, {} ms)",
+                                 kProcessKeyBits, ms);
+                } else {
+                    spdlog::warn("mysql: cannot make the RSA key for clients without TLS: {}",
+                                 key.error().message);
+                }
+                co_return;
+            },
+            net::detached);
+    });
+}
 
 net::awaitable<void> run_mysql_session(Session session) {
     MysqlSession mysql(session);

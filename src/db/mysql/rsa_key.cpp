@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include <atomic>
 #include <mutex>
 
 namespace cloakroom::db::mysql {
@@ -38,6 +39,12 @@ Result<std::shared_ptr<const RsaKey>> generate_rsa_key(int bits) {
     return std::shared_ptr<const RsaKey>(std::move(out));
 }
 
+namespace {
+
+std::atomic<bool> process_key_made{false};
+
+}  // namespace
+
 Result<std::shared_ptr<const RsaKey>> process_rsa_key() {
     static std::mutex mutex;
     static std::shared_ptr<const RsaKey> key;
@@ -46,8 +53,13 @@ Result<std::shared_ptr<const RsaKey>> process_rsa_key() {
         auto made = generate_rsa_key(kProcessKeyBits);
         if (!made) return made.error();
         key = std::move(*made);
+        process_key_made.store(true, std::memory_order_release);
     }
     return key;
+}
+
+bool process_rsa_key_ready() {
+    return process_key_made.load(std::memory_order_acquire);
 }
 
 }  // namespace cloakroom::db::mysql

@@ -1,6 +1,7 @@
 // Cloakroom's own RSA key for caching_sha2_password's key exchange with agents' clients that
 // have no TLS: the client asks for the public key, encrypts its password (the token) with it,
-// and Cloakroom decrypts. One key per process, made on first use; it never leaves memory.
+// and Cloakroom decrypts. One key per process, made at start-up in the background (see
+// start_mysql_key_generation in db/session.hpp); it never leaves memory.
 #pragma once
 
 #include <memory>
@@ -27,5 +28,8 @@ inline constexpr int kProcessKeyBits = 4096;
 // a second or two: call it off the I/O threads); thread-safe. A failed generation is retried by
 // the next caller.
 Result<std::shared_ptr<const RsaKey>> process_rsa_key();
+
+// Whether the process key exists (process_rsa_key() then returns at once).
+bool process_rsa_key_ready();
 
 }  // namespace cloakroom::db::mysql

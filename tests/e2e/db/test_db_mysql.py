@@ -3,9 +3,11 @@ with [[database]] listeners, and the clients an agent would use: the `mariadb` C
 Connector/C) and PyMySQL. The agent's password is its Cloakroom token; the server only ever sees
 the real password, which the agent never sees.
 """
+import secrets
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pymysql
@@ -391,3 +393,62 @@ def test_secrets_stay_where_they_belong(gw, mariadb):  # noqa: F811
         for secret in (RO_PASSWORD, TLS_PASSWORD, WRONG_PASSWORD):
             assert secret not in output
     assert_nothing_leaked(gw)
+
+
+def test_rsa_key_is_made_at_start_up_before_any_database_server_is_dialed(tmp_path):
+    """A 4096-bit RSA key (for clients without TLS) takes seconds on a busy machine. Once Cloakroom
+    has dialed the database server, the server's own login timeout runs (MariaDB's
+    connect_timeout, 10 s): the key is made at start-up, and a session that arrives before it is
+    ready waits for it before dialing (docs/databases-mysql.md). Proven by the order of two log
+    lines on one stream: the key's "ready" line, then the warning about the server's greeting,
+    which Cloakroom can only log after dialing. A stand-in server answers every connection with
+    an ERR greeting naming the test's marker."""
+    marker = f"too many connections {secrets.token_hex(6)}"
+    greeting_err = b"\xff" + struct.pack("<H", 1040) + marker.encode()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    dialed = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            dialed.append(True)
+            with conn:
+                conn.sendall(struct.pack("<I", len(greeting_err))[:3] + b"\x00" + greeting_err)
+    threading.Thread(target=serve, daemon=True).start()
+    databases = f"""
+[[database]]
+name = "early"
+protocol = "mysql"
+listen = "127.0.0.1:0"
+upstream = "127.0.0.1:{server.getsockname()[1]}"
+tls = "disable"
+client_tls = "off"
+[database.logins]
+readonly = {{ user = "shop_ro", password = "file:my" }}
+"""
+    g = CloakroomDb(tmp_path / "gw", databases, {"my": secrets.token_hex(8)}).start()
+    try:
+        # A client at once, while the key may still be in the making.
+        with socket.create_connection(("127.0.0.1", g.port("early")), timeout=30) as client:
+            received = b""
+            while chunk := client.recv(4096):
+                received += chunk
+        assert marker.encode() in received, received
+        ready, refused = "RSA key for clients without TLS ready", marker
+        with g.cond:
+            g.cond.wait_for(lambda: any(refused in line for line in g.stderr_lines) and
+                            any(ready in line for line in g.stderr_lines), 60)
+            lines = list(g.stderr_lines)
+        at_ready = next((i for i, line in enumerate(lines) if ready in line), None)
+        at_refused = next((i for i, line in enumerate(lines) if refused in line), None)
+        assert at_ready is not None and at_refused is not None, "".join(lines)
+        assert at_ready < at_refused, "".join(lines)
+        assert dialed
+    finally:
+        server.close()
+        g.stop()

@@ -27,6 +27,7 @@ class Nghttpd:
         (self.docroot / "leak.txt").write_text("the key is " + S["bearer"] + "\n")
         self.port = port or upstreams.free_port()
         self.lines = []
+        self.arrived = threading.Condition()  # notified at each line the pump reads
         self.proc = subprocess.Popen(
             ["nghttpd", "-v", "--echo-upload", "-d", str(self.docroot), "--address=127.0.0.1",
              # few streams per connection: the gateway must open more connections, not queue
@@ -40,10 +41,20 @@ class Nghttpd:
 
     def _pump(self):
         for raw in iter(self.proc.stdout.readline, b""):
-            self.lines.append(raw.decode("latin-1"))
+            with self.arrived:
+                self.lines.append(raw.decode("latin-1"))
+                self.arrived.notify_all()
 
     def log(self):
         return "".join(self.lines)
+
+    def wait_lines(self, done, since=0, timeout=20):
+        """nghttpd's log lines from `since` on, once done(lines) holds (or at the timeout). The
+        log reaches us through a pipe and the pump thread after nghttpd answered: a line of a
+        request whose response the client already has may still be on its way."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: done(self.lines[since:]), timeout)
+            return list(self.lines[since:])
 
     def stop(self):
         upstreams._stop_process(self.proc)
@@ -56,6 +67,15 @@ def nghttpd(pki, tmp_path_factory):
     server = Nghttpd(pki, tmp_path_factory.mktemp("nghttpd"))
     yield server
     server.stop()
+
+
+def request_logged(path):
+    """Whether nghttpd logged all the headers of a request for `path`: its HEADERS frame line
+    comes after them."""
+    def done(lines):
+        at = next((i for i, line in enumerate(lines) if f":path: {path}" in line), None)
+        return at is not None and any("recv HEADERS frame" in line for line in lines[at:])
+    return done
 
 
 def service(pki, port):
@@ -84,15 +104,17 @@ def test_h2_only_upstream_for_either_agent_protocol(h2gw, nghttpd, agent, tmp_pa
     tok = gw.mint(hosts=HOST)
     auth = ["-H", f"Authorization: Bearer {tok}"]
     n0 = len(gw.audit())
+    lines0 = len(nghttpd.lines)
     p = gw.curl(agent, "-i", "--suppress-connect-headers", "-w", "\n%{http_version}",
                 f"https://{HOST}/hello.txt", *auth)
     out = p.stdout.decode("latin-1")
     assert out.endswith("\n" + ("1.1" if agent == "--http1.1" else "2")), out[-40:]
     assert "200" in out.split("\r\n", 1)[0], out[:200]
     assert "hello from nghttpd\n" in out
-    # nghttpd logged the request it got: the real key, never the token.
-    log = nghttpd.log()
-    assert f"authorization: Bearer {S['bearer']}" in log
+    # nghttpd logged the request it got (the whole HEADERS frame, before its answer): the real
+    # key, never the token.
+    log = "".join(nghttpd.wait_lines(request_logged("/hello.txt"), since=lines0))
+    assert f"authorization: Bearer {S['bearer']}" in log, log
     assert tok not in log
     # a large body, and an upload echoed back
     p = gw.curl(agent, "-o", str(tmp_path / "big"), "-w", "%{http_code}",
@@ -154,8 +176,12 @@ def test_nghttp_concurrent_streams_multiplexed_upstream(h2gw, nghttpd):
         [(r["status"], r["reason"]) for r in recs if r["status"] != 200]
     assert all(r["bytes_out"] == len(nghttpd.big) for r in recs), recs
     # nghttpd takes 4 streams per connection: the gateway opened more connections rather than
-    # exceed that (20 streams at once), and reused them (not one per stream).
-    sessions = {m for line in nghttpd.lines[lines0:] for m in re.findall(r"\[id=(\d+)\]", line)}
+    # exceed that (20 streams at once), and reused them (not one per stream). Every request's
+    # headers are in nghttpd's log before its answer; the log reaches us a little later.
+    lines = nghttpd.wait_lines(
+        lambda lines: sum(":path: /big.bin" in line for line in lines) >= 20, since=lines0)
+    assert sum(":path: /big.bin" in line for line in lines) == 20, "".join(lines)[-3000:]
+    sessions = {m for line in lines for m in re.findall(r"\[id=(\d+)\]", line)}
     assert 2 <= len(sessions) < 20, sessions
 
 
