@@ -154,7 +154,8 @@ def test_bad_messages_get_precise_errors_and_their_descriptors_are_closed(tgw):
         (adopt(["forward", "dns"]), [listening_tcp()],
          '"listeners" names 2 sockets but 1 came with the message'),
         (adopt(["socks"]), [listening_tcp()],
-         'unknown listener kind "socks" (expected forward, transparent, dns, dns-tcp or '
+         'unknown listener kind "socks" (expected forward, transparent, dns, dns-tcp, cdp, '
+         'connector or '
          'database:NAME)'),
         (adopt(["database:"]), [listening_tcp()], 'listener kind "database:" names no database'),
         (adopt(["forward", "database:nope"]), [listening_tcp(), listening_tcp()],
