@@ -55,12 +55,17 @@ def cloakroom_open(opener, url):
     return subprocess.run([BIN, "open", "--", url], env=env, capture_output=True, text=True, timeout=30)
 
 
-def opened_urls(opener, expect=None, timeout=5):
+def opened_urls(opener, expect=None, timeout=5, wanted=()):
+    """The URLs the host opener was given so far; waits (bounded) until there are `expect` of
+    them and every URL in `wanted` is among them (the opener runs asynchronously: an earlier
+    test's URL may land late, so counting alone is not enough)."""
     deadline = time.monotonic() + timeout
     while True:
         lines = opener.opened.read_text().splitlines() if opener.opened.exists() else []
-        if expect is None or len(lines) >= expect or time.monotonic() > deadline:
-            return [eval(line)[0] for line in lines]  # noqa: S307 (our own repr output)
+        urls = [eval(line)[0] for line in lines]  # noqa: S307 (our own repr output)
+        done = (expect is None or len(urls) >= expect) and all(w in urls for w in wanted)
+        if done or time.monotonic() > deadline:
+            return urls
         time.sleep(0.05)
 
 
@@ -158,7 +163,9 @@ def test_openers_work_in_landlock_mode(opener, tmp_path):
         assert proc.returncode == 0, proc.stderr + proc.stdout
         assert [l for l in proc.stdout.splitlines() if l.startswith("rc=")] == \
             ["rc=0", "rc=1", "rc=0"], proc.stdout + proc.stderr
-        urls = opened_urls(opener, expect=before + 2)
+        urls = opened_urls(opener, expect=before + 2, timeout=15,
+                           wanted=("https://accounts.google.com/o/oauth2/ll?state=ll-1",
+                                   "http://localhost:41999/cb"))
         assert "https://accounts.google.com/o/oauth2/ll?state=ll-1" in urls
         assert "http://localhost:41999/cb" in urls
         assert not any("evil.example" in u for u in urls)

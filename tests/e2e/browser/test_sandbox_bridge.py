@@ -503,8 +503,12 @@ PLAYWRIGHT = HERE.parent / "node" / "node_modules" / "playwright-core" / "index.
 def test_playwright_in_the_sandbox_drives_only_the_allowed_tab(world):
     """Playwright (playwright-core from npm, no browser download) connects over CDP to
     localhost:9222 inside the sandbox: Debian's chromium on the host, through the filter."""
+    # Into the project directory: the sandbox hides the host's /tmp, where a checkout may live.
+    inside = world.project / "node_modules" / "playwright-core"
+    if not inside.exists():
+        shutil.copytree(PLAYWRIGHT.parent, inside, symlinks=True)
     (world.project / "pw.mjs").write_text(
-        PLAYWRIGHT_INSIDE.replace("PLAYWRIGHT", json.dumps(str(PLAYWRIGHT)))
+        PLAYWRIGHT_INSIDE.replace("PLAYWRIGHT", json.dumps(str(inside / "index.mjs")))
         .replace("APP_URL", json.dumps(world.app_url)))
     args = [BIN, "--config", str(world.serve.config), "run", "--", "node", "pw.mjs"]
     proc = subprocess.run(args, cwd=world.project, env=world.env, capture_output=True, text=True,
