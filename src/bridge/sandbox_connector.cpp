@@ -13,6 +13,8 @@
 #include <cstring>
 #include <string>
 
+#include "util/fd_passing.hpp"
+
 namespace cloakroom::bridge {
 namespace net = boost::asio;
 
@@ -27,20 +29,8 @@ Error failure(std::string why) {
 }
 
 bool send_request(int socket, const std::string& text, int attached) {
-    iovec io{const_cast<char*>(text.data()), text.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &io;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&message);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &attached, sizeof(int));
-    return ::sendmsg(socket, &message, MSG_NOSIGNAL | MSG_DONTWAIT) ==
-           static_cast<ssize_t>(text.size());
+    const int fds[] = {attached};
+    return send_with_fds(socket, text, fds, MSG_DONTWAIT) == static_cast<ssize_t>(text.size());
 }
 
 // One answer: its text and the socket attached, if any (every other descriptor is closed).
@@ -51,27 +41,11 @@ struct Answer {
 
 Answer receive_answer(int socket) {
     Answer answer;
-    std::string buffer(kMaxAnswer, '\0');
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
-    iovec io{buffer.data(), buffer.size()};
-    msghdr message{};
-    message.msg_iov = &io;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    const ssize_t n = ::recvmsg(socket, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0) return answer;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < count; ++i) {
-            int passed = -1;
-            std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            UniqueFd owned(passed);
-            if (!answer.fd) answer.fd = std::move(owned);
-        }
-    }
-    answer.text.assign(buffer.data(), static_cast<std::size_t>(n));
+    ReceivedWithFds message = receive_with_fds(socket, kMaxAnswer, 4, MSG_DONTWAIT);
+    if (message.bytes < 0) return answer;
+    // The first descriptor is the answer; any other closes as `message` goes.
+    if (!message.fds.empty()) answer.fd = std::move(message.fds.front());
+    answer.text = std::move(message.text);
     return answer;
 }
 

@@ -20,6 +20,7 @@
 #include <optional>
 #include <system_error>
 
+#include "util/fd_passing.hpp"
 #include "util/unix_socket.hpp"
 
 namespace cloakroom::serve {
@@ -132,45 +133,30 @@ struct Received {
 
 Received receive(int fd) {
     Received received;
-    std::string buffer(kMaxHandoverMessage + 1, '\0');
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxHandoverFds)];
-    iovec io{buffer.data(), buffer.size()};
-    msghdr message{};
-    message.msg_iov = &io;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    const ssize_t n = ::recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    // Every descriptor that arrived is owned from here on, so each error path closes them.
+    ReceivedWithFds message =
+        receive_with_fds(fd, kMaxHandoverMessage, kMaxHandoverFds, MSG_DONTWAIT);
+    if (message.bytes < 0) {
+        if (message.error == EAGAIN || message.error == EWOULDBLOCK) {
             received.again = true;
         } else {
             received.eof = true;
         }
         return received;
     }
-    // Every descriptor that arrived is owned from here on, so each error path closes them.
-    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < count; ++i) {
-            int passed = -1;
-            std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            received.fds.emplace_back(passed);
-        }
-    }
-    if (n == 0 && received.fds.empty()) {
+    received.fds = std::move(message.fds);
+    if (message.bytes == 0 && received.fds.empty()) {
         received.eof = true;
         return received;
     }
-    if ((message.msg_flags & MSG_CTRUNC) != 0) {
+    if (message.fds_truncated) {
         received.error = "too many file descriptors in one message (at most " +
                          std::to_string(kMaxHandoverFds) + ")";
-    } else if ((message.msg_flags & MSG_TRUNC) != 0) {
+    } else if (message.text_truncated) {
         received.error =
             "message too long (at most " + std::to_string(kMaxHandoverMessage) + " bytes)";
     }
-    received.text.assign(buffer.data(), static_cast<std::size_t>(n));
+    received.text = std::move(message.text);
     return received;
 }
 
