@@ -18,6 +18,7 @@
 #include "bridge/callback_forwarder.hpp"
 #include "browser/open_decision.hpp"
 #include "runtime/exchange.hpp"
+#include "util/unix_accept.hpp"
 #include "util/unix_socket.hpp"
 
 extern char** environ;
@@ -164,21 +165,9 @@ net::awaitable<void> serve_request(std::shared_ptr<OpenServer::State> state, Uni
 }
 
 net::awaitable<void> accept_loop(std::shared_ptr<OpenServer::State> state) {
-    net::steady_timer pause(state->io);
     for (;;) {
-        boost::system::error_code ec;
-        if (!state->listener) co_return;
-        co_await state->listener->async_wait(Descriptor::wait_read,
-                                             net::redirect_error(net::use_awaitable, ec));
-        if (ec || !state->listener) co_return;
-        UniqueFd connection(
-            ::accept4(state->listener->native_handle(), nullptr, nullptr, SOCK_CLOEXEC));
-        if (!connection) {
-            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;
-            pause.expires_after(std::chrono::milliseconds(100));
-            co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
-            continue;
-        }
+        UniqueFd connection = co_await accept_unix(state->listener);
+        if (!connection) co_return;
         if (!peer_is_same_user(connection.get())) {
             reply(connection.get(), "refused: only the gateway's own user may open URLs");
             continue;

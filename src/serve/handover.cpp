@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "util/fd_passing.hpp"
+#include "util/unix_accept.hpp"
 #include "util/unix_socket.hpp"
 
 namespace cloakroom::serve {
@@ -289,22 +290,9 @@ net::awaitable<void> serve_connection(std::shared_ptr<HandoverServer::State> sta
 }
 
 net::awaitable<void> accept_loop(std::shared_ptr<HandoverServer::State> state) {
-    net::steady_timer pause(state->io);
     for (;;) {
-        boost::system::error_code ec;
-        if (!state->listener) co_return;
-        co_await state->listener->async_wait(Descriptor::wait_read,
-                                             net::redirect_error(net::use_awaitable, ec));
-        if (ec || !state->listener) co_return;
-        UniqueFd connection(
-            ::accept4(state->listener->native_handle(), nullptr, nullptr, SOCK_CLOEXEC));
-        if (!connection) {
-            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;
-            // EMFILE and friends: do not spin; the connections we have keep working.
-            pause.expires_after(std::chrono::milliseconds(100));
-            co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
-            continue;
-        }
+        UniqueFd connection = co_await accept_unix(state->listener);
+        if (!connection) co_return;
         if (!peer_is_same_user(connection.get())) {
             reply(connection.get(),
                   handover_error("only the gateway's own user may hand over listeners"));
