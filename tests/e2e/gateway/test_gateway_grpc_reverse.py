@@ -11,9 +11,13 @@ import subprocess
 import threading
 from concurrent import futures
 
+import hpack
 import pytest
+from hyperframe import frame as hf
 
 import gwlib
+import h2lib
+import test_gateway_h2 as h2_attacks  # the attacks and their expected GOAWAY code
 
 grpc = pytest.importorskip("grpc")
 from grpc_echo import EchoServer  # noqa: E402 (after the skip: the module imports grpc)
@@ -305,3 +309,38 @@ def test_http1_on_the_same_listener_still_works(rgw):
         s.sendall(b"PRI * HTTP/1.1\r\nHost: x\r\n\r\n")
         r = gwlib.read_response(s.makefile("rb"))
     assert 400 <= r.status < 500, r
+
+
+class PlainRaw(h2lib.Raw):
+    """h2lib.Raw over plain TCP to the reverse listener: the test writes the frames itself."""
+
+    def __init__(self, gw):  # noqa: the TLS tunnel of the base class is not wanted
+        self.sock = socket.create_connection(("127.0.0.1", gw.reverse_port), timeout=10)
+        self.encoder = hpack.Encoder()
+        self.buffer = b""
+        self.send(h2lib.PREFACE + hf.SettingsFrame(0).serialize())
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("attack", [h2_attacks.rapid_reset, h2_attacks.ping_flood,
+                                    h2_attacks.settings_flood, h2_attacks.continuation_flood],
+                         ids=lambda f: f.__name__)
+def test_the_http2_limits_hold_on_the_plain_listener(rgw, attack):
+    """The same session limits as on intercepted connections: the attacker's connection ends with
+    GOAWAY ENHANCE_YOUR_CALM while a gRPC channel opened before it keeps being served."""
+    gw = rgw
+    tok = gw.mint(hosts=HOST)
+    with channel(gw) as ch:
+        unary = ch.unary_unary("/test.Echo/Unary")
+        assert unary(b"before", metadata=call_meta(tok), timeout=20).endswith(b";req=before")
+        raw = PlainRaw(gw)
+        try:
+            attack(raw)
+            code, closed, frames = raw.goaway()
+        finally:
+            raw.close()
+        assert code == h2_attacks.ENHANCE_YOUR_CALM, [type(f).__name__ for f in frames][-5:]
+        assert closed
+        assert unary(b"after", metadata=call_meta(tok), timeout=20).endswith(b";req=after")
