@@ -1,6 +1,9 @@
 // Where an agent's request goes, as the front end that received it determined it from the
-// connection itself (the CONNECT authority, an absolute-form URL, the reverse listener's path
-// prefix), never from a header inside the request alone (docs/architecture.md, invariant 2).
+// connection itself (the CONNECT authority, an absolute-form URL), never from a header inside the
+// request alone (docs/architecture.md, invariant 2). The reverse listener is the exception by
+// design: its connection is to Cloakroom itself, so the request names the service (its path
+// prefix, or an authority <service>.localhost: route_reverse.hpp) and the upstream is that
+// service's own host, whatever else the request says.
 // Each front end computes one Target per connection or request; everything after that, the
 // request plan and the exchange, is the same for all of them.
 #pragma once

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "http/websocket.hpp"
@@ -82,17 +83,20 @@ struct Stream {
 
 class Connection final : public SessionHandler, public std::enable_shared_from_this<Connection> {
   public:
-    Connection(Worker& worker, Target target, const net::any_io_executor& executor,
-               ConnectionSessions* sessions)
+    Connection(Worker& worker, Target target, StreamRouter router,
+               const net::any_io_executor& executor, ConnectionSessions* sessions)
         : worker_(worker),
           target_(std::move(target)),
+          router_(std::move(router)),
           sessions_(sessions),
           executor_(executor),
           session_(*this, worker.gateway.limits),
           writer_(executor),
           reader_exit_(executor) {}
 
-    net::awaitable<void> run(TlsStream& tls);
+    // Over the agent's stream (TlsStream or PlainStream); `received`: bytes already read from it.
+    template <class AgentStream>
+    net::awaitable<void> run(AgentStream& agent, std::string_view received);
 
     // SessionHandler
     void on_request_begin(std::int32_t id) override;
@@ -115,7 +119,8 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
 
   private:
     friend class StreamPumpSide;
-    net::awaitable<void> read_loop(std::shared_ptr<Connection> self, TlsStream& tls);
+    template <class AgentStream>
+    net::awaitable<void> read_loop(std::shared_ptr<Connection> self, AgentStream& agent);
     // The upstream answered 101 to a stream's extended CONNECT: `:status 200` to the agent,
     // then the WebSocket through the two-way pump until either side ends it.
     template <class UpstreamConnection>
@@ -177,7 +182,10 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
     }
 
     Worker& worker_;
+    // The connection's target; a stream's own comes from router_ when there is one (the reverse
+    // listener routes each stream), and is this one otherwise.
     Target target_;
+    StreamRouter router_;
     // The agent connection's token registrations (connection_sessions.hpp); they live in the
     // caller's frame, so they are used only while run() has not returned (ended_ false).
     ConnectionSessions* sessions_;
@@ -186,8 +194,10 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
     std::map<std::int32_t, std::shared_ptr<Stream>> streams_;
     Signal writer_;
     Signal reader_exit_;
-    TlsStream* tls_ = nullptr;  // the agent's stream, while run() has not returned (ended_)
-    int relays_ = 0;            // WebSocket relays under way
+    // Sets the read deadline of the agent's stream (none for nullopt), while run() has not
+    // returned (ended_); empty otherwise.
+    std::function<void(std::optional<Watchdog::clock::duration>)> deadline_;
+    int relays_ = 0;  // WebSocket relays under way
     bool reader_done_ = false;
     bool ended_ = false;
 };
@@ -302,11 +312,20 @@ struct BodySender {
     }
 };
 
-net::awaitable<void> Connection::run(TlsStream& tls) {
+template <class AgentStream>
+net::awaitable<void> Connection::run(AgentStream& agent, std::string_view received) {
     auto self = shared_from_this();
     if (!session_.ok()) co_return;
-    tls_ = &tls;
-    net::co_spawn(executor_, read_loop(self, tls), net::detached);
+    deadline_ = [&agent](std::optional<Watchdog::clock::duration> timeout) {
+        if (timeout) {
+            agent.expires_after(*timeout);
+        } else {
+            agent.expires_never();
+        }
+    };
+    // Bytes the caller read while it told HTTP/2 from HTTP/1.1 (the preface) come first.
+    if (!received.empty() && !session_.receive(received)) reader_done_ = true;
+    if (!reader_done_) net::co_spawn(executor_, read_loop(self, agent), net::detached);
     std::string out;
     beast::error_code ec;
     for (;;) {
@@ -317,7 +336,7 @@ net::awaitable<void> Connection::run(TlsStream& tls) {
             if (out.size() >= 64 * 1024) break;
         }
         if (!out.empty()) {
-            co_await net::async_write(tls, net::buffer(out),
+            co_await net::async_write(agent, net::buffer(out),
                                       net::redirect_error(net::use_awaitable, ec));
             if (ec) break;
             continue;
@@ -326,11 +345,11 @@ net::awaitable<void> Connection::run(TlsStream& tls) {
         co_await writer_.wait();
     }
     ended_ = true;
-    tls_ = nullptr;
+    deadline_ = nullptr;
     // The reader may still wait for the agent: its receive ends with operation_aborted.
     while (!reader_done_) {
         beast::error_code ignored;
-        tls.socket().cancel(ignored);
+        agent.socket().cancel(ignored);
         co_await reader_exit_.wait();
     }
     for (auto& [id, stream] : streams_) {
@@ -345,13 +364,14 @@ net::awaitable<void> Connection::run(TlsStream& tls) {
     streams_.clear();
 }
 
-net::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self, TlsStream& tls) {
+template <class AgentStream>
+net::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self, AgentStream& agent) {
     ChunkLease chunk;
     beast::error_code ec;
     bool first = true;
     while (!ended_) {
         set_read_deadline(first);
-        const std::size_t n = co_await tls.async_read_some(
+        const std::size_t n = co_await agent.async_read_some(
             net::buffer(chunk.data(), chunk.size()), net::redirect_error(net::use_awaitable, ec));
         if (ec || ended_) break;
         first = false;
@@ -366,13 +386,13 @@ net::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self, Tls
 }
 
 void Connection::set_read_deadline(bool first) {
-    if (tls_ == nullptr) return;
+    if (!deadline_) return;
     const Timeouts& timeouts = worker_.gateway.timeouts;
     if (relays_ > 0) {
-        tls_->expires_never();
+        deadline_(std::nullopt);
     } else {
-        tls_->expires_after(first ? timeouts.first_header
-                                  : (streams_.empty() ? timeouts.idle : timeouts.body_idle));
+        deadline_(first ? timeouts.first_header
+                        : (streams_.empty() ? timeouts.idle : timeouts.body_idle));
     }
 }
 
@@ -543,10 +563,15 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
         answer(*stream, exchange, refusal);
         co_return;
     }
+    // The stream's own target: the connection's, or routed from this head (reverse listener).
+    // (No copy of the connection's: an intercepted connection's streams share it.)
+    std::optional<Target> routed;
+    if (router_) routed.emplace(router_(*runtime, request));
+    const Target& target = routed ? *routed : target_;
     if (stream->request.websocket() && !http::is_websocket_upgrade(request)) {
         AuditRecord& audit = exchange.record();
-        audit.host = target_.route.host;
-        audit.service = target_.route.service != nullptr ? target_.route.service->name : "";
+        audit.host = target.route.host;
+        audit.service = target.route.service != nullptr ? target.route.service->name : "";
         audit.method.assign(request.method());
         const runtime::Refusal refusal{
             400, "bad_request",
@@ -554,7 +579,7 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
         answer(*stream, exchange, refusal);
         co_return;
     }
-    PlanOutcome outcome = co_await decide_exchange(runtime, target_, request, worker_, exchange,
+    PlanOutcome outcome = co_await decide_exchange(runtime, target, request, worker_, exchange,
                                                    ended_ ? nullptr : sessions_);
     if (auto* refusal = std::get_if<Refusal>(&outcome)) {
         answer(*stream, exchange, *refusal);
@@ -967,8 +992,17 @@ net::awaitable<void> Connection::relay_h2(std::shared_ptr<Stream> stream_ptr, ht
 
 net::awaitable<void> serve_h2(TlsStream& tls, const Target& target, Worker& worker,
                               ConnectionSessions* sessions) {
-    auto connection = std::make_shared<Connection>(worker, target, tls.get_executor(), sessions);
-    co_await connection->run(tls);
+    auto connection =
+        std::make_shared<Connection>(worker, target, nullptr, tls.get_executor(), sessions);
+    co_await connection->run(tls, {});
+}
+
+net::awaitable<void> serve_h2c(PlainStream& stream, std::string_view received,
+                               const Target& connection, StreamRouter route, Worker& worker,
+                               ConnectionSessions* sessions) {
+    auto session = std::make_shared<Connection>(worker, connection, std::move(route),
+                                                stream.get_executor(), sessions);
+    co_await session->run(stream, received);
 }
 
 }  // namespace cloakroom::proxy::h2

@@ -5,7 +5,6 @@ calls, the `authorization` metadata's token swapped for the real key (the server
 client only stars), the status and message in the trailers, and a call the token forbids refused
 with an HTTP status the client maps to a gRPC code. Generic handlers with raw bytes: no protoc."""
 import threading
-import time
 from concurrent import futures
 
 import pytest
@@ -13,60 +12,10 @@ import pytest
 import gwlib
 
 grpc = pytest.importorskip("grpc")
+from grpc_echo import EchoServer  # noqa: E402 (after the skip: the module imports grpc)
 
 S = gwlib.SECRETS
 HOST = "grpc.example.com"
-
-
-class EchoServer:
-    """test.Echo: Unary echoes the authorization it got, Fail aborts with a status, Stream sends n
-    messages, Bidi answers each message as it comes (a ping-pong that deadlocks if either side is
-    buffered until close)."""
-
-    def __init__(self, pki):
-        self.seen_auth = []
-        handlers = {
-            "Unary": grpc.unary_unary_rpc_method_handler(self.unary),
-            "Fail": grpc.unary_unary_rpc_method_handler(self.fail),
-            "Stream": grpc.unary_stream_rpc_method_handler(self.stream),
-            "Bidi": grpc.stream_stream_rpc_method_handler(self.bidi),
-        }
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-        self.server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler("test.Echo", handlers),))
-        creds = grpc.ssl_server_credentials(
-            [(pki.key.read_bytes(), pki.cert.read_bytes())])
-        self.port = self.server.add_secure_port("127.0.0.1:0", creds)
-        self.server.start()
-
-    def _auth(self, ctx):
-        auth = dict(ctx.invocation_metadata()).get("authorization", "")
-        self.seen_auth.append(auth)
-        return auth
-
-    def unary(self, request, ctx):
-        auth = self._auth(ctx)
-        ctx.set_trailing_metadata((("x-echo-auth", auth), ("x-plain", "kept")))
-        return b"auth=" + auth.encode() + b";req=" + request
-
-    def fail(self, request, ctx):
-        auth = self._auth(ctx)
-        ctx.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                  "upstream says no: " + request.decode() + " / " + auth)
-
-    def stream(self, request, ctx):
-        self._auth(ctx)
-        n = int(request.decode())
-        for i in range(n):
-            yield b"%d:" % i + b"x" * 1000
-
-    def bidi(self, requests, ctx):
-        self._auth(ctx)
-        for r in requests:
-            yield b"echo:" + r
-
-    def stop(self):
-        self.server.stop(0)
 
 
 @pytest.fixture(scope="module")
