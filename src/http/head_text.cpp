@@ -45,16 +45,6 @@ bool is_framing_field(std::string_view name) {
     }
 }
 
-std::string_view trim_ows(std::string_view text) {
-    while (!text.empty() && is_ows(text.front())) text.remove_prefix(1);
-    while (!text.empty() && is_ows(text.back())) text.remove_suffix(1);
-    return text;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return ascii_iequals(a, b);
-}
-
 std::string quote(std::string_view text) {
     std::string out = "'";
     const std::string_view shown = text.substr(0, kMaxQuotedBytes);

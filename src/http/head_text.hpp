@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/ascii.hpp"
+
 namespace cloakroom::http::detail {
 
 enum class Side { Request, Response };
@@ -76,8 +78,15 @@ inline bool is_target_char(char c) {
 // Connection field must never name (and a proxy must never drop because one does).
 bool is_framing_field(std::string_view name);
 
-std::string_view trim_ows(std::string_view text);
-bool iequals(std::string_view a, std::string_view b);  // ASCII case-insensitive
+// Inline: the validator and the parser call these for every field line of every head.
+inline std::string_view trim_ows(std::string_view text) {
+    while (!text.empty() && is_ows(text.front())) text.remove_prefix(1);
+    while (!text.empty() && is_ows(text.back())) text.remove_suffix(1);
+    return text;
+}
+inline bool iequals(std::string_view a, std::string_view b) {  // ASCII case-insensitive
+    return ascii_iequals(a, b);
+}
 
 // At most 64 bytes of `text`, quoted with '…', every byte outside printable ASCII (and '\\')
 // written as \xNN, "..." appended when cut. Reasons go to agents and logs: never raw bytes.

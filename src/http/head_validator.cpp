@@ -99,14 +99,23 @@ std::optional<HeadRejection> check_line_endings(std::string_view bytes) {
     return std::nullopt;
 }
 
-std::optional<HeadRejection> check_line_length(std::string_view line, std::size_t number,
-                                               const HeadLimits& limits, Side side) {
-    if (line.size() <= limits.max_line_bytes) return std::nullopt;
+// The refusal for a line longer than the limit (callers check the length: a call per line
+// for a comparison is not worth it).
+HeadRejection line_too_long(std::string_view line, std::size_t number, const HeadLimits& limits,
+                            Side side) {
     std::string reason = "line " + std::to_string(number) + " is " + std::to_string(line.size()) +
                          " bytes; the limit is " + std::to_string(limits.max_line_bytes);
     // RFC 9112 §3: an over-long request line is a target the server will not parse: 414.
     if (number == 1 && side == Side::Request) return HeadRejection{kUriTooLong, reason};
     return too_large(std::move(reason));
+}
+
+std::optional<HeadRejection> check_line_length(std::string_view line, std::size_t number,
+                                               const HeadLimits& limits, Side side) {
+    if (line.size() <= limits.max_line_bytes) [[likely]] {
+        return std::nullopt;
+    }
+    return line_too_long(line, number, limits, side);
 }
 
 std::optional<HeadRejection> validate_lines(std::string_view head, const HeadLimits& limits,
@@ -119,10 +128,9 @@ std::optional<HeadRejection> validate_lines(std::string_view head, const HeadLim
     if (!head.ends_with(kTerminator)) {
         return HeadRejection{kBadRequest, "the head does not end with CRLF CRLF"};
     }
-    if (head.find(kTerminator) + kTerminator.size() != head.size()) {
-        return HeadRejection{kBadRequest, "bytes follow the empty line that ends the head"};
-    }
-    // Every line below ends in CRLF; the last two CRLFs are the terminator.
+    // Every line below ends in CRLF; the last two CRLFs are the terminator. An earlier empty
+    // line (an earlier CRLF CRLF) is found by the walk over the field lines, not by a search of
+    // its own over the whole head.
     const std::string_view lines = head.substr(0, head.size() - kCrlf.size());
     std::size_t number = 1;
     std::size_t end = lines.find(kCrlf);
@@ -138,6 +146,9 @@ std::optional<HeadRejection> validate_lines(std::string_view head, const HeadLim
     for (std::size_t start = end + kCrlf.size(); start < lines.size(); start = end + kCrlf.size()) {
         end = lines.find(kCrlf, start);
         const std::string_view line = lines.substr(start, end - start);
+        if (line.empty()) {
+            return HeadRejection{kBadRequest, "bytes follow the empty line that ends the head"};
+        }
         ++number;
         if (++field_count > limits.max_fields) {
             return too_large("more than " + std::to_string(limits.max_fields) + " header fields");

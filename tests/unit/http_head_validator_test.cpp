@@ -101,6 +101,10 @@ const std::vector<Refused>& refused_requests() {
         {"GET / HTTP/1.1\r\nHost: a\r\n", 400, "does not end with CRLF CRLF"},
         {"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET", 400, "does not end with CRLF CRLF"},
         {"GET / HTTP/1.1\r\nHost: a\r\n\r\nX: y\r\n\r\n", 400, "bytes follow the empty line"},
+        {"GET / HTTP/1.1\r\n\r\nHost: a\r\n\r\n", 400, "bytes follow the empty line"},
+        {"GET / HTTP/1.1\r\nHost: a\r\n\r\n\r\n", 400, "bytes follow the empty line"},
+        {"GET / HTTP/1.1\r\nHost: a\r\n\r\nX: y\r\n\r\nZ: w\r\n\r\n", 400,
+         "bytes follow the empty line"},
         {"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "the request line is empty"},
         {"\r\n\r\n", 400, "the request line is empty"},
         // Field names and values.
@@ -268,6 +272,8 @@ TEST(HttpHeadValidator, RefusedResponseTable) {
         {"HTTP/1.1 200 OK\r\n Content-Length: 0\r\n\r\n", "whitespace before the first"},
         {"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.0"},
         {"\r\n\r\n", "is not 'HTTP/1.1 SP code SP reason'"},
+        {"HTTP/1.1 200 OK\r\n\r\nContent-Length: 0\r\n\r\n", "bytes follow the empty line"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n\r\n", "bytes follow the empty line"},
     };
     for (const auto& [head, part] : cases) {
         SCOPED_TRACE(head);

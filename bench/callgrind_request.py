@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Instructions per request of Cloakroom's forward proxy, counted by callgrind (bench/README.md).
+
+One fixed workload, independent of how loaded the machine is: the bench upstream and `cloakroom
+serve` under `valgrind --tool=callgrind` are set up as bench/harness.py does, then
+cloakroom_loadgen drives one connection (CONNECT, intercepted TLS 1.3, HTTP/1.1 keep-alive, 1 KiB
+responses) through it. The counters are zeroed and dumped around each run (vgdb), so
+start-up is not counted:
+
+  short   one connection, N1 requests      (one handshake + N1 requests)
+  long    one connection, N2 requests      (one handshake + N2 requests)
+  conns   H new connections, 1 request each (--new-conn)
+
+  instructions per keep-alive request = (long - short) / (N2 - N1)
+  instructions per handshake          = conns / H - per request  (TCP accept + CONNECT + TLS)
+
+The dump files are kept (their paths are printed) for callgrind_annotate --inclusive=yes.
+"""
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+
+def totals(path):
+    for line in pathlib.Path(path).read_text(errors="replace").splitlines():
+        if line.startswith("totals:") or line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {path}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", default=str(harness.ROOT / "build-bench"))
+    ap.add_argument("--cloakroom", default="", help="the gateway binary (default: BIN_DIR/cloakroom)")
+    ap.add_argument("--loadgen", default="", help="the load generator (default: BIN_DIR/bench/cloakroom_loadgen)")
+    ap.add_argument("--short", type=int, default=50, help="N1 (default 50)")
+    ap.add_argument("--long", type=int, default=450, help="N2 (default 450)")
+    ap.add_argument("--conns", type=int, default=40, help="H (default 40, 0 skips)")
+    ap.add_argument("--threads", default="1", help="cloakroom serve --threads (default 1)")
+    ap.add_argument("--out", default="", help="directory for the callgrind dumps (default: a temp dir)")
+    ap.add_argument("--valgrind-args", default="", help="extra valgrind arguments")
+    opts = ap.parse_args()
+
+    bindir = pathlib.Path(opts.bin_dir)
+    tools = {"cloakroom": opts.cloakroom or str(bindir / "cloakroom"),
+             "loadgen": opts.loadgen or str(bindir / "bench" / "cloakroom_loadgen")}
+    out = pathlib.Path(opts.out or tempfile.mkdtemp(prefix="cloakroom-cg-"))
+    out.mkdir(parents=True, exist_ok=True)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="cloakroom-cgbench-"))
+    os.chmod(work, 0o755)
+    try:
+        pki = harness.make_pki(work / "pki")
+        upstream = harness.Upstream(work, pki).setup().start()
+        # %p: `cloakroom serve` forks helpers that valgrind follows; each writes its own files.
+        cg_file = out / "cg.out.%p"
+        for old in out.glob("cg.out*"):
+            old.unlink()
+        os.environ["CLOAKROOM_BENCH_WRAP"] = (f"valgrind --tool=callgrind --callgrind-out-file={cg_file} "
+                                              f"{opts.valgrind_args}")
+        cr = harness.Cloakroom(work, pki, upstream, tools)
+        cr.try_reverse = False
+        # As Cloakroom._start, with more patience: valgrind start-up on a loaded machine may
+        # outlast the harness's 15 s.
+        cfg = cr.dir / "cloakroom.toml"
+        cfg.write_text(cr.config_text(False))
+        logf = cr.dir / "serve.log"
+        cr.proc = harness.spawn("cloakroom", [*os.environ["CLOAKROOM_BENCH_WRAP"].split(),
+                                              tools["cloakroom"], "--config", str(cfg), "serve",
+                                              "--threads", opts.threads], logf, env=cr.env)
+        deadline = time.monotonic() + 180
+        while True:
+            m = cr.LISTEN_RE.search(logf.read_text(errors="replace"))
+            if m:
+                cr.port = int(m.group(1))
+                break
+            if cr.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("cloakroom serve did not start")
+            time.sleep(0.1)
+        tools["token"] = cr.mint()
+        pid = cr.proc.pid
+        # A secret file younger than 2 s is read afresh per request (the resolver's settle rule).
+        time.sleep(2.5)
+
+        def load(n, extra=()):
+            res = harness.run_loadgen(tools, cr, [
+                *cr.target("/1k"), "-H", cr.auth_header(), "-c", "1", "-t", "1", "--requests", str(n),
+                "--expect-status", "200", "--expect-size", str(harness.SMALL),
+                "--expect-header", "X-Auth-Check: bearer-ok", *extra], timeout=600)
+            if res["exit"] != 0 or res.get("errors"):
+                raise RuntimeError(f"loadgen failed: {res.get('error_samples')} {res['stderr'][-500:]}")
+
+        def ctl(command):
+            # vgdb itself: callgrind_control picks processes by name, and other valgrind runs on
+            # the machine (or the gateway's forked helpers) may share it.
+            # vgdb may give up on a process that is slow to reach a poll point: retry.
+            for attempt in range(10):
+                p = subprocess.run(["vgdb", f"--pid={pid}", command], capture_output=True,
+                                   text=True, timeout=120)
+                if p.returncode == 0:
+                    return
+                time.sleep(1)
+            raise RuntimeError(f"vgdb {command} failed: {p.stdout[-300:]} {p.stderr[-300:]}")
+
+        dumps = []
+
+        def measured(n, extra=()):
+            ctl("zero")
+            load(n, extra)
+            time.sleep(0.3)  # let the gateway finish the connection's teardown
+            ctl("dump")
+            files = sorted(out.glob(f"cg.out.{pid}.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
+            dumps.append(files[-1])
+            return totals(files[-1])
+
+        load(20)  # warm-up: leaf minted, upstream pool filled, allocator warm
+        short = measured(opts.short)
+        long_ = measured(opts.long)
+        per_req = (long_ - short) / (opts.long - opts.short)
+        print(f"short  ({opts.short} req, 1 conn): {short:,} Ir  [{dumps[0]}]")
+        print(f"long   ({opts.long} req, 1 conn): {long_:,} Ir  [{dumps[1]}]")
+        print(f"instructions per keep-alive request: {per_req:,.0f}")
+        print(f"one connection's fixed cost (accept, CONNECT, TLS, close): {short - opts.short * per_req:,.0f}")
+        if opts.conns > 0:
+            conns = measured(opts.conns, ["--new-conn"])
+            print(f"conns  ({opts.conns} new connections, 1 req each): {conns:,} Ir  [{dumps[2]}]")
+            print(f"instructions per new connection incl. 1 request: {conns / opts.conns:,.0f}")
+            print(f"instructions per handshake (minus the request): {conns / opts.conns - per_req:,.0f}")
+        print(f"dumps in {out}")
+        return 0
+    except Exception:
+        log = work / "cloakroom" / "serve.log"
+        if log.exists():
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+        raise
+    finally:
+        harness.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
