@@ -7,7 +7,10 @@ Cloakroom with one [[database]] for each, and the other relays, then runs every 
 round, rotating which goes first so machine drift hits all alike. Prints the throughput of each
 as a ratio to direct, and each relay's CPU and system calls per transaction (perf stat on the
 relay's process during the same runs; strace -c when perf cannot count). `--syscalls` only counts
-the system calls, by name, without the throughput rounds.
+the system calls, by name, without the throughput rounds. `--instructions` runs Cloakroom (and the
+baseline) under callgrind and prints user-space instructions per transaction: exact and
+independent of the machine's load, unlike CPU time (two runs of different length, differenced, so
+the logins cancel out).
 """
 import argparse
 import json
@@ -111,8 +114,9 @@ class Redis:
 
 
 class Cloakroom:
-    def __init__(self, binary, root, pg, redis, name="cloakroom"):
+    def __init__(self, binary, root, pg, redis, name="cloakroom", wrapper=()):
         self.binary, self.root, self.name = binary, root / name, name
+        self.wrapper = list(wrapper)  # e.g. valgrind: runs `serve` only
         self.root.mkdir()
         sdir = self.root / "secrets"
         sdir.mkdir(mode=0o700)
@@ -149,11 +153,12 @@ bench = {{ user = "bench", password = "file:redis" }}
         self.ports = {}
 
     def start(self):
-        self.proc = subprocess.Popen([self.binary, "--config", str(self.config), "serve"],
+        self.proc = subprocess.Popen([*self.wrapper, self.binary, "--config", str(self.config),
+                                      "serve"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env=self.env, text=True)
         pattern = re.compile(r"listening on 127\.0\.0\.1:(\d+) \(database (\w+),")
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + (120 if self.wrapper else 20)
         while len(self.ports) < 2 and time.monotonic() < deadline:
             line = self.proc.stderr.readline()
             if not line:
@@ -177,7 +182,7 @@ bench = {{ user = "bench", password = "file:redis" }}
     def stop(self):
         if self.proc:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=120 if self.wrapper else 10)
 
 
 def proc_cpu_seconds(pid):
@@ -414,6 +419,44 @@ def syscalls_per_unit(pid, run):
     return counter.per(units)
 
 
+class Callgrind:
+    """Runs a Cloakroom under callgrind and counts the instructions it executes (user space, all
+    threads) during a stretch of work: zeroed before, dumped after (callgrind_control)."""
+
+    def __init__(self, root, name):
+        self.dir = root / f"callgrind-{name}"
+        self.dir.mkdir()
+        self.wrapper = ["valgrind", "--tool=callgrind", f"--log-file={self.dir / 'valgrind.log'}",
+                        f"--callgrind-out-file={self.dir / 'out'}"]
+        self.pid = None
+
+    def control(self, flag):
+        subprocess.run(["callgrind_control", flag, str(self.pid)], check=True,
+                       capture_output=True, timeout=120)
+
+    def instructions(self, run):
+        """(units, instructions) of run() -> units."""
+        before = set(self.dir.glob("out.*"))
+        self.control("-z")
+        units = run()
+        self.control("-d")
+        dumps = sorted(set(self.dir.glob("out.*")) - before)
+        total = 0
+        for dump in dumps:
+            for line in dump.read_text(errors="replace").splitlines():
+                if line.startswith(("totals:", "summary:")):
+                    total += int(line.split()[1])
+                    break
+        return units, total
+
+    def per_unit(self, run_n, small, large):
+        """Instructions per unit of work, from two runs of different size: what the runs have in
+        common (connecting, logging in) cancels out."""
+        u1, i1 = self.instructions(lambda: run_n(small))
+        u2, i2 = self.instructions(lambda: run_n(large))
+        return (i2 - i1) / (u2 - u1)
+
+
 def redis_benchmark(port, user, password, requests, pipeline):
     out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port),
                           *redis_auth_args(user, password), "-t", "get,set", "-n", str(requests), "-c", "50",
@@ -425,6 +468,35 @@ def redis_benchmark(port, user, password, requests, pipeline):
         if cells and cells[0] in ("SET", "GET"):
             result[cells[0]] = float(cells[1])
     return result
+
+
+def count_instructions(args, root, pg, redis):
+    """--instructions: user-space instructions per unit of work, under callgrind (slow, exact)."""
+    bins = [("cloakroom", args.bin)] + ([("cloakroom-base", args.baseline_bin)]
+                                       if args.baseline_bin else [])
+    print(f"{'workload':30} {'relay':16} {'instructions':>13}")
+    for name, binary in bins:
+        grind = Callgrind(root, name)
+        gw = Cloakroom(binary, root, pg, redis, name, wrapper=grind.wrapper).start()
+        try:
+            grind.pid = gw.proc.pid
+            pg_token = gw.mint("--db", "pg", "--db-login", "bench", "--db-name", "bench")
+            redis_token = gw.mint("--db", "redis", "--db-login", "bench")
+            for workload, run_n, small, large in (
+                    ("pgbench -S, per transaction",
+                     lambda n: pgbench_transactions(gw.ports["pg"], pg_token, "bench", n), 100, 400),
+                    ("redis GET -P 1, per request",
+                     lambda n: redis_requests_run(gw.ports["redis"], "bench", redis_token, n, 1),
+                     2000, 8000),
+                    ("redis GET -P 16, per request",
+                     lambda n: redis_requests_run(gw.ports["redis"], "bench", redis_token, n, 16),
+                     8000, 32000)):
+                per = grind.per_unit(run_n, small, large)
+                print(f"{workload:30} {name:16} {per:13.0f}", flush=True)
+        finally:
+            gw.stop()
+    print("(callgrind Ir, user space only, all threads; two runs differenced)")
+    return 0
 
 
 def main():
@@ -441,6 +513,9 @@ def main():
     ap.add_argument("--syscalls", action="store_true",
                     help="only count the gateway's system calls per pgbench -S transaction and "
                          "per redis GET, by name, no throughput rounds")
+    ap.add_argument("--instructions", action="store_true",
+                    help="only count the user-space instructions per pgbench -S transaction and per "
+                         "redis GET of cloakroom (and --baseline-bin) under callgrind")
     args = ap.parse_args()
     seconds = 3 if args.quick else 10
     rounds = 1 if args.quick else args.rounds
@@ -458,6 +533,8 @@ def main():
                         "-U", "bench", "bench"], check=True, capture_output=True,
                        env={**os.environ, "PGPASSWORD": pg.password})
         redis.start()
+        if args.instructions:
+            return count_instructions(args, root, pg, redis)
         gw = Cloakroom(args.bin, root, pg, redis).start()
         pg_token = gw.mint("--db", "pg", "--db-login", "bench", "--db-name", "bench")
         redis_token = gw.mint("--db", "redis", "--db-login", "bench")

@@ -75,6 +75,26 @@ net::awaitable<std::size_t> DbStream::read_some(net::mutable_buffer into,
     co_return co_await io_->read_some(into, ec);
 }
 
+std::optional<std::size_t> DbStream::try_read(net::mutable_buffer into,
+                                              boost::system::error_code& ec) {
+    ec = {};
+    if (tls_) return std::nullopt;
+    return io_->try_read(into, ec);
+}
+
+net::awaitable<std::size_t> DbStream::read_when_ready(net::mutable_buffer into,
+                                                      boost::system::error_code& ec) {
+    ec = {};
+    if (tls_) return tls_->async_read_some(into, net::redirect_error(net::use_awaitable, ec));
+    return io_->read_when_ready(into, ec);
+}
+
+std::string_view DbStream::try_write(std::string_view bytes, boost::system::error_code& ec) {
+    ec = {};
+    if (tls_) return bytes;
+    return io_->try_write(bytes, ec);
+}
+
 net::awaitable<void> DbStream::read_exact(std::string& out, std::size_t size,
                                           boost::system::error_code& ec) {
     ec = {};

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,13 @@ class DbStream {
     net::awaitable<void> read_exact(std::string& out, std::size_t size,
                                     boost::system::error_code& ec);
     net::awaitable<void> write_all(std::string_view bytes, boost::system::error_code& ec);
+    // The two-way pump's fast path (runtime/socket_io.hpp): without a coroutine frame when the
+    // bytes are there or the kernel takes them at once. Over TLS, try_read always says "wait"
+    // and try_write leaves every byte to write_all.
+    std::optional<std::size_t> try_read(net::mutable_buffer into, boost::system::error_code& ec);
+    net::awaitable<std::size_t> read_when_ready(net::mutable_buffer into,
+                                                boost::system::error_code& ec);
+    std::string_view try_write(std::string_view bytes, boost::system::error_code& ec);
 
     // Server side (agent → Cloakroom): TLS handshake on this stream presenting `context`'s
     // certificate (see ClientTls). Errors: "db.tls" with the reason.

@@ -156,20 +156,25 @@ class RecvOp final : public ad::reactor_op {
 // its own close(), which completes the operation. The handler is called on the thread running
 // the socket's io_context (no dispatch through the handler's executor): the awaiting coroutine
 // must run on that io_context, as every relay does (one io_context per worker thread).
+// `reactor`: the socket's io_context's reactor (reactor_of(socket); looked up once per socket,
+// as the lookup locks the service registry and compares type names).
 template <class Token>
-auto async_recv_when_ready(tcp::socket& socket, boost::asio::mutable_buffer into, ReadState& state,
-                           Token&& token) {
+auto async_recv_when_ready(tcp::socket& socket, ad::reactor& reactor,
+                           boost::asio::mutable_buffer into, ReadState& state, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        [&socket, into, &state](auto handler) {
+        [&socket, &reactor, into, &state](auto handler) {
             using Op = RecvOp<std::decay_t<decltype(handler)>>;
             auto* op = new Op(socket.native_handle(), into, state, std::move(handler));
-            auto& reactor = boost::asio::use_service<ad::reactor>(
-                boost::asio::query(socket.get_executor(), boost::asio::execution::context));
             reactor.start_op(ad::reactor::read_op, socket.native_handle(),
                              SocketAccess::reactor_data(socket), op, /*is_continuation=*/true,
                              /*allow_speculative=*/true);
         },
         token);
+}
+
+inline ad::reactor& reactor_of(tcp::socket& socket) {
+    return boost::asio::use_service<ad::reactor>(
+        boost::asio::query(socket.get_executor(), boost::asio::execution::context));
 }
 
 }  // namespace cloakroom::runtime::reactor_recv_detail

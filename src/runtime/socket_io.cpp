@@ -19,43 +19,51 @@ boost::system::error_code errno_code() {
 
 }  // namespace
 
-net::awaitable<std::size_t> SocketIo::read_some(net::mutable_buffer into,
-                                                boost::system::error_code& ec) {
+std::optional<std::size_t> SocketIo::try_read(net::mutable_buffer into,
+                                              boost::system::error_code& ec) {
     ec = {};
     if (!socket_.is_open()) {
         ec = net::error::bad_descriptor;
-        co_return 0;
+        return 0;
     }
-    if (into.size() == 0) co_return 0;
+    if (into.size() == 0) return 0;
     if (state_.eof_pending) {
         state_.eof_pending = false;
         ec = net::error::eof;
-        co_return 0;
+        return 0;
     }
-    if (state_.may_have_more) {
-        const ssize_t n =
-            reactor_recv_detail::read_and_probe(socket_.native_handle(), into, state_);
-        if (n > 0) co_return static_cast<std::size_t>(n);
-        if (n == 0) {
-            ec = net::error::eof;
-            co_return 0;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            ec = errno_code();
-            co_return 0;
-        }
+    if (!state_.may_have_more) return std::nullopt;
+    const ssize_t n = reactor_recv_detail::read_and_probe(socket_.native_handle(), into, state_);
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n == 0) {
+        ec = net::error::eof;
+        return 0;
     }
-    co_return co_await reactor_recv_detail::async_recv_when_ready(
-        socket_, into, state_, net::redirect_error(net::use_awaitable, ec));
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+    ec = errno_code();
+    return 0;
 }
 
-net::awaitable<void> SocketIo::write_all(std::string_view bytes, boost::system::error_code& ec) {
+net::awaitable<std::size_t> SocketIo::read_when_ready(net::mutable_buffer into,
+                                                      boost::system::error_code& ec) {
+    return reactor_recv_detail::async_recv_when_ready(socket_, reactor_, into, state_,
+                                                      net::redirect_error(net::use_awaitable, ec));
+}
+
+net::awaitable<std::size_t> SocketIo::read_some(net::mutable_buffer into,
+                                                boost::system::error_code& ec) {
+    const std::optional<std::size_t> got = try_read(into, ec);
+    if (got) co_return *got;
+    co_return co_await read_when_ready(into, ec);
+}
+
+std::string_view SocketIo::try_write(std::string_view bytes, boost::system::error_code& ec) {
     ec = {};
     if (!socket_.is_open()) {
         ec = net::error::bad_descriptor;
-        co_return;
+        return {};
     }
-    // At once while the kernel takes the bytes; through the reactor only for what would block.
+    // At once while the kernel takes the bytes; the rest through the reactor.
     while (!bytes.empty()) {
         const ssize_t n = ::send(socket_.native_handle(), bytes.data(), bytes.size(),
                                  MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -66,10 +74,15 @@ net::awaitable<void> SocketIo::write_all(std::string_view bytes, boost::system::
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         ec = errno_code();
-        co_return;
+        return {};
     }
-    if (bytes.empty()) co_return;
-    co_await net::async_write(socket_, net::buffer(bytes.data(), bytes.size()),
+    return bytes;
+}
+
+net::awaitable<void> SocketIo::write_all(std::string_view bytes, boost::system::error_code& ec) {
+    const std::string_view rest = try_write(bytes, ec);
+    if (ec || rest.empty()) co_return;
+    co_await net::async_write(socket_, net::buffer(rest.data(), rest.size()),
                               net::redirect_error(net::use_awaitable, ec));
 }
 

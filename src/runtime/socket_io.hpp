@@ -11,6 +11,11 @@
 // operation, which costs no system call of its own (each read also probes whether the socket is
 // now empty or at its end, in the same system call). Measured with bench/db/run --syscalls
 // (docs/architecture.md, "The two-way pump").
+//
+// The two-way pump calls try_read / try_write first and co_awaits only when the socket must be
+// waited for (read_when_ready, write_all): a send that completes at once, or a read of bytes
+// already queued, then costs no coroutine frame (each costs a heap allocation and a resumption),
+// which is most of the relay's own CPU per message after the system calls.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -18,6 +23,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
+#include <optional>
 #include <string_view>
 
 #include "runtime/reactor_recv.hpp"
@@ -26,14 +32,27 @@ namespace cloakroom::runtime {
 
 class SocketIo {
   public:
-    explicit SocketIo(boost::asio::ip::tcp::socket& socket) : socket_(socket) {}
+    explicit SocketIo(boost::asio::ip::tcp::socket& socket)
+        : socket_(socket), reactor_(reactor_recv_detail::reactor_of(socket)) {}
     // Some bytes (at least one), or 0 with `ec` set (eof included).
     boost::asio::awaitable<std::size_t> read_some(boost::asio::mutable_buffer into,
                                                   boost::system::error_code& ec);
     boost::asio::awaitable<void> write_all(std::string_view bytes, boost::system::error_code& ec);
 
+    // Without waiting: some bytes, or 0 with `ec` set (eof included), or nullopt when the
+    // socket has to be waited for (then read_when_ready, with the same buffer).
+    std::optional<std::size_t> try_read(boost::asio::mutable_buffer into,
+                                        boost::system::error_code& ec);
+    // Waits for readiness and reads (no coroutine frame of its own); as read_some.
+    boost::asio::awaitable<std::size_t> read_when_ready(boost::asio::mutable_buffer into,
+                                                        boost::system::error_code& ec);
+    // Sends what the kernel takes at once; returns the bytes left for write_all (empty: all
+    // sent, or `ec` set).
+    std::string_view try_write(std::string_view bytes, boost::system::error_code& ec);
+
   private:
     boost::asio::ip::tcp::socket& socket_;
+    boost::asio::detail::reactor& reactor_;
     // Whether the last read left data waiting (read again at once) or proved the socket empty
     // (wait for readiness), or saw the end of the stream behind its bytes.
     reactor_recv_detail::ReadState state_;
@@ -49,6 +68,17 @@ class SocketSide {
     }
     boost::asio::awaitable<void> write_all(std::string_view bytes, boost::system::error_code& ec) {
         return io_.write_all(bytes, ec);
+    }
+    std::optional<std::size_t> try_read(boost::asio::mutable_buffer into,
+                                        boost::system::error_code& ec) {
+        return io_.try_read(into, ec);
+    }
+    boost::asio::awaitable<std::size_t> read_when_ready(boost::asio::mutable_buffer into,
+                                                        boost::system::error_code& ec) {
+        return io_.read_when_ready(into, ec);
+    }
+    std::string_view try_write(std::string_view bytes, boost::system::error_code& ec) {
+        return io_.try_write(bytes, ec);
     }
     void close();
     void shutdown_send();

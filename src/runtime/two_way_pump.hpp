@@ -8,6 +8,10 @@
 //   awaitable<void>   write_all(string_view, error_code&)
 //   void close();            // idempotent; pending operations complete with an error
 //   void shutdown_send();    // half-close (EndMode::HalfClose only)
+// and may also have the fast path of socket_io.hpp (FastSide below), used first when present:
+//   optional<size_t> try_read(mutable_buffer, error_code&)    // nullopt: wait (read_when_ready)
+//   awaitable<size_t> read_when_ready(mutable_buffer, error_code&)
+//   string_view       try_write(string_view, error_code&)     // the rest, for write_all
 // Both directions run on the calling coroutine's executor, one thread, no strand needed.
 #pragma once
 
@@ -19,8 +23,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +71,14 @@ struct PumpResult {
 };
 
 namespace pump_detail {
+
+template <class Side>
+concept FastSide = requires(Side& side, boost::asio::mutable_buffer into, std::string_view bytes,
+                            boost::system::error_code& ec) {
+    { side.try_read(into, ec) } -> std::same_as<std::optional<std::size_t>>;
+    { side.read_when_ready(into, ec) } -> std::same_as<boost::asio::awaitable<std::size_t>>;
+    { side.try_write(bytes, ec) } -> std::same_as<std::string_view>;
+};
 
 inline constexpr std::size_t kTail = 8;
 
@@ -135,7 +149,9 @@ struct Relay {
                 chunk = filtered;
             }
             if (!chunk.empty()) {
-                co_await to.write_all(chunk, ec);
+                std::string_view rest = chunk;
+                if constexpr (FastSide<To>) rest = to.try_write(chunk, ec);
+                if (!ec && !rest.empty()) co_await to.write_all(rest, ec);
                 if (ec) {
                     end("error: write: " + ec.message());
                     close_both();
@@ -150,7 +166,18 @@ struct Relay {
                 co_await stop_by_filter(from_side, *filter);
                 co_return;
             }
-            const std::size_t n = co_await from.read_some(boost::asio::buffer(buffer), ec);
+            const boost::asio::mutable_buffer into = boost::asio::buffer(buffer);
+            std::size_t n = 0;
+            if constexpr (FastSide<From>) {
+                const std::optional<std::size_t> got = from.try_read(into, ec);
+                if (got) {
+                    n = *got;
+                } else {
+                    n = co_await from.read_when_ready(into, ec);
+                }
+            } else {
+                n = co_await from.read_some(into, ec);
+            }
             if (ec || n == 0) {
                 end(name(from_side));
                 if (options.end_mode == EndMode::HalfClose && is_eof(ec)) {

@@ -35,6 +35,27 @@ std::pair<tcp::socket, tcp::socket> connected_pair(net::io_context& io) {
     return {std::move(near), std::move(far)};
 }
 
+// A connected pair whose buffers are a few KiB (receive buffers set before the connection, so
+// the advertised window is small too): a 32 KiB write never fits at once.
+std::pair<tcp::socket, tcp::socket> small_buffer_pair(net::io_context& io) {
+    const net::socket_base::receive_buffer_size small_receive(4096);
+    const net::socket_base::send_buffer_size small_send(4096);
+    tcp::acceptor acceptor(io);
+    const tcp::endpoint any(net::ip::make_address("127.0.0.1"), 0);
+    acceptor.open(any.protocol());
+    acceptor.set_option(small_receive);  // inherited by the accepted socket
+    acceptor.bind(any);
+    acceptor.listen();
+    tcp::socket near(io);
+    near.open(any.protocol());
+    near.set_option(small_receive);
+    near.set_option(small_send);
+    near.connect(acceptor.local_endpoint());
+    tcp::socket far = acceptor.accept();
+    far.set_option(small_send);
+    return {std::move(near), std::move(far)};
+}
+
 // Everything the peer reads until EOF (or an error).
 net::awaitable<std::string> read_all(tcp::socket& socket) {
     std::string all;
@@ -63,9 +84,13 @@ net::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
 
 // The pump between agent↔A and B↔server; `body` plays agent and server.
 struct Rig {
+    explicit Rig(bool small_buffers = false) : small(small_buffers) {}
     net::io_context io;
-    std::pair<tcp::socket, tcp::socket> agent_pair = connected_pair(io);   // agent, a
-    std::pair<tcp::socket, tcp::socket> server_pair = connected_pair(io);  // b, server
+    bool small;
+    std::pair<tcp::socket, tcp::socket> agent_pair =
+        small ? small_buffer_pair(io) : connected_pair(io);  // agent, a
+    std::pair<tcp::socket, tcp::socket> server_pair =
+        small ? small_buffer_pair(io) : connected_pair(io);  // b, server
     tcp::socket& agent = agent_pair.first;
     tcp::socket& server = server_pair.second;
     SocketSide a{agent_pair.second};
@@ -327,39 +352,47 @@ TEST(TwoWayPump, TheClientsGoodbyeMakesItTheOneWhoEnded) {
     }
 }
 
+// With small socket buffers every 32 KiB chunk is only partly taken by the non-blocking send
+// (try_write), and the rest goes through the reactor (write_all).
 TEST(TwoWayPump, LargeTransfersArriveWholeInBothDirections) {
-    Rig rig;
-    PumpOptions options;
-    options.end_mode = EndMode::HalfClose;
-    rig.run(std::move(options));
-    std::string up(3 * 1024 * 1024 + 17, 'u');
-    std::string down(2 * 1024 * 1024 + 5, 'd');
-    for (std::size_t i = 0; i < up.size(); i += 4099) up[i] = static_cast<char>('a' + i % 26);
-    std::string agent_got, server_got;
-    net::co_spawn(
-        rig.io,
-        [&]() -> net::awaitable<void> {
-            co_await write(rig.agent, up);
-            rig.agent.shutdown(tcp::socket::shutdown_send);
-        },
-        net::detached);
-    net::co_spawn(
-        rig.io, [&]() -> net::awaitable<void> { agent_got = co_await read_all(rig.agent); },
-        net::detached);
-    net::co_spawn(
-        rig.io,
-        [&]() -> net::awaitable<void> {
-            co_await write(rig.server, down);
-            rig.server.shutdown(tcp::socket::shutdown_send);
-        },
-        net::detached);
-    net::co_spawn(
-        rig.io, [&]() -> net::awaitable<void> { server_got = co_await read_all(rig.server); },
-        net::detached);
-    rig.io.run();
-    ASSERT_TRUE(rig.result);
-    EXPECT_EQ(server_got, up);
-    EXPECT_EQ(agent_got, down);
+    for (const bool small_buffers : {false, true}) {
+        SCOPED_TRACE(small_buffers ? "small socket buffers" : "default socket buffers");
+        Rig rig(small_buffers);
+        PumpOptions options;
+        options.end_mode = EndMode::HalfClose;
+        rig.run(std::move(options));
+        std::string up(3 * 1024 * 1024 + 17, 'u');
+        std::string down(2 * 1024 * 1024 + 5, 'd');
+        for (std::size_t i = 0; i < up.size(); i += 4099) up[i] = static_cast<char>('a' + i % 26);
+        std::string agent_got, server_got;
+        net::co_spawn(
+            rig.io,
+            [&]() -> net::awaitable<void> {
+                co_await write(rig.agent, up);
+                rig.agent.shutdown(tcp::socket::shutdown_send);
+            },
+            net::detached);
+        net::co_spawn(
+            rig.io, [&]() -> net::awaitable<void> { agent_got = co_await read_all(rig.agent); },
+            net::detached);
+        net::co_spawn(
+            rig.io,
+            [&]() -> net::awaitable<void> {
+                co_await write(rig.server, down);
+                rig.server.shutdown(tcp::socket::shutdown_send);
+            },
+            net::detached);
+        net::co_spawn(
+            rig.io, [&]() -> net::awaitable<void> { server_got = co_await read_all(rig.server); },
+            net::detached);
+        rig.io.run();
+        ASSERT_TRUE(rig.result);
+        // Compared without printing megabytes on a failure.
+        EXPECT_EQ(server_got.size(), up.size());
+        EXPECT_TRUE(server_got == up);
+        EXPECT_EQ(agent_got.size(), down.size());
+        EXPECT_TRUE(agent_got == down);
+    }
 }
 
 }  // namespace

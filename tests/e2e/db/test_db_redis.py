@@ -3,6 +3,7 @@ real clients (redis-cli and python3-redis). The agent authenticates with its tok
 password; Cloakroom logs in upstream with the real password and relays, enforcing the token's
 command caveats.
 """
+import secrets
 import socket
 import subprocess
 import time
@@ -539,6 +540,27 @@ def test_a_command_and_the_close_in_one_segment_end_the_session(gw, redis_server
     assert eventually(lambda: redis_server.direct().get("e2e:fin-in-segment") == "yes")
     record = session_record(gw, raw)
     assert "ended by client" in record["reason"], record
+    raw.close()
+
+
+def test_large_replies_to_a_client_that_reads_late_arrive_whole_and_in_order(gw, redis_server):
+    """16 MB of replies queued while the client does not read: the socket buffers fill, the
+    relay's sends stop taking bytes, and it must finish them through the reactor, whole and in
+    order; the session then goes on."""
+    values = [secrets.token_hex(2 * 1024 * 1024) for _ in range(4)]  # 4 MB each
+    direct = redis_server.direct()
+    for i, value in enumerate(values):
+        direct.set(f"e2e:late-{i}", value)
+    raw = Raw(gw.port("cache"))
+    raw.send(f"AUTH app {gw.tokens['app']}\r\n".encode())
+    assert raw.reply() == "OK"
+    raw.send(b"".join(f"GET e2e:late-{i}\r\n".encode() for i in range(len(values))))
+    time.sleep(1)  # not reading: whatever the timing, the replies must arrive whole
+    raw.sock.settimeout(30)
+    for value in values:
+        assert raw.reply() == value
+    raw.send(b"PING\r\n")
+    assert raw.reply() == "PONG"
     raw.close()
 
 
