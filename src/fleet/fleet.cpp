@@ -364,8 +364,13 @@ void Fleet::note_success() {
 void Fleet::note_failure(const Error& error) {
     std::lock_guard lock(mutex_);
     ++status_.failures;
-    if (status_.last_error != error.message) {
+    // A new reason is logged, but not every 100 ms when two alternate (a TLS alert one round,
+    // the reset connection the next).
+    const auto now = Clock::now();
+    if (status_.last_error != error.message &&
+        (status_.last_error.empty() || now - last_warned_ >= std::chrono::seconds(5))) {
         spdlog::warn("fleet: sync with Redis failed: {}", error.message);
+        last_warned_ = now;
     }
     status_.last_error = error.message;
 }

@@ -143,6 +143,7 @@ class Fleet {
     std::set<std::string> known_;   // lines known to be in Redis
     std::chrono::steady_clock::time_point next_heartbeat_{};
     std::optional<std::chrono::steady_clock::time_point> last_success_;
+    std::chrono::steady_clock::time_point last_warned_{};  // note_failure's last log line
 
     mutable std::mutex mutex_;  // guards what follows
     std::condition_variable wake_;
