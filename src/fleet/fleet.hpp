@@ -78,8 +78,8 @@ struct FleetStatus {
 struct FleetSecrets {
     std::string password;           // of `user`
     std::string sentinel_password;  // of `sentinel_user`
-    std::string client_cert;        // PEM (mTLS)
-    std::string client_key;         // PEM (mTLS)
+    std::string client_cert;        // base64 of the DER certificate (mTLS)
+    std::string client_key;         // base64 of the DER private key (mTLS)
 };
 
 struct FleetHooks {

@@ -4,8 +4,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -15,6 +16,7 @@
 
 #include "tls/contexts.hpp"
 #include "tls/openssl_error.hpp"
+#include "util/base64.hpp"
 
 namespace cloakroom::fleet {
 namespace {
@@ -110,31 +112,35 @@ Result<RedisTls> make_redis_tls(const config::FleetConfig& config, std::string_v
     if (!context.ok()) return make_error("fleet.tls", "[fleet] " + context.error().message);
     SSL_CTX* ctx = context->get();
     if (!client_cert.empty() || !client_key.empty()) {
-        tls::BioPtr cert_bio(
-            BIO_new_mem_buf(client_cert.data(), static_cast<int>(client_cert.size())));
-        tls::BioPtr key_bio(
-            BIO_new_mem_buf(client_key.data(), static_cast<int>(client_key.size())));
-        if (!cert_bio || !key_bio) return tls::openssl_error("fleet.tls", "out of memory");
-        tls::X509Ptr cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
-        if (!cert)
-            return tls::openssl_error("fleet.tls", "[fleet] client_cert is not a PEM certificate");
-        tls::EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+        // Secret values are one line (the resolver refuses line feeds), so the certificate and
+        // key come as the base64 of their DER form (`openssl x509 -outform DER | base64 -w0`).
+        auto cert_der = base64_decode(client_cert);
+        if (!cert_der.ok()) {
+            return make_error("fleet.tls",
+                              "[fleet] client_cert is not base64 (of a DER certificate)");
+        }
+        auto key_der = base64_decode(client_key);
+        if (!key_der.ok()) {
+            return make_error("fleet.tls",
+                              "[fleet] client_key is not base64 (of a DER private key)");
+        }
+        const auto* cert_bytes = reinterpret_cast<const unsigned char*>(cert_der->data());
+        tls::X509Ptr cert(d2i_X509(nullptr, &cert_bytes, static_cast<long>(cert_der->size())));
+        const auto* key_bytes = reinterpret_cast<const unsigned char*>(key_der->data());
+        tls::EvpPkeyPtr key(
+            d2i_AutoPrivateKey(nullptr, &key_bytes, static_cast<long>(key_der->size())));
+        OPENSSL_cleanse(key_der->data(), key_der->size());
+        if (!cert) {
+            return tls::openssl_error("fleet.tls", "[fleet] client_cert is not a DER certificate");
+        }
         if (!key)
-            return tls::openssl_error("fleet.tls", "[fleet] client_key is not a PEM private key");
+            return tls::openssl_error("fleet.tls", "[fleet] client_key is not a DER private key");
         if (SSL_CTX_use_certificate(ctx, cert.get()) != 1 ||
             SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
             return tls::openssl_error("fleet.tls",
                                       "[fleet] client_cert and client_key do not belong together");
         }
-        // The rest of the chain, if the PEM holds intermediates after the certificate.
-        while (X509* extra = PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr)) {
-            // SSL_CTX_add_extra_chain_cert is a macro with a C cast; this is its expansion.
-            if (SSL_CTX_ctrl(ctx, SSL_CTRL_EXTRA_CHAIN_CERT, 0, extra) != 1) {
-                X509_free(extra);
-                return tls::openssl_error("fleet.tls", "[fleet] cannot use client_cert's chain");
-            }
-        }
-        ERR_clear_error();  // the loop above ends on a "no start line" error
+        ERR_clear_error();
     }
     RedisTls out;
     out.context = std::shared_ptr<SSL_CTX>(context->release(), SSL_CTX_free);

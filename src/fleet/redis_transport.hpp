@@ -28,7 +28,8 @@ struct RedisTls {
 };
 
 // Builds the context of [fleet]: TLS 1.2+, peer verification against `ca` or the system roots,
-// and the client certificate and key (PEM text) when given. Errors: code "fleet.tls".
+// and the client certificate and key when given (each the base64 of its DER form: secret
+// values are single lines). Errors: code "fleet.tls".
 Result<RedisTls> make_redis_tls(const config::FleetConfig& config, std::string_view client_cert,
                                 std::string_view client_key);
 
