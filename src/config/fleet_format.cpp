@@ -1,7 +1,10 @@
-// cloakroom.toml's [fleet] table (docs/deployment.md, "Fleet mode"): the Redis server several
-// gateways share, how this gateway calls itself there, and how stale its view may get.
+// cloakroom.toml's [fleet] table (docs/deployment.md, "Fleet mode"): the Redis several gateways
+// share (one server, a cluster's seeds or the sentinels of a master; TLS and its trust), how this
+// gateway calls itself there, and how stale its view may get.
 #include <unistd.h>
-#include <charconv>
+#include <algorithm>
+
+#include "config/authority.hpp"
 
 #include "config/load_state.hpp"
 
@@ -18,58 +21,100 @@ bool instance_name_ok(std::string_view name) {
     return true;
 }
 
-// "redis://host:port" (port optional, IPv6 in brackets). Returns why not, or "".
-std::string parse_redis_url(std::string_view url, FleetConfig& fleet) {
-    constexpr std::string_view scheme = "redis://";
-    if (url.starts_with("rediss://")) {
-        return "TLS to Redis (rediss://) is not supported yet: Debian 12's hiredis 0.14 has no "
-               "TLS; reach Redis over loopback or a local TLS tunnel (docs/deployment.md)";
+// "host", "host:port", "[v6]:port" (default port `fallback`). Returns why not, or "".
+std::string parse_node(std::string_view text, std::uint16_t fallback, RedisNode& node) {
+    if (text.empty()) return "names no host";
+    if (text.find('@') != std::string_view::npos) {
+        return "must not hold a user or password: set `user` and `password` (a secret "
+               "reference) in [fleet]";
     }
+    auto parsed = parse_authority(text);
+    if (!parsed.ok()) return parsed.error().message;
+    node.host = parsed->host;
+    node.port = parsed->port.value_or(fallback);
+    return {};
+}
+
+// "redis://host:port" or "rediss://host:port" (TLS; port optional, IPv6 in brackets). Returns
+// why not, or "".
+std::string parse_redis_url(std::string_view url, FleetConfig& fleet) {
     if (url.starts_with("redis-sentinel://") || url.starts_with("sentinel://") ||
         url.starts_with("redis-cluster://")) {
-        return "Redis Sentinel and Cluster addresses are not supported yet: give the address of "
-               "one Redis server (docs/deployment.md)";
+        return "takes one server: for Redis Sentinel write sentinel = [\"HOST:PORT\", ...] and "
+               "sentinel_master = \"NAME\", for Redis Cluster cluster = [\"HOST:PORT\", ...] "
+               "(docs/configuration.md)";
     }
-    if (!url.starts_with(scheme))
-        return "must start with redis://, e.g. \"redis://127.0.0.1:6379\"";
-    std::string_view rest = url.substr(scheme.size());
+    std::string_view rest;
+    if (url.starts_with("rediss://")) {
+        fleet.tls = true;
+        rest = url.substr(9);
+    } else if (url.starts_with("redis://")) {
+        rest = url.substr(8);
+    } else {
+        return "must start with redis:// or rediss:// (TLS), e.g. \"redis://127.0.0.1:6379\"";
+    }
     if (rest.find('@') != std::string_view::npos) {
         return "must not hold a user or password: set `user` and `password` (a secret "
                "reference) in [fleet]";
     }
     if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
     if (rest.find(',') != std::string_view::npos) {
-        return "several addresses (Redis Cluster) are not supported yet: give one server";
+        return "takes one server: for Redis Cluster write cluster = [\"HOST:PORT\", ...]";
     }
     if (rest.find('/') != std::string_view::npos || rest.find('?') != std::string_view::npos) {
         return "no database number or options: write redis://HOST:PORT";
     }
-    std::string_view host = rest;
-    std::string_view port;
-    if (rest.starts_with('[')) {
-        const auto close = rest.find(']');
-        if (close == std::string_view::npos) return "an IPv6 address needs its closing ]";
-        host = rest.substr(1, close - 1);
-        std::string_view after = rest.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') return "expected :PORT after the address";
-            port = after.substr(1);
-        }
-    } else if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-        host = rest.substr(0, colon);
-        port = rest.substr(colon + 1);
-    }
-    if (host.empty()) return "names no host";
-    if (!port.empty()) {
-        unsigned value = 0;
-        const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-        if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
-            return "the port must be a number from 1 to 65535";
-        }
-        fleet.redis_port = static_cast<std::uint16_t>(value);
-    }
-    fleet.redis_host = std::string(host);
+    RedisNode node;
+    if (auto problem = parse_node(rest, 6379, node); !problem.empty()) return problem;
+    fleet.nodes = {std::move(node)};
     return {};
+}
+
+// cluster = [...] or sentinel = [...]: at least one "host:port" each, no duplicates.
+std::vector<RedisNode> read_nodes(TableReader& reader, std::string_view key, std::uint16_t fallback,
+                                  LoadState& state) {
+    std::vector<RedisNode> nodes;
+    auto items = reader.strings(key);
+    if (!items) return nodes;
+    if (items->empty()) {
+        reader.error(key, std::string(key) + " needs at least one \"HOST:PORT\"");
+        return nodes;
+    }
+    bool ok = true;
+    for (const auto& item : *items) {
+        RedisNode node;
+        if (auto problem = parse_node(item.value, fallback, node); !problem.empty()) {
+            state.diagnostics.error(item.where, "[fleet]",
+                                    std::string(key) + " \"" + item.value + "\" " + problem);
+            ok = false;
+        } else if (std::find(nodes.begin(), nodes.end(), node) != nodes.end()) {
+            state.diagnostics.error(item.where, "[fleet]",
+                                    std::string(key) + " lists " + node.text() + " twice");
+            ok = false;
+        } else {
+            nodes.push_back(std::move(node));
+        }
+    }
+    if (!ok) nodes.clear();
+    return nodes;
+}
+
+std::string describe(const FleetConfig& fleet) {
+    std::string out;
+    for (const RedisNode& node : fleet.nodes) {
+        if (!out.empty()) out += ',';
+        out += node.text();
+    }
+    switch (fleet.topology) {
+        case RedisTopology::Single:
+            return (fleet.tls ? "rediss://" : "redis://") + out;
+        case RedisTopology::Cluster:
+            return std::string(fleet.tls ? "rediss" : "redis") + " cluster " + out;
+        case RedisTopology::Sentinel:
+            return std::string(fleet.tls ? "rediss" : "redis") + " sentinel " + out + " master " +
+                   fleet.sentinel_master;
+    }
+    return out;
 }
 
 }  // namespace
@@ -77,25 +122,93 @@ std::string parse_redis_url(std::string_view url, FleetConfig& fleet) {
 void apply_fleet(const toml::table& table, const Document& document, LoadState& state) {
     TableReader reader(table, document.file, "[fleet]", state.diagnostics);
     FleetConfig& fleet = state.config.fleet;
-    if (auto redis = reader.string("redis")) {
-        fleet.redis = redis->value;
+    fleet = FleetConfig{};
+    const bool has_redis = table.get("redis") != nullptr;
+    const bool has_cluster = table.get("cluster") != nullptr;
+    const bool has_sentinel = table.get("sentinel") != nullptr;
+    if (int(has_redis) + int(has_cluster) + int(has_sentinel) > 1) {
+        reader.error(has_sentinel ? "sentinel" : "cluster",
+                     "[fleet] takes one of redis, cluster and sentinel");
+    } else if (has_cluster) {
+        fleet.topology = RedisTopology::Cluster;
+        fleet.nodes = read_nodes(reader, "cluster", 6379, state);
+    } else if (has_sentinel) {
+        fleet.topology = RedisTopology::Sentinel;
+        fleet.nodes = read_nodes(reader, "sentinel", 26379, state);
+    } else if (auto redis = reader.string("redis")) {
         if (auto problem = parse_redis_url(redis->value, fleet); !problem.empty()) {
             reader.error("redis", "redis " + problem);
-            fleet.redis_host.clear();
+            fleet.nodes.clear();
         }
-    } else {
-        reader.error("[fleet] needs redis = \"redis://HOST:PORT\"");
+    } else if (!has_redis) {
+        reader.error(
+            "[fleet] needs redis = \"redis://HOST:PORT\" (or cluster = [...], or sentinel = "
+            "[...] with sentinel_master)");
     }
-    if (auto tls = reader.boolean("tls"); tls && tls->value) {
-        reader.error("tls",
-                     "tls = true is not supported yet: Debian 12's hiredis 0.14 has no TLS; reach "
-                     "Redis over loopback or a local TLS tunnel (docs/deployment.md)");
+    if (auto master = reader.string("sentinel_master")) {
+        if (fleet.topology != RedisTopology::Sentinel) {
+            reader.error("sentinel_master",
+                         "sentinel_master needs sentinel = [\"HOST:PORT\", ...]");
+        } else if (master->value.empty() ||
+                   master->value.find_first_of(" \t\r\n") != std::string::npos) {
+            reader.error("sentinel_master", "sentinel_master must be a name without spaces");
+        } else {
+            fleet.sentinel_master = master->value;
+        }
+    } else if (has_sentinel && table.get("sentinel_master") == nullptr) {
+        reader.error("sentinel", "sentinel needs sentinel_master = \"NAME\" (the master's name)");
+        fleet.nodes.clear();
     }
-    for (const char* key : {"sentinels", "cluster"}) {
-        if (reader.node(key) != nullptr) {
-            reader.error(key, std::string(key) +
-                                  ": Redis Sentinel and Cluster are not supported yet; give "
-                                  "one server in redis (docs/deployment.md)");
+    if (has_sentinel && fleet.sentinel_master.empty()) fleet.nodes.clear();
+    if (auto user = reader.string("sentinel_user")) {
+        if (fleet.topology != RedisTopology::Sentinel) {
+            reader.error("sentinel_user", "sentinel_user needs sentinel = [...]");
+        } else if (user->value.empty() ||
+                   user->value.find_first_of(" \t\r\n") != std::string::npos) {
+            reader.error("sentinel_user", "sentinel_user must be a non-empty ACL user name");
+        } else {
+            fleet.sentinel_user = user->value;
+        }
+    }
+    if (table.get("sentinel_password") != nullptr) {
+        if (fleet.topology != RedisTopology::Sentinel) {
+            reader.error("sentinel_password", "sentinel_password needs sentinel = [...]");
+        }
+        fleet.sentinel_password = read_secret_ref(reader, "sentinel_password");
+    }
+    if (auto tls = reader.boolean("tls")) {
+        if (!tls->value && fleet.tls) {
+            reader.error("tls", "tls = false contradicts redis = \"rediss://...\"");
+        }
+        fleet.tls = fleet.tls || tls->value;
+    }
+    if (table.get("ca") != nullptr) fleet.ca = read_path(reader, "ca", document, state.env);
+    if (auto name = reader.string("server_name")) {
+        auto parsed = parse_authority(name->value);
+        if (!parsed.ok() || parsed->port) {
+            reader.error("server_name", "server_name \"" + name->value +
+                                            "\" must be a host name or IP address without a port");
+        } else {
+            fleet.server_name = parsed->host;
+        }
+    }
+    if (table.get("client_cert") != nullptr) {
+        fleet.client_cert = read_secret_ref(reader, "client_cert");
+    }
+    if (table.get("client_key") != nullptr) {
+        fleet.client_key = read_secret_ref(reader, "client_key");
+    }
+    if (table.get("client_cert") != nullptr && table.get("client_key") == nullptr) {
+        reader.error("client_cert", "client_cert needs client_key (both secret references)");
+    } else if (table.get("client_key") != nullptr && table.get("client_cert") == nullptr) {
+        reader.error("client_key", "client_key needs client_cert (both secret references)");
+    }
+    if (!fleet.tls) {
+        for (const char* key : {"ca", "server_name", "client_cert", "client_key"}) {
+            if (table.get(key) != nullptr) {
+                reader.error(
+                    key, std::string(key) + " needs TLS: tls = true or redis = \"rediss://...\"");
+            }
         }
     }
     if (auto user = reader.string("user")) {
@@ -136,6 +249,7 @@ void apply_fleet(const toml::table& table, const Document& document, LoadState& 
             }
         }
     }
+    if (fleet.enabled()) fleet.redis = describe(fleet);
     reader.finish();
 }
 

@@ -133,7 +133,16 @@ std::vector<secrets::SecretRef> Config::secret_refs() const {
         for (const DatabaseLogin& login : database.logins) add(login.password);
     }
     add(fleet.password);
+    add(fleet.sentinel_password);
+    add(fleet.client_cert);
+    add(fleet.client_key);
     return refs;
+}
+
+std::string RedisNode::text() const {
+    const std::string port_text = std::to_string(port);
+    if (host.find(':') != std::string::npos) return "[" + host + "]:" + port_text;
+    return host + ":" + port_text;
 }
 
 std::optional<std::string> git_credential_username(const Service& service) {

@@ -236,19 +236,45 @@ struct BrowserConfig {
     std::chrono::seconds callback_timeout{300};
 };
 
+// One Redis address of [fleet]: a server, a cluster seed or a sentinel.
+struct RedisNode {
+    std::string host;  // DNS name or IP literal (IPv6 without brackets)
+    std::uint16_t port = 6379;
+    std::string text() const;  // "host:port", "[v6]:port"
+    bool operator==(const RedisNode&) const = default;
+};
+
+enum class RedisTopology {
+    Single,    // redis = "redis://..." or "rediss://..."
+    Cluster,   // cluster = ["h:p", ...]: seeds; MOVED/ASK followed
+    Sentinel,  // sentinel = ["h:p", ...] + sentinel_master: the master is asked for
+};
+
 // Fleet mode ([fleet], docs/deployment.md): several gateways sharing revocations and budgets
-// through one Redis server. Disabled when `redis_host` is empty.
+// through one Redis server, a Redis Cluster or a Sentinel-managed master. Disabled when `nodes`
+// is empty.
 struct FleetConfig {
-    std::string redis;       // the URL as written, for messages (never holds a password)
-    std::string redis_host;  // "" = fleet mode off
-    std::uint16_t redis_port = 6379;
+    std::string redis;  // what Redis this is, for messages (never holds a password)
+    RedisTopology topology = RedisTopology::Single;
+    std::vector<RedisNode> nodes;  // the server; the cluster seeds; the sentinels
+    std::string sentinel_master;   // Sentinel: the master's name
+    std::string sentinel_user;     // Sentinel: its ACL user ("" = default user)
+    std::optional<secrets::SecretRef> sentinel_password;
     std::string user;                            // ACL user ("" = the default user)
     std::optional<secrets::SecretRef> password;  // never a literal in the file
-    std::string instance;                        // this gateway's name in the fleet
+    // TLS to every Redis node and sentinel: verified against the system roots or only `ca`,
+    // the certificate must carry `server_name` (default: the host dialled).
+    bool tls = false;
+    std::optional<std::filesystem::path> ca;
+    std::string server_name;
+    std::optional<secrets::SecretRef> client_cert;  // PEM, for mTLS (with client_key)
+    std::optional<secrets::SecretRef> client_key;
+    std::string instance;  // this gateway's name in the fleet
     // Beyond this age of the last successful sync, token-authenticated requests are refused
     // (503 fleet_stale): a revocation made elsewhere may be unknown here.
     std::chrono::milliseconds max_staleness{5000};
-    bool enabled() const { return !redis_host.empty(); }
+    bool enabled() const { return !nodes.empty(); }
+    bool operator==(const FleetConfig&) const = default;
 };
 
 struct Config {

@@ -1,5 +1,6 @@
 #include "fleet/fleet.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -21,9 +22,10 @@ constexpr std::chrono::seconds kHeartbeatInterval{1};
 constexpr std::int64_t kInstanceGoneMs = 30'000;
 constexpr std::size_t kMgetChunk = 500;
 
-const std::string kEpochKey = "cloakroom:epoch";
-const std::string kRevocationsKey = "cloakroom:revocations";
-const std::string kInstancesKey = "cloakroom:instances";
+// One hash tag for every key: one Redis Cluster slot holds them all.
+const std::string kEpochKey = "{cloakroom}:epoch";
+const std::string kRevocationsKey = "{cloakroom}:revocations";
+const std::string kInstancesKey = "{cloakroom}:instances";
 
 std::string random_epoch() {
     unsigned char bytes[16];
@@ -77,16 +79,16 @@ std::string_view to_string(FleetState state) {
 }
 
 std::string Fleet::budget_key(std::string_view limiter_key) {
-    std::string key = "cloakroom:budget:";
+    std::string key = "{cloakroom}:budget:";
     for (const char c : limiter_key) key += c == '\x1f' ? ':' : c;
     return key;
 }
 
-Fleet::Fleet(config::FleetConfig config, std::string password,
+Fleet::Fleet(config::FleetConfig config, std::unique_ptr<RedisLink> link,
              std::shared_ptr<runtime::Revocations> revocations,
              std::shared_ptr<runtime::Limiter> limiter, FleetHooks hooks)
     : config_(std::move(config)),
-      password_(std::move(password)),
+      link_(std::move(link)),
       revocations_(std::move(revocations)),
       limiter_(std::move(limiter)),
       hooks_(std::move(hooks)) {
@@ -94,19 +96,33 @@ Fleet::Fleet(config::FleetConfig config, std::string password,
     status_.redis = config_.redis;
 }
 
-Result<std::unique_ptr<Fleet>> Fleet::start(const config::FleetConfig& config, std::string password,
+Result<std::unique_ptr<Fleet>> Fleet::start(const config::FleetConfig& config, FleetSecrets secrets,
                                             const std::vector<runtime::RevocationRecord>& known,
                                             std::shared_ptr<runtime::Revocations> revocations,
                                             std::shared_ptr<runtime::Limiter> limiter,
                                             FleetHooks hooks) {
-    std::unique_ptr<Fleet> fleet(new Fleet(config, std::move(password), std::move(revocations),
+    std::optional<RedisTls> tls;
+    if (config.tls) {
+        auto made = make_redis_tls(config, secrets.client_cert, secrets.client_key);
+        OPENSSL_cleanse(secrets.client_key.data(), secrets.client_key.size());
+        if (!made.ok()) return made.error();
+        tls = std::move(*made);
+    }
+    auto link = std::make_unique<RedisLink>(
+        config, std::move(tls),
+        RedisLogins{std::move(secrets.password), std::move(secrets.sentinel_password)},
+        kRedisTimeout);
+    std::unique_ptr<Fleet> fleet(new Fleet(config, std::move(link), std::move(revocations),
                                            std::move(limiter), std::move(hooks)));
     for (const auto& record : known) fleet->local_.insert(line_of(record));
     // Stale until the first round succeeds: nothing is known about the fleet's revocations.
     fleet->revocations_->set_stale(true);
     auto first = fleet->round();
     if (!first.ok()) {
-        if (first.error().code == "fleet.auth") return first.error();
+        // A refused login or certificate is a configuration mistake: say so at start-up.
+        if (first.error().code == "fleet.auth" || first.error().code == "fleet.tls") {
+            return first.error();
+        }
         fleet->note_failure(first.error());
         spdlog::warn("fleet: {}; starting stale (tokens are refused until Redis answers)",
                      first.error().message);
@@ -124,8 +140,7 @@ Fleet::~Fleet() {
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
-    if (client_) (void)client_->command({"HDEL", kInstancesKey, config_.instance});
-    std::fill(password_.begin(), password_.end(), '\0');
+    if (link_->connected()) (void)link_->command({"HDEL", kInstancesKey, config_.instance});
 }
 
 void Fleet::offer(const std::vector<runtime::RevocationRecord>& records) {
@@ -156,7 +171,7 @@ void Fleet::run() {
         if (done.ok()) {
             note_success();
         } else {
-            client_.reset();  // reconnect at the next round
+            link_->reset();  // reconnect (re-resolve the master) at the next round
             note_failure(done.error());
         }
         update_staleness();
@@ -165,12 +180,6 @@ void Fleet::run() {
 }
 
 Result<void> Fleet::round() {
-    if (!client_) {
-        auto client = RedisClient::connect(config_.redis_host, config_.redis_port, config_.user,
-                                           password_, kRedisTimeout);
-        if (!client.ok()) return client.error();
-        client_.emplace(std::move(*client));
-    }
     if (auto done = sync_revocations(); !done.ok()) return done;
     if (auto done = sync_budgets(); !done.ok()) return done;
     if (Clock::now() >= next_heartbeat_) {
@@ -181,13 +190,21 @@ Result<void> Fleet::round() {
 }
 
 Result<void> Fleet::sync_revocations() {
-    auto head = client_->pipeline(
+    auto head = link_->pipeline(
         {{"SET", kEpochKey, random_epoch(), "NX"}, {"GET", kEpochKey}, {"LLEN", kRevocationsKey}});
     if (!head.ok()) return head.error();
     for (const auto& reply : *head) {
         if (reply.type == RedisReply::Type::Error) {
             return make_error("fleet.io", "Redis: " + reply.text);
         }
+    }
+    if (link_->generation() != generation_) {
+        // Another connection, maybe another node (a failover, a moved slot): what it holds is
+        // read again from the start and what it lacks is pushed again. A write the old node
+        // took just before it was demoted is lost with its data; this puts it back.
+        generation_ = link_->generation();
+        cursor_ = 0;
+        known_.clear();
     }
     const RedisReply& epoch = (*head)[1];
     const auto length = to_count((*head)[2]);
@@ -204,7 +221,7 @@ Result<void> Fleet::sync_revocations() {
     }
     std::vector<runtime::RevocationRecord> incoming;
     if (*length > cursor_) {
-        auto range = client_->command(
+        auto range = link_->command(
             {"LRANGE", kRevocationsKey, std::to_string(cursor_), std::to_string(*length - 1)});
         if (!range.ok()) return range.error();
         if (range->type != RedisReply::Type::Array) return protocol_error("LRANGE");
@@ -233,7 +250,7 @@ Result<void> Fleet::sync_revocations() {
         }
     }
     if (!pushes.empty()) {
-        auto pushed = client_->pipeline(pushes);
+        auto pushed = link_->pipeline(pushes);
         if (!pushed.ok()) return pushed.error();
         for (std::size_t i = 0; i < pushes.size(); ++i) {
             if ((*pushed)[i].type == RedisReply::Type::Error) {
@@ -260,12 +277,19 @@ Result<void> Fleet::sync_budgets() {
         for (const auto& delta : deltas) {
             commands.push_back({"INCRBY", budget_key(delta.key), std::to_string(delta.delta)});
         }
-        auto replies = client_->pipeline(commands);
+        auto replies = link_->pipeline(commands);
         if (!replies.ok()) {
             // Counted again at the next round: a budget may count a request twice, never zero
             // times.
             limiter_->unpush(deltas);
             return replies.error();
+        }
+        for (std::size_t i = 0; i < deltas.size(); ++i) {
+            if ((*replies)[i].type == RedisReply::Type::Error) {
+                // Not counted there (e.g. NOPERM, a cluster reconfiguring): again next round.
+                limiter_->unpush(deltas);
+                return make_error("fleet.io", "Redis: " + (*replies)[i].text);
+            }
         }
         for (std::size_t i = 0; i < deltas.size(); ++i) {
             if (auto total = to_count((*replies)[i])) {
@@ -278,7 +302,7 @@ Result<void> Fleet::sync_budgets() {
         const std::size_t end = std::min(keys.size(), begin + kMgetChunk);
         std::vector<std::string> command{"MGET"};
         for (std::size_t i = begin; i < end; ++i) command.push_back(budget_key(keys[i]));
-        auto reply = client_->command(command);
+        auto reply = link_->command(command);
         if (!reply.ok()) return reply.error();
         if (reply->type != RedisReply::Type::Array || reply->elements.size() != end - begin) {
             return protocol_error("MGET");
@@ -297,7 +321,7 @@ Result<void> Fleet::heartbeat() {
     const std::int64_t now = runtime::unix_ms_now();
     const nlohmann::json beat = {
         {"live_http", live.first}, {"live_database", live.second}, {"seen_ms", now}};
-    auto replies = client_->pipeline(
+    auto replies = link_->pipeline(
         {{"HSET", kInstancesKey, config_.instance, beat.dump()}, {"HGETALL", kInstancesKey}});
     if (!replies.ok()) return replies.error();
     const RedisReply& all = (*replies)[1];
@@ -331,6 +355,7 @@ void Fleet::note_success() {
         status_.last_sync_ms = runtime::unix_ms_now();
         ++status_.syncs;
         status_.last_error.clear();
+        status_.node = link_->node();
         if (was_stale) spdlog::info("fleet: synced with Redis again; tokens are accepted");
     }
     revocations_->set_stale(false);
@@ -339,8 +364,13 @@ void Fleet::note_success() {
 void Fleet::note_failure(const Error& error) {
     std::lock_guard lock(mutex_);
     ++status_.failures;
-    if (status_.last_error != error.message) {
+    // A new reason is logged, but not every 100 ms when two alternate (a TLS alert one round,
+    // the reset connection the next).
+    const auto now = Clock::now();
+    if (status_.last_error != error.message &&
+        (status_.last_error.empty() || now - last_warned_ >= std::chrono::seconds(5))) {
         spdlog::warn("fleet: sync with Redis failed: {}", error.message);
+        last_warned_ = now;
     }
     status_.last_error = error.message;
 }

@@ -1,20 +1,22 @@
 // Fleet mode (docs/deployment.md, "Fleet mode"): several gateways share their revocations,
-// budget counts and live-session counts through one Redis server.
+// budget counts and live-session counts through Redis (one server, a Redis Cluster or a
+// Sentinel-managed master, optionally over TLS: fleet/redis_link.hpp).
 //
-// All Redis I/O happens on one thread of its own, with hiredis's blocking API (connect, read
+// All Redis I/O happens on one thread of its own, over blocking connections (connect, read
 // and write timeouts of 500 ms): workers never wait for Redis, and the control thread (admin
 // API, reloads) never stalls behind a slow Redis. Every 100 ms the thread runs one sync round:
 //   * revocations: records this gateway has that Redis lacks are appended to the list
-//     `cloakroom:revocations`; records other gateways appended since the last round are
+//     `{cloakroom}:revocations`; records other gateways appended since the last round are
 //     handed to the control thread (FleetHooks::revocations), which stores them in the local
 //     revocation file and applies them (sessions ended, audited). The local list stays the only
 //     thing a request consults: no Redis round trip per request.
-//   * budgets: requests admitted here since the last round are added to `cloakroom:budget:*`
+//   * budgets: requests admitted here since the last round are added to `{cloakroom}:budget:*`
 //     (INCRBY), and the fleet-wide count of every budget this gateway knows is read back.
 //   * every second, a heartbeat with this gateway's live-session counts, and the fleet's list.
-// The revocation list is cleared in Redis only by hand; `cloakroom:epoch` (a random value set
+// The revocation list is cleared in Redis only by hand; `{cloakroom}:epoch` (a random value set
 // when absent) tells a Redis that lost its data, after which every gateway pushes its records
-// again.
+// again. Every key carries the hash tag {cloakroom}, so that in a Redis Cluster one slot holds
+// them all (MGET and pipelines never cross slots).
 //
 // When rounds fail (Redis down, timeouts), the last successful round ages. Beyond
 // `max_staleness` the gateway is stale: Revocations::set_stale(true), so every genuine token
@@ -38,6 +40,7 @@
 
 #include "config/model.hpp"
 #include "fleet/redis_client.hpp"
+#include "fleet/redis_link.hpp"
 #include "runtime/rate_limit.hpp"
 #include "runtime/revocation_store.hpp"
 #include "util/result.hpp"
@@ -61,13 +64,22 @@ struct InstanceInfo {
 struct FleetStatus {
     FleetState state = FleetState::Stale;
     std::string instance;
-    std::string redis;                    // the configured URL (no password in it)
+    std::string redis;                    // the configured Redis (no password in it)
+    std::string node;                     // the node talked to ("host:port"), "" if none
     std::int64_t last_sync_ms = 0;        // Unix ms of the last successful round; 0: never
     std::int64_t sync_age_ms = -1;        // its age; -1: never
     std::uint64_t syncs = 0;              // successful rounds
     std::uint64_t failures = 0;           // failed rounds
     std::string last_error;               // why the last round failed ("" after a success)
     std::vector<InstanceInfo> instances;  // heartbeats seen within the last 30 s
+};
+
+// The secrets [fleet] refers to, resolved (the Fleet wipes its copies when it ends).
+struct FleetSecrets {
+    std::string password;           // of `user`
+    std::string sentinel_password;  // of `sentinel_user`
+    std::string client_cert;        // base64 of the DER certificate (mTLS)
+    std::string client_key;         // base64 of the DER private key (mTLS)
 };
 
 struct FleetHooks {
@@ -81,11 +93,12 @@ class Fleet {
   public:
     // Connects and runs a first round before returning, so a gateway that starts with Redis up
     // is never stale. A refused login (wrong password, unknown ACL user) is an error (code
-    // "fleet.auth"): a configuration mistake, not an outage. An unreachable Redis is not: the
-    // gateway starts stale and keeps trying.
+    // "fleet.auth"), and so is a rejected certificate or unusable TLS settings ("fleet.tls"):
+    // configuration mistakes, not outages. An unreachable Redis is not: the gateway starts
+    // stale and keeps trying (a certificate rejected later shows in status().last_error).
     // `known` are the records of the local list at start (see offer()).
     static Result<std::unique_ptr<Fleet>> start(const config::FleetConfig& config,
-                                                std::string password,
+                                                FleetSecrets secrets,
                                                 const std::vector<runtime::RevocationRecord>& known,
                                                 std::shared_ptr<runtime::Revocations> revocations,
                                                 std::shared_ptr<runtime::Limiter> limiter,
@@ -104,7 +117,7 @@ class Fleet {
     static std::string budget_key(std::string_view limiter_key);
 
   private:
-    Fleet(config::FleetConfig config, std::string password,
+    Fleet(config::FleetConfig config, std::unique_ptr<RedisLink> link,
           std::shared_ptr<runtime::Revocations> revocations,
           std::shared_ptr<runtime::Limiter> limiter, FleetHooks hooks);
 
@@ -118,18 +131,19 @@ class Fleet {
     void update_staleness();
 
     const config::FleetConfig config_;
-    std::string password_;  // wiped in the destructor
+    const std::unique_ptr<RedisLink> link_;  // used on the fleet thread only
     const std::shared_ptr<runtime::Revocations> revocations_;
     const std::shared_ptr<runtime::Limiter> limiter_;
     const FleetHooks hooks_;
 
     // Fleet thread only.
-    std::optional<RedisClient> client_;
-    std::string epoch_;            // cloakroom:epoch as last read
-    std::size_t cursor_ = 0;       // list entries already read
-    std::set<std::string> known_;  // lines known to be in Redis
+    std::string epoch_;             // {cloakroom}:epoch as last read
+    std::size_t cursor_ = 0;        // list entries already read
+    std::uint64_t generation_ = 0;  // link_->generation() cursor_ and known_ belong to
+    std::set<std::string> known_;   // lines known to be in Redis
     std::chrono::steady_clock::time_point next_heartbeat_{};
     std::optional<std::chrono::steady_clock::time_point> last_success_;
+    std::chrono::steady_clock::time_point last_warned_{};  // note_failure's last log line
 
     mutable std::mutex mutex_;  // guards what follows
     std::condition_variable wake_;

@@ -382,10 +382,7 @@ class Server : public AdminBackend {
             spdlog::warn("reload: the listen address changed; restart Cloakroom to apply it");
         }
         const config::FleetConfig& fleet = previous->config.fleet;
-        if (config->fleet.redis != fleet.redis || config->fleet.user != fleet.user ||
-            config->fleet.password != fleet.password ||
-            config->fleet.max_staleness != fleet.max_staleness ||
-            (config->fleet.enabled() && config->fleet.instance != fleet.instance)) {
+        if (config->fleet != fleet) {
             spdlog::warn("reload: [fleet] changed; restart Cloakroom to apply it");
         }
         if (databases_ && !databases_->same_listeners(*config)) {
@@ -500,13 +497,21 @@ class Server : public AdminBackend {
         const auto current = gateway_->runtime.get();
         const config::FleetConfig& config = current->config.fleet;
         if (!config.enabled()) return {};
-        std::string password;
-        if (config.password) {
-            auto secret = current->resolver->resolve(*config.password);
+        fleet::FleetSecrets resolved;
+        const std::pair<const std::optional<secrets::SecretRef>*, std::string*> wanted[] = {
+            {&config.password, &resolved.password},
+            {&config.sentinel_password, &resolved.sentinel_password},
+            {&config.client_cert, &resolved.client_cert},
+            {&config.client_key, &resolved.client_key}};
+        const char* const names[] = {"password", "sentinel_password", "client_cert", "client_key"};
+        for (std::size_t i = 0; i < std::size(wanted); ++i) {
+            if (!*wanted[i].first) continue;
+            auto secret = current->resolver->resolve(**wanted[i].first);
             if (!secret.ok()) {
-                return make_error("fleet.password", "[fleet] password: " + secret.error().message);
+                return make_error("fleet.secret", std::string("[fleet] ") + names[i] + ": " +
+                                                      secret.error().message);
             }
-            password = std::string(secret->reveal());
+            *wanted[i].second = std::string(secret->reveal());
         }
         fleet::FleetHooks hooks;
         hooks.revocations = [this](std::vector<runtime::RevocationRecord> records) {
@@ -518,7 +523,7 @@ class Server : public AdminBackend {
                                                            sessions->live(runtime::kAuditDatabase)};
         };
         auto started =
-            fleet::Fleet::start(config, std::move(password), revocations_->current()->records(),
+            fleet::Fleet::start(config, std::move(resolved), revocations_->current()->records(),
                                 revocations_, limiter_, hooks);
         if (!started.ok()) {
             return make_error(started.error().code, "fleet: " + started.error().message);
@@ -567,6 +572,7 @@ class Server : public AdminBackend {
                               {"state", std::string(fleet::to_string(status.state))},
                               {"instance", status.instance},
                               {"redis", status.redis},
+                              {"node", status.node},
                               {"sync_age_ms", status.sync_age_ms},
                               {"syncs", status.syncs},
                               {"failures", status.failures},

@@ -10,6 +10,8 @@
 
 #include "config/config.hpp"
 #include "fleet/fleet.hpp"
+#include "fleet/redis_client.hpp"
+#include "fleet/redis_redirect.hpp"
 #include "runtime/access.hpp"
 #include "runtime/rate_limit.hpp"
 #include "runtime/revocation_store.hpp"
@@ -37,8 +39,11 @@ TEST(FleetConfig, ReadsTheRedisAddressUserPasswordReferenceAndStaleness) {
     ASSERT_TRUE(config.ok()) << config.error().message;
     const config::FleetConfig& fleet = config->fleet;
     EXPECT_TRUE(fleet.enabled());
-    EXPECT_EQ(fleet.redis_host, "10.0.0.5");
-    EXPECT_EQ(fleet.redis_port, 6380);
+    ASSERT_EQ(fleet.nodes.size(), 1u);
+    EXPECT_EQ(fleet.topology, config::RedisTopology::Single);
+    EXPECT_EQ(fleet.nodes[0].host, "10.0.0.5");
+    EXPECT_EQ(fleet.nodes[0].port, 6380);
+    EXPECT_FALSE(fleet.tls);
     EXPECT_EQ(fleet.user, "cloakroom");
     ASSERT_TRUE(fleet.password.has_value());
     EXPECT_EQ(fleet.password->name, "redis-password");
@@ -51,8 +56,10 @@ TEST(FleetConfig, ReadsTheRedisAddressUserPasswordReferenceAndStaleness) {
 
     auto defaults = parse("redis = \"redis://[::1]\"\n");
     ASSERT_TRUE(defaults.ok()) << defaults.error().message;
-    EXPECT_EQ(defaults->fleet.redis_host, "::1");
-    EXPECT_EQ(defaults->fleet.redis_port, 6379);
+    ASSERT_EQ(defaults->fleet.nodes.size(), 1u);
+    EXPECT_EQ(defaults->fleet.nodes[0].host, "::1");
+    EXPECT_EQ(defaults->fleet.nodes[0].port, 6379);
+    EXPECT_EQ(defaults->fleet.nodes[0].text(), "[::1]:6379");
     EXPECT_EQ(defaults->fleet.max_staleness, std::chrono::seconds(5));
     EXPECT_FALSE(defaults->fleet.instance.empty());
 
@@ -61,28 +68,156 @@ TEST(FleetConfig, ReadsTheRedisAddressUserPasswordReferenceAndStaleness) {
     EXPECT_FALSE(none->fleet.enabled());
 }
 
-TEST(FleetConfig, WhatIsNotSupportedYetSaysSo) {
+TEST(FleetConfig, ReadsTlsAndItsTrustSettings) {
+    auto url = parse(
+        "redis = \"rediss://Redis.Internal:6390\"\nca = \"/etc/ca.pem\"\n"
+        "server_name = \"redis.example\"\nclient_cert = \"file:redis-cert\"\n"
+        "client_key = \"systemd:redis-key\"\n");
+    ASSERT_TRUE(url.ok()) << url.error().message;
+    const config::FleetConfig& fleet = url->fleet;
+    EXPECT_TRUE(fleet.tls);
+    EXPECT_EQ(fleet.nodes.at(0).host, "redis.internal");
+    EXPECT_EQ(fleet.nodes.at(0).port, 6390);
+    EXPECT_EQ(fleet.ca, std::filesystem::path("/etc/ca.pem"));
+    EXPECT_EQ(fleet.server_name, "redis.example");
+    ASSERT_TRUE(fleet.client_cert && fleet.client_key);
+    EXPECT_EQ(fleet.client_key->name, "redis-key");
+    EXPECT_EQ(fleet.redis, "rediss://redis.internal:6390");
+    // Both are secrets: checked up front and hidden from sandboxes.
+    const auto refs = url->secret_refs();
+    EXPECT_NE(std::find(refs.begin(), refs.end(), *fleet.client_key), refs.end());
+    EXPECT_NE(std::find(refs.begin(), refs.end(), *fleet.client_cert), refs.end());
+
+    auto flag = parse("redis = \"redis://127.0.0.1:6379\"\ntls = true\n");
+    ASSERT_TRUE(flag.ok()) << flag.error().message;
+    EXPECT_TRUE(flag->fleet.tls);
+    EXPECT_FALSE(flag->fleet.ca.has_value());
+    EXPECT_EQ(flag->fleet.server_name, "");
+}
+
+TEST(FleetConfig, ReadsClusterSeedsAndSentinels) {
+    auto cluster = parse("cluster = [\"10.0.0.1:7000\", \"[fd00::2]:7001\", \"redis-c\"]\n");
+    ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+    EXPECT_EQ(cluster->fleet.topology, config::RedisTopology::Cluster);
+    ASSERT_EQ(cluster->fleet.nodes.size(), 3u);
+    EXPECT_EQ(cluster->fleet.nodes[1].host, "fd00::2");
+    EXPECT_EQ(cluster->fleet.nodes[1].port, 7001);
+    EXPECT_EQ(cluster->fleet.nodes[2].port, 6379);
+    EXPECT_TRUE(cluster->fleet.enabled());
+    EXPECT_THAT(cluster->fleet.redis, HasSubstr("cluster 10.0.0.1:7000,[fd00::2]:7001"));
+
+    auto sentinel = parse(
+        "sentinel = [\"10.0.0.1\", \"10.0.0.2:26380\"]\nsentinel_master = \"main\"\n"
+        "sentinel_user = \"watcher\"\nsentinel_password = \"env:SENTINEL_PW\"\n"
+        "tls = true\n");
+    ASSERT_TRUE(sentinel.ok()) << sentinel.error().message;
+    const config::FleetConfig& fleet = sentinel->fleet;
+    EXPECT_EQ(fleet.topology, config::RedisTopology::Sentinel);
+    ASSERT_EQ(fleet.nodes.size(), 2u);
+    EXPECT_EQ(fleet.nodes[0].port, 26379);  // Sentinel's default port
+    EXPECT_EQ(fleet.nodes[1].port, 26380);
+    EXPECT_EQ(fleet.sentinel_master, "main");
+    EXPECT_EQ(fleet.sentinel_user, "watcher");
+    ASSERT_TRUE(fleet.sentinel_password.has_value());
+    EXPECT_EQ(fleet.sentinel_password->name, "SENTINEL_PW");
+    EXPECT_TRUE(fleet.tls);
+    EXPECT_THAT(fleet.redis, HasSubstr("sentinel 10.0.0.1:26379,10.0.0.2:26380 master main"));
+}
+
+TEST(FleetConfig, MistakesAreReportedWithFileAndLine) {
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"redis = \"rediss://r:6379\"\n", "not supported yet"},
-        {"redis = \"redis://r:6379\"\ntls = true\n", "not supported yet"},
-        {"redis = \"redis-sentinel://r:26379\"\n", "Sentinel and Cluster"},
-        {"redis = \"redis://a:1,b:2\"\n", "Cluster"},
-        {"redis = \"redis://r\"\nsentinels = [\"a:1\"]\n", "not supported yet"},
+        {"redis = \"redis-sentinel://r:26379\"\n", "sentinel_master"},
+        {"redis = \"redis://a:1,b:2\"\n", "cluster = ["},
         {"redis = \"redis://u:pw@r:6379\"\n", "must not hold a user or password"},
+        {"redis = \"rediss://u:pw@r:6379\"\n", "must not hold a user or password"},
         {"redis = \"redis://r:0\"\n", "port"},
         {"redis = \"redis://r:6379/2\"\n", "no database number"},
-        {"redis = \"http://r\"\n", "must start with redis://"},
+        {"redis = \"http://r\"\n", "must start with redis:// or rediss://"},
         {"user = \"x\"\n", "needs redis"},
         {"redis = \"redis://r\"\npassword = \"plain-text\"\n", "password"},
         {"redis = \"redis://r\"\ninstance = \"a b\"\n", "instance"},
         {"redis = \"redis://r\"\nmax_staleness = \"0s\"\n", "max_staleness"},
         {"redis = \"redis://r\"\nmax_stale = \"1s\"\n", "max_stale"},
+        // TLS settings without TLS would be silently ignored: refused instead.
+        {"redis = \"redis://r\"\nca = \"/etc/ca.pem\"\n", "ca needs TLS"},
+        {"redis = \"redis://r\"\nserver_name = \"r\"\n", "server_name needs TLS"},
+        {"redis = \"rediss://r\"\ntls = false\n", "contradicts"},
+        {"redis = \"rediss://r\"\nserver_name = \"r:1\"\n", "without a port"},
+        {"redis = \"rediss://r\"\nclient_cert = \"file:c\"\n", "client_cert needs client_key"},
+        {"redis = \"rediss://r\"\nclient_key = \"file:k\"\nclient_cert = \"c\"\n", "client_cert"},
+        // Topologies.
+        {"redis = \"redis://r\"\ncluster = [\"a:1\"]\n", "one of redis, cluster and sentinel"},
+        {"cluster = []\n", "at least one"},
+        {"cluster = [\"a:1\", \"A:1\"]\n", "twice"},
+        {"cluster = [\"a:99999\"]\n", "cluster \"a:99999\""},
+        {"cluster = [\"u:p@a:1\"]\n", "must not hold a user or password"},
+        {"sentinel = [\"a:1\"]\n", "sentinel_master"},
+        {"sentinel = [\"a:1\"]\nsentinel_master = \"a b\"\n", "without spaces"},
+        {"redis = \"redis://r\"\nsentinel_master = \"m\"\n", "sentinel_master needs sentinel"},
+        {"cluster = [\"a:1\"]\nsentinel_password = \"env:X\"\n", "needs sentinel"},
+        {"redis = \"redis://r\"\nsentinels = [\"a:1\"]\n", "sentinels"},
     };
     for (const auto& [text, words] : cases) {
         auto config = parse(text);
         ASSERT_FALSE(config.ok()) << "accepted: " << text;
         EXPECT_THAT(config.error().message, HasSubstr(words)) << text;
+        EXPECT_THAT(config.error().message, HasSubstr("cloakroom.toml:")) << text;
     }
+    // The element's own line, not the table's.
+    auto located = parse("cluster = [\n  \"a:1\",\n  \"b:0\",\n]\n");
+    ASSERT_FALSE(located.ok());
+    EXPECT_THAT(located.error().message, HasSubstr("cloakroom.toml:4"));
+}
+
+// ---- Redis Cluster redirects (fleet/redis_redirect.hpp) ----
+
+TEST(FleetRedirect, ParsesMovedAndAsk) {
+    auto moved = fleet::parse_redirect("MOVED 3999 127.0.0.1:6381", "10.0.0.9");
+    ASSERT_TRUE(moved.has_value());
+    EXPECT_EQ(moved->kind, fleet::Redirect::Kind::Moved);
+    EXPECT_EQ(moved->slot, 3999u);
+    EXPECT_EQ(moved->node.host, "127.0.0.1");
+    EXPECT_EQ(moved->node.port, 6381);
+
+    auto ask = fleet::parse_redirect("ASK 16383 redis-2.internal:7002", "x");
+    ASSERT_TRUE(ask.has_value());
+    EXPECT_EQ(ask->kind, fleet::Redirect::Kind::Ask);
+    EXPECT_EQ(ask->slot, 16383u);
+    EXPECT_EQ(ask->node.text(), "redis-2.internal:7002");
+
+    auto v6 = fleet::parse_redirect("MOVED 1 [::1]:7000", "x");
+    ASSERT_TRUE(v6.has_value());
+    EXPECT_EQ(v6->node.host, "::1");
+    auto bare_v6 = fleet::parse_redirect("MOVED 1 ::1:7000", "x");
+    ASSERT_TRUE(bare_v6.has_value());
+    EXPECT_EQ(bare_v6->node.host, "::1");
+    EXPECT_EQ(bare_v6->node.port, 7000);
+
+    // Redis 7 without a known endpoint: the host of the node that answered.
+    auto same = fleet::parse_redirect("MOVED 12 :7005", "10.0.0.9");
+    ASSERT_TRUE(same.has_value());
+    EXPECT_EQ(same->node.text(), "10.0.0.9:7005");
+}
+
+TEST(FleetRedirect, AnythingElseIsNoRedirect) {
+    for (const char* text :
+         {"ERR unknown command", "MOVED", "MOVED 3999", "MOVED x 127.0.0.1:1", "MOVED 16384 h:1",
+          "MOVED 1 h:0", "MOVED 1 h:65536", "MOVED 1 h", "MOVED 1 ?:7000", "ASK 1 h:1x",
+          "moved 1 h:1", "MOVED 1 h/x:1", "READONLY You can't write against a read only replica.",
+          "MOVED -1 h:1", "MOVED 1 h:-1"}) {
+        EXPECT_FALSE(fleet::parse_redirect(text, "cur").has_value()) << text;
+    }
+    EXPECT_FALSE(fleet::parse_redirect("MOVED 1 :7000", "").has_value());
+}
+
+// ---- the wire format hiredis produces (fleet/redis_client.hpp) ----
+
+TEST(FleetRedisClient, FormatsCommandsAsResp) {
+    auto formatted =
+        fleet::format_command({"SET", "{cloakroom}:epoch", std::string("a\0b\r\n", 5)});
+    ASSERT_TRUE(formatted.ok());
+    using namespace std::string_literals;
+    EXPECT_EQ(*formatted, "*3\r\n$3\r\nSET\r\n$17\r\n{cloakroom}:epoch\r\n$5\r\na\0b\r\n\r\n"s);
 }
 
 // ---- budgets across gateways ----
@@ -128,7 +263,7 @@ TEST(FleetBudgets, ABudgetHoldsAcrossGatewaysThatSyncBetweenRequests) {
     }
     EXPECT_EQ(admitted_total, 4);
     EXPECT_EQ(fleet.redis["G\x1ftok"], 4u);
-    EXPECT_EQ(fleet::Fleet::budget_key("G\x1ftok"), "cloakroom:budget:G:tok");
+    EXPECT_EQ(fleet::Fleet::budget_key("G\x1ftok"), "{cloakroom}:budget:G:tok");
 }
 
 TEST(FleetBudgets, WithoutSyncTheOvershootIsWhatTheOtherAdmittedMeanwhile) {
