@@ -235,9 +235,8 @@ void UpstreamH2::on_stream_close(std::int32_t id, std::uint32_t error_code) {
     if (it == streams_.end()) return;
     UpstreamStream& stream = *it->second;
     stream.closed = true;
-    // Above the last stream id of the upstream's GOAWAY the stream was not processed (RFC 9113
-    // §6.8), whatever code nghttp2 closes it with (CANCEL): a refusal, like REFUSED_STREAM.
-    stream.error_code = id > goaway_last_ ? std::uint32_t{NGHTTP2_REFUSED_STREAM} : error_code;
+    // (nghttp2 closes the streams above a GOAWAY's last stream id with REFUSED_STREAM.)
+    stream.error_code = error_code;
     stream.request_signal.notify();
     stream.response_signal.notify();
     streams_.erase(it);
@@ -339,9 +338,9 @@ void UpstreamH2::die() {
     streams_.clear();
     for (auto& [id, stream] : streams) {
         stream->closed = true;
-        // Above the GOAWAY's last stream id the upstream did not process the stream
-        // (on_stream_close marks those nghttp2 closes; this covers a stream still open when
-        // the connection ended).
+        // Above the GOAWAY's last stream id the upstream did not process the stream (nghttp2
+        // closes those as REFUSED_STREAM when the GOAWAY arrives; this covers one still open
+        // when the connection ended).
         if (stream->error_code == 0) {
             stream->error_code = id > goaway_last_ ? std::uint32_t{NGHTTP2_REFUSED_STREAM}
                                                    : std::uint32_t{NGHTTP2_INTERNAL_ERROR};
