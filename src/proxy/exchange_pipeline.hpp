@@ -528,8 +528,9 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
         co_return co_await relay_exchange(client, client_buffer, incoming, plan, exchange, leg,
                                           worker.gateway, expects_continue, client_keep_alive);
     }
-    // HTTP/2 towards an upstream that speaks it (upstream_h2_exchange.hpp).
-    if (!plan.websocket && upstream_h2_first(worker, plan)) {
+    // HTTP/2 towards an upstream that speaks it (upstream_h2_exchange.hpp); a WebSocket too, as
+    // an extended CONNECT when the upstream takes it.
+    if (upstream_h2_first(worker, plan)) {
         co_return co_await forward_choosing_protocol(client, client_buffer, incoming, plan,
                                                      exchange, *runtime, worker, expects_continue,
                                                      client_keep_alive, te_trailers);

@@ -191,6 +191,8 @@ net::awaitable<DialResult> dial_upstream(const UpstreamTarget& target,
     unsigned int alpn_size = 0;
     SSL_get0_alpn_selected(connection->stream.native_handle(), &alpn, &alpn_size);
     connection->h2 = offer_h2 && alpn_size == 2 && alpn[0] == 'h' && alpn[1] == '2';
+    connection->http11 =
+        alpn_size == 8 && std::string_view(reinterpret_cast<const char*>(alpn), 8) == "http/1.1";
     co_return std::move(connection);
 }
 

@@ -44,7 +44,8 @@ struct UpstreamConnection {
     std::string key;
     std::string address;  // the dialed address, for logs
     bool reused = false;
-    bool h2 = false;  // the upstream chose ALPN "h2" (h2/upstream_connection.hpp speaks it)
+    bool h2 = false;      // the upstream chose ALPN "h2" (h2/upstream_connection.hpp speaks it)
+    bool http11 = false;  // the upstream chose ALPN "http/1.1" (not merely no ALPN at all)
 };
 
 struct DialFailure {

@@ -4,8 +4,9 @@
 // Which protocol an upstream speaks is its ALPN answer, per connection: a request to a service's
 // upstream takes an HTTP/2 connection of the worker's pool with a free stream slot, else an idle
 // HTTP/1.1 connection of the pool, else dials offering "h2" then "http/1.1" and goes on with
-// what the upstream chose. The agent's protocol and the upstream's are independent; a WebSocket
-// upgrade always goes over HTTP/1.1.
+// what the upstream chose. The agent's protocol and the upstream's are independent. A WebSocket
+// upgrade goes over HTTP/2 as an RFC 8441 extended CONNECT when the upstream chose h2 and its
+// SETTINGS enable it (upstream_h2_websocket.hpp), else over HTTP/1.1 as before.
 //
 // Included at the end of exchange_pipeline.hpp, whose stages it uses: the same plan, injected
 // head, response head redaction (prepare_response) and streaming redactor, one audit record.
@@ -16,8 +17,10 @@
 #include <optional>
 #include <string>
 
+#include "http/websocket.hpp"
 #include "proxy/exchange_pipeline.hpp"
 #include "proxy/h2/upstream_connection.hpp"
+#include "proxy/upstream_h2_websocket.hpp"
 
 namespace cloakroom::proxy {
 
@@ -40,15 +43,17 @@ struct UpstreamChoice {
 };
 
 // An HTTP/2 connection from the pool, or a new connection offering h2 (either protocol).
+// `avoid`: a connection that refused the exchange's stream (a retry goes elsewhere).
 inline boost::asio::awaitable<void> choose_upstream(Worker& worker, const Runtime& runtime,
-                                                    const RequestPlan& plan, UpstreamChoice& out) {
+                                                    const RequestPlan& plan, UpstreamChoice& out,
+                                                    const h2::UpstreamH2* avoid = nullptr) {
     std::string key;
     write_pool_key(key, plan.upstream_host, plan.upstream_port, plan.service->connect_to,
                    plan.service->allow_private);
     // A burst to an upstream that speaks HTTP/2 rides on the dials already under way, as many
     // requests per dial as the upstream takes streams; a ride that finds no slot dials itself.
     for (int ride = 0; ride < 2; ++ride) {
-        out.h2 = worker.h2_pool.find(key);
+        out.h2 = worker.h2_pool.find(key, avoid);
         if (out.h2) co_return;
         auto pending = worker.h2_pool.join_dial(key);
         if (!pending) break;
@@ -98,20 +103,83 @@ inline void append_last_chunk(std::string& out, const h2::FieldList& trailers) {
 
 }  // namespace pipeline_detail
 
+// An HTTP/1.1 agent's WebSocket whose upstream answered its extended CONNECT with a 2xx: the
+// agent gets the 101 its handshake expects (the accept of its own key), then the frames both
+// ways through pump_websocket, the server's through the redaction filter. Returns false: the
+// agent's connection is the relay's.
+template <class ClientStream>
+boost::asio::awaitable<bool> open_websocket_h2(ClientStream& client,
+                                               boost::beast::flat_buffer& client_buffer,
+                                               const http::Head& request, http::Head& response,
+                                               const RequestPlan& plan, runtime::Exchange& exchange,
+                                               std::shared_ptr<h2::UpstreamH2> upstream,
+                                               std::shared_ptr<h2::UpstreamStream> stream,
+                                               const Gateway& gateway) {
+    namespace net = boost::asio;
+    std::optional<std::string> problem = websocket_h2_answer_problem(response);
+    if (!problem && plan.redacts() && !redact_response_head(response, plan.redaction->needles)) {
+        problem = "the upstream's response head echoes the credential across fields";
+    }
+    if (problem) {
+        upstream->cancel(*stream);
+        const runtime::Refusal failure{502, "upstream_bad_response", *problem};
+        pipeline_detail::record_upstream_failure(exchange, failure);
+        exchange.finish();
+        co_return co_await write_error(client, failure.status, failure.error, failure.reason, 11,
+                                       false);
+    }
+    http::remove_hop_by_hop(response);
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+    head.append("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
+        .append(http::websocket_accept(request["Sec-WebSocket-Key"]))
+        .append("\r\n");
+    for (const http::HeadField& field : response.fields()) {
+        if (h2::is_connection_specific(field.name) || ascii_iequals(field.name, "Content-Length") ||
+            ascii_iequals(field.name, "Sec-WebSocket-Accept") || ascii_iequals(field.name, "Via")) {
+            continue;
+        }
+        head.append(field.name).append(": ").append(field.value).append("\r\n");
+    }
+    head.append("Via: 1.1 cloakroom\r\n\r\n");
+    boost::system::error_code ec;
+    co_await net::async_write(client, net::buffer(head),
+                              net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+        upstream->cancel(*stream);
+        exchange.fail(101, "the agent went away before the WebSocket opened: " + ec.message());
+        exchange.finish();
+        co_return false;
+    }
+    StreamSide<ClientStream> agent_side(client);
+    UpstreamStreamSide upstream_side(upstream, stream);
+    std::string from_agent(static_cast<const char*>(client_buffer.data().data()),
+                           client_buffer.size());
+    client_buffer.consume(client_buffer.size());
+    std::string from_upstream;  // the stream's DATA is read by the pump itself (named locals:
+                                // GCC PR 100611)
+    co_await pump_websocket(agent_side, upstream_side, std::move(from_agent),
+                            std::move(from_upstream), plan, pipeline_detail::decision_of(plan.mode),
+                            101, exchange, gateway);
+    co_return false;
+}
+
 // An HTTP/1.x agent's exchange over an upstream HTTP/2 stream. The request body goes first (an
 // HTTP/1.1 agent does not read a response before its request is sent), then the response
 // streams back: as it is under a Content-Length, chunked otherwise or when the agent accepts
-// trailers, with the upstream's trailers (redacted) in the last chunk. Returns whether the agent's
-// connection may go on.
+// trailers, with the upstream's trailers (redacted) in the last chunk. A stream the upstream
+// refused unprocessed is sent once more on another connection (missing_head_outcome). Returns
+// whether the agent's connection may go on.
 template <class ClientStream>
 boost::asio::awaitable<bool> relay_exchange_h2(
     ClientStream& client, boost::beast::flat_buffer& client_buffer, IncomingRequest& incoming,
     const RequestPlan& plan, runtime::Exchange& exchange, std::shared_ptr<h2::UpstreamH2> upstream,
-    const Gateway& gateway, bool expects_continue, bool client_keep_alive, bool te_trailers) {
+    Worker& worker, const Runtime& runtime, bool expects_continue, bool client_keep_alive,
+    bool te_trailers) {
     namespace net = boost::asio;
     namespace beast = boost::beast;
     namespace bhttp = boost::beast::http;
     using namespace pipeline_detail;
+    const Gateway& gateway = worker.gateway;
     http::Head& request = *incoming.head;
     const unsigned version = incoming.version();
     const bool body_pending = incoming.body_pending();
@@ -124,71 +192,100 @@ boost::asio::awaitable<bool> relay_exchange_h2(
     };
 
     std::shared_ptr<h2::UpstreamStream> stream;
-    {
-        // The header list holds the credential; nghttp2 copies it when the request is submitted.
-        h2::HeaderList head = h2::request_header_list(request, te_trailers);
-        stream = upstream->open(head, body_pending);
-    }
-    if (!stream) {
-        const runtime::Refusal failure{502, "upstream_unreachable",
-                                       "the upstream's HTTP/2 connection takes no new stream"};
-        co_return co_await refuse_upstream(failure);
-    }
-
+    h2::ReplayableBody replay;  // what went upstream, for a retry after a refused stream
     beast::error_code ec;
-    if (body_pending) {
-        if (expects_continue) {
-            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-            co_await net::async_write(client, net::buffer(kContinue),
-                                      net::redirect_error(net::use_awaitable, ec));
+    if (body_pending && expects_continue) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await net::async_write(client, net::buffer(kContinue),
+                                  net::redirect_error(net::use_awaitable, ec));
+    }
+    int retries = 0;
+    for (;; ++retries) {
+        {
+            // The header list holds the credential; nghttp2 copies it when the request is
+            // submitted.
+            // A WebSocket's extended CONNECT stream carries its frames after the answer.
+            h2::HeaderList head = plan.websocket ? h2::websocket_connect_header_list(request)
+                                                 : h2::request_header_list(request, te_trailers);
+            stream = upstream->open(head, body_pending || plan.websocket);
         }
-        RequestParser& parser = *incoming.body;
-        ChunkLease lease;
-        char* const chunk = lease.data();
-        auto& body = parser.get().body();
-        while (!ec && !parser.is_done()) {
-            body.data = chunk;
-            body.size = kRelayChunk;
-            beast::get_lowest_layer(client).expires_after(gateway.timeouts.body_idle);
-            co_await bhttp::async_read_some(client, client_buffer, parser,
-                                            net::redirect_error(net::use_awaitable, ec));
-            if (ec == bhttp::error::need_buffer) ec = {};
-            if (ec) break;
-            const std::string_view piece(chunk, kRelayChunk - body.size);
-            audit.bytes_in += piece.size();
-            if (!piece.empty() && !co_await upstream->write(*stream, piece)) {
-                ec = net::error::connection_reset;
+        if (!stream) {
+            const runtime::Refusal failure{502, "upstream_unreachable",
+                                           "the upstream's HTTP/2 connection takes no new stream"};
+            co_return co_await refuse_upstream(failure);
+        }
+        bool sent = true;  // false: the stream closed under the body (refused, or reset)
+        if (body_pending) {
+            // A retry sends again what the refused stream got, then reads on.
+            if (!replay.held().empty()) sent = co_await upstream->write(*stream, replay.held());
+            RequestParser& parser = *incoming.body;
+            ChunkLease lease;
+            char* const chunk = lease.data();
+            auto& body = parser.get().body();
+            while (sent && !ec && !parser.is_done()) {
+                body.data = chunk;
+                body.size = kRelayChunk;
+                beast::get_lowest_layer(client).expires_after(gateway.timeouts.body_idle);
+                co_await bhttp::async_read_some(client, client_buffer, parser,
+                                                net::redirect_error(net::use_awaitable, ec));
+                if (ec == bhttp::error::need_buffer) ec = {};
+                if (ec) break;
+                const std::string_view piece(chunk, kRelayChunk - body.size);
+                audit.bytes_in += piece.size();
+                if (piece.empty()) continue;
+                replay.keep(piece);
+                sent = co_await upstream->write(*stream, piece);
             }
-        }
-        if (ec) {
-            upstream->cancel(*stream);
-            if (is_malformed_body(ec)) {
-                const runtime::Refusal malformed{400, "bad_request",
-                                                 "malformed request body: " + ec.message()};
-                exchange.refuse(malformed);
-                exchange.finish();
-                co_await write_error(client, malformed.status, malformed.error, malformed.reason,
-                                     version, false);
+            if (ec) {
+                upstream->cancel(*stream);
+                if (is_malformed_body(ec)) {
+                    const runtime::Refusal malformed{400, "bad_request",
+                                                     "malformed request body: " + ec.message()};
+                    exchange.refuse(malformed);
+                    exchange.finish();
+                    co_await write_error(client, malformed.status, malformed.error,
+                                         malformed.reason, version, false);
+                    co_return false;
+                }
+                exchange.fail(502, "request body relay failed: " + ec.message());
                 co_return false;
             }
-            exchange.fail(502, "request body relay failed: " + ec.message());
-            co_return false;
+            if (sent) {
+                replay.mark_complete();
+                upstream->finish_request(*stream, {});
+            }
         }
-        upstream->finish_request(*stream, {});
-    }
-
-    bool timed_out = false;
-    if (!co_await upstream->wait_head(*stream, gateway.timeouts.upstream_response, timed_out)) {
+        bool timed_out = false;
+        bool headed = false;
+        if (sent) {
+            headed = co_await upstream->wait_head(*stream, gateway.timeouts.upstream_response,
+                                                  timed_out);
+        }
+        if (headed) break;
         upstream->cancel(*stream);
-        const runtime::Refusal failure =
-            timed_out
-                ? runtime::Refusal{504, "upstream_timeout", "the upstream did not answer in time"}
-            : stream->too_large
-                ? runtime::Refusal{502, "upstream_bad_response",
-                                   "the upstream's response head exceeds the gateway's limits"}
-                : runtime::Refusal{502, "upstream_unreachable",
-                                   "the upstream reset the stream before responding"};
-        co_return co_await refuse_upstream(failure);
+        std::optional<runtime::Refusal> failure =
+            h2::missing_head_outcome(*stream, timed_out, replay.replayable(), retries);
+        if (!failure && plan.websocket) {
+            // Not sent again: another connection may not take extended CONNECT.
+            failure = runtime::Refusal{502, "upstream_unreachable",
+                                       "the upstream refused the WebSocket's stream"};
+        }
+        if (!failure) {
+            // Nothing reached the agent yet: the request goes again on another connection.
+            UpstreamChoice choice;
+            co_await choose_upstream(worker, runtime, plan, choice, upstream.get());
+            if (choice.h2) {
+                upstream = std::move(choice.h2);
+                continue;
+            }
+            failure = choice.refusal ? *choice.refusal
+                                     : runtime::Refusal{502, "upstream_refused_stream",
+                                                        "the upstream refused the stream "
+                                                        "unprocessed, and its new connection "
+                                                        "chose HTTP/1.1"};
+        }
+        // (An agent that sent a body gets `Connection: close`: what is left of it is unread.)
+        co_return co_await refuse_upstream(*failure);
     }
     HeadLease response_lease;
     http::Head& response = *response_lease;
@@ -201,6 +298,15 @@ boost::asio::awaitable<bool> relay_exchange_h2(
             co_return co_await refuse_upstream(failure);
         }
         response.parse_response(text);
+    }
+    if (plan.websocket) {
+        if (response.status() >= 200 && response.status() < 300) {
+            co_return co_await open_websocket_h2(client, client_buffer, request, response, plan,
+                                                 exchange, std::move(upstream), std::move(stream),
+                                                 gateway);
+        }
+        // Not opened: the answer is an ordinary response, and the stream's request side ends.
+        upstream->finish_request(*stream, {});
     }
     // Decoding (a compressed body) and redaction, as on every other path (docs/redaction.md).
     std::optional<ResponseFilter> filter;
@@ -273,7 +379,7 @@ boost::asio::awaitable<bool> relay_exchange_h2(
     if (ec) {
         exchange.fail(status, "response relay failed: " + ec.message());
     } else {
-        exchange.complete(status, decision_of(plan.mode), plan.reason);
+        exchange.complete(status, decision_of(plan.mode), h2::retried_reason(plan.reason, retries));
     }
     exchange.finish();
     co_return !ec && keep;
@@ -295,10 +401,23 @@ boost::asio::awaitable<bool> forward_choosing_protocol(
                                        choice.refusal->reason, incoming.version(),
                                        client_keep_alive && !incoming.body_pending());
     }
+    if (choice.h2 && plan.websocket) {
+        // Extended CONNECT only when the upstream's SETTINGS say so; otherwise the HTTP/1.1
+        // Upgrade on a connection that must speak HTTP/1.1 (a 502 when it speaks HTTP/2 only).
+        const bool settled =
+            co_await choice.h2->wait_settings(worker.gateway.timeouts.dial.handshake);
+        if (!settled || !choice.h2->connect_protocol()) {
+            TlsUpstreamLeg leg(worker, runtime, *plan.service, plan.upstream_host,
+                               plan.upstream_port);
+            leg.require_http11();
+            co_return co_await relay_exchange(client, client_buffer, incoming, plan, exchange, leg,
+                                              worker.gateway, expects_continue, client_keep_alive);
+        }
+    }
     if (choice.h2) {
         co_return co_await relay_exchange_h2(client, client_buffer, incoming, plan, exchange,
-                                             std::move(choice.h2), worker.gateway, expects_continue,
-                                             client_keep_alive, te_trailers);
+                                             std::move(choice.h2), worker, runtime,
+                                             expects_continue, client_keep_alive, te_trailers);
     }
     TlsUpstreamLeg leg(worker, runtime, *plan.service, plan.upstream_host, plan.upstream_port,
                        std::move(choice.h1));

@@ -62,8 +62,20 @@ class TlsUpstreamLeg {
         if (auto* failure = std::get_if<DialFailure>(&dialed)) {
             co_return Opened{refusal_of(std::move(*failure))};
         }
-        co_return Opened{std::move(std::get<std::unique_ptr<Connection>>(dialed))};
+        auto connection = std::move(std::get<std::unique_ptr<Connection>>(dialed));
+        if (require_http11_ && !connection->http11) {
+            // It chose h2 when offered, and now no protocol: it speaks HTTP/2 only.
+            co_return Opened{runtime::Refusal{
+                502, "upstream_websocket_unsupported",
+                "the upstream speaks only HTTP/2 and does not enable extended CONNECT "
+                "(SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441): a WebSocket cannot be opened"}};
+        }
+        co_return Opened{std::move(connection)};
     }
+
+    // For a WebSocket to an upstream that chose h2 without extended CONNECT: the new connection
+    // must choose "http/1.1" on ALPN (an upstream that does not speaks HTTP/2 only).
+    void require_http11() { require_http11_ = true; }
 
     void release(std::unique_ptr<Connection> connection) {
         worker_.pool.put(std::move(connection));
@@ -75,6 +87,7 @@ class TlsUpstreamLeg {
     const config::Service& service_;
     UpstreamTarget target_;
     std::unique_ptr<Connection> fresh_;
+    bool require_http11_ = false;
 };
 
 struct PlainConnection {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <cstring>
 #include <map>
 #include <string>
@@ -77,7 +78,7 @@ struct Client final : ClientHandler {
     void on_data(std::int32_t, std::string_view data) override { body.append(data); }
     void on_end(std::int32_t) override { events.push_back("end"); }
     void on_stream_close(std::int32_t, std::uint32_t) override { events.push_back("close"); }
-    void on_goaway() override { events.push_back("goaway"); }
+    void on_goaway(std::int32_t) override { events.push_back("goaway"); }
     long read_request(std::int32_t id, std::uint8_t* out, std::size_t length, bool& eof,
                       bool& with_trailers) override {
         const std::size_t n = std::min(length, request_body.size() - sent);
@@ -208,6 +209,35 @@ TEST(H2UpstreamTranslation, RequestHeaderListHasPseudoHeadersAndNoConnectionFiel
     }
 }
 
+// RFC 8441 §5: the opening handshake becomes an extended CONNECT; the HTTP/1.1 handshake's own
+// fields (Upgrade, Connection, the key: HTTP/2 has none) stay behind, the injected credential and
+// the version go.
+TEST(H2UpstreamTranslation, WebSocketHandshakeBecomesAnExtendedConnect) {
+    http::Head request;
+    const std::string text =
+        "GET /chat?room=1 HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n"
+        "Authorization: Bearer real\r\nOrigin: https://a.example\r\n\r\n";
+    ASSERT_TRUE(request.parse_request(text));
+    const HeaderList list = websocket_connect_header_list(request);
+    std::vector<std::string> got;
+    for (const nghttp2_nv& nv : list.entries()) {
+        got.push_back(std::string(reinterpret_cast<const char*>(nv.name), nv.namelen) + "=" +
+                      std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen));
+    }
+    const std::vector<std::string> want{":method=CONNECT",
+                                        ":protocol=websocket",
+                                        ":scheme=https",
+                                        ":authority=ws.example.com",
+                                        ":path=/chat?room=1",
+                                        "sec-websocket-version=13",
+                                        "sec-websocket-protocol=chat",
+                                        "authorization=Bearer real",
+                                        "origin=https://a.example"};
+    EXPECT_EQ(got, want);
+}
+
 TEST(H2UpstreamTranslation, ResponseHeadIsValidatedLikeAnHttp1Head) {
     std::string text;
     EXPECT_EQ(response_head_text(200, {{":status", "200"}, {"content-length", "3"}}, {}, text),
@@ -228,6 +258,67 @@ TEST(H2UpstreamTranslation, TrailersThatFrameRouteOrAuthenticateAreLeftOut) {
                        {"host", "evil.example"}, {"authorization", "t"},
                        {"connection", "close"},  {"x-sum", "1"}};
     EXPECT_EQ(forwardable_trailers(in), (FieldList{{"grpc-status", "0"}, {"x-sum", "1"}}));
+}
+
+// RFC 9113 §8.7: only a stream the upstream refused unprocessed is sent again, once, and only
+// while the body that went out is held; every other way a head can be missing is answered.
+TEST(H2RefusedStream, RetriedOnceOnlyWhenRefusedUnprocessedAndTheBodyIsHeld) {
+    boost::asio::io_context io;
+    UpstreamStream stream(io.get_executor());
+    stream.closed = true;
+    stream.error_code = NGHTTP2_REFUSED_STREAM;
+    ASSERT_TRUE(stream.refused());
+    EXPECT_FALSE(missing_head_outcome(stream, false, true, 0).has_value());
+
+    const auto again = missing_head_outcome(stream, false, true, kRefusedStreamRetries);
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->status, 502u);
+    EXPECT_EQ(again->error, "upstream_refused_stream");
+    EXPECT_NE(again->reason.find("again"), std::string::npos) << again->reason;
+
+    const auto lost = missing_head_outcome(stream, false, false, 0);
+    ASSERT_TRUE(lost.has_value());
+    EXPECT_EQ(lost->error, "upstream_refused_stream");
+    EXPECT_NE(lost->reason.find("64 KiB"), std::string::npos) << lost->reason;
+
+    // Any other reset, a timeout, a head past the limits: answered, never retried.
+    stream.error_code = NGHTTP2_CANCEL;
+    EXPECT_FALSE(stream.refused());
+    EXPECT_EQ(missing_head_outcome(stream, false, true, 0)->error, "upstream_unreachable");
+    stream.error_code = NGHTTP2_INTERNAL_ERROR;
+    EXPECT_EQ(missing_head_outcome(stream, false, true, 0)->error, "upstream_unreachable");
+    stream.error_code = NGHTTP2_REFUSED_STREAM;
+    EXPECT_EQ(missing_head_outcome(stream, true, true, 0)->status, 504u);
+    stream.too_large = true;
+    EXPECT_EQ(missing_head_outcome(stream, false, true, 0)->error, "upstream_bad_response");
+    stream.too_large = false;
+    // A refusal after the head arrived is not "unprocessed": the response has begun.
+    stream.head_ready = true;
+    EXPECT_FALSE(stream.refused());
+    EXPECT_EQ(missing_head_outcome(stream, false, true, 0)->error, "upstream_unreachable");
+}
+
+TEST(H2RefusedStream, ReplayableBodyKeepsUpToTheLimitThenNothing) {
+    ReplayableBody body;
+    EXPECT_TRUE(body.replayable());
+    body.keep(std::string(kRequestReplayLimit - 10, 'a'));
+    body.keep("0123456789");
+    EXPECT_TRUE(body.replayable());
+    EXPECT_EQ(body.held().size(), kRequestReplayLimit);
+    EXPECT_FALSE(body.complete());
+    body.mark_complete();
+    EXPECT_TRUE(body.complete());
+    body.keep("x");
+    EXPECT_FALSE(body.replayable());
+    EXPECT_TRUE(body.held().empty());
+    body.keep("y");
+    EXPECT_FALSE(body.replayable());
+}
+
+TEST(H2RefusedStream, AnAnsweredRetryIsNamedInTheAuditReason) {
+    EXPECT_EQ(retried_reason("rule r1", 0), "rule r1");
+    EXPECT_NE(retried_reason("rule r1", 1).find("rule r1; sent again"), std::string::npos);
+    EXPECT_EQ(retried_reason("", 1).rfind("sent again", 0), 0u);
 }
 
 }  // namespace

@@ -139,6 +139,11 @@ std::uint32_t ClientSession::max_concurrent_streams() const {
         1000);
 }
 
+bool ClientSession::connect_protocol() const {
+    return session_ != nullptr && nghttp2_session_get_remote_settings(
+                                      session_, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1;
+}
+
 int ClientSession::on_header(nghttp2_session* /*session*/, const nghttp2_frame* frame,
                              const std::uint8_t* name, std::size_t namelen,
                              const std::uint8_t* value, std::size_t valuelen,
@@ -162,7 +167,7 @@ int ClientSession::on_frame_recv(nghttp2_session* /*session*/, const nghttp2_fra
             if (end_stream) self->handler_.on_end(frame->hd.stream_id);
             break;
         case NGHTTP2_GOAWAY:
-            self->handler_.on_goaway();
+            self->handler_.on_goaway(frame->goaway.last_stream_id);
             break;
         case NGHTTP2_SETTINGS:
             if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) self->handler_.on_settings();

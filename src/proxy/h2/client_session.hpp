@@ -35,8 +35,9 @@ class ClientHandler {
     virtual void on_data(std::int32_t stream_id, std::string_view data) = 0;
     virtual void on_end(std::int32_t stream_id) = 0;
     virtual void on_stream_close(std::int32_t stream_id, std::uint32_t error_code) = 0;
-    // The upstream sent GOAWAY: no new stream on this connection.
-    virtual void on_goaway() = 0;
+    // The upstream sent GOAWAY: no new stream on this connection, and the streams above
+    // `last_stream_id` were not processed (RFC 9113 §6.8).
+    virtual void on_goaway(std::int32_t last_stream_id) = 0;
     // The upstream's SETTINGS arrived (its stream limit is known from now on).
     virtual void on_settings() {}
     // The request body source (nghttp2's data provider), like SessionHandler::read_response.
@@ -68,6 +69,8 @@ class ClientSession {
     void reset(std::int32_t stream_id, std::uint32_t error_code);
     // The upstream's SETTINGS_MAX_CONCURRENT_STREAMS (100 until it said).
     std::uint32_t max_concurrent_streams() const;
+    // The upstream's SETTINGS_ENABLE_CONNECT_PROTOCOL is 1: it takes RFC 8441 extended CONNECT.
+    bool connect_protocol() const;
 
     ClientHandler& handler() { return handler_; }
 

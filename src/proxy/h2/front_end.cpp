@@ -121,12 +121,15 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
     friend class StreamPumpSide;
     template <class AgentStream>
     net::awaitable<void> read_loop(std::shared_ptr<Connection> self, AgentStream& agent);
-    // The upstream answered 101 to a stream's extended CONNECT: `:status 200` to the agent,
-    // then the WebSocket through the two-way pump until either side ends it.
-    template <class UpstreamConnection>
+    // The upstream opened a stream's WebSocket (a 101 over HTTP/1.1, a 2xx to an extended
+    // CONNECT over HTTP/2), unless `problem`: `:status 200` to the agent, then the WebSocket
+    // through the two-way pump until either side ends it. `from_upstream`: bytes read past the
+    // answer.
+    template <class UpstreamSide>
     net::awaitable<void> open_websocket(Stream& stream, http::Head& response,
                                         const RequestPlan& plan, runtime::Exchange& exchange,
-                                        UpstreamConnection& upstream);
+                                        std::optional<std::string> problem,
+                                        UpstreamSide& upstream_side, std::string from_upstream);
     // The read deadline on the agent's connection: none while a WebSocket relays (each relay
     // has its own idle watch, and a WebSocket may stay quiet on the agent's side for long).
     void set_read_deadline(bool first);
@@ -137,17 +140,24 @@ class Connection final : public SessionHandler, public std::enable_shared_from_t
                                runtime::Exchange& exchange, Leg& leg, bool expects_continue);
     // The exchange over a stream of an HTTP/2 upstream: the request body is pumped beside the
     // response (bidirectional streaming), trailers pass both ways.
+    // A stream the upstream refused unprocessed is sent once more on another connection
+    // (missing_head_outcome in upstream_connection.hpp).
     net::awaitable<void> relay_h2(std::shared_ptr<Stream> stream, http::Head& request,
                                   const RequestPlan& plan, runtime::Exchange& exchange,
-                                  std::shared_ptr<UpstreamH2> upstream, bool expects_continue,
-                                  bool te_trailers);
+                                  std::shared_ptr<UpstreamH2> upstream, const Runtime& runtime,
+                                  bool expects_continue, bool te_trailers);
+    // The request body's pump to the upstream stream. One per exchange: a retry after a refused
+    // stream restarts it on the new stream, first sending what `replay` kept.
     struct Upload {
         explicit Upload(const net::any_io_executor& executor) : finished(executor) {}
         std::uint64_t bytes = 0;
         bool done = false;
         bool abandon = false;  // the response is over: stop pumping
+        ReplayableBody replay;
         Signal finished;
     };
+    // Stops the upload of a refused stream, leaving the agent's body to the next one.
+    net::awaitable<void> pause_upload(Stream& stream, Upload& state);
     // Stops the upload if it still runs (the upstream stream is reset) and waits for its end.
     net::awaitable<void> join_upload(Stream& stream, UpstreamH2& upstream,
                                      UpstreamStream& upstream_stream, Upload& state);
@@ -595,17 +605,27 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
         co_return;
     }
     // HTTP/2 towards the upstream when it speaks it (upstream_h2_exchange.hpp), else HTTP/1.1;
-    // a WebSocket's handshake always goes over HTTP/1.1.
+    // a WebSocket goes over HTTP/2 as an extended CONNECT when the upstream's SETTINGS allow it,
+    // else over HTTP/1.1 on a connection that must speak it.
     std::unique_ptr<UpstreamConnection> fresh;
-    if (!plan.websocket && upstream_h2_first(worker_, plan)) {
+    bool require_http11 = false;
+    if (upstream_h2_first(worker_, plan)) {
         UpstreamChoice choice;
         co_await choose_upstream(worker_, *runtime, plan, choice);
         if (choice.refusal) {
             answer_upstream_failure(*stream, exchange, *choice.refusal);
             co_return;
         }
+        if (choice.h2 && plan.websocket) {
+            const bool settled =
+                co_await choice.h2->wait_settings(worker_.gateway.timeouts.dial.handshake);
+            if (!settled || !choice.h2->connect_protocol()) {
+                choice.h2.reset();
+                require_http11 = true;
+            }
+        }
         if (choice.h2) {
-            co_await relay_h2(stream, request, plan, exchange, std::move(choice.h2),
+            co_await relay_h2(stream, request, plan, exchange, std::move(choice.h2), *runtime,
                               expects_continue, te_trailers);
             co_return;
         }
@@ -613,6 +633,7 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
     }
     TlsUpstreamLeg leg(worker_, *runtime, *plan.service, plan.upstream_host, plan.upstream_port,
                        std::move(fresh));
+    if (require_http11) leg.require_http11();
     co_await relay(*stream, request, plan, exchange, leg, expects_continue);
 }
 
@@ -658,7 +679,15 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
     }
     auto& upstream = trip.upstream;
     if (trip.switched_protocols) {
-        co_await open_websocket(stream, response, plan, exchange, *upstream);
+        // The agent has no key of its own: the answer must accept the gateway's.
+        std::optional<std::string> problem =
+            websocket_answer_problem(response, http::websocket_accept(stream.websocket_key));
+        proxy::StreamSide<decltype(upstream->stream)> upstream_side(upstream->stream);
+        std::string from_upstream(static_cast<const char*>(upstream->buffer.data().data()),
+                                  upstream->buffer.size());
+        upstream->buffer.consume(upstream->buffer.size());
+        co_await open_websocket(stream, response, plan, exchange, std::move(problem), upstream_side,
+                                std::move(from_upstream));
         co_return;
     }
     if (plan.websocket) {
@@ -748,17 +777,15 @@ net::awaitable<void> Connection::relay(Stream& stream, http::Head& request, cons
     }
 }
 
-template <class UpstreamConnection>
-net::awaitable<void> Connection::open_websocket(Stream& stream, http::Head& response,
-                                                const RequestPlan& plan,
-                                                runtime::Exchange& exchange,
-                                                UpstreamConnection& upstream) {
-    std::optional<std::string> problem =
-        websocket_answer_problem(response, http::websocket_accept(stream.websocket_key));
+template <class UpstreamSide>
+net::awaitable<void> Connection::open_websocket(
+    Stream& stream, http::Head& response, const RequestPlan& plan, runtime::Exchange& exchange,
+    std::optional<std::string> problem, UpstreamSide& upstream_side, std::string from_upstream) {
     if (!problem && plan.redacts() && !redact_response_head(response, plan.redaction->needles)) {
         problem = "the upstream's response head echoes the credential across fields";
     }
     if (problem) {
+        upstream_side.close();
         const runtime::Refusal failure{502, "upstream_bad_response", *problem};
         answer_upstream_failure(stream, exchange, failure);
         co_return;
@@ -777,6 +804,7 @@ net::awaitable<void> Connection::open_websocket(Stream& stream, http::Head& resp
     }
     head.add("via", "1.1 cloakroom");
     if (stream.closed || !session_.submit_response(stream.id, head, true)) {
+        upstream_side.close();
         exchange.fail(200, "the agent reset the stream before the WebSocket opened");
         co_return;
     }
@@ -785,10 +813,6 @@ net::awaitable<void> Connection::open_websocket(Stream& stream, http::Head& resp
     ++relays_;
     set_read_deadline(false);
     StreamPumpSide agent_side(*this, stream);
-    proxy::StreamSide<decltype(upstream.stream)> upstream_side(upstream.stream);
-    std::string from_upstream(static_cast<const char*>(upstream.buffer.data().data()),
-                              upstream.buffer.size());
-    upstream.buffer.consume(upstream.buffer.size());
     std::string from_agent;  // the stream's DATA is read by the pump itself (a named local: GCC
                              // PR 100611 destroys temporaries in a co_await expression twice)
     co_await pump_websocket(agent_side, upstream_side, std::move(from_agent),
@@ -805,7 +829,16 @@ net::awaitable<void> Connection::upload(std::shared_ptr<Connection> self,
                                         std::shared_ptr<Upload> state) {
     (void)self;
     std::string piece;
-    for (;;) {
+    // A retry: what the refused stream was sent goes first (and its end, if it went).
+    bool going = true;
+    if (!state->replay.held().empty()) {
+        going = co_await upstream->write(*upstream_stream, state->replay.held());
+    }
+    if (going && state->replay.complete()) {
+        upstream->finish_request(*upstream_stream, stream->request_trailers);
+        going = false;
+    }
+    while (going) {
         while (stream->inbox.empty() && !stream->request_ended && !stream->closed &&
                !state->abandon) {
             co_await stream->in_signal.wait();
@@ -815,17 +848,30 @@ net::awaitable<void> Connection::upload(std::shared_ptr<Connection> self,
         piece.swap(stream->inbox);
         const bool last = stream->request_ended && stream->inbox.empty();
         if (!piece.empty()) {
-            if (!co_await upstream->write(*upstream_stream, piece)) break;
+            // Kept before the write: a stream refused under it gets it on the retry.
+            state->replay.keep(piece);
             state->bytes += piece.size();
+            const bool written = co_await upstream->write(*upstream_stream, piece);
             consumed(*stream, piece.size());
+            if (!written) break;
         }
         if (last) {
+            state->replay.mark_complete();
             upstream->finish_request(*upstream_stream, stream->request_trailers);
             break;
         }
     }
     state->done = true;
     state->finished.notify();
+}
+
+net::awaitable<void> Connection::pause_upload(Stream& stream, Upload& state) {
+    if (!state.done) {
+        state.abandon = true;
+        stream.in_signal.notify();
+        while (!state.done) co_await state.finished.wait();
+    }
+    state.abandon = false;
 }
 
 net::awaitable<void> Connection::join_upload(Stream& stream, UpstreamH2& upstream,
@@ -845,58 +891,100 @@ net::awaitable<void> Connection::join_upload(Stream& stream, UpstreamH2& upstrea
 net::awaitable<void> Connection::relay_h2(std::shared_ptr<Stream> stream_ptr, http::Head& request,
                                           const RequestPlan& plan, runtime::Exchange& exchange,
                                           std::shared_ptr<UpstreamH2> upstream,
-                                          bool expects_continue, bool te_trailers) {
+                                          const Runtime& runtime, bool expects_continue,
+                                          bool te_trailers) {
     Stream& stream = *stream_ptr;
     const Gateway& gateway = worker_.gateway;
     AuditRecord& audit = exchange.record();
     std::shared_ptr<UpstreamStream> up;
-    {
-        // Holds the credential; nghttp2 copies it when the request is submitted.
-        HeaderList head = request_header_list(request, te_trailers);
-        up = upstream->open(head, stream.has_body);
-    }
-    if (!up) {
-        const runtime::Refusal failure{502, "upstream_unreachable",
-                                       "the upstream's HTTP/2 connection takes no new stream"};
-        answer_upstream_failure(stream, exchange, failure);
-        co_return;
-    }
-    stream.upstream = upstream;
-    stream.upstream_stream = up;
-    if (expects_continue && stream.has_body && !stream.request_ended) {
-        session_.submit_continue(stream.id);
-        writer_.notify();
-    }
     // The request body streams beside the response: a bidirectional call (gRPC) gets its
     // answers while it still sends.
     auto state = std::make_shared<Upload>(executor_);
-    if (stream.has_body) {
-        net::co_spawn(executor_, upload(shared_from_this(), stream_ptr, upstream, up, state),
-                      net::detached);
-    } else {
-        state->done = true;
+    state->done = true;  // until an upload runs
+    bool timed_out = false;
+    bool headed = false;
+    int retries = 0;
+    for (;; ++retries) {
+        {
+            // Holds the credential; nghttp2 copies it when the request is submitted. A
+            // WebSocket's extended CONNECT carries its frames after the answer (no upload).
+            HeaderList head = plan.websocket ? websocket_connect_header_list(request)
+                                             : request_header_list(request, te_trailers);
+            up = upstream->open(head, stream.has_body);
+        }
+        if (!up) {
+            const runtime::Refusal failure{502, "upstream_unreachable",
+                                           "the upstream's HTTP/2 connection takes no new stream"};
+            audit.bytes_in = state->bytes;
+            answer_upstream_failure(stream, exchange, failure);
+            co_return;
+        }
+        stream.upstream = upstream;
+        stream.upstream_stream = up;
+        if (retries == 0 && expects_continue && stream.has_body && !stream.request_ended) {
+            session_.submit_continue(stream.id);
+            writer_.notify();
+        }
+        if (stream.has_body && !plan.websocket) {
+            state->done = false;
+            net::co_spawn(executor_, upload(shared_from_this(), stream_ptr, upstream, up, state),
+                          net::detached);
+        }
+        headed = co_await upstream->wait_head(*up, gateway.timeouts.upstream_response, timed_out);
+        // (A WebSocket is not sent again: another connection may not take extended CONNECT.)
+        if (headed || !up->refused() || stream.closed || plan.websocket) break;
+        // Refused unprocessed (RFC 9113 §8.7), before any response byte reached the agent: once
+        // more on another connection, when the body sent so far is held.
+        co_await pause_upload(stream, *state);
+        if (h2::missing_head_outcome(*up, timed_out, state->replay.replayable(), retries)) break;
+        UpstreamChoice choice;
+        co_await choose_upstream(worker_, runtime, plan, choice, upstream.get());
+        if (!choice.h2) {
+            const runtime::Refusal failure =
+                choice.refusal ? *choice.refusal
+                               : runtime::Refusal{502, "upstream_refused_stream",
+                                                  "the upstream refused the stream unprocessed, "
+                                                  "and its new connection chose HTTP/1.1"};
+            audit.bytes_in = state->bytes;
+            answer_upstream_failure(stream, exchange, failure);
+            co_return;
+        }
+        upstream = std::move(choice.h2);
     }
 
-    bool timed_out = false;
     std::optional<runtime::Refusal> failure;
     HeadLease response_lease;
     http::Head& response = *response_lease;
     std::optional<ResponseFilter> filter;  // decoding and redaction (docs/redaction.md)
-    if (!co_await upstream->wait_head(*up, gateway.timeouts.upstream_response, timed_out)) {
-        failure =
-            timed_out
-                ? runtime::Refusal{504, "upstream_timeout", "the upstream did not answer in time"}
-            : up->too_large ? runtime::Refusal{502, "upstream_bad_response",
-                                               "the upstream's response head exceeds the gateway's "
-                                               "limits"}
-                            : runtime::Refusal{502, "upstream_unreachable",
-                                               "the upstream reset the stream before responding"};
+    if (!headed) {
+        failure = missing_head_outcome(*up, timed_out, state->replay.replayable(), retries);
+        if (!failure) {
+            failure = runtime::Refusal{502, "upstream_unreachable",
+                                       "the upstream reset the stream before responding"};
+        }
     } else {
         std::string text;
         if (auto problem = response_head_text(up->status, up->head, gateway.limits, text)) {
             failure = runtime::Refusal{502, "upstream_bad_response", *problem};
         } else {
             response.parse_response(text);
+            if (plan.websocket && response.status() >= 200 && response.status() < 300) {
+                // Named locals, not temporaries in the co_await (GCC PR 100611).
+                UpstreamStreamSide upstream_side(upstream, up);
+                std::optional<std::string> answer_problem = websocket_h2_answer_problem(response);
+                std::string from_upstream;  // the pump reads the stream's DATA itself
+                co_await open_websocket(stream, response, plan, exchange, std::move(answer_problem),
+                                        upstream_side, std::move(from_upstream));
+                co_return;
+            }
+            if (plan.websocket) {
+                // Not opened: the answer is the stream's response; what the agent still sends
+                // goes nowhere, and the upstream stream's request side ends.
+                upstream->finish_request(*up, {});
+                stream.discard = true;
+                session_.consumed(stream.id, stream.inbox.size());
+                stream.inbox.clear();
+            }
             failure = prepare_response(plan, response, filter);
         }
     }
@@ -983,7 +1071,8 @@ net::awaitable<void> Connection::relay_h2(std::shared_ptr<Stream> stream_ptr, ht
     if (ec) {
         exchange.fail(response.status(), "response relay failed: " + ec.message());
     } else {
-        exchange.complete(response.status(), pipeline_detail::decision_of(plan.mode), plan.reason);
+        exchange.complete(response.status(), pipeline_detail::decision_of(plan.mode),
+                          retried_reason(plan.reason, retries));
     }
     exchange.finish();
 }

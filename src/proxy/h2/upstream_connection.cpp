@@ -40,6 +40,22 @@ std::uint32_t UpstreamH2::stream_limit() const {
     return settings_seen_ ? session_.max_concurrent_streams() : assumed_limit_;
 }
 
+void UpstreamH2::on_settings() {
+    settings_seen_ = true;
+    for (auto* timer : settings_waiters_) timer->cancel();
+}
+
+net::awaitable<bool> UpstreamH2::wait_settings(std::chrono::seconds timeout) {
+    if (!settings_seen_ && !dead_) {
+        net::steady_timer timer(executor_, timeout);
+        settings_waiters_.push_back(&timer);
+        boost::system::error_code ec;
+        co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+        std::erase(settings_waiters_, &timer);
+    }
+    co_return settings_seen_ && !dead_;
+}
+
 bool UpstreamH2::usable() const {
     return !dead_ && !goaway_ && streams_.size() < stream_limit();
 }
@@ -209,11 +225,17 @@ void UpstreamH2::on_end(std::int32_t id) {
     }
 }
 
+void UpstreamH2::on_goaway(std::int32_t last_stream_id) {
+    goaway_ = true;
+    goaway_last_ = std::min(goaway_last_, last_stream_id);
+}
+
 void UpstreamH2::on_stream_close(std::int32_t id, std::uint32_t error_code) {
     const auto it = streams_.find(id);
     if (it == streams_.end()) return;
     UpstreamStream& stream = *it->second;
     stream.closed = true;
+    // (nghttp2 closes the streams above a GOAWAY's last stream id with REFUSED_STREAM.)
     stream.error_code = error_code;
     stream.request_signal.notify();
     stream.response_signal.notify();
@@ -309,28 +331,36 @@ void UpstreamH2::die() {
         // The other loop may wait on the socket: its operation ends with operation_aborted.
         connection_->stream.socket().cancel(ignored);
         writer_.notify();
+        for (auto* timer : settings_waiters_) timer->cancel();
     }
     // Every stream learns it is over; on_stream_close will not come for them any more.
     auto streams = std::move(streams_);
     streams_.clear();
     for (auto& [id, stream] : streams) {
         stream->closed = true;
-        if (stream->error_code == 0) stream->error_code = NGHTTP2_INTERNAL_ERROR;
+        // Above the GOAWAY's last stream id the upstream did not process the stream (nghttp2
+        // closes those as REFUSED_STREAM when the GOAWAY arrives; this covers one still open
+        // when the connection ended).
+        if (stream->error_code == 0) {
+            stream->error_code = id > goaway_last_ ? std::uint32_t{NGHTTP2_REFUSED_STREAM}
+                                                   : std::uint32_t{NGHTTP2_INTERNAL_ERROR};
+        }
         stream->request_signal.notify();
         stream->response_signal.notify();
     }
 }
 
-std::shared_ptr<UpstreamH2> UpstreamH2Pool::find(std::string_view key) {
+std::shared_ptr<UpstreamH2> UpstreamH2Pool::find(std::string_view key, const UpstreamH2* avoid) {
     const auto it = by_key_.find(key);
     if (it == by_key_.end()) return nullptr;
     auto& list = it->second;
     std::erase_if(list, [](const std::shared_ptr<UpstreamH2>& c) { return !c->alive(); });
     for (const auto& connection : list) {
-        if (const auto limit = capacity_.find(key); limit != capacity_.end()) {
+        const auto limit = capacity_.find(key);
+        if (limit != capacity_.end() && !connection->going_away()) {
             limit->second = std::max<std::uint32_t>(connection->stream_limit(), 1);
         }
-        if (connection->usable()) return connection;
+        if (connection.get() != avoid && connection->usable()) return connection;
     }
     return nullptr;
 }
@@ -391,6 +421,46 @@ std::size_t UpstreamH2Pool::count(std::string_view key) const {
     return it == by_key_.end() ? 0 : it->second.size();
 }
 
+std::optional<runtime::Refusal> missing_head_outcome(const UpstreamStream& stream, bool timed_out,
+                                                     bool body_replayable, int retries_done) {
+    if (timed_out) {
+        return runtime::Refusal{504, "upstream_timeout", "the upstream did not answer in time"};
+    }
+    if (stream.too_large) {
+        return runtime::Refusal{502, "upstream_bad_response",
+                                "the upstream's response head exceeds the gateway's limits"};
+    }
+    if (!stream.refused()) {
+        return runtime::Refusal{502, "upstream_unreachable",
+                                "the upstream reset the stream before responding"};
+    }
+    if (retries_done >= kRefusedStreamRetries) {
+        return runtime::Refusal{502, "upstream_refused_stream",
+                                "the upstream refused the stream unprocessed (REFUSED_STREAM or "
+                                "GOAWAY) again after " +
+                                    std::to_string(retries_done) + " retry on another connection"};
+    }
+    if (!body_replayable) {
+        return runtime::Refusal{
+            502, "upstream_refused_stream",
+            "the upstream refused the stream unprocessed (REFUSED_STREAM or GOAWAY) after more "
+            "than " +
+                std::to_string(kRequestReplayLimit / 1024) +
+                " KiB of the request body went out, more than the gateway keeps to send again"};
+    }
+    return std::nullopt;
+}
+
+std::string retried_reason(const std::string& reason, int retries) {
+    if (retries == 0) return reason;
+    std::string out = reason;
+    if (!out.empty()) out += "; ";
+    out +=
+        "sent again on another upstream connection: the upstream refused the stream "
+        "unprocessed";
+    return out;
+}
+
 HeaderList request_header_list(const http::Head& request, bool te_trailers) {
     HeaderList list;
     list.add(":method", request.method());
@@ -402,6 +472,23 @@ HeaderList request_header_list(const http::Head& request, bool te_trailers) {
         list.add(field.name, field.value);
     }
     if (te_trailers) list.add("te", "trailers");
+    return list;
+}
+
+HeaderList websocket_connect_header_list(const http::Head& request) {
+    HeaderList list;
+    list.add(":method", "CONNECT");
+    list.add(":protocol", "websocket");
+    list.add(":scheme", "https");
+    list.add(":authority", request["Host"]);
+    list.add(":path", request.target());
+    for (const http::HeadField& field : request.fields()) {
+        if (is_connection_specific(field.name) || ascii_iequals(field.name, "Sec-WebSocket-Key") ||
+            ascii_iequals(field.name, "Content-Length")) {
+            continue;
+        }
+        list.add(field.name, field.value);
+    }
     return list;
 }
 

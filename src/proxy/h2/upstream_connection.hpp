@@ -8,6 +8,11 @@
 // Bounded buffers both ways: a request body waits while kRequestOutboxLimit bytes wait for the
 // upstream's window; response bytes are acknowledged only when the exchange took them
 // (consumed()), so the upstream's window bounds what waits per stream.
+//
+// A stream the upstream refused unprocessed (RST_STREAM REFUSED_STREAM, or a stream above the
+// last stream id of its GOAWAY: RFC 9113 §8.7) may go once more on another connection, even a
+// POST, when no response byte reached the agent and the request body sent so far is still held
+// (ReplayableBody, at most kRequestReplayLimit bytes): missing_head_outcome() decides.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -27,17 +32,24 @@
 #include "proxy/h2/codec.hpp"
 #include "proxy/h2/signal.hpp"
 #include "proxy/upstream.hpp"
+#include "runtime/refusal.hpp"
 
 namespace cloakroom::proxy::h2 {
 
 inline constexpr std::size_t kRequestOutboxLimit = 64 * 1024;
+// The request body bytes kept to send again after a refused stream; beyond, it is not retried.
+inline constexpr std::size_t kRequestReplayLimit = 64 * 1024;
+// How many times a refused stream's request is sent again (each time on another connection).
+inline constexpr int kRefusedStreamRetries = 1;
 
 using FieldList = std::vector<std::pair<std::string, std::string>>;
 
 // One request on an upstream HTTP/2 connection, shared by the exchange and the connection.
 struct UpstreamStream {
-    explicit UpstreamStream(const boost::asio::any_io_executor& executor)
-        : request_signal(executor), response_signal(executor) {}
+    explicit UpstreamStream(const boost::asio::any_io_executor& io)
+        : executor(io), request_signal(io), response_signal(io) {}
+
+    boost::asio::any_io_executor executor;  // the connection's
 
     std::int32_t id = 0;
     // The request body, waiting for the upstream's window.
@@ -61,6 +73,10 @@ struct UpstreamStream {
     bool closed = false;  // the stream is gone (done, reset, or the connection died)
     std::uint32_t error_code = 0;
 
+    // The upstream did not process the request (RFC 9113 §8.7): reset with REFUSED_STREAM, or
+    // above the last stream id of its GOAWAY, before any response head.
+    bool refused() const { return closed && !head_ready && error_code == NGHTTP2_REFUSED_STREAM; }
+
     Signal request_signal;   // room in the outbox, or the stream closed
     Signal response_signal;  // response head, bytes, end or close
 };
@@ -75,10 +91,17 @@ class UpstreamH2 final : public ClientHandler, public std::enable_shared_from_th
 
     const std::string& key() const { return connection_->key; }
     bool alive() const { return !dead_; }
+    // The upstream said GOAWAY (or the connection is closing): its stream limit is old news.
+    bool going_away() const { return goaway_; }
     // Alive, no GOAWAY, and a stream slot free.
     bool usable() const;
     // The upstream's SETTINGS_MAX_CONCURRENT_STREAMS (100 until it said).
     std::uint32_t stream_limit() const;
+    // Waits until the upstream's first SETTINGS arrived (true), the connection ended or
+    // `timeout` passed (false).
+    boost::asio::awaitable<bool> wait_settings(std::chrono::seconds timeout);
+    // The upstream's SETTINGS enable RFC 8441 extended CONNECT (WebSocket over a stream).
+    bool connect_protocol() const { return settings_seen_ && session_.connect_protocol(); }
 
     // A new stream for `head`; null when the connection cannot take one.
     std::shared_ptr<UpstreamStream> open(const HeaderList& head, bool has_body);
@@ -107,8 +130,8 @@ class UpstreamH2 final : public ClientHandler, public std::enable_shared_from_th
     void on_data(std::int32_t id, std::string_view data) override;
     void on_end(std::int32_t id) override;
     void on_stream_close(std::int32_t id, std::uint32_t error_code) override;
-    void on_goaway() override { goaway_ = true; }
-    void on_settings() override { settings_seen_ = true; }
+    void on_goaway(std::int32_t last_stream_id) override;
+    void on_settings() override;
     // The stream limit to assume until the upstream's SETTINGS arrive (what the pool last saw
     // of this upstream): streams past the real limit would be refused (REFUSED_STREAM).
     void assume_limit(std::uint32_t limit) { assumed_limit_ = limit; }
@@ -134,8 +157,11 @@ class UpstreamH2 final : public ClientHandler, public std::enable_shared_from_th
     Signal writer_;
     bool dead_ = false;
     bool goaway_ = false;
+    // The last stream id of the upstream's GOAWAY: streams above it were not processed.
+    std::int32_t goaway_last_ = 0x7fffffff;
     bool settings_seen_ = false;
     std::uint32_t assumed_limit_ = 100;
+    std::vector<boost::asio::steady_timer*> settings_waiters_;  // cancelled at SETTINGS or death
 };
 
 // The HTTP/2 upstream connections of one worker, by pool key (upstream.hpp's write_pool_key).
@@ -151,8 +177,9 @@ class UpstreamH2Pool {
         bool done = false;
     };
 
-    // A live connection with a free stream slot, or null. Dead connections are dropped here.
-    std::shared_ptr<UpstreamH2> find(std::string_view key);
+    // A live connection with a free stream slot other than `avoid` (a connection that refused a
+    // stream: the retry goes elsewhere), or null. Dead connections are dropped here.
+    std::shared_ptr<UpstreamH2> find(std::string_view key, const UpstreamH2* avoid = nullptr);
     void add(std::shared_ptr<UpstreamH2> connection);
     std::size_t count(std::string_view key) const;
 
@@ -175,11 +202,52 @@ class UpstreamH2Pool {
 // Waits until `dial` is over.
 boost::asio::awaitable<void> wait_for_dial(std::shared_ptr<UpstreamH2Pool::PendingDial> dial);
 
+// The request body bytes sent on an upstream stream, kept while they fit kRequestReplayLimit so
+// that a refused stream's request can be sent again whole. Once more went out, nothing is kept.
+class ReplayableBody {
+  public:
+    void keep(std::string_view piece) {
+        if (lost_) return;
+        if (held_.size() + piece.size() > kRequestReplayLimit) {
+            lost_ = true;
+            std::string().swap(held_);
+            return;
+        }
+        held_.append(piece);
+    }
+    // The body's end went upstream too (finish_request): a replay ends the body after held().
+    void mark_complete() { complete_ = true; }
+    bool replayable() const { return !lost_; }
+    bool complete() const { return complete_; }
+    const std::string& held() const { return held_; }
+
+  private:
+    std::string held_;
+    bool lost_ = false;
+    bool complete_ = false;
+};
+
+// Why `stream` has no response head (wait_head returned false) as the refusal to answer, or
+// nullopt when the request is to be sent once more on another connection: the upstream refused
+// the stream unprocessed, `body_replayable`, and fewer than kRefusedStreamRetries retries were
+// made. The caller has sent no response byte to the agent.
+std::optional<runtime::Refusal> missing_head_outcome(const UpstreamStream& stream, bool timed_out,
+                                                     bool body_replayable, int retries_done);
+
+// The audit reason of an exchange answered after `retries` refused streams.
+std::string retried_reason(const std::string& reason, int retries);
+
 // The upstream head of an exchange as an HTTP/2 header list: the pseudo-headers from the
 // request line and Host, then the fields without the connection-specific ones; `te: trailers`
 // when the agent asked for it (gRPC servers require it; it is hop-by-hop in HTTP/1.1, so the
 // plan removed it).
 HeaderList request_header_list(const http::Head& request, bool te_trailers);
+
+// The upstream head of a WebSocket opening handshake (an upgrade the plan allowed and injected)
+// as the RFC 8441 extended CONNECT it stands for over HTTP/2: `:method CONNECT`,
+// `:protocol websocket`, the path and authority, and the fields without the HTTP/1.1
+// handshake's own (Upgrade, Connection, Sec-WebSocket-Key: HTTP/2 has no key, §5).
+HeaderList websocket_connect_header_list(const http::Head& request);
 
 // An HTTP/2 response head as the HTTP/1.1 response head text the pipeline parses and redacts,
 // written to `out` and validated like a head read off an HTTP/1.1 upstream; or why it cannot be.
