@@ -132,6 +132,7 @@ void Fleet::offer(const std::vector<runtime::RevocationRecord>& records) {
     {
         std::lock_guard lock(mutex_);
         for (const auto& record : records) local_.insert(line_of(record));
+        push_pending_ = true;
         woken_ = true;
     }
     wake_.notify_all();
@@ -200,7 +201,9 @@ Result<void> Fleet::sync_revocations() {
         }
         epoch_ = epoch.text;
         cursor_ = 0;
+        std::lock_guard lock(mutex_);
         known_.clear();
+        push_pending_ = true;
     }
     std::vector<runtime::RevocationRecord> incoming;
     if (*length > cursor_) {
@@ -224,19 +227,31 @@ Result<void> Fleet::sync_revocations() {
         cursor_ += range->elements.size();
     }
     // What this gateway has that Redis lacks (its own revocations, or all of them after Redis
-    // lost its data).
+    // lost its data). Only after a change: comparing thousands of records ten times a second
+    // would cost more than the requests' own revocation lookups.
     std::vector<std::vector<std::string>> pushes;
     {
         std::lock_guard lock(mutex_);
-        for (const auto& line : local_) {
-            if (!known_.contains(line)) pushes.push_back({"RPUSH", kRevocationsKey, line});
+        if (push_pending_) {
+            push_pending_ = false;
+            for (const auto& line : local_) {
+                if (!known_.contains(line)) pushes.push_back({"RPUSH", kRevocationsKey, line});
+            }
         }
     }
     if (!pushes.empty()) {
+        const auto retry_later = [this] {
+            std::lock_guard lock(mutex_);
+            push_pending_ = true;
+        };
         auto pushed = client_->pipeline(pushes);
-        if (!pushed.ok()) return pushed.error();
+        if (!pushed.ok()) {
+            retry_later();
+            return pushed.error();
+        }
         for (std::size_t i = 0; i < pushes.size(); ++i) {
             if ((*pushed)[i].type == RedisReply::Type::Error) {
+                retry_later();
                 return make_error("fleet.io", "Redis: " + (*pushed)[i].text);
             }
             known_.insert(pushes[i][2]);
@@ -267,10 +282,21 @@ Result<void> Fleet::sync_budgets() {
             limiter_->unpush(deltas);
             return replies.error();
         }
+        std::vector<runtime::Limiter::BudgetDelta> refused;
+        std::string why;
         for (std::size_t i = 0; i < deltas.size(); ++i) {
-            if (auto total = to_count((*replies)[i])) {
+            if ((*replies)[i].type == RedisReply::Type::Error) {
+                // Not counted (e.g. an ACL without INCRBY): counted again at the next round, and
+                // the round fails loudly rather than losing counts silently.
+                refused.push_back(deltas[i]);
+                why = (*replies)[i].text;
+            } else if (auto total = to_count((*replies)[i])) {
                 limiter_->set_shared_count(deltas[i].key, *total);
             }
+        }
+        if (!refused.empty()) {
+            limiter_->unpush(refused);
+            return make_error("fleet.io", "Redis refused a budget count: " + why);
         }
     }
     const auto keys = limiter_->budget_keys();

@@ -136,6 +136,9 @@ class Fleet {
     bool stopping_ = false;
     bool woken_ = false;
     std::set<std::string> local_;  // lines of the local list (offer())
+    // local_ may hold lines Redis lacks (set by offer() and when Redis lost its data): only
+    // then does a round compare the whole list with what Redis holds.
+    bool push_pending_ = true;
     FleetStatus status_;
 
     std::thread thread_;
