@@ -21,6 +21,26 @@ constexpr std::chrono::seconds kHeartbeatInterval{1};
 constexpr std::int64_t kInstanceGoneMs = 30'000;
 constexpr std::size_t kMgetChunk = 500;
 
+// How long a budget count outlives the latest expiry of the tokens that counted in it: room for
+// clocks (gateways', Redis's) that disagree. Past it, no token of that id can be admitted.
+constexpr std::int64_t kBudgetExpiryMargin = 3600;
+
+// Adds a gateway's delta to a budget count and keeps the key until the latest expiry any gateway
+// reported for it (ARGV[2], Unix seconds; 0: a token that never expires). One script, so that
+// concurrent gateways cannot interleave between the count and its expiry: a new key gets the
+// expiry; an existing key without one (a token that never expires counted in it) keeps none;
+// one with an expiry only ever gets a later one (GT).
+const std::string kBudgetScript = R"(local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+local at = tonumber(ARGV[2])
+if at == 0 then
+  redis.call('PERSIST', KEYS[1])
+elseif n == tonumber(ARGV[1]) then
+  redis.call('EXPIREAT', KEYS[1], at)
+elseif redis.call('TTL', KEYS[1]) >= 0 then
+  redis.call('EXPIREAT', KEYS[1], at, 'GT')
+end
+return n)";
+
 const std::string kEpochKey = "cloakroom:epoch";
 const std::string kRevocationsKey = "cloakroom:revocations";
 const std::string kInstancesKey = "cloakroom:instances";
@@ -273,7 +293,11 @@ Result<void> Fleet::sync_budgets() {
         std::vector<std::vector<std::string>> commands;
         commands.reserve(deltas.size());
         for (const auto& delta : deltas) {
-            commands.push_back({"INCRBY", budget_key(delta.key), std::to_string(delta.delta)});
+            const bool never =
+                delta.expires > runtime::Limiter::kNeverExpires - kBudgetExpiryMargin;
+            commands.push_back({"EVAL", kBudgetScript, "1", budget_key(delta.key),
+                                std::to_string(delta.delta),
+                                never ? "0" : std::to_string(delta.expires + kBudgetExpiryMargin)});
         }
         auto replies = client_->pipeline(commands);
         if (!replies.ok()) {
@@ -286,8 +310,8 @@ Result<void> Fleet::sync_budgets() {
         std::string why;
         for (std::size_t i = 0; i < deltas.size(); ++i) {
             if ((*replies)[i].type == RedisReply::Type::Error) {
-                // Not counted (e.g. an ACL without INCRBY): counted again at the next round, and
-                // the round fails loudly rather than losing counts silently.
+                // Not counted (e.g. an ACL without the script's commands): counted again at the
+                // next round, and the round fails loudly rather than losing counts silently.
                 refused.push_back(deltas[i]);
                 why = (*replies)[i].text;
             } else if (auto total = to_count((*replies)[i])) {

@@ -10,7 +10,8 @@
 //     revocation file and applies them (sessions ended, audited). The local list stays the only
 //     thing a request consults: no Redis round trip per request.
 //   * budgets: requests admitted here since the last round are added to `cloakroom:budget:*`
-//     (INCRBY), and the fleet-wide count of every budget this gateway knows is read back.
+//     (a script: INCRBY, and the key expires an hour after the latest expiry of the tokens
+//     counted in it), and the fleet-wide count of every budget this gateway knows is read back.
 //   * every second, a heartbeat with this gateway's live-session counts, and the fleet's list.
 // The revocation list is cleared in Redis only by hand; `cloakroom:epoch` (a random value set
 // when absent) tells a Redis that lost its data, after which every gateway pushes its records

@@ -127,7 +127,8 @@ std::shared_ptr<Limiter> Limiter::create(LimitClock clock) {
 
 std::variant<std::unique_ptr<Limiter::Permit>, LimitRefusal> Limiter::admit(
     std::string_view scope_name, const config::Limits* scope_limits, const config::Limits& global,
-    std::string_view token_id, std::span<const token::UsageLimits> caveat_limits) {
+    std::string_view token_id, std::span<const token::UsageLimits> caveat_limits,
+    std::optional<std::int64_t> token_expires) {
     Scratch& buffers = scratch();
     std::vector<Check>& checks = buffers.checks;
     checks.clear();
@@ -248,7 +249,10 @@ std::variant<std::unique_ptr<Limiter::Permit>, LimitRefusal> Limiter::admit(
     for (std::size_t i = 0; i < checks.size(); ++i) {
         Entry& entry = *found[i];
         if (entry.bucket) entry.bucket->take();
-        if (checks[i].budget) ++entry.used;
+        if (checks[i].budget) {
+            ++entry.used;
+            entry.expires = std::max(entry.expires, token_expires.value_or(kNeverExpires));
+        }
         if (checks[i].concurrency) {
             ++entry.concurrent;
             // The permit names the entry by its address, not its key: release() then needs no
@@ -286,7 +290,7 @@ std::vector<Limiter::BudgetDelta> Limiter::take_budget_deltas() {
     for (auto& [key, entry] : entries_) {
         if (!entry.budgeted || entry.used == entry.pushed) continue;
         const std::uint64_t delta = entry.used - entry.pushed;
-        out.push_back({key, delta});
+        out.push_back({key, delta, entry.expires == 0 ? kNeverExpires : entry.expires});
         entry.pushed = entry.used;
         entry.shared += delta;
     }
@@ -295,12 +299,12 @@ std::vector<Limiter::BudgetDelta> Limiter::take_budget_deltas() {
 
 void Limiter::unpush(const std::vector<BudgetDelta>& deltas) {
     std::lock_guard lock(mutex_);
-    for (const auto& [key, delta] : deltas) {
-        auto at = entries_.find(key);
+    for (const BudgetDelta& given_back : deltas) {
+        auto at = entries_.find(given_back.key);
         if (at == entries_.end()) continue;
         Entry& entry = at->second;
-        entry.pushed -= std::min(entry.pushed, delta);
-        entry.shared -= std::min(entry.shared, delta);
+        entry.pushed -= std::min(entry.pushed, given_back.delta);
+        entry.shared -= std::min(entry.shared, given_back.delta);
     }
 }
 

@@ -60,7 +60,7 @@ appendonly no
 daemonize no
 logfile {tmp / 'redis.log'}
 requirepass {self.admin_password}
-user cloakroom on >{self.password} ~cloakroom:* -@all +ping +auth +set +get +llen +lrange +rpush +incrby +mget +hset +hgetall +hdel
+user cloakroom on >{self.password} ~cloakroom:* -@all +ping +auth +set +get +llen +lrange +rpush +incrby +mget +hset +hgetall +hdel +eval +expireat +persist +ttl
 """)
         self.proc = None
         self.start()
@@ -250,7 +250,8 @@ def test_a_budget_holds_across_two_gateways_behind_haproxy(make_gateway, redis_s
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(lb_port)
-        tok = a.gw.mint()
+        tok = a.gw.mint(valid_for="2h")
+        minted = time.time()
         http = requests.Session()
         http.trust_env = False
         statuses = []
@@ -273,6 +274,9 @@ def test_a_budget_holds_across_two_gateways_behind_haproxy(make_gateway, redis_s
             assert r.status_code == 429 and r.json()["error"] == "budget_exhausted", r.text
         key = "cloakroom:budget:G:" + a.gw.token_id(tok)
         assert int(redis_server.cli("GET", key)) == 4
+        # The count lives until the token's expiry plus an hour's margin, not forever.
+        expires_at = int(redis_server.cli("EXPIRETIME", key))
+        assert abs(expires_at - (minted + 2 * 3600 + 3600)) <= 60, (expires_at, minted)
     finally:
         lb.terminate()
         lb.wait(timeout=10)
@@ -420,6 +424,32 @@ def test_haproxy_takes_a_stale_gateway_out_of_the_rotation(make_gateway, redis_s
         lb.wait(timeout=10)
         relay.close()
     assert_no_password(redis_server, a, b)
+
+
+def test_a_budget_count_expires_an_hour_after_the_latest_token_that_counted(make_gateway,
+                                                                           redis_server):
+    """Budget keys do not live forever: the key expires an hour after the latest expiry of the
+    tokens of that id that counted in it. An attenuated token (shorter life) sets it first;
+    its parent extends it; the child counted on another gateway, which has seen only the child,
+    does not shorten it."""
+    limits = "\n[limits]\ntoken_budget = 100\n"
+    a = start_member(make_gateway, redis_server, "gw-a", limits=limits)
+    b = start_member(make_gateway, redis_server, "gw-b", limits=limits)
+    parent = a.gw.mint(valid_for="3h")
+    minted = time.time()
+    child = a.gw.cli("attenuate", parent, "--valid-for", "10m").stdout.strip()
+    assert child.startswith("acm_") and a.gw.token_id(child) == a.gw.token_id(parent)
+    key = "cloakroom:budget:G:" + a.gw.token_id(parent)
+
+    def expires_after(member, tok):
+        assert member.get(tok).status_code == 200
+        member.wait_rounds()
+        return int(redis_server.cli("EXPIRETIME", key)) - minted
+
+    assert abs(expires_after(a, child) - (600 + 3600)) <= 60
+    assert abs(expires_after(a, parent) - (3 * 3600 + 3600)) <= 60
+    assert abs(expires_after(b, child) - (3 * 3600 + 3600)) <= 60
+    assert int(redis_server.cli("GET", key)) == 3
 
 
 def test_redis_down_makes_the_gateway_stale_and_it_recovers(make_gateway, redis_server):
