@@ -360,7 +360,8 @@ allow_private = true
         self.proc = spawn("cloakroom",
                           [*wrap, self.tools["cloakroom"], "--config", str(cfg), "serve", *os.environ.get("CLOAKROOM_BENCH_SERVE_ARGS", "").split()],
                           logf, env=self.env)
-        deadline = time.monotonic() + 15
+        # A profiler (valgrind) makes the start-up many times slower.
+        deadline = time.monotonic() + (180 if wrap else 15)
         forward_seen = None
         while time.monotonic() < deadline:
             text = logf.read_text(errors="replace")
@@ -402,6 +403,88 @@ allow_private = true
     def target(self, path):
         return ["--url", f"https://{HOST}{path}", "--proxy", f"127.0.0.1:{self.port}",
                 "--cacert", str(self.dir / "data" / "ca" / "ca.pem")]
+
+
+class CloakroomLimits(Cloakroom):
+    """Cloakroom with every limit on and a revocation list to consult (issue #16's cost check).
+
+    The same service as `cloakroom`, plus global and per-service rate, concurrency and budget
+    limits set so high that none ever refuses (each request still goes through every scope's
+    bucket, slot and budget count), and REVOKED revoked token ids in <data_dir>/revocations
+    (the request's token is not among them, so every request is looked up and admitted)."""
+    name = "cloakroom-limits"
+    note = ("cloakroom + global/service/per-token rate, concurrency and budget limits (never hit) "
+            f"+ revoked ids in the list")
+    REVOKED = 3000
+    # Limits the bench never reaches (counts go up to 10^9), yet every one of them is checked.
+    SERVICE_LIMITS = ('rate = "1000000000/s"\nconcurrency = 1000000\ntoken_rate = "1000000000/s"\n'
+                      'token_concurrency = 1000000\ntoken_budget = 1000000000\n')
+    GLOBAL_LIMITS = ('\n[limits]\nrate = "1000000000/s"\nconcurrency = 1000000\n'
+                     'token_rate = "1000000000/s"\ntoken_concurrency = 1000000\n'
+                     'token_budget = 1000000000\n')
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.try_reverse = False  # the forward proxy is the comparison
+        data = self.dir / "data"
+        data.mkdir(mode=0o700, exist_ok=True)
+        rnd = random.Random(16)
+        now = int(time.time())
+        lines = [json.dumps({"revoked_at": now - i, "token_id": f"{rnd.getrandbits(128):032x}",
+                             "reason": "bench"}, separators=(",", ":")) + "\n"
+                 for i in range(self.REVOKED)]
+        (data / "revocations").write_text("".join(lines))
+        os.chmod(data / "revocations", 0o600)
+
+    def extra_config(self):
+        return ""
+
+    def config_text(self, reverse):
+        return super().config_text(reverse) + self.SERVICE_LIMITS + self.GLOBAL_LIMITS + self.extra_config()
+
+
+class CloakroomFleet(CloakroomLimits):
+    """cloakroom-limits in fleet mode: revocations and budgets shared through a redis-server the
+    harness starts on loopback (no persistence). Its CPU column includes redis-server's."""
+    name = "cloakroom-fleet"
+    note = "cloakroom-limits + [fleet] on a loopback redis-server (CPU includes redis-server's)"
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.redis = None
+        self.redis_port = None
+
+    def available(self):
+        return None if shutil.which("redis-server") else "redis-server not installed"
+
+    def extra_config(self):
+        return (f'\n[fleet]\nredis = "redis://127.0.0.1:{self.redis_port}"\n'
+                f'instance = "bench"\nmax_staleness = "5s"\n')
+
+    def start(self):
+        if self.redis is None or self.redis.poll() is not None:
+            self.redis_port = free_port()
+            rdir = self.dir / "redis"
+            rdir.mkdir(exist_ok=True)
+            self.redis = spawn("redis-server", [
+                shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(self.redis_port),
+                "--save", "", "--appendonly", "no", "--dir", str(rdir), "--protected-mode", "yes"],
+                rdir / "redis.log")
+            wait_port(self.redis_port, self.redis, what="redis-server")
+        super().start()
+        # Synced with Redis before it is measured (a gateway is stale until its first round).
+        deadline = time.monotonic() + 10
+        while "(synced)" not in (self.dir / "serve.log").read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("cloakroom-fleet did not sync with redis-server:\n" +
+                                   (self.dir / "serve.log").read_text(errors="replace")[-3000:])
+            time.sleep(0.05)
+
+    def stop(self):
+        super().stop()
+
+    def pids(self):
+        return super().pids() + ([self.redis.pid] if self.redis and self.redis.poll() is None else [])
 
 
 class CloakroomReverse(Candidate):
@@ -596,7 +679,8 @@ class MitmProxy(Candidate):
     h2 = False  # started with http2=false (its HTTP/1.1 numbers are the comparison)
 
 
-CANDIDATES = [Direct, Cloakroom, CloakroomReverse, NginxProxy, HaproxyProxy, MitmProxy]
+CANDIDATES = [Direct, Cloakroom, CloakroomLimits, CloakroomFleet, CloakroomReverse, NginxProxy,
+              HaproxyProxy, MitmProxy]
 NAMES = [c.name for c in CANDIDATES]
 
 
@@ -746,6 +830,13 @@ def report(results, idle, micro, cands, opts, skipped, wrk):
                                  f"CPU/req {fmt(rc, '{:.2f}x')}")
             if parts:
                 p(f"{'':<38} cloakroom" + "; ".join(parts))
+            # Issue #16: what revocation + limits (local, and fleet mode on Redis) cost.
+            for other in ("cloakroom-limits", "cloakroom-fleet"):
+                o = results.get((shape.name, other))
+                if o:
+                    p(f"{'':<38} {other}/cloakroom: req/s {fmt(ratio(o['rps'], c['rps']), '{:.3f}x')}, "
+                      f"CPU/req {fmt(ratio(o['cpu_us'], c['cpu_us']), '{:.3f}x')}, "
+                      f"p99 {fmt(ratio(o['p99'], c['p99']), '{:.2f}x')}")
         p("")
     if wrk:
         p("wrk cross-check (keep-alive, 64 conns, no certificate verification; wrk cannot CONNECT):")
@@ -822,6 +913,13 @@ def targets(results, idle, micro, opts):
     q = ratio(get("keepalive", "cloakroom", "rps"), get("keepalive", "cloakroom-reverse", "rps"))
     lines.append(f"{verdict(None if r is None else r <= 1.1)} forward (CONNECT) CPU/req <= 1.1x reverse "
                  f"(keepalive): {fmt(r, '{:.2f}x')} (req/s {fmt(q, '{:.2f}x')}; reverse hop is plain HTTP)")
+    # Issue #16: revocation + limits on vs off (same run), locally and in fleet mode.
+    for other, goal in (("cloakroom-limits", 1.03), ("cloakroom-fleet", 1.10)):
+        rc = ratio(get("keepalive", other, "cpu_us"), get("keepalive", "cloakroom", "cpu_us"))
+        rr = ratio(get("keepalive", "cloakroom", "rps"), get("keepalive", other, "rps"))
+        ok = None if rc is None or rr is None else rc <= goal and rr <= goal
+        lines.append(f"{verdict(ok)} {other} keep-alive cost <= {round((goal - 1) * 100)} % over cloakroom: "
+                     f"CPU/req {fmt(rc, '{:.3f}x')}, req/s {fmt(rr and 1 / rr, '{:.3f}x')}")
     c, d = get("latency", "cloakroom", "p50"), get("latency", "direct", "p50")
     added = None if c is None or d is None else c - d
     lines.append(f"{verdict(None if added is None else added <= 50)} added p50 over direct <= 50 µs (1 conn): "
@@ -928,6 +1026,11 @@ def main():
             continue
         if cls is not Cloakroom:
             c.start()
+            # Every Cloakroom candidate signs with MACAROON_SIGNING_KEY: one token fits all.
+            if isinstance(c, Cloakroom) and tools["token"] == "acm_placeholder":
+                tools["token"] = c.mint()
+            if isinstance(c, Cloakroom):
+                log(f"{c.name} on 127.0.0.1:{c.port}")
         cands.append(c)
     if tools["token"] == "acm_placeholder":
         # No Cloakroom in this run: the proxies still get a token-shaped header of the same size.

@@ -91,8 +91,9 @@ LoginDecision authorize_login(const runtime::Runtime& runtime, const config::Dat
     LoginGranted granted;
     // A session is one request for the limits; checked before the password is read.
     const auto caveat_limits = token::usage_limits(outcome.caveats);
-    if (auto limited = runtime::admit_limits(runtime, database.name, &database.limits,
-                                             outcome.token_id, caveat_limits, granted.permit)) {
+    if (auto limited =
+            runtime::admit_limits(runtime, database.name, &database.limits, outcome.token_id,
+                                  caveat_limits, token::expiry(outcome.caveats), granted.permit)) {
         return deny(Denial::Limited, limited->reason, outcome.token_id);
     }
     granted.login = login;

@@ -22,6 +22,26 @@ constexpr std::chrono::seconds kHeartbeatInterval{1};
 constexpr std::int64_t kInstanceGoneMs = 30'000;
 constexpr std::size_t kMgetChunk = 500;
 
+// How long a budget count outlives the latest expiry of the tokens that counted in it: room for
+// clocks (gateways', Redis's) that disagree. Past it, no token of that id can be admitted.
+constexpr std::int64_t kBudgetExpiryMargin = 3600;
+
+// Adds a gateway's delta to a budget count and keeps the key until the latest expiry any gateway
+// reported for it (ARGV[2], Unix seconds; 0: a token that never expires). One script, so that
+// concurrent gateways cannot interleave between the count and its expiry: a new key gets the
+// expiry; an existing key without one (a token that never expires counted in it) keeps none;
+// one with an expiry only ever gets a later one (GT).
+const std::string kBudgetScript = R"(local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+local at = tonumber(ARGV[2])
+if at == 0 then
+  redis.call('PERSIST', KEYS[1])
+elseif n == tonumber(ARGV[1]) then
+  redis.call('EXPIREAT', KEYS[1], at)
+elseif redis.call('TTL', KEYS[1]) >= 0 then
+  redis.call('EXPIREAT', KEYS[1], at, 'GT')
+end
+return n)";
+
 // One hash tag for every key: one Redis Cluster slot holds them all.
 const std::string kEpochKey = "{cloakroom}:epoch";
 const std::string kRevocationsKey = "{cloakroom}:revocations";
@@ -147,6 +167,7 @@ void Fleet::offer(const std::vector<runtime::RevocationRecord>& records) {
     {
         std::lock_guard lock(mutex_);
         for (const auto& record : records) local_.insert(line_of(record));
+        push_pending_ = true;
         woken_ = true;
     }
     wake_.notify_all();
@@ -217,7 +238,9 @@ Result<void> Fleet::sync_revocations() {
         }
         epoch_ = epoch.text;
         cursor_ = 0;
+        std::lock_guard lock(mutex_);
         known_.clear();
+        push_pending_ = true;
     }
     std::vector<runtime::RevocationRecord> incoming;
     if (*length > cursor_) {
@@ -241,19 +264,31 @@ Result<void> Fleet::sync_revocations() {
         cursor_ += range->elements.size();
     }
     // What this gateway has that Redis lacks (its own revocations, or all of them after Redis
-    // lost its data).
+    // lost its data). Only after a change: comparing thousands of records ten times a second
+    // would cost more than the requests' own revocation lookups.
     std::vector<std::vector<std::string>> pushes;
     {
         std::lock_guard lock(mutex_);
-        for (const auto& line : local_) {
-            if (!known_.contains(line)) pushes.push_back({"RPUSH", kRevocationsKey, line});
+        if (push_pending_) {
+            push_pending_ = false;
+            for (const auto& line : local_) {
+                if (!known_.contains(line)) pushes.push_back({"RPUSH", kRevocationsKey, line});
+            }
         }
     }
     if (!pushes.empty()) {
+        const auto retry_later = [this] {
+            std::lock_guard lock(mutex_);
+            push_pending_ = true;
+        };
         auto pushed = link_->pipeline(pushes);
-        if (!pushed.ok()) return pushed.error();
+        if (!pushed.ok()) {
+            retry_later();
+            return pushed.error();
+        }
         for (std::size_t i = 0; i < pushes.size(); ++i) {
             if ((*pushed)[i].type == RedisReply::Type::Error) {
+                retry_later();
                 return make_error("fleet.io", "Redis: " + (*pushed)[i].text);
             }
             known_.insert(pushes[i][2]);
@@ -275,7 +310,11 @@ Result<void> Fleet::sync_budgets() {
         std::vector<std::vector<std::string>> commands;
         commands.reserve(deltas.size());
         for (const auto& delta : deltas) {
-            commands.push_back({"INCRBY", budget_key(delta.key), std::to_string(delta.delta)});
+            const bool never =
+                delta.expires > runtime::Limiter::kNeverExpires - kBudgetExpiryMargin;
+            commands.push_back({"EVAL", kBudgetScript, "1", budget_key(delta.key),
+                                std::to_string(delta.delta),
+                                never ? "0" : std::to_string(delta.expires + kBudgetExpiryMargin)});
         }
         auto replies = link_->pipeline(commands);
         if (!replies.ok()) {
@@ -284,17 +323,21 @@ Result<void> Fleet::sync_budgets() {
             limiter_->unpush(deltas);
             return replies.error();
         }
+        std::vector<runtime::Limiter::BudgetDelta> refused;
+        std::string why;
         for (std::size_t i = 0; i < deltas.size(); ++i) {
             if ((*replies)[i].type == RedisReply::Type::Error) {
-                // Not counted there (e.g. NOPERM, a cluster reconfiguring): again next round.
-                limiter_->unpush(deltas);
-                return make_error("fleet.io", "Redis: " + (*replies)[i].text);
-            }
-        }
-        for (std::size_t i = 0; i < deltas.size(); ++i) {
-            if (auto total = to_count((*replies)[i])) {
+                // Not counted (e.g. an ACL without the script's commands): counted again at the
+                // next round, and the round fails loudly rather than losing counts silently.
+                refused.push_back(deltas[i]);
+                why = (*replies)[i].text;
+            } else if (auto total = to_count((*replies)[i])) {
                 limiter_->set_shared_count(deltas[i].key, *total);
             }
+        }
+        if (!refused.empty()) {
+            limiter_->unpush(refused);
+            return make_error("fleet.io", "Redis refused a budget count: " + why);
         }
     }
     const auto keys = limiter_->budget_keys();

@@ -11,7 +11,8 @@
 //     revocation file and applies them (sessions ended, audited). The local list stays the only
 //     thing a request consults: no Redis round trip per request.
 //   * budgets: requests admitted here since the last round are added to `{cloakroom}:budget:*`
-//     (INCRBY), and the fleet-wide count of every budget this gateway knows is read back.
+//     (a script: INCRBY, and the key expires an hour after the latest expiry of the tokens
+//     counted in it), and the fleet-wide count of every budget this gateway knows is read back.
 //   * every second, a heartbeat with this gateway's live-session counts, and the fleet's list.
 // The revocation list is cleared in Redis only by hand; `{cloakroom}:epoch` (a random value set
 // when absent) tells a Redis that lost its data, after which every gateway pushes its records
@@ -150,6 +151,9 @@ class Fleet {
     bool stopping_ = false;
     bool woken_ = false;
     std::set<std::string> local_;  // lines of the local list (offer())
+    // local_ may hold lines Redis lacks (set by offer() and when Redis lost its data): only
+    // then does a round compare the whole list with what Redis holds.
+    bool push_pending_ = true;
     FleetStatus status_;
 
     std::thread thread_;

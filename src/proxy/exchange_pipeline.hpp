@@ -462,7 +462,7 @@ inline boost::asio::awaitable<PlanOutcome> decide_exchange(
     // Rate limits and budgets, before any secret is resolved (runtime/admission.hpp).
     if (auto limited = runtime::admit_limits(
             *runtime, audit.service, plan.service != nullptr ? &plan.service->limits : nullptr,
-            plan.token_id, plan.usage_limits, exchange)) {
+            plan.token_id, plan.usage_limits, plan.token_expires, exchange)) {
         co_return PlanOutcome{std::move(*limited)};
     }
     if (plan.credential != nullptr) {

@@ -374,7 +374,8 @@ AuthDecision authorize(const config::Config& config, const config::Service& serv
                         decision.token_id,
                         AuthDecision::Inject,
                         decision.minted,
-                        token::usage_limits(decision.caveats)};
+                        token::usage_limits(decision.caveats),
+                        token::expiry(decision.caveats)};
 }
 
 }  // namespace cloakroom::proxy

@@ -64,6 +64,7 @@ struct AuthDecision {
     enum Kind { Inject, Passthrough, Reject } kind = Reject;
     std::optional<std::int64_t> minted = {};  // the allowed token's mint time (runtime::mint_time)
     std::vector<token::UsageLimits> usage_limits = {};  // its Limits caveats (Inject only)
+    std::optional<std::int64_t> expires = {};           // its expiry (token::expiry; Inject only)
 };
 
 // Decisions in order:

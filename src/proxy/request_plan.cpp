@@ -76,6 +76,7 @@ PlanOutcome plan_request(const Runtime& runtime, const Target& target, const htt
     plan.token_id = std::move(decision.token_id);
     plan.token_minted = decision.minted;
     plan.usage_limits = std::move(decision.usage_limits);
+    plan.token_expires = decision.expires;
     if (decision.kind == AuthDecision::Reject) {
         if (facts != nullptr) {
             facts->token_id = plan.token_id;

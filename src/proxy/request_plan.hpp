@@ -38,6 +38,7 @@ struct RequestPlan {
     std::string token_id;                          // of a token that decoded, else ""
     std::optional<std::int64_t> token_minted;      // the allowed token's mint time (revocation)
     std::vector<token::UsageLimits> usage_limits;  // the allowed token's Limits caveats
+    std::optional<std::int64_t> token_expires;     // its expiry (token::expiry; budgets' TTL)
     std::string reason;                            // for the audit record
     std::string path;                              // normalized: what was checked and is sent
     std::string query;                             // the raw query, token removed by apply_plan

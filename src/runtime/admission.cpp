@@ -7,9 +7,10 @@ namespace cloakroom::runtime {
 std::optional<Refusal> admit_limits(const Runtime& runtime, std::string_view scope,
                                     const config::Limits* limits, std::string_view token_id,
                                     std::span<const token::UsageLimits> caveat_limits,
-                                    Exchange& exchange) {
+                                    std::optional<std::int64_t> token_expires, Exchange& exchange) {
     std::unique_ptr<Limiter::Permit> permit;
-    auto refusal = admit_limits(runtime, scope, limits, token_id, caveat_limits, permit);
+    auto refusal =
+        admit_limits(runtime, scope, limits, token_id, caveat_limits, token_expires, permit);
     if (permit) exchange.hold(std::move(permit));
     return refusal;
 }
@@ -17,6 +18,7 @@ std::optional<Refusal> admit_limits(const Runtime& runtime, std::string_view sco
 std::optional<Refusal> admit_limits(const Runtime& runtime, std::string_view scope,
                                     const config::Limits* limits, std::string_view token_id,
                                     std::span<const token::UsageLimits> caveat_limits,
+                                    std::optional<std::int64_t> token_expires,
                                     std::unique_ptr<Limiter::Permit>& held) {
     if (!runtime.limiter) return std::nullopt;
     const config::Limits& global = runtime.config.limits;
@@ -24,7 +26,8 @@ std::optional<Refusal> admit_limits(const Runtime& runtime, std::string_view sco
     if (!global.any() && (limits == nullptr || !limits->any()) &&
         (token_id.empty() || caveat_limits.empty()))
         return std::nullopt;
-    auto admitted = runtime.limiter->admit(scope, limits, global, token_id, caveat_limits);
+    auto admitted =
+        runtime.limiter->admit(scope, limits, global, token_id, caveat_limits, token_expires);
     if (auto* permit = std::get_if<std::unique_ptr<Limiter::Permit>>(&admitted)) {
         held = std::move(*permit);
         return std::nullopt;

@@ -79,7 +79,7 @@ class Limiter : public std::enable_shared_from_this<Limiter> {
 
       private:
         std::weak_ptr<Limiter> limiter_;
-        std::vector<std::string> keys_;  // the entries whose concurrency it holds
+        std::vector<std::string> keys_;  // the entries whose slots it holds (see admit())
     };
 
     static std::shared_ptr<Limiter> create(LimitClock clock = {});
@@ -87,12 +87,15 @@ class Limiter : public std::enable_shared_from_this<Limiter> {
     // One request on `scope_name` (a service or database name) by `token_id` ("" when the
     // request carries no token: only the scope and global limits apply). `scope_limits` may be
     // null (the request belongs to no service). `caveat_limits`: the token's Limits caveats
-    // (token::usage_limits), ignored without a token id. Returns a permit (null when no limit
-    // applies: nothing to release) or the refusal.
+    // (token::usage_limits), ignored without a token id. `token_expires`: when the token stops
+    // being valid (token::expiry, Unix seconds; nullopt: never), which bounds how long its
+    // budget counts are worth keeping (BudgetDelta::expires). Returns a permit (null when no
+    // limit applies: nothing to release) or the refusal.
     std::variant<std::unique_ptr<Permit>, LimitRefusal> admit(
         std::string_view scope_name, const config::Limits* scope_limits,
         const config::Limits& global, std::string_view token_id,
-        std::span<const token::UsageLimits> caveat_limits = {});
+        std::span<const token::UsageLimits> caveat_limits = {},
+        std::optional<std::int64_t> token_expires = std::nullopt);
 
     // Entries kept (tests: idle entries without a budget are dropped).
     std::size_t entries() const;
@@ -101,9 +104,15 @@ class Limiter : public std::enable_shared_from_this<Limiter> {
     // the fleet-wide count as of the last sync (`shared`, this gateway's pushed requests
     // included) and the requests it admitted since (`used - pushed`); a budget refuses once
     // shared + unpushed reaches it. Without a fleet, shared and pushed stay 0.
+    static constexpr std::int64_t kNeverExpires = INT64_MAX;
     struct BudgetDelta {
         std::string key;  // the entry's key (scope and token id)
         std::uint64_t delta = 0;
+        // The latest expiry (Unix seconds) of the tokens this entry admitted, kNeverExpires when
+        // one of them never expires. The tokens of one family (one token id) may differ: an
+        // attenuation can only shorten its parent's life, so the latest is the family's bound
+        // among the tokens seen. Past it, no token can add to the count.
+        std::int64_t expires = kNeverExpires;
     };
     // Requests admitted since the last call, per budget entry; counted as pushed (and added to
     // the shared count) at once. If pushing them fails, give them back with unpush().
@@ -125,6 +134,7 @@ class Limiter : public std::enable_shared_from_this<Limiter> {
         std::uint64_t pushed = 0;  // of `used`, those counted in the fleet's store
         std::uint64_t shared = 0;  // the fleet-wide count as last read (fleet mode)
         bool budgeted = false;
+        std::int64_t expires = 0;  // BudgetDelta::expires; 0 before a request was admitted
         std::uint64_t budget_used() const { return std::max(shared, pushed) + (used - pushed); }
     };
     void release(const std::vector<std::string>& keys);

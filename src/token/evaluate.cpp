@@ -258,6 +258,16 @@ std::vector<UsageLimits> usage_limits(const std::vector<Caveat>& caveats) {
     return limits;
 }
 
+std::optional<std::int64_t> expiry(const std::vector<Caveat>& caveats) {
+    std::optional<std::int64_t> earliest;
+    for (const auto& caveat : caveats) {
+        if (const auto* window = std::get_if<ValidityWindow>(&caveat)) {
+            if (!earliest || window->not_after < *earliest) earliest = window->not_after;
+        }
+    }
+    return earliest;
+}
+
 std::string validity_denial(const std::vector<Caveat>& caveats, std::int64_t time_unix) {
     std::vector<Caveat> windows;
     for (const auto& caveat : caveats) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,10 @@ std::vector<std::string> evaluate_caveats(const std::vector<Caveat>& caveats,
 // repeats its parent's caveat adds nothing), in caveat order. Each is enforced on its own: all
 // must admit a request.
 std::vector<UsageLimits> usage_limits(const std::vector<Caveat>& caveats);
+
+// When the token stops being valid: the earliest `not_after` of its ValidityWindow caveats (Unix
+// seconds, inclusive), or nullopt for a token that never expires (no validity caveat).
+std::optional<std::int64_t> expiry(const std::vector<Caveat>& caveats);
 
 // Why the token's ValidityWindow caveats refuse time `time_unix` ("token only valid until ..."),
 // or "" when they allow it: expiry is about the token itself, so callers answer it as "invalid

@@ -252,6 +252,9 @@ struct TwoGateways {
     }
 };
 
+constexpr std::int64_t kChildExpiry = 1767229200;   // 2026-01-01 01:00 UTC
+constexpr std::int64_t kParentExpiry = 1767315600;  // 2026-01-02 00:00 UTC
+
 TEST(FleetBudgets, ABudgetHoldsAcrossGatewaysThatSyncBetweenRequests) {
     TwoGateways fleet;
     const config::Limits global = budget(4);
@@ -295,6 +298,52 @@ TEST(FleetBudgets, AFailedPushIsCountedAgainAndCountsNeverGoDown) {
     fleet.sync(*fleet.a);
     EXPECT_TRUE(admitted(fleet.a->admit("api", nullptr, global, "tok")));
     EXPECT_FALSE(admitted(fleet.a->admit("api", nullptr, global, "tok")));
+}
+
+TEST(FleetBudgets, ACountKnowsTheLatestExpiryOfTheTokensThatCountedInIt) {
+    // The key in Redis expires after it (fleet.cpp adds a margin): no token of the family can
+    // add to the count then.
+    const config::Limits global = budget(100);
+    auto limiter = runtime::Limiter::create();
+    using L = runtime::Limiter;
+    // An attenuated token (shorter life) first, then its parent: the parent's expiry wins.
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "fam", {}, kChildExpiry)));
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "fam", {}, kParentExpiry)));
+    // Another child later does not shorten it.
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "fam", {}, kChildExpiry)));
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "once", {}, kChildExpiry)));
+    // A token without a validity caveat never expires: neither does its count.
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "forever", {}, kChildExpiry)));
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "forever", {}, std::nullopt)));
+    std::map<std::string, L::BudgetDelta> by_key;
+    for (const auto& delta : limiter->take_budget_deltas()) by_key[delta.key] = delta;
+    ASSERT_EQ(by_key.size(), 3u);
+    EXPECT_EQ(by_key["G\x1f"
+                     "fam"]
+                  .expires,
+              kParentExpiry);
+    EXPECT_EQ(by_key["G\x1f"
+                     "fam"]
+                  .delta,
+              3u);
+    EXPECT_EQ(by_key["G\x1f"
+                     "once"]
+                  .expires,
+              kChildExpiry);
+    EXPECT_EQ(by_key["G\x1f"
+                     "forever"]
+                  .expires,
+              L::kNeverExpires);
+    // The next round's delta keeps what the entry learnt (a later child cannot lower it).
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "fam", {}, kChildExpiry)));
+    const auto next = limiter->take_budget_deltas();
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].expires, kParentExpiry);
+    // A failed push gives the delta back with its expiry intact.
+    limiter->unpush(next);
+    const auto again = limiter->take_budget_deltas();
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].expires, kParentExpiry);
 }
 
 // ---- revocations ----

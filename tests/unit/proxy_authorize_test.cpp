@@ -50,6 +50,22 @@ TEST_F(ProxyAuthorize, ValidTokenInjects) {
     EXPECT_EQ(d.reason.find(tok), std::string::npos);
 }
 
+TEST_F(ProxyAuthorize, AnInjectedTokenCarriesItsExpiryForItsBudgetCounts) {
+    // The earliest not_after of its validity caveats: an attenuation that shortens the life
+    // counts, one that claims a longer life does not.
+    const std::string parent = valid_token();
+    EXPECT_EQ(run(stripe, bhttp::verb::get, "/v1/x", bearer(parent)).expires, kNow + 60);
+    const std::string child = test::mint(keys, {token::validity_caveat(kNow - 60, kNow + 60),
+                                                token::validity_caveat(kNow - 60, kNow + 30),
+                                                token::validity_caveat(kNow - 60, kNow + 900)});
+    EXPECT_EQ(run(stripe, bhttp::verb::get, "/v1/x", bearer(child)).expires, kNow + 30);
+    // No validity caveat: never expires.
+    const AuthDecision forever =
+        run(stripe, bhttp::verb::get, "/v1/x", bearer(test::mint(keys, {})));
+    EXPECT_EQ(forever.kind, AuthDecision::Inject);
+    EXPECT_FALSE(forever.expires.has_value());
+}
+
 TEST_F(ProxyAuthorize, ServiceRulesApplyWithAndWithoutToken) {
     const std::string tok = valid_token();
     for (auto found : {std::optional<FoundToken>(), bearer(tok), bearer("acm_garbage")}) {

@@ -125,6 +125,43 @@ TEST(RuntimeRateLimit, ConcurrencyIsHeldByThePermitUntilItEnds) {
     EXPECT_TRUE(admitted(limiter->admit("s", &limits, global, "t")));
 }
 
+TEST(RuntimeRateLimit, APermitReleasesEverySlotItHoldsAndOnlyThose) {
+    // One permit holds a slot in each scope with a concurrency limit (the gateway, the gateway
+    // per token, the service, the service per token: keys of every length, token ids of 32 hex
+    // digits as in the gateway); ending it frees them all, and another token's slots stay held.
+    FakeClock time;
+    auto limiter = Limiter::create(time.clock());
+    config::Limits limits;
+    limits.concurrency = 2;
+    limits.token_concurrency = 1;
+    config::Limits global;
+    global.concurrency = 2;
+    global.token_concurrency = 1;
+    const std::string one(32, 'a');
+    const std::string two = std::string(31, 'b') + "c";
+    auto first = limiter->admit("a-service-with-a-long-name", &limits, global, one);
+    ASSERT_TRUE(admitted(first));
+    auto other = limiter->admit("a-service-with-a-long-name", &limits, global, two);
+    ASSERT_TRUE(admitted(other));
+    // The service and the gateway are full (2 of 2), and each token's own slot too.
+    for (const auto& id : {one, two, std::string(32, 'd')}) {
+        EXPECT_FALSE(admitted(limiter->admit("a-service-with-a-long-name", &limits, global, id)));
+    }
+    std::get<Permit>(first).reset();
+    // `one`'s request ended: its four slots are free, `two`'s are still held.
+    EXPECT_FALSE(admitted(limiter->admit("a-service-with-a-long-name", &limits, global, two)));
+    auto again = limiter->admit("a-service-with-a-long-name", &limits, global, one);
+    EXPECT_TRUE(admitted(again));
+    EXPECT_FALSE(admitted(limiter->admit("a-service-with-a-long-name", &limits, global, one)));
+    std::get<Permit>(again).reset();
+    std::get<Permit>(other).reset();
+    // Everything free: two at once again, of any tokens.
+    auto x = limiter->admit("a-service-with-a-long-name", &limits, global, std::string(32, 'd'));
+    auto y = limiter->admit("a-service-with-a-long-name", &limits, global, std::string(32, 'e'));
+    EXPECT_TRUE(admitted(x));
+    EXPECT_TRUE(admitted(y));
+}
+
 TEST(RuntimeRateLimit, ABudgetIsSpentForGoodAndCountsOnlyAdmittedRequests) {
     FakeClock time;
     auto limiter = Limiter::create(time.clock());

@@ -11,7 +11,9 @@ import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
+import types
 
 import pytest
 import requests
@@ -59,7 +61,7 @@ appendonly no
 daemonize no
 logfile {tmp / 'redis.log'}
 requirepass {self.admin_password}
-user cloakroom on >{self.password} ~{{cloakroom}}:* -@all +ping +auth +set +get +llen +lrange +rpush +incrby +mget +hset +hgetall +hdel
+user cloakroom on >{self.password} ~{{cloakroom}}:* -@all +ping +auth +set +get +llen +lrange +rpush +incrby +mget +hset +hgetall +hdel +eval +expireat +persist +ttl
 """)
         self.proc = None
         self.start()
@@ -170,6 +172,16 @@ def start_member(make_gateway, redis, instance, staleness="5s", limits=""):
     return Member(gw)
 
 
+def haproxy_env(lb_port, a, b):
+    """What examples/haproxy/cloakroom.cfg reads: the balancer's address, the gateways' agent
+    addresses (here their reverse base URLs) and their admin listeners (the /readyz check)."""
+    return dict(os.environ, CLOAKROOM_LB=f"127.0.0.1:{lb_port}",
+                CLOAKROOM_GW1=f"127.0.0.1:{a.gw.reverse_port}",
+                CLOAKROOM_GW2=f"127.0.0.1:{b.gw.reverse_port}",
+                CLOAKROOM_GW1_ADMIN=a.admin.removeprefix("http://"),
+                CLOAKROOM_GW2_ADMIN=b.admin.removeprefix("http://"))
+
+
 def assert_no_password(redis, *members):
     for m in members:
         gw = m.gw
@@ -231,9 +243,7 @@ def test_a_budget_holds_across_two_gateways_behind_haproxy(make_gateway, redis_s
     a = start_member(make_gateway, redis_server, "gw-a", limits=limits)
     b = start_member(make_gateway, redis_server, "gw-b", limits=limits)
     lb_port = free_port()
-    env = dict(os.environ, CLOAKROOM_LB=f"127.0.0.1:{lb_port}",
-               CLOAKROOM_GW1=f"127.0.0.1:{a.gw.reverse_port}",
-               CLOAKROOM_GW2=f"127.0.0.1:{b.gw.reverse_port}")
+    env = haproxy_env(lb_port, a, b)
     check = subprocess.run([haproxy, "-c", "-f", str(HAPROXY_EXAMPLE)], env=env,
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -241,7 +251,8 @@ def test_a_budget_holds_across_two_gateways_behind_haproxy(make_gateway, redis_s
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(lb_port)
-        tok = a.gw.mint()
+        tok = a.gw.mint(valid_for="2h")
+        minted = time.time()
         http = requests.Session()
         http.trust_env = False
         statuses = []
@@ -264,10 +275,182 @@ def test_a_budget_holds_across_two_gateways_behind_haproxy(make_gateway, redis_s
             assert r.status_code == 429 and r.json()["error"] == "budget_exhausted", r.text
         key = "{cloakroom}:budget:G:" + a.gw.token_id(tok)
         assert int(redis_server.cli("GET", key)) == 4
+        # The count lives until the token's expiry plus an hour's margin, not forever.
+        expires_at = int(redis_server.cli("EXPIRETIME", key))
+        assert abs(expires_at - (minted + 2 * 3600 + 3600)) <= 60, (expires_at, minted)
     finally:
         lb.terminate()
         lb.wait(timeout=10)
     assert_no_password(redis_server, a, b)
+
+
+class Relay:
+    """A TCP relay from one gateway to Redis: cut() takes Redis away from that gateway only
+    (connections closed, new ones closed at once) while the others keep it."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.open = True
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                if not self.open:
+                    client.close()
+                    continue
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                except OSError:
+                    client.close()
+                    continue
+                upstream.settimeout(None)
+                self.conns += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        with self.lock:
+            self.open = False
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def restore(self):
+        with self.lock:
+            self.open = True
+
+    def close(self):
+        self.cut()
+        self.listener.close()
+
+
+def test_haproxy_takes_a_stale_gateway_out_of_the_rotation(make_gateway, redis_server, tmp_path):
+    """examples/haproxy/cloakroom.cfg checks each gateway's /readyz: a gateway that lost Redis
+    (only it) turns stale, answers 503 there, and haproxy stops sending it connections while the
+    other keeps serving; once Redis is back it returns to the rotation."""
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    assert os.path.exists(haproxy), "haproxy missing: run scripts/setup-e2e"
+    relay = Relay(redis_server.port)
+    a = start_member(make_gateway, redis_server, "gw-a", staleness="2s")
+    b = start_member(make_gateway,
+                     types.SimpleNamespace(port=relay.port, password=redis_server.password),
+                     "gw-b", staleness="2s")
+    lb_port = free_port()
+    lb_log = tmp_path / "haproxy.log"
+    with open(lb_log, "wb") as out:
+        lb = subprocess.Popen([haproxy, "-db", "-f", str(HAPROXY_EXAMPLE)],
+                              env=haproxy_env(lb_port, a, b), stdout=out, stderr=subprocess.STDOUT)
+    http = requests.Session()
+    http.trust_env = False
+
+    def through_lb(n):
+        statuses = []
+        for _ in range(n):
+            r = http.get(f"http://127.0.0.1:{lb_port}/api/v1/fleet", timeout=10,
+                         headers={"Authorization": f"Bearer {tok}", "Connection": "close"})
+            statuses.append(r.status_code)
+        return statuses
+
+    def served(m):
+        return len([rec for rec in m.gw.audit() if rec.get("kind") == "http"])
+
+    def wait_served(m, n, timeout=10):
+        # An audit line is written when its exchange ends, which may be just after the answer.
+        deadline = time.monotonic() + timeout
+        while served(m) < n:
+            assert time.monotonic() < deadline, (n, served(m))
+            time.sleep(0.02)
+
+    def wait_log(pattern, timeout=15):
+        deadline = time.monotonic() + timeout
+        while pattern not in lb_log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, (pattern, lb_log.read_text(errors="replace"))
+            time.sleep(0.05)
+
+    try:
+        wait_port(lb_port)
+        tok = a.gw.mint()
+        assert through_lb(4) == [200] * 4
+        wait_served(a, 2)
+        relay.cut()
+        b.wait_state("stale", timeout=10)
+        assert b.admin_get("/readyz", auth=False).status_code == 503
+        wait_served(b, 2)  # both of the first four: their lines are written
+        before_b = served(b) + 1
+        assert b.get(tok).status_code == 503  # directly: it refuses every token
+        wait_served(b, before_b)
+        wait_log("readyz_gw2/gw2 is DOWN")
+        before_a = served(a)
+        assert through_lb(6) == [200] * 6  # a 503 fleet_stale would show here too
+        wait_served(a, before_a + 6)
+        assert served(b) == before_b, "haproxy sent a connection to the stale gateway"
+        # Redis is back for B: ready again, and back in the rotation.
+        relay.restore()
+        b.wait_state("synced", timeout=10)
+        wait_log("readyz_gw2/gw2 is UP")
+        before_b = served(b)
+        assert through_lb(6) == [200] * 6
+        wait_served(b, before_b + 2)
+    finally:
+        lb.terminate()
+        lb.wait(timeout=10)
+        relay.close()
+    assert_no_password(redis_server, a, b)
+
+
+def test_a_budget_count_expires_an_hour_after_the_latest_token_that_counted(make_gateway,
+                                                                           redis_server):
+    """Budget keys do not live forever: the key expires an hour after the latest expiry of the
+    tokens of that id that counted in it. An attenuated token (shorter life) sets it first;
+    its parent extends it; the child counted on another gateway, which has seen only the child,
+    does not shorten it."""
+    limits = "\n[limits]\ntoken_budget = 100\n"
+    a = start_member(make_gateway, redis_server, "gw-a", limits=limits)
+    b = start_member(make_gateway, redis_server, "gw-b", limits=limits)
+    parent = a.gw.mint(valid_for="3h")
+    minted = time.time()
+    child = a.gw.cli("attenuate", parent, "--valid-for", "10m").stdout.strip()
+    assert child.startswith("acm_") and a.gw.token_id(child) == a.gw.token_id(parent)
+    key = "{cloakroom}:budget:G:" + a.gw.token_id(parent)
+
+    def expires_after(member, tok):
+        assert member.get(tok).status_code == 200
+        member.wait_rounds()
+        return int(redis_server.cli("EXPIRETIME", key)) - minted
+
+    assert abs(expires_after(a, child) - (600 + 3600)) <= 60
+    assert abs(expires_after(a, parent) - (3 * 3600 + 3600)) <= 60
+    assert abs(expires_after(b, child) - (3 * 3600 + 3600)) <= 60
+    assert int(redis_server.cli("GET", key)) == 3
 
 
 def test_redis_down_makes_the_gateway_stale_and_it_recovers(make_gateway, redis_server):

@@ -23,7 +23,7 @@ CERT_ENV = "CLOAKROOM_TEST_REDIS_CLIENT_CERT"
 KEY_ENV = "CLOAKROOM_TEST_REDIS_CLIENT_KEY"
 # What fleet mode runs, and nothing else, on the fleet's keys only.
 ACL_COMMANDS = ("-@all +ping +auth +set +get +llen +lrange +rpush +incrby +mget +hset +hgetall "
-                "+hdel +role +asking")
+                "+hdel +eval +expireat +persist +ttl +role +asking")
 
 
 def wait_until(what, check, timeout=20, interval=0.05):
