@@ -55,3 +55,16 @@ class EchoServer:
 
     def stop(self):
         self.server.stop(0)
+
+
+def service_toml(host, server, pki, toml_str):
+    """The [[service]] block that sends `host` to `server` (its real key: file:api.key)."""
+    return f"""
+[[service]]
+name = "grpc"
+hosts = ["{host}"]
+credential = {{ type = "bearer", secret = "file:api.key" }}
+connect_to = "127.0.0.1:{server.port}"
+upstream_ca = {toml_str(pki.ca)}
+allow_private = true
+"""

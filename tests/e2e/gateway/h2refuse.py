@@ -185,7 +185,7 @@ class RefusingH2:
                             answer(ev.stream_id)
                     elif isinstance(ev, h2.events.StreamReset):
                         active.discard(ev.stream_id)
-                if held and (len(streams) >= n or time.monotonic() - held_since > 5):
+                if held and (len(streams) >= n or time.monotonic() - held_since > 15):
                     held = False
                     # The late SETTINGS go out now, the first stream is answered, and every other
                     # one that arrived meanwhile is refused (it was beyond the limit).

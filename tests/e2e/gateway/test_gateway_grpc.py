@@ -12,7 +12,7 @@ import pytest
 import gwlib
 
 grpc = pytest.importorskip("grpc")
-from grpc_echo import EchoServer  # noqa: E402 (after the skip: the module imports grpc)
+from grpc_echo import EchoServer, service_toml  # noqa: E402 (after the skip: the module imports grpc)
 
 S = gwlib.SECRETS
 HOST = "grpc.example.com"
@@ -28,15 +28,7 @@ def grpc_server(pki):
 @pytest.fixture(scope="module")
 def grpc_gw(tmp_path_factory, pki, nginx, pyup, leaks, grpc_server):
     f = gwlib.GatewayFactory(tmp_path_factory.mktemp("grpcgw"), pki, nginx, pyup, leaks)
-    extra = f"""
-[[service]]
-name = "grpc"
-hosts = ["{HOST}"]
-credential = {{ type = "bearer", secret = "file:api.key" }}
-connect_to = "127.0.0.1:{grpc_server.port}"
-upstream_ca = {gwlib.toml_str(pki.ca)}
-allow_private = true
-
+    extra = service_toml(HOST, grpc_server, pki, gwlib.toml_str) + """
 [[service.deny]]
 paths = ["/test.Echo/Fail"]
 methods = ["PUT"]

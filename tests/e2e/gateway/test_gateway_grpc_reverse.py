@@ -20,7 +20,7 @@ import h2lib
 import test_gateway_h2 as h2_attacks  # the attacks and their expected GOAWAY code
 
 grpc = pytest.importorskip("grpc")
-from grpc_echo import EchoServer  # noqa: E402 (after the skip: the module imports grpc)
+from grpc_echo import EchoServer, service_toml  # noqa: E402 (after the skip: the module imports grpc)
 
 S = gwlib.SECRETS
 HOST = "grpc.example.com"
@@ -36,15 +36,7 @@ def grpc_server(pki):
 @pytest.fixture(scope="module")
 def rgw(tmp_path_factory, pki, nginx, pyup, leaks, grpc_server):
     f = gwlib.GatewayFactory(tmp_path_factory.mktemp("grpcrev"), pki, nginx, pyup, leaks)
-    extra = f"""
-[[service]]
-name = "grpc"
-hosts = ["{HOST}"]
-credential = {{ type = "bearer", secret = "file:api.key" }}
-connect_to = "127.0.0.1:{grpc_server.port}"
-upstream_ca = {gwlib.toml_str(pki.ca)}
-allow_private = true
-"""
+    extra = service_toml(HOST, grpc_server, pki, gwlib.toml_str)
     gw = f(extra=extra, reverse_listen="127.0.0.1:0")
     assert gw.wait_stderr(r"reverse base URL", timeout=5), gw.stderr_text()
     assert gw.reverse_port, gw.stderr_text()

@@ -154,10 +154,15 @@ def test_streams_beyond_max_concurrent_streams_1_are_refused_and_retried(make_ga
         r = results[sid]
         assert r.status == 200 and json.loads(r.body)["id"] == i, (r.status, r.body)
         check_processed_once(server, i, i.encode(), "POST")
+    # How many of the burst ride the crossed connection depends on how soon the agent's streams
+    # reach the gateway (on a loaded machine the first may be dialled for alone): all but the one
+    # answered there are refused, at least one, and each refused one was processed elsewhere.
     refused = [r for r in server.refused if r[0] == 1]
-    assert len(refused) == 3, server.refused
-    # The retries went elsewhere: no connection processed more than one of the burst at once.
-    assert {p["conn"] for p in server.processed if p["id"] in ids} - {1}, server.processed
+    assert 1 <= len(refused) <= 3, server.refused
+    for _, _, request_id, _ in refused:
+        assert request_id in ids, server.refused
+        conns = [p["conn"] for p in server.processed if p["id"] == request_id]
+        assert len(conns) == 1 and conns[0] != 1, (request_id, server.processed)
 
 
 @pytest.mark.parametrize("agent", AGENTS)

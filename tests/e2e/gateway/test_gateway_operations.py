@@ -211,10 +211,17 @@ def test_health_config_and_sessions(agw):
         r = t.request(gwlib.http_request("GET", "/v1/live", "api.example.com",
                                          [("Authorization", f"Bearer {tok}")], b""))
         assert r.status == 200
-        sessions = admin.get("/api/v1/sessions").json()
-        mine = [e for e in sessions["tokens"] if e["token_id"] == tid]
+        # The request's usage is counted when its exchange finishes, just after the response's
+        # last byte went out: the client can ask before that, so wait for it (bounded).
+        deadline = time.monotonic() + 5
+        while True:
+            sessions = admin.get("/api/v1/sessions").json()
+            mine = [e for e in sessions["tokens"] if e["token_id"] == tid]
+            if (mine and "service" in mine[0]) or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         assert mine, sessions
-        assert mine[0]["service"] == "api"
+        assert mine[0]["service"] == "api", sessions
         assert mine[0]["requests"] >= 1
         assert mine[0]["live"].get("http") == 1, mine
         assert mine[0]["last_seen"].endswith("Z")
