@@ -1,5 +1,7 @@
 #include "browser/cdp_filter.hpp"
 
+#include "browser/cdp_navigation.hpp"
+
 #include <array>
 #include <vector>
 
@@ -375,12 +377,52 @@ void CdpFilter::detach_target(CdpOutput& out, const std::string& target_id) {
             continue;
         }
         send_internal(out, "Target.detachFromTarget", json{{"sessionId", it->first}});
+        // Commands still waiting on that session get their answer now: Chrome may never send
+        // one after the detach, and a late one is dropped (its id is no longer pending).
+        for (auto waiting = pending_.begin(); waiting != pending_.end();) {
+            if (waiting->second.internal || waiting->second.session != it->first) {
+                ++waiting;
+                continue;
+            }
+            out.to_agent.push_back(dump(
+                refusal_message(waiting->second.agent_id, waiting->second.method,
+                                "the target left the allowed rules", waiting->second.session)));
+            waiting = pending_.erase(waiting);
+        }
         emit_to_agent(out, json{{"method", "Target.detachedFromTarget"},
                                 {"params", {{"sessionId", it->first}, {"targetId", target_id}}}});
         out.refusals.push_back("target left the allowed rules: detached");
         it = sessions_.erase(it);
     }
     if (page_target_ && *page_target_ == target_id) out.close = true;
+}
+
+void CdpFilter::leave_rules(CdpOutput& out, const std::string& target_id, Known& known) {
+    detach_target(out, target_id);
+    if (known.visible && agent_discovers_) {
+        emit_to_agent(
+            out, json{{"method", "Target.targetDestroyed"}, {"params", {{"targetId", target_id}}}});
+    }
+    known.visible = false;
+}
+
+bool CdpFilter::navigates_out_of_rules(CdpOutput& out, const std::string& method,
+                                       const json& params, const std::string& session) {
+    auto held = sessions_.find(session);
+    if (held == sessions_.end()) return false;
+    const std::string target_id = held->second;
+    auto url = main_frame_navigation_url(method, params, target_id);
+    if (!url) return false;
+    auto known = targets_.find(target_id);
+    if (known == targets_.end()) return false;
+    TargetInfo heading = known->second.info;
+    heading.url = *url;
+    if (policy_.allows(heading, known->second.owned)) return false;
+    // Remember where it is going: a late targetInfoChanged with the old URL must not make it
+    // visible again before the browser reports the new one.
+    known->second.info.url = std::move(heading.url);
+    leave_rules(out, target_id, known->second);
+    return true;
 }
 
 void CdpFilter::on_target_info(CdpOutput& out, const json& info, bool announce) {
@@ -392,12 +434,7 @@ void CdpFilter::on_target_info(CdpOutput& out, const json& info, bool announce) 
                             string_field(info, "url")};
     bool allowed = policy_.allows(known.info, known.owned);
     if (!allowed) {
-        detach_target(out, id);
-        if (known.visible && agent_discovers_) {
-            emit_to_agent(
-                out, json{{"method", "Target.targetDestroyed"}, {"params", {{"targetId", id}}}});
-        }
-        known.visible = false;
+        leave_rules(out, id, known);
         return;
     }
     if (announce && agent_discovers_) {
@@ -528,6 +565,9 @@ void CdpFilter::handle_event(CdpOutput& out, json& message) {
     }
     if (method.starts_with("Target.")) return;  // receivedMessageFromTarget and the like
     if (session) {
+        // The event that says the tab is leaving the rules is not passed on: it carries the
+        // new URL. The agent gets Target.detachedFromTarget instead.
+        if (navigates_out_of_rules(out, method, params, *session)) return;
         emit_to_agent(out, message);
         return;
     }

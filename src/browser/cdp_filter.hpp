@@ -80,6 +80,12 @@ class CdpFilter {
     std::optional<std::string> check_command(const std::string& method,
                                              const nlohmann::json& params, bool browser_level);
     void on_target_info(CdpOutput& out, const nlohmann::json& info, bool announce);
+    // Detaches every session on the target and tells a discovering agent it is gone.
+    void leave_rules(CdpOutput& out, const std::string& target_id, Known& known);
+    // True (and the target left) when a session event says its page navigates to a URL the
+    // rules do not admit (cdp_navigation.hpp).
+    bool navigates_out_of_rules(CdpOutput& out, const std::string& method,
+                                const nlohmann::json& params, const std::string& session);
     void detach_target(CdpOutput& out, const std::string& target_id);
     void handle_event(CdpOutput& out, nlohmann::json& message);
     void handle_response(CdpOutput& out, nlohmann::json& message);

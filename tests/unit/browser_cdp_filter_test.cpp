@@ -180,6 +180,137 @@ TEST(CdpFilterTargets, ATargetThatNavigatesAwayIsDetached) {
     EXPECT_TRUE(h.to_agent.empty());
 }
 
+// Every session event that announces a top-level navigation of the tab, each carrying the URL
+// it heads to. Chrome sends these before the browser-level targetInfoChanged, with the new
+// page's URL, headers and cookies in and after them.
+std::vector<json> navigation_events(const std::string& url) {
+    return {
+        {{"method", "Page.frameRequestedNavigation"},
+         {"params",
+          {{"frameId", "ALLOWED"},
+           {"reason", "scriptInitiated"},
+           {"disposition", "currentTab"},
+           {"url", url}}}},
+        {{"method", "Page.frameScheduledNavigation"},
+         {"params", {{"frameId", "ALLOWED"}, {"delay", 0}, {"url", url}}}},
+        {{"method", "Page.frameStartedNavigating"},
+         {"params", {{"frameId", "ALLOWED"}, {"loaderId", "L1"}, {"url", url}}}},
+        {{"method", "Page.navigatedWithinDocument"},
+         {"params", {{"frameId", "ALLOWED"}, {"url", url}}}},
+        {{"method", "Page.frameNavigated"},
+         {"params", {{"frame", {{"id", "ALLOWED"}, {"loaderId", "L1"}, {"url", url}}}}}},
+        {{"method", "Network.requestWillBeSent"},
+         {"params",
+          {{"requestId", "L1"},
+           {"frameId", "ALLOWED"},
+           {"type", "Document"},
+           {"documentURL", url},
+           {"request", {{"url", url}, {"method", "GET"}}}}}},
+        {{"method", "Network.responseReceived"},
+         {"params",
+          {{"requestId", "L1"},
+           {"frameId", "ALLOWED"},
+           {"type", "Document"},
+           {"response", {{"url", url}, {"status", 200}}}}}},
+    };
+}
+
+TEST(CdpFilterTargets, ATabIsDetachedAtTheFirstEventThatNavigatesItOutOfTheRules) {
+    for (const json& event : navigation_events("https://mail.example/inbox")) {
+        SCOPED_TRACE(event["method"].get<std::string>());
+        Harness h;
+        std::string session = h.attach_allowed();
+        h.agent(
+            {{"id", 2}, {"method", "Target.setDiscoverTargets"}, {"params", {{"discover", true}}}});
+        h.to_agent.clear();
+        h.to_browser.clear();
+        // A command in flight on the session (Page.navigate answers after the navigation
+        // starts) gets an error when the session ends, not silence.
+        h.agent({{"id", 5},
+                 {"sessionId", session},
+                 {"method", "Page.navigate"},
+                 {"params", {{"url", "http://127.0.0.1:8080/hop"}}}});
+        const json in_flight = h.last_to_browser();
+        json message = event;
+        message["sessionId"] = session;
+        h.browser(message);
+        bool answered = false;
+        for (const auto& m : h.to_agent) {
+            answered |= m["id"] == 5 && m["sessionId"] == session && m.contains("error");
+        }
+        EXPECT_TRUE(answered);
+        const std::size_t told = h.to_agent.size();
+        h.browser({{"id", in_flight["id"]},
+                   {"sessionId", in_flight["sessionId"]},
+                   {"result", {{"frameId", "ALLOWED"}}}});
+        EXPECT_EQ(h.to_agent.size(), told);  // the late answer is dropped: answered once
+        bool detached = false, destroyed = false;
+        for (const auto& m : h.to_agent) {
+            detached |=
+                m["method"] == "Target.detachedFromTarget" && m["params"]["sessionId"] == session;
+            destroyed |= m["method"] == "Target.targetDestroyed";
+            EXPECT_EQ(m.dump().find("mail.example"), std::string::npos) << m.dump();
+        }
+        EXPECT_TRUE(detached);
+        EXPECT_TRUE(destroyed);
+        ASSERT_FALSE(h.to_browser.empty());
+        EXPECT_EQ(h.to_browser.back()["method"], "Target.detachFromTarget");
+        // What follows on that session (response headers, cookies, the new document's
+        // contexts) is dropped, and commands on it are refused.
+        h.to_agent.clear();
+        h.browser({{"sessionId", session},
+                   {"method", "Network.responseReceivedExtraInfo"},
+                   {"params", {{"requestId", "L1"}, {"headers", {{"set-cookie", "mail=1"}}}}}});
+        EXPECT_TRUE(h.to_agent.empty());
+        h.agent({{"id", 9},
+                 {"sessionId", session},
+                 {"method", "Runtime.evaluate"},
+                 {"params", {{"expression", "document.body.innerText"}}}});
+        EXPECT_TRUE(h.last_to_agent().contains("error"));
+        // A late targetInfoChanged still naming the old URL does not bring the tab back.
+        h.to_agent.clear();
+        h.browser(
+            {{"method", "Target.targetInfoChanged"},
+             {"params", {{"targetInfo", target_info("ALLOWED", "http://127.0.0.1:8080/app")}}}});
+        for (const auto& m : h.to_agent) EXPECT_NE(m["method"], "Target.targetInfoChanged");
+    }
+}
+
+TEST(CdpFilterTargets, NavigationsInsideTheRulesAndOtherFramesPassUnchanged) {
+    Harness h;
+    std::string session = h.attach_allowed();
+    std::vector<json> passing = navigation_events("http://127.0.0.1:8080/next");
+    // Not a top-level navigation of this tab, even with a URL outside the rules: a sub-frame,
+    // a sub-resource, a link opened in a new tab (a new target the rules judge by itself).
+    passing.push_back(
+        {{"method", "Page.frameNavigated"},
+         {"params",
+          {{"frame",
+            {{"id", "CHILD"}, {"parentId", "ALLOWED"}, {"url", "https://mail.example/frame"}}}}}});
+    passing.push_back({{"method", "Page.frameStartedNavigating"},
+                       {"params", {{"frameId", "CHILD"}, {"url", "https://mail.example/frame"}}}});
+    passing.push_back({{"method", "Network.requestWillBeSent"},
+                       {"params",
+                        {{"requestId", "R2"},
+                         {"frameId", "ALLOWED"},
+                         {"type", "Image"},
+                         {"request", {{"url", "https://cdn.example/logo.png"}}}}}});
+    passing.push_back({{"method", "Page.frameRequestedNavigation"},
+                       {"params",
+                        {{"frameId", "ALLOWED"},
+                         {"disposition", "newTab"},
+                         {"url", "https://mail.example/inbox"}}}});
+    for (json message : passing) {
+        SCOPED_TRACE(message.dump());
+        h.to_agent.clear();
+        message["sessionId"] = session;
+        h.browser(message);
+        ASSERT_EQ(h.to_agent.size(), 1u);
+        EXPECT_EQ(h.to_agent[0], message);
+    }
+    EXPECT_TRUE(h.refusals.empty());
+}
+
 TEST(CdpFilterTargets, AutoAttachToADisallowedTargetIsReleasedUnseen) {
     Harness h;
     h.round_trip(
@@ -394,6 +525,17 @@ TEST(CdpFilterPage, MessagesMoveOntoTheFiltersSessionAndBack) {
     h.browser({{"method", "Target.targetInfoChanged"},
                {"params", {{"targetInfo", target_info("ALLOWED", "https://mail.example/")}}}});
     EXPECT_TRUE(h.closed);
+}
+
+TEST(CdpFilterPage, APageThatStartsNavigatingOutOfTheRulesClosesTheConnection) {
+    Harness h(std::string("ALLOWED"));
+    ASSERT_TRUE(h.filter.ready());
+    h.to_agent.clear();
+    h.browser({{"sessionId", "PAGE-SESSION"},
+               {"method", "Page.frameStartedNavigating"},
+               {"params", {{"frameId", "ALLOWED"}, {"url", "https://mail.example/inbox"}}}});
+    EXPECT_TRUE(h.closed);
+    for (const auto& m : h.to_agent) EXPECT_EQ(m.dump().find("mail.example"), std::string::npos);
 }
 
 TEST(CdpFilterPage, ADisallowedPageIsNeverAttached) {

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -36,6 +37,13 @@ def page_server(title):
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path.startswith("/redirect?to="):
+                # A page inside the rules that sends the browser elsewhere.
+                self.send_response(302)
+                self.send_header("Location", urllib.parse.unquote(self.path[len("/redirect?to="):]))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))

@@ -6,6 +6,7 @@ import http.client
 import itertools
 import json
 import time
+import urllib.parse
 
 import websockets
 
@@ -202,17 +203,50 @@ def http_close_real(bridge, target_id):
     urllib.request.urlopen(f"http://127.0.0.1:{bridge.browser.port}/json/close/{target_id}", timeout=10).read()
 
 
+async def attach_watching(cdp, target_id):
+    """Attaches to a tab with every domain on that reports navigations, requests and cookies."""
+    attached = await cdp.call("Target.attachToTarget", {"targetId": target_id, "flatten": True})
+    session = attached["result"]["sessionId"]
+    for method in ("Page.enable", "Network.enable", "Runtime.enable", "Log.enable"):
+        assert "result" in await cdp.call(method, {}, session), method
+    await cdp.call("Page.setLifecycleEventsEnabled", {"enabled": True}, session)
+    return session
+
+
+def urls_in(value):
+    """Every URL-valued field of an event (url, documentURL, request.url, frame.url, ...)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key.lower().endswith("url") and isinstance(inner, str):
+                yield inner
+            else:
+                yield from urls_in(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from urls_in(inner)
+
+
+def assert_nothing_of_the_secret_page(bridge, cdp):
+    """No event reports a request, response, frame or document at the secret page, nor its
+    title or the cookie it sets. (The allowed page may name it: a link, a redirect's Location.)"""
+    for event in cdp.events:
+        assert bridge.secret_url not in list(urls_in(event.get("params", {}))), event
+    seen = json.dumps(cdp.events)
+    assert bridge.secret_title not in seen
+    assert bridge.secret_title.replace(" ", "_") not in seen  # the secret site's cookie
+
+
 def test_a_tab_that_navigates_out_of_the_rules_is_detached(bridge):
     async def scenario():
         tab = bridge.browser.open_tab(bridge.app_url + "?moving")
         try:
             async with websockets.connect(browser_ws_url(bridge), max_size=None) as ws:
                 cdp = Cdp(ws)
-                attached = await cdp.call("Target.attachToTarget", {"targetId": tab["id"], "flatten": True})
-                session = attached["result"]["sessionId"]
+                session = await attach_watching(cdp, tab["id"])
                 # A direct Page.navigate out of the rules is refused up front...
                 assert refused(await cdp.call("Page.navigate", {"url": bridge.secret_url}, session))
-                # ...and a navigation the page starts itself ends the session.
+                # ...and a navigation the page starts itself ends the session at its first
+                # event: none that names the new page, its response or its cookies gets through.
                 await cdp.call("Runtime.evaluate",
                                {"expression": f"setTimeout(() => location.href = {json.dumps(bridge.secret_url)}, 100)"},
                                session)
@@ -222,7 +256,35 @@ def test_a_tab_that_navigates_out_of_the_rules_is_detached(bridge):
                 assert detached["params"]["targetId"] == tab["id"]
                 after = await cdp.call("Runtime.evaluate", {"expression": "document.title"}, session)
                 assert "error" in after
-                assert bridge.secret_title not in json.dumps(cdp.events)
+                assert_nothing_of_the_secret_page(bridge, cdp)
+        finally:
+            http_close_real(bridge, tab["id"])
+    run(scenario())
+
+
+def test_a_redirect_out_of_the_rules_detaches_before_the_new_page_is_seen(bridge):
+    async def scenario():
+        tab = bridge.browser.open_tab(bridge.app_url + "?redirected")
+        try:
+            async with websockets.connect(browser_ws_url(bridge), max_size=None) as ws:
+                cdp = Cdp(ws)
+                session = await attach_watching(cdp, tab["id"])
+                # The URL asked for is inside the rules; the server sends the tab elsewhere.
+                hop = bridge.app_url.rsplit("/", 1)[0] + "/redirect?to=" + \
+                    urllib.parse.quote(bridge.secret_url, safe="")
+                navigated = await cdp.call("Page.navigate", {"url": hop}, session)
+                # Not refused up front; answered with the detach if that came first.
+                assert "result" in navigated or \
+                    "the target left the allowed rules" in navigated["error"]["message"], navigated
+                if not any(m.get("method") == "Target.detachedFromTarget" for m in cdp.events):
+                    await cdp.recv_until(
+                        lambda m: m.get("method") == "Target.detachedFromTarget"
+                        and m["params"]["sessionId"] == session, timeout=15)
+                assert "error" in await cdp.call("Runtime.evaluate", {"expression": "1"}, session)
+                assert_nothing_of_the_secret_page(bridge, cdp)
+                assert any(m.get("method") == "Network.requestWillBeSent"
+                           and "/redirect?to=" in json.dumps(m) for m in cdp.events), \
+                    "the allowed first hop is reported as usual"
         finally:
             http_close_real(bridge, tab["id"])
     run(scenario())
