@@ -86,29 +86,33 @@ def test_relay_traffic_runs_on_the_relay_thread_while_logins_finish(redis_server
         for t in streams:
             t.start()
         # Logins while the two sessions stream: each finishes, and within a bound far below
-        # what queueing behind the streams' traffic for the whole test would take.
+        # what queueing behind the streams' traffic for the whole test would take. Spaced, so
+        # that the streams do most of the work whatever the machine's load.
         slowest = 0.0
-        logins_until = time.monotonic() + 3.0
-        logins = 0
-        while time.monotonic() < logins_until or logins < 10:
+        logins = 20
+        for _ in range(logins):
             started = time.monotonic()
             c = client(gw, token)
             assert c.ping()
             c.close()
             slowest = max(slowest, time.monotonic() - started)
-            logins += 1
+            time.sleep(0.1)
+        # Enough relayed bytes for the CPU ticks to compare (not a fixed time: CI is loaded).
+        deadline = time.monotonic() + 60
+        while moved[0] < 600 * len(value) and not errors and time.monotonic() < deadline:
+            time.sleep(0.1)
         stop.set()
         for t in streams:
             t.join(timeout=30)
         after = thread_cpu(gw.proc.pid)
         assert not errors, errors
-        assert moved[0] > 50 * len(value), f"the streams moved only {moved[0]} bytes"
+        assert moved[0] >= 600 * len(value), f"the streams moved only {moved[0]} bytes"
         assert slowest < 5.0, f"a login took {slowest:.2f}s while other sessions streamed"
 
         used = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
         total = sum(used.values())
         relay = used.get("db-relay-0", 0.0)
-        assert total > 0.2, used  # enough ticks to compare
+        assert total >= 0.1, used  # enough ticks to compare
         assert relay >= 0.6 * total, f"relaying ran on the workers: {used}"
         records = gw.audit(wait_for=logins + 3)
         allowed = [r for r in records if r.get("decision") == "allow"]
