@@ -114,9 +114,10 @@ class Redis:
 
 
 class Cloakroom:
-    def __init__(self, binary, root, pg, redis, name="cloakroom", wrapper=()):
+    def __init__(self, binary, root, pg, redis, name="cloakroom", wrapper=(), serve_args=()):
         self.binary, self.root, self.name = binary, root / name, name
         self.wrapper = list(wrapper)  # e.g. valgrind: runs `serve` only
+        self.serve_args = list(serve_args)  # e.g. --db-relay-threads 0
         self.root.mkdir()
         sdir = self.root / "secrets"
         sdir.mkdir(mode=0o700)
@@ -154,7 +155,7 @@ bench = {{ user = "bench", password = "file:redis" }}
 
     def start(self):
         self.proc = subprocess.Popen([*self.wrapper, self.binary, "--config", str(self.config),
-                                      "serve"],
+                                      "serve", *self.serve_args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env=self.env, text=True)
         pattern = re.compile(r"listening on 127\.0\.0\.1:(\d+) \(database (\w+),")
@@ -188,6 +189,20 @@ bench = {{ user = "bench", password = "file:redis" }}
 def proc_cpu_seconds(pid):
     fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_context_switches(pid):
+    """Voluntary and involuntary context switches of every thread of `pid` so far."""
+    total = 0
+    for status in pathlib.Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        for line in text.splitlines():
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                total += int(line.split()[1])
+    return total
 
 
 class Relay:
@@ -477,7 +492,9 @@ def count_instructions(args, root, pg, redis):
     print(f"{'workload':30} {'relay':16} {'instructions':>13}")
     for name, binary in bins:
         grind = Callgrind(root, name)
-        gw = Cloakroom(binary, root, pg, redis, name, wrapper=grind.wrapper).start()
+        gw = Cloakroom(binary, root, pg, redis, name, wrapper=grind.wrapper,
+                       serve_args=args.serve_args.split() if name == "cloakroom"
+                       else args.baseline_serve_args.split()).start()
         try:
             grind.pid = gw.proc.pid
             pg_token = gw.mint("--db", "pg", "--db-login", "bench", "--db-name", "bench")
@@ -504,12 +521,21 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=0,
+                    help="seconds per pgbench run (default 10, --quick 3)")
+    ap.add_argument("--redis-requests", type=int, default=0,
+                    help="redis-benchmark requests per run (default 200000, --quick 50000)")
     ap.add_argument("--relays", default="",
                     help="comma list of relays to compare besides cloakroom (pgbouncer-session, "
                          "pgbouncer-transaction, haproxy, nutcracker); default: all installed")
     ap.add_argument("--baseline-bin", default="",
                     help="another cloakroom binary (e.g. before a change), measured as the "
                          "candidate cloakroom-base in the same rounds")
+    ap.add_argument("--serve-args", default="",
+                    help="extra arguments of `serve` for --bin, e.g. \"--db-relay-threads 0\"")
+    ap.add_argument("--baseline-serve-args", default="",
+                    help="extra arguments of `serve` for --baseline-bin (a paired run of one "
+                         "binary with a switch: --baseline-bin set to --bin)")
     ap.add_argument("--syscalls", action="store_true",
                     help="only count the gateway's system calls per pgbench -S transaction and "
                          "per redis GET, by name, no throughput rounds")
@@ -520,6 +546,8 @@ def main():
     seconds = 3 if args.quick else 10
     rounds = 1 if args.quick else args.rounds
     redis_requests = 50000 if args.quick else 200000
+    seconds = args.seconds or seconds
+    redis_requests = args.redis_requests or redis_requests
 
     root = pathlib.Path(tempfile.mkdtemp(prefix="cloakroom-bench-db-", dir="/tmp"))
     os.chmod(root, 0o755)
@@ -535,11 +563,12 @@ def main():
         redis.start()
         if args.instructions:
             return count_instructions(args, root, pg, redis)
-        gw = Cloakroom(args.bin, root, pg, redis).start()
+        gw = Cloakroom(args.bin, root, pg, redis, serve_args=args.serve_args.split()).start()
         pg_token = gw.mint("--db", "pg", "--db-login", "bench", "--db-name", "bench")
         redis_token = gw.mint("--db", "redis", "--db-login", "bench")
         if args.baseline_bin:
-            base = Cloakroom(args.baseline_bin, root, pg, redis, "cloakroom-base").start()
+            base = Cloakroom(args.baseline_bin, root, pg, redis, "cloakroom-base",
+                             serve_args=args.baseline_serve_args.split()).start()
             relays.append(base)
 
         wanted = set(args.relays.split(",")) if args.relays else None
@@ -606,12 +635,14 @@ def main():
         def measured(pid, work):
             """Runs work() -> (units, {row: value}); adds relay CPU and syscalls per unit."""
             if not pid:
-                return work()[1], None, None
+                return work()[1], None, None, None
             cpu0 = cpu_of(pid)
+            switches0 = proc_context_switches(pid)
             with SyscallCounter(pid) as counter:
                 units, values = work()
             per = counter.per(units)
-            return values, (cpu_of(pid) - cpu0) * 1e6 / units, per.get("total")
+            switches = (proc_context_switches(pid) - switches0) / units
+            return values, (cpu_of(pid) - cpu0) * 1e6 / units, per.get("total"), switches
 
         workloads = []  # (row, unit) in the order they ran
         for r in range(rounds):
@@ -622,7 +653,7 @@ def main():
                     def work():
                         tps = pgbench(port, password, user, seconds, select_only)
                         return tps * seconds, {name: tps}
-                    values, cpu, calls = measured(pid, work)
+                    values, cpu, calls, switches = measured(pid, work)
                     for row, v in values.items():
                         add(row, kind, v)
                     if (name, "transaction") not in workloads:
@@ -630,6 +661,7 @@ def main():
                     if cpu is not None:
                         add(name + " | CPU", kind, cpu)
                         add(name + " | syscalls", kind, calls)
+                        add(name + " | switches", kind, switches)
             for pipeline in (1, 16):
                 shift = r % len(redis_cands)
                 name = f"redis -P {pipeline}"
@@ -640,7 +672,7 @@ def main():
                     def work():
                         rps = redis_benchmark(port, user, password, requests, pipeline)
                         return 2 * requests, {f"{name}, {op}": v for op, v in rps.items()}
-                    values, cpu, calls = measured(pid, work)
+                    values, cpu, calls, switches = measured(pid, work)
                     for row, v in values.items():
                         add(row, kind, v)
                     if (name, "request") not in workloads:
@@ -648,6 +680,7 @@ def main():
                     if cpu is not None:
                         add(name + " | CPU", kind, cpu)
                         add(name + " | syscalls", kind, calls)
+                        add(name + " | switches", kind, switches)
 
         names = [c[0] for c in pg_cands] + [c[0] for c in redis_cands if c[0] not in
                                            [p[0] for p in pg_cands]]
@@ -673,7 +706,9 @@ def main():
                     cells.append(f"{v / direct:>{width}.3f}")
             print(f"{row:22}" + "".join(cells))
         for what, label, fmt in (("CPU", "relay CPU, us per", ".1f"),
-                                 ("syscalls", "relay system calls per", ".2f")):
+                                 ("syscalls", "relay system calls per", ".2f"),
+                                 ("switches", "relay context switches (all threads) per",
+                                  ".3f")):
             print(f"\n{label} transaction / request (GET and SET)")
             print(f"{'workload':22}" + "".join(f"{n:>{width}}" for n in relays_only))
             for name, unit in workloads:

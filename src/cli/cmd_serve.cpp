@@ -32,11 +32,12 @@ void tune_malloc_for_serve() {
 #endif
 }
 
-int run_serve(const GlobalOptions& global, unsigned threads) {
+int run_serve(const GlobalOptions& global, unsigned threads, unsigned db_relay_threads) {
     tune_malloc_for_serve();
     serve::ServeOptions options;
     options.config_files.assign(global.config_files.begin(), global.config_files.end());
     options.threads = threads;
+    options.db_relay_threads = db_relay_threads;
     const auto environment = config::Environment::from_process();
     return serve::serve(options, environment);
 }
@@ -48,8 +49,14 @@ void register_serve(CLI::App& app, const GlobalOptions& global, Commands& comman
     auto* command = app.add_subcommand(
         "serve",
         "Run the HTTPS gateway (forward proxy with TLS interception and credential injection)");
+    auto db_relay_threads = std::make_shared<unsigned>(serve::ServeOptions{}.db_relay_threads);
     command->add_option("--threads", *threads, "Worker threads (default: one per core)");
-    commands.push_back({command, [&global, threads] { return run_serve(global, *threads); }});
+    command->add_option("--db-relay-threads", *db_relay_threads,
+                        "Threads that relay logged-in database sessions, besides the workers "
+                        "(default: 1; 0: relay on the worker that accepted the session)");
+    commands.push_back({command, [&global, threads, db_relay_threads] {
+                            return run_serve(global, *threads, *db_relay_threads);
+                        }});
 }
 
 }  // namespace cloakroom::cli

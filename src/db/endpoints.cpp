@@ -54,7 +54,8 @@ std::string DatabaseEndpoints::Endpoint::description() const {
 
 Result<std::unique_ptr<DatabaseEndpoints>> DatabaseEndpoints::create(
     const config::Config& config, runtime::RuntimeHolder& runtime, tls::LeafCache& leaves,
-    std::shared_ptr<runtime::SessionRegistry> sessions) {
+    std::shared_ptr<runtime::SessionRegistry> sessions,
+    std::shared_ptr<RelayPlacement> relay_placement) {
     std::unique_ptr<DatabaseEndpoints> result(new DatabaseEndpoints());
     result->runtime_ = &runtime;
     for (const config::Database& database : config.databases) {
@@ -64,6 +65,7 @@ Result<std::unique_ptr<DatabaseEndpoints>> DatabaseEndpoints::create(
         endpoint.listen = database.listen;
         endpoint.services->database_name = database.name;
         endpoint.services->sessions = sessions;
+        endpoint.services->relay_placement = relay_placement;
         if (database.client_tls != config::ClientTlsMode::Off) {
             auto context = tls::make_server_context();
             if (!context.ok()) return context.error();

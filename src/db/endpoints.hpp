@@ -33,9 +33,11 @@ class DatabaseEndpoints {
     // One endpoint per database of `config`. The holder and the leaf cache must outlive the
     // endpoints. Errors: "tls.context".
     // `sessions`: the gateway's live-session registry, where logged-in sessions register.
+    // `relay_placement`: the relay threads sessions move to after their login (null: none).
     static Result<std::unique_ptr<DatabaseEndpoints>> create(
         const config::Config& config, runtime::RuntimeHolder& runtime, tls::LeafCache& leaves,
-        std::shared_ptr<runtime::SessionRegistry> sessions);
+        std::shared_ptr<runtime::SessionRegistry> sessions,
+        std::shared_ptr<RelayPlacement> relay_placement = nullptr);
 
     const std::vector<Endpoint>& endpoints() const { return endpoints_; }
 

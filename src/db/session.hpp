@@ -10,6 +10,7 @@
 
 #include "config/model.hpp"
 #include "db/cancel_registry.hpp"
+#include "db/relay_placement.hpp"
 #include "db/stream.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/session_registry.hpp"
@@ -33,6 +34,9 @@ struct ListenerServices {
     std::shared_ptr<const void> client_tls_state;  // what client_tls's callbacks point to
     // The gateway's live sessions (revocation ends them by token); null in tests.
     std::shared_ptr<runtime::SessionRegistry> sessions;
+    // The relay threads logged-in plaintext sessions move to (relay_placement.hpp); null or
+    // none: every session relays on the worker that accepted it.
+    std::shared_ptr<RelayPlacement> relay_placement;
 };
 
 struct Session {

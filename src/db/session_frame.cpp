@@ -1,5 +1,7 @@
 #include "db/session_frame.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 
 namespace cloakroom::db {
@@ -26,6 +28,22 @@ void SessionFrame::finish() {
 
 void SessionFrame::record(std::string_view decision, std::string reason) {
     exchange_.complete(0, decision, reason);
+}
+
+std::optional<RelayPlacement::Lease> SessionFrame::place_relay() {
+    if (s_.client.is_tls() || !upstream_ || upstream_->is_tls()) return std::nullopt;
+    std::optional<RelayPlacement::Lease> lease = RelayPlacement::take(s_.services->relay_placement);
+    if (!lease) return std::nullopt;
+    auto client = s_.client.move_to(lease->context());
+    auto upstream = client.ok() ? upstream_->move_to(lease->context()) : client;
+    if (!upstream.ok()) {
+        spdlog::warn("database \"{}\": {}: cannot move the session to a relay thread: {}",
+                     s_.database->name, audit_.client, upstream.error().message);
+        s_.client.close();
+        upstream_->close();
+        return std::nullopt;
+    }
+    return lease;
 }
 
 std::string SessionFrame::io_reason(std::string_view what) const {

@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -50,6 +51,24 @@ SSL* DbStream::ssl_handle() {
 
 std::string DbStream::peer() const {
     return runtime::peer_address(tls_ ? tls_->next_layer() : *tcp_);
+}
+
+Result<void> DbStream::move_to(net::io_context& target) {
+    if (tls_) return make_error("db.move", "a TLS stream stays on its context");
+    boost::system::error_code ec;
+    const tcp::endpoint local = tcp_->local_endpoint(ec);
+    if (ec) return make_error("db.move", "socket: " + ec.message());
+    const int fd = tcp_->release(ec);
+    if (ec) return make_error("db.move", "release: " + ec.message());
+    auto moved = std::make_unique<tcp::socket>(target);
+    moved->assign(local.protocol(), fd, ec);
+    if (ec) {
+        ::close(fd);
+        return make_error("db.move", "assign: " + ec.message());
+    }
+    io_ = std::make_unique<runtime::SocketIo>(*moved);
+    tcp_ = std::move(moved);
+    return {};
 }
 
 void DbStream::close() {

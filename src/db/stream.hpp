@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -56,6 +57,13 @@ class DbStream {
     // (VerifyFull) and SNI are set here. Errors: "db.tls" naming the verification failure.
     net::awaitable<Result<void>> connect_tls(net::ssl::context& context,
                                              const config::Database& database);
+
+    // Moves a plaintext stream to `target` (its socket re-registered with that context's
+    // reactor; the file descriptor, its options and any bytes queued in the kernel stay). From
+    // then on the stream is used only on a thread running `target`. Needs no operation pending.
+    // Over TLS nothing moves (an Asio ssl::stream is tied to its context). Errors: "db.move";
+    // the stream is then closed.
+    Result<void> move_to(net::io_context& target);
 
     bool is_tls() const { return tls_ != nullptr; }
     SSL* ssl_handle();  // nullptr when plaintext (e.g. for tls-server-end-point binding)

@@ -9,6 +9,10 @@ SessionRegistry::Registration::~Registration() {
     if (auto registry = registry_.lock()) registry->remove(id_);
 }
 
+void SessionRegistry::Registration::move_to(boost::asio::any_io_executor executor) {
+    if (auto registry = registry_.lock()) registry->move(id_, std::move(executor));
+}
+
 std::unique_ptr<SessionRegistry::Registration> SessionRegistry::add(
     std::string_view kind, std::string_view token_id, boost::asio::any_io_executor executor,
     Closer close, std::optional<std::int64_t> minted) {
@@ -33,18 +37,25 @@ std::size_t SessionRegistry::end_revoked(const RevocationList& revocations) {
 
 template <class Predicate>
 std::size_t SessionRegistry::end_where(Predicate ends) {
-    std::vector<std::pair<std::uint64_t, boost::asio::any_io_executor>> targets;
+    struct Target {
+        std::uint64_t id;
+        std::uint64_t moves;
+        boost::asio::any_io_executor executor;
+    };
+    std::vector<Target> targets;
     {
         std::lock_guard lock(mutex_);
         for (const auto& [id, entry] : entries_) {
-            if (ends(entry)) targets.emplace_back(id, entry.executor);
+            if (ends(entry)) targets.push_back({id, entry.moves, entry.executor});
         }
     }
     // The closer runs where the session runs; by then the session may have ended on its own,
     // which close_if_live checks under the lock.
-    for (auto& [id, executor] : targets) {
-        boost::asio::post(executor,
-                          [self = shared_from_this(), id = id] { self->close_if_live(id); });
+    for (auto& target : targets) {
+        boost::asio::post(target.executor,
+                          [self = shared_from_this(), id = target.id, moves = target.moves] {
+                              self->close_if_live(id, moves);
+                          });
     }
     return targets.size();
 }
@@ -62,12 +73,29 @@ void SessionRegistry::remove(std::uint64_t id) {
     entries_.erase(id);
 }
 
-void SessionRegistry::close_if_live(std::uint64_t id) {
+void SessionRegistry::move(std::uint64_t id, boost::asio::any_io_executor executor) {
+    std::lock_guard lock(mutex_);
+    auto found = entries_.find(id);
+    if (found == entries_.end()) return;
+    found->second.executor = std::move(executor);
+    ++found->second.moves;
+}
+
+void SessionRegistry::close_if_live(std::uint64_t id, std::uint64_t moves) {
     Closer close;
     {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         auto found = entries_.find(id);
         if (found == entries_.end()) return;
+        if (found->second.moves != moves) {
+            // Posted to where the session ran before it moved: follow it.
+            boost::asio::any_io_executor executor = found->second.executor;
+            const std::uint64_t now = found->second.moves;
+            lock.unlock();
+            boost::asio::post(
+                executor, [self = shared_from_this(), id, now] { self->close_if_live(id, now); });
+            return;
+        }
         close = found->second.close;
     }
     // On the session's executor: the session cannot end (and unregister) while this runs.

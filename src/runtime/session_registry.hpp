@@ -32,6 +32,10 @@ class SessionRegistry : public std::enable_shared_from_this<SessionRegistry> {
         Registration(std::weak_ptr<SessionRegistry> registry, std::uint64_t id)
             : registry_(std::move(registry)), id_(id) {}
         ~Registration();
+        // The session now runs on `executor` (a database session moved to a relay thread):
+        // closers run there from now on, also those already posted to the old one. Call on
+        // the thread the session runs on before the move, or after it.
+        void move_to(boost::asio::any_io_executor executor);
         Registration(const Registration&) = delete;
         Registration& operator=(const Registration&) = delete;
 
@@ -65,13 +69,16 @@ class SessionRegistry : public std::enable_shared_from_this<SessionRegistry> {
         boost::asio::any_io_executor executor;
         Closer close;
         std::optional<std::int64_t> minted;
+        std::uint64_t moves = 0;  // bumped by each move_to: a closer posted before goes after it
     };
     // Posts the closer of each session for which `ends` is true.
     template <class Predicate>
     std::size_t end_where(Predicate ends);
     void remove(std::uint64_t id);
-    // Runs the closer of `id` if it is still registered (on its executor).
-    void close_if_live(std::uint64_t id);
+    void move(std::uint64_t id, boost::asio::any_io_executor executor);
+    // Runs the closer of `id` if it is still registered (on its executor); posted to the
+    // executor of `moves`, it follows the session if that has moved since.
+    void close_if_live(std::uint64_t id, std::uint64_t moves);
 
     mutable std::mutex mutex_;
     std::map<std::uint64_t, Entry> entries_;

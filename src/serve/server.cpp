@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -181,6 +182,14 @@ class Server : public AdminBackend {
         for (auto& worker : workers_) {
             pool.emplace_back([&worker] { worker->io.run(); });
         }
+        for (std::size_t i = 0; i < relay_threads_.size(); ++i) {
+            pool.emplace_back([this, i] {
+                // Named, so that `top -H` and the tests can tell relaying from the workers.
+                const std::string name = "db-relay-" + std::to_string(i);
+                ::prctl(PR_SET_NAME, name.c_str());
+                relay_threads_[i]->io.run();
+            });
+        }
         ready_ = true;
         run_control(stop, hangup);
         ready_ = false;
@@ -189,6 +198,7 @@ class Server : public AdminBackend {
         handover_.reset();  // adopted listeners close; the socket file goes away
         open_server_.reset();
         for (auto& worker : workers_) worker->io.stop();
+        for (auto& relay : relay_threads_) relay->io.stop();
         for (auto& thread : pool) thread.join();
         registry_.reset();
         databases_.reset();
@@ -201,6 +211,12 @@ class Server : public AdminBackend {
         explicit WorkerThread(Gateway& gateway) : io(1), worker{gateway, {}, {}} {}
         net::io_context io;
         Worker worker;
+    };
+
+    // A database relay thread (db/relay_placement.hpp): runs until stopped, sessions or not.
+    struct RelayThread {
+        net::io_context io{1};
+        net::executor_work_guard<net::io_context::executor_type> keep{io.get_executor()};
     };
 
     // Every listener into the registry, and the startup lines naming them.
@@ -248,8 +264,14 @@ class Server : public AdminBackend {
             lines.push_back(*bound + " (DevTools proxy)");
         }
 
+        std::vector<net::io_context*> relay_contexts;
+        for (unsigned i = 0; i < options_.db_relay_threads; ++i) {
+            relay_threads_.push_back(std::make_unique<RelayThread>());
+            relay_contexts.push_back(&relay_threads_.back()->io);
+        }
         auto databases = db::DatabaseEndpoints::create(
-            gateway_->runtime.get()->config, gateway_->runtime, gateway_->leaves, sessions_);
+            gateway_->runtime.get()->config, gateway_->runtime, gateway_->leaves, sessions_,
+            std::make_shared<db::RelayPlacement>(std::move(relay_contexts)));
         if (!databases.ok()) return databases.error();
         databases_ = std::move(*databases);
         const auto& endpoints = databases_->endpoints();
@@ -860,6 +882,9 @@ class Server : public AdminBackend {
     std::unique_ptr<Gateway> gateway_;
     std::vector<std::unique_ptr<WorkerThread>> workers_;
     std::unique_ptr<db::DatabaseEndpoints> databases_;
+    // After workers_, so destroyed before them: a session still relaying at shutdown unwinds
+    // here and may post to the worker it came from (its live-session registration).
+    std::vector<std::unique_ptr<RelayThread>> relay_threads_;
     std::unique_ptr<ListenerRegistry> registry_;
     std::unique_ptr<HandoverServer> handover_;
     std::unique_ptr<bridge::OpenServer> open_server_;

@@ -14,6 +14,9 @@ namespace cloakroom::serve {
 struct ServeOptions {
     std::vector<std::filesystem::path> config_files;  // empty: default resolution order
     unsigned threads = 0;                             // 0: one per core
+    // Threads that relay logged-in plaintext database sessions (db/relay_placement.hpp), on
+    // top of `threads`; 0: each session relays on the worker that accepted it.
+    unsigned db_relay_threads = 1;
 };
 
 // Blocks until SIGINT/SIGTERM. Returns the process exit code; prints why on failure.

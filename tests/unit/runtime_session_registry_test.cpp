@@ -59,5 +59,45 @@ TEST(SessionRegistry, ClosersRunOnTheirOwnThreads) {
     EXPECT_NE(ran_on, std::this_thread::get_id());
 }
 
+// A database session moves to a relay thread after its login (db/relay_placement.hpp): its
+// closer must run where the session runs now, also when it was posted before the move.
+TEST(SessionRegistry, AClosePostedBeforeAMoveFollowsTheSession) {
+    auto registry = std::make_shared<SessionRegistry>();
+    boost::asio::io_context home;
+    boost::asio::io_context relay;
+    int closed = 0;
+    auto registration = registry->add("database", "tok", home.get_executor(), [&] { ++closed; });
+    EXPECT_EQ(registry->end_sessions("tok"), 1u);  // posted to `home`
+    registration->move_to(relay.get_executor());
+    home.run();
+    EXPECT_EQ(closed, 0) << "the session no longer runs on its old executor";
+    relay.run();
+    EXPECT_EQ(closed, 1);
+}
+
+TEST(SessionRegistry, AClosePostedAfterAMoveRunsOnTheNewExecutorAndComesBackWithIt) {
+    auto registry = std::make_shared<SessionRegistry>();
+    boost::asio::io_context home;
+    boost::asio::io_context relay;
+    int closed = 0;
+    auto registration = registry->add("database", "tok", home.get_executor(), [&] { ++closed; });
+    registration->move_to(relay.get_executor());
+    EXPECT_EQ(registry->end_sessions("tok"), 1u);
+    home.run();
+    EXPECT_EQ(closed, 0);
+    relay.run();
+    EXPECT_EQ(closed, 1);
+
+    // Back home (the relay ended): a close posted to the relay thread goes home.
+    EXPECT_EQ(registry->end_sessions("tok"), 1u);
+    registration->move_to(home.get_executor());
+    relay.restart();
+    relay.run();
+    EXPECT_EQ(closed, 1);
+    home.restart();
+    home.run();
+    EXPECT_EQ(closed, 2);
+}
+
 }  // namespace
 }  // namespace cloakroom::runtime

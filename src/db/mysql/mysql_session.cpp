@@ -332,8 +332,10 @@ class MysqlSession : private SessionFrame {
             return replies.feed(chunk, out);
         };
         static constexpr char kQuit[] = {1, 0, 0, 0, 1};  // length 1, sequence 0, COM_QUIT
-        const RelayStats stats = co_await relay(s_.client, *upstream_, {}, {}, std::move(filters),
-                                                std::string_view(kQuit, sizeof kQuit));
+        auto relaying = relay(s_.client, *upstream_, std::string(), std::string(),
+                              std::move(filters), std::string_view(kQuit, sizeof kQuit));
+        auto placed = relay_placed(std::move(relaying));
+        const RelayStats stats = co_await std::move(placed);
         audit_.bytes_in = stats.client_to_upstream;
         audit_.bytes_out = stats.upstream_to_client;
         std::string reason = "ended by " + stats.ended_by;

@@ -420,8 +420,10 @@ class PgSession : private SessionFrame {
             return build_error_response("08P01", prefixed(messages.error()));
         };
         static constexpr char kTerminate[] = {'X', 0, 0, 0, 4};
-        const RelayStats stats = co_await relay(s_.client, *upstream_, {}, {}, std::move(filters),
-                                                std::string_view(kTerminate, sizeof kTerminate));
+        auto relaying = relay(s_.client, *upstream_, std::string(), std::string(),
+                              std::move(filters), std::string_view(kTerminate, sizeof kTerminate));
+        auto placed = relay_placed(std::move(relaying));
+        const RelayStats stats = co_await std::move(placed);
         audit_.bytes_in = stats.client_to_upstream;
         audit_.bytes_out = stats.upstream_to_client;
         std::string reason = "upstream login " + method + "; ended by " + stats.ended_by;

@@ -338,9 +338,10 @@ class RedisSession : private SessionFrame {
         spdlog::debug("database \"{}\": {} logged in as {}, token {}", database.name, audit_.client,
                       granted->login->name, audit_.token_id);
         CommandPolicy policy(granted->command_lists);
-        RelayResult result =
-            co_await relay_session(std::move(policy), std::move(buffer),
-                                   first_reply + upstream_extra, session_secrets.needles());
+        auto relaying = relay_session(std::move(policy), std::move(buffer),
+                                      first_reply + upstream_extra, session_secrets.needles());
+        auto placed = relay_placed(std::move(relaying));
+        RelayResult result = co_await std::move(placed);
         audit_.bytes_in = result.to_upstream;
         audit_.bytes_out = result.to_client;
         record("allow", "ended by " + result.ended_by + refusal_summary_);

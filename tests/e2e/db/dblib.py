@@ -50,7 +50,9 @@ def wait_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None
 class CloakroomDb:
     """cloakroom serve in `tmp` with the given [[database]] TOML and file secrets."""
 
-    def __init__(self, tmp: pathlib.Path, databases_toml: str, secrets: dict, extra_toml: str = ""):
+    def __init__(self, tmp: pathlib.Path, databases_toml: str, secrets: dict, extra_toml: str = "",
+                 serve_args=()):
+        self.serve_args = list(serve_args)  # after `serve`, e.g. ["--db-relay-threads", "0"]
         self.tmp = pathlib.Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.config = self.tmp / "cloakroom.toml"
@@ -104,7 +106,7 @@ dir = {toml_str(self.secrets_dir)}
     # -- lifecycle
     def start(self, timeout: float = 15.0):
         self.proc = subprocess.Popen(
-            [BIN, "--config", str(self.config), "serve"],
+            [BIN, "--config", str(self.config), "serve", *self.serve_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
         )
         self._threads = [
