@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "config/config.hpp"
+#include "fleet/budget_script.hpp"
 #include "fleet/fleet.hpp"
 #include "fleet/redis_client.hpp"
 #include "fleet/redis_redirect.hpp"
@@ -254,6 +255,28 @@ struct TwoGateways {
 
 constexpr std::int64_t kChildExpiry = 1767229200;   // 2026-01-01 01:00 UTC
 constexpr std::int64_t kParentExpiry = 1767315600;  // 2026-01-02 00:00 UTC
+
+TEST(FleetBudgetScript, IsNamedByTheSha1RedisComputes) {
+    EXPECT_EQ(fleet::sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    EXPECT_EQ(fleet::sha1_hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    EXPECT_EQ(fleet::budget_script_sha1(), fleet::sha1_hex(fleet::budget_script()));
+    EXPECT_EQ(fleet::budget_script_sha1().size(), 40U);
+}
+
+TEST(FleetBudgetScript, OnlyNoscriptAndARefusedEvalshaAreSentAgainAsEval) {
+    using fleet::EvalshaOutcome;
+    EXPECT_EQ(fleet::classify_evalsha_error("NOSCRIPT No matching script. Please use EVAL."),
+              EvalshaOutcome::NoScript);
+    EXPECT_EQ(fleet::classify_evalsha_error(
+                  "NOPERM this user has no permissions to run the 'evalsha' command"),
+              EvalshaOutcome::NoPerm);
+    // The script ran and a command in it was refused: sending it again would not help.
+    EXPECT_EQ(fleet::classify_evalsha_error(
+                  "NOPERM this user has no permissions to run the 'expireat' command script: ..."),
+              EvalshaOutcome::Ran);
+    EXPECT_EQ(fleet::classify_evalsha_error("ERR Error running script"), EvalshaOutcome::Ran);
+    EXPECT_EQ(fleet::classify_evalsha_error("READONLY You can't write"), EvalshaOutcome::Ran);
+}
 
 TEST(FleetBudgets, ABudgetHoldsAcrossGatewaysThatSyncBetweenRequests) {
     TwoGateways fleet;
