@@ -11,6 +11,7 @@ every 100 ms round has budget counts to push), and over a window of SECONDS repo
 With --baseline-bin the same is measured for another binary, same workload, one after the other.
 
   python3 bench/fleet_sync_cost.py --bin build/cloakroom [--baseline-bin OLD] [--seconds 10]
+                                   [--expired-tokens N]
 """
 import argparse
 import os
@@ -55,9 +56,11 @@ def commandstats(port):
     return calls, usec
 
 
-def net_input(port):
-    m = re.search(r"total_net_input_bytes:(\d+)", redis_cli(port, "INFO", "stats"))
-    return int(m.group(1)) if m else 0
+def net_bytes(port):
+    """Bytes Redis received and sent."""
+    text = redis_cli(port, "INFO", "stats")
+    return tuple(int(m.group(1)) if (m := re.search(rf"total_net_{d}_bytes:(\d+)", text)) else 0
+                 for d in ("input", "output"))
 
 
 def fleet_thread(pid, redis_port):
@@ -80,11 +83,15 @@ class Load:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
-    def run(self):
+    def session(self):
         s = requests.Session()
         s.trust_env = False
         s.proxies = {"https": f"http://127.0.0.1:{self.cand.port}"}
         s.verify = str(self.cand.dir / "data" / "ca" / "ca.pem")
+        return s
+
+    def run(self):
+        s = self.session()
         headers = {"Authorization": f"Bearer {self.cand.tools['token']}"}
         start = time.monotonic()
         while not self.stop.is_set():
@@ -105,6 +112,19 @@ def measure(binary, work, pki, upstream, opts):
     try:
         tools["token"] = c.mint()
         load = Load(c, opts.rate)
+        if opts.expired_tokens:
+            # Budget entries of tokens that have expired since (a gateway that has run for a
+            # while has seen many): whether every round still reads their counts.
+            cfg = c.dir / "cloakroom.toml"
+            session = load.session()
+            for _ in range(opts.expired_tokens):
+                p = subprocess.run([str(binary), "--config", str(cfg), "mint", "--hosts",
+                                    harness.HOST, "--valid-for", "3s"], env=c.env,
+                                   capture_output=True, text=True, timeout=60)
+                r = session.get(f"https://{harness.HOST}/1k", timeout=10,
+                                headers={"Authorization": "Bearer " + p.stdout.strip()})
+                assert r.status_code == 200, r.text
+            time.sleep(4)
         load.thread.start()
         time.sleep(2)  # warm: the budget keys exist, the connection is up
         pid, rport = c.proc.pid, c.redis_port
@@ -113,11 +133,11 @@ def measure(binary, work, pki, upstream, opts):
         redis_cli(rport, "CONFIG", "RESETSTAT")
         # Window 1, nothing attached: CPU, Redis's figures, wake-ups.
         r0, t0 = cpu_seconds(f"/proc/{c.redis.pid}/stat"), cpu_seconds(tid_dir / "stat")
-        s0, n0, sent0, w0 = switches(tid_dir), net_input(rport), load.sent, time.monotonic()
+        s0, n0, sent0, w0 = switches(tid_dir), net_bytes(rport), load.sent, time.monotonic()
         time.sleep(opts.seconds)
         elapsed = time.monotonic() - w0
         r1, t1 = cpu_seconds(f"/proc/{c.redis.pid}/stat"), cpu_seconds(tid_dir / "stat")
-        s1, n1, sent1 = switches(tid_dir), net_input(rport), load.sent
+        s1, n1, sent1 = switches(tid_dir), net_bytes(rport), load.sent
         calls, usec = commandstats(rport)
         # Window 2: the fleet thread's syscalls (strace slows the thread, so rounds are counted
         # in this window too: Redis's LLEN calls).
@@ -142,14 +162,17 @@ def measure(binary, work, pki, upstream, opts):
             "redis CPU ms/s": 1000 * (r1 - r0) / elapsed,
             "redis usec/s (commandstats)": redis_usec,
             "redis commands/s": sum(per.values()),
-            "redis bytes in/s": (n1 - n0) / elapsed,
+            "redis bytes in/s": (n1[0] - n0[0]) / elapsed,
+            "redis bytes out/s": (n1[1] - n0[1]) / elapsed,
             "fleet thread syscalls/s (window 2)": syscalls / elapsed2,
             "fleet thread wake-ups/s": (s1 - s0) / elapsed,
             "fleet thread CPU ms/s": 1000 * (t1 - t0) / elapsed,
             "per round: redis CPU us": 1e6 * (r1 - r0) / elapsed / rounds,
             "per round: redis usec (commandstats)": redis_usec / rounds,
             "per round: redis commands": sum(per.values()) / rounds,
-            "per round: redis bytes in": (n1 - n0) / elapsed / rounds,
+            "per round: redis bytes in": (n1[0] - n0[0]) / elapsed / rounds,
+            "per round: redis bytes out": (n1[1] - n0[1]) / elapsed / rounds,
+            "per round: mget usec": usec.get("mget", 0) / elapsed / rounds,
             "per round: fleet thread syscalls": syscalls / max(traced_rounds, 1),
             "per round: fleet thread wake-ups": (s1 - s0) / elapsed / rounds,
             "commands": {k: round(v, 1) for k, v in sorted(per.items())},
@@ -169,6 +192,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rate", type=float, default=100.0, help="requests per second")
     ap.add_argument("--show-syscalls", action="store_true")
+    ap.add_argument("--expired-tokens", type=int, default=0,
+                    help="first use this many tokens valid for 3 s, and let them expire")
     opts = ap.parse_args()
     for tool in ("strace", "redis-server", "redis-cli"):
         if not shutil.which(tool):

@@ -196,7 +196,7 @@ Result<void> Fleet::round() {
     std::vector<std::string> keys;
     if (limiter_) {
         deltas = limiter_->take_budget_deltas();
-        keys = limiter_->budget_keys();
+        keys = limiter_->budget_keys(runtime::unix_ms_now() / 1000);
     }
     const std::size_t first_count = commands.size();
     for (const auto& delta : deltas) commands.push_back(budget_command(delta, use_evalsha_));

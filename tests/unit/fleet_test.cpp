@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <filesystem>
 
 #include "config/config.hpp"
@@ -244,7 +245,7 @@ struct TwoGateways {
             redis[delta.key] += delta.delta;
             limiter.set_shared_count(delta.key, redis[delta.key]);
         }
-        for (const auto& key : limiter.budget_keys()) limiter.set_shared_count(key, redis[key]);
+        for (const auto& key : limiter.budget_keys(0)) limiter.set_shared_count(key, redis[key]);
     }
     void sync_both() {
         sync(*a);
@@ -367,6 +368,37 @@ TEST(FleetBudgets, ACountKnowsTheLatestExpiryOfTheTokensThatCountedInIt) {
     const auto again = limiter->take_budget_deltas();
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].expires, kParentExpiry);
+}
+
+TEST(FleetBudgets, CountsOfExpiredTokensAreNoLongerRead) {
+    const config::Limits global = budget(100);
+    auto limiter = runtime::Limiter::create();
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "child", {}, kChildExpiry)));
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "parent", {}, kParentExpiry)));
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "forever", {}, std::nullopt)));
+    const auto keys = [&](std::int64_t now) {
+        auto out = limiter->budget_keys(now);
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    const std::string child =
+                          "G\x1f"
+                          "child",
+                      parent =
+                          "G\x1f"
+                          "parent",
+                      forever =
+                          "G\x1f"
+                          "forever";
+    EXPECT_EQ(keys(kChildExpiry), (std::vector<std::string>{child, forever, parent}));
+    EXPECT_EQ(keys(kChildExpiry + 1), (std::vector<std::string>{forever, parent}));
+    EXPECT_EQ(keys(kParentExpiry + 1), (std::vector<std::string>{forever}));
+    // A longer-lived token of the family arrives later: its count is read again.
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "child", {}, kParentExpiry)));
+    EXPECT_EQ(keys(kChildExpiry + 1), (std::vector<std::string>{child, forever, parent}));
+    // The count itself is kept: a budget spent stays spent.
+    limiter->set_shared_count(child, 100);
+    EXPECT_FALSE(admitted(limiter->admit("api", nullptr, global, "child", {}, kParentExpiry)));
 }
 
 // ---- revocations ----
