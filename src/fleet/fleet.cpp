@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "fleet/budget_script.hpp"
 #include "runtime/exchange.hpp"
 
 namespace cloakroom::fleet {
@@ -25,22 +26,6 @@ constexpr std::size_t kMgetChunk = 500;
 // How long a budget count outlives the latest expiry of the tokens that counted in it: room for
 // clocks (gateways', Redis's) that disagree. Past it, no token of that id can be admitted.
 constexpr std::int64_t kBudgetExpiryMargin = 3600;
-
-// Adds a gateway's delta to a budget count and keeps the key until the latest expiry any gateway
-// reported for it (ARGV[2], Unix seconds; 0: a token that never expires). One script, so that
-// concurrent gateways cannot interleave between the count and its expiry: a new key gets the
-// expiry; an existing key without one (a token that never expires counted in it) keeps none;
-// one with an expiry only ever gets a later one (GT).
-const std::string kBudgetScript = R"(local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-local at = tonumber(ARGV[2])
-if at == 0 then
-  redis.call('PERSIST', KEYS[1])
-elseif n == tonumber(ARGV[1]) then
-  redis.call('EXPIREAT', KEYS[1], at)
-elseif redis.call('TTL', KEYS[1]) >= 0 then
-  redis.call('EXPIREAT', KEYS[1], at, 'GT')
-end
-return n)";
 
 // One hash tag for every key: one Redis Cluster slot holds them all.
 const std::string kEpochKey = "{cloakroom}:epoch";
@@ -200,35 +185,167 @@ void Fleet::run() {
     }
 }
 
+// A round is one pipeline, one round trip, in the common case: the revocation list's epoch and
+// length, this gateway's budget counts (EVALSHA), the fleet-wide counts of every budget it knows
+// (MGET) and, once a second, the heartbeat. Only what that shows to be needed takes another:
+// reading new revocation records, pushing this gateway's, setting a missing epoch, and counts a
+// node without the script (NOSCRIPT) must be sent again as EVAL.
 Result<void> Fleet::round() {
-    if (auto done = sync_revocations(); !done.ok()) return done;
-    if (auto done = sync_budgets(); !done.ok()) return done;
-    if (Clock::now() >= next_heartbeat_) {
-        if (auto done = heartbeat(); !done.ok()) return done;
+    std::vector<std::vector<std::string>> commands{{"GET", kEpochKey}, {"LLEN", kRevocationsKey}};
+    std::vector<runtime::Limiter::BudgetDelta> deltas;
+    std::vector<std::string> keys;
+    if (limiter_) {
+        deltas = limiter_->take_budget_deltas();
+        keys = limiter_->budget_keys(runtime::unix_ms_now() / 1000);
+    }
+    const std::size_t first_count = commands.size();
+    for (const auto& delta : deltas) commands.push_back(budget_command(delta, use_evalsha_));
+    const std::size_t first_mget = commands.size();
+    for (std::size_t begin = 0; begin < keys.size(); begin += kMgetChunk) {
+        const std::size_t end = std::min(keys.size(), begin + kMgetChunk);
+        std::vector<std::string> mget{"MGET"};
+        for (std::size_t i = begin; i < end; ++i) mget.push_back(budget_key(keys[i]));
+        commands.push_back(std::move(mget));
+    }
+    const std::size_t first_beat = commands.size();
+    const bool beat = Clock::now() >= next_heartbeat_;
+    const std::int64_t now_ms = runtime::unix_ms_now();
+    if (beat) {
+        const auto live = hooks_.live ? hooks_.live() : std::pair<std::uint64_t, std::uint64_t>{};
+        const nlohmann::json json = {
+            {"live_http", live.first}, {"live_database", live.second}, {"seen_ms", now_ms}};
+        commands.push_back({"HSET", kInstancesKey, config_.instance, json.dump()});
+        commands.push_back({"HGETALL", kInstancesKey});
+    }
+    auto replies = link_->pipeline(commands);
+    if (!replies.ok()) {
+        // Counted again at the next round: a budget may count a request twice, never zero times.
+        if (!deltas.empty()) limiter_->unpush(deltas);
+        return replies.error();
+    }
+    const std::uint64_t generation = link_->generation();  // of the node that answered
+    // The counts first: whatever else failed, Redis has taken them (or refused them).
+    auto counted = count_budgets(
+        deltas,
+        std::span(replies->begin() + static_cast<std::ptrdiff_t>(first_count), deltas.size()));
+    if (counted.ok()) {
+        counted =
+            read_budgets(keys, std::span(replies->begin() + static_cast<std::ptrdiff_t>(first_mget),
+                                         first_beat - first_mget));
+    }
+    auto synced = sync_revocations((*replies)[0], (*replies)[1], generation);
+    if (!synced.ok()) return synced;
+    if (!counted.ok()) return counted;
+    if (beat) {
+        if (auto done = read_heartbeats((*replies)[first_beat + 1], now_ms); !done.ok())
+            return done;
         next_heartbeat_ = Clock::now() + kHeartbeatInterval;
     }
     return {};
 }
 
-Result<void> Fleet::sync_revocations() {
-    auto head = link_->pipeline(
-        {{"SET", kEpochKey, random_epoch(), "NX"}, {"GET", kEpochKey}, {"LLEN", kRevocationsKey}});
-    if (!head.ok()) return head.error();
-    for (const auto& reply : *head) {
-        if (reply.type == RedisReply::Type::Error) {
-            return make_error("fleet.io", "Redis: " + reply.text);
+std::vector<std::string> Fleet::budget_command(const runtime::Limiter::BudgetDelta& delta,
+                                               bool by_sha) const {
+    const bool never = delta.expires > runtime::Limiter::kNeverExpires - kBudgetExpiryMargin;
+    return {by_sha ? "EVALSHA" : "EVAL",
+            by_sha ? budget_script_sha1() : budget_script(),
+            "1",
+            budget_key(delta.key),
+            std::to_string(delta.delta),
+            never ? "0" : std::to_string(delta.expires + kBudgetExpiryMargin)};
+}
+
+Result<void> Fleet::count_budgets(const std::vector<runtime::Limiter::BudgetDelta>& deltas,
+                                  std::span<RedisReply> replies) {
+    // A node without the script ran nothing: those counts go again as EVAL, which caches the
+    // script there for the next rounds' EVALSHA.
+    std::vector<std::size_t> again;
+    for (std::size_t i = 0; i < deltas.size(); ++i) {
+        if (replies[i].type != RedisReply::Type::Error) continue;
+        const auto outcome = classify_evalsha_error(replies[i].text);
+        if (outcome == EvalshaOutcome::Ran) continue;
+        again.push_back(i);
+        if (outcome == EvalshaOutcome::NoPerm && use_evalsha_) {
+            use_evalsha_ = false;
+            spdlog::warn(
+                "fleet: the Redis ACL refuses EVALSHA; sending the budget script as EVAL every "
+                "round (add +evalsha to the ACL: docs/deployment.md)");
         }
     }
-    if (link_->generation() != generation_) {
+    if (!again.empty()) {
+        std::vector<std::vector<std::string>> commands;
+        for (const std::size_t i : again) commands.push_back(budget_command(deltas[i], false));
+        auto answered = link_->pipeline(commands);
+        for (std::size_t k = 0; k < again.size(); ++k) {
+            if (answered.ok()) {
+                replies[again[k]] = std::move((*answered)[k]);
+            } else {
+                RedisReply failed;
+                failed.type = RedisReply::Type::Error;
+                failed.text = answered.error().message;
+                replies[again[k]] = std::move(failed);
+            }
+        }
+    }
+    std::vector<runtime::Limiter::BudgetDelta> refused;
+    std::string why;
+    for (std::size_t i = 0; i < deltas.size(); ++i) {
+        if (replies[i].type == RedisReply::Type::Error) {
+            // Not counted (e.g. an ACL without the script's commands): counted again at the
+            // next round, and the round fails loudly rather than losing counts silently.
+            refused.push_back(deltas[i]);
+            why = replies[i].text;
+        } else if (auto total = to_count(replies[i])) {
+            limiter_->set_shared_count(deltas[i].key, *total);
+        }
+    }
+    if (!refused.empty()) {
+        limiter_->unpush(refused);
+        return make_error("fleet.io", "Redis refused a budget count: " + why);
+    }
+    return {};
+}
+
+Result<void> Fleet::read_budgets(const std::vector<std::string>& keys,
+                                 std::span<const RedisReply> replies) {
+    for (std::size_t chunk = 0; chunk < replies.size(); ++chunk) {
+        const std::size_t begin = chunk * kMgetChunk;
+        const std::size_t end = std::min(keys.size(), begin + kMgetChunk);
+        const RedisReply& reply = replies[chunk];
+        if (reply.type != RedisReply::Type::Array || reply.elements.size() != end - begin) {
+            return protocol_error("MGET");
+        }
+        for (std::size_t i = begin; i < end; ++i) {
+            if (auto total = to_count(reply.elements[i - begin])) {
+                limiter_->set_shared_count(keys[i], *total);
+            }
+        }
+    }
+    return {};
+}
+
+Result<void> Fleet::sync_revocations(RedisReply epoch, const RedisReply& length_reply,
+                                     std::uint64_t generation) {
+    for (const RedisReply* reply : {static_cast<const RedisReply*>(&epoch), &length_reply}) {
+        if (reply->type == RedisReply::Type::Error) {
+            return make_error("fleet.io", "Redis: " + reply->text);
+        }
+    }
+    if (generation != generation_) {
         // Another connection, maybe another node (a failover, a moved slot): what it holds is
         // read again from the start and what it lacks is pushed again. A write the old node
         // took just before it was demoted is lost with its data; this puts it back.
-        generation_ = link_->generation();
+        generation_ = generation;
         cursor_ = 0;
         known_.clear();
     }
-    const RedisReply& epoch = (*head)[1];
-    const auto length = to_count((*head)[2]);
+    if (epoch.type == RedisReply::Type::Nil) {
+        // A new Redis, or one that lost its data: the first gateway to ask sets the epoch.
+        auto set = link_->pipeline({{"SET", kEpochKey, random_epoch(), "NX"}, {"GET", kEpochKey}});
+        if (!set.ok()) return set.error();
+        epoch = std::move((*set)[1]);
+    }
+    const auto length = to_count(length_reply);
     if (epoch.type != RedisReply::Type::String || !length) return protocol_error("GET/LLEN");
     if (epoch.text != epoch_ || *length < cursor_) {
         if (!epoch_.empty()) {
@@ -303,71 +420,7 @@ Result<void> Fleet::sync_revocations() {
     return {};
 }
 
-Result<void> Fleet::sync_budgets() {
-    if (!limiter_) return {};
-    const auto deltas = limiter_->take_budget_deltas();
-    if (!deltas.empty()) {
-        std::vector<std::vector<std::string>> commands;
-        commands.reserve(deltas.size());
-        for (const auto& delta : deltas) {
-            const bool never =
-                delta.expires > runtime::Limiter::kNeverExpires - kBudgetExpiryMargin;
-            commands.push_back({"EVAL", kBudgetScript, "1", budget_key(delta.key),
-                                std::to_string(delta.delta),
-                                never ? "0" : std::to_string(delta.expires + kBudgetExpiryMargin)});
-        }
-        auto replies = link_->pipeline(commands);
-        if (!replies.ok()) {
-            // Counted again at the next round: a budget may count a request twice, never zero
-            // times.
-            limiter_->unpush(deltas);
-            return replies.error();
-        }
-        std::vector<runtime::Limiter::BudgetDelta> refused;
-        std::string why;
-        for (std::size_t i = 0; i < deltas.size(); ++i) {
-            if ((*replies)[i].type == RedisReply::Type::Error) {
-                // Not counted (e.g. an ACL without the script's commands): counted again at the
-                // next round, and the round fails loudly rather than losing counts silently.
-                refused.push_back(deltas[i]);
-                why = (*replies)[i].text;
-            } else if (auto total = to_count((*replies)[i])) {
-                limiter_->set_shared_count(deltas[i].key, *total);
-            }
-        }
-        if (!refused.empty()) {
-            limiter_->unpush(refused);
-            return make_error("fleet.io", "Redis refused a budget count: " + why);
-        }
-    }
-    const auto keys = limiter_->budget_keys();
-    for (std::size_t begin = 0; begin < keys.size(); begin += kMgetChunk) {
-        const std::size_t end = std::min(keys.size(), begin + kMgetChunk);
-        std::vector<std::string> command{"MGET"};
-        for (std::size_t i = begin; i < end; ++i) command.push_back(budget_key(keys[i]));
-        auto reply = link_->command(command);
-        if (!reply.ok()) return reply.error();
-        if (reply->type != RedisReply::Type::Array || reply->elements.size() != end - begin) {
-            return protocol_error("MGET");
-        }
-        for (std::size_t i = begin; i < end; ++i) {
-            if (auto total = to_count(reply->elements[i - begin])) {
-                limiter_->set_shared_count(keys[i], *total);
-            }
-        }
-    }
-    return {};
-}
-
-Result<void> Fleet::heartbeat() {
-    const auto live = hooks_.live ? hooks_.live() : std::pair<std::uint64_t, std::uint64_t>{};
-    const std::int64_t now = runtime::unix_ms_now();
-    const nlohmann::json beat = {
-        {"live_http", live.first}, {"live_database", live.second}, {"seen_ms", now}};
-    auto replies = link_->pipeline(
-        {{"HSET", kInstancesKey, config_.instance, beat.dump()}, {"HGETALL", kInstancesKey}});
-    if (!replies.ok()) return replies.error();
-    const RedisReply& all = (*replies)[1];
+Result<void> Fleet::read_heartbeats(const RedisReply& all, std::int64_t now) {
     if (all.type != RedisReply::Type::Array) return protocol_error("HGETALL");
     std::vector<InstanceInfo> instances;
     for (std::size_t i = 0; i + 1 < all.elements.size(); i += 2) {

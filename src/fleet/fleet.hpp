@@ -34,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -124,9 +125,15 @@ class Fleet {
 
     void run();
     Result<void> round();
-    Result<void> sync_revocations();
-    Result<void> sync_budgets();
-    Result<void> heartbeat();
+    std::vector<std::string> budget_command(const runtime::Limiter::BudgetDelta& delta,
+                                            bool by_sha) const;
+    Result<void> count_budgets(const std::vector<runtime::Limiter::BudgetDelta>& deltas,
+                               std::span<RedisReply> replies);
+    Result<void> read_budgets(const std::vector<std::string>& keys,
+                              std::span<const RedisReply> replies);
+    Result<void> sync_revocations(RedisReply epoch, const RedisReply& length,
+                                  std::uint64_t generation);
+    Result<void> read_heartbeats(const RedisReply& all, std::int64_t now);
     void note_success();
     void note_failure(const Error& error);
     void update_staleness();
@@ -142,6 +149,7 @@ class Fleet {
     std::size_t cursor_ = 0;        // list entries already read
     std::uint64_t generation_ = 0;  // link_->generation() cursor_ and known_ belong to
     std::set<std::string> known_;   // lines known to be in Redis
+    bool use_evalsha_ = true;       // false once the ACL refused EVALSHA (fleet/budget_script.hpp)
     std::chrono::steady_clock::time_point next_heartbeat_{};
     std::optional<std::chrono::steady_clock::time_point> last_success_;
     std::chrono::steady_clock::time_point last_warned_{};  // note_failure's last log line

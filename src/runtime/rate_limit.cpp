@@ -308,11 +308,13 @@ void Limiter::unpush(const std::vector<BudgetDelta>& deltas) {
     }
 }
 
-std::vector<std::string> Limiter::budget_keys() const {
+std::vector<std::string> Limiter::budget_keys(std::int64_t now_unix) const {
     std::vector<std::string> keys;
     std::lock_guard lock(mutex_);
     for (const auto& [key, entry] : entries_) {
-        if (entry.budgeted) keys.push_back(key);
+        // expires 0: no request admitted here yet (an entry only read so far).
+        if (entry.budgeted && (entry.expires == 0 || entry.expires >= now_unix))
+            keys.push_back(key);
     }
     return keys;
 }

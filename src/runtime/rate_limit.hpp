@@ -118,8 +118,14 @@ class Limiter : public std::enable_shared_from_this<Limiter> {
     // the shared count) at once. If pushing them fails, give them back with unpush().
     std::vector<BudgetDelta> take_budget_deltas();
     void unpush(const std::vector<BudgetDelta>& deltas);
-    // Every budget entry's key.
-    std::vector<std::string> budget_keys() const;
+    // The keys of the budget entries whose count can still matter at `now_unix` (Unix seconds):
+    // a token that counted in it has not expired yet. The count of an entry past its expiry
+    // cannot refuse anything (its tokens are refused as expired before the limiter is asked),
+    // so the fleet stops reading it; entries pile up with every token ever seen, and reading
+    // them all ten times a second would grow without bound. Should a longer-lived token of the
+    // family (its parent) arrive later, the entry is live again and read from the next round,
+    // as a family seen for the first time is.
+    std::vector<std::string> budget_keys(std::int64_t now_unix) const;
     // The fleet-wide count of an entry, read from the shared store. Counts never go down (a
     // store that lost its data cannot renew a budget this gateway knows to be spent).
     void set_shared_count(std::string_view key, std::uint64_t total);

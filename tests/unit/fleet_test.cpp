@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <filesystem>
 
 #include "config/config.hpp"
+#include "fleet/budget_script.hpp"
 #include "fleet/fleet.hpp"
 #include "fleet/redis_client.hpp"
 #include "fleet/redis_redirect.hpp"
@@ -243,7 +245,7 @@ struct TwoGateways {
             redis[delta.key] += delta.delta;
             limiter.set_shared_count(delta.key, redis[delta.key]);
         }
-        for (const auto& key : limiter.budget_keys()) limiter.set_shared_count(key, redis[key]);
+        for (const auto& key : limiter.budget_keys(0)) limiter.set_shared_count(key, redis[key]);
     }
     void sync_both() {
         sync(*a);
@@ -254,6 +256,28 @@ struct TwoGateways {
 
 constexpr std::int64_t kChildExpiry = 1767229200;   // 2026-01-01 01:00 UTC
 constexpr std::int64_t kParentExpiry = 1767315600;  // 2026-01-02 00:00 UTC
+
+TEST(FleetBudgetScript, IsNamedByTheSha1RedisComputes) {
+    EXPECT_EQ(fleet::sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    EXPECT_EQ(fleet::sha1_hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    EXPECT_EQ(fleet::budget_script_sha1(), fleet::sha1_hex(fleet::budget_script()));
+    EXPECT_EQ(fleet::budget_script_sha1().size(), 40U);
+}
+
+TEST(FleetBudgetScript, OnlyNoscriptAndARefusedEvalshaAreSentAgainAsEval) {
+    using fleet::EvalshaOutcome;
+    EXPECT_EQ(fleet::classify_evalsha_error("NOSCRIPT No matching script. Please use EVAL."),
+              EvalshaOutcome::NoScript);
+    EXPECT_EQ(fleet::classify_evalsha_error(
+                  "NOPERM this user has no permissions to run the 'evalsha' command"),
+              EvalshaOutcome::NoPerm);
+    // The script ran and a command in it was refused: sending it again would not help.
+    EXPECT_EQ(fleet::classify_evalsha_error(
+                  "NOPERM this user has no permissions to run the 'expireat' command script: ..."),
+              EvalshaOutcome::Ran);
+    EXPECT_EQ(fleet::classify_evalsha_error("ERR Error running script"), EvalshaOutcome::Ran);
+    EXPECT_EQ(fleet::classify_evalsha_error("READONLY You can't write"), EvalshaOutcome::Ran);
+}
 
 TEST(FleetBudgets, ABudgetHoldsAcrossGatewaysThatSyncBetweenRequests) {
     TwoGateways fleet;
@@ -344,6 +368,37 @@ TEST(FleetBudgets, ACountKnowsTheLatestExpiryOfTheTokensThatCountedInIt) {
     const auto again = limiter->take_budget_deltas();
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].expires, kParentExpiry);
+}
+
+TEST(FleetBudgets, CountsOfExpiredTokensAreNoLongerRead) {
+    const config::Limits global = budget(100);
+    auto limiter = runtime::Limiter::create();
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "child", {}, kChildExpiry)));
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "parent", {}, kParentExpiry)));
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "forever", {}, std::nullopt)));
+    const auto keys = [&](std::int64_t now) {
+        auto out = limiter->budget_keys(now);
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    const std::string child =
+                          "G\x1f"
+                          "child",
+                      parent =
+                          "G\x1f"
+                          "parent",
+                      forever =
+                          "G\x1f"
+                          "forever";
+    EXPECT_EQ(keys(kChildExpiry), (std::vector<std::string>{child, forever, parent}));
+    EXPECT_EQ(keys(kChildExpiry + 1), (std::vector<std::string>{forever, parent}));
+    EXPECT_EQ(keys(kParentExpiry + 1), (std::vector<std::string>{forever}));
+    // A longer-lived token of the family arrives later: its count is read again.
+    EXPECT_TRUE(admitted(limiter->admit("api", nullptr, global, "child", {}, kParentExpiry)));
+    EXPECT_EQ(keys(kChildExpiry + 1), (std::vector<std::string>{child, forever, parent}));
+    // The count itself is kept: a budget spent stays spent.
+    limiter->set_shared_count(child, 100);
+    EXPECT_FALSE(admitted(limiter->admit("api", nullptr, global, "child", {}, kParentExpiry)));
 }
 
 // ---- revocations ----

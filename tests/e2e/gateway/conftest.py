@@ -109,3 +109,14 @@ def make_gateway(tmp_path, pki, nginx, pyup, leaks):
 @pytest.fixture(scope="session")
 def node_dir():
     return gwlib.NODE_DIR
+
+
+@pytest.fixture(scope="module")
+def grpc_server(pki):
+    """A real grpcio echo server over TLS (grpc_echo.EchoServer), one per test module. Its
+    modules skip themselves when python3-grpcio is missing (pytest.importorskip)."""
+    from grpc_echo import EchoServer  # imports grpc: only where a test asks for this fixture
+
+    s = EchoServer(pki)
+    yield s
+    s.stop()

@@ -1,7 +1,9 @@
 """HTTP/2 clients for the gateway tests: python3-h2 over a CONNECT tunnel (TLS with ALPN h2), and raw
-frames (hyperframe + hpack) for the attacks a well-behaved client library refuses to send."""
+frames (hyperframe + hpack) for the attacks a well-behaved client library refuses to send; and
+H2TlsServer, the base of the python3-h2 test upstreams."""
 import socket
 import ssl
+import threading
 import time
 
 import h2.config
@@ -12,6 +14,68 @@ import hpack
 from hyperframe import frame as hf
 
 import gwlib
+
+
+class H2TlsServer:
+    """A TLS listener on 127.0.0.1 offering ALPN "h2" only, serving each accepted connection on a
+    thread of its own: a subclass implements serve(tls, index) (index: 0 for the first connection
+    accepted) and sets its own attributes before calling this __init__. A connection whose TLS
+    handshake fails is dropped; whatever serve() raises ends that connection only (a test server:
+    the client side asserts); the socket is closed when serve() returns."""
+
+    def __init__(self, pki, backlog=16):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(pki.cert), str(pki.key))
+        self.ctx.set_alpn_protocols(["h2"])
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
+
+    @staticmethod
+    def h2_connection(settings=None, cls=h2.connection.H2Connection):
+        """A server-side H2Connection, its first SETTINGS carrying `settings` ({SettingCodes:
+        value}), preface queued (data_to_send)."""
+        conn = cls(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        if settings:
+            conn.local_settings = h2.settings.Settings(client=False, initial_values=settings)
+        conn.initiate_connection()
+        return conn
+
+    def serve(self, tls, index):
+        raise NotImplementedError
+
+    def _accept(self):
+        while True:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                index = self.connections
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(raw, index), daemon=True).start()
+
+    def _serve(self, raw, index):
+        try:
+            try:
+                tls = self.ctx.wrap_socket(raw, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+            self.serve(tls, index)
+        except Exception:  # noqa: BLE001 (a test server: the client side asserts)
+            return
+        finally:
+            try:
+                raw.close()
+            except OSError:
+                pass
 
 
 def tls_tunnel(gw, host, port=443, server_hostname=None, alpn=("h2",), timeout=15):

@@ -21,14 +21,14 @@ import hashlib
 import json
 import socket
 import ssl
-import threading
 import time
 
-import h2.config
 import h2.connection
 import h2.errors
 import h2.events
 import h2.settings
+
+import h2lib
 
 
 class _Lenient(h2.connection.H2Connection):
@@ -40,54 +40,24 @@ class _Lenient(h2.connection.H2Connection):
         return 0
 
 
-class RefusingH2:
+class RefusingH2(h2lib.H2TlsServer):
     def __init__(self, pki, plan):
         self.plan = plan
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(pki.cert), str(pki.key))
-        self.ctx.set_alpn_protocols(["h2"])
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.lock = threading.Lock()
-        self.connections = 0
         self.processed = []  # dicts: conn, method, path, id, auth, body_len, body_sha
         self.refused = []    # (conn, stream id, x-request-id, how)
         self.seen = []       # every request's x-request-id as its HEADERS arrived
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                index = self.connections
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn, index), daemon=True).start()
-
-    def stop(self):
-        self.sock.close()
+        super().__init__(pki, backlog=64)
 
     def processed_ids(self):
         with self.lock:
             return [p["id"] for p in self.processed]
 
-    def _serve(self, raw, index):
+    def serve(self, tls, index):
         mode, _, arg = self.plan(index).partition(":")
         n = int(arg) if arg else 0
-        try:
-            tls = self.ctx.wrap_socket(raw, server_side=True)
-        except (OSError, ssl.SSLError):
-            raw.close()
-            return
-        conn = _Lenient(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
-        if mode in ("limit1", "late_limit1"):
-            conn.local_settings = h2.settings.Settings(
-                client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1})
-        conn.initiate_connection()
+        limit = {h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1} \
+            if mode in ("limit1", "late_limit1") else None
+        conn = self.h2_connection(limit, cls=_Lenient)
         held = mode == "late_limit1"  # nothing leaves until n streams arrived
         held_since = time.monotonic()
         streams = {}  # id -> {"headers": dict, "body": bytearray}
@@ -121,87 +91,79 @@ class RefusingH2:
             active.discard(sid)
             streams[sid]["refused"] = True
 
-        try:
-            tls.settimeout(0.2)
-            while True:
-                try:
-                    data = tls.recv(65535)
-                except socket.timeout:
-                    data = None
-                except (OSError, ssl.SSLError):
-                    return
-                if data == b"":
-                    return
-                if goaway_sent and conn.state_machine.state.name == "CLOSED":
-                    # After its GOAWAY python3-h2 takes no frame; the socket stays open (a close
-                    # with unread bytes would be a TCP reset, which can destroy the GOAWAY on its
-                    # way to the client) and what arrives is dropped.
-                    continue
-                events = conn.receive_data(data) if data else []
-                for ev in events:
-                    if isinstance(ev, h2.events.RequestReceived):
-                        sid = ev.stream_id
-                        headers = dict(ev.headers)
-                        streams[sid] = {"headers": headers, "body": bytearray(), "ended": False}
-                        with self.lock:
-                            self.seen.append(headers.get("x-request-id"))
-                        if goaway_sent:
-                            continue
-                        if mode == "refuse":
-                            refuse(sid, "refused")
-                        elif mode == "once" and answered:
-                            continue
-                        elif mode == "head_then_refuse":
-                            with self.lock:
-                                self.processed.append({"conn": index, "id": headers.get("x-request-id"),
-                                                       "method": headers.get(":method"),
-                                                       "auth": headers.get("authorization", "")})
-                            conn.send_headers(sid, [(":status", "200")])
-                            conn.send_data(sid, b"partial ")
-                            refuse(sid, "after the response head")
-                        elif mode == "goaway" and len(answered) >= n:
-                            # last_stream_id below this stream: it was never processed.
-                            conn.close_connection(error_code=0,
-                                                  last_stream_id=max(answered, default=0))
-                            goaway_sent = True
-                        elif mode in ("limit1", "late_limit1") and active:
-                            refuse(sid, "beyond the stream limit")
-                        else:
-                            active.add(sid)
-                    elif isinstance(ev, h2.events.DataReceived):
-                        s = streams.get(ev.stream_id)
-                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-                        if s is None or s.get("refused"):
-                            continue
-                        s["body"] += ev.data
-                        if mode == "refuse_after" and len(s["body"]) >= n:
-                            refuse(ev.stream_id, f"after {len(s['body'])} body bytes")
-                    elif isinstance(ev, h2.events.StreamEnded):
-                        s = streams.get(ev.stream_id)
-                        if s is None:
-                            continue
-                        s["ended"] = True
-                        if ev.stream_id in active and not held:
-                            answer(ev.stream_id)
-                    elif isinstance(ev, h2.events.StreamReset):
-                        active.discard(ev.stream_id)
-                if held and (len(streams) >= n or time.monotonic() - held_since > 15):
-                    held = False
-                    # The late SETTINGS go out now, the first stream is answered, and every other
-                    # one that arrived meanwhile is refused (it was beyond the limit).
-                    for sid in sorted(active)[1:]:
-                        refuse(sid, "beyond the stream limit")
-                    for sid in sorted(active):
-                        if streams[sid]["ended"]:
-                            answer(sid)
-                if not held:
-                    out = conn.data_to_send()
-                    if out:
-                        tls.sendall(out)
-        except Exception:  # noqa: BLE001 (a test server: the client side asserts)
-            return
-        finally:
+        tls.settimeout(0.2)
+        while True:
             try:
-                raw.close()
-            except OSError:
-                pass
+                data = tls.recv(65535)
+            except socket.timeout:
+                data = None
+            except (OSError, ssl.SSLError):
+                return
+            if data == b"":
+                return
+            if goaway_sent and conn.state_machine.state.name == "CLOSED":
+                # After its GOAWAY python3-h2 takes no frame; the socket stays open (a close
+                # with unread bytes would be a TCP reset, which can destroy the GOAWAY on its
+                # way to the client) and what arrives is dropped.
+                continue
+            events = conn.receive_data(data) if data else []
+            for ev in events:
+                if isinstance(ev, h2.events.RequestReceived):
+                    sid = ev.stream_id
+                    headers = dict(ev.headers)
+                    streams[sid] = {"headers": headers, "body": bytearray(), "ended": False}
+                    with self.lock:
+                        self.seen.append(headers.get("x-request-id"))
+                    if goaway_sent:
+                        continue
+                    if mode == "refuse":
+                        refuse(sid, "refused")
+                    elif mode == "once" and answered:
+                        continue
+                    elif mode == "head_then_refuse":
+                        with self.lock:
+                            self.processed.append({"conn": index, "id": headers.get("x-request-id"),
+                                                   "method": headers.get(":method"),
+                                                   "auth": headers.get("authorization", "")})
+                        conn.send_headers(sid, [(":status", "200")])
+                        conn.send_data(sid, b"partial ")
+                        refuse(sid, "after the response head")
+                    elif mode == "goaway" and len(answered) >= n:
+                        # last_stream_id below this stream: it was never processed.
+                        conn.close_connection(error_code=0,
+                                              last_stream_id=max(answered, default=0))
+                        goaway_sent = True
+                    elif mode in ("limit1", "late_limit1") and active:
+                        refuse(sid, "beyond the stream limit")
+                    else:
+                        active.add(sid)
+                elif isinstance(ev, h2.events.DataReceived):
+                    s = streams.get(ev.stream_id)
+                    conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    if s is None or s.get("refused"):
+                        continue
+                    s["body"] += ev.data
+                    if mode == "refuse_after" and len(s["body"]) >= n:
+                        refuse(ev.stream_id, f"after {len(s['body'])} body bytes")
+                elif isinstance(ev, h2.events.StreamEnded):
+                    s = streams.get(ev.stream_id)
+                    if s is None:
+                        continue
+                    s["ended"] = True
+                    if ev.stream_id in active and not held:
+                        answer(ev.stream_id)
+                elif isinstance(ev, h2.events.StreamReset):
+                    active.discard(ev.stream_id)
+            if held and (len(streams) >= n or time.monotonic() - held_since > 15):
+                held = False
+                # The late SETTINGS go out now, the first stream is answered, and every other
+                # one that arrived meanwhile is refused (it was beyond the limit).
+                for sid in sorted(active)[1:]:
+                    refuse(sid, "beyond the stream limit")
+                for sid in sorted(active):
+                    if streams[sid]["ended"]:
+                        answer(sid)
+            if not held:
+                out = conn.data_to_send()
+                if out:
+                    tls.sendall(out)

@@ -9,65 +9,36 @@ fragments of a text message), /big (a ~1 MB message quoting it 20 times). Stream
 with flow control both ways: the server reads what a stream's window allows and acknowledges it
 as wsproto takes it; it sends as the client's windows allow."""
 import json
-import socket
 import ssl
-import threading
 
-import h2.config
-import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
 
+import h2lib
 
-class H2WebSocketServer:
+
+class H2WebSocketServer(h2lib.H2TlsServer):
     def __init__(self, pki, connect_protocol=True):
         self.connect_protocol = connect_protocol
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(pki.cert), str(pki.key))
-        self.ctx.set_alpn_protocols(["h2"])
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.lock = threading.Lock()
         self.requests = []   # every stream's header list (dict), as it arrived
         self.received = []   # (path, message) the server got whole
         self.alpn = []       # the protocol each connection chose
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(pki)
 
-    def stop(self):
-        self.sock.close()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, raw):
-        try:
-            tls = self.ctx.wrap_socket(raw, server_side=True)
-        except (OSError, ssl.SSLError):
-            raw.close()
-            return
+    def serve(self, tls, index):
         with self.lock:
             self.alpn.append(tls.selected_alpn_protocol())
         if tls.selected_alpn_protocol() != "h2":
             tls.close()  # HTTP/1.1 is not spoken here
             return
-        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False,
-                                                                    header_encoding="utf-8"))
-        if self.connect_protocol:
-            # In the server's first SETTINGS (a client decides on those).
-            codes = h2.settings.SettingCodes
-            conn.local_settings = h2.settings.Settings(client=False, initial_values={
-                codes.MAX_CONCURRENT_STREAMS: 100, codes.ENABLE_CONNECT_PROTOCOL: 1})
-        conn.initiate_connection()
+        codes = h2.settings.SettingCodes
+        # In the server's first SETTINGS (a client decides on those).
+        conn = self.h2_connection({codes.MAX_CONCURRENT_STREAMS: 100,
+                                   codes.ENABLE_CONNECT_PROTOCOL: 1}
+                                  if self.connect_protocol else None)
         streams = {}  # id -> {"ws": Connection, "path", "auth", "out": bytearray, "end": bool}
 
         def flush_stream(sid):
@@ -169,8 +140,3 @@ class H2WebSocketServer:
                     tls.sendall(out)
         except (OSError, ssl.SSLError, h2.exceptions.ProtocolError):
             return
-        finally:
-            try:
-                raw.close()
-            except OSError:
-                pass

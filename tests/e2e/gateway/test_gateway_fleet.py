@@ -47,7 +47,10 @@ class Redis:
     "cloakroom" may run only the commands fleet mode needs, on {cloakroom}:* keys (the hash tag
     that keeps them in one Redis Cluster slot)."""
 
-    def __init__(self, tmp: pathlib.Path):
+    COMMANDS = ("+ping +auth +set +get +llen +lrange +rpush +incrby +mget +hset +hgetall +hdel "
+                "+eval +evalsha +expireat +persist +ttl")
+
+    def __init__(self, tmp: pathlib.Path, commands=COMMANDS):
         self.tmp = tmp
         self.port = free_port()
         self.password = "redis_fleet_canary_" + secrets.token_hex(12)
@@ -61,7 +64,7 @@ appendonly no
 daemonize no
 logfile {tmp / 'redis.log'}
 requirepass {self.admin_password}
-user cloakroom on >{self.password} ~{{cloakroom}}:* -@all +ping +auth +set +get +llen +lrange +rpush +incrby +mget +hset +hgetall +hdel +eval +expireat +persist +ttl
+user cloakroom on >{self.password} ~{{cloakroom}}:* -@all {commands}
 """)
         self.proc = None
         self.start()
@@ -81,6 +84,15 @@ user cloakroom on >{self.password} ~{{cloakroom}}:* -@all +ping +auth +set +get 
         p = subprocess.run(["redis-cli", "-p", str(self.port), "--no-auth-warning", "-a",
                             self.admin_password, *args], capture_output=True, text=True, timeout=10)
         return p.stdout.strip()
+
+    def command_calls(self, name):
+        """Calls of a command since the last CONFIG RESETSTAT: (succeeded, failed + rejected)."""
+        for line in self.cli("INFO", "commandstats").splitlines():
+            if line.startswith(f"cmdstat_{name}:"):
+                fields = dict(f.split("=") for f in line.split(":", 1)[1].split(","))
+                failed = int(fields.get("failed_calls", 0)) + int(fields.get("rejected_calls", 0))
+                return int(fields["calls"]) - int(fields.get("failed_calls", 0)), failed
+        return 0, 0
 
 
 @pytest.fixture
@@ -559,3 +571,67 @@ def test_the_example_systemd_unit_verifies(tmp_path):
     path.write_text(unit.replace("/usr/local/bin/cloakroom", gwlib.BIN))
     p = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and not (p.stdout + p.stderr).strip(), p.stdout + p.stderr
+
+
+def spend(members, tok, rounds=True):
+    """One request per member in turn (each admitted), a round on all between requests."""
+    for m in members:
+        assert m.get(tok).status_code == 200
+        if rounds:
+            for n in members:
+                n.wait_rounds()
+
+
+def test_budget_counts_go_by_sha_and_survive_a_script_flush(make_gateway, redis_server):
+    """Rounds send the counting script by its SHA1 (EVALSHA), not its text (EVAL). A node that
+    lost its script cache (SCRIPT FLUSH here; a restart, a Cluster node a slot moved to or a
+    promoted replica alike) answers NOSCRIPT, and the count is sent again as EVAL: no count is
+    lost, and EVALSHA works again afterwards."""
+    limits = "\n[limits]\ntoken_budget = 9\n"
+    a = start_member(make_gateway, redis_server, "gw-a", limits=limits)
+    b = start_member(make_gateway, redis_server, "gw-b", limits=limits)
+    tok = a.gw.mint(valid_for="2h")
+    key = "{cloakroom}:budget:G:" + a.gw.token_id(tok)
+    assert redis_server.cli("CONFIG", "RESETSTAT") == "OK"
+    spend([a, b, a, b], tok)
+    assert int(redis_server.cli("GET", key)) == 4
+    evalsha, noscript = redis_server.command_calls("evalsha")
+    evals, _ = redis_server.command_calls("eval")
+    # Each count by SHA1; the script's text went at most once per gateway (the very first count
+    # finds Redis without the script).
+    assert evalsha >= 4 - evals and evals <= 2 and noscript == evals, (evalsha, noscript, evals)
+
+    assert redis_server.cli("SCRIPT", "FLUSH") == "OK"
+    assert redis_server.cli("CONFIG", "RESETSTAT") == "OK"
+    spend([b, a, b], tok)
+    assert int(redis_server.cli("GET", key)) == 7
+    evalsha, noscript = redis_server.command_calls("evalsha")
+    evals, _ = redis_server.command_calls("eval")
+    assert 1 <= noscript <= 2 and evals == noscript and evalsha >= 1, (evalsha, noscript, evals)
+    spend([a, b], tok)
+    for m in (a, b):
+        r = m.get(tok)
+        assert r.status_code == 429 and r.json()["error"] == "budget_exhausted", r.text
+        assert m.fleet()["state"] == "synced"
+    assert int(redis_server.cli("GET", key)) == 9
+    assert redis_server.command_calls("eval")[0] == evals  # no EVAL once the script is back
+    assert_no_password(redis_server, a, b)
+
+
+def test_an_acl_without_evalsha_falls_back_to_eval(make_gateway, tmp_path):
+    """An ACL written for a release that sent EVAL keeps working: the gateway says once that
+    EVALSHA is refused and sends the script's text every round."""
+    redis = Redis(tmp_path / "redis-old-acl", commands=Redis.COMMANDS.replace(" +evalsha", ""))
+    try:
+        limits = "\n[limits]\ntoken_budget = 3\n"
+        a = start_member(make_gateway, redis, "gw-a", limits=limits)
+        tok = a.gw.mint()
+        spend([a, a, a], tok)
+        r = a.get(tok)
+        assert r.status_code == 429 and r.json()["error"] == "budget_exhausted", r.text
+        assert int(redis.cli("GET", "{cloakroom}:budget:G:" + a.gw.token_id(tok))) == 3
+        assert a.fleet()["state"] == "synced"
+        assert a.gw.stderr_text().count("the Redis ACL refuses EVALSHA") == 1, a.gw.stderr_text()
+        assert redis.command_calls("eval")[0] >= 3
+    finally:
+        redis.stop()

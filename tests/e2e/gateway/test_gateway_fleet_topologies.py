@@ -23,7 +23,7 @@ CERT_ENV = "CLOAKROOM_TEST_REDIS_CLIENT_CERT"
 KEY_ENV = "CLOAKROOM_TEST_REDIS_CLIENT_KEY"
 # What fleet mode runs, and nothing else, on the fleet's keys only.
 ACL_COMMANDS = ("-@all +ping +auth +set +get +llen +lrange +rpush +incrby +mget +hset +hgetall "
-                "+hdel +eval +expireat +persist +ttl +role +asking")
+                "+hdel +eval +evalsha +expireat +persist +ttl +role +asking")
 
 
 def wait_until(what, check, timeout=20, interval=0.05):
@@ -81,7 +81,7 @@ def acl_user(password):
 
 def member(make_gateway, instance, fleet_lines, env):
     extra = "\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[fleet]\n" + "\n".join(fleet_lines) + \
-        f'\ninstance = "{instance}"\nmax_staleness = "5s"\n'
+        f'\ninstance = "{instance}"\nmax_staleness = "5s"\n\n[limits]\ntoken_budget = 100\n'
     return Member(make_gateway(reverse_listen="127.0.0.1:0", extra=extra, env_extra=env))
 
 
@@ -106,6 +106,29 @@ def assert_revocations_propagate(a, b, reason, limit=1.0):
     assert elapsed <= limit, f"B refused the token {elapsed:.2f}s after A revoked it"
     assert b.get(other).status_code == 200
     return a.gw.token_id(tok)
+
+
+def assert_budget_counts(a, b, node, extra=()):
+    """Requests on A and B count in one budget on `node`, whose script cache may not know the
+    counting script yet (a node a slot moved to, a promoted replica): none is lost."""
+    tok = a.gw.mint()
+    for m in (a, b, a):
+        assert m.get(tok).status_code == 200
+        for n in (a, b):
+            n.wait_rounds()
+    assert cli(node.port, "GET", "{cloakroom}:budget:G:" + a.gw.token_id(tok), extra=extra) == "3"
+    for m in (a, b):
+        assert m.fleet()["state"] == "synced", m.fleet()
+
+
+def script_fallbacks(node):
+    """How often `node` answered NOSCRIPT to EVALSHA, and ran EVAL (INFO commandstats)."""
+    stats = {}
+    for line in cli(node.port, "INFO", "commandstats").splitlines():
+        name, _, fields = line.partition(":")
+        stats[name] = dict(f.split("=") for f in fields.split(",")) if fields else {}
+    return (int(stats.get("cmdstat_evalsha", {}).get("failed_calls", 0)),
+            int(stats.get("cmdstat_eval", {}).get("calls", 0)))
 
 
 def assert_secret_absent(secret, *members):
@@ -330,6 +353,7 @@ def test_a_three_master_cluster(make_gateway, tmp_path):
             fleet = m.fleet()
             assert fleet["state"] == "synced" and fleet["node"] == f"127.0.0.1:{owner.port}", fleet
         first = assert_revocations_propagate(a, b, "leaked in a cluster")
+        assert_budget_counts(a, b, owner)
         # Everything lives on the slot owner (the hash tag), nothing elsewhere.
         assert first in cli(owner.port, "LRANGE", "{cloakroom}:revocations", "0", "-1")
         for node in others:
@@ -349,9 +373,15 @@ def test_a_three_master_cluster(make_gateway, tmp_path):
         assert out == "OK", out
         # Mid-migration: the keys are on the target, the slot still on the owner (ASK).
         assert_revocations_propagate(a, b, "revoked while the slot migrates")
+        # New keys are created on the target (ASK), whose script cache is empty (read back the
+        # way the gateways reach it: redis-cli -c follows MOVED and ASK).
+        assert_budget_counts(a, b, target, extra=["-c"])
+        noscript, evals = script_fallbacks(target)
+        assert noscript >= 1 and evals >= 1, (noscript, evals)
         for node in cluster.nodes:
             assert cli(node.port, "CLUSTER", "SETSLOT", slot, "NODE", dst_id) == "OK"
         assert_revocations_propagate(a, b, "revoked after the slot moved")
+        assert_budget_counts(a, b, target)
         assert int(cli(target.port, "LLEN", "{cloakroom}:revocations")) == 3
         for m in (a, b):
             fleet = m.fleet()
@@ -386,6 +416,7 @@ def test_a_sentinel_failover_mid_test(make_gateway, tmp_path):
         a = member(make_gateway, "gw-a", lines, env)
         b = member(make_gateway, "gw-b", lines, env)
         before = assert_revocations_propagate(a, b, "revoked before the failover")
+        assert_budget_counts(a, b, master)
         assert before in cli(master.port, "LRANGE", "{cloakroom}:revocations", "0", "-1")
 
         out = cli(sentinel.port, "SENTINEL", "FAILOVER", "fleet", extra=sentinel_cli)
@@ -400,6 +431,10 @@ def test_a_sentinel_failover_mid_test(make_gateway, tmp_path):
             wait_until("the gateway to follow the failover",
                        lambda: m.fleet()["node"] == f"127.0.0.1:{replica.port}", timeout=3)
         after = assert_revocations_propagate(a, b, "revoked after the failover")
+        # The promoted replica never ran the script: its cache is empty (NOSCRIPT, then EVAL).
+        assert_budget_counts(a, b, replica)
+        noscript, evals = script_fallbacks(replica)
+        assert noscript >= 1 and evals >= 1, (noscript, evals)
         # Written to the new master, which has the records from before the failover too.
         listed = cli(replica.port, "LRANGE", "{cloakroom}:revocations", "0", "-1")
         assert after in listed and before in listed, listed

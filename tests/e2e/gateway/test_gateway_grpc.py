@@ -12,17 +12,10 @@ import pytest
 import gwlib
 
 grpc = pytest.importorskip("grpc")
-from grpc_echo import EchoServer, service_toml  # noqa: E402 (after the skip: the module imports grpc)
+from grpc_echo import service_toml  # noqa: E402 (after the skip: the module imports grpc)
 
 S = gwlib.SECRETS
 HOST = "grpc.example.com"
-
-
-@pytest.fixture(scope="module")
-def grpc_server(pki):
-    s = EchoServer(pki)
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,17 @@
 "HTTP/2"): nghttpd (nghttp2-server), an HTTP/2-only TLS upstream, reached by an HTTP/1.1 client
 (curl --http1.1) and an HTTP/2 one, and nginx, an HTTP/1.1-only upstream, reached by HTTP/2
 clients (curl --http2, nghttp). Injection, redaction and one audit record per request either way."""
+import gzip
 import re
 import shutil
 import subprocess
 import threading
 
+import h2.events
 import pytest
 
 import gwlib
+import h2lib
 import upstreams
 
 S = gwlib.SECRETS
@@ -199,7 +202,6 @@ def test_h2_request_trailers_reach_an_http11_upstream(gw, pyup):
     the head is authorized and injected)."""
     import json
 
-    import h2lib
     tok = gw.mint(hosts="stream.example.com")
     with h2lib.Client(gw, "stream.example.com") as c:
         sid = c.request("POST", "/upload", [("authorization", f"Bearer {tok}")], body=b"x" * 5000,
@@ -237,7 +239,6 @@ def test_h2_upstream_response_trailers_reach_an_http11_agent_redacted(h2gw):
 
 
 def test_h2_upstream_response_trailers_reach_an_h2_agent_redacted(h2gw):
-    import h2lib
     gw = h2gw
     tok = gw.mint(hosts=HOST)
     r = h2lib.get(gw, HOST, "/hello.txt", headers=[("authorization", f"Bearer {tok}")])
@@ -288,61 +289,26 @@ def test_reverse_base_url_to_an_h2_only_upstream(make_gateway, pki, nghttpd):
     assert r.text == "the key is " + gwlib.stars(S["bearer"]) + "\n"
 
 
-class GzipEchoH2:
+class GzipEchoH2(h2lib.H2TlsServer):
     """An HTTP/2-only TLS upstream (python3-h2) that echoes the Authorization it received in a
     gzip body, whatever the request's Accept-Encoding says."""
 
-    def __init__(self, pki):
-        import socket
-        import ssl
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(pki.cert), str(pki.key))
-        self.ctx.set_alpn_protocols(["h2"])
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
+    def serve(self, tls, index):
+        h2c = self.h2_connection()
+        tls.sendall(h2c.data_to_send())
         while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
+            data = tls.recv(65535)
+            if not data:
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        import gzip
-        import h2.config
-        import h2.connection
-        import h2.events
-        try:
-            tls = self.ctx.wrap_socket(conn, server_side=True)
-            h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False,
-                                                                       header_encoding="utf-8"))
-            h2c.initiate_connection()
+            for event in h2c.receive_data(data):
+                if isinstance(event, h2.events.RequestReceived):
+                    auth = dict(event.headers).get("authorization", "")
+                    body = gzip.compress(("echo " + auth + "\n").encode())
+                    h2c.send_headers(event.stream_id, [
+                        (":status", "200"), ("content-type", "text/plain"),
+                        ("content-encoding", "gzip"), ("content-length", str(len(body)))])
+                    h2c.send_data(event.stream_id, body, end_stream=True)
             tls.sendall(h2c.data_to_send())
-            while True:
-                data = tls.recv(65535)
-                if not data:
-                    return
-                for event in h2c.receive_data(data):
-                    if isinstance(event, h2.events.RequestReceived):
-                        auth = dict(event.headers).get("authorization", "")
-                        body = gzip.compress(("echo " + auth + "\n").encode())
-                        h2c.send_headers(event.stream_id, [
-                            (":status", "200"), ("content-type", "text/plain"),
-                            ("content-encoding", "gzip"), ("content-length", str(len(body)))])
-                        h2c.send_data(event.stream_id, body, end_stream=True)
-                tls.sendall(h2c.data_to_send())
-        except Exception:  # noqa: BLE001 (a test server: the client side asserts)
-            return
-        finally:
-            conn.close()
-
-    def stop(self):
-        self.sock.close()
 
 
 @pytest.mark.parametrize("agent", ["--http1.1", "--http2"])
