@@ -33,7 +33,13 @@ boost::asio::awaitable<bool> read_request_head(Stream& stream, boost::beast::fla
     // Already armed: the caller waited for the first bytes under the same deadline, which
     // covers the whole head (a slow sender gets no second allowance).
     if (!already_armed) beast::get_lowest_layer(stream).expires_after(timeout);
-    HeadRead head = co_await read_head(stream, buffer, gateway.limits, /*is_request=*/true);
+    // Usually the whole head is here already (the idle wait saw its first bytes): no coroutine
+    // frame for it then.
+    HeadRead head;
+    if (!read_head_now(stream, buffer, gateway.limits, /*is_request=*/true, head)) {
+        head = co_await read_head(stream, buffer, gateway.limits, /*is_request=*/true,
+                                  /*tried_now=*/true);
+    }
     // Named, not a temporary in the co_await expression: GCC 12 may destroy such temporaries
     // twice (GCC PR 100611).
     std::optional<runtime::Refusal> refusal;

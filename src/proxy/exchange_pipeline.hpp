@@ -439,9 +439,16 @@ inline boost::asio::awaitable<PreparedCredential> prepare_off_loop(
 // connection. Returns the plan to apply, or the refusal to answer; fills the audit record's
 // request fields (token id and path also for a refusal). `sessions` (may be null) is the agent
 // connection's: an allowed token is registered there, so that its revocation ends it.
-inline boost::asio::awaitable<PlanOutcome> decide_exchange(
-    const std::shared_ptr<const Runtime>& runtime, const Target& target, const http::Head& request,
-    Worker& worker, runtime::Exchange& exchange, ConnectionSessions* sessions = nullptr) {
+//
+// decide_exchange_now is all of it that never waits: a plain call, so that a request whose
+// credential prepares at once (a file, an environment variable) costs no coroutine frame and
+// no move of the whole plan through an awaitable's result. It sets `prepare_later` when the
+// credential must still be prepared off the loop (prepare_later_off_loop, below).
+inline PlanOutcome decide_exchange_now(const std::shared_ptr<const Runtime>& runtime,
+                                       const Target& target, const http::Head& request,
+                                       runtime::Exchange& exchange, ConnectionSessions* sessions,
+                                       bool& prepare_later) {
+    prepare_later = false;
     AuditRecord& audit = exchange.record();
     audit.host = target.route.host;
     audit.service = target.route.service != nullptr ? target.route.service->name : "";
@@ -452,7 +459,7 @@ inline boost::asio::awaitable<PlanOutcome> decide_exchange(
     if (std::holds_alternative<Refusal>(outcome)) {
         audit.token_id = std::move(facts.token_id);
         audit.path = std::move(facts.path);
-        co_return outcome;
+        return outcome;
     }
     RequestPlan& plan = std::get<RequestPlan>(outcome);
     audit.path = plan.path;
@@ -463,20 +470,38 @@ inline boost::asio::awaitable<PlanOutcome> decide_exchange(
     if (auto limited = runtime::admit_limits(
             *runtime, audit.service, plan.service != nullptr ? &plan.service->limits : nullptr,
             plan.token_id, plan.usage_limits, plan.token_expires, exchange)) {
-        co_return PlanOutcome{std::move(*limited)};
+        return PlanOutcome{std::move(*limited)};
     }
     if (plan.credential != nullptr) {
-        PreparedCredential prepared;
         if (prepares_slowly(*plan.credential)) {
-            prepared =
-                co_await prepare_off_loop(worker.gateway.blocking, runtime, *plan.credential);
-        } else {
-            prepared = prepare_credential(runtime, *plan.credential);
+            prepare_later = true;
+            return outcome;
         }
-        if (auto refusal = attach_credential(plan, std::move(prepared))) {
-            co_return PlanOutcome{std::move(*refusal)};
+        if (auto refusal = attach_credential(plan, prepare_credential(runtime, *plan.credential))) {
+            return PlanOutcome{std::move(*refusal)};
         }
     }
+    return outcome;
+}
+
+// The rest of an outcome decide_exchange_now left with `prepare_later` set: the credential
+// prepared on the gateway's pool for blocking work, then attached (or the refusal instead).
+inline boost::asio::awaitable<void> prepare_later_off_loop(
+    const std::shared_ptr<const Runtime>& runtime, Worker& worker, PlanOutcome& outcome) {
+    RequestPlan& plan = std::get<RequestPlan>(outcome);
+    PreparedCredential prepared =
+        co_await prepare_off_loop(worker.gateway.blocking, runtime, *plan.credential);
+    std::optional<Refusal> refusal = attach_credential(plan, std::move(prepared));
+    if (refusal) outcome = PlanOutcome{std::move(*refusal)};
+}
+
+inline boost::asio::awaitable<PlanOutcome> decide_exchange(
+    const std::shared_ptr<const Runtime>& runtime, const Target& target, const http::Head& request,
+    Worker& worker, runtime::Exchange& exchange, ConnectionSessions* sessions = nullptr) {
+    bool prepare_later = false;
+    PlanOutcome outcome =
+        decide_exchange_now(runtime, target, request, exchange, sessions, prepare_later);
+    if (prepare_later) co_await prepare_later_off_loop(runtime, worker, outcome);
     co_return outcome;
 }
 
@@ -512,8 +537,10 @@ boost::asio::awaitable<bool> forward_request(ClientStream& client,
     http::Head& request = *incoming.head;
     const bool client_keep_alive = request.keep_alive();
     runtime::Exchange exchange(runtime->audit, runtime::kAuditHttp, target.client);
+    bool prepare_later = false;
     PlanOutcome outcome =
-        co_await decide_exchange(runtime, target, request, worker, exchange, sessions);
+        decide_exchange_now(runtime, target, request, exchange, sessions, prepare_later);
+    if (prepare_later) co_await prepare_later_off_loop(runtime, worker, outcome);
     if (auto* refusal = std::get_if<Refusal>(&outcome)) {
         co_return co_await answer_refusal(client, exchange, *refusal, incoming.version(),
                                           client_keep_alive && !incoming.body_pending());

@@ -264,6 +264,48 @@ def test_well_formed_control_reaches_upstream(gw, pyup):
     assert len(pyup.records()) == 1
 
 
+_PIECES_REQUEST = (b"POST /record/p HTTP/1.1\r\nHost: stream.example.com\r\n"
+                   b"Content-Length: 4\r\n\r\nAAAA")
+
+
+@pytest.mark.parametrize("cut", [1, 10, 40, 60, 69, 70, 71, 72])
+def test_request_head_arriving_in_pieces_is_read_whole(gw, pyup, cut):
+    """A head that arrives in several TLS records (cut inside the request line, a field, the
+    final CRLF CRLF, or right after it) is the same request as one sent whole, twice on one
+    connection. The gateway reads what is there without waiting and waits only for the rest;
+    the pause only makes that wait likely, the outcome must not depend on it."""
+    pyup.clear()
+    t = _tunnel_sending(gw, "stream.example.com", b"")
+    try:
+        for _ in range(2):
+            t.send(_PIECES_REQUEST[:cut])
+            time.sleep(0.05)
+            r = t.request(_PIECES_REQUEST[cut:])
+            assert r.status == 200, (cut, r)
+            assert r.json()["requestline"] == "POST /record/p HTTP/1.1"
+    finally:
+        t.close()
+    assert len(pyup.records()) == 2
+
+
+@pytest.mark.parametrize("cut", [30, 58, 62])
+def test_bad_request_head_arriving_in_pieces_is_refused(gw, pyup, cut):
+    """The same refusal for a head whose bad byte (a bare LF in a field) comes after a pause."""
+    req = _PIECES_REQUEST.replace(b"Content-Length: 4\r\n",
+                                  b"X-Odd: a\nb\r\nContent-Length: 4\r\n")
+    pyup.clear()
+    t = _tunnel_sending(gw, "stream.example.com", req[:cut])
+    try:
+        time.sleep(0.05)
+        r = t.request(req[cut:])
+        assert r.status == 400, (cut, r)
+        gwlib.error_body_ok(r)
+        assert t.closed_by_peer()
+    finally:
+        t.close()
+    assert pyup.records() == []
+
+
 def test_zero_padded_content_length_frames_the_body(gw, pyup):
     """RFC 9110 allows any number of leading zeros in Content-Length. Read as absent, the body
     (here a whole second request) would be parsed as the next request."""
