@@ -346,10 +346,8 @@ boost::asio::awaitable<bool> relay_exchange_h2(
         if (ec) break;
         std::string_view pass = piece;
         if (filter) {
-            redacted.clear();
-            ec = filter->feed(piece, done, redacted);
+            ec = filter->filter(piece, done, redacted, pass);  // in place when plain
             if (ec) break;
-            pass = redacted;
         }
         out.clear();
         if (done && chunked) {

@@ -1020,10 +1020,8 @@ net::awaitable<void> Connection::relay_h2(std::shared_ptr<Stream> stream_ptr, ht
         if (ec) break;
         std::string_view pass = piece;
         if (filter) {
-            redacted.clear();
-            ec = filter->feed(piece, done, redacted);
+            ec = filter->filter(piece, done, redacted, pass);  // in place when plain
             if (ec) break;
-            pass = redacted;
         }
         if (!pass.empty() && !co_await push(stream, pass)) {
             ec = net::error::connection_reset;
