@@ -39,7 +39,9 @@ struct RelayResult {
     std::uint64_t bytes = 0;
 };
 
-inline constexpr std::size_t kRelayChunk = kPooledChunk;
+// One piece of a relayed body: a full TLS record's plaintext, so that each write is one record.
+inline constexpr std::size_t kRelayChunk = 16384;
+static_assert(kRelayChunk <= kPooledChunk);
 
 namespace relay_detail {
 
