@@ -4,7 +4,7 @@
 One fixed workload, independent of how loaded the machine is: the bench upstream and `cloakroom
 serve` under `valgrind --tool=callgrind` are set up as bench/harness.py does, then
 cloakroom_loadgen drives one connection (CONNECT, intercepted TLS 1.3, HTTP/1.1 keep-alive, 1 KiB
-responses) through it. The counters are zeroed and dumped around each run (vgdb), so
+responses, or 100 KiB ones with --body-kib 100) through it. The counters are zeroed and dumped around each run (vgdb), so
 start-up is not counted:
 
   short   one connection, N1 requests      (one handshake + N1 requests)
@@ -15,11 +15,17 @@ start-up is not counted:
   instructions per handshake          = conns / H - per request  (TCP accept + CONNECT + TLS)
 
 The dump files are kept (their paths are printed) for callgrind_annotate --inclusive=yes.
+
+--strace counts system calls instead: the gateway runs under `strace -f -c` twice, once per run
+length (warm-up + N1, then warm-up + N2 requests; start-up and shutdown cancel out), and
+
+  syscalls per keep-alive request = (calls of the N2 gateway - calls of the N1 one) / (N2 - N1)
 """
 import argparse
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,9 +51,16 @@ def main():
     ap.add_argument("--long", type=int, default=450, help="N2 (default 450)")
     ap.add_argument("--conns", type=int, default=40, help="H (default 40, 0 skips)")
     ap.add_argument("--threads", default="1", help="cloakroom serve --threads (default 1)")
+    ap.add_argument("--body-kib", type=int, choices=(1, 100), default=1,
+                    help="response body size: the upstream's /1k or /100k (default 1)")
+    ap.add_argument("--strace", action="store_true",
+                    help="count system calls per request (strace -f -c) instead of instructions")
     ap.add_argument("--out", default="", help="directory for the callgrind dumps (default: a temp dir)")
     ap.add_argument("--valgrind-args", default="", help="extra valgrind arguments")
     opts = ap.parse_args()
+    path, size = ("/100k", harness.BIG) if opts.body_kib == 100 else ("/1k", harness.SMALL)
+    if opts.strace:
+        return strace_main(opts, path, size)
 
     bindir = pathlib.Path(opts.bin_dir)
     tools = {"cloakroom": opts.cloakroom or str(bindir / "cloakroom"),
@@ -91,8 +104,8 @@ def main():
 
         def load(n, extra=()):
             res = harness.run_loadgen(tools, cr, [
-                *cr.target("/1k"), "-H", cr.auth_header(), "-c", "1", "-t", "1", "--requests", str(n),
-                "--expect-status", "200", "--expect-size", str(harness.SMALL),
+                *cr.target(path), "-H", cr.auth_header(), "-c", "1", "-t", "1", "--requests", str(n),
+                "--expect-status", "200", "--expect-size", str(size),
                 "--expect-header", "X-Auth-Check: bearer-ok", *extra], timeout=600)
             if res["exit"] != 0 or res.get("errors"):
                 raise RuntimeError(f"loadgen failed: {res.get('error_samples')} {res['stderr'][-500:]}")
@@ -140,6 +153,66 @@ def main():
         if log.exists():
             print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
         raise
+    finally:
+        harness.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def strace_counts(summary):
+    """{syscall: calls} from an `strace -c` summary file."""
+    counts = {}
+    for line in pathlib.Path(summary).read_text(errors="replace").splitlines():
+        cols = line.split()
+        # % time, seconds, usecs/call, calls, [errors,] syscall
+        if len(cols) >= 5 and cols[3].isdigit() and not cols[-1].startswith("total"):
+            counts[cols[-1]] = int(cols[3])
+    return counts
+
+
+def strace_main(opts, path, size):
+    bindir = pathlib.Path(opts.bin_dir)
+    tools = {"cloakroom": opts.cloakroom or str(bindir / "cloakroom"),
+             "loadgen": opts.loadgen or str(bindir / "bench" / "cloakroom_loadgen")}
+    work = pathlib.Path(tempfile.mkdtemp(prefix="cloakroom-stbench-"))
+    os.chmod(work, 0o755)
+    try:
+        pki = harness.make_pki(work / "pki")
+        upstream = harness.Upstream(work, pki).setup().start()
+        runs = {}
+        for n in (opts.short, opts.long):
+            summary = work / f"strace.{n}"
+            os.environ["CLOAKROOM_BENCH_WRAP"] = f"strace -f -c -o {summary}"
+            os.environ["CLOAKROOM_BENCH_SERVE_ARGS"] = f"--threads {opts.threads}"
+            cr = harness.Cloakroom(work, pki, upstream, tools)
+            cr.try_reverse = False
+            cr.start()
+            tools["token"] = cr.mint()
+            time.sleep(2.5)  # as above: the secret file settles
+            for requests in (20, n):
+                res = harness.run_loadgen(tools, cr, [
+                    *cr.target(path), "-H", cr.auth_header(), "-c", "1", "-t", "1", "--requests",
+                    str(requests), "--expect-status", "200", "--expect-size", str(size),
+                    "--expect-header", "X-Auth-Check: bearer-ok"], timeout=600)
+                if res["exit"] != 0 or res.get("errors"):
+                    raise RuntimeError(f"loadgen failed: {res.get('error_samples')}")
+            time.sleep(0.3)
+            # SIGTERM to the gateway (strace's child): strace writes the summary when it exits.
+            gateway = harness.children(cr.proc.pid)
+            for pid in gateway:
+                os.kill(pid, signal.SIGTERM)
+            cr.proc.wait(timeout=60)
+            runs[n] = strace_counts(summary)
+        short, long_ = runs[opts.short], runs[opts.long]
+        span = opts.long - opts.short
+        names = sorted(set(short) | set(long_), key=lambda k: -(long_.get(k, 0) - short.get(k, 0)))
+        total = 0.0
+        for name in names:
+            per = (long_.get(name, 0) - short.get(name, 0)) / span
+            total += per
+            if abs(per) >= 0.005:
+                print(f"  {name:20} {per:8.2f} per request")
+        print(f"syscalls per keep-alive request ({size} B body): {total:.2f}")
+        return 0
     finally:
         harness.stop_all()
         shutil.rmtree(work, ignore_errors=True)

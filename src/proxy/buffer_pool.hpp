@@ -11,7 +11,11 @@
 
 namespace cloakroom::proxy {
 
-inline constexpr std::size_t kPooledChunk = 16384;
+// 16 KiB of plaintext (one TLS record's worth, what the relays read and write per piece) and
+// room for a whole TLS record as received (5-byte header, content type, tag, padding: OpenSSL
+// asks for up to 16709 bytes), so that one receive into a chunk takes a whole record instead of
+// leaving its last bytes to a second recv(2).
+inline constexpr std::size_t kPooledChunk = 16384 + 1024;
 
 namespace buffer_pool_detail {
 inline constexpr std::size_t kKeepPerThread = 64;  // beyond this, returned buffers are freed

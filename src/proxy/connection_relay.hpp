@@ -39,7 +39,9 @@ struct RelayResult {
     std::uint64_t bytes = 0;
 };
 
-inline constexpr std::size_t kRelayChunk = kPooledChunk;
+// One piece of a relayed body: a full TLS record's plaintext, so that each write is one record.
+inline constexpr std::size_t kRelayChunk = 16384;
+static_assert(kRelayChunk <= kPooledChunk);
 
 namespace relay_detail {
 
@@ -230,6 +232,7 @@ class ResponseBodyReader {
         namespace bhttp = boost::beast::http;
         using Kind = ResponseBody::Kind;
         std::string_view piece;
+        char* writable = nullptr;  // where `piece` lies, for redaction in place
         boost::beast::get_lowest_layer(upstream_).expires_after(idle_);
         if (body_.kind() == Kind::Chunked) {
             if (!relay_detail::chunked_piece_now(upstream_, buffer_, body_.parser(), chunk_.data(),
@@ -241,10 +244,12 @@ class ResponseBodyReader {
             if (!relay_detail::chunked_piece_taken(body_.parser(), chunk_.data(), ec, piece)) {
                 co_return std::string_view{};
             }
+            writable = chunk_.data();
         } else if (buffer_.size() > 0) {
             // Bytes that came with the head (or a read before): relayed from where they are.
             buffered_ = body_.take(buffer_.size());
-            piece = std::string_view(static_cast<const char*>(buffer_.data().data()), buffered_);
+            writable = static_cast<char*>(buffer_.data().data());
+            piece = std::string_view(writable, buffered_);
             body_.advance(buffered_);
         } else {
             // Straight from the stream into the chunk, never past the Content-Length.
@@ -257,14 +262,15 @@ class ResponseBodyReader {
                                                        net::redirect_error(net::use_awaitable, ec));
             }
             if (!relay_detail::counted_piece_taken(body_, n, ec)) co_return std::string_view{};
-            piece = std::string_view(chunk_.data(), n);
+            writable = chunk_.data();
+            piece = std::string_view(writable, n);
         }
         if (filter_ != nullptr) {
-            std::string& out = redacted_.text();
-            out.clear();
-            ec = filter_->feed(piece, body_.is_done(), out);
+            // Plain bodies are redacted where they lie (the chunk or the read buffer, both
+            // ours): no copy of the body.
+            ec =
+                filter_->filter({writable, piece.size()}, body_.is_done(), redacted_.text(), piece);
             if (ec) co_return std::string_view{};
-            piece = out;
         }
         bytes_ += piece.size();
         co_return piece;

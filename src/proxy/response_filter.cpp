@@ -73,6 +73,24 @@ boost::system::error_code ResponseFilter::feed(std::string_view piece, bool last
     return {};
 }
 
+boost::system::error_code ResponseFilter::filter(std::span<char> piece, bool last,
+                                                 std::string& scratch, std::string_view& out) {
+    scratch.clear();
+    if (redactor_ && !decoder_ && !grpc_) {
+        const std::size_t n = redactor_->feed_in_place(piece, scratch, last);
+        if (scratch.empty()) {
+            out = std::string_view(piece.data(), n);
+        } else {
+            scratch.append(piece.data(), n);
+            out = scratch;
+        }
+        return {};
+    }
+    if (auto ec = feed(std::string_view(piece.data(), piece.size()), last, scratch)) return ec;
+    out = scratch;
+    return {};
+}
+
 boost::system::error_code ResponseFilter::feed_grpc(std::string_view plain, std::string& out) {
     GrpcCursor& cursor = *grpc_;
     while (!plain.empty()) {

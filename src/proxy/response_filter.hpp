@@ -11,6 +11,7 @@
 #include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -55,6 +56,14 @@ class ResponseFilter {
     // Appends the filtered form of `piece` (the next bytes of the body as received) to `out`;
     // `last`: the body ends with it (held-back bytes flushed, the decoder's end checked).
     boost::system::error_code feed(std::string_view piece, bool last, std::string& out);
+
+    // feed() for a relay that owns the piece's bytes: a plain body (redaction only: not
+    // decoded, not gRPC framed) is redacted where it lies, without a copy (the few bytes held
+    // back from the piece before, a needle's possible start, are joined to it in `scratch`);
+    // anything else is filtered into `scratch`. `out`: the filtered piece, in `piece` or
+    // `scratch`.
+    boost::system::error_code filter(std::span<char> piece, bool last, std::string& scratch,
+                                     std::string_view& out);
 
   private:
     struct GrpcCursor {

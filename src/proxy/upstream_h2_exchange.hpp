@@ -209,6 +209,10 @@ boost::asio::awaitable<bool> relay_exchange_h2(
                                                  : h2::request_header_list(request, te_trailers);
             stream = upstream->open(head, body_pending || plan.websocket);
         }
+        // The body stays in the outbox while it may have to go again (not a WebSocket's).
+        if (stream && !plan.websocket) {
+            stream->outbox.keep_sent(body_pending ? request.content_length().value_or(0) : 0);
+        }
         if (!stream) {
             const runtime::Refusal failure{502, "upstream_unreachable",
                                            "the upstream's HTTP/2 connection takes no new stream"};
@@ -233,7 +237,6 @@ boost::asio::awaitable<bool> relay_exchange_h2(
                 const std::string_view piece(chunk, kRelayChunk - body.size);
                 audit.bytes_in += piece.size();
                 if (piece.empty()) continue;
-                replay.keep(piece);
                 sent = co_await upstream->write(*stream, piece);
             }
             if (ec) {
@@ -263,8 +266,8 @@ boost::asio::awaitable<bool> relay_exchange_h2(
         }
         if (headed) break;
         upstream->cancel(*stream);
-        std::optional<runtime::Refusal> failure =
-            h2::missing_head_outcome(*stream, timed_out, replay.replayable(), retries);
+        std::optional<runtime::Refusal> failure = h2::missing_head_outcome(
+            *stream, timed_out, stream->outbox.holds_whole_body(), retries);
         if (!failure && plan.websocket) {
             // Not sent again: another connection may not take extended CONNECT.
             failure = runtime::Refusal{502, "upstream_unreachable",
@@ -272,6 +275,7 @@ boost::asio::awaitable<bool> relay_exchange_h2(
         }
         if (!failure) {
             // Nothing reached the agent yet: the request goes again on another connection.
+            replay.take(*stream);
             UpstreamChoice choice;
             co_await choose_upstream(worker, runtime, plan, choice, upstream.get());
             if (choice.h2) {
@@ -346,10 +350,8 @@ boost::asio::awaitable<bool> relay_exchange_h2(
         if (ec) break;
         std::string_view pass = piece;
         if (filter) {
-            redacted.clear();
-            ec = filter->feed(piece, done, redacted);
+            ec = filter->filter(piece, done, redacted, pass);  // in place when plain
             if (ec) break;
-            pass = redacted;
         }
         out.clear();
         if (done && chunked) {

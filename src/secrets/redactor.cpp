@@ -406,22 +406,9 @@ Redactor::~Redactor() {
     if (!pending_.empty()) OPENSSL_cleanse(pending_.data(), pending_.size());
 }
 
-void Redactor::feed(std::string_view in, std::string& out) {
+template <class Star>
+void Redactor::scan(std::string_view in, Star&& star) {
     const RedactorAutomaton* automaton = automaton_.get();
-    if (automaton == nullptr) {
-        out.append(in);
-        position_ += in.size();
-        return;
-    }
-    // Bytes from `region` on belong to this call (held-back bytes first, then `in`); matches
-    // are starred in place there, and the still-undecided tail goes back to pending_.
-    const std::size_t region = out.size();
-    out.append(pending_);
-    if (!pending_.empty()) OPENSSL_cleanse(pending_.data(), pending_.size());
-    pending_.clear();
-    const std::size_t base = out.size();
-    out.append(in);
-
     // With few distinct first bytes, the next candidate start is the nearest of their next
     // occurrences, each found by memchr (vectorised) and remembered until passed: linear in the
     // input, instead of a table lookup per byte.
@@ -467,25 +454,84 @@ void Redactor::feed(std::string_view in, std::string& out) {
         const std::uint64_t stream_start = stream_end - length;
         if (stream_start >= starred_until_) ++redactions_;
         starred_until_ = std::max(starred_until_, stream_end);
+        star(i + 1, length);
+    }
+    position_ += in.size();
+}
+
+std::size_t Redactor::held_back_path() const {
+    // The bytes a future match could still start in: the current trie path. When that path is
+    // itself a complete needle it is already starred and can go out now (this is what keeps the
+    // hold-back below the longest needle's length).
+    const RedactorAutomaton::Node& node = automaton_->node(state_);
+    return node.match == node.depth ? 0 : node.depth;
+}
+
+void Redactor::feed(std::string_view in, std::string& out) {
+    if (automaton_ == nullptr) {
+        out.append(in);
+        position_ += in.size();
+        return;
+    }
+    // Bytes from `region` on belong to this call (held-back bytes first, then `in`); matches
+    // are starred in place there, and the still-undecided tail goes back to pending_.
+    const std::size_t region = out.size();
+    out.append(pending_);
+    if (!pending_.empty()) OPENSSL_cleanse(pending_.data(), pending_.size());
+    pending_.clear();
+    const std::size_t base = out.size();
+    out.append(in);
+    scan(in, [&](std::size_t end_in_input, std::uint32_t length) {
         // A match reaching before `region` can only cover bytes already starred and emitted
-        // (see the hold-back rule below), so clamping loses nothing.
-        const std::size_t end = base + i + 1;
+        // (see the hold-back rule), so clamping loses nothing.
+        const std::size_t end = base + end_in_input;
         const std::size_t start = end - std::min<std::size_t>(length, end - region);
         std::fill(out.begin() + static_cast<std::ptrdiff_t>(start),
                   out.begin() + static_cast<std::ptrdiff_t>(end), '*');
-    }
-    position_ += in.size();
-
-    // Hold back the bytes a future match could still start in: the current trie path. When
-    // that path is itself a complete needle it is already starred and can go out now (this is
-    // what keeps the hold-back below the longest needle's length).
-    const RedactorAutomaton::Node& node = automaton->node(state_);
-    std::size_t hold = node.match == node.depth ? 0 : node.depth;
-    hold = std::min(hold, out.size() - region);
+    });
+    const std::size_t hold = std::min(held_back_path(), out.size() - region);
     if (hold > 0) {
         pending_.assign(out, out.size() - hold, hold);
         out.resize(out.size() - hold);
     }
+}
+
+std::size_t Redactor::feed_in_place(std::span<char> in, std::string& before, bool last) {
+    if (automaton_ == nullptr) {
+        position_ += in.size();
+        return in.size();
+    }
+    // As feed(), with `in` starred where it lies: the held-back bytes go to `before` (from
+    // `region` on), a match may reach back into them.
+    const std::size_t region = before.size();
+    before.append(pending_);
+    if (!pending_.empty()) OPENSSL_cleanse(pending_.data(), pending_.size());
+    pending_.clear();
+    scan(std::string_view(in.data(), in.size()), [&](std::size_t end, std::uint32_t length) {
+        const std::size_t start = end - std::min<std::size_t>(length, end);
+        std::fill(in.begin() + static_cast<std::ptrdiff_t>(start),
+                  in.begin() + static_cast<std::ptrdiff_t>(end), '*');
+        if (length > end) {
+            const std::size_t back = std::min<std::size_t>(length - end, before.size() - region);
+            std::fill(before.end() - static_cast<std::ptrdiff_t>(back), before.end(), '*');
+        }
+    });
+    if (last) {  // as finish(): what is held back goes out as it is
+        state_ = 0;
+        return in.size();
+    }
+    const std::size_t hold = std::min(held_back_path(), before.size() - region + in.size());
+    if (hold <= in.size()) {
+        pending_.assign(in.data() + in.size() - hold, hold);
+        return in.size() - hold;
+    }
+    // A piece shorter than the path: all of it waits, and the end of `before` too.
+    const std::size_t from_before = hold - in.size();
+    pending_.assign(before, before.size() - from_before, from_before);
+    pending_.append(in.data(), in.size());
+    OPENSSL_cleanse(before.data() + before.size() - from_before, from_before);
+    before.resize(before.size() - from_before);
+    return 0;
 }
 
 void Redactor::finish(std::string& out) {

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,12 @@ class Redactor {
     // Appends the redacted form of `in` to `out`, minus the held-back tail (emitted by a later
     // feed() or by finish()). Only bytes appended by this call are ever rewritten.
     void feed(std::string_view in, std::string& out);
+    // feed() without the copy, for a caller that owns the bytes (a relay's read buffer): `in`
+    // is redacted where it lies. What goes out, in order: the bytes held back by the previous
+    // call (appended to `before`), then the first N bytes of `in`, N returned; the rest of `in`
+    // is held back. `last`: the stream ends with `in` (nothing held back, as feed + finish).
+    // Same matches and hold-back rule as feed().
+    std::size_t feed_in_place(std::span<char> in, std::string& before, bool last);
     // End of the stream: appends the held-back bytes (a needle prefix that never completed).
     void finish(std::string& out);
     // Starts a new stream with the same needles (counts keep accumulating).
@@ -90,6 +97,13 @@ class Redactor {
 
   private:
     friend class CompiledNeedles;
+
+    // Runs the automaton over `in` (the stream's next bytes), calling star(end, length) for
+    // each occurrence ending at in[end - 1].
+    template <class Star>
+    void scan(std::string_view in, Star&& star);
+    // How many of the last bytes fed a later match could still start in.
+    std::size_t held_back_path() const;
 
     // The compiled needles (immutable, shared through a per-thread cache); null when there is
     // no non-empty needle (or after a move).

@@ -298,21 +298,65 @@ TEST(H2RefusedStream, RetriedOnceOnlyWhenRefusedUnprocessedAndTheBodyIsHeld) {
     EXPECT_EQ(missing_head_outcome(stream, false, true, 0)->error, "upstream_unreachable");
 }
 
-TEST(H2RefusedStream, ReplayableBodyKeepsUpToTheLimitThenNothing) {
-    ReplayableBody body;
-    EXPECT_TRUE(body.replayable());
-    body.keep(std::string(kRequestReplayLimit - 10, 'a'));
-    body.keep("0123456789");
-    EXPECT_TRUE(body.replayable());
-    EXPECT_EQ(body.held().size(), kRequestReplayLimit);
-    EXPECT_FALSE(body.complete());
-    body.mark_complete();
-    EXPECT_TRUE(body.complete());
-    body.keep("x");
-    EXPECT_FALSE(body.replayable());
-    EXPECT_TRUE(body.held().empty());
-    body.keep("y");
-    EXPECT_FALSE(body.replayable());
+// Drains `outbox` as nghttp2 would, in frames of `frame` bytes; the bytes taken.
+std::string drain(RequestOutbox& outbox, std::size_t frame) {
+    std::string sent;
+    std::vector<std::uint8_t> buffer(frame);
+    while (!outbox.all_sent()) {
+        const std::size_t n = outbox.take(buffer.data(), buffer.size());
+        sent.append(reinterpret_cast<const char*>(buffer.data()), n);
+    }
+    return sent;
+}
+
+TEST(H2RefusedStream, OutboxKeepsTheSentBodyUpToTheLimitThenNothing) {
+    RequestOutbox outbox;
+    outbox.keep_sent();
+    EXPECT_TRUE(outbox.holds_whole_body());
+    const std::string first(kRequestReplayLimit - 10, 'a');
+    outbox.append(first);
+    EXPECT_EQ(drain(outbox, 16384), first);  // sent, and still kept
+    outbox.append("0123456789");
+    EXPECT_EQ(outbox.unsent(), 10u);
+    EXPECT_EQ(drain(outbox, 3), "0123456789");
+    EXPECT_TRUE(outbox.holds_whole_body());
+    ReplayableBody replay;
+    boost::asio::io_context io;
+    UpstreamStream stream(io.get_executor());
+    stream.outbox.keep_sent();
+    stream.outbox.append(first);
+    drain(stream.outbox, 1000);
+    stream.outbox.append("0123456789");  // appended, not sent (the stream was refused)
+    replay.take(stream);
+    EXPECT_EQ(replay.held(), first + "0123456789");
+    EXPECT_FALSE(stream.outbox.holds_whole_body());
+    EXPECT_FALSE(replay.complete());
+    replay.mark_complete();
+    EXPECT_TRUE(replay.complete());
+
+    // One byte past the limit: the sent bytes go, the unsent ones stay.
+    outbox.append("x");
+    EXPECT_FALSE(outbox.holds_whole_body());
+    EXPECT_EQ(outbox.unsent(), 1u);
+    EXPECT_EQ(drain(outbox, 16384), "x");
+    outbox.append("y");
+    EXPECT_FALSE(outbox.holds_whole_body());
+    EXPECT_EQ(outbox.release_body(), "");
+}
+
+TEST(H2RefusedStream, OutboxWithoutKeepingHoldsOnlyWhatIsUnsent) {
+    RequestOutbox outbox;  // a WebSocket's: never sent again
+    EXPECT_FALSE(outbox.holds_whole_body());
+    outbox.append("abcdef");
+    EXPECT_EQ(drain(outbox, 4), "abcdef");
+    outbox.append("gh");
+    EXPECT_EQ(outbox.unsent(), 2u);
+    EXPECT_EQ(drain(outbox, 4), "gh");
+    // keep_sent() after bytes went in would keep a body without its start: refused.
+    RequestOutbox late;
+    late.append("z");
+    late.keep_sent();
+    EXPECT_FALSE(late.holds_whole_body());
 }
 
 TEST(H2RefusedStream, AnAnsweredRetryIsNamedInTheAuditReason) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <span>
 
 #include "proxy/head_redaction.hpp"
 
@@ -33,6 +34,33 @@ std::string streamed(const std::vector<std::string_view>& needles,
         if (max_held) *max_held = std::max(*max_held, redactor.held());
     }
     redactor.finish(out);
+    EXPECT_EQ(redactor.held(), 0u);
+    return out;
+}
+
+// As a relay redacting in place (feed_in_place): each chunk in a buffer of its own, the last
+// one marked. What goes out per chunk: `before`, then the first N bytes of the buffer.
+std::string streamed_in_place(const std::vector<std::string_view>& needles,
+                              const std::vector<std::string_view>& chunks,
+                              std::size_t* max_held = nullptr) {
+    Redactor redactor(needles);
+    std::string out;
+    for (std::size_t k = 0; k < chunks.size(); ++k) {
+        // Guard bytes around the piece: redaction must stay inside it.
+        std::string buffer(1, '<');
+        buffer.append(chunks[k]);
+        buffer.push_back('>');
+        std::string before = "kept";
+        const std::size_t n = redactor.feed_in_place(
+            std::span<char>(buffer.data() + 1, chunks[k].size()), before, k + 1 == chunks.size());
+        EXPECT_LE(n, chunks[k].size());
+        EXPECT_EQ(buffer.front(), '<');
+        EXPECT_EQ(buffer.back(), '>');
+        EXPECT_EQ(before.substr(0, 4), "kept");
+        out += before.substr(4);
+        out.append(buffer.data() + 1, n);
+        if (max_held) *max_held = std::max(*max_held, redactor.held());
+    }
     EXPECT_EQ(redactor.held(), 0u);
     return out;
 }
@@ -94,8 +122,10 @@ TEST(ProxyRedactor, EverySplitPosition) {
     ASSERT_NE(expected, text);
     for (std::size_t i = 0; i <= text.size(); ++i) {
         EXPECT_EQ(streamed(needles, split(text, {i})), expected) << "split at " << i;
+        EXPECT_EQ(streamed_in_place(needles, split(text, {i})), expected) << "split at " << i;
         for (std::size_t j = i; j <= text.size(); j += 7) {
             EXPECT_EQ(streamed(needles, split(text, {i, j})), expected) << i << "," << j;
+            EXPECT_EQ(streamed_in_place(needles, split(text, {i, j})), expected) << i << "," << j;
         }
     }
 }
@@ -108,6 +138,9 @@ TEST(ProxyRedactor, OneByteChunksHoldBackLessThanTheLongestNeedle) {
         chunks.push_back(std::string_view(text).substr(i, 1));
     std::size_t max_held = 0;
     EXPECT_EQ(streamed(needles, chunks, &max_held), naive(text, needles));
+    EXPECT_LT(max_held, 5u);
+    max_held = 0;
+    EXPECT_EQ(streamed_in_place(needles, chunks, &max_held), naive(text, needles));
     EXPECT_LT(max_held, 5u);
 
     const std::vector<std::string_view> long_needle = {"0123456789"};
@@ -139,6 +172,8 @@ TEST(ProxyRedactor, NeedleAtStartEndAndAlone) {
           std::string("TOPSECRETTOPSECRET")}) {
         for (std::size_t i = 0; i <= text.size(); ++i) {
             EXPECT_EQ(streamed(needles, split(text, {i})), naive(text, needles))
+                << text << " @" << i;
+            EXPECT_EQ(streamed_in_place(needles, split(text, {i})), naive(text, needles))
                 << text << " @" << i;
         }
     }
@@ -197,7 +232,30 @@ TEST(ProxyRedactor, RandomAgainstNaive) {
         ASSERT_EQ(streamed(needles, split(text, cuts), &max_held), naive(text, needles))
             << "round " << round << " text " << text;
         ASSERT_LT(max_held, longest);
+        max_held = 0;
+        ASSERT_EQ(streamed_in_place(needles, split(text, cuts), &max_held), naive(text, needles))
+            << "in place, round " << round << " text " << text;
+        ASSERT_LT(max_held, longest);
     }
+}
+
+TEST(ProxyRedactor, InPlaceHoldsBackAcrossPiecesAndReleasesAtTheEnd) {
+    Redactor r({"SECRET"});
+    std::string before;
+    std::string piece = "data SECR";
+    EXPECT_EQ(r.feed_in_place(std::span<char>(piece), before, false), 5u);  // "data " goes
+    EXPECT_EQ(before, "");
+    EXPECT_EQ(r.held(), 4u);
+    std::string next = "ET tail";  // completes the needle begun in the piece before
+    EXPECT_EQ(r.feed_in_place(std::span<char>(next), before, false), next.size());
+    EXPECT_EQ(before, "****");
+    EXPECT_EQ(next, "** tail");
+    before.clear();
+    std::string end = "x SEC";  // a needle's start at the very end goes out as it is
+    EXPECT_EQ(r.feed_in_place(std::span<char>(end), before, true), end.size());
+    EXPECT_EQ(before, "");
+    EXPECT_EQ(end, "x SEC");
+    EXPECT_EQ(r.held(), 0u);
 }
 
 TEST(ProxyRedactor, LargeBodyIsLinear) {

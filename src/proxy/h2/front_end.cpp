@@ -848,8 +848,6 @@ net::awaitable<void> Connection::upload(std::shared_ptr<Connection> self,
         piece.swap(stream->inbox);
         const bool last = stream->request_ended && stream->inbox.empty();
         if (!piece.empty()) {
-            // Kept before the write: a stream refused under it gets it on the retry.
-            state->replay.keep(piece);
             state->bytes += piece.size();
             const bool written = co_await upstream->write(*upstream_stream, piece);
             consumed(*stream, piece.size());
@@ -912,6 +910,8 @@ net::awaitable<void> Connection::relay_h2(std::shared_ptr<Stream> stream_ptr, ht
                                              : request_header_list(request, te_trailers);
             up = upstream->open(head, stream.has_body);
         }
+        // The body stays in the outbox while it may have to go again (not a WebSocket's).
+        if (up && !plan.websocket) up->outbox.keep_sent();
         if (!up) {
             const runtime::Refusal failure{502, "upstream_unreachable",
                                            "the upstream's HTTP/2 connection takes no new stream"};
@@ -936,7 +936,10 @@ net::awaitable<void> Connection::relay_h2(std::shared_ptr<Stream> stream_ptr, ht
         // Refused unprocessed (RFC 9113 §8.7), before any response byte reached the agent: once
         // more on another connection, when the body sent so far is held.
         co_await pause_upload(stream, *state);
-        if (h2::missing_head_outcome(*up, timed_out, state->replay.replayable(), retries)) break;
+        if (h2::missing_head_outcome(*up, timed_out, up->outbox.holds_whole_body(), retries)) {
+            break;
+        }
+        state->replay.take(*up);
         UpstreamChoice choice;
         co_await choose_upstream(worker_, runtime, plan, choice, upstream.get());
         if (!choice.h2) {
@@ -957,7 +960,7 @@ net::awaitable<void> Connection::relay_h2(std::shared_ptr<Stream> stream_ptr, ht
     http::Head& response = *response_lease;
     std::optional<ResponseFilter> filter;  // decoding and redaction (docs/redaction.md)
     if (!headed) {
-        failure = missing_head_outcome(*up, timed_out, state->replay.replayable(), retries);
+        failure = missing_head_outcome(*up, timed_out, up->outbox.holds_whole_body(), retries);
         if (!failure) {
             failure = runtime::Refusal{502, "upstream_unreachable",
                                        "the upstream reset the stream before responding"};
@@ -1020,10 +1023,8 @@ net::awaitable<void> Connection::relay_h2(std::shared_ptr<Stream> stream_ptr, ht
         if (ec) break;
         std::string_view pass = piece;
         if (filter) {
-            redacted.clear();
-            ec = filter->feed(piece, done, redacted);
+            ec = filter->filter(piece, done, redacted, pass);  // in place when plain
             if (ec) break;
-            pass = redacted;
         }
         if (!pass.empty() && !co_await push(stream, pass)) {
             ec = net::error::connection_reset;

@@ -76,13 +76,14 @@ std::shared_ptr<UpstreamStream> UpstreamH2::open(const HeaderList& head, bool ha
 }
 
 net::awaitable<bool> UpstreamH2::write(UpstreamStream& stream, std::string_view data) {
-    while (!stream.closed && stream.outbox.size() - stream.out_begin >= kRequestOutboxLimit) {
+    while (!stream.closed && stream.outbox.unsent() >= kRequestOutboxLimit) {
         co_await stream.request_signal.wait();
     }
-    if (stream.closed) co_return false;
-    if (stream.out_begin > 0) {
-        stream.outbox.erase(0, stream.out_begin);
-        stream.out_begin = 0;
+    if (stream.closed) {
+        // Kept all the same while the outbox keeps the body: a stream refused unprocessed is
+        // sent again with every byte the exchange meant for it.
+        if (stream.outbox.holds_whole_body()) stream.outbox.append(data);
+        co_return false;
     }
     stream.outbox.append(data);
     if (stream.deferred) {
@@ -247,19 +248,12 @@ long UpstreamH2::read_request(std::int32_t id, std::uint8_t* out, std::size_t le
                               bool& trailers) {
     UpstreamStream* stream = find(id);
     if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    const std::size_t available = stream->outbox.size() - stream->out_begin;
-    if (available == 0 && !stream->out_end) {
+    if (stream->outbox.all_sent() && !stream->out_end) {
         stream->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    const std::size_t n = std::min(available, length);
-    std::memcpy(out, stream->outbox.data() + stream->out_begin, n);
-    stream->out_begin += n;
-    if (stream->out_begin == stream->outbox.size()) {
-        stream->outbox.clear();
-        stream->out_begin = 0;
-    }
-    if (stream->out_end && stream->outbox.empty()) {
+    const std::size_t n = stream->outbox.take(out, length);
+    if (stream->out_end && stream->outbox.all_sent()) {
         eof = true;
         if (stream->has_trailers) {
             trailers = true;

@@ -15,10 +15,12 @@
 // (ReplayableBody, at most kRequestReplayLimit bytes): missing_head_outcome() decides.
 #pragma once
 
+#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -44,6 +46,63 @@ inline constexpr int kRefusedStreamRetries = 1;
 
 using FieldList = std::vector<std::pair<std::string, std::string>>;
 
+// A stream's request body on its way upstream: appended by the exchange, taken by nghttp2 as
+// the upstream's window allows. After keep_sent() it also keeps what went out, while the whole
+// body fits kRequestReplayLimit, so that a stream refused unprocessed can be sent again whole:
+// the bytes are already here, which spares every request body a copy made only for that rare
+// retry.
+class RequestOutbox {
+  public:
+    // From the first byte on, sent bytes stay (call before anything is appended). `expected`:
+    // the body's size if known, reserved up front (within the limit) so that the kept bytes
+    // are not copied again as the buffer grows.
+    void keep_sent(std::uint64_t expected = 0) {
+        keeping_ = data_.empty();
+        if (keeping_ && expected > 0 && expected <= kRequestReplayLimit) {
+            data_.reserve(static_cast<std::size_t>(expected));
+        }
+    }
+    std::size_t unsent() const { return data_.size() - begin_; }
+    bool all_sent() const { return begin_ == data_.size(); }
+    // Every byte ever appended is still here (kept since keep_sent(), within the limit).
+    bool holds_whole_body() const { return keeping_; }
+
+    void append(std::string_view bytes) {
+        if (keeping_ && data_.size() + bytes.size() > kRequestReplayLimit) {
+            keeping_ = false;  // too large to send again: the sent bytes may go
+        }
+        if (!keeping_ && begin_ > 0) {
+            data_.erase(0, begin_);
+            begin_ = 0;
+        }
+        data_.append(bytes);
+    }
+    // Copies up to `length` unsent bytes to `out`; the number copied.
+    std::size_t take(std::uint8_t* out, std::size_t length) {
+        const std::size_t n = std::min(unsent(), length);
+        std::memcpy(out, data_.data() + begin_, n);
+        begin_ += n;
+        if (begin_ == data_.size() && !keeping_) {
+            data_.clear();
+            begin_ = 0;
+        }
+        return n;
+    }
+    // The whole body (holds_whole_body()), moved out; the outbox is empty after.
+    std::string release_body() {
+        std::string body = keeping_ ? std::move(data_) : std::string();
+        data_.clear();
+        begin_ = 0;
+        keeping_ = false;
+        return body;
+    }
+
+  private:
+    std::string data_;
+    std::size_t begin_ = 0;  // data_ before it went out
+    bool keeping_ = false;
+};
+
 // One request on an upstream HTTP/2 connection, shared by the exchange and the connection.
 struct UpstreamStream {
     explicit UpstreamStream(const boost::asio::any_io_executor& io)
@@ -53,8 +112,7 @@ struct UpstreamStream {
 
     std::int32_t id = 0;
     // The request body, waiting for the upstream's window.
-    std::string outbox;
-    std::size_t out_begin = 0;
+    RequestOutbox outbox;
     bool out_end = false;   // the body's end is in the outbox
     bool deferred = false;  // nghttp2 waits for resume()
     HeaderList trailers;
@@ -202,28 +260,19 @@ class UpstreamH2Pool {
 // Waits until `dial` is over.
 boost::asio::awaitable<void> wait_for_dial(std::shared_ptr<UpstreamH2Pool::PendingDial> dial);
 
-// The request body bytes sent on an upstream stream, kept while they fit kRequestReplayLimit so
-// that a refused stream's request can be sent again whole. Once more went out, nothing is kept.
+// The request body of a stream refused unprocessed, to send again on the next one: taken from
+// the refused stream's outbox, which kept it (RequestOutbox::keep_sent), when
+// missing_head_outcome() allowed the retry.
 class ReplayableBody {
   public:
-    void keep(std::string_view piece) {
-        if (lost_) return;
-        if (held_.size() + piece.size() > kRequestReplayLimit) {
-            lost_ = true;
-            std::string().swap(held_);
-            return;
-        }
-        held_.append(piece);
-    }
+    void take(UpstreamStream& refused) { held_ = refused.outbox.release_body(); }
     // The body's end went upstream too (finish_request): a replay ends the body after held().
     void mark_complete() { complete_ = true; }
-    bool replayable() const { return !lost_; }
     bool complete() const { return complete_; }
     const std::string& held() const { return held_; }
 
   private:
     std::string held_;
-    bool lost_ = false;
     bool complete_ = false;
 };
 
