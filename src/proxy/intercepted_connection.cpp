@@ -22,8 +22,8 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
-net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer& buffer,
-                                       Target target, Worker& worker) {
+net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer buffer, Target target,
+                                       Worker& worker) {
     Gateway& gateway = worker.gateway;
     auto leaf =
         gateway.leaves.get(target.route.host, static_cast<std::int64_t>(std::time(nullptr)));
