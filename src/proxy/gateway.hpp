@@ -15,6 +15,7 @@
 #include "runtime/session_registry.hpp"
 #include "tls/certificate_authority.hpp"
 #include "tls/leaf_cache.hpp"
+#include "tls/leaf_contexts.hpp"
 
 namespace cloakroom::proxy {
 
@@ -46,6 +47,8 @@ struct Gateway {
     RuntimeHolder runtime;
     std::shared_ptr<const tls::CertificateAuthority> ca;
     tls::LeafCache leaves;
+    // Agent-facing TLS contexts, one per intercepted host, each presenting that host's leaf.
+    tls::LeafContexts leaf_contexts;
     boost::asio::ssl::context server_tls;
     Timeouts timeouts;
     cloakroom::http::HeadLimits limits;

@@ -22,14 +22,17 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
-net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer& buffer,
-                                       Target target, Worker& worker) {
+net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer buffer, Target target,
+                                       Worker& worker) {
     Gateway& gateway = worker.gateway;
     auto leaf =
         gateway.leaves.get(target.route.host, static_cast<std::int64_t>(std::time(nullptr)));
     if (!leaf.ok()) co_return;  // the client already got 200; nothing sane to answer over TLS
-    TlsStream tls(std::move(socket), gateway.server_tls.native_handle());
-    if (!tls.ok() || !tls::use_leaf(tls.native_handle(), **leaf).ok()) co_return;
+    // The host's own context, which already carries its leaf (nothing to install per handshake).
+    auto context = gateway.leaf_contexts.get(*leaf);
+    if (!context.ok()) co_return;
+    TlsStream tls(std::move(socket), context->get());
+    if (!tls.ok()) co_return;
 
     beast::error_code ec;
     tls.expires_after(gateway.timeouts.tls_handshake);

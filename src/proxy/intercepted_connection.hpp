@@ -15,9 +15,10 @@ namespace cloakroom::proxy {
 
 // `early_input`: bytes already read from the socket that belong to the TLS handshake (what the
 // client sent right after its CONNECT head, or a peeked ClientHello); it is consumed and then
-// reused as the connection's read buffer.
+// reused as the connection's read buffer. Owned by the coroutine, so that the caller's frame
+// need not outlive the connection (run_client_connection spawns it and ends).
 boost::asio::awaitable<void> serve_intercepted(boost::asio::ip::tcp::socket socket,
-                                               boost::beast::flat_buffer& early_input,
-                                               Target target, Worker& worker);
+                                               boost::beast::flat_buffer early_input, Target target,
+                                               Worker& worker);
 
 }  // namespace cloakroom::proxy

@@ -338,7 +338,7 @@ net::awaitable<void> run_transparent_connection(tcp::socket socket, Worker& work
     target.tls_server_name = sent;
     runtime.reset();
     tcp::socket agent = stream.release_socket();
-    co_await serve_intercepted(std::move(agent), buffer, std::move(target), worker);
+    co_await serve_intercepted(std::move(agent), std::move(buffer), std::move(target), worker);
 }
 
 }  // namespace cloakroom::proxy

@@ -128,6 +128,20 @@ Result<SslCtxPtr> make_server_context() {
     return ctx;
 }
 
+Result<SslCtxPtr> make_leaf_server_context(const Leaf& leaf) {
+    if (!leaf.cert || !leaf.key) return make_error(kContextCode, "the leaf is incomplete");
+    auto ctx = make_server_context();
+    if (!ctx) return ctx;
+    ERR_clear_error();
+    // Both calls take their own reference (the shared leaf stays immutable); the second checks
+    // that the key matches the certificate.
+    if (SSL_CTX_use_certificate(ctx->get(), leaf.cert.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(ctx->get(), leaf.key.get()) != 1) {
+        return openssl_error(kContextCode, "cannot install the leaf certificate for " + leaf.host);
+    }
+    return ctx;
+}
+
 Result<void> use_leaf(SSL* ssl, const Leaf& leaf) {
     if (ssl == nullptr || !leaf.cert || !leaf.key) {
         return make_error(kContextCode, "use_leaf needs a connection and a complete leaf");

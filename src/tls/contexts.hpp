@@ -20,6 +20,10 @@ namespace cloakroom::tls {
 // connection may present a different leaf. Errors: code "tls.context".
 Result<SslCtxPtr> make_server_context();
 
+// make_server_context() presenting `leaf` on every connection made from it (LeafContexts caches
+// these per host). Errors: code "tls.context".
+Result<SslCtxPtr> make_leaf_server_context(const Leaf& leaf);
+
 // Installs the leaf certificate and key on one server SSL before its handshake. The SSL takes
 // its own references; `leaf` may be released afterwards.
 Result<void> use_leaf(SSL* ssl, const Leaf& leaf);

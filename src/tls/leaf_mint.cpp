@@ -11,6 +11,18 @@ namespace {
 
 const std::string kLeafCode = "tls.leaf";
 
+// `cert` encoded and parsed back: the same certificate, carrying its encoding.
+Result<X509Ptr> reparse(X509* cert) {
+    unsigned char* der = nullptr;
+    const int length = i2d_X509(cert, &der);
+    if (length <= 0) return openssl_error(kLeafCode, "cannot encode the leaf");
+    const unsigned char* cursor = der;
+    X509Ptr parsed(d2i_X509(nullptr, &cursor, length));
+    OPENSSL_free(der);
+    if (!parsed) return openssl_error(kLeafCode, "cannot decode the leaf");
+    return parsed;
+}
+
 }  // namespace
 
 Result<Leaf> mint_leaf(const CertificateAuthority& ca, const TlsHost& host,
@@ -48,9 +60,14 @@ Result<Leaf> mint_leaf(const CertificateAuthority& ca, const TlsHost& host,
     }
     if (auto r = add_subject_alt_name(x, host, kLeafCode); !r) return r.error();
     if (auto r = sign_certificate(x, ca.key(), kLeafCode); !r) return r.error();
+    // Served from its DER form: a certificate built in memory has no cached encoding, so
+    // OpenSSL would re-encode all of it twice per handshake (length, then bytes) when sending
+    // the Certificate message; one parsed from DER keeps the signed bytes and copies them.
+    auto parsed = reparse(x);
+    if (!parsed) return parsed.error();
     // Fill the lazily computed extension cache now, while only this thread sees the cert.
-    X509_check_purpose(x, -1, 0);
-    return Leaf{std::move(*cert), key, not_after, not_before, host.name};
+    X509_check_purpose(parsed->get(), -1, 0);
+    return Leaf{std::move(*parsed), key, not_after, not_before, host.name};
 }
 
 }  // namespace cloakroom::tls

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "tls/certificate_authority.hpp"
 #include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
+#include "tls/leaf_contexts.hpp"
 #include "tls_test_support.hpp"
 
 namespace cloakroom::tls {
@@ -103,6 +105,27 @@ class HandshakeTest : public ::testing::Test {
         const bool ok = handshake(c.client.get(), c.server.get());
         ERR_clear_error();
         return ok;
+    }
+
+    // A connection to a server made from `server_ctx` alone (a per-host context carrying its
+    // leaf), whose client expects `expected_host`.
+    bool run_with(Connection& c, SSL_CTX* server_ctx, std::string_view expected_host) {
+        c = connect_pair(client_ctx_.get(), server_ctx);
+        auto prepared = prepare_client_ssl(c.client.get(), expected_host);
+        EXPECT_TRUE(prepared.ok()) << (prepared.ok() ? "" : prepared.error().message);
+        const bool ok = handshake(c.client.get(), c.server.get());
+        ERR_clear_error();
+        return ok;
+    }
+
+    std::shared_ptr<SSL_CTX> context_for(LeafContexts& contexts, std::string_view host,
+                                         std::int64_t at) {
+        auto leaf = cache_->get(host, at);
+        EXPECT_TRUE(leaf.ok());
+        if (!leaf.ok()) return nullptr;
+        auto context = contexts.get(*leaf);
+        EXPECT_TRUE(context.ok()) << (context.ok() ? "" : context.error().message);
+        return context.ok() ? *context : nullptr;
     }
 
     TempDir dir_;
@@ -250,6 +273,101 @@ TEST_F(HandshakeTest, AgentFacingServerNeverResumes) {
     Connection second;
     ASSERT_TRUE(run(second, "api.example.com", "api.example.com"));
     EXPECT_EQ(SSL_session_reused(second.client.get()), 0);
+}
+
+// LeafContexts: one cached context per host, presenting that host's leaf and no other.
+TEST_F(HandshakeTest, LeafContextsPresentEachHostItsOwnLeaf) {
+    LeafContexts contexts;
+    const auto t = static_cast<std::int64_t>(std::time(nullptr));
+    const std::vector<std::string> hosts = {"api.example.com", "other.example.com", "127.0.0.1"};
+    std::vector<std::shared_ptr<SSL_CTX>> made;
+    for (const std::string& host : hosts) {
+        auto context = context_for(contexts, host, t);
+        ASSERT_TRUE(context);
+        for (const auto& earlier : made) EXPECT_NE(context.get(), earlier.get()) << host;
+        made.push_back(context);
+    }
+    EXPECT_EQ(contexts.size(), hosts.size());
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        // Asked again (in another order): the same context, still presenting its own host's leaf.
+        auto again = context_for(contexts, hosts[i], t);
+        EXPECT_EQ(again.get(), made[i].get()) << hosts[i];
+        for (std::size_t j = 0; j < hosts.size(); ++j) {
+            Connection c;
+            const bool ok = run_with(c, made[i].get(), hosts[j]);
+            EXPECT_EQ(ok, i == j) << "context of " << hosts[i] << ", client expects " << hosts[j];
+            if (i == j && ok) {
+                EXPECT_EQ(X509_cmp(SSL_get0_peer_certificate(c.client.get()),
+                                   (*cache_->get(hosts[i], t))->cert.get()),
+                          0);
+            }
+        }
+    }
+}
+
+TEST_F(HandshakeTest, LeafContextsFollowRenewalAndStayBounded) {
+    LeafContexts contexts(2);
+    const auto t = static_cast<std::int64_t>(std::time(nullptr));
+    auto first = context_for(contexts, "api.example.com", t);
+    const auto first_leaf = *cache_->get("api.example.com", t);
+    // A day later LeafCache has renewed the leaf: the context follows, never the stale one.
+    const std::int64_t later = t + 24 * 3600;
+    auto renewed = context_for(contexts, "api.example.com", later);
+    const auto renewed_leaf = *cache_->get("api.example.com", later);
+    ASSERT_TRUE(first && renewed);
+    ASSERT_NE(first_leaf.get(), renewed_leaf.get());
+    EXPECT_NE(first.get(), renewed.get());
+    EXPECT_EQ(X509_cmp(SSL_CTX_get0_certificate(renewed.get()), renewed_leaf->cert.get()), 0);
+    EXPECT_EQ(X509_cmp(SSL_CTX_get0_certificate(first.get()), first_leaf->cert.get()), 0);
+    EXPECT_EQ(contexts.size(), 1u);
+
+    // Bounded: the least recently used host goes; asked again, it gets a new context of its own.
+    auto b = context_for(contexts, "b.example.com", later);
+    auto c = context_for(contexts, "c.example.com", later);
+    EXPECT_EQ(contexts.size(), 2u);
+    auto back = context_for(contexts, "api.example.com", later);
+    ASSERT_TRUE(back && b && c);
+    EXPECT_EQ(contexts.size(), 2u);
+    EXPECT_NE(back.get(), renewed.get());
+    EXPECT_EQ(X509_cmp(SSL_CTX_get0_certificate(back.get()), renewed_leaf->cert.get()), 0);
+    // A replaced context still works for whoever holds it (the renewed leaf is dated a day
+    // ahead, so the first one is the one a client accepts now).
+    Connection conn;
+    EXPECT_TRUE(run_with(conn, first.get(), "api.example.com"));
+
+    EXPECT_FALSE(contexts.get(nullptr).ok());
+    EXPECT_FALSE(contexts.get(std::make_shared<const Leaf>()).ok());
+}
+
+// A per-host context behaves as make_server_context(): ALPN choice, no resumption, TLS 1.2+.
+TEST_F(HandshakeTest, LeafContextsKeepTheAgentFacingSettings) {
+    LeafContexts contexts;
+    auto context = context_for(contexts, "api.example.com", std::time(nullptr));
+    ASSERT_TRUE(context);
+    const std::string offer = std::string("\x08http/1.1", 9) + std::string("\x02h2", 3);
+    for (int round = 0; round < 2; ++round) {
+        Connection c = connect_pair(client_ctx_.get(), context.get());
+        ASSERT_EQ(SSL_set_alpn_protos(c.client.get(),
+                                      reinterpret_cast<const unsigned char*>(offer.data()),
+                                      static_cast<unsigned int>(offer.size())),
+                  0);
+        ASSERT_TRUE(prepare_client_ssl(c.client.get(), "api.example.com").ok());
+        ASSERT_TRUE(handshake(c.client.get(), c.server.get()));
+        EXPECT_EQ(alpn(c.server.get()), "h2");
+        EXPECT_EQ(transfer(c.server.get(), c.client.get(), "hi"), "hi");  // reads any ticket
+        EXPECT_EQ(SSL_session_reused(c.client.get()), 0);
+    }
+    EXPECT_EQ(SSL_CTX_get_min_proto_version(context.get()), TLS1_2_VERSION);
+    EXPECT_EQ(SSL_CTX_get_num_tickets(context.get()), 0u);
+    EXPECT_EQ(SSL_CTX_get_session_cache_mode(context.get()), SSL_SESS_CACHE_OFF);
+    EXPECT_NE(SSL_CTX_get_options(context.get()) & SSL_OP_NO_RENEGOTIATION, 0u);
+
+    // A client that stops at TLS 1.1 is refused, as by the shared context.
+    Connection old = connect_pair(client_ctx_.get(), context.get());
+    SSL_set_max_proto_version(old.client.get(), TLS1_1_VERSION);
+    ASSERT_TRUE(prepare_client_ssl(old.client.get(), "api.example.com").ok());
+    EXPECT_FALSE(handshake(old.client.get(), old.server.get()));
+    ERR_clear_error();
 }
 
 TEST_F(HandshakeTest, BadInputsAreErrors) {
