@@ -60,6 +60,7 @@ net::awaitable<std::optional<Target>> handle_connect(PlainStream& stream,
         target.front_end = FrontEnd::Connect;
         target.upstream_port = route.port;
         target.route = std::move(route);
+        target.routed_by = runtime;  // route points into its config
         target.client = client;
         if (auto value = request.find("Proxy-Authorization")) {
             target.proxy_authorization = std::string(*value);

@@ -83,9 +83,13 @@ net::awaitable<void> serve_intercepted(tcp::socket socket, beast::flat_buffer bu
                                                    head_timeout, waited);
         if (!ok) break;
         first = false;
-        // Each request sees the newest configuration.
-        if (!co_await forward_request(tls, buffer, request, target, gateway.runtime.get(), worker,
-                                      &sessions)) {
+        // Each request sees the newest configuration, its route included (target.hpp).
+        std::shared_ptr<const Runtime> runtime = gateway.runtime.get();
+        if (target.routed_by != runtime) {
+            target.route = route_again(runtime->config, target.route);
+            target.routed_by = runtime;
+        }
+        if (!co_await forward_request(tls, buffer, request, target, runtime, worker, &sessions)) {
             break;
         }
     }

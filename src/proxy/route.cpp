@@ -84,6 +84,21 @@ Route route_connect(const config::Config& config, std::string_view authority) {
     return decide(config, *target);
 }
 
+Route route_again(const config::Config& config, const Route& before) {
+    Route route = route_connect(config, before.authority());
+    if (route.kind == RouteKind::Tunnel) {
+        route = deny(421, "misdirected_request",
+                     "the configuration changed: host '" + before.host +
+                         "' is no longer a service, so it is not inspected on this connection; "
+                         "open a new connection");
+    }
+    if (route.host.empty()) {  // a refusal names the host the connection is for, in the audit too
+        route.host = before.host;
+        route.port = before.port;
+    }
+    return route;
+}
+
 Route route_absolute(const config::Config& config, std::string_view scheme,
                      std::string_view authority) {
     if (ascii_iequals(scheme, "https")) {

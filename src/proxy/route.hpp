@@ -46,6 +46,12 @@ struct Route {
 // that port and win, bare entries match any port. Malformed targets are Deny 400.
 Route route_connect(const config::Config& config, std::string_view authority);
 
+// The route of a connection the gateway already intercepts (TLS terminated), decided again by a
+// newer configuration `config` for the same "host:port": its service's rules as they are now. A
+// host that is no longer a service cannot go on inside this connection (it would be a blind
+// tunnel now): 421, which tells HTTP clients to retry on a new connection.
+Route route_again(const config::Config& config, const Route& before);
+
 // Absolute-form request ("GET http://host[:port]/path"): scheme "http" (case-insensitive), port
 // defaults to 80. Same decision as route_connect, with one more rule: a service that injects a
 // credential is refused over plain http (403 https_required), because injecting would put the

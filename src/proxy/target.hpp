@@ -9,11 +9,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "proxy/route.hpp"
+
+namespace cloakroom::runtime {
+struct Runtime;
+}
 
 namespace cloakroom::proxy {
 
@@ -37,6 +42,11 @@ struct Target {
     std::optional<std::string> tls_server_name;
     std::optional<std::string> proxy_authorization;  // from the CONNECT, if any
     std::string client;                              // the agent's address, for the audit
+    // For a Target that outlives one request (an intercepted CONNECT or transparent
+    // connection): the snapshot whose configuration `route` points into, held so that a reload
+    // cannot free it under the route. A request under a newer snapshot is routed again first
+    // (route_again): each request sees the newest configuration, the route included.
+    std::shared_ptr<const runtime::Runtime> routed_by;
 
     // Whether the request's Host header must name the routed host: not on the reverse
     // listener, where Host names Cloakroom itself and the route came from the path.

@@ -334,9 +334,9 @@ net::awaitable<void> run_transparent_connection(tcp::socket socket, Worker& work
     target.front_end = FrontEnd::Transparent;
     target.upstream_port = route.port;
     target.route = std::move(route);
+    target.routed_by = std::move(runtime);  // route points into its config
     target.client = client;
     target.tls_server_name = sent;
-    runtime.reset();
     tcp::socket agent = stream.release_socket();
     co_await serve_intercepted(std::move(agent), std::move(buffer), std::move(target), worker);
 }

@@ -1,6 +1,8 @@
 // Connection-level routing (issue 3 decisions 1-4; docs/architecture.md invariants 2, 3, 7).
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "proxy/route.hpp"
 #include "proxy_test_support.hpp"
 
@@ -54,6 +56,45 @@ TEST(ProxyRoute, CredentialHostIsAlwaysIntercepted) {
     EXPECT_EQ(route.port, 443);
     // Any port of a bare service host.
     EXPECT_EQ(route_connect(config, "api.stripe.com:8443").kind, RouteKind::Intercept);
+}
+
+// A reload under an open intercepted connection: the route is decided again by the new
+// configuration and points into it, never into the old one (which the reload may free).
+TEST(ProxyRoute, RoutedAgainByANewConfigurationPointsIntoIt) {
+    auto before = std::make_unique<config::Config>(sample_config());
+    const Route first = route_connect(*before, "api.stripe.com:443");
+    ASSERT_EQ(first.kind, RouteKind::Intercept);
+
+    config::Config changed = sample_config();
+    changed.services[0].rules.allow.clear();  // stricter rules after the reload
+    const Route again = route_again(changed, first);
+    before.reset();  // the old configuration is gone
+    ASSERT_EQ(again.kind, RouteKind::Intercept);
+    ASSERT_NE(again.service, nullptr);
+    EXPECT_EQ(again.service, &changed.services[0]);
+    EXPECT_TRUE(again.service->rules.allow.empty());
+    EXPECT_EQ(again.host, "api.stripe.com");
+    EXPECT_EQ(again.port, 443);
+
+    // The service removed, the host now only allowed: no blind tunnel inside a connection the
+    // gateway already terminates, 421 (clients retry on a new connection).
+    config::Config tunnel_only = sample_config();
+    tunnel_only.services.erase(tunnel_only.services.begin());
+    tunnel_only.allowed_hosts.push_back("api.stripe.com");
+    const Route now_tunnel = route_again(tunnel_only, again);
+    EXPECT_EQ(now_tunnel.kind, RouteKind::Deny);
+    EXPECT_EQ(now_tunnel.status, 421u);
+    EXPECT_EQ(now_tunnel.error, "misdirected_request");
+    EXPECT_EQ(now_tunnel.host, "api.stripe.com");
+    EXPECT_EQ(now_tunnel.service, nullptr);
+
+    // The service removed and the host unknown: the refusal a new CONNECT would get.
+    config::Config gone = sample_config();
+    gone.services.erase(gone.services.begin());
+    const Route now_unknown = route_again(gone, again);
+    EXPECT_EQ(now_unknown.kind, RouteKind::Deny);
+    EXPECT_EQ(now_unknown.status, 403u);
+    EXPECT_EQ(now_unknown.host, "api.stripe.com");
 }
 
 TEST(ProxyRoute, ServiceWithoutCredentialIsInterceptedToo) {

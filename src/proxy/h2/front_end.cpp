@@ -573,10 +573,17 @@ net::awaitable<void> Connection::serve_stream(std::shared_ptr<Connection> self,
         answer(*stream, exchange, refusal);
         co_return;
     }
-    // The stream's own target: the connection's, or routed from this head (reverse listener).
-    // (No copy of the connection's: an intercepted connection's streams share it.)
+    // The stream's own target: the connection's, or routed from this head (reverse listener),
+    // or the connection's routed again when the configuration changed since it was routed
+    // (target.hpp). (No copy otherwise: an intercepted connection's streams share it.)
     std::optional<Target> routed;
-    if (router_) routed.emplace(router_(*runtime, request));
+    if (router_) {
+        routed.emplace(router_(*runtime, request));
+    } else if (target_.routed_by != runtime) {
+        routed.emplace(target_);
+        routed->route = route_again(runtime->config, target_.route);
+        routed->routed_by = runtime;
+    }
     const Target& target = routed ? *routed : target_;
     if (stream->request.websocket() && !http::is_websocket_upgrade(request)) {
         AuditRecord& audit = exchange.record();

@@ -5,6 +5,7 @@ import time
 import requests
 
 import gwlib
+import h2lib
 
 
 def _poll(fn, timeout=5.0):
@@ -159,3 +160,43 @@ def test_secret_unavailable_is_a_clean_error_never_half_injected(make_gateway, n
         time.sleep(0.2)
         assert "/v1/secret-gone" not in nginx.access_log()
     assert g.proc.poll() is None
+
+
+def test_an_open_connection_follows_the_reloaded_rules_on_its_next_request(make_gateway, nginx, pki):
+    """A route points into the configuration it was decided by. A connection intercepted before a
+    reload (HTTP/1.1 and HTTP/2 inside CONNECT) routes its next request by the new configuration:
+    the new rules apply there, and the old configuration, freed by then, is never read. (A
+    service that became a plain allowed host gets 421 there: unit test RoutedAgainBy...)"""
+    g = make_gateway()
+    tok = g.mint(methods="GET")
+    auth = f"Bearer {tok}"
+
+    def h1(tunnel, path):
+        return tunnel.request(f"GET {path} HTTP/1.1\r\nHost: api.example.com\r\n"
+                              f"Authorization: {auth}\r\n\r\n".encode())
+
+    one = gwlib.Tunnel(g, "api.example.com:443")
+    assert one.ok, one.connect
+    one.start_tls("api.example.com", g.ca_path)
+    try:
+        with h2lib.Client(g, "api.example.com") as two:
+            def h2get(path):
+                sid = two.request("GET", path, [("authorization", auth)])
+                return two.wait([sid], timeout=20)[sid].status
+
+            assert h1(one, "/v1/soon-denied/1").status == 200
+            assert h2get("/v1/soon-denied/2") == 200
+            g.reload(g.build(api_rules='[[service.deny]]\npaths = ["/v1/soon-denied/**"]\n'))
+            # A new connection sees the reload first; the open ones must agree with it.
+            assert _poll(lambda: g.get("api.example.com", "/v1/soon-denied/x",
+                                       [("Authorization", auth)]).status == 403)
+            # Traffic that makes the old configuration's memory be reused.
+            for i in range(20):
+                assert g.get("api.example.com", f"/v1/fill/{i}", [("Authorization", auth)]).status == 200
+            assert h1(one, "/v1/soon-denied/3").status == 403
+            assert h2get("/v1/soon-denied/4") == 403
+            assert h1(one, "/v1/customers/5").status == 200
+            assert h2get("/v1/customers/6") == 200
+    finally:
+        one.close()
+    assert g.proc.poll() is None, g.stderr_text()
