@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from callgrind_request import totals  # noqa: E402
+from callgrind_request import totals, vgdb_control  # noqa: E402
 
 
 class NghttpdUpstream:
@@ -97,13 +97,7 @@ def main():
                 raise RuntimeError(f"curl failed: {p.returncode} {codes[:5]} {p.stderr[-500:]}")
 
         def ctl(command):
-            for _ in range(10):
-                p = subprocess.run(["vgdb", f"--pid={pid}", command], capture_output=True,
-                                   text=True, timeout=120)
-                if p.returncode == 0:
-                    return
-                time.sleep(1)
-            raise RuntimeError(f"vgdb {command} failed: {p.stdout[-300:]} {p.stderr[-300:]}")
+            vgdb_control(pid, command)
 
         dumps = []
 

@@ -35,6 +35,20 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
 
+
+def vgdb_control(pid, command):
+    """Sends a callgrind command ("zero", "dump") to process `pid` by vgdb itself:
+    callgrind_control picks processes by name, and other valgrind runs on the machine (or the
+    gateway's forked helpers) may share it. vgdb may give up on a process that is slow to reach
+    a poll point: retried."""
+    for _ in range(10):
+        p = subprocess.run(["vgdb", f"--pid={pid}", command], capture_output=True, text=True,
+                           timeout=120)
+        if p.returncode == 0:
+            return
+        time.sleep(1)
+    raise RuntimeError(f"vgdb {command} failed: {p.stdout[-300:]} {p.stderr[-300:]}")
+
 def totals(path):
     for line in pathlib.Path(path).read_text(errors="replace").splitlines():
         if line.startswith("totals:") or line.startswith("summary:"):
@@ -111,16 +125,7 @@ def main():
                 raise RuntimeError(f"loadgen failed: {res.get('error_samples')} {res['stderr'][-500:]}")
 
         def ctl(command):
-            # vgdb itself: callgrind_control picks processes by name, and other valgrind runs on
-            # the machine (or the gateway's forked helpers) may share it.
-            # vgdb may give up on a process that is slow to reach a poll point: retry.
-            for attempt in range(10):
-                p = subprocess.run(["vgdb", f"--pid={pid}", command], capture_output=True,
-                                   text=True, timeout=120)
-                if p.returncode == 0:
-                    return
-                time.sleep(1)
-            raise RuntimeError(f"vgdb {command} failed: {p.stdout[-300:]} {p.stderr[-300:]}")
+            vgdb_control(pid, command)
 
         dumps = []
 

@@ -15,7 +15,6 @@ how loaded the machine is:
 """
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,13 +62,8 @@ class Instructions:
         self.pid, self.dumps = pid, dumps
 
     def _ctl(self, command):
-        for _ in range(10):
-            p = subprocess.run(["vgdb", f"--pid={self.pid}", command], capture_output=True,
-                               text=True, timeout=120)
-            if p.returncode == 0:
-                return
-            time.sleep(1)
-        raise RuntimeError(f"vgdb {command} failed: {p.stderr[-300:]}")
+        from callgrind_request import vgdb_control  # only for --instructions
+        vgdb_control(self.pid, command)
 
     def zero(self):
         self._ctl("zero")
