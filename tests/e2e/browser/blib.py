@@ -81,7 +81,9 @@ class Browser:
             if self.proc.poll() is not None:
                 raise AssertionError("chromium exited: " + self.proc.stderr.read().decode(errors="replace"))
             time.sleep(0.1)
-        assert active.exists(), "chromium did not open its DevTools port"
+        if not active.exists():
+            self.stop()
+            raise AssertionError("chromium did not open its DevTools port")
         self.port = int(active.read_text().split()[0])
 
     def open_tab(self, url):
@@ -156,6 +158,19 @@ class Bridge:
         self.app_url = f"http://127.0.0.1:{self.app_server.server_address[1]}/app"
         self.secret_url = f"http://127.0.0.1:{self.secret_server.server_address[1]}/inbox"
         self.browser = Browser(tmp)
+        try:
+            self._start(tmp)
+        except BaseException:
+            # The fixture never yields, so nothing else would stop the browser: an orphaned
+            # headless chromium kept a core busy for hours once.
+            if getattr(self, "serve", None) is not None:
+                self.serve.stop()
+            self.browser.stop()
+            self.app_server.shutdown()
+            self.secret_server.shutdown()
+            raise
+
+    def _start(self, tmp):
         self.app_tab = self.browser.open_tab(self.app_url)
         self.secret_tab = self.browser.open_tab(self.secret_url)
         app_port = self.app_server.server_address[1]
