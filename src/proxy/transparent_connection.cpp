@@ -166,6 +166,7 @@ net::awaitable<void> serve_plain_http(PlainStream& stream, beast::flat_buffer& b
     target.client = client;
     // The tokens the connection carries, so that a revocation ends it (as on every front end).
     ConnectionSessions sessions(gateway.sessions.get(), stream.socket());
+    std::string destination_host;  // the destination's name, once the first request told it
     bool first = true;
     for (;;) {
         IncomingRequest incoming;
@@ -207,16 +208,22 @@ net::awaitable<void> serve_plain_http(PlainStream& stream, beast::flat_buffer& b
                 target.route.reason = named.error().message;
                 target.route.host = destination.address().to_string();
             } else {
-                target.route = route_absolute(runtime->config, "http",
-                                              authority_of(named->name, destination.port()));
-                // The audit names the host even when the route refuses it.
-                if (target.route.host.empty()) target.route.host = named->name;
-                // A service host is an HTTPS API: the upstream leg is verified TLS.
-                target.upstream_port =
-                    target.route.kind == RouteKind::Intercept && target.route.port == 80
-                        ? 443
-                        : target.route.port;
+                destination_host = named->name;
             }
+        }
+        // Routed by the snapshot this request runs under: on the first request, and again
+        // after a reload (the route points into its configuration: target.hpp).
+        if (!destination_host.empty() && target.routed_by != runtime) {
+            target.route = route_absolute(runtime->config, "http",
+                                          authority_of(destination_host, destination.port()));
+            target.routed_by = runtime;
+            // The audit names the host even when the route refuses it.
+            if (target.route.host.empty()) target.route.host = destination_host;
+            // A service host is an HTTPS API: the upstream leg is verified TLS.
+            target.upstream_port =
+                target.route.kind == RouteKind::Intercept && target.route.port == 80
+                    ? 443
+                    : target.route.port;
         }
         const bool refused = target.route.kind == RouteKind::Deny;
         if (!co_await forward_request(stream, buffer, incoming, target, runtime, worker,
