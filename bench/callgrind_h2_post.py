@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from callgrind_request import totals, vgdb_control  # noqa: E402
+from callgrind_request import serve_wrapped, totals, vgdb_control  # noqa: E402
 
 
 class NghttpdUpstream:
@@ -69,20 +69,7 @@ def main():
         cfg = cr.dir / "cloakroom.toml"
         cfg.write_text(cr.config_text(False))
         logf = cr.dir / "serve.log"
-        cr.proc = harness.spawn("cloakroom", [*wrap.split(), tools["cloakroom"], "--config",
-                                              str(cfg), "serve", "--threads", "1"], logf, env=cr.env)
-        deadline = time.monotonic() + 180
-        while True:
-            m = cr.LISTEN_RE.search(logf.read_text(errors="replace"))
-            if m:
-                cr.port = int(m.group(1))
-                break
-            if cr.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("cloakroom serve did not start")
-            time.sleep(0.1)
-        tools["token"] = cr.mint()
-        pid = cr.proc.pid
-        time.sleep(2.5)  # a secret file younger than 2 s is read afresh per request
+        pid = serve_wrapped(cr, tools, cfg, logf, wrap, 1)
 
         def posts(n):
             url = f"https://{harness.HOST}/ok"

@@ -36,6 +36,26 @@ import harness  # noqa: E402
 
 
 
+
+def serve_wrapped(cr, tools, cfg, logf, wrap, threads):
+    """Starts `cloakroom serve` under `wrap` (valgrind), waits for its port (valgrind starts
+    slowly), mints the bench token into tools["token"] and returns the gateway's pid."""
+    cr.proc = harness.spawn("cloakroom", [*wrap.split(), tools["cloakroom"], "--config", str(cfg),
+                                          "serve", "--threads", str(threads)], logf, env=cr.env)
+    deadline = time.monotonic() + 180
+    while True:
+        m = cr.LISTEN_RE.search(logf.read_text(errors="replace"))
+        if m:
+            cr.port = int(m.group(1))
+            break
+        if cr.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("cloakroom serve did not start")
+        time.sleep(0.1)
+    tools["token"] = cr.mint()
+    # A secret file younger than 2 s is read afresh per request (the resolver's settle rule).
+    time.sleep(2.5)
+    return cr.proc.pid
+
 def vgdb_control(pid, command):
     """Sends a callgrind command ("zero", "dump") to process `pid` by vgdb itself:
     callgrind_control picks processes by name, and other valgrind runs on the machine (or the
@@ -99,22 +119,7 @@ def main():
         cfg = cr.dir / "cloakroom.toml"
         cfg.write_text(cr.config_text(False))
         logf = cr.dir / "serve.log"
-        cr.proc = harness.spawn("cloakroom", [*os.environ["CLOAKROOM_BENCH_WRAP"].split(),
-                                              tools["cloakroom"], "--config", str(cfg), "serve",
-                                              "--threads", opts.threads], logf, env=cr.env)
-        deadline = time.monotonic() + 180
-        while True:
-            m = cr.LISTEN_RE.search(logf.read_text(errors="replace"))
-            if m:
-                cr.port = int(m.group(1))
-                break
-            if cr.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("cloakroom serve did not start")
-            time.sleep(0.1)
-        tools["token"] = cr.mint()
-        pid = cr.proc.pid
-        # A secret file younger than 2 s is read afresh per request (the resolver's settle rule).
-        time.sleep(2.5)
+        pid = serve_wrapped(cr, tools, cfg, logf, os.environ["CLOAKROOM_BENCH_WRAP"], opts.threads)
 
         def load(n, extra=()):
             res = harness.run_loadgen(tools, cr, [
