@@ -137,6 +137,7 @@ void CdpFilter::send_internal(CdpOutput& out, std::string method, json params,
     pending.internal = true;
     pending.method = std::move(method);
     pending.params = std::move(params);
+    pending.session = std::move(session);
     pending_.emplace(id, std::move(pending));
     out.to_browser.push_back(dump(message));
 }
@@ -357,6 +358,15 @@ CdpOutput CdpFilter::from_agent(std::string_view text) {
         agent_discovers_ = discover;
         return out;
     }
+    const std::optional<std::string> on_session = session ? session : page_session_;
+    if (on_session &&
+        agent_domains_[*on_session].on_command(method) == AgentDomains::Command::answer_locally) {
+        // The browser keeps the filter's own subscription; the agent stops getting the events.
+        json reply{{"id", id}, {"result", json::object()}};
+        if (session) reply["sessionId"] = *session;
+        out.to_agent.push_back(dump(reply));
+        return out;
+    }
     std::int64_t our_id = next_id_++;
     Pending pending;
     pending.agent_id = id;
@@ -392,9 +402,28 @@ void CdpFilter::detach_target(CdpOutput& out, const std::string& target_id) {
         emit_to_agent(out, json{{"method", "Target.detachedFromTarget"},
                                 {"params", {{"sessionId", it->first}, {"targetId", target_id}}}});
         out.refusals.push_back("target left the allowed rules: detached");
+        agent_domains_.erase(it->first);
         it = sessions_.erase(it);
     }
     if (page_target_ && *page_target_ == target_id) out.close = true;
+}
+
+void CdpFilter::hold_session(CdpOutput& out, const std::string& session,
+                             const std::string& target_id) {
+    sessions_[session] = target_id;
+    agent_domains_[session] = AgentDomains{};
+    auto known = targets_.find(target_id);
+    const std::string type = known == targets_.end() ? std::string() : known->second.info.type;
+    // Sent before any command of the agent on the session can be (the I/O side writes the
+    // filter's output in order, and the browser runs a session's commands in order).
+    if (filter_subscribes(type)) {
+        send_internal(out, std::string(kFilterSubscription), json::object(), session);
+    }
+}
+
+void CdpFilter::release_session(const std::string& session) {
+    sessions_.erase(session);
+    agent_domains_.erase(session);
 }
 
 void CdpFilter::leave_rules(CdpOutput& out, const std::string& target_id, Known& known) {
@@ -455,6 +484,20 @@ void CdpFilter::handle_response(CdpOutput& out, json& message) {
     const bool ok = message.contains("result") && message["result"].is_object();
     if (pending.internal) {
         if (pending.method == "Target.setDiscoverTargets") discovered_ = true;
+        if (pending.method == kFilterSubscription && !ok && pending.session) {
+            // Without it the filter would hear of the tab's navigations only when they commit:
+            // a tab it cannot watch is not driven at all.
+            auto held = sessions_.find(*pending.session);
+            if (held != sessions_.end()) {
+                const std::string target_id = held->second;
+                auto known = targets_.find(target_id);
+                if (known != targets_.end() && known->second.info.type == "page") {
+                    out.refusals.push_back("the tab's navigations cannot be watched");
+                    detach_target(out, target_id);
+                }
+            }
+            return;
+        }
         if (page_target_ && !page_session_ && pending.method == "Target.attachToTarget") {
             std::string session = ok ? string_field(message["result"], "sessionId") : "";
             if (session.empty() || !target_allowed(*page_target_)) {
@@ -466,7 +509,7 @@ void CdpFilter::handle_response(CdpOutput& out, json& message) {
                 return;
             }
             page_session_ = session;
-            sessions_[session] = *page_target_;
+            hold_session(out, session, *page_target_);
         }
         return;
     }
@@ -486,7 +529,9 @@ void CdpFilter::handle_response(CdpOutput& out, json& message) {
             result["targetInfos"] = std::move(filtered);
         } else if (pending.method == "Target.attachToTarget") {
             std::string session = string_field(result, "sessionId");
-            if (!session.empty()) sessions_[session] = string_field(pending.params, "targetId");
+            if (!session.empty()) {
+                hold_session(out, session, string_field(pending.params, "targetId"));
+            }
         } else if (pending.method == "Target.createTarget") {
             std::string target_id = string_field(result, "targetId");
             if (!target_id.empty()) {
@@ -547,7 +592,7 @@ void CdpFilter::handle_event(CdpOutput& out, json& message) {
         std::string target_id = string_field(info, "targetId");
         if (child.empty()) return;
         if (target_allowed(target_id)) {
-            sessions_[child] = target_id;
+            hold_session(out, child, target_id);
             emit_to_agent(out, message);
             return;
         }
@@ -560,7 +605,11 @@ void CdpFilter::handle_event(CdpOutput& out, json& message) {
         return;
     }
     if (method == "Target.detachedFromTarget") {
-        if (sessions_.erase(string_field(params, "sessionId")) > 0) emit_to_agent(out, message);
+        const std::string gone = string_field(params, "sessionId");
+        if (sessions_.contains(gone)) {
+            release_session(gone);
+            emit_to_agent(out, message);
+        }
         return;
     }
     if (method.starts_with("Target.")) return;  // receivedMessageFromTarget and the like
@@ -568,6 +617,12 @@ void CdpFilter::handle_event(CdpOutput& out, json& message) {
         // The event that says the tab is leaving the rules is not passed on: it carries the
         // new URL. The agent gets Target.detachedFromTarget instead.
         if (navigates_out_of_rules(out, method, params, *session)) return;
+        // Events of the filter's own subscription that the agent did not ask for.
+        static const AgentDomains kNoneEnabled;
+        auto domains = agent_domains_.find(*session);
+        const AgentDomains& enabled =
+            domains == agent_domains_.end() ? kNoneEnabled : domains->second;
+        if (!enabled.passes_event(method)) return;
         emit_to_agent(out, message);
         return;
     }

@@ -16,6 +16,9 @@
 //   are refused everywhere. A refused command gets a JSON-RPC error, never silence.
 // - The filter keeps its own target discovery on (started by `start()`), so it sees every
 //   change even when the agent turns discovery off.
+// - The filter enables Page itself on every session it learns of (cdp_domains.hpp), so it hears
+//   of each navigation when it starts, whatever the agent enabled; the agent gets Page events
+//   only after its own Page.enable, and its Page.disable leaves the filter's subscription on.
 //
 // `page_target`: the agent connected to /devtools/page/<id>. The filter then attaches to that
 // target itself (flattened) and moves the agent's session-less messages onto that session.
@@ -31,6 +34,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "browser/cdp_domains.hpp"
 #include "browser/cdp_target_rule.hpp"
 
 namespace cloakroom::browser {
@@ -87,6 +91,10 @@ class CdpFilter {
     bool navigates_out_of_rules(CdpOutput& out, const std::string& method,
                                 const nlohmann::json& params, const std::string& session);
     void detach_target(CdpOutput& out, const std::string& target_id);
+    // Records a session the agent now holds (or the filter's page session) and enables the
+    // filter's own subscription on it.
+    void hold_session(CdpOutput& out, const std::string& session, const std::string& target_id);
+    void release_session(const std::string& session);
     void handle_event(CdpOutput& out, nlohmann::json& message);
     void handle_response(CdpOutput& out, nlohmann::json& message);
     bool target_allowed(const std::string& target_id) const;
@@ -98,7 +106,8 @@ class CdpFilter {
     std::int64_t next_id_ = 1;
     std::map<std::int64_t, Pending> pending_;
     std::map<std::string, Known> targets_;
-    std::map<std::string, std::string> sessions_;  // agent-visible session -> target id
+    std::map<std::string, std::string> sessions_;        // agent-visible session -> target id
+    std::map<std::string, AgentDomains> agent_domains_;  // per session in sessions_
     std::set<std::string> owned_contexts_;
     bool agent_discovers_ = false;
     bool discovered_ = false;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,14 @@ struct Harness {
                                 {{"sessionId", "S-ALLOWED"}});
         EXPECT_EQ(reply["id"], 7);
         return reply["result"]["sessionId"].get<std::string>();
+    }
+    // The agent's own Page.enable on `session` (empty: page mode), answered by the browser.
+    void agent_enables_page(const std::string& session, int id = 40) {
+        json command{{"id", id}, {"method", "Page.enable"}};
+        if (!session.empty()) command["sessionId"] = session;
+        json reply = round_trip(command, json::object());
+        EXPECT_EQ(reply["id"], id);
+        EXPECT_TRUE(reply.contains("result"));
     }
     bool refused_with_error(int id) {
         json reply = last_to_agent();
@@ -279,6 +288,7 @@ TEST(CdpFilterTargets, ATabIsDetachedAtTheFirstEventThatNavigatesItOutOfTheRules
 TEST(CdpFilterTargets, NavigationsInsideTheRulesAndOtherFramesPassUnchanged) {
     Harness h;
     std::string session = h.attach_allowed();
+    h.agent_enables_page(session);
     std::vector<json> passing = navigation_events("http://127.0.0.1:8080/next");
     // Not a top-level navigation of this tab, even with a URL outside the rules: a sub-frame,
     // a sub-resource, a link opened in a new tab (a new target the rules judge by itself).
@@ -504,6 +514,199 @@ TEST(CdpFilterCommands, NavigationAndNewTabsStayInsideTheRules) {
     EXPECT_EQ(attach["result"]["sessionId"], "S-MINE");
 }
 
+// --- The filter's own Page subscription (cdp_domains.hpp) ----------------------------------
+
+// The filter's own Page.enable commands sent on `session` so far.
+int filter_subscriptions(const Harness& h, const std::string& session) {
+    int count = 0;
+    for (const auto& m : h.to_browser) {
+        count += m["method"] == "Page.enable" && m.value("sessionId", "") == session;
+    }
+    return count;
+}
+
+bool any_page_event(const std::vector<json>& to_agent) {
+    for (const auto& m : to_agent) {
+        if (m.contains("method") && m["method"].get<std::string>().starts_with("Page."))
+            return true;
+    }
+    return false;
+}
+
+TEST(CdpFilterSubscription, TheFilterEnablesPageOnEverySessionItLearnsOf) {
+    {
+        Harness h;
+        std::string session = h.attach_allowed();
+        EXPECT_EQ(filter_subscriptions(h, session), 1);
+        // Auto-attached tabs too; a worker's session has no Page domain.
+        h.browser({{"method", "Target.attachedToTarget"},
+                   {"params",
+                    {{"sessionId", "S-AUTO"},
+                     {"targetInfo", target_info("ALLOWED", "http://127.0.0.1:8080/")},
+                     {"waitingForDebugger", true}}}});
+        EXPECT_EQ(filter_subscriptions(h, "S-AUTO"), 1);
+    }
+    {
+        CdpTargetRule rule;
+        rule.type = "service_worker";
+        Harness h;
+        h.policy = CdpTargetPolicy({rule});
+        h.browser({{"method", "Target.attachedToTarget"},
+                   {"params",
+                    {{"sessionId", "S-WORKER"},
+                     {"targetInfo",
+                      target_info("W", "http://127.0.0.1:8080/sw.js", "service_worker")}}}});
+        ASSERT_EQ(h.last_to_agent()["params"]["sessionId"], "S-WORKER");
+        EXPECT_EQ(filter_subscriptions(h, "S-WORKER"), 0);
+    }
+    {
+        Harness h(std::string("ALLOWED"));
+        EXPECT_EQ(filter_subscriptions(h, "PAGE-SESSION"), 1);
+    }
+}
+
+TEST(CdpFilterSubscription, AnAgentThatNeverEnabledPageGetsNoPageEventsYetTheTabIsDetached) {
+    for (const json& event : navigation_events("https://mail.example/inbox")) {
+        if (!event["method"].get<std::string>().starts_with("Page.")) continue;
+        SCOPED_TRACE(event["method"].get<std::string>());
+        Harness h;
+        std::string session = h.attach_allowed();
+        h.to_agent.clear();
+        // The filter's subscription delivers Page events the agent never asked for: dropped,
+        // navigations inside the rules included. Other domains' events pass.
+        for (json message : navigation_events("http://127.0.0.1:8080/next")) {
+            message["sessionId"] = session;
+            h.browser(message);
+        }
+        h.browser({{"sessionId", session},
+                   {"method", "Page.loadEventFired"},
+                   {"params", {{"timestamp", 1}}}});
+        EXPECT_FALSE(any_page_event(h.to_agent));
+        EXPECT_EQ(h.to_agent.size(), 2u);  // Network.requestWillBeSent, responseReceived
+        // The first Page event heading out of the rules ends the session.
+        h.to_agent.clear();
+        json message = event;
+        message["sessionId"] = session;
+        h.browser(message);
+        bool detached = false;
+        for (const auto& m : h.to_agent) {
+            detached |=
+                m["method"] == "Target.detachedFromTarget" && m["params"]["sessionId"] == session;
+            EXPECT_EQ(m.dump().find("mail.example"), std::string::npos) << m.dump();
+        }
+        EXPECT_TRUE(detached);
+        EXPECT_EQ(h.last_to_browser()["method"], "Target.detachFromTarget");
+        h.agent({{"id", 9},
+                 {"sessionId", session},
+                 {"method", "Runtime.evaluate"},
+                 {"params", {{"expression", "document.title"}}}});
+        EXPECT_TRUE(h.refused_with_error(9));
+    }
+}
+
+TEST(CdpFilterSubscription, PageEventsReachTheAgentAfterItsOwnPageEnableUntilItsPageDisable) {
+    const json load{{"method", "Page.loadEventFired"}, {"params", {{"timestamp", 1}}}};
+    for (bool page_mode : {false, true}) {
+        SCOPED_TRACE(page_mode ? "page mode" : "browser mode");
+        std::optional<Harness> harness;  // in place: the filter refers to its policy
+        if (page_mode) {
+            harness.emplace(std::string("ALLOWED"));
+        } else {
+            harness.emplace();
+        }
+        Harness& h = *harness;
+        const std::string session = page_mode ? "" : h.attach_allowed();
+        const std::string real = page_mode ? "PAGE-SESSION" : session;
+        json event = load;
+        event["sessionId"] = real;
+        h.agent_enables_page(session);
+        h.to_agent.clear();
+        h.browser(event);
+        ASSERT_EQ(h.to_agent.size(), 1u);
+        EXPECT_EQ(h.to_agent[0]["method"], "Page.loadEventFired");
+        // The agent's Page.disable is answered by the filter and never reaches the browser:
+        // the filter's subscription stays on.
+        h.to_browser.clear();
+        json disable{{"id", 41}, {"method", "Page.disable"}};
+        if (!page_mode) disable["sessionId"] = session;
+        h.agent(disable);
+        EXPECT_TRUE(h.to_browser.empty());
+        json reply = h.last_to_agent();
+        EXPECT_EQ(reply["id"], 41);
+        EXPECT_EQ(reply["result"], json::object());
+        EXPECT_EQ(reply.contains("sessionId"), !page_mode);
+        h.to_agent.clear();
+        h.browser(event);
+        EXPECT_TRUE(h.to_agent.empty());
+        // ...and still hears the tab leave the rules.
+        h.browser({{"sessionId", real},
+                   {"method", "Page.frameRequestedNavigation"},
+                   {"params",
+                    {{"frameId", "ALLOWED"},
+                     {"disposition", "currentTab"},
+                     {"url", "https://mail.example/inbox"}}}});
+        EXPECT_TRUE(page_mode ? h.closed
+                              : h.last_to_agent()["method"] == "Target.detachedFromTarget");
+        for (const auto& m : h.to_agent)
+            EXPECT_EQ(m.dump().find("mail.example"), std::string::npos);
+    }
+}
+
+TEST(CdpFilterSubscription, TheFiltersRepliesNeverReachTheAgentAndIdsNeverCollide) {
+    Harness h;
+    std::string session = h.attach_allowed();
+    json subscription;
+    for (const auto& m : h.to_browser) {
+        if (m["method"] == "Page.enable") subscription = m;
+    }
+    ASSERT_TRUE(subscription.is_object());
+    const json filter_id = subscription["id"];
+    // The agent uses the very id of the filter's command (and Page.enable itself).
+    h.agent({{"id", filter_id},
+             {"sessionId", session},
+             {"method", "Page.enable"},
+             {"params", json::object()}});
+    const json forwarded = h.last_to_browser();
+    EXPECT_NE(forwarded["id"], filter_id);
+    h.to_agent.clear();
+    // The browser answers the filter's command: the agent is told nothing.
+    h.browser({{"id", filter_id}, {"sessionId", session}, {"result", json::object()}});
+    EXPECT_TRUE(h.to_agent.empty());
+    // Its own command is answered once, under its own id.
+    h.browser({{"id", forwarded["id"]}, {"sessionId", session}, {"result", json::object()}});
+    ASSERT_EQ(h.to_agent.size(), 1u);
+    EXPECT_EQ(h.to_agent[0]["id"], filter_id);
+    EXPECT_TRUE(h.to_agent[0].contains("result"));
+    // A second answer under the filter's id (forged or late) is dropped as well.
+    h.browser({{"id", filter_id}, {"sessionId", session}, {"result", json::object()}});
+    EXPECT_EQ(h.to_agent.size(), 1u);
+}
+
+TEST(CdpFilterSubscription, ATabWhoseSubscriptionIsRefusedIsDetached) {
+    Harness h;
+    std::string session = h.attach_allowed();
+    h.to_agent.clear();
+    const json error{{"code", -32601}, {"message", "'Page.enable' wasn't found"}};
+    const std::vector<json> sent = h.to_browser;
+    for (const auto& m : sent) {
+        if (m["method"] == "Page.enable") {
+            h.browser({{"id", m["id"]}, {"sessionId", m["sessionId"]}, {"error", error}});
+        }
+    }
+    // A tab the filter cannot watch is let go; the browser's answer is not passed on.
+    bool tab_detached = false;
+    for (const auto& m : h.to_agent) {
+        EXPECT_EQ(m.dump().find("wasn't found"), std::string::npos);
+        if (m["method"] == "Target.detachedFromTarget") {
+            EXPECT_EQ(m["params"]["sessionId"], session);
+            tab_detached = true;
+        }
+    }
+    EXPECT_TRUE(tab_detached);
+    EXPECT_EQ(h.last_to_browser()["method"], "Target.detachFromTarget");
+    EXPECT_EQ(h.last_to_browser()["params"]["sessionId"], session);
+}
+
 // --- Page mode: /devtools/page/<id> ---------------------------------------------------------
 
 TEST(CdpFilterPage, MessagesMoveOntoTheFiltersSessionAndBack) {
@@ -516,6 +719,7 @@ TEST(CdpFilterPage, MessagesMoveOntoTheFiltersSessionAndBack) {
                {"result", json::object()}});
     EXPECT_EQ(h.last_to_agent()["id"], 1);
     EXPECT_FALSE(h.last_to_agent().contains("sessionId"));
+    h.agent_enables_page("");
     h.browser({{"sessionId", "PAGE-SESSION"},
                {"method", "Page.loadEventFired"},
                {"params", json::object()}});

@@ -59,6 +59,33 @@ def page_server(title):
     return server
 
 
+def held_page_server(host, title, cookie):
+    """A page outside the rules whose answer waits until `server.release` is set
+    (`server.asked` is set when the browser's request arrives): a navigation to it stays between
+    its start and its commit for as long as a test needs."""
+    body = f"<html><head><title>{title}</title></head><body>{title}</body></html>".encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.server.asked.set()
+            self.server.release.wait(60)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Set-Cookie", cookie)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = Pages((host, 0), Handler)
+    server.asked = threading.Event()
+    server.release = threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def real_json(port, path, method="GET"):
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
     with urllib.request.urlopen(request, timeout=10) as response:

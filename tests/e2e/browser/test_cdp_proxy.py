@@ -5,10 +5,14 @@ import asyncio
 import http.client
 import itertools
 import json
+import secrets
 import time
 import urllib.parse
 
+import pytest
 import websockets
+
+import blib
 
 
 
@@ -259,6 +263,102 @@ def test_a_tab_that_navigates_out_of_the_rules_is_detached(bridge):
                 assert_nothing_of_the_secret_page(bridge, cdp)
         finally:
             http_close_real(bridge, tab["id"])
+    run(scenario())
+
+
+@pytest.mark.parametrize("setup, via_redirect", [([], False), (["Page.enable", "Page.disable"], False),
+                                                 ([], True)],
+                         ids=["nothing-enabled", "page-disabled", "redirect"])
+def test_an_agent_without_page_events_never_reaches_the_page_out_of_the_rules(bridge, setup, via_redirect):
+    """An agent that enabled no domain (or turned Page off again) navigates its tab out of the
+    rules and asks for the page's title and cookie without pause. Directly: the new page's server
+    holds its answer, and the tab must be detached while it does (the filter's own Page
+    subscription reports the navigation's start). Through a redirect from an allowed hop: the
+    first event naming the new page is its commit (frameNavigated), which Chrome sends before any
+    answer from that page. Either way nothing from the new page reaches the agent."""
+    canary = secrets.token_hex(8)
+    title = f"Held {canary}"
+    # Another host than the allowed page's, so neither page can read the other's cookies.
+    held = blib.held_page_server("127.0.0.2", title, f"held={canary}")
+    held_url = f"http://127.0.0.2:{held.server_address[1]}/held"
+
+    async def scenario():
+        tab = bridge.browser.open_tab(bridge.app_url + "?unwatched")
+        try:
+            async with websockets.connect(browser_ws_url(bridge), max_size=None) as ws:
+                cdp = Cdp(ws)
+                attached = await cdp.call("Target.attachToTarget", {"targetId": tab["id"], "flatten": True})
+                session = attached["result"]["sessionId"]
+                for method in setup:
+                    assert "result" in await cdp.call(method, {}, session), method
+                cdp.events.clear()
+                asked = {}
+
+                async def ask(expression):
+                    id_ = next(cdp.ids)
+                    asked[id_] = expression
+                    await ws.send(json.dumps({"id": id_, "sessionId": session, "method": "Runtime.evaluate",
+                                              "params": {"expression": expression, "returnByValue": True}}))
+
+                async def drain(seconds):
+                    try:
+                        while True:
+                            cdp.events.append(json.loads(await asyncio.wait_for(ws.recv(), seconds)))
+                    except asyncio.TimeoutError:
+                        pass
+
+                def detached():
+                    return any(m.get("method") == "Target.detachedFromTarget"
+                               and m["params"]["sessionId"] == session for m in cdp.events)
+
+                probe = "document.title + '|' + document.cookie"
+                if via_redirect:
+                    held.release.set()
+                    hop = bridge.app_url.rsplit("/", 1)[0] + "/redirect?to=" + \
+                        urllib.parse.quote(held_url, safe="")
+                    await ask(f"void (location.href = {json.dumps(hop)})")
+                else:
+                    await ask(f"void (location.href = {json.dumps(held_url)})")
+                    deadline = time.monotonic() + 15
+                    while not detached() and time.monotonic() < deadline:
+                        await ask(probe)
+                        await drain(0.01)
+                    assert detached(), "the navigation's start did not end the session"
+                    assert not held.release.is_set()
+                    # Chrome really heads there: its request waits at the held server.
+                    assert held.asked.wait(15), "the browser never asked for the page out of the rules"
+                    held.release.set()
+                # Until the tab shows the new page (seen on the browser's own port), and a while
+                # after, the agent keeps asking on the session it had.
+                deadline = time.monotonic() + 15
+                committed = False
+                while time.monotonic() < deadline and not committed:
+                    await ask(probe)
+                    await drain(0.01)
+                    committed = any(t["id"] == tab["id"] and t["title"] == title
+                                    for t in bridge.browser.targets())
+                assert committed, "the tab never showed the page out of the rules"
+                for _ in range(20):
+                    await ask(probe)
+                # Every command gets its answer (a refusal once the session is gone).
+                answered = {m.get("id") for m in cdp.events}
+                while not set(asked) <= answered:
+                    cdp.events.append(await cdp.recv_until(lambda m: m.get("id") in asked))
+                    answered = {m.get("id") for m in cdp.events}
+                assert detached()
+                seen = json.dumps(cdp.events)
+                assert canary not in seen
+                assert "127.0.0.2" not in seen  # no URL, frame or request of the new page
+                # The filter's own Page subscription is not the agent's: it never enabled Page.
+                assert not [m for m in cdp.events if m.get("method", "").startswith("Page.")]
+                # Every command after the detach is refused.
+                replies = {m["id"]: m for m in cdp.events if m.get("id") in asked}
+                first_refused = min(i for i, r in replies.items() if "error" in r)
+                assert all("error" in r for i, r in replies.items() if i > first_refused)
+        finally:
+            held.release.set()
+            http_close_real(bridge, tab["id"])
+            held.shutdown()
     run(scenario())
 
 
