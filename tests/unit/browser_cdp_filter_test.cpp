@@ -538,6 +538,15 @@ TEST(CdpFilterSubscription, TheFilterEnablesPageOnEverySessionItLearnsOf) {
         Harness h;
         std::string session = h.attach_allowed();
         EXPECT_EQ(filter_subscriptions(h, session), 1);
+        // Sent with the attach's answer, so it precedes any command of the agent on the session
+        // (the browser runs a session's commands in order).
+        h.agent({{"id", 8},
+                 {"sessionId", session},
+                 {"method", "Runtime.evaluate"},
+                 {"params", {{"expression", "1"}}}});
+        ASSERT_GE(h.to_browser.size(), 2u);
+        EXPECT_EQ(h.to_browser[h.to_browser.size() - 2]["method"], "Page.enable");
+        EXPECT_EQ(h.to_browser.back()["method"], "Runtime.evaluate");
         // Auto-attached tabs too; a worker's session has no Page domain.
         h.browser({{"method", "Target.attachedToTarget"},
                    {"params",
