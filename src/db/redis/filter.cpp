@@ -221,7 +221,7 @@ void CommandFilter::argument_done(std::string& out) {
 
 void CommandFilter::maybe_decide(std::string& out) {
     if (arg_index_ == 1) {
-        needed_ = policy_.args_needed(ascii_upper(head_.name.text));
+        needed_ = policy_.args_needed(UpperName(head_.name.text).view());
         if (needed_ == kAllArgs) {
             if (head_.argc > kMaxHelloArgs) {
                 decide(out);
