@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,18 +27,49 @@ Filtered run(const CommandPolicy& policy, std::string_view input, std::size_t ch
     return result;
 }
 
+// What a filter did with a whole input: what it sent and what it counted.
+struct Outcome {
+    bool ok = true;
+    std::string upstream;
+    std::uint64_t commands = 0;
+    std::uint64_t refused = 0;
+    std::vector<std::string> refused_names;
+    std::string error;
+    bool error_in_band = false;
+    bool at_boundary = false;
+    bool operator==(const Outcome&) const = default;
+};
+
+// Feeds the pieces of `input` cut at `cuts` (ascending).
+Outcome outcome(const CommandPolicy& policy, std::string_view input,
+                const std::vector<std::size_t>& cuts) {
+    CommandFilter filter(policy);
+    Outcome result;
+    std::size_t from = 0;
+    for (std::size_t k = 0; k <= cuts.size() && result.ok; ++k) {
+        const std::size_t to = k < cuts.size() ? cuts[k] : input.size();
+        result.ok = filter.feed(input.substr(from, to - from), result.upstream);
+        from = to;
+    }
+    result.commands = filter.commands();
+    result.refused = filter.refused();
+    result.refused_names = filter.refused_names();
+    result.error = filter.error();
+    result.error_in_band = filter.error_in_band();
+    result.at_boundary = filter.at_boundary();
+    return result;
+}
+
 // Feeds `input` split at every single position, and byte by byte: the output must not depend on
-// how the bytes arrive.
+// how the bytes arrive. (Whole commands in one chunk take the filter's fast path, commands split
+// across chunks its incremental states: both must do the same.)
 void expect_split_invariant(const CommandPolicy& policy, const std::string& input) {
-    const Filtered whole = run(policy, input);
-    EXPECT_EQ(run(policy, input, 1).upstream, whole.upstream) << "byte by byte";
+    const Outcome whole = outcome(policy, input, {});
+    std::vector<std::size_t> every;
+    for (std::size_t cut = 1; cut < input.size(); ++cut) every.push_back(cut);
+    EXPECT_EQ(outcome(policy, input, every), whole) << "byte by byte";
     for (std::size_t cut = 1; cut < input.size(); ++cut) {
-        CommandFilter filter(policy);
-        std::string out;
-        bool ok = filter.feed(std::string_view(input).substr(0, cut), out);
-        if (ok) ok = filter.feed(std::string_view(input).substr(cut), out);
-        EXPECT_EQ(out, whole.upstream) << "cut at " << cut;
-        EXPECT_EQ(ok, whole.ok) << "cut at " << cut;
+        EXPECT_EQ(outcome(policy, input, {cut}), whole) << "cut at " << cut;
     }
 }
 
@@ -231,6 +263,62 @@ TEST(DbRedisFilter, ProtocolErrorInsideAForwardedCommandIsNotInBand) {
     EXPECT_FALSE(filter.error_in_band());
     EXPECT_EQ(filter.error(), "Protocol error: expected CRLF after an argument");
     EXPECT_EQ(out, "*2\r\n$3\r\nGET\r\n$1\r\na");
+}
+
+// Every shape of command the policy looks into, whole in one chunk (the fast path) and split
+// anywhere (the incremental states): same bytes upstream, same refusals and counts, and the same
+// protocol error (in band or not) when the pipeline ends in a malformed command.
+TEST(DbRedisFilter, WholeCommandsAreCheckedLikeStreamedOnes) {
+    const std::vector<std::string> commands = {
+        cmd({"GET", "k"}),
+        cmd({"set", "k", "v"}),
+        cmd({"HELLO", "3"}),
+        cmd({"HELLO", "3", "auth", "u", "p"}),
+        cmd({"HELLO", "3", "SETNAME", "a", "SETNAME", "b", "SETNAME", "c", "x"}),
+        cmd({"CONFIG", "GET", "save"}),
+        cmd({"CONFIG", "GET", "save", "requirepass"}),
+        cmd({"CONFIG", "GET", std::string(256, '*')}),
+        cmd({"CONFIG", "GET", std::string(257, 's')}),
+        cmd({"ACL", "LIST"}),
+        cmd({"ACL", std::string(257, 'L')}),
+        cmd({"CLIENT", "SETNAME", "me"}),
+        cmd({"client", "kill", "ID", "1"}),
+        cmd({"CLIENT"}),
+        cmd({std::string(64, 'G')}),
+        cmd({std::string(65, 'G'), "x"}),
+        cmd({"", "x"}),
+        cmd({"GET", ""}),
+        cmd({"cloakroom.refused:NOPERM x"}),
+        cmd({"AUTH", "p"}),
+        cmd({"reset"}),
+        "*0\r\n*-1\r\n",
+        "GET inline\r\n",
+        cmd({"PING"}),
+    };
+    std::string pipeline;
+    for (const auto& command : commands) pipeline += command;
+    const std::vector<std::string> endings = {
+        "", "*1\r\n:1\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nab", "*x\r\n", "*1\r\n$-1\r\n",
+        // whole in size, but no CRLF where an argument ends
+        "*2\r\n$3\r\nGET\r\n$1\r\nabc\r\n", "*1\r\n$4\r\nPINGxy" + cmd({"PING"}), "*1\r\n$3\r\nGET",
+        "*2\r\n$3\r\nGET\r\n$1"};
+    const std::vector<CommandPolicy> policies = {
+        CommandPolicy(),
+        CommandPolicy(Lists{{"@read", "SET", "CLIENT|SETNAME", "HELLO", "CONFIG"}}),
+        CommandPolicy(Lists{{"@all"}, {"GET", "CONFIG|GET", "ACL", "AUTH", std::string(64, 'G')}})};
+    for (const CommandPolicy& policy : policies) {
+        for (const std::string& ending : endings) {
+            SCOPED_TRACE(ending);
+            expect_split_invariant(policy, pipeline + ending);
+        }
+    }
+    // The fast path counts like the incremental one.
+    const Outcome whole = outcome(policies[1], pipeline, {});
+    EXPECT_TRUE(whole.ok);
+    EXPECT_TRUE(whole.at_boundary);
+    EXPECT_EQ(whole.commands, commands.size() - 1);  // "*0" and "*-1" run nothing
+    EXPECT_GT(whole.refused, 5u);
+    EXPECT_LT(whole.refused, whole.commands - 5);
 }
 
 TEST(DbRedisFilter, ProtocolErrors) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "runtime/metrics.hpp"
 
@@ -77,7 +78,33 @@ void CommandFilter::route(std::string_view raw, std::string& out) {
 bool CommandFilter::feed(std::string_view chunk, std::string& out) {
     if (failed_) return false;
     std::size_t i = 0;
+    // Whole commands allowed in a row go out as one append of the chunk's bytes (flushed before
+    // anything else is written to `out`, so the order stays the client's).
+    std::size_t run_begin = 0;
+    bool in_run = false;
+    auto flush_run = [&] {
+        if (in_run) out.append(chunk.substr(run_begin, i - run_begin));
+        in_run = false;
+    };
     while (i < chunk.size()) {
+        if (state_ == State::Start && chunk[i] == '*') {
+            // Fast path: a command whose bytes are all in this chunk is checked in place, with no
+            // copy into line_ / pending_ (the incremental states below take everything else).
+            if (const std::size_t size = whole_command(chunk.substr(i)); size > 0) {
+                ++commands_;
+                const Verdict verdict = policy_.decide(head_);
+                if (verdict.allow) {
+                    if (!in_run) run_begin = i;
+                    in_run = true;
+                } else {
+                    flush_run();
+                    refuse(verdict, out);
+                }
+                i += size;
+                continue;
+            }
+        }
+        flush_run();
         switch (state_) {
             case State::Start:
                 route_ = Route::Undecided;
@@ -154,7 +181,74 @@ bool CommandFilter::feed(std::string_view chunk, std::string& out) {
             }
         }
     }
+    flush_run();
     return true;
+}
+
+namespace {
+
+// A "*<n>\r\n" / "$<n>\r\n" line at `pos` of `in`, checked as CommandFilter::header_line() checks
+// it (at most kMaxHeaderLine bytes with its CRLF); `pos` moves past it. False when the line is
+// not whole in `in` or is malformed.
+bool whole_header(std::string_view in, std::size_t& pos, bool array, std::int64_t& value) {
+    const std::size_t room = std::min(in.size() - pos, kMaxHeaderLine);
+    const void* found = std::memchr(in.data() + pos, '\n', room);
+    if (found == nullptr) return false;
+    const std::size_t size =
+        static_cast<std::size_t>(static_cast<const char*>(found) - in.data()) + 1 - pos;
+    if (size < 4 || in[pos + size - 2] != '\r' ||
+        !parse_length(in.substr(pos + 1, size - 3), array, value)) {
+        return false;
+    }
+    pos += size;
+    return true;
+}
+
+}  // namespace
+
+std::size_t CommandFilter::whole_command(std::string_view in) {
+    std::int64_t count = 0;
+    std::size_t pos = 0;
+    if (!whole_header(in, pos, true, count) || count <= 0 ||
+        static_cast<std::uint64_t>(count) > limits_.max_args) {
+        return 0;
+    }
+    // What the incremental states capture before they decide: the name (cut to kCaptureName),
+    // then the arguments the policy needs, up to the first one cut to kCaptureArg.
+    head_.argc = static_cast<std::size_t>(count);
+    head_.name.text.clear();
+    head_.name.truncated = false;
+    head_.args.clear();
+    bool capturing = true;
+    std::size_t needed = 0;
+    for (std::int64_t k = 0; k < count; ++k) {
+        std::int64_t length = 0;
+        if (pos >= in.size() || in[pos] != '$' || !whole_header(in, pos, false, length) ||
+            static_cast<std::uint64_t>(length) > limits_.max_bulk) {
+            return 0;
+        }
+        const auto size = static_cast<std::size_t>(length);
+        if (in.size() - pos < size + 2 || in[pos + size] != '\r' || in[pos + size + 1] != '\n') {
+            return 0;
+        }
+        const std::string_view arg = in.substr(pos, size);
+        pos += size + 2;
+        if (!capturing) continue;
+        if (k == 0) {
+            head_.name.text.assign(arg.substr(0, kCaptureName));
+            head_.name.truncated = size > kCaptureName;
+            if (!head_.name.truncated) {
+                needed = policy_.args_needed(UpperName(head_.name.text).view());
+                if (needed == kAllArgs) needed = head_.argc > kMaxHelloArgs ? 0 : head_.argc - 1;
+            }
+            capturing = !head_.name.truncated && needed > 0;
+        } else {
+            head_.args.push_back(
+                CapturedArg{std::string(arg.substr(0, kCaptureArg)), size > kCaptureArg});
+            capturing = !head_.args.back().truncated && static_cast<std::size_t>(k) < needed;
+        }
+    }
+    return pos;
 }
 
 bool CommandFilter::header_line(std::string& out) {
@@ -240,16 +334,20 @@ void CommandFilter::decide(std::string& out) {
         out.append(pending_);
         route_ = Route::Forward;
     } else {
-        out.append(refusal_command(verdict.code, verdict.message));
+        refuse(verdict, out);
         route_ = Route::Drop;
-        ++refused_;
-        runtime::metrics().add(runtime::Event::DbCommandRefused);
-        if (refused_names_.size() < 5) {
-            refused_names_.push_back(display_name(ascii_upper(head_.name.text)));
-        }
     }
     pending_.clear();
     capturing_ = false;
+}
+
+void CommandFilter::refuse(const Verdict& verdict, std::string& out) {
+    out.append(refusal_command(verdict.code, verdict.message));
+    ++refused_;
+    runtime::metrics().add(runtime::Event::DbCommandRefused);
+    if (refused_names_.size() < 5) {
+        refused_names_.push_back(display_name(ascii_upper(head_.name.text)));
+    }
 }
 
 bool CommandFilter::inline_line(std::string& out) {

@@ -74,6 +74,12 @@ class CommandFilter {
     void maybe_decide(std::string& out);
     void decide(std::string& out);
     bool inline_line(std::string& out);
+    // A RESP command whose bytes are all at the front of `in`, checked as the incremental states
+    // check it, with head_ filled as they fill it before deciding: its size, or 0 when it is not
+    // whole in `in`, runs nothing or is malformed (the incremental states then take it from its
+    // first byte, and report any error).
+    std::size_t whole_command(std::string_view in);
+    void refuse(const Verdict& verdict, std::string& out);
     bool fail(std::string error, std::string& out);
 
     CommandPolicy policy_;
