@@ -482,6 +482,63 @@ TEST(DbRedisRewriter, RedactsSecretsInEveryKindOfElement) {
     EXPECT_EQ(rewriter.redactions(), 0u);
 }
 
+// Whole elements take the rewriter's fast path, split ones its incremental states: with secrets
+// shorter and longer than the elements, every kind of element, refusals and nesting, the output
+// and the counts must not depend on where the replies are cut.
+TEST(DbRedisRewriter, WholeElementsArePassedLikeSplitOnes) {
+    const std::string secret = "hunter2-CANARY-secret";
+    const std::string refusal =
+        "-ERR unknown command 'cloakroom.refused:NOPERM Cloakroom: no', with args beginning "
+        "with: \r\n";
+    const std::string nested_refusal = "%1\r\n+k\r\n" + refusal;  // a map value: no refusal
+    const std::string replies =
+        "+OK\r\n:12\r\n$3\r\nxxx\r\n$-1\r\n*-1\r\n*0\r\n$0\r\n\r\n,1.5\r\n#t\r\n_\r\n(12\r\n" +
+        refusal + "$21\r\n" + secret + "\r\n+" + secret + "\r\n$5\r\nhu" + "nte\r\n" +
+        "*3\r\n$2\r\nab\r\n-ERR nested " + secret + "\r\n*1\r\n:1\r\n" +
+        "%1\r\n+k\r\n=25\r\ntxt:" + secret + "\r\n" + nested_refusal + "|1\r\n+a\r\n+b\r\n:7\r\n" +
+        ">2\r\n+message\r\n$2\r\nhi\r\n~1\r\n!3\r\nbad\r\n-ERR top " + secret + "\r\n" +
+        "$3\r\nxxxx\r\n";  // framing lost at the end
+    struct Seen {
+        std::string out;
+        std::uint64_t rewritten = 0;
+        std::size_t redactions = 0;
+        bool lost = false;
+        std::size_t depth = 0;
+        bool operator==(const Seen&) const = default;
+    };
+    for (const std::vector<std::string_view>& secrets :
+         std::vector<std::vector<std::string_view>>{{}, {secret}, {"xx"}, {"OK", secret}, {"a"}}) {
+        auto feed = [&](const std::vector<std::size_t>& cuts) {
+            ReplyRewriter rewriter(secrets);
+            Seen seen;
+            std::size_t from = 0;
+            for (std::size_t k = 0; k <= cuts.size(); ++k) {
+                const std::size_t to = k < cuts.size() ? cuts[k] : replies.size();
+                rewriter.feed(std::string_view(replies).substr(from, to - from), seen.out);
+                from = to;
+            }
+            seen.rewritten = rewriter.rewritten();
+            seen.redactions = rewriter.redactions();
+            seen.lost = rewriter.lost_framing();
+            seen.depth = rewriter.depth();
+            return seen;
+        };
+        const Seen whole = feed({});
+        EXPECT_TRUE(whole.lost);
+        EXPECT_EQ(whole.rewritten, 1u);
+        if (!secrets.empty() && secrets.back() == secret) {
+            EXPECT_EQ(whole.out.find(secret), std::string::npos);
+            EXPECT_GE(whole.redactions, 5u);  // every element that holds it
+        }
+        std::vector<std::size_t> every;
+        for (std::size_t cut = 1; cut < replies.size(); ++cut) every.push_back(cut);
+        EXPECT_EQ(feed(every), whole) << "byte by byte";
+        for (std::size_t cut = 1; cut < replies.size(); ++cut) {
+            EXPECT_EQ(feed({cut}), whole) << "cut at " << cut;
+        }
+    }
+}
+
 TEST(DbRedisRewriter, LargeBlobsPassWithoutBuffering) {
     ReplyRewriter rewriter;
     std::string out;

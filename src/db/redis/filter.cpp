@@ -38,6 +38,23 @@ bool could_be_refusal(std::string_view held) {
     return false;
 }
 
+// A "*<n>\r\n" / "$<n>\r\n" line at `pos` of `in`, checked as CommandFilter::header_line() checks
+// it (at most kMaxHeaderLine bytes with its CRLF); `pos` moves past it. False when the line is
+// not whole in `in` or is malformed.
+bool whole_header(std::string_view in, std::size_t& pos, bool array, std::int64_t& value) {
+    const std::size_t room = std::min(in.size() - pos, kMaxHeaderLine);
+    const void* found = std::memchr(in.data() + pos, '\n', room);
+    if (found == nullptr) return false;
+    const std::size_t size =
+        static_cast<std::size_t>(static_cast<const char*>(found) - in.data()) + 1 - pos;
+    if (size < 4 || in[pos + size - 2] != '\r' ||
+        !parse_length(in.substr(pos + 1, size - 3), array, value)) {
+        return false;
+    }
+    pos += size;
+    return true;
+}
+
 bool valid_code(std::string_view code) {
     return !code.empty() && code.size() <= 16 &&
            std::all_of(code.begin(), code.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
@@ -184,27 +201,6 @@ bool CommandFilter::feed(std::string_view chunk, std::string& out) {
     flush_run();
     return true;
 }
-
-namespace {
-
-// A "*<n>\r\n" / "$<n>\r\n" line at `pos` of `in`, checked as CommandFilter::header_line() checks
-// it (at most kMaxHeaderLine bytes with its CRLF); `pos` moves past it. False when the line is
-// not whole in `in` or is malformed.
-bool whole_header(std::string_view in, std::size_t& pos, bool array, std::int64_t& value) {
-    const std::size_t room = std::min(in.size() - pos, kMaxHeaderLine);
-    const void* found = std::memchr(in.data() + pos, '\n', room);
-    if (found == nullptr) return false;
-    const std::size_t size =
-        static_cast<std::size_t>(static_cast<const char*>(found) - in.data()) + 1 - pos;
-    if (size < 4 || in[pos + size - 2] != '\r' ||
-        !parse_length(in.substr(pos + 1, size - 3), array, value)) {
-        return false;
-    }
-    pos += size;
-    return true;
-}
-
-}  // namespace
 
 std::size_t CommandFilter::whole_command(std::string_view in) {
     std::int64_t count = 0;
@@ -474,10 +470,88 @@ void ReplyRewriter::finish_held(std::string& out) {
     held_.clear();
 }
 
+std::size_t ReplyRewriter::whole_element(std::string_view in, std::string& out) {
+    const char type = in.front();
+    switch (type) {
+        case '+':
+        case ':':
+        case ',':
+        case '#':
+        case '_':
+        case '(': {  // as State::Line (top-level errors go through State::HeldLine)
+            const void* newline = std::memchr(in.data(), '\n', in.size());
+            if (newline == nullptr) return 0;
+            const auto size =
+                static_cast<std::size_t>(static_cast<const char*>(newline) - in.data()) + 1;
+            redact_element(in.substr(0, size), out);
+            element_done();
+            return size;
+        }
+        case '$':
+        case '!':
+        case '=':
+        case '*':
+        case '~':
+        case '>':
+        case '%':
+        case '|':
+            break;
+        default:
+            return 0;
+    }
+    // As State::Header, then State::Blob / BlobCr / BlobLf for a blob.
+    std::size_t pos = 0;
+    std::int64_t n = 0;
+    if (!whole_header(in, pos, type == '$' || type == '*', n) || n < -1) return 0;
+    const std::string_view header = in.substr(0, pos);
+    type_ = type;
+    if (type == '$' || type == '!' || type == '=') {
+        if (n < 0) {
+            out.append(header);
+            element_done();
+            return pos;
+        }
+        const auto size = static_cast<std::size_t>(n);
+        if (in.size() - pos < size + 2 || in[pos + size] != '\r' || in[pos + size + 1] != '\n') {
+            return 0;
+        }
+        out.append(header);
+        redact_element(in.substr(pos, size), out);
+        out.append("\r\n");
+        element_done();
+        return pos + size + 2;
+    }
+    out.append(header);
+    if (n <= 0) {
+        if (type != '|') element_done();
+    } else {
+        const bool pairs = type == '%' || type == '|';
+        push_level(pairs ? n * 2 : n, type == '|');
+    }
+    return pos;
+}
+
+void ReplyRewriter::redact_element(std::string_view text, std::string& out) {
+    // Between elements the redactor holds nothing: a text shorter than every secret is copied.
+    if (!redactor_.may_match(text.size())) {
+        out.append(text);
+        return;
+    }
+    redactor_.feed(text, out);
+    end_element_text(out);
+}
+
 void ReplyRewriter::feed(std::string_view chunk, std::string& out) {
     std::size_t i = 0;
     while (i < chunk.size()) {
         if (broken_) return;  // no framing: neither refusals nor secrets can be found
+        if (state_ == State::Type) {
+            // Fast path: an element whose bytes are all in this chunk is passed in one step.
+            if (const std::size_t size = whole_element(chunk.substr(i), out); size > 0) {
+                i += size;
+                continue;
+            }
+        }
         switch (state_) {
             case State::Type:
                 type_ = chunk[i];

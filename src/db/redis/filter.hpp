@@ -130,6 +130,11 @@ class ReplyRewriter {
     void push_level(std::int64_t remaining, bool attribute);
     void finish_held(std::string& out);
     void end_element_text(std::string& out);
+    // An element whose bytes are all at the front of `in` (in State::Type), passed as the states
+    // would pass it: its size, or 0 to leave it to them.
+    std::size_t whole_element(std::string_view in, std::string& out);
+    // The whole text of an element, redacted.
+    void redact_element(std::string_view text, std::string& out);
 
     // `repeat` nested levels, each with `remaining` elements to go.
     struct Level {
