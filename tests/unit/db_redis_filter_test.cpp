@@ -299,6 +299,10 @@ TEST(DbRedisFilter, WholeCommandsAreCheckedLikeStreamedOnes) {
     for (const auto& command : commands) pipeline += command;
     const std::vector<std::string> endings = {
         "", "*1\r\n:1\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nab", "*x\r\n", "*1\r\n$-1\r\n",
+        // header lines the fast path must refuse as the incremental states do
+        "*01\r\n$3\r\nGET\r\n", "*1\r\n$03\r\nGET\r\n", "*1\r\n$3 \r\nGET\r\n", "*-0\r\n",
+        "*1\r\n$-0\r\n", "*1\r\n$1234567890123456789\r\n", "*1\r\n$3\n\r\nGET\r\n",
+        "*1\r\n$\r\nGET\r\n",
         // whole in size, but no CRLF where an argument ends
         "*2\r\n$3\r\nGET\r\n$1\r\nabc\r\n", "*1\r\n$4\r\nPINGxy" + cmd({"PING"}), "*1\r\n$3\r\nGET",
         "*2\r\n$3\r\nGET\r\n$1"};
@@ -536,6 +540,13 @@ TEST(DbRedisRewriter, WholeElementsArePassedLikeSplitOnes) {
         for (std::size_t cut = 1; cut < replies.size(); ++cut) {
             EXPECT_EQ(feed({cut}), whole) << "cut at " << cut;
         }
+    }
+    // Header lines as the states read them: 19 digits, a leading zero or "-0" lose the framing.
+    for (const std::string bad : {"*1234567890123456789\r\n", "*01\r\n", "$-0\r\n", "%-1\r\n"}) {
+        ReplyRewriter rewriter;
+        std::string out;
+        rewriter.feed(bad + ":1\r\n", out);
+        EXPECT_TRUE(rewriter.lost_framing()) << bad;
     }
 }
 

@@ -38,20 +38,29 @@ bool could_be_refusal(std::string_view held) {
     return false;
 }
 
-// A "*<n>\r\n" / "$<n>\r\n" line at `pos` of `in`, checked as CommandFilter::header_line() checks
-// it (at most kMaxHeaderLine bytes with its CRLF); `pos` moves past it. False when the line is
-// not whole in `in` or is malformed.
-bool whole_header(std::string_view in, std::size_t& pos, bool array, std::int64_t& value) {
-    const std::size_t room = std::min(in.size() - pos, kMaxHeaderLine);
-    const void* found = std::memchr(in.data() + pos, '\n', room);
-    if (found == nullptr) return false;
-    const std::size_t size =
-        static_cast<std::size_t>(static_cast<const char*>(found) - in.data()) + 1 - pos;
-    if (size < 4 || in[pos + size - 2] != '\r' ||
-        !parse_length(in.substr(pos + 1, size - 3), array, value)) {
-        return false;
+// A "*<n>\r\n" / "$<n>\r\n" line at `pos` of `in`, read in one pass: the type byte, an optional
+// '-' (when `allow_negative`), 1 to 18 digits without a leading zero, CRLF -- exactly the lines
+// CommandFilter::header_line() (parse_length(), at most kMaxHeaderLine bytes) accepts. `pos`
+// moves past it. False when the line is not whole in `in` or is malformed.
+bool whole_header(std::string_view in, std::size_t& pos, bool allow_negative, std::int64_t& value) {
+    const std::size_t n = in.size();
+    std::size_t p = pos + 1;
+    bool negative = false;
+    if (allow_negative && p < n && in[p] == '-') {
+        negative = true;
+        ++p;
     }
-    pos += size;
+    const std::size_t first = p;
+    std::int64_t result = 0;
+    while (p < n && p - first < 18 && in[p] >= '0' && in[p] <= '9') {
+        result = result * 10 + (in[p] - '0');
+        ++p;
+    }
+    const std::size_t digits = p - first;
+    if (digits == 0 || (in[first] == '0' && (digits > 1 || negative))) return false;
+    if (n - p < 2 || in[p] != '\r' || in[p + 1] != '\n') return false;
+    value = negative ? -result : result;
+    pos = p + 2;
     return true;
 }
 
