@@ -50,6 +50,7 @@ class RedactorAutomaton {
     // The sampled filter (see skip_sampled), on when every needle is at least kMinSampled long.
     static constexpr std::size_t kMinSampled = 4;
     bool sampled() const { return min_length_ >= kMinSampled; }
+    std::size_t min_length() const { return min_length_; }
     // First index p >= from where a needle may start, ruling out starts by looking at one byte
     // pair every (shortest needle - 1) bytes: a pair that occurs within the first (shortest)
     // bytes of no needle cannot lie inside the first bytes of an occurrence. Only when sampled().
@@ -556,6 +557,10 @@ std::string Redactor::redact(std::string_view text) {
     feed(text, out);
     finish(out);
     return out;
+}
+
+bool Redactor::may_match(std::size_t length) const {
+    return automaton_ != nullptr && length >= automaton_->min_length();
 }
 
 bool CompiledNeedles::contains(std::string_view text) const {

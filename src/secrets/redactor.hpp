@@ -87,6 +87,11 @@ class Redactor {
     // Starts a new stream with the same needles (counts keep accumulating).
     void reset();
 
+    // Whether a stream of `length` bytes can hold a needle (false for one shorter than the
+    // shortest needle, or with no needle): a caller with a whole short stream may copy it as
+    // feed() + finish() would.
+    bool may_match(std::size_t length) const;
+
     // Number of redacted regions so far (overlapping occurrences count once).
     std::size_t redactions() const { return redactions_; }
     // Bytes currently held back (< longest needle).

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -234,6 +236,84 @@ TEST(DbRedisCommands, UnknownCategoryAllowsNothing) {
     const CommandPolicy empty_list(Lists{{}});
     EXPECT_TRUE(empty_list.restricted());
     EXPECT_FALSE(empty_list.decide(head({"GET", "k"})).allow);
+}
+
+// decide() checks compiled lists (a category mask, sorted names) instead of reading every entry
+// per command: for every command Redis knows, subcommands known and unknown, and names Redis does
+// not know, a compiled list must allow exactly what one of its entries allows.
+TEST(DbRedisCommands, CompiledListsAllowWhatTheirEntriesAllow) {
+    const std::vector<std::vector<std::string>> lists = {
+        {"GET"},
+        {"@READ"},
+        {"@READ", "@WRITE", "SET", "CLIENT|SETNAME"},
+        {"@ALL"},
+        {"@NOPE"},
+        {""},
+        {"CLIENT"},
+        {"CLIENT|KILL", "CLIENT|ID", "CONFIG|GET", "XINFO|STREAM", "ACL|LIST"},
+        {"@CONNECTION", "@ADMIN", "MODULE.CMD", "CLIENT|"},
+        {"@SORTEDSET", "@HASH", "@STREAM", "GETSET", "GE"},
+        {"X|Y|Z", "CLIENT|SETNAME|X", "|", "@"},
+    };
+    std::vector<std::pair<std::string, std::string>> commands;
+    for (std::size_t i = 0; i < detail::kCommandTableSize; ++i) {
+        const std::string name = detail::kCommandTable[i].name;
+        const std::size_t bar = name.find('|');
+        if (bar == std::string::npos) {
+            commands.emplace_back(name, "");
+            commands.emplace_back(name, "NOSUCHSUB");
+        } else {
+            commands.emplace_back(name.substr(0, bar), name.substr(bar + 1));
+            commands.emplace_back(name, "");  // "CLIENT|ID" sent as a name
+        }
+    }
+    for (const char* name : {"MODULE.CMD", "GE", "X", "X|Y", "", "CLIENT|", "NOSUCH"}) {
+        commands.emplace_back(name, "");
+        commands.emplace_back(name, "Y|Z");
+        commands.emplace_back(name, "SETNAME");
+    }
+    std::size_t allowed = 0;
+    for (const auto& list : lists) {
+        const CommandPolicy::CompiledList compiled = CommandPolicy::compile_list(list);
+        const CommandPolicy policy({list});
+        for (const auto& [name, sub] : commands) {
+            const bool by_entries = std::any_of(list.begin(), list.end(), [&](const auto& entry) {
+                return CommandPolicy::entry_allows(entry, name, sub);
+            });
+            std::uint32_t categories = 0;
+            if (!sub.empty()) categories = command_categories(name + "|" + sub).value_or(0);
+            if (categories == 0) categories = command_categories(name).value_or(0);
+            EXPECT_EQ(CommandPolicy::list_allows(compiled, name, sub, categories), by_entries)
+                << list.front() << " / " << name << " " << sub;
+            EXPECT_EQ(policy.lists_allow(name, sub), by_entries) << name << " " << sub;
+            allowed += by_entries ? 1 : 0;
+        }
+    }
+    EXPECT_GT(allowed, commands.size());                     // the lists allow plenty
+    EXPECT_LT(allowed, lists.size() * commands.size() / 2);  // and refuse plenty
+}
+
+// The policy looks commands up in a hash index of the table: every command and subcommand is
+// found with its own categories, look-alikes are not.
+TEST(DbRedisCommands, EveryCommandIsFoundByName) {
+    for (std::size_t i = 0; i < detail::kCommandTableSize; ++i) {
+        const CommandInfo& info = detail::kCommandTable[i];
+        const auto categories = command_categories(info.name);
+        ASSERT_TRUE(categories) << info.name;
+        EXPECT_EQ(*categories, info.categories) << info.name;
+        std::string lower = info.name;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        EXPECT_FALSE(command_categories(lower)) << info.name;  // callers upper-case
+        // Look-alikes are found exactly when the table has them.
+        for (const std::string& other :
+             {std::string(info.name) + "X", std::string(info.name).substr(1),
+              std::string(info.name) + "|"}) {
+            const bool in_table = std::any_of(
+                detail::kCommandTable, detail::kCommandTable + detail::kCommandTableSize,
+                [&](const CommandInfo& entry) { return other == entry.name; });
+            EXPECT_EQ(command_categories(other).has_value(), in_table) << other;
+        }
+    }
 }
 
 TEST(DbRedisCommands, DisplayNameIsSafe) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,18 +27,49 @@ Filtered run(const CommandPolicy& policy, std::string_view input, std::size_t ch
     return result;
 }
 
+// What a filter did with a whole input: what it sent and what it counted.
+struct Outcome {
+    bool ok = true;
+    std::string upstream;
+    std::uint64_t commands = 0;
+    std::uint64_t refused = 0;
+    std::vector<std::string> refused_names;
+    std::string error;
+    bool error_in_band = false;
+    bool at_boundary = false;
+    bool operator==(const Outcome&) const = default;
+};
+
+// Feeds the pieces of `input` cut at `cuts` (ascending).
+Outcome outcome(const CommandPolicy& policy, std::string_view input,
+                const std::vector<std::size_t>& cuts) {
+    CommandFilter filter(policy);
+    Outcome result;
+    std::size_t from = 0;
+    for (std::size_t k = 0; k <= cuts.size() && result.ok; ++k) {
+        const std::size_t to = k < cuts.size() ? cuts[k] : input.size();
+        result.ok = filter.feed(input.substr(from, to - from), result.upstream);
+        from = to;
+    }
+    result.commands = filter.commands();
+    result.refused = filter.refused();
+    result.refused_names = filter.refused_names();
+    result.error = filter.error();
+    result.error_in_band = filter.error_in_band();
+    result.at_boundary = filter.at_boundary();
+    return result;
+}
+
 // Feeds `input` split at every single position, and byte by byte: the output must not depend on
-// how the bytes arrive.
+// how the bytes arrive. (Whole commands in one chunk take the filter's fast path, commands split
+// across chunks its incremental states: both must do the same.)
 void expect_split_invariant(const CommandPolicy& policy, const std::string& input) {
-    const Filtered whole = run(policy, input);
-    EXPECT_EQ(run(policy, input, 1).upstream, whole.upstream) << "byte by byte";
+    const Outcome whole = outcome(policy, input, {});
+    std::vector<std::size_t> every;
+    for (std::size_t cut = 1; cut < input.size(); ++cut) every.push_back(cut);
+    EXPECT_EQ(outcome(policy, input, every), whole) << "byte by byte";
     for (std::size_t cut = 1; cut < input.size(); ++cut) {
-        CommandFilter filter(policy);
-        std::string out;
-        bool ok = filter.feed(std::string_view(input).substr(0, cut), out);
-        if (ok) ok = filter.feed(std::string_view(input).substr(cut), out);
-        EXPECT_EQ(out, whole.upstream) << "cut at " << cut;
-        EXPECT_EQ(ok, whole.ok) << "cut at " << cut;
+        EXPECT_EQ(outcome(policy, input, {cut}), whole) << "cut at " << cut;
     }
 }
 
@@ -233,6 +265,66 @@ TEST(DbRedisFilter, ProtocolErrorInsideAForwardedCommandIsNotInBand) {
     EXPECT_EQ(out, "*2\r\n$3\r\nGET\r\n$1\r\na");
 }
 
+// Every shape of command the policy looks into, whole in one chunk (the fast path) and split
+// anywhere (the incremental states): same bytes upstream, same refusals and counts, and the same
+// protocol error (in band or not) when the pipeline ends in a malformed command.
+TEST(DbRedisFilter, WholeCommandsAreCheckedLikeStreamedOnes) {
+    const std::vector<std::string> commands = {
+        cmd({"GET", "k"}),
+        cmd({"set", "k", "v"}),
+        cmd({"HELLO", "3"}),
+        cmd({"HELLO", "3", "auth", "u", "p"}),
+        cmd({"HELLO", "3", "SETNAME", "a", "SETNAME", "b", "SETNAME", "c", "x"}),
+        cmd({"CONFIG", "GET", "save"}),
+        cmd({"CONFIG", "GET", "save", "requirepass"}),
+        cmd({"CONFIG", "GET", std::string(256, '*')}),
+        cmd({"CONFIG", "GET", std::string(257, 's')}),
+        cmd({"ACL", "LIST"}),
+        cmd({"ACL", std::string(257, 'L')}),
+        cmd({"CLIENT", "SETNAME", "me"}),
+        cmd({"client", "kill", "ID", "1"}),
+        cmd({"CLIENT"}),
+        cmd({std::string(64, 'G')}),
+        cmd({std::string(65, 'G'), "x"}),
+        cmd({"", "x"}),
+        cmd({"GET", ""}),
+        cmd({"cloakroom.refused:NOPERM x"}),
+        cmd({"AUTH", "p"}),
+        cmd({"reset"}),
+        "*0\r\n*-1\r\n",
+        "GET inline\r\n",
+        cmd({"PING"}),
+    };
+    std::string pipeline;
+    for (const auto& command : commands) pipeline += command;
+    const std::vector<std::string> endings = {
+        "", "*1\r\n:1\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nab", "*x\r\n", "*1\r\n$-1\r\n",
+        // header lines the fast path must refuse as the incremental states do
+        "*01\r\n$3\r\nGET\r\n", "*1\r\n$03\r\nGET\r\n", "*1\r\n$3 \r\nGET\r\n", "*-0\r\n",
+        "*1\r\n$-0\r\n", "*1\r\n$1234567890123456789\r\n", "*1\r\n$3\n\r\nGET\r\n",
+        "*1\r\n$\r\nGET\r\n",
+        // whole in size, but no CRLF where an argument ends
+        "*2\r\n$3\r\nGET\r\n$1\r\nabc\r\n", "*1\r\n$4\r\nPINGxy" + cmd({"PING"}), "*1\r\n$3\r\nGET",
+        "*2\r\n$3\r\nGET\r\n$1"};
+    const std::vector<CommandPolicy> policies = {
+        CommandPolicy(),
+        CommandPolicy(Lists{{"@read", "SET", "CLIENT|SETNAME", "HELLO", "CONFIG"}}),
+        CommandPolicy(Lists{{"@all"}, {"GET", "CONFIG|GET", "ACL", "AUTH", std::string(64, 'G')}})};
+    for (const CommandPolicy& policy : policies) {
+        for (const std::string& ending : endings) {
+            SCOPED_TRACE(ending);
+            expect_split_invariant(policy, pipeline + ending);
+        }
+    }
+    // The fast path counts like the incremental one.
+    const Outcome whole = outcome(policies[1], pipeline, {});
+    EXPECT_TRUE(whole.ok);
+    EXPECT_TRUE(whole.at_boundary);
+    EXPECT_EQ(whole.commands, commands.size() - 1);  // "*0" and "*-1" run nothing
+    EXPECT_GT(whole.refused, 5u);
+    EXPECT_LT(whole.refused, whole.commands - 5);
+}
+
 TEST(DbRedisFilter, ProtocolErrors) {
     for (const std::string& input : std::vector<std::string>{
              "*x\r\n", "*1\r\n$x\r\n", "*1\r\n$-1\r\n", "SET \"a\r\n", std::string(70000, 'a'),
@@ -392,6 +484,70 @@ TEST(DbRedisRewriter, RedactsSecretsInEveryKindOfElement) {
     rewriter.feed("$6\r\nhunter\r\n", out);
     EXPECT_EQ(out, "$6\r\nhunter\r\n");
     EXPECT_EQ(rewriter.redactions(), 0u);
+}
+
+// Whole elements take the rewriter's fast path, split ones its incremental states: with secrets
+// shorter and longer than the elements, every kind of element, refusals and nesting, the output
+// and the counts must not depend on where the replies are cut.
+TEST(DbRedisRewriter, WholeElementsArePassedLikeSplitOnes) {
+    const std::string secret = "hunter2-CANARY-secret";
+    const std::string refusal =
+        "-ERR unknown command 'cloakroom.refused:NOPERM Cloakroom: no', with args beginning "
+        "with: \r\n";
+    const std::string nested_refusal = "%1\r\n+k\r\n" + refusal;  // a map value: no refusal
+    const std::string replies =
+        "+OK\r\n:12\r\n$3\r\nxxx\r\n$-1\r\n*-1\r\n*0\r\n$0\r\n\r\n,1.5\r\n#t\r\n_\r\n(12\r\n" +
+        refusal + "$21\r\n" + secret + "\r\n+" + secret + "\r\n$5\r\nhu" + "nte\r\n" +
+        "*3\r\n$2\r\nab\r\n-ERR nested " + secret + "\r\n*1\r\n:1\r\n" +
+        "%1\r\n+k\r\n=25\r\ntxt:" + secret + "\r\n" + nested_refusal + "|1\r\n+a\r\n+b\r\n:7\r\n" +
+        ">2\r\n+message\r\n$2\r\nhi\r\n~1\r\n!3\r\nbad\r\n-ERR top " + secret + "\r\n" +
+        "$3\r\nxxxx\r\n";  // framing lost at the end
+    struct Seen {
+        std::string out;
+        std::uint64_t rewritten = 0;
+        std::size_t redactions = 0;
+        bool lost = false;
+        std::size_t depth = 0;
+        bool operator==(const Seen&) const = default;
+    };
+    for (const std::vector<std::string_view>& secrets :
+         std::vector<std::vector<std::string_view>>{{}, {secret}, {"xx"}, {"OK", secret}, {"a"}}) {
+        auto feed = [&](const std::vector<std::size_t>& cuts) {
+            ReplyRewriter rewriter(secrets);
+            Seen seen;
+            std::size_t from = 0;
+            for (std::size_t k = 0; k <= cuts.size(); ++k) {
+                const std::size_t to = k < cuts.size() ? cuts[k] : replies.size();
+                rewriter.feed(std::string_view(replies).substr(from, to - from), seen.out);
+                from = to;
+            }
+            seen.rewritten = rewriter.rewritten();
+            seen.redactions = rewriter.redactions();
+            seen.lost = rewriter.lost_framing();
+            seen.depth = rewriter.depth();
+            return seen;
+        };
+        const Seen whole = feed({});
+        EXPECT_TRUE(whole.lost);
+        EXPECT_EQ(whole.rewritten, 1u);
+        if (!secrets.empty() && secrets.back() == secret) {
+            EXPECT_EQ(whole.out.find(secret), std::string::npos);
+            EXPECT_GE(whole.redactions, 5u);  // every element that holds it
+        }
+        std::vector<std::size_t> every;
+        for (std::size_t cut = 1; cut < replies.size(); ++cut) every.push_back(cut);
+        EXPECT_EQ(feed(every), whole) << "byte by byte";
+        for (std::size_t cut = 1; cut < replies.size(); ++cut) {
+            EXPECT_EQ(feed({cut}), whole) << "cut at " << cut;
+        }
+    }
+    // Header lines as the states read them: 19 digits, a leading zero or "-0" lose the framing.
+    for (const std::string bad : {"*1234567890123456789\r\n", "*01\r\n", "$-0\r\n", "%-1\r\n"}) {
+        ReplyRewriter rewriter;
+        std::string out;
+        rewriter.feed(bad + ":1\r\n", out);
+        EXPECT_TRUE(rewriter.lost_framing()) << bad;
+    }
 }
 
 TEST(DbRedisRewriter, LargeBlobsPassWithoutBuffering) {

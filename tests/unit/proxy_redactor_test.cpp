@@ -76,6 +76,21 @@ std::vector<std::string_view> split(std::string_view text, std::vector<std::size
     return parts;
 }
 
+// may_match: a stream shorter than the shortest needle cannot hold one (callers copy such a
+// stream instead of feeding it); every length from the shortest needle's on can.
+TEST(ProxyRedactor, MayMatchOnlyFromTheShortestNeedleOn) {
+    EXPECT_FALSE(secrets::Redactor({}).may_match(1000));
+    EXPECT_FALSE(secrets::Redactor({""}).may_match(1000));
+    const secrets::Redactor redactor({"longer-needle", "abcd", ""});
+    EXPECT_FALSE(redactor.may_match(0));
+    EXPECT_FALSE(redactor.may_match(3));
+    EXPECT_TRUE(redactor.may_match(4));
+    EXPECT_TRUE(redactor.may_match(100));
+    secrets::Redactor copying({"abcd"});
+    EXPECT_EQ(copying.redact("abc"), "abc");
+    EXPECT_EQ(copying.redact("abcd"), "****");
+}
+
 TEST(ProxyRedactor, WholeBuffer) {
     Redactor r({"SECRET"});
     EXPECT_EQ(r.redact("a SECRET b SECRETSECRET"), "a ****** b ************");

@@ -8,15 +8,52 @@
 namespace cloakroom::db::redis {
 namespace {
 
+// The command table as an open-addressing hash index, built once: a command's categories are
+// looked up for every command a restricted session sends (one hash of the name and, as a rule,
+// one comparison, where a binary search over the table compared ~9 names).
+std::uint32_t name_hash(std::string_view name) {
+    std::uint32_t hash = 2166136261u;  // FNV-1a
+    for (const char c : name) {
+        hash ^= static_cast<unsigned char>(c);
+        hash *= 16777619u;
+    }
+    return hash;
+}
+
+class CommandIndex {
+  public:
+    CommandIndex() {
+        std::size_t slots = 1;
+        while (slots < 4 * detail::kCommandTableSize) slots *= 2;
+        mask_ = slots - 1;
+        slots_.assign(slots, -1);
+        names_.reserve(detail::kCommandTableSize);
+        for (std::size_t i = 0; i < detail::kCommandTableSize; ++i) {
+            names_.emplace_back(detail::kCommandTable[i].name);
+            std::size_t slot = name_hash(names_.back()) & mask_;
+            while (slots_[slot] >= 0) slot = (slot + 1) & mask_;
+            slots_[slot] = static_cast<std::int32_t>(i);
+        }
+    }
+    const CommandInfo* find(std::string_view upper_name) const {
+        for (std::size_t slot = name_hash(upper_name) & mask_;; slot = (slot + 1) & mask_) {
+            const std::int32_t at = slots_[slot];
+            if (at < 0) return nullptr;
+            if (names_[static_cast<std::size_t>(at)] == upper_name) {
+                return &detail::kCommandTable[static_cast<std::size_t>(at)];
+            }
+        }
+    }
+
+  private:
+    std::vector<std::int32_t> slots_;  // table index, -1 for an empty slot
+    std::vector<std::string_view> names_;
+    std::size_t mask_ = 0;
+};
+
 const CommandInfo* find_command(std::string_view upper_name) {
-    const CommandInfo* begin = detail::kCommandTable;
-    const CommandInfo* end = begin + detail::kCommandTableSize;
-    const CommandInfo* found =
-        std::lower_bound(begin, end, upper_name, [](const CommandInfo& info, std::string_view key) {
-            return std::string_view(info.name) < key;
-        });
-    if (found == end || std::string_view(found->name) != upper_name) return nullptr;
-    return found;
+    static const CommandIndex index;
+    return index.find(upper_name);
 }
 
 struct NamedCategory {
@@ -66,7 +103,30 @@ std::string ascii_lower(std::string_view text) {
 
 // Whether an entry names the command or subcommand itself (no category): an explicit grant.
 bool names_explicitly(std::string_view entry, std::string_view name, std::string_view sub) {
-    return entry == name || entry == std::string(name) + "|" + std::string(sub);
+    return entry == name ||
+           (entry.size() == name.size() + 1 + sub.size() && entry.substr(0, name.size()) == name &&
+            entry[name.size()] == '|' && entry.substr(name.size() + 1) == sub);
+}
+
+// The categories entry_allows() tests a "@category" entry against: those of "NAME|SUB" when
+// there is a subcommand Redis knows, else those of "NAME"; 0 when Redis knows neither.
+std::uint32_t effective_categories(std::string_view upper_name, std::string_view upper_sub) {
+    if (!upper_sub.empty()) {
+        char joined[kCaptureName + 1 + kCaptureArg];
+        if (upper_name.size() + 1 + upper_sub.size() <= sizeof joined) {
+            std::memcpy(joined, upper_name.data(), upper_name.size());
+            joined[upper_name.size()] = '|';
+            std::memcpy(joined + upper_name.size() + 1, upper_sub.data(), upper_sub.size());
+            const CommandInfo* info =
+                find_command(std::string_view(joined, upper_name.size() + 1 + upper_sub.size()));
+            if (info != nullptr) return info->categories;
+        } else if (const auto categories =
+                       command_categories(std::string(upper_name) + "|" + std::string(upper_sub))) {
+            return *categories;
+        }
+    }
+    const CommandInfo* info = find_command(upper_name);
+    return info == nullptr ? 0 : info->categories;
 }
 
 }  // namespace
@@ -150,8 +210,6 @@ bool reads_credential_parameter(std::string_view pattern) {
                        [&](std::string_view name) { return glob_match(pattern, name); });
 }
 
-namespace {}  // namespace
-
 std::optional<std::uint32_t> command_categories(std::string_view upper_name) {
     const CommandInfo* info = find_command(upper_name);
     if (info == nullptr) return std::nullopt;
@@ -189,14 +247,77 @@ std::string display_name(std::string_view name) {
     return out;
 }
 
+UpperName::UpperName(std::string_view text) {
+    if (text.size() > sizeof inline_) {
+        heap_ = ascii_upper(text);
+        return;
+    }
+    for (const char c : text) {
+        inline_[size_++] = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    }
+}
+
 CommandPolicy::CommandPolicy(const std::vector<std::vector<std::string>>& lists) {
     lists_.reserve(lists.size());
+    compiled_.reserve(lists.size());
     for (const auto& list : lists) {
         std::vector<std::string> upper;
         upper.reserve(list.size());
         for (const auto& entry : list) upper.push_back(ascii_upper(entry));
+        compiled_.push_back(compile_list(upper));
         lists_.push_back(std::move(upper));
     }
+}
+
+CommandPolicy::CompiledList CommandPolicy::compile_list(
+    const std::vector<std::string>& upper_entries) {
+    CompiledList list;
+    for (const std::string& entry : upper_entries) {
+        if (entry.empty()) continue;  // allows nothing
+        if (entry.front() == '@') {
+            if (entry == "@ALL") {
+                list.all = true;
+            } else {
+                list.categories |= category_bit(entry);  // 0 (allows nothing) when unknown
+            }
+        } else if (entry.find('|') != std::string::npos) {
+            list.subcommands.push_back(entry);
+        } else {
+            list.names.push_back(entry);
+        }
+    }
+    std::sort(list.names.begin(), list.names.end());
+    std::sort(list.subcommands.begin(), list.subcommands.end());
+    return list;
+}
+
+bool CommandPolicy::list_allows(const CompiledList& list, std::string_view upper_name,
+                                std::string_view upper_sub, std::uint32_t categories) {
+    if (list.all || (categories & list.categories) != 0) return true;
+    if (std::binary_search(list.names.begin(), list.names.end(), upper_name,
+                           [](std::string_view a, std::string_view b) { return a < b; })) {
+        return true;
+    }
+    if (upper_sub.empty() || list.subcommands.empty()) return false;
+    // "NAME|SUB" entries: the part before the entry's first '|' is the name (a name with a
+    // subcommand has no '|' itself), the rest is the subcommand.
+    const auto first = std::lower_bound(
+        list.subcommands.begin(), list.subcommands.end(), upper_name,
+        [](std::string_view entry, std::string_view name) { return entry < name; });
+    for (auto it = first; it != list.subcommands.end(); ++it) {
+        const std::string_view entry(*it);
+        if (entry.substr(0, upper_name.size()) != upper_name) break;
+        const std::size_t bar = entry.find('|');
+        if (entry.substr(0, bar) == upper_name && entry.substr(bar + 1) == upper_sub) return true;
+    }
+    return false;
+}
+
+bool CommandPolicy::lists_allow(std::string_view upper_name, std::string_view upper_sub) const {
+    const std::uint32_t categories = effective_categories(upper_name, upper_sub);
+    return std::all_of(compiled_.begin(), compiled_.end(), [&](const CompiledList& list) {
+        return list_allows(list, upper_name, upper_sub, categories);
+    });
 }
 
 std::size_t CommandPolicy::args_needed(std::string_view upper_name) const {
@@ -238,7 +359,7 @@ bool CommandPolicy::explicitly_allows(std::string_view upper_name,
 }
 
 std::optional<Verdict> CommandPolicy::credential_read(const CommandHead& head,
-                                                      const std::string& name) const {
+                                                      std::string_view name) const {
     if (name != "CONFIG" && name != "ACL") return std::nullopt;
     if (head.args.empty() || head.args.front().truncated) return std::nullopt;
     const std::string sub = ascii_upper(head.args.front().text);
@@ -267,7 +388,8 @@ std::optional<Verdict> CommandPolicy::credential_read(const CommandHead& head,
 }
 
 Verdict CommandPolicy::decide(const CommandHead& head) const {
-    const std::string name = ascii_upper(head.name.text);
+    const UpperName upper(head.name.text);
+    const std::string_view name = upper.view();
     if (!head.name.truncated) {
         if (name == "AUTH") {
             return refuse(
@@ -295,27 +417,23 @@ Verdict CommandPolicy::decide(const CommandHead& head) const {
         if (const auto verdict = credential_read(head, name)) return *verdict;
     }
     // Cloakroom's own refusal markers (filter.hpp): a client never sends one.
-    if (name.rfind("CLOAKROOM.", 0) == 0) {
+    if (name.substr(0, 10) == "CLOAKROOM.") {
         return refuse("Cloakroom: command names starting with 'cloakroom.' are reserved");
     }
     if (!restricted()) return Verdict{};
     if (!head.name.truncated && (name == "PING" || name == "ECHO" || name == "QUIT")) {
         return Verdict{};
     }
+    if (head.name.truncated) {
+        return refuse("Cloakroom: this token does not allow '" + display_name(name) + "'");
+    }
     std::string sub;
-    if (!head.name.truncated && has_subcommands(name) && !head.args.empty() &&
-        !head.args.front().truncated) {
+    if (!head.args.empty() && !head.args.front().truncated && has_subcommands(name)) {
         sub = ascii_upper(head.args.front().text);
     }
-    bool allowed = !head.name.truncated;
-    for (const auto& list : lists_) {
-        if (!allowed) break;
-        allowed = std::any_of(list.begin(), list.end(), [&](const std::string& entry) {
-            return entry_allows(entry, name, sub);
-        });
-    }
-    if (allowed) return Verdict{};
-    const std::string shown = display_name(sub.empty() ? name : name + "|" + sub);
+    if (lists_allow(name, sub)) return Verdict{};
+    const std::string shown =
+        display_name(sub.empty() ? std::string(name) : std::string(name) + "|" + sub);
     return refuse("Cloakroom: this token does not allow '" + shown + "'");
 }
 

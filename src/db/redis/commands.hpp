@@ -109,13 +109,48 @@ class CommandPolicy {
     static bool entry_allows(std::string_view entry, std::string_view upper_name,
                              std::string_view upper_sub);
 
+    // One list compiled for decide(): allows exactly what entry_allows() allows for some entry
+    // of the list (same inputs), looked up instead of re-read per command.
+    struct CompiledList {
+        bool all = false;                      // "@ALL"
+        std::uint32_t categories = 0;          // the known "@category" entries' bits
+        std::vector<std::string> names;        // "NAME" entries, sorted
+        std::vector<std::string> subcommands;  // "NAME|SUB" entries, sorted
+    };
+    static CompiledList compile_list(const std::vector<std::string>& upper_entries);
+    // `categories`: those of "NAME|SUB" when `upper_sub` is set and Redis knows it, else of
+    // "NAME", 0 for a command Redis does not know (what entry_allows() looks up per entry).
+    static bool list_allows(const CompiledList& list, std::string_view upper_name,
+                            std::string_view upper_sub, std::uint32_t categories);
+    // Whether every list allows the command (compiled lists).
+    bool lists_allow(std::string_view upper_name, std::string_view upper_sub) const;
+
   private:
     // Every list names the command or subcommand itself (no category, no @all).
     bool explicitly_allows(std::string_view upper_name, std::string_view upper_sub) const;
     // A refusal for commands that read credentials, unless the token names them.
-    std::optional<Verdict> credential_read(const CommandHead& head, const std::string& name) const;
+    std::optional<Verdict> credential_read(const CommandHead& head,
+                                           std::string_view upper_name) const;
 
     std::vector<std::vector<std::string>> lists_;  // upper-cased entries
+    std::vector<CompiledList> compiled_;           // one per list
+};
+
+// An upper-case (ASCII) copy of a short name without a heap allocation (names the filter
+// captures are at most kCaptureName bytes; longer ones fall back to a std::string).
+class UpperName {
+  public:
+    explicit UpperName(std::string_view text);
+    UpperName(const UpperName&) = delete;
+    UpperName& operator=(const UpperName&) = delete;
+    std::string_view view() const {
+        return heap_.empty() ? std::string_view(inline_, size_) : heap_;
+    }
+
+  private:
+    char inline_[kCaptureName];
+    std::size_t size_ = 0;
+    std::string heap_;
 };
 
 // redis-server's glob (stringmatchlen: '*', '?', '[...]', '\\'), case-insensitive as CONFIG GET

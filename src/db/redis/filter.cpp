@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "runtime/metrics.hpp"
 
@@ -35,6 +36,32 @@ bool could_be_refusal(std::string_view held) {
         }
     }
     return false;
+}
+
+// A "*<n>\r\n" / "$<n>\r\n" line at `pos` of `in`, read in one pass: the type byte, an optional
+// '-' (when `allow_negative`), 1 to 18 digits without a leading zero, CRLF -- exactly the lines
+// CommandFilter::header_line() (parse_length(), at most kMaxHeaderLine bytes) accepts. `pos`
+// moves past it. False when the line is not whole in `in` or is malformed.
+bool whole_header(std::string_view in, std::size_t& pos, bool allow_negative, std::int64_t& value) {
+    const std::size_t n = in.size();
+    std::size_t p = pos + 1;
+    bool negative = false;
+    if (allow_negative && p < n && in[p] == '-') {
+        negative = true;
+        ++p;
+    }
+    const std::size_t first = p;
+    std::int64_t result = 0;
+    while (p < n && p - first < 18 && in[p] >= '0' && in[p] <= '9') {
+        result = result * 10 + (in[p] - '0');
+        ++p;
+    }
+    const std::size_t digits = p - first;
+    if (digits == 0 || (in[first] == '0' && (digits > 1 || negative))) return false;
+    if (n - p < 2 || in[p] != '\r' || in[p + 1] != '\n') return false;
+    value = negative ? -result : result;
+    pos = p + 2;
+    return true;
 }
 
 bool valid_code(std::string_view code) {
@@ -77,7 +104,33 @@ void CommandFilter::route(std::string_view raw, std::string& out) {
 bool CommandFilter::feed(std::string_view chunk, std::string& out) {
     if (failed_) return false;
     std::size_t i = 0;
+    // Whole commands allowed in a row go out as one append of the chunk's bytes (flushed before
+    // anything else is written to `out`, so the order stays the client's).
+    std::size_t run_begin = 0;
+    bool in_run = false;
+    auto flush_run = [&] {
+        if (in_run) out.append(chunk.substr(run_begin, i - run_begin));
+        in_run = false;
+    };
     while (i < chunk.size()) {
+        if (state_ == State::Start && chunk[i] == '*') {
+            // Fast path: a command whose bytes are all in this chunk is checked in place, with no
+            // copy into line_ / pending_ (the incremental states below take everything else).
+            if (const std::size_t size = whole_command(chunk.substr(i)); size > 0) {
+                ++commands_;
+                const Verdict verdict = policy_.decide(head_);
+                if (verdict.allow) {
+                    if (!in_run) run_begin = i;
+                    in_run = true;
+                } else {
+                    flush_run();
+                    refuse(verdict, out);
+                }
+                i += size;
+                continue;
+            }
+        }
+        flush_run();
         switch (state_) {
             case State::Start:
                 route_ = Route::Undecided;
@@ -154,7 +207,53 @@ bool CommandFilter::feed(std::string_view chunk, std::string& out) {
             }
         }
     }
+    flush_run();
     return true;
+}
+
+std::size_t CommandFilter::whole_command(std::string_view in) {
+    std::int64_t count = 0;
+    std::size_t pos = 0;
+    if (!whole_header(in, pos, true, count) || count <= 0 ||
+        static_cast<std::uint64_t>(count) > limits_.max_args) {
+        return 0;
+    }
+    // What the incremental states capture before they decide: the name (cut to kCaptureName),
+    // then the arguments the policy needs, up to the first one cut to kCaptureArg.
+    head_.argc = static_cast<std::size_t>(count);
+    head_.name.text.clear();
+    head_.name.truncated = false;
+    head_.args.clear();
+    bool capturing = true;
+    std::size_t needed = 0;
+    for (std::int64_t k = 0; k < count; ++k) {
+        std::int64_t length = 0;
+        if (pos >= in.size() || in[pos] != '$' || !whole_header(in, pos, false, length) ||
+            static_cast<std::uint64_t>(length) > limits_.max_bulk) {
+            return 0;
+        }
+        const auto size = static_cast<std::size_t>(length);
+        if (in.size() - pos < size + 2 || in[pos + size] != '\r' || in[pos + size + 1] != '\n') {
+            return 0;
+        }
+        const std::string_view arg = in.substr(pos, size);
+        pos += size + 2;
+        if (!capturing) continue;
+        if (k == 0) {
+            head_.name.text.assign(arg.substr(0, kCaptureName));
+            head_.name.truncated = size > kCaptureName;
+            if (!head_.name.truncated) {
+                needed = policy_.args_needed(UpperName(head_.name.text).view());
+                if (needed == kAllArgs) needed = head_.argc > kMaxHelloArgs ? 0 : head_.argc - 1;
+            }
+            capturing = !head_.name.truncated && needed > 0;
+        } else {
+            head_.args.push_back(
+                CapturedArg{std::string(arg.substr(0, kCaptureArg)), size > kCaptureArg});
+            capturing = !head_.args.back().truncated && static_cast<std::size_t>(k) < needed;
+        }
+    }
+    return pos;
 }
 
 bool CommandFilter::header_line(std::string& out) {
@@ -221,7 +320,7 @@ void CommandFilter::argument_done(std::string& out) {
 
 void CommandFilter::maybe_decide(std::string& out) {
     if (arg_index_ == 1) {
-        needed_ = policy_.args_needed(ascii_upper(head_.name.text));
+        needed_ = policy_.args_needed(UpperName(head_.name.text).view());
         if (needed_ == kAllArgs) {
             if (head_.argc > kMaxHelloArgs) {
                 decide(out);
@@ -240,16 +339,20 @@ void CommandFilter::decide(std::string& out) {
         out.append(pending_);
         route_ = Route::Forward;
     } else {
-        out.append(refusal_command(verdict.code, verdict.message));
+        refuse(verdict, out);
         route_ = Route::Drop;
-        ++refused_;
-        runtime::metrics().add(runtime::Event::DbCommandRefused);
-        if (refused_names_.size() < 5) {
-            refused_names_.push_back(display_name(ascii_upper(head_.name.text)));
-        }
     }
     pending_.clear();
     capturing_ = false;
+}
+
+void CommandFilter::refuse(const Verdict& verdict, std::string& out) {
+    out.append(refusal_command(verdict.code, verdict.message));
+    ++refused_;
+    runtime::metrics().add(runtime::Event::DbCommandRefused);
+    if (refused_names_.size() < 5) {
+        refused_names_.push_back(display_name(ascii_upper(head_.name.text)));
+    }
 }
 
 bool CommandFilter::inline_line(std::string& out) {
@@ -376,10 +479,88 @@ void ReplyRewriter::finish_held(std::string& out) {
     held_.clear();
 }
 
+std::size_t ReplyRewriter::whole_element(std::string_view in, std::string& out) {
+    const char type = in.front();
+    switch (type) {
+        case '+':
+        case ':':
+        case ',':
+        case '#':
+        case '_':
+        case '(': {  // as State::Line (top-level errors go through State::HeldLine)
+            const void* newline = std::memchr(in.data(), '\n', in.size());
+            if (newline == nullptr) return 0;
+            const auto size =
+                static_cast<std::size_t>(static_cast<const char*>(newline) - in.data()) + 1;
+            redact_element(in.substr(0, size), out);
+            element_done();
+            return size;
+        }
+        case '$':
+        case '!':
+        case '=':
+        case '*':
+        case '~':
+        case '>':
+        case '%':
+        case '|':
+            break;
+        default:
+            return 0;
+    }
+    // As State::Header, then State::Blob / BlobCr / BlobLf for a blob.
+    std::size_t pos = 0;
+    std::int64_t n = 0;
+    if (!whole_header(in, pos, type == '$' || type == '*', n) || n < -1) return 0;
+    const std::string_view header = in.substr(0, pos);
+    type_ = type;
+    if (type == '$' || type == '!' || type == '=') {
+        if (n < 0) {
+            out.append(header);
+            element_done();
+            return pos;
+        }
+        const auto size = static_cast<std::size_t>(n);
+        if (in.size() - pos < size + 2 || in[pos + size] != '\r' || in[pos + size + 1] != '\n') {
+            return 0;
+        }
+        out.append(header);
+        redact_element(in.substr(pos, size), out);
+        out.append("\r\n");
+        element_done();
+        return pos + size + 2;
+    }
+    out.append(header);
+    if (n <= 0) {
+        if (type != '|') element_done();
+    } else {
+        const bool pairs = type == '%' || type == '|';
+        push_level(pairs ? n * 2 : n, type == '|');
+    }
+    return pos;
+}
+
+void ReplyRewriter::redact_element(std::string_view text, std::string& out) {
+    // Between elements the redactor holds nothing: a text shorter than every secret is copied.
+    if (!redactor_.may_match(text.size())) {
+        out.append(text);
+        return;
+    }
+    redactor_.feed(text, out);
+    end_element_text(out);
+}
+
 void ReplyRewriter::feed(std::string_view chunk, std::string& out) {
     std::size_t i = 0;
     while (i < chunk.size()) {
         if (broken_) return;  // no framing: neither refusals nor secrets can be found
+        if (state_ == State::Type) {
+            // Fast path: an element whose bytes are all in this chunk is passed in one step.
+            if (const std::size_t size = whole_element(chunk.substr(i), out); size > 0) {
+                i += size;
+                continue;
+            }
+        }
         switch (state_) {
             case State::Type:
                 type_ = chunk[i];

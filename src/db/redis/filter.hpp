@@ -74,6 +74,12 @@ class CommandFilter {
     void maybe_decide(std::string& out);
     void decide(std::string& out);
     bool inline_line(std::string& out);
+    // A RESP command whose bytes are all at the front of `in`, checked as the incremental states
+    // check it, with head_ filled as they fill it before deciding: its size, or 0 when it is not
+    // whole in `in`, runs nothing or is malformed (the incremental states then take it from its
+    // first byte, and report any error).
+    std::size_t whole_command(std::string_view in);
+    void refuse(const Verdict& verdict, std::string& out);
     bool fail(std::string error, std::string& out);
 
     CommandPolicy policy_;
@@ -124,6 +130,11 @@ class ReplyRewriter {
     void push_level(std::int64_t remaining, bool attribute);
     void finish_held(std::string& out);
     void end_element_text(std::string& out);
+    // An element whose bytes are all at the front of `in` (in State::Type), passed as the states
+    // would pass it: its size, or 0 to leave it to them.
+    std::size_t whole_element(std::string_view in, std::string& out);
+    // The whole text of an element, redacted.
+    void redact_element(std::string_view text, std::string& out);
 
     // `repeat` nested levels, each with `remaining` elements to go.
     struct Level {
