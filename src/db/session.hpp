@@ -17,10 +17,10 @@
 
 namespace cloakroom::db {
 
+// No idle limit on the relay: database sessions idle legitimately (client pools keep them).
 struct DbTimeouts {
     std::chrono::seconds login{15};    // accept → upstream login finished (both directions)
     std::chrono::seconds connect{10};  // upstream TCP connect + TLS handshake
-    std::chrono::seconds idle{0};      // relay idle limit; 0 = none (databases idle legitimately)
 };
 
 // Shared by every session of one listener; lives as long as the listener.

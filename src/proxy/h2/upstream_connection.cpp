@@ -37,12 +37,26 @@ void UpstreamH2::start() {
 }
 
 std::uint32_t UpstreamH2::stream_limit() const {
-    return settings_seen_ ? session_.max_concurrent_streams() : assumed_limit_;
+    return effective_stream_limit(settings_seen_, session_.max_concurrent_streams(),
+                                  learned_.get());
 }
 
 void UpstreamH2::on_settings() {
+    // nghttp2 applied the frame's settings before this callback.
     settings_seen_ = true;
+    if (learned_) learned_->learn(session_.max_concurrent_streams(), goaway_);
     for (auto* timer : settings_waiters_) timer->cancel();
+}
+
+void UpstreamH2::share_limit(std::shared_ptr<LearnedStreamLimit> learned) {
+    learned_ = std::move(learned);
+    if (settings_seen_ && learned_) learned_->learn(session_.max_concurrent_streams(), goaway_);
+}
+
+bool UpstreamH2::receive(std::string_view bytes) {
+    const bool go_on = session_.receive(bytes);
+    writer_.notify();
+    return go_on;
 }
 
 net::awaitable<bool> UpstreamH2::wait_settings(std::chrono::seconds timeout) {
@@ -310,8 +324,7 @@ net::awaitable<void> UpstreamH2::read_loop(std::shared_ptr<UpstreamH2> self) {
         const std::size_t n = co_await connection_->stream.async_read_some(
             net::buffer(chunk.data(), chunk.size()), net::redirect_error(net::use_awaitable, ec));
         if (ec || dead_) break;
-        const bool go_on = session_.receive(std::string_view(chunk.data(), n));
-        writer_.notify();
+        const bool go_on = receive(std::string_view(chunk.data(), n));
         if (!go_on) break;
     }
     die();
@@ -350,26 +363,37 @@ std::shared_ptr<UpstreamH2> UpstreamH2Pool::find(std::string_view key, const Ups
     auto& list = it->second;
     std::erase_if(list, [](const std::shared_ptr<UpstreamH2>& c) { return !c->alive(); });
     for (const auto& connection : list) {
-        const auto limit = capacity_.find(key);
-        if (limit != capacity_.end() && !connection->going_away()) {
-            limit->second = std::max<std::uint32_t>(connection->stream_limit(), 1);
-        }
         if (connection.get() != avoid && connection->usable()) return connection;
     }
     return nullptr;
 }
 
 std::shared_ptr<UpstreamH2Pool::PendingDial> UpstreamH2Pool::join_dial(std::string_view key) {
-    const auto limit = capacity_.find(key);
+    const auto limit = learned_.find(key);
     const auto it = dialing_.find(key);
-    if (limit == capacity_.end() || it == dialing_.end()) return nullptr;
+    if (limit == learned_.end() || !limit->second->speaks_h2 || it == dialing_.end()) {
+        return nullptr;
+    }
     for (const auto& dial : it->second) {
-        if (!dial->done && dial->riders < limit->second) {
+        if (!dial->done && dial->riders < limit->second->streams) {
             ++dial->riders;
             return dial;
         }
     }
     return nullptr;
+}
+
+std::shared_ptr<LearnedStreamLimit> UpstreamH2Pool::learned(std::string_view key) {
+    auto it = learned_.find(key);
+    if (it == learned_.end()) {
+        it = learned_.emplace(std::string(key), std::make_shared<LearnedStreamLimit>()).first;
+    }
+    return it->second;
+}
+
+const LearnedStreamLimit* UpstreamH2Pool::learned_limit(std::string_view key) const {
+    const auto it = learned_.find(key);
+    return it == learned_.end() ? nullptr : it->second.get();
 }
 
 std::shared_ptr<UpstreamH2Pool::PendingDial> UpstreamH2Pool::start_dial(
@@ -387,10 +411,11 @@ void UpstreamH2Pool::end_dial(const std::string& key, const std::shared_ptr<Pend
         std::erase(it->second, dial);
         if (it->second.empty()) dialing_.erase(it);
     }
-    if (!h2) {
-        capacity_.erase(key);
-    } else if (!capacity_.contains(key)) {
-        capacity_.emplace(key, 100);  // until the upstream's SETTINGS say otherwise
+    // The stream limit learned stays: a later HTTP/2 dial takes no more streams than it.
+    if (h2) {
+        learned(key)->speaks_h2 = true;
+    } else if (const auto it = learned_.find(key); it != learned_.end()) {
+        it->second->speaks_h2 = false;
     }
 }
 
@@ -402,9 +427,7 @@ net::awaitable<void> wait_for_dial(std::shared_ptr<UpstreamH2Pool::PendingDial> 
 }
 
 void UpstreamH2Pool::add(std::shared_ptr<UpstreamH2> connection) {
-    if (const auto limit = capacity_.find(connection->key()); limit != capacity_.end()) {
-        connection->assume_limit(limit->second);
-    }
+    connection->share_limit(learned(connection->key()));
     auto& list = by_key_[connection->key()];
     std::erase_if(list, [](const std::shared_ptr<UpstreamH2>& c) { return !c->alive(); });
     list.push_back(std::move(connection));

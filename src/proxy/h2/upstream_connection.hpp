@@ -33,6 +33,7 @@
 #include "proxy/h2/client_session.hpp"
 #include "proxy/h2/codec.hpp"
 #include "proxy/h2/signal.hpp"
+#include "proxy/h2/stream_limit.hpp"
 #include "proxy/upstream.hpp"
 #include "runtime/refusal.hpp"
 
@@ -153,8 +154,11 @@ class UpstreamH2 final : public ClientHandler, public std::enable_shared_from_th
     bool going_away() const { return goaway_; }
     // Alive, no GOAWAY, and a stream slot free.
     bool usable() const;
-    // The upstream's SETTINGS_MAX_CONCURRENT_STREAMS (100 until it said).
+    // The upstream's SETTINGS_MAX_CONCURRENT_STREAMS on this connection; until its SETTINGS
+    // arrive, what the worker learned of the upstream (share_limit), else 100.
     std::uint32_t stream_limit() const;
+    // Bytes the upstream sent, for the session; false when the connection is over (read_loop).
+    bool receive(std::string_view bytes);
     // Waits until the upstream's first SETTINGS arrived (true), the connection ended or
     // `timeout` passed (false).
     boost::asio::awaitable<bool> wait_settings(std::chrono::seconds timeout);
@@ -189,10 +193,12 @@ class UpstreamH2 final : public ClientHandler, public std::enable_shared_from_th
     void on_end(std::int32_t id) override;
     void on_stream_close(std::int32_t id, std::uint32_t error_code) override;
     void on_goaway(std::int32_t last_stream_id) override;
+    // Every SETTINGS frame (the first and each update): the limit goes to the shared record.
     void on_settings() override;
-    // The stream limit to assume until the upstream's SETTINGS arrive (what the pool last saw
-    // of this upstream): streams past the real limit would be refused (REFUSED_STREAM).
-    void assume_limit(std::uint32_t limit) { assumed_limit_ = limit; }
+    // What the worker knows of this upstream's stream limit (the pool's record for its key):
+    // this connection takes no more streams until its own SETTINGS arrive (streams past the
+    // real limit would be refused), and records what its SETTINGS say.
+    void share_limit(std::shared_ptr<LearnedStreamLimit> learned);
     long read_request(std::int32_t id, std::uint8_t* out, std::size_t length, bool& eof,
                       bool& trailers) override;
 
@@ -218,7 +224,7 @@ class UpstreamH2 final : public ClientHandler, public std::enable_shared_from_th
     // The last stream id of the upstream's GOAWAY: streams above it were not processed.
     std::int32_t goaway_last_ = 0x7fffffff;
     bool settings_seen_ = false;
-    std::uint32_t assumed_limit_ = 100;
+    std::shared_ptr<LearnedStreamLimit> learned_;
     std::vector<boost::asio::steady_timer*> settings_waiters_;  // cancelled at SETTINGS or death
 };
 
@@ -240,6 +246,8 @@ class UpstreamH2Pool {
     std::shared_ptr<UpstreamH2> find(std::string_view key, const UpstreamH2* avoid = nullptr);
     void add(std::shared_ptr<UpstreamH2> connection);
     std::size_t count(std::string_view key) const;
+    // What the worker learned of the upstream's stream limit, or null (no HTTP/2 dial yet).
+    const LearnedStreamLimit* learned_limit(std::string_view key) const;
 
     // A dial in progress to an upstream known to speak HTTP/2 with room for one more request
     // (counted), or null.
@@ -251,10 +259,14 @@ class UpstreamH2Pool {
     void end_dial(const std::string& key, const std::shared_ptr<PendingDial>& dial, bool h2);
 
   private:
+    std::shared_ptr<LearnedStreamLimit> learned(std::string_view key);
+
     std::map<std::string, std::vector<std::shared_ptr<UpstreamH2>>, std::less<>> by_key_;
     std::map<std::string, std::vector<std::shared_ptr<PendingDial>>, std::less<>> dialing_;
-    // Upstreams that chose HTTP/2, with their last known stream limit.
-    std::map<std::string, std::uint32_t, std::less<>> capacity_;
+    // Per upstream: the stream limit its connections' SETTINGS said last, shared with them
+    // (they write it as SETTINGS arrive), and whether its last dial chose HTTP/2. Kept when the
+    // connections are gone.
+    std::map<std::string, std::shared_ptr<LearnedStreamLimit>, std::less<>> learned_;
 };
 
 // Waits until `dial` is over.

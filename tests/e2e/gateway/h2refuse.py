@@ -15,6 +15,7 @@ Each accepted connection gets the behaviour `plan(index)` names (index 0 is the 
   "limit1"          SETTINGS_MAX_CONCURRENT_STREAMS=1; a stream beyond one in flight is refused
   "late_limit1:N"   the same, but nothing is sent until N streams arrived (the SETTINGS come late,
                     as they do when a client's burst crosses them); the first is answered
+  "limit1_once"     SETTINGS_MAX_CONCURRENT_STREAMS=1, answer the first request, then GOAWAY
 A processed request is answered 200 with JSON: the method, path, x-request-id, body length and the
 connection's index."""
 import hashlib
@@ -41,12 +42,19 @@ class _Lenient(h2.connection.H2Connection):
 
 
 class RefusingH2(h2lib.H2TlsServer):
-    def __init__(self, pki, plan):
+    def __init__(self, pki, plan, handshake_delay=None):
         self.plan = plan
+        # {index: seconds} before that connection's TLS handshake: a slow dial, which the
+        # requests of a burst may ride.
+        self.handshake_delay = handshake_delay or {}
         self.processed = []  # dicts: conn, method, path, id, auth, body_len, body_sha
         self.refused = []    # (conn, stream id, x-request-id, how)
         self.seen = []       # every request's x-request-id as its HEADERS arrived
         super().__init__(pki, backlog=64)
+
+    def _serve(self, raw, index):
+        time.sleep(self.handshake_delay.get(index, 0))
+        super()._serve(raw, index)
 
     def processed_ids(self):
         with self.lock:
@@ -56,7 +64,7 @@ class RefusingH2(h2lib.H2TlsServer):
         mode, _, arg = self.plan(index).partition(":")
         n = int(arg) if arg else 0
         limit = {h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1} \
-            if mode in ("limit1", "late_limit1") else None
+            if mode in ("limit1", "late_limit1", "limit1_once") else None
         conn = self.h2_connection(limit, cls=_Lenient)
         held = mode == "late_limit1"  # nothing leaves until n streams arrived
         held_since = time.monotonic()
@@ -81,7 +89,7 @@ class RefusingH2(h2lib.H2TlsServer):
             conn.send_data(sid, body, end_stream=True)
             active.discard(sid)
             answered.append(sid)
-            if mode == "once":
+            if mode in ("once", "limit1_once"):
                 conn.close_connection(error_code=0, last_stream_id=sid)
 
         def refuse(sid, how):
@@ -118,7 +126,7 @@ class RefusingH2(h2lib.H2TlsServer):
                         continue
                     if mode == "refuse":
                         refuse(sid, "refused")
-                    elif mode == "once" and answered:
+                    elif mode in ("once", "limit1_once") and answered:
                         continue
                     elif mode == "head_then_refuse":
                         with self.lock:
@@ -133,7 +141,7 @@ class RefusingH2(h2lib.H2TlsServer):
                         conn.close_connection(error_code=0,
                                               last_stream_id=max(answered, default=0))
                         goaway_sent = True
-                    elif mode in ("limit1", "late_limit1") and active:
+                    elif mode in ("limit1", "late_limit1", "limit1_once") and active:
                         refuse(sid, "beyond the stream limit")
                     else:
                         active.add(sid)

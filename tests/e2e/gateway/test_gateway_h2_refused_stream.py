@@ -24,8 +24,8 @@ AGENTS = ["h1", "h2"]
 def refusing(pki):
     servers = []
 
-    def start(plan):
-        server = RefusingH2(pki, plan)
+    def start(plan, **kwargs):
+        server = RefusingH2(pki, plan, **kwargs)
         servers.append(server)
         return server
 
@@ -163,6 +163,34 @@ def test_streams_beyond_max_concurrent_streams_1_are_refused_and_retried(make_ga
         assert request_id in ids, server.refused
         conns = [p["conn"] for p in server.processed if p["id"] == request_id]
         assert len(conns) == 1 and conns[0] != 1, (request_id, server.processed)
+
+
+def test_a_stream_limit_learned_on_a_connection_gone_away_still_holds(make_gateway, pki,
+                                                                     refusing):
+    """The upstream's first connection says SETTINGS_MAX_CONCURRENT_STREAMS=1, answers one
+    request and goes away (GOAWAY). A burst of 3 afterwards: the gateway remembers the limit its
+    SETTINGS taught (not only while that connection lives): the first request's dial is slow,
+    and the others do not ride it but get connections of their own (or a free one), so none is
+    sent past the limit: nothing refused. (Forgetting it, the burst rode the slow dial, 2
+    streams were refused; retries sharing a dial again were refused twice: 502.)"""
+    server = refusing(lambda i: "limit1_once" if i == 0 else "limit1", handshake_delay={1: 0.5})
+    # One worker: what conn 0 taught is in the pool the burst uses.
+    gw = make_gateway(serve_args=["--threads", "1"], extra=service(pki, server.port))
+    tok = gw.mint(hosts=HOST)
+    headers = [("authorization", f"Bearer {tok}")]
+    warm = rid()
+    assert send(gw, "h2", tok, warm)[0] == 200
+    ids = [rid() for _ in range(3)]
+    with h2lib.Client(gw, HOST) as c:
+        sids = [c.request("POST", f"/{i}", headers + [("x-request-id", i)], body=i.encode())
+                for i in ids]
+        results = c.wait(sids, timeout=60)
+    for i, sid in zip(ids, sids):
+        r = results[sid]
+        assert r.status == 200 and json.loads(r.body)["id"] == i, (r.status, r.body)
+        check_processed_once(server, i, i.encode(), "POST")
+    # (A request that comes after another one's answer may reuse its connection.)
+    assert server.refused == [], server.refused
 
 
 @pytest.mark.parametrize("agent", AGENTS)

@@ -25,7 +25,21 @@ allow_private = true
 def transparent_config(factory, tmp, transparent_listen=None, allow_hosts=None, **kw):
     """The gateway suite's configuration, plus a service on "localhost" (a name the host resolves, for
     literal-address destinations) and optionally a transparent_listen key."""
-    text = factory.config(tmp, allow_hosts=allow_hosts, **kw)
+    return _transparent_text(factory, factory.config(tmp, allow_hosts=allow_hosts, **kw), transparent_listen)
+
+
+def reload_transparent(gw, edit=None, transparent_listen=None, allow_hosts=("127.0.0.1",), **kw):
+    """Hot-reloads (SIGHUP) a gateway started with transparent_config: the same configuration built
+    with `kw` (gwlib.build_config's keys), then passed through `edit` (text -> text); waits until the
+    gateway says it applied it."""
+    text = _transparent_text(gw.factory, gw.build(allow_hosts=list(allow_hosts), **kw), transparent_listen)
+    if edit is not None:
+        text = edit(text)
+    line = gw.reload(text, wait_pattern=r"reload .*(configuration applied|failed)", timeout=10)
+    assert line and "configuration applied" in line, gw.stderr_text()
+
+
+def _transparent_text(factory, text, transparent_listen):
     if transparent_listen is not None:
         text = text.replace("[gateway]\n", "[gateway]\ntransparent_listen = " +
                             json.dumps(transparent_listen) + "\n", 1)
