@@ -37,6 +37,7 @@
 
 #include "proxy/buffer_pool.hpp"
 #include "proxy/watchdog.hpp"
+#include "runtime/reactor_recv.hpp"
 
 namespace cloakroom::proxy {
 
@@ -148,6 +149,12 @@ class TlsStream {
     };
 
   private:
+    // The socket's reactor, looked up at the first receive (reactor_recv.hpp: the lookup is
+    // not free).
+    boost::asio::detail::reactor& reactor() {
+        if (reactor_ == nullptr) reactor_ = &runtime::reactor_recv_detail::reactor_of(socket_);
+        return *reactor_;
+    }
     std::optional<std::size_t> delivered(const Attempt& attempt, boost::system::error_code& ec);
     // An inline operation on a timed-out stream fails as an async one would.
     bool refused_after_timeout(boost::system::error_code& ec) const {
@@ -165,6 +172,9 @@ class TlsStream {
     BioState bio_;
     SSL* ssl_ = nullptr;
     bool read_waits_first_ = false;  // read_some_now saw WANT_READ (see above)
+    boost::asio::detail::reactor* reactor_ = nullptr;
+    // What the event loop's last receive learnt about the socket (drained, or at its end).
+    runtime::reactor_recv_detail::ReadState receive_state_;
 };
 
 // The composed operation behind every async_* above: try the OpenSSL call; on WANT_READ /
@@ -215,11 +225,13 @@ class TlsOperation {
         if (phase_ == Phase::ReceivingIdle) {
             bio.idle_begin = 0;
             bio.idle_end = static_cast<std::uint16_t>(received);
-            bio.exhausted = received < bio.idle_input.size();
         } else {
             bio.input_end += received;
-            bio.exhausted = received < receive_space_;
         }
+        // Proved empty by the receive's probe (not merely short: a FIN right behind the bytes
+        // leaves the socket "short" but not drained; the next recv then reports the end).
+        const runtime::reactor_recv_detail::ReadState& probed = stream_.receive_state_;
+        bio.exhausted = !ec && !probed.may_have_more && !probed.eof_pending;
         if (ec || stream_.watchdog_.expired()) {
             if (stream_.watchdog_.expired()) return finish(self, boost::beast::error::timeout, 0);
             if (ec == boost::asio::error::eof) {
@@ -275,8 +287,10 @@ class TlsOperation {
         receive_space_ = kPooledChunk - kept;
         phase_ = Phase::Receiving;
         waited_ = true;
-        stream_.socket_.async_receive(boost::asio::buffer(bio.input.get() + kept, receive_space_),
-                                      std::move(self));
+        runtime::reactor_recv_detail::async_recv_when_ready(
+            stream_.socket_, stream_.reactor(),
+            boost::asio::buffer(bio.input.get() + kept, receive_space_), stream_.receive_state_,
+            std::move(self), /*probe_bytes=*/1);
     }
 
     // An idle wait: a receive into the stream's own small buffer. Asio queues it without an
@@ -287,8 +301,9 @@ class TlsOperation {
     void receive_idle(Self& self) {
         phase_ = Phase::ReceivingIdle;
         waited_ = true;
-        stream_.socket_.async_receive(boost::asio::buffer(stream_.bio_.idle_input),
-                                      std::move(self));
+        runtime::reactor_recv_detail::async_recv_when_ready(
+            stream_.socket_, stream_.reactor(), boost::asio::buffer(stream_.bio_.idle_input),
+            stream_.receive_state_, std::move(self), /*probe_bytes=*/1);
     }
 
     template <class Self>

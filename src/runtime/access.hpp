@@ -15,6 +15,7 @@
 #include "runtime/revocation_store.hpp"
 #include "token/caveat.hpp"
 #include "token/keys.hpp"
+#include "token/shared_caveats.hpp"
 #include "token/token.hpp"
 #include "token/verify_cache.hpp"
 
@@ -33,9 +34,9 @@ struct AccessDecision {
     } verdict = Verdict::Invalid;
     // Why, in words for the agent and the audit record; never the token.
     std::string detail;
-    std::string_view stage;              // Invalid: the failed stage ("decode", "signature", …)
-    std::string token_id;                // once the token decoded, also on denials
-    std::vector<token::Caveat> caveats;  // the verified token's caveats (Ok and Forbidden)
+    std::string_view stage;        // Invalid: the failed stage ("decode", "signature", …)
+    std::string token_id;          // once the token decoded, also on denials
+    token::SharedCaveats caveats;  // the verified token's caveats (Ok and Forbidden)
     // The token's mint time (runtime::mint_time) once its signature verified: what a `before`
     // revocation compares, kept with a live session so a later revocation can end it.
     std::optional<std::int64_t> minted;

@@ -69,11 +69,14 @@ struct ReadState {
 
 // One non-blocking read of up to into.size() bytes that also tells whether the socket is now
 // empty or at its end (see the file comment). Returns the bytes (> 0), 0 at the end of the
-// stream, or -1 with errno (EAGAIN: nothing to read).
-inline ssize_t read_and_probe(int fd, boost::asio::mutable_buffer into, ReadState& state) {
+// stream, or -1 with errno (EAGAIN: nothing to read). `probe_bytes` (0: the default split)
+// sizes the second message: reads of up to into.size() - probe_bytes bytes are known drained.
+inline ssize_t read_and_probe(int fd, boost::asio::mutable_buffer into, ReadState& state,
+                              std::size_t probe_bytes = 0) {
     char* data = static_cast<char*>(into.data());
     const std::size_t size = into.size();
-    const std::size_t tail = std::min<std::size_t>(size / 2, 4096);
+    const std::size_t tail =
+        probe_bytes != 0 ? std::min(probe_bytes, size / 2) : std::min<std::size_t>(size / 2, 4096);
     if (tail == 0) {  // a one-byte buffer: no room to probe
         state.may_have_more = true;
         return ::recv(fd, data, size, MSG_DONTWAIT);
@@ -109,18 +112,20 @@ inline ssize_t read_and_probe(int fd, boost::asio::mutable_buffer into, ReadStat
 template <class Handler>
 class RecvOp final : public ad::reactor_op {
   public:
-    RecvOp(int fd, boost::asio::mutable_buffer into, ReadState& state, Handler handler)
+    RecvOp(int fd, boost::asio::mutable_buffer into, ReadState& state, std::size_t probe_bytes,
+           Handler handler)
         : ad::reactor_op(boost::system::error_code(), &RecvOp::perform_recv, &RecvOp::complete),
           fd_(fd),
           into_(into),
           state_(state),
+          probe_bytes_(probe_bytes),
           handler_(std::move(handler)) {}
 
   private:
     // Runs while the caller awaits this operation (its ReadState is alive).
     static status perform_recv(ad::reactor_op* base) {
         auto* op = static_cast<RecvOp*>(base);
-        const ssize_t n = read_and_probe(op->fd_, op->into_, op->state_);
+        const ssize_t n = read_and_probe(op->fd_, op->into_, op->state_, op->probe_bytes_);
         if (n > 0) {
             op->bytes_transferred_ = static_cast<std::size_t>(n);
             return op->state_.may_have_more || op->state_.eof_pending ? done : done_and_exhausted;
@@ -148,6 +153,7 @@ class RecvOp final : public ad::reactor_op {
     int fd_;
     boost::asio::mutable_buffer into_;
     ReadState& state_;
+    std::size_t probe_bytes_;
     Handler handler_;
 };
 
@@ -160,11 +166,12 @@ class RecvOp final : public ad::reactor_op {
 // as the lookup locks the service registry and compares type names).
 template <class Token>
 auto async_recv_when_ready(tcp::socket& socket, ad::reactor& reactor,
-                           boost::asio::mutable_buffer into, ReadState& state, Token&& token) {
+                           boost::asio::mutable_buffer into, ReadState& state, Token&& token,
+                           std::size_t probe_bytes = 0) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        [&socket, &reactor, into, &state](auto handler) {
+        [&socket, &reactor, into, &state, probe_bytes](auto handler) {
             using Op = RecvOp<std::decay_t<decltype(handler)>>;
-            auto* op = new Op(socket.native_handle(), into, state, std::move(handler));
+            auto* op = new Op(socket.native_handle(), into, state, probe_bytes, std::move(handler));
             reactor.start_op(ad::reactor::read_op, socket.native_handle(),
                              SocketAccess::reactor_data(socket), op, /*is_continuation=*/true,
                              /*allow_speculative=*/true);

@@ -110,12 +110,12 @@ VerifyOutcome verify_stages(std::string_view header_or_token, const Request& req
     } else if (auto hit = cache->find(header_or_token, keys, format.prefix)) {
         out.token_id = hit->token_id;
         out.key_id = hit->key_id;
-        out.caveats = hit->caveats;
+        out.caveats = SharedCaveats(hit, hit->caveats);
     } else {
         auto verified = verify_signature(header_or_token, keys, format, out);
         if (!verified) return out;
         auto shared = std::make_shared<const VerifiedToken>(std::move(*verified));
-        out.caveats = shared->caveats;
+        out.caveats = SharedCaveats(shared, shared->caveats);
         cache->insert(header_or_token, keys, format.prefix, std::move(shared));
     }
 

@@ -9,6 +9,7 @@
 #include "token/caveat.hpp"
 #include "token/evaluate.hpp"
 #include "token/keys.hpp"
+#include "token/shared_caveats.hpp"
 #include "token/token_text.hpp"
 #include "token/verify_cache.hpp"
 
@@ -21,10 +22,12 @@ std::string_view stage_name(Stage stage);
 
 struct VerifyOutcome {
     Stage stage = Stage::Access;
-    std::string reason;           // readable; never contains key material
-    std::string token_id;         // hex of the main token's nonce random (once it decoded)
-    std::string key_id;           // main token's key id when printable (once it decoded)
-    std::vector<Caveat> caveats;  // the caveats that were evaluated (after the signature check)
+    std::string reason;    // readable; never contains key material
+    std::string token_id;  // hex of the main token's nonce random (once it decoded)
+    std::string key_id;    // main token's key id when printable (once it decoded)
+    // The caveats that were evaluated (after the signature check); a cache hit shares the
+    // cached list (token/shared_caveats.hpp).
+    SharedCaveats caveats;
     bool ok() const { return stage == Stage::Ok; }
 };
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,6 +51,30 @@ TEST(TokenVerifyCache, MissThenHitWithTheSameOutcome) {
     const VerifyOutcome uncached = verify_token(token, get(), keys, kFormat);
     EXPECT_EQ(uncached.caveats, second.caveats);
     EXPECT_EQ(uncached.token_id, second.token_id);
+}
+
+// A hit shares the cached caveat list instead of copying it (token/shared_caveats.hpp); the list
+// outlives the cache entry that held it, and the caveats are still evaluated per request.
+TEST(TokenVerifyCache, HitsShareTheCachedCaveatsAndStillEvaluateThem) {
+    const KeyStore keys = keys_with("primary", 'a');
+    std::optional<VerifyOutcome> kept;
+    {
+        VerifyCache cache;
+        const std::string token = mint(keys, {hosts_caveat({"api.stripe.com"})});
+        const VerifyOutcome first = verify_token(token, get(), keys, kFormat, &cache);
+        const VerifyOutcome second = verify_token(token, get(), keys, kFormat, &cache);
+        ASSERT_TRUE(first.ok() && second.ok());
+        EXPECT_EQ(&first.caveats.list(), &second.caveats.list());
+        EXPECT_EQ(second.caveats.size(), 2u);
+        AccessRequest elsewhere = get();
+        elsewhere.host = "evil.example.com";
+        const VerifyOutcome denied = verify_token(token, elsewhere, keys, kFormat, &cache);
+        EXPECT_EQ(denied.stage, Stage::Caveats);
+        EXPECT_EQ(&denied.caveats.list(), &second.caveats.list());
+        kept = second;
+    }
+    EXPECT_EQ(kept->caveats.size(), 2u);  // the cache is gone; the shared list is not
+    EXPECT_TRUE(validity_denial(kept->caveats, kNow).empty());
 }
 
 // Shards are per thread: another thread verifies for itself once (a miss in its own shard), then

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -304,6 +305,77 @@ def test_bad_request_head_arriving_in_pieces_is_refused(gw, pyup, cut):
     finally:
         t.close()
     assert pyup.records() == []
+
+
+def _record_get(name):
+    return f"GET /record/{name} HTTP/1.1\r\nHost: stream.example.com\r\n\r\n".encode()
+
+
+def _assert_recorded_answer(r, name):
+    assert r.status == 200, (name, r)
+    assert r.json()["requestline"] == f"GET /record/{name} HTTP/1.1"
+
+
+def test_keep_alive_reads_after_a_drained_socket(gw, pyup):
+    """The gateway waits for the reactor instead of trying a read once it knows the agent's socket
+    is empty. Bytes already received must still be served at once, and bytes that arrive later
+    must wake it: two requests in one TLS write (the second already buffered when the first is
+    answered), then a request cut in three pieces with pauses, then one after an idle pause."""
+    pyup.clear()
+    t = _tunnel_sending(gw, "stream.example.com", _record_get("a") + _record_get("b"))
+    try:
+        _assert_recorded_answer(t.response(), "a")
+        _assert_recorded_answer(t.response(), "b")
+        req = _record_get("c")
+        for piece in (req[:5], req[5:30]):
+            t.send(piece)
+            time.sleep(0.05)
+        _assert_recorded_answer(t.request(req[30:]), "c")
+        time.sleep(0.2)
+        _assert_recorded_answer(t.request(_record_get("d")), "d")
+    finally:
+        t.close()
+    assert len(pyup.records()) == 4
+
+
+def test_request_followed_by_a_close_is_answered_then_the_connection_ends(gw, pyup):
+    """An agent that sends a request and closes its side right behind it (a TCP FIN with no TLS
+    close_notify) gets the answer, and the gateway then ends the connection at once, not after
+    the keep-alive idle timeout (60 s): the FIN is read together with the request, so no later
+    readiness report announces it. The gateway is paused while both are sent, so that it
+    receives them in one read whatever the machine's load."""
+    pyup.clear()
+    t = _tunnel_sending(gw, "stream.example.com", b"")
+    try:
+        os.kill(gw.proc.pid, signal.SIGSTOP)
+        try:
+            t.send(_record_get("fin"))
+            t.tls.shutdown(socket.SHUT_WR)  # drops the TLS layer: FIN without close_notify
+            time.sleep(0.1)
+        finally:
+            os.kill(gw.proc.pid, signal.SIGCONT)
+        # The TLS layer is gone on our side: count the answer's encrypted bytes, then the end.
+        received = 0
+        deadline = time.monotonic() + 10
+        ended = False
+        while time.monotonic() < deadline:
+            t.tls.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                chunk = socket.socket.recv(t.tls, 65536)
+            except socket.timeout:
+                break
+            except ConnectionError:
+                ended = True
+                break
+            if not chunk:
+                ended = True
+                break
+            received += len(chunk)
+        assert received > 0, "no answer"
+        assert ended, "the gateway kept the connection after the agent's FIN"
+    finally:
+        t.close()
+    assert len(pyup.records()) == 1
 
 
 def test_zero_padded_content_length_frames_the_body(gw, pyup):
