@@ -134,10 +134,11 @@ class TlsStream {
         int input_error = 0;     // that receive failed (errno), reported once
         bool input_eof = false;  // that receive found the connection closed
         // The last receive came back short or would have blocked: the socket was empty, so the
-        // next read goes to the event loop at once instead of trying recv(2) first. Asio then
-        // queues its receive without a syscall of its own (after a short read of its own it
-        // knows the socket is empty: no speculative attempt, no epoll_ctl re-arm). Cleared when
-        // the socket is reported readable or a receive fills its chunk.
+        // next read goes to the event loop at once instead of trying recv(2) first. The
+        // receive itself goes through runtime/reactor_recv.hpp, which tells the reactor the
+        // socket was proved empty (Boost 1.74's own recv op would try a speculative recv after
+        // every short read). Cleared when the socket is reported readable or a receive fills
+        // its chunk.
         bool exhausted = false;
         // What an idle wait received (TlsOperation::receive_idle), read before `input`. 512
         // bytes hold the record of a typical agent request (a token-bearing GET); a larger one
@@ -293,10 +294,10 @@ class TlsOperation {
             std::move(self), /*probe_bytes=*/1);
     }
 
-    // An idle wait: a receive into the stream's own small buffer. Asio queues it without an
-    // epoll_ctl re-arm (which every async_wait costs), and usually without a speculative recv
-    // (only after an event it saw with nothing queued); it then holds the next request's first
-    // bytes for the BIO.
+    // An idle wait: a receive into the stream's own small buffer, through
+    // runtime/reactor_recv.hpp: queued without an epoll_ctl re-arm (which every async_wait
+    // costs) and without a speculative recv once the socket was proved empty; it then holds
+    // the next request's first bytes for the BIO.
     template <class Self>
     void receive_idle(Self& self) {
         phase_ = Phase::ReceivingIdle;
