@@ -155,14 +155,15 @@ def test_streams_beyond_max_concurrent_streams_1_are_refused_and_retried(make_ga
         assert r.status == 200 and json.loads(r.body)["id"] == i, (r.status, r.body)
         check_processed_once(server, i, i.encode(), "POST")
     # How many of the burst ride the crossed connection depends on how soon the agent's streams
-    # reach the gateway (on a loaded machine the first may be dialled for alone): all but the one
-    # answered there are refused, at least one, and each refused one was processed elsewhere.
-    refused = [r for r in server.refused if r[0] == 1]
+    # reach the gateway: on a loaded machine the first may be dialled for alone and the rest
+    # cross the SETTINGS of a later dial (conn 2, 3: limit 1 too) instead. Wherever it happened,
+    # some stream was refused, and each refused one was processed once, on another connection.
+    refused = server.refused
     assert 1 <= len(refused) <= 3, server.refused
-    for _, _, request_id, _ in refused:
+    for refusing_conn, _, request_id, _ in refused:
         assert request_id in ids, server.refused
         conns = [p["conn"] for p in server.processed if p["id"] == request_id]
-        assert len(conns) == 1 and conns[0] != 1, (request_id, server.processed)
+        assert len(conns) == 1 and conns[0] != refusing_conn, (request_id, server.processed)
 
 
 def test_a_stream_limit_learned_on_a_connection_gone_away_still_holds(make_gateway, pki,
