@@ -1,6 +1,7 @@
 """HTTP/2 clients for the gateway tests: python3-h2 over a CONNECT tunnel (TLS with ALPN h2), and raw
 frames (hyperframe + hpack) for the attacks a well-behaved client library refuses to send; and
 H2TlsServer, the base of the python3-h2 test upstreams."""
+import contextlib
 import socket
 import ssl
 import threading
@@ -127,12 +128,27 @@ class Client:
         self.results = {}
         self.goaway = None
         self.closed = False
+        self._batching = False
         self.flush()
 
     def flush(self):
+        if self._batching:
+            return
         data = self.conn.data_to_send()
         if data:
             self.sock.sendall(data)
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Requests made inside leave in one write at the end, so the gateway reads them
+        together (a burst). Only for bodies within the flow-control window: a body that must
+        wait for a WINDOW_UPDATE would wait for ever."""
+        self._batching = True
+        try:
+            yield self
+        finally:
+            self._batching = False
+        self.flush()
 
     def request(self, method, path, headers=(), body=b"", authority=None, end=True):
         sid = self.conn.get_next_available_stream_id()
